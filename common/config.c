@@ -1,0 +1,441 @@
+/*
+ * Region config loader on libyaml's document API. Validates everything it
+ * reads; never accepts a file it only half understood (unknown keys fail).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "config.h"
+#include "text.h"
+
+static const struct {
+	const char *word;
+	enum keten_kind kind;
+} kinds[] = {
+    {"local_team", KETEN_KIND_LOCAL_TEAM},
+    {"veilig_thuis", KETEN_KIND_VEILIG_THUIS},
+    {"gi", KETEN_KIND_GI},
+    {"raad", KETEN_KIND_RAAD},
+    {"auditor", KETEN_KIND_AUDITOR},
+};
+
+const char *
+config_kind_name(enum keten_kind kind)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i].kind == kind)
+			return kinds[i].word;
+	return "?";
+}
+
+struct loader {
+	yaml_document_t doc;
+	struct config *c;
+	char dir[PATH_MAX]; /* the config file's directory */
+	struct keten_error *err;
+};
+
+static int bad(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+bad(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
+{
+	char what[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return error_set(l->err, KETEN_E_CONFIG, "%s:%lu: %s", l->c->path,
+	    n ? (unsigned long)n->start_mark.line + 1 : 0UL, what);
+}
+
+static const char *
+scalar(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
+	                                   : NULL;
+}
+
+static int
+get_string(struct loader *l, const yaml_node_t *n, const char *key, char *out,
+    size_t outlen)
+{
+	const char *s = scalar(n);
+
+	if (s == NULL)
+		return bad(l, n, "'%s' must be a single value", key);
+	if (strlen(s) >= outlen || s[0] == '\0')
+		return bad(l, n, "'%s' is empty or too long", key);
+	strcpy(out, s);
+	return KETEN_OK;
+}
+
+static int
+get_size(struct loader *l, const yaml_node_t *n, const char *key,
+    unsigned long long lo, unsigned long long hi, unsigned long long *out)
+{
+	const char *s = scalar(n);
+	char *end;
+	unsigned long long v;
+	char range[64];
+
+	if (s == NULL || s[0] < '0' || s[0] > '9')
+		return bad(l, n, "'%s' must be a whole number", key);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	snprintf(range, sizeof(range), " between %llu and %llu", lo, hi);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return bad(l, n, "'%s' must be a whole number%s", key, range);
+	*out = v;
+	return KETEN_OK;
+}
+
+static int
+get_key(struct loader *l, const yaml_node_t *n, const char *key,
+    uint8_t out[32])
+{
+	const char *s = scalar(n);
+
+	if (s == NULL || text_key_from_b64(out, s) != 0)
+		return bad(l, n,
+		    "'%s' must be a 32-byte key in base64 (as printed by "
+		    "'keten keygen')", key);
+	return KETEN_OK;
+}
+
+static int
+get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
+{
+	char tmp[PATH_MAX];
+	int rc;
+
+	if ((rc = get_string(l, n, key, tmp, sizeof(tmp))) != KETEN_OK)
+		return rc;
+	if (tmp[0] == '/') {
+		strcpy(out, tmp);
+		return KETEN_OK;
+	}
+	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", l->dir, tmp) >= PATH_MAX)
+		return bad(l, n, "'%s' is too long", key);
+	return KETEN_OK;
+}
+
+#define FOR_PAIRS(doc, map, p)                                                \
+	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;          \
+	     p < (map)->data.mapping.pairs.top; p++)
+
+static int
+load_limits(struct loader *l, yaml_node_t *map)
+{
+	struct config *c = l->c;
+	unsigned long long v;
+	int rc = KETEN_OK;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map, "'limits' must be a mapping");
+	FOR_PAIRS(&l->doc, map, p)
+	{
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
+		const char *key = scalar(k) ? scalar(k) : "";
+
+		if (strcmp(key, "max_message_bytes") == 0) {
+			rc = get_size(l, n, key, 4096, 64ULL << 20, &v);
+			c->max_message_bytes = (size_t)v;
+		} else if (strcmp(key, "map_size_mb") == 0) {
+			rc = get_size(l, n, key, 1, 1ULL << 24, &v);
+			c->map_size = (size_t)v << 20;
+		} else if (strcmp(key, "workers") == 0) {
+			rc = get_size(l, n, key, 1, 64, &v);
+			c->workers = (unsigned)v;
+		} else if (strcmp(key, "batch_max") == 0) {
+			rc = get_size(l, n, key, 1, 65536, &v);
+			c->batch_max = (unsigned)v;
+		} else {
+			rc = bad(l, k, "unknown limit '%s'", key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	return KETEN_OK;
+}
+
+static int
+load_broker(struct loader *l, yaml_node_t *map, int *have)
+{
+	int rc = KETEN_OK;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map, "'broker' must be a mapping");
+	FOR_PAIRS(&l->doc, map, p)
+	{
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
+		const char *key = scalar(k) ? scalar(k) : "";
+
+		if (strcmp(key, "key_file") == 0) {
+			rc = get_path(l, n, key, l->c->broker_key_file);
+		} else if (strcmp(key, "sign_key") == 0) {
+			rc = get_key(l, n, key, l->c->broker_sign_pk);
+			*have |= 1;
+		} else if (strcmp(key, "transport_key") == 0) {
+			rc = get_key(l, n, key, l->c->broker_curve_pk);
+			*have |= 2;
+		} else {
+			rc = bad(l, k, "unknown broker setting '%s'", key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (*have != 3)
+		return bad(l, map,
+		    "'broker' needs sign_key and transport_key");
+	return KETEN_OK;
+}
+
+static int
+load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
+{
+	int have = 0, rc = KETEN_OK;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map, "each agency must be a mapping");
+	a->line = (int)map->start_mark.line + 1;
+	FOR_PAIRS(&l->doc, map, p)
+	{
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
+		const char *key = scalar(k) ? scalar(k) : "";
+
+		if (strcmp(key, "id") == 0) {
+			rc = get_string(l, n, key, a->id, sizeof(a->id));
+			if (rc == KETEN_OK && !text_valid_id(a->id))
+				rc = bad(l, n,
+				    "agency id '%s' is invalid: use 1-63 of "
+				    "a-z, 0-9 and '-'", a->id);
+			have |= 1;
+		} else if (strcmp(key, "name") == 0) {
+			rc = get_string(l, n, key, a->name, sizeof(a->name));
+			have |= 2;
+		} else if (strcmp(key, "kind") == 0) {
+			const char *s = scalar(n) ? scalar(n) : "";
+			for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+				if (strcmp(s, kinds[i].word) == 0)
+					a->kind = kinds[i].kind;
+			if (a->kind == KETEN_KIND_NONE)
+				rc = bad(l, n,
+				    "unknown kind '%s': use local_team, "
+				    "veilig_thuis, gi, raad or auditor", s);
+			have |= 4;
+		} else if (strcmp(key, "sign_key") == 0) {
+			rc = get_key(l, n, key, a->sign_pk);
+			have |= 8;
+		} else if (strcmp(key, "box_key") == 0) {
+			rc = get_key(l, n, key, a->box_pk);
+			have |= 16;
+		} else if (strcmp(key, "transport_key") == 0) {
+			rc = get_key(l, n, key, a->curve_pk);
+			have |= 32;
+		} else {
+			rc = bad(l, k, "unknown agency setting '%s'", key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (have != 63)
+		return bad(l, map,
+		    "agency needs id, name, kind, sign_key, box_key and "
+		    "transport_key");
+	return KETEN_OK;
+}
+
+static int
+load_agencies(struct loader *l, yaml_node_t *seq)
+{
+	struct config *c = l->c;
+	size_t n;
+	int rc;
+
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return bad(l, seq, "'agencies' must be a list");
+	n = (size_t)(seq->data.sequence.items.top -
+	             seq->data.sequence.items.start);
+	if (n == 0)
+		return bad(l, seq, "'agencies' is empty");
+	if ((c->agencies = calloc(n, sizeof(*c->agencies))) == NULL)
+		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(&l->doc,
+		    seq->data.sequence.items.start[i]);
+		struct agency *a = &c->agencies[i];
+
+		if ((rc = load_agency(l, item, a)) != KETEN_OK)
+			return rc;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(c->agencies[j].id, a->id) == 0)
+				return bad(l, item,
+				    "agency '%s' is defined twice", a->id);
+			if (memcmp(c->agencies[j].curve_pk, a->curve_pk, 32) ==
+			    0)
+				return bad(l, item,
+				    "agency '%s' has the same transport_key as "
+				    "'%s'",
+				    a->id, c->agencies[j].id);
+		}
+		if (memcmp(a->curve_pk, c->broker_curve_pk, 32) == 0)
+			return bad(l, item,
+			    "agency '%s' uses the broker's transport_key", a->id);
+		c->n_agencies++;
+	}
+	return KETEN_OK;
+}
+
+static int
+load_root(struct loader *l, yaml_node_t *root)
+{
+	struct config *c = l->c;
+	yaml_node_t *agencies = NULL;
+	int have_broker = 0, rc = KETEN_OK;
+
+	if (root == NULL || root->type != YAML_MAPPING_NODE)
+		return bad(l, root, "the file must be a YAML mapping");
+	/* The broker's keys first: agencies are checked against them. */
+	FOR_PAIRS(&l->doc, root, p)
+	{
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
+		const char *key = scalar(k) ? scalar(k) : "";
+
+		if (strcmp(key, "region") == 0) {
+			rc = get_string(l, n, key, c->region, sizeof(c->region));
+			if (rc == KETEN_OK && !text_valid_id(c->region))
+				rc = bad(l, n,
+				    "region '%s' is invalid: use a-z, 0-9 and "
+				    "'-'", c->region);
+		} else if (strcmp(key, "listen") == 0) {
+			rc = get_string(l, n, key, c->listen, sizeof(c->listen));
+			if (rc == KETEN_OK && strncmp(c->listen, "tcp://", 6) != 0)
+				rc = bad(l, n,
+				    "'listen' must be a tcp:// endpoint, not "
+				    "'%s'", c->listen);
+		} else if (strcmp(key, "connect") == 0) {
+			rc = get_string(l, n, key, c->connect, sizeof(c->connect));
+		} else if (strcmp(key, "data_dir") == 0) {
+			rc = get_path(l, n, key, c->data_dir);
+		} else if (strcmp(key, "limits") == 0) {
+			rc = load_limits(l, n);
+		} else if (strcmp(key, "broker") == 0) {
+			rc = load_broker(l, n, &have_broker);
+		} else if (strcmp(key, "agencies") == 0) {
+			agencies = n;
+		} else {
+			rc = bad(l, k, "unknown setting '%s'", key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (c->region[0] == '\0')
+		return bad(l, root, "'region' is missing");
+	if (c->listen[0] == '\0')
+		return bad(l, root, "'listen' is missing");
+	if (c->data_dir[0] == '\0')
+		return bad(l, root, "'data_dir' is missing");
+	if (have_broker != 3)
+		return bad(l, root, "'broker' is missing");
+	if (agencies == NULL)
+		return bad(l, root, "'agencies' is missing");
+	if (c->connect[0] == '\0')
+		strcpy(c->connect, c->listen);
+	return load_agencies(l, agencies);
+}
+
+int
+config_load(struct config **out, const char *path, struct keten_error *err)
+{
+	struct loader l = {.err = err};
+	yaml_parser_t parser;
+	FILE *f;
+	char tmp[PATH_MAX];
+	int rc;
+
+	if (strlen(path) >= sizeof(tmp))
+		return error_set(err, KETEN_E_CONFIG, "config path too long");
+	if ((l.c = calloc(1, sizeof(*l.c))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	strcpy(l.c->path, path);
+	strcpy(tmp, path);
+	if (realpath(dirname(tmp), l.dir) == NULL)
+		strcpy(l.dir, ".");
+	l.c->max_message_bytes = CONFIG_DEFAULT_MAX_MESSAGE;
+	l.c->map_size = (size_t)CONFIG_DEFAULT_MAP_MB << 20;
+	l.c->workers = CONFIG_DEFAULT_WORKERS;
+	l.c->batch_max = CONFIG_DEFAULT_BATCH_MAX;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		rc = error_set(err, KETEN_E_CONFIG, "%s: cannot open: %s", path,
+		    strerror(errno));
+		config_destroy(&l.c);
+		return rc;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		config_destroy(&l.c);
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	}
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &l.doc)) {
+		rc = error_set(err, KETEN_E_CONFIG, "%s:%lu: %s", path,
+		    (unsigned long)parser.problem_mark.line + 1,
+		    parser.problem ? parser.problem : "not valid YAML");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		config_destroy(&l.c);
+		return rc;
+	}
+	rc = load_root(&l, yaml_document_get_root_node(&l.doc));
+	yaml_document_delete(&l.doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	if (rc != KETEN_OK) {
+		config_destroy(&l.c);
+		return rc;
+	}
+	*out = l.c;
+	return KETEN_OK;
+}
+
+void
+config_destroy(struct config **c)
+{
+	if (c == NULL || *c == NULL)
+		return;
+	free((*c)->agencies);
+	free(*c);
+	*c = NULL;
+}
+
+const struct agency *
+config_find(const struct config *c, const char *id)
+{
+	for (size_t i = 0; i < c->n_agencies; i++)
+		if (strcmp(c->agencies[i].id, id) == 0)
+			return &c->agencies[i];
+	return NULL;
+}
+
+const struct agency *
+config_find_transport(const struct config *c, const uint8_t pk[32])
+{
+	for (size_t i = 0; i < c->n_agencies; i++)
+		if (memcmp(c->agencies[i].curve_pk, pk, 32) == 0)
+			return &c->agencies[i];
+	return NULL;
+}

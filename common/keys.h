@@ -1,0 +1,32 @@
+/*
+ * An agency's (or the broker's) key material: Ed25519 signing, X25519 for
+ * sealed content, CURVE transport. Secret halves live in sodium_malloc'd
+ * memory, are written only to mode-0600 files and never logged.
+ */
+#ifndef KETEN_KEYS_H
+#define KETEN_KEYS_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct keys {
+	char id[KETEN_ID_MAX + 1];
+	uint8_t sign_pk[32];
+	uint8_t sign_sk[64];
+	uint8_t box_pk[32];
+	uint8_t box_sk[32];
+	uint8_t curve_pk[32];
+	uint8_t curve_sk[32];
+};
+
+/* New random keys for id, in guarded memory; free with keys_destroy. */
+int keys_generate(struct keys **out, const char *id, struct keten_error *err) WUR;
+/* Writes keys to a new file of mode 0600; refuses to overwrite. */
+int keys_save(const struct keys *k, const char *path, struct keten_error *err) WUR;
+/* Loads a key file; refuses one that group or others may read. */
+int keys_load(struct keys **out, const char *path, struct keten_error *err) WUR;
+/* Wipes and frees the keys and sets *k to NULL; NULL is a no-op. */
+void keys_destroy(struct keys **k);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * The auditor's read-only door into LMDB. Must never open a write
+ * transaction, and MDB_vals never leave the read transaction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "ledger.h"
+
+struct ledger {
+	MDB_env *env;
+};
+
+int
+ledger_open(struct ledger **out, const char *dir, struct keten_error *err)
+{
+	struct ledger *l;
+	struct stat st;
+	char path[4096];
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	        sizeof(path) ||
+	    stat(path, &st) != 0)
+		return error_set(err, KETEN_E_IO,
+		    "%s is not a keten data directory (no data.mdb)", dir);
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	if ((rc = mdb_env_create(&l->env)) != 0)
+		goto fail;
+	if ((rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0)
+		goto fail;
+	rc = mdb_env_open(l->env, dir, MDB_RDONLY, 0600);
+	if (rc == EACCES || rc == EROFS) {
+		/* A read-only copy: no lock file can be made; nobody writes. */
+		mdb_env_close(l->env);
+		if ((rc = mdb_env_create(&l->env)) != 0 ||
+		    (rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0)
+			goto fail;
+		rc = mdb_env_open(l->env, dir, MDB_RDONLY | MDB_NOLOCK, 0600);
+	}
+	if (rc != 0)
+		goto fail;
+	*out = l;
+	return KETEN_OK;
+fail:
+	if (l->env)
+		mdb_env_close(l->env);
+	free(l);
+	return error_set(err, KETEN_E_IO, "cannot open %s read-only: %s", dir,
+	    mdb_strerror(rc));
+}
+
+void
+ledger_close(struct ledger **l)
+{
+	if (l == NULL || *l == NULL)
+		return;
+	mdb_env_close((*l)->env);
+	free(*l);
+	*l = NULL;
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int
+ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
+    uint64_t *head_seq, uint8_t head_hash[32], char region[KETEN_ID_MAX + 1],
+    struct keten_error *err)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi log, meta;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc, ret = KETEN_OK;
+
+	*head_seq = 0;
+	memset(head_hash, 0, 32);
+	region[0] = '\0';
+	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
+		    mdb_strerror(rc));
+	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_LOG, 0, &log)) != 0) {
+		mdb_txn_abort(txn);
+		return error_set(err, KETEN_E_IO,
+		    "the data directory holds no keten log: %s",
+		    mdb_strerror(rc));
+	}
+	k.mv_data = "head";
+	k.mv_size = 4;
+	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 40) {
+		*head_seq = get64(v.mv_data);
+		memcpy(head_hash, (const uint8_t *)v.mv_data + 8, 32);
+	}
+	k.mv_data = "region";
+	k.mv_size = 6;
+	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size <= KETEN_ID_MAX) {
+		memcpy(region, v.mv_data, v.mv_size);
+		region[v.mv_size] = '\0';
+	}
+	if ((rc = mdb_cursor_open(txn, log, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
+		    mdb_strerror(rc));
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t key = k.mv_size == 8 ? get64(k.mv_data) : 0;
+		if ((ret = fn(arg, key, v.mv_data, v.mv_size)) != 0)
+			break;
+	}
+	if (ret == KETEN_OK && rc != MDB_NOTFOUND)
+		ret = error_set(err, KETEN_E_IO, "cannot read the log: %s",
+		    mdb_strerror(rc));
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return ret;
+}

@@ -1,0 +1,39 @@
+/*
+ * Read-only access to a broker's LMDB data directory, for auditors: works
+ * while the broker runs, or on a copy. Never writes. The database names and
+ * key layouts here are shared with daemon/store.c (docs/PROTOCOL.md,
+ * "Storage").
+ */
+#ifndef KETEN_LEDGER_H
+#define KETEN_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define LEDGER_DB_LOG     "log"     /* be64 seq -> stored record */
+#define LEDGER_DB_MSGID   "msgid"   /* message id -> first receipt fields */
+#define LEDGER_DB_INBOX   "inbox"   /* recipient id, NUL, be64 seq -> "" */
+#define LEDGER_DB_CONTENT "content" /* be64 seq -> sealed content */
+#define LEDGER_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
+#define LEDGER_DB_META    "meta"    /* "head" -> be64 seq | hash; "region" */
+#define LEDGER_MAX_DBS 8
+
+struct ledger;
+
+/* Calls fn for each log record in key order, inside one read snapshot;
+ * stops early and returns fn's value if it is not 0. The bytes are only
+ * valid during the call. */
+typedef int (*ledger_record_fn)(void *arg, uint64_t key, const uint8_t *val,
+    size_t len);
+
+int ledger_open(struct ledger **out, const char *dir, struct keten_error *err) WUR;
+void ledger_close(struct ledger **l);
+/* Walks the log; *head_seq/head_hash get the metadata head of the same
+ * snapshot (0 and zeros for an empty log). */
+int ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
+    uint64_t *head_seq, uint8_t head_hash[32], char region[KETEN_ID_MAX + 1],
+    struct keten_error *err) WUR;
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * Text forms of binary values: base64 for keys in config files, hex for ids
+ * and hashes in output. Decoders reject anything but the exact length.
+ */
+#ifndef KETEN_TEXT_H
+#define KETEN_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define TEXT_KEY_B64_LEN 45 /* 32 bytes in base64 with padding, plus NUL */
+
+/* Writes base64 of 32 bytes into out (TEXT_KEY_B64_LEN bytes). */
+void text_key_to_b64(char out[TEXT_KEY_B64_LEN], const uint8_t key[32]);
+/* Decodes exactly 32 bytes of base64; returns 0 or -1. */
+int text_key_from_b64(uint8_t key[32], const char *b64) WUR;
+/* Writes 2*len hex digits and a NUL into out. */
+void text_hex(char *out, const uint8_t *bin, size_t len);
+/* Decodes exactly len bytes of hex; returns 0 or -1. */
+int text_unhex(uint8_t *bin, size_t len, const char *hex) WUR;
+/* Whether s is a valid agency id: 1-63 of [a-z0-9-], not starting with '-'. */
+int text_valid_id(const char *s);
+
+#endif

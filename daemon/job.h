@@ -1,0 +1,47 @@
+/*
+ * A job: one request's journey I/O thread -> verify worker -> (writer) ->
+ * I/O thread. Exactly one thread owns a job at a time; ownership moves with
+ * its pointer over an inproc socket. No job is ever shared.
+ */
+#ifndef KETEN_JOB_H
+#define KETEN_JOB_H
+
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "config.h"
+#include "store.h"
+#include "wire.h"
+
+#define JOB_RID_MAX 256
+
+struct job {
+	uint8_t rid[JOB_RID_MAX]; /* ROUTER routing id of the peer */
+	size_t rid_len;
+	const struct agency *agency; /* authenticated by ZAP */
+	zmq_msg_t frame;             /* the request as received */
+	struct request req;
+	struct envelope env;
+	struct body body;
+	struct store_item item;
+	int64_t t0_us; /* when the I/O thread received it */
+	uint8_t *out; /* the encoded reply */
+	size_t out_len;
+};
+
+/* A zeroed job with an empty frame; NULL if out of memory. */
+struct job *job_new(void);
+/* Frees the job and everything it owns; NULL is a no-op. */
+void job_free(struct job *j);
+/* Encodes an error reply into j->out (replacing any). */
+void job_reply_error(struct job *j, int code, const char *message);
+/* Encodes r (request id set from the job) into j->out. */
+void job_reply(struct job *j, struct reply *r);
+
+/* Pass a job pointer over an inproc socket; 0 or -1 (errno from zmq). */
+int job_send(void *sock, struct job *j, int flags);
+/* Receive a job pointer; 0 or -1. A NULL pointer is a sentinel. */
+int job_recv(void *sock, struct job **j, int flags);
+
+#endif

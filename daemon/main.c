@@ -1,0 +1,212 @@
+/*
+ * ketend: start-up, signals and shutdown. Loads the config and the broker's
+ * keys, hands the signing key to signer.c and the transport key to the
+ * ROUTER, then wipes its own copies.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "broker.h"
+#include "keys.h"
+#include "log.h"
+#include "text.h"
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: ketend -c CONFIG [--log-level LEVEL]\n"
+	      "       ketend --check-config CONFIG\n"
+	      "\n"
+	      "The keten referral broker: records signed messages between\n"
+	      "youth-protection agencies in a hash chain and delivers them.\n"
+	      "\n"
+	      "  -c, --config FILE        region config (YAML) to serve\n"
+	      "  -n, --check-config FILE  validate FILE, print a summary, exit\n"
+	      "      --log-level LEVEL    error, warn, info (default), debug\n"
+	      "  -h, --help               this text\n"
+	      "\n"
+	      "Exit status: 0 clean stop (SIGTERM/SIGINT) or valid config;\n"
+	      "1 invalid config or start-up failure; 2 usage error.\n"
+	      "See ketend(8) in docs/ketend.md.\n",
+	    f);
+}
+
+static int
+check_config(const char *path)
+{
+	struct config *c;
+	struct keten_error err;
+
+	if (config_load(&c, path, &err) != KETEN_OK) {
+		fprintf(stderr, "ketend: %s\n", err.message);
+		return 1;
+	}
+	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s\n"
+	       "max_message_bytes %zu\nworkers %u\nagencies %zu\n",
+	    path, c->region, c->listen, c->data_dir, c->max_message_bytes,
+	    c->workers, c->n_agencies);
+	for (size_t i = 0; i < c->n_agencies; i++)
+		printf("  %-24s %-13s %s\n", c->agencies[i].id,
+		    config_kind_name(c->agencies[i].kind), c->agencies[i].name);
+	config_destroy(&c);
+	return 0;
+}
+
+static int
+load_broker_keys(struct keys **k, const struct config *c)
+{
+	struct keten_error err;
+
+	if (c->broker_key_file[0] == '\0') {
+		log_err("event=start_failed reason=\"%s has no broker.key_file\"",
+		    c->path);
+		return -1;
+	}
+	if (keys_load(k, c->broker_key_file, &err) != KETEN_OK) {
+		log_err("event=start_failed reason=\"%s\"", err.message);
+		return -1;
+	}
+	if (sodium_memcmp((*k)->sign_pk, c->broker_sign_pk, 32) != 0 ||
+	    sodium_memcmp((*k)->curve_pk, c->broker_curve_pk, 32) != 0) {
+		log_err("event=start_failed reason=\"the keys in %s do not match "
+		        "broker.sign_key/transport_key in %s\"",
+		    c->broker_key_file, c->path);
+		keys_destroy(k);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+serve(const char *path)
+{
+	struct broker b;
+	struct config *c = NULL;
+	struct keys *k = NULL;
+	struct signer *sg = NULL;
+	struct keten_error err;
+	uint8_t curve_sk[32];
+	pthread_t zap, writer, *workers = NULL;
+	sigset_t block;
+	int rc = 1;
+
+	memset(&b, 0, sizeof(b));
+	if (config_load(&c, path, &err) != KETEN_OK) {
+		log_err("event=start_failed reason=\"%s\"", err.message);
+		return 1;
+	}
+	if (load_broker_keys(&k, c) != 0)
+		goto out;
+	memcpy(curve_sk, k->curve_sk, 32);
+	if (signer_new(&sg, &k, &err) != KETEN_OK)
+		goto out;
+	if (store_open(&b.store, c->data_dir, c->map_size, c->region, &err) !=
+	    KETEN_OK) {
+		log_err("event=start_failed reason=\"%s\"", err.message);
+		goto out;
+	}
+	b.cfg = c;
+	b.signer = sg;
+	if ((b.zctx = zmq_ctx_new()) == NULL ||
+	    (workers = calloc(c->workers, sizeof(*workers))) == NULL)
+		goto out;
+	/* Only the I/O thread takes signals; others inherit this mask. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&zap, NULL, zap_main, &b) != 0 ||
+	    pthread_create(&writer, NULL, writer_main, &b) != 0)
+		fatalx("event=thread_start_failed");
+	for (unsigned i = 0; i < c->workers; i++)
+		if (pthread_create(&workers[i], NULL, verify_main, &b) != 0)
+			fatalx("event=thread_start_failed");
+	/* ZAP must be bound before the CURVE ROUTER takes peers. */
+	while (!atomic_load(&b.zap_ready))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	rc = transport_run(&b, curve_sk) == 0 ? 0 : 1;
+	sodium_memzero(curve_sk, sizeof(curve_sk));
+	for (unsigned i = 0; i < c->workers; i++)
+		pthread_join(workers[i], NULL);
+	pthread_join(writer, NULL);
+	pthread_join(zap, NULL);
+	log_info("event=stopped");
+out:
+	sodium_memzero(curve_sk, sizeof(curve_sk));
+	if (b.zctx)
+		zmq_ctx_term(b.zctx);
+	free(workers);
+	store_close(&b.store);
+	signer_destroy(&sg);
+	keys_destroy(&k);
+	config_destroy(&c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", required_argument, NULL, 'n'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL, *check = NULL;
+	enum log_level level = LOG_INFO;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			check = optarg;
+			break;
+		case 'L':
+			if (strcmp(optarg, "error") == 0)
+				level = LOG_ERR;
+			else if (strcmp(optarg, "warn") == 0)
+				level = LOG_WARN;
+			else if (strcmp(optarg, "info") == 0)
+				level = LOG_INFO;
+			else if (strcmp(optarg, "debug") == 0)
+				level = LOG_DEBUG;
+			else {
+				fprintf(stderr,
+				    "ketend: unknown log level '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || (config == NULL) == (check == NULL)) {
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "ketend: libsodium failed to initialise\n");
+		return 1;
+	}
+	log_init("ketend", level);
+	if (check != NULL)
+		return check_config(check);
+	return serve(config);
+}

@@ -1,0 +1,38 @@
+/* Broker receipt signing. Must never copy, log or return the secret key. */
+#include <stdlib.h>
+
+#include "chain.h"
+#include "signer.h"
+
+struct signer {
+	struct keys *keys; /* sodium_malloc'd, wiped on destroy */
+};
+
+int
+signer_new(struct signer **out, struct keys **k, struct keten_error *err)
+{
+	struct signer *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	s->keys = *k;
+	*k = NULL;
+	*out = s;
+	return KETEN_OK;
+}
+
+void
+signer_receipt(const struct signer *s, struct receipt *r)
+{
+	chain_receipt_sign(r, s->keys->sign_sk);
+}
+
+void
+signer_destroy(struct signer **s)
+{
+	if (s == NULL || *s == NULL)
+		return;
+	keys_destroy(&(*s)->keys);
+	free(*s);
+	*s = NULL;
+}

@@ -1,0 +1,21 @@
+/*
+ * The holder of the broker's secret signing key: the only code that sees
+ * it. Small on purpose, so it can become its own process later.
+ */
+#ifndef KETEN_SIGNER_H
+#define KETEN_SIGNER_H
+
+#include "error.h"
+#include "keys.h"
+#include "wire.h"
+
+struct signer;
+
+/* Takes ownership of *k (and sets it to NULL): the caller keeps no copy. */
+int signer_new(struct signer **out, struct keys **k, struct keten_error *err) WUR;
+/* Signs a receipt in place. Thread-safe: reads the key only. */
+void signer_receipt(const struct signer *s, struct receipt *r);
+/* Wipes the key and frees; NULL is a no-op. */
+void signer_destroy(struct signer **s);
+
+#endif

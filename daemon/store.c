@@ -1,0 +1,529 @@
+/*
+ * LMDB storage of the chain and its indexes (docs/PROTOCOL.md, "Storage").
+ * Must never return an MDB_val outside its transaction, and never write
+ * outside store_apply's single durable transaction.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "chain.h"
+#include "ledger.h"
+#include "log.h"
+#include "store.h"
+
+struct store {
+	MDB_env *env;
+	MDB_dbi log, msgid, inbox, content, cursor, meta;
+	char region[KETEN_ID_MAX + 1];
+	uint8_t genesis[32];
+	/* The writer's view of the head; only the writer thread touches it. */
+	uint64_t head_seq;
+	uint8_t head_hash[32];
+};
+
+#define MSGID_VAL_LEN (8 + 32 + 8 + 32 + 8)
+#define INBOX_KEY_MAX (KETEN_ID_MAX + 1 + 8)
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+get64(const void *vp)
+{
+	const uint8_t *p = vp;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static MDB_val
+val(const void *p, size_t n)
+{
+	MDB_val v = {.mv_size = n, .mv_data = (void *)(uintptr_t)p};
+	return v;
+}
+
+static size_t
+inbox_key(uint8_t *out, const char *agency, uint64_t seq)
+{
+	size_t n = strlen(agency);
+
+	memcpy(out, agency, n);
+	out[n] = 0;
+	put64(out + n + 1, seq);
+	return n + 9;
+}
+
+static int
+read_head(struct store *s, MDB_txn *txn)
+{
+	MDB_val k = val("head", 4), v;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		s->head_seq = 0;
+		memcpy(s->head_hash, s->genesis, 32);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 40)
+		return MDB_CORRUPTED;
+	s->head_seq = get64(v.mv_data);
+	memcpy(s->head_hash, (uint8_t *)v.mv_data + 8, 32);
+	return 0;
+}
+
+int
+store_open(struct store **out, const char *dir, size_t map_size,
+    const char *region, struct keten_error *err)
+{
+	struct store *s;
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	int rc;
+	const char *step = "create the environment";
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return error_set(err, KETEN_E_IO,
+		    "cannot create data directory %s: %s", dir,
+		    strerror(errno));
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	strcpy(s->region, region);
+	chain_genesis(s->genesis, region);
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		goto fail;
+	step = "size the map";
+	if ((rc = mdb_env_set_mapsize(s->env, map_size)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, LEDGER_MAX_DBS)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(s->env, 256)) != 0)
+		goto fail;
+	step = "open";
+	/* Default sync: a commit is on disk before mdb_txn_commit returns. */
+	if ((rc = mdb_env_open(s->env, dir, 0, 0600)) != 0)
+		goto fail;
+	step = "create the databases";
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_LOG, MDB_CREATE, &s->log)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_MSGID, MDB_CREATE, &s->msgid)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_INBOX, MDB_CREATE, &s->inbox)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CONTENT, MDB_CREATE,
+	         &s->content)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE,
+	         &s->cursor)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)))
+		goto fail;
+	k = val("region", 6);
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v = val(region, strlen(region));
+		rc = mdb_put(txn, s->meta, &k, &v, 0);
+	} else if (rc == 0 && (v.mv_size != strlen(region) ||
+	                          memcmp(v.mv_data, region, v.mv_size) != 0)) {
+		mdb_txn_abort(txn);
+		mdb_env_close(s->env);
+		free(s);
+		return error_set(err, KETEN_E_CONFIG,
+		    "data directory %s belongs to another region than '%s'; "
+		    "refusing to mix chains",
+		    dir, region);
+	}
+	if (rc != 0)
+		goto fail;
+	step = "read the head";
+	if ((rc = read_head(s, txn)) != 0)
+		goto fail;
+	step = "commit";
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	*out = s;
+	return KETEN_OK;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s);
+	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
+	    step, dir, mdb_strerror(rc));
+}
+
+void
+store_close(struct store **s)
+{
+	if (s == NULL || *s == NULL)
+		return;
+	mdb_env_close((*s)->env);
+	free(*s);
+	*s = NULL;
+}
+
+/* A resubmitted message id: same envelope means the first receipt. */
+static int
+apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
+    const MDB_val *found)
+{
+	const uint8_t *p = found->mv_data;
+	uint8_t key[8];
+	MDB_val k, v;
+	struct record r;
+	int rc;
+
+	if (found->mv_size != MSGID_VAL_LEN)
+		return MDB_CORRUPTED;
+	it->receipt.seq = get64(p);
+	memcpy(it->receipt.record_hash, p + 8, 32);
+	it->receipt.head_seq = get64(p + 40);
+	memcpy(it->receipt.head_hash, p + 48, 32);
+	it->receipt.received_at_us = (int64_t)get64(p + 80);
+	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
+	put64(key, it->receipt.seq);
+	k = val(key, 8);
+	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
+		return rc;
+	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0)
+		return MDB_CORRUPTED;
+	if (r.envelope_len == it->envelope_len &&
+	    memcmp(r.envelope, it->envelope, it->envelope_len) == 0) {
+		it->duplicate = true;
+		it->status = KETEN_OK;
+	} else {
+		it->status = error_set(&it->err, KETEN_E_ID_REUSED,
+		    "message id is already recorded as record %llu with "
+		    "different content; use a new message id",
+		    (unsigned long long)it->receipt.seq);
+	}
+	return 0;
+}
+
+static int
+apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
+    int64_t now_us)
+{
+	uint8_t key[8], ibox[INBOX_KEY_MAX], mval[MSGID_VAL_LEN];
+	struct record r;
+	MDB_val k, v;
+	size_t len = CHAIN_RECORD_HEADER + it->envelope_len;
+	int rc;
+
+	k = val(it->message_id, KETEN_MSG_ID_LEN);
+	rc = mdb_get(txn, s->msgid, &k, &v);
+	if (rc == 0)
+		return apply_duplicate(s, txn, it, &v);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+
+	r.seq = s->head_seq + 1;
+	memcpy(r.prev_hash, s->head_hash, 32);
+	r.received_at_us = now_us;
+	r.envelope = it->envelope;
+	r.envelope_len = it->envelope_len;
+	put64(key, r.seq);
+	k = val(key, 8);
+	v.mv_size = len;
+	/* MDB_RESERVE: encode straight into the page, no extra copy. */
+	if ((rc = mdb_put(txn, s->log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+		return rc;
+	chain_record_encode(v.mv_data, &r);
+	chain_record_hash(it->receipt.record_hash, v.mv_data, len);
+
+	k = val(key, 8);
+	v = val(it->sealed, it->sealed_len);
+	if ((rc = mdb_put(txn, s->content, &k, &v, MDB_APPEND)) != 0)
+		return rc;
+	k = val(ibox, inbox_key(ibox, it->recipient, r.seq));
+	v = val("", 0);
+	if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
+		return rc;
+	/* The head fields (zero until then) are filled in once the batch's
+	 * head is known; a duplicate within this batch reads the rest. */
+	memset(mval, 0, sizeof(mval));
+	put64(mval, r.seq);
+	memcpy(mval + 8, it->receipt.record_hash, 32);
+	put64(mval + 80, (uint64_t)now_us);
+	k = val(it->message_id, KETEN_MSG_ID_LEN);
+	v = val(mval, sizeof(mval));
+	if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
+		return rc;
+
+	it->receipt.seq = r.seq;
+	it->receipt.received_at_us = now_us;
+	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
+	it->status = KETEN_OK;
+	s->head_seq = r.seq;
+	memcpy(s->head_hash, it->receipt.record_hash, 32);
+	return 0;
+}
+
+static int
+apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
+{
+	uint8_t ibox[INBOX_KEY_MAX], cur[8];
+	MDB_val k, v;
+	uint64_t old = 0;
+	int rc;
+
+	k = val(it->agency, strlen(it->agency));
+	rc = mdb_get(txn, s->cursor, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		old = get64(v.mv_data);
+	else if (rc != MDB_NOTFOUND)
+		return rc == 0 ? MDB_CORRUPTED : rc;
+	it->cursor = old;
+	if (it->ack_seq <= old) { /* already acknowledged: idempotent */
+		it->status = KETEN_OK;
+		return 0;
+	}
+	k = val(ibox, inbox_key(ibox, it->agency, it->ack_seq));
+	rc = mdb_get(txn, s->inbox, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		it->status = error_set(&it->err, KETEN_E_BAD_ACK,
+		    "record %llu was never delivered to %s; acknowledge the "
+		    "sequence number of a message you received",
+		    (unsigned long long)it->ack_seq, it->agency);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	put64(cur, it->ack_seq);
+	k = val(it->agency, strlen(it->agency));
+	v = val(cur, 8);
+	if ((rc = mdb_put(txn, s->cursor, &k, &v, 0)) != 0)
+		return rc;
+	it->cursor = it->ack_seq;
+	it->status = KETEN_OK;
+	return 0;
+}
+
+/* Writes the batch's head into each new msgid entry and the metadata. */
+static int
+finish_batch(struct store *s, MDB_txn *txn, struct store_item *items,
+    size_t n)
+{
+	uint8_t hv[40], mval[MSGID_VAL_LEN];
+	MDB_val k, v;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_item *it = &items[i];
+		if (it->op != STORE_SUBMIT || it->status != KETEN_OK)
+			continue;
+		if (it->duplicate && it->receipt.head_seq != 0)
+			continue; /* answered from an earlier batch */
+		it->receipt.head_seq = s->head_seq;
+		memcpy(it->receipt.head_hash, s->head_hash, 32);
+		if (it->duplicate)
+			continue; /* its first copy in this batch gets written */
+		put64(mval, it->receipt.seq);
+		memcpy(mval + 8, it->receipt.record_hash, 32);
+		put64(mval + 40, s->head_seq);
+		memcpy(mval + 48, s->head_hash, 32);
+		put64(mval + 80, (uint64_t)it->receipt.received_at_us);
+		k = val(it->message_id, KETEN_MSG_ID_LEN);
+		v = val(mval, sizeof(mval));
+		if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
+			return rc;
+	}
+	put64(hv, s->head_seq);
+	memcpy(hv + 8, s->head_hash, 32);
+	k = val("head", 4);
+	v = val(hv, 40);
+	return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+int
+store_apply(struct store *s, struct store_item *items, size_t n,
+    int64_t now_us, struct keten_error *err)
+{
+	MDB_txn *txn;
+	uint64_t old_seq = s->head_seq;
+	uint8_t old_hash[32];
+	int rc;
+
+	memcpy(old_hash, s->head_hash, 32);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct store_item *it = &items[i];
+		it->duplicate = false;
+		error_clear(&it->err);
+		rc = it->op == STORE_SUBMIT ? apply_submit(s, txn, it, now_us)
+		                            : apply_ack(s, txn, it);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			goto fail;
+		}
+	}
+	if ((rc = finish_batch(s, txn, items, n)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return KETEN_OK;
+fail:
+	s->head_seq = old_seq;
+	memcpy(s->head_hash, old_hash, 32);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == MDB_MAP_FULL || rc == ENOSPC)
+			items[i].status = error_set(&items[i].err,
+			    KETEN_E_STORAGE,
+			    "the broker's storage is full (%s); nothing was "
+			    "recorded, retry later",
+			    mdb_strerror(rc));
+		else
+			items[i].status = error_set(&items[i].err,
+			    KETEN_E_STORAGE,
+			    "the broker could not write (%s); nothing was "
+			    "recorded",
+			    mdb_strerror(rc));
+	}
+	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
+	    mdb_strerror(rc));
+	return error_set(err, KETEN_E_STORAGE, "commit failed: %s",
+	    mdb_strerror(rc));
+}
+
+int
+store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
+{
+	MDB_txn *txn;
+	MDB_val k = val("head", 4), v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return KETEN_E_IO;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == 0 && v.mv_size == 40) {
+		*seq = get64(v.mv_data);
+		memcpy(hash, (uint8_t *)v.mv_data + 8, 32);
+	} else {
+		*seq = 0;
+		memcpy(hash, s->genesis, 32);
+	}
+	mdb_txn_abort(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? KETEN_OK : KETEN_E_IO;
+}
+
+static int
+copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
+{
+	uint8_t key[8];
+	MDB_val k, v;
+	struct record r;
+	uint8_t *buf;
+	int rc;
+
+	put64(key, seq);
+	k = val(key, 8);
+	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
+		return rc;
+	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0)
+		return MDB_CORRUPTED;
+	d->seq = seq;
+	d->received_at_us = r.received_at_us;
+	chain_record_hash(d->record_hash, v.mv_data, v.mv_size);
+	if ((buf = malloc(r.envelope_len ? r.envelope_len : 1)) == NULL)
+		return ENOMEM;
+	memcpy(buf, r.envelope, r.envelope_len);
+	d->envelope = buf;
+	d->envelope_len = r.envelope_len;
+	k = val(key, 8);
+	rc = mdb_get(txn, s->content, &k, &v);
+	if (rc == MDB_NOTFOUND) { /* destroyed: the chain stays whole */
+		d->sealed = NULL;
+		d->sealed_len = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if ((buf = malloc(v.mv_size ? v.mv_size : 1)) == NULL)
+		return ENOMEM;
+	memcpy(buf, v.mv_data, v.mv_size);
+	d->sealed = buf;
+	d->sealed_len = v.mv_size;
+	return 0;
+}
+
+int
+store_fetch(struct store *s, struct store_fetch *out, const char *agency,
+    size_t max_n, size_t max_bytes, struct keten_error *err)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t ibox[INBOX_KEY_MAX];
+	size_t prefix = strlen(agency) + 1, bytes = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->items = calloc(max_n, sizeof(*out->items))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		goto fail;
+	k = val(agency, strlen(agency));
+	rc = mdb_get(txn, s->cursor, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		out->cursor = get64(v.mv_data);
+	else if (rc != MDB_NOTFOUND)
+		goto fail_txn;
+	if ((rc = mdb_cursor_open(txn, s->inbox, &cur)) != 0)
+		goto fail_txn;
+	k = val(ibox, inbox_key(ibox, agency, out->cursor + 1));
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct delivered *d;
+		if (k.mv_size != prefix + 8 || memcmp(k.mv_data, ibox, prefix))
+			break; /* past this agency's entries */
+		if (out->n == max_n || bytes >= max_bytes) {
+			out->more = true;
+			break;
+		}
+		d = &out->items[out->n];
+		if ((rc = copy_out(d, txn, s,
+		         get64((uint8_t *)k.mv_data + prefix))) != 0) {
+			out->n++; /* so its partial copy is freed */
+			goto fail_txn;
+		}
+		bytes += d->envelope_len + d->sealed_len;
+		out->n++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return KETEN_OK;
+fail_txn:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+fail:
+	store_fetch_free(out);
+	return error_set(err, KETEN_E_IO, "cannot read the inbox: %s",
+	    mdb_strerror(rc));
+}
+
+void
+store_fetch_free(struct store_fetch *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free((void *)(uintptr_t)f->items[i].envelope);
+		free((void *)(uintptr_t)f->items[i].sealed);
+	}
+	free(f->items);
+	memset(f, 0, sizeof(*f));
+}

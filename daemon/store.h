@@ -1,0 +1,65 @@
+/*
+ * The broker's LMDB store: the only code in the daemon that includes
+ * lmdb.h. One writer thread calls store_apply; any thread may read.
+ * MDB_vals never leave a transaction: readers get copies.
+ */
+#ifndef KETEN_STORE_H
+#define KETEN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "wire.h"
+
+struct store;
+
+enum store_op { STORE_SUBMIT = 1, STORE_ACK };
+
+/* One write in a batch. The writer fills the outputs. */
+struct store_item {
+	enum store_op op;
+	/* submit */
+	const uint8_t *envelope;
+	size_t envelope_len;
+	const uint8_t *sealed;
+	size_t sealed_len;
+	uint8_t message_id[KETEN_MSG_ID_LEN];
+	const char *recipient;
+	/* ack */
+	const char *agency;
+	uint64_t ack_seq;
+	/* outputs */
+	int status;               /* KETEN_OK or a refusal code */
+	bool duplicate;           /* submit: answered with its first receipt */
+	struct receipt receipt;   /* submit: all but the signature */
+	uint64_t cursor;          /* ack: the cursor after this item */
+	struct keten_error err;   /* refusal sentence */
+};
+
+int store_open(struct store **out, const char *dir, size_t map_size,
+    const char *region, struct keten_error *err) WUR;
+void store_close(struct store **s);
+
+/* Applies the items in one durable transaction. Returns non-OK only if the
+ * whole batch failed (nothing was written; each item's status says why). */
+int store_apply(struct store *s, struct store_item *items, size_t n,
+    int64_t now_us, struct keten_error *err) WUR;
+
+/* The chain head (0 and the genesis hash for an empty log). */
+int store_head(struct store *s, uint64_t *seq, uint8_t hash[32]) WUR;
+
+/* Messages for agency after its cursor, at most max_n and about max_bytes.
+ * items[] and their bytes are malloc'd: free with store_fetch_free. */
+struct store_fetch {
+	struct delivered *items;
+	size_t n;
+	uint64_t cursor;
+	bool more;
+};
+int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
+    size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
+void store_fetch_free(struct store_fetch *f);
+
+#endif

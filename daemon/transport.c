@@ -1,0 +1,319 @@
+/*
+ * ZeroMQ transport: the ZAP handler that admits only the region's transport
+ * keys, and the I/O thread that owns the ROUTER socket. The I/O thread never
+ * blocks on a peer: replies to a peer whose queue is full are dropped by the
+ * ROUTER (the client times out and retries; see PROTOCOL.md).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "clock.h"
+#include "job.h"
+#include "log.h"
+#include "text.h"
+
+static volatile sig_atomic_t got_signal;
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* ---- ZAP (RFC 27) ---- */
+
+#define ZAP_FRAMES 8
+
+static void
+zap_reply(void *sock, zmq_msg_t *reqid, const char *status, const char *text,
+    const char *user)
+{
+	zmq_send(sock, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(sock, zmq_msg_data(reqid), zmq_msg_size(reqid), ZMQ_SNDMORE);
+	zmq_send(sock, status, strlen(status), ZMQ_SNDMORE);
+	zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
+	zmq_send(sock, "", 0, 0);
+}
+
+static void
+zap_handle(struct broker *b, void *sock)
+{
+	zmq_msg_t f[ZAP_FRAMES];
+	int n = 0, more = 1;
+	const struct agency *a = NULL;
+	char addr[64] = "?", key[TEXT_KEY_B64_LEN] = "?";
+
+	while (more && n < ZAP_FRAMES) {
+		zmq_msg_init(&f[n]);
+		if (zmq_msg_recv(&f[n], sock, 0) < 0) {
+			zmq_msg_close(&f[n]);
+			goto out;
+		}
+		more = zmq_msg_more(&f[n]);
+		n++;
+	}
+	while (more) { /* more frames than any ZAP request has: drain */
+		zmq_msg_t extra;
+		zmq_msg_init(&extra);
+		zmq_msg_recv(&extra, sock, 0);
+		more = zmq_msg_more(&extra);
+		zmq_msg_close(&extra);
+	}
+	if (n < 7) {
+		if (n >= 2)
+			zap_reply(sock, &f[1], "500", "bad ZAP request", "");
+		goto out;
+	}
+	if (zmq_msg_size(&f[3]) < sizeof(addr))
+		snprintf(addr, sizeof(addr), "%.*s", (int)zmq_msg_size(&f[3]),
+		    (const char *)zmq_msg_data(&f[3]));
+	if (zmq_msg_size(&f[5]) == 5 &&
+	    memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+	    zmq_msg_size(&f[6]) == 32) {
+		text_key_to_b64(key, zmq_msg_data(&f[6]));
+		a = config_find_transport(b->cfg, zmq_msg_data(&f[6]));
+	}
+	if (a == NULL) {
+		log_warn("event=auth_refused address=%s transport_key=%s", addr,
+		    key);
+		zap_reply(sock, &f[1], "400", "transport key not in region", "");
+	} else {
+		log_info("event=auth agency=%s address=%s", a->id, addr);
+		zap_reply(sock, &f[1], "200", "OK", a->id);
+	}
+out:
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
+}
+
+void *
+zap_main(void *arg)
+{
+	struct broker *b = arg;
+	void *sock = zmq_socket(b->zctx, ZMQ_REP);
+	int linger = 0;
+
+	if (sock == NULL || zmq_bind(sock, EP_ZAP) != 0)
+		fatalx("event=zap_start_failed err=%s",
+		    zmq_strerror(zmq_errno()));
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	atomic_store(&b->zap_ready, true);
+	while (!atomic_load(&b->stopping)) {
+		zmq_pollitem_t pi = {.socket = sock, .events = ZMQ_POLLIN};
+		if (zmq_poll(&pi, 1, 100) > 0)
+			zap_handle(b, sock);
+	}
+	zmq_close(sock);
+	return NULL;
+}
+
+/* ---- I/O thread ---- */
+
+struct io {
+	struct broker *b;
+	void *router, *verify, *replies;
+	size_t hard_max;
+	int writer_done; /* the writer sent its last reply */
+};
+
+static void
+send_reply(struct io *io, struct job *j)
+{
+	if (j->out != NULL) {
+		/* Without ROUTER_MANDATORY a gone or full peer drops silently. */
+		if (zmq_send(io->router, j->rid, j->rid_len,
+		        ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)j->rid_len)
+			zmq_send(io->router, j->out, j->out_len, ZMQ_DONTWAIT);
+	}
+	job_free(j);
+}
+
+static void
+drain_replies(struct io *io)
+{
+	struct job *j;
+
+	while (job_recv(io->replies, &j, ZMQ_DONTWAIT) == 0) {
+		if (j == NULL)
+			io->writer_done = 1;
+		else
+			send_reply(io, j);
+	}
+}
+
+/* Reads one request from the ROUTER; returns 0, or -1 when none waits. */
+static int
+read_request(struct io *io)
+{
+	struct job *j = job_new();
+	const char *user;
+	size_t size;
+	int more;
+
+	if (j == NULL)
+		fatalx("event=out_of_memory");
+	int n = zmq_recv(io->router, j->rid, sizeof(j->rid), ZMQ_DONTWAIT);
+	if (n < 0) {
+		job_free(j);
+		return -1;
+	}
+	j->rid_len = (size_t)n;
+	j->t0_us = clock_mono_us();
+	if (zmq_msg_recv(&j->frame, io->router, 0) < 0) {
+		job_free(j);
+		return 0;
+	}
+	more = zmq_msg_more(&j->frame);
+	user = zmq_msg_gets(&j->frame, "User-Id");
+	j->agency = user ? config_find(io->b->cfg, user) : NULL;
+	size = zmq_msg_size(&j->frame);
+	if (more) {
+		zmq_msg_t extra;
+		do {
+			zmq_msg_init(&extra);
+			zmq_msg_recv(&extra, io->router, 0);
+			more = zmq_msg_more(&extra);
+			zmq_msg_close(&extra);
+		} while (more);
+		job_reply_error(j, KETEN_E_MALFORMED,
+		    "a request is exactly one frame; this one had more");
+		send_reply(io, j);
+		return 0;
+	}
+	if (j->agency == NULL) { /* cannot happen: ZAP admitted it */
+		log_err("event=unauthenticated_frame");
+		job_free(j);
+		return 0;
+	}
+	if (size > io->b->cfg->max_message_bytes) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		    "the request is %zu bytes; this broker accepts at most %zu "
+		    "(limits.max_message_bytes)",
+		    size, io->b->cfg->max_message_bytes);
+		log_info("event=refused agency=%s code=%d bytes=%zu",
+		    j->agency->id, KETEN_E_TOO_BIG, size);
+		job_reply_error(j, KETEN_E_TOO_BIG, msg);
+		send_reply(io, j);
+		return 0;
+	}
+	if (job_send(io->verify, j, ZMQ_DONTWAIT) != 0) {
+		job_reply_error(j, KETEN_E_UNAVAILABLE,
+		    "the broker is busy; retry shortly");
+		send_reply(io, j);
+	}
+	return 0;
+}
+
+static int
+verify_writable(struct io *io)
+{
+	int ev = 0;
+	size_t len = sizeof(ev);
+
+	zmq_getsockopt(io->verify, ZMQ_EVENTS, &ev, &len);
+	return (ev & ZMQ_POLLOUT) != 0;
+}
+
+static int
+setup(struct io *io, const uint8_t curve_sk[32])
+{
+	const struct config *c = io->b->cfg;
+	int one = 1, linger = 2000;
+	int64_t maxmsg;
+
+	/* Frames up to twice the limit get a TOO_BIG reply; beyond that,
+	 * libzmq drops the connection before allocating more. */
+	io->hard_max = 2 * c->max_message_bytes + 65536;
+	maxmsg = (int64_t)io->hard_max;
+	io->router = zmq_socket(io->b->zctx, ZMQ_ROUTER);
+	io->verify = zmq_socket(io->b->zctx, ZMQ_PUSH);
+	io->replies = zmq_socket(io->b->zctx, ZMQ_PULL);
+	if (!io->router || !io->verify || !io->replies ||
+	    zmq_bind(io->verify, EP_VERIFY) || zmq_bind(io->replies, EP_REPLIES))
+		fatalx("event=inproc_setup_failed reason=\"%s\"",
+		    zmq_strerror(zmq_errno()));
+	if (zmq_setsockopt(io->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
+	    zmq_setsockopt(io->router, ZMQ_CURVE_SECRETKEY, curve_sk, 32) ||
+	    zmq_setsockopt(io->router, ZMQ_ZAP_DOMAIN, c->region,
+	        strlen(c->region)) ||
+	    zmq_setsockopt(io->router, ZMQ_MAXMSGSIZE, &maxmsg,
+	        sizeof(maxmsg)) ||
+	    zmq_setsockopt(io->router, ZMQ_LINGER, &linger, sizeof(linger)))
+		return -1;
+	if (zmq_bind(io->router, c->listen) != 0) {
+		log_err("event=bind_failed endpoint=%s reason=\"%s\"", c->listen,
+		    zmq_strerror(zmq_errno()));
+		return -1;
+	}
+	return 0;
+}
+
+int
+transport_run(struct broker *b, const uint8_t curve_sk[32])
+{
+	struct io io = {.b = b};
+	struct sigaction sa;
+	sigset_t unblock;
+	int rc = 0;
+
+	if (setup(&io, curve_sk) != 0) {
+		log_err("event=transport_setup_failed reason=\"%s\"",
+		    zmq_strerror(zmq_errno()));
+		rc = -1;
+		goto stop;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGINT);
+	sigaddset(&unblock, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+	log_info("event=ready region=%s endpoint=%s agencies=%zu", b->cfg->region,
+	    b->cfg->listen, b->cfg->n_agencies);
+
+	while (!got_signal) {
+		int writable = verify_writable(&io);
+		zmq_pollitem_t pi[3] = {
+		    {.socket = io.replies, .events = ZMQ_POLLIN},
+		    {.socket = io.router, .events = writable ? ZMQ_POLLIN : 0},
+		    {.socket = io.verify, .events = writable ? 0 : ZMQ_POLLOUT},
+		};
+		if (zmq_poll(pi, 3, -1) < 0) {
+			if (zmq_errno() == EINTR)
+				continue;
+			log_err("event=poll_failed reason=\"%s\"",
+			    zmq_strerror(zmq_errno()));
+			rc = -1;
+			break;
+		}
+		if (pi[0].revents & ZMQ_POLLIN)
+			drain_replies(&io);
+		/* A bounded number per turn keeps replies flowing. */
+		for (int i = 0; i < 256 && (pi[1].revents & ZMQ_POLLIN); i++)
+			if (!verify_writable(&io) || read_request(&io) != 0)
+				break;
+	}
+	if (got_signal)
+		log_info("event=stopping signal=%d", (int)got_signal);
+stop:
+	/* Stop dispatching; workers drain, the writer commits what it has and
+	 * says so with a NULL job; then the last replies go out. */
+	atomic_store(&b->stopping, true);
+	while (!io.writer_done) {
+		zmq_pollitem_t pi = {.socket = io.replies, .events = ZMQ_POLLIN};
+		if (zmq_poll(&pi, 1, 50) > 0)
+			drain_replies(&io);
+	}
+	drain_replies(&io);
+	zmq_close(io.router); /* lingers up to 2 s to flush replies */
+	zmq_close(io.verify);
+	zmq_close(io.replies);
+	return rc;
+}
