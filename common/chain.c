@@ -74,6 +74,23 @@ chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len)
 }
 
 void
+chain_record_hash_of(uint8_t out[32], const struct record *r)
+{
+	crypto_generichash_state st;
+	uint8_t head[CHAIN_RECORD_HEADER];
+
+	put64(head, r->seq);
+	memcpy(head + 8, r->prev_hash, 32);
+	put64(head + 40, (uint64_t)r->received_at_us);
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const uint8_t *)record_tag,
+	    sizeof(record_tag));
+	crypto_generichash_update(&st, head, sizeof(head));
+	crypto_generichash_update(&st, r->envelope, r->envelope_len);
+	crypto_generichash_final(&st, out, 32);
+}
+
+void
 chain_receipt_pae(uint8_t out[CHAIN_RECEIPT_PAE_LEN], const struct receipt *r)
 {
 	uint8_t *p = out;

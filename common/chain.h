@@ -30,6 +30,8 @@ void chain_genesis(uint8_t out[32], const char *region);
 void chain_record_encode(uint8_t *out, const struct record *r);
 /* Parses stored bytes; the envelope points into buf. 0 or -1. */
 int chain_record_decode(struct record *r, const uint8_t *buf, size_t len) WUR;
+/* The hash of the record r would be stored as, without building it. */
+void chain_record_hash_of(uint8_t out[32], const struct record *r);
 /* BLAKE2b-256 of the domain tag and the stored bytes. */
 void chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len);
 

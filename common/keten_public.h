@@ -43,6 +43,10 @@ enum keten_err {
 	KETEN_E_UNAVAILABLE = 114 /* the broker is shutting down or overloaded */
 };
 
+#ifndef KETEN_API
+#define KETEN_API __attribute__((visibility("default")))
+#endif
+
 #define KETEN_ERROR_MAX 256
 
 /* An error a person can act on: the code, and a sentence with specifics. */
@@ -52,7 +56,7 @@ struct keten_error {
 };
 
 /* A short, static description of an error code; never NULL. */
-const char *keten_strerror(int code);
+KETEN_API const char *keten_strerror(int code);
 
 enum keten_kind {
 	KETEN_KIND_NONE = 0,

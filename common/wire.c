@@ -311,6 +311,7 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		rc.head_seq = r->receipt.head_seq;
 		rc.head_hash = bin(r->receipt.head_hash, KETEN_HASH_LEN);
 		rc.signature = bin(r->receipt.signature, WIRE_SIG_LEN);
+		rc.prev_hash = bin(r->receipt.prev_hash, KETEN_HASH_LEN);
 		m.kind_case = KETEN__REPLY__KIND_RECEIPT;
 		m.receipt = &rc;
 		break;
@@ -391,7 +392,9 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		      copy_fixed(r->receipt.head_hash, KETEN_HASH_LEN,
 		          rc->head_hash) ||
 		      copy_fixed(r->receipt.signature, WIRE_SIG_LEN,
-		          rc->signature);
+		          rc->signature) ||
+		      copy_fixed(r->receipt.prev_hash, KETEN_HASH_LEN,
+		          rc->prev_hash);
 		break;
 	}
 	case KETEN__REPLY__KIND_FETCH: {

@@ -77,6 +77,7 @@ struct receipt {
 	uint64_t head_seq;
 	uint8_t head_hash[KETEN_HASH_LEN];
 	uint8_t signature[WIRE_SIG_LEN];
+	uint8_t prev_hash[KETEN_HASH_LEN]; /* not signed: checked by recomputing */
 };
 
 struct delivered {

@@ -26,7 +26,8 @@ struct store {
 	uint8_t head_hash[32];
 };
 
-#define MSGID_VAL_LEN (8 + 32 + 8 + 32 + 8)
+/* seq | record hash | head seq | head hash | received at | prev hash */
+#define MSGID_VAL_LEN (8 + 32 + 8 + 32 + 8 + 32)
 #define INBOX_KEY_MAX (KETEN_ID_MAX + 1 + 8)
 
 static void
@@ -190,6 +191,7 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 	it->receipt.head_seq = get64(p + 40);
 	memcpy(it->receipt.head_hash, p + 48, 32);
 	it->receipt.received_at_us = (int64_t)get64(p + 80);
+	memcpy(it->receipt.prev_hash, p + 88, 32);
 	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
 	put64(key, it->receipt.seq);
 	k = val(key, 8);
@@ -255,6 +257,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	put64(mval, r.seq);
 	memcpy(mval + 8, it->receipt.record_hash, 32);
 	put64(mval + 80, (uint64_t)now_us);
+	memcpy(mval + 88, r.prev_hash, 32);
 	k = val(it->message_id, KETEN_MSG_ID_LEN);
 	v = val(mval, sizeof(mval));
 	if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
@@ -262,6 +265,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 
 	it->receipt.seq = r.seq;
 	it->receipt.received_at_us = now_us;
+	memcpy(it->receipt.prev_hash, r.prev_hash, 32);
 	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
 	it->status = KETEN_OK;
 	s->head_seq = r.seq;
@@ -333,6 +337,7 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items,
 		put64(mval + 40, s->head_seq);
 		memcpy(mval + 48, s->head_hash, 32);
 		put64(mval + 80, (uint64_t)it->receipt.received_at_us);
+		memcpy(mval + 88, it->receipt.prev_hash, 32);
 		k = val(it->message_id, KETEN_MSG_ID_LEN);
 		v = val(mval, sizeof(mval));
 		if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)

@@ -1,0 +1,285 @@
+/* keten inbox and keten ack: a person reading the agency's messages. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *
+urgency_name(enum keten_urgency u)
+{
+	switch (u) {
+	case KETEN_URGENCY_ROUTINE: return "routine";
+	case KETEN_URGENCY_URGENT: return "urgent";
+	case KETEN_URGENCY_IMMEDIATE: return "immediate";
+	}
+	return "?";
+}
+
+static void
+show_text(const char *label, const char *s)
+{
+	if (s && *s)
+		printf("    %-18s %s\n", label, s);
+}
+
+static void
+show_person(const char *label, const struct keten_person *p)
+{
+	printf("    %-18s %s", label, p->name);
+	if (p->date_of_birth && *p->date_of_birth)
+		printf(", born %s", p->date_of_birth);
+	if (p->bsn && *p->bsn)
+		printf(", BSN %s", p->bsn);
+	putchar('\n');
+}
+
+static void
+show_human(const struct keten_message *m)
+{
+	const struct keten_referral_content *c = m->content;
+	char case_hex[33], when[32], due[32];
+
+	keten_hex(case_hex, m->case_id, sizeof(m->case_id));
+	cli_time(when, m->received_at_us);
+	cli_time(due, m->respond_by_us);
+	printf("#%" PRIu64 " referral from %s, case %s\n", m->seq, m->sender,
+	    case_hex);
+	printf("    %-18s %s (respond by %s)\n", "urgency",
+	    urgency_name(m->urgency), due);
+	printf("    %-18s %s\n", "received", when);
+	if (m->status != KETEN_OK) {
+		printf("    %-18s FAILED: %s\n", "verification",
+		    m->status_message);
+		return;
+	}
+	printf("    %-18s signature of %s ok, content hash ok\n",
+	    "verification", m->sender);
+	if (c == NULL) {
+		printf("    %-18s %s\n", "content", m->status_message);
+		return;
+	}
+	show_person("child", &c->child);
+	for (size_t i = 0; i < c->n_household; i++)
+		show_person("household", &c->household[i]);
+	show_text("parental authority", c->parental_authority);
+	for (size_t i = 0; i < c->n_concerns; i++)
+		show_text("concern", c->concerns[i]);
+	show_text("safety", c->safety_assessment);
+	show_text("asked", c->request);
+	show_text("legal basis", c->legal_basis);
+	printf("    %-18s informed: %s, consented: %s\n", "family",
+	    c->family_informed ? "yes" : "no",
+	    c->family_consented ? "yes" : "no");
+	show_text("notes", c->notes);
+}
+
+static void
+json_person(const struct keten_person *p)
+{
+	fputs("{\"name\":", stdout);
+	json_str(stdout, p->name);
+	fputs(",\"date_of_birth\":", stdout);
+	json_str(stdout, p->date_of_birth);
+	fputs(",\"bsn\":", stdout);
+	json_str(stdout, p->bsn);
+	putchar('}');
+}
+
+static void
+show_json(const struct keten_message *m)
+{
+	const struct keten_referral_content *c = m->content;
+	char case_hex[33], hash[65], when[32], due[32];
+
+	keten_hex(case_hex, m->case_id, sizeof(m->case_id));
+	keten_hex(hash, m->record_hash, 32);
+	cli_time(when, m->received_at_us);
+	cli_time(due, m->respond_by_us);
+	printf("{\"seq\":%" PRIu64 ",\"type\":\"referral\",\"sender\":\"%s\","
+	       "\"recipient\":\"%s\",\"case\":\"%s\",\"record_hash\":\"%s\","
+	       "\"received_at\":\"%s\",\"urgency\":\"%s\",\"respond_by\":"
+	       "\"%s\",\"verified\":%s",
+	    m->seq, m->sender, m->recipient, case_hex, hash, when,
+	    urgency_name(m->urgency), due,
+	    m->status == KETEN_OK ? "true" : "false");
+	if (m->status != KETEN_OK) {
+		fputs(",\"error\":", stdout);
+		json_str(stdout, m->status_message);
+	}
+	if (c != NULL) {
+		fputs(",\"content\":{\"child\":", stdout);
+		json_person(&c->child);
+		fputs(",\"household\":[", stdout);
+		for (size_t i = 0; i < c->n_household; i++) {
+			if (i)
+				putchar(',');
+			json_person(&c->household[i]);
+		}
+		fputs("],\"parental_authority\":", stdout);
+		json_str(stdout, c->parental_authority);
+		fputs(",\"concerns\":[", stdout);
+		for (size_t i = 0; i < c->n_concerns; i++) {
+			if (i)
+				putchar(',');
+			json_str(stdout, c->concerns[i]);
+		}
+		fputs("],\"safety_assessment\":", stdout);
+		json_str(stdout, c->safety_assessment);
+		fputs(",\"request\":", stdout);
+		json_str(stdout, c->request);
+		fputs(",\"legal_basis\":", stdout);
+		json_str(stdout, c->legal_basis);
+		printf(",\"family_informed\":%s,\"family_consented\":%s,"
+		       "\"notes\":",
+		    c->family_informed ? "true" : "false",
+		    c->family_consented ? "true" : "false");
+		json_str(stdout, c->notes);
+		putchar('}');
+	}
+	puts("}");
+}
+
+int
+cmd_inbox(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"ack", no_argument, NULL, 'a'},
+	    {"max", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli_common o;
+	struct keten_client *c;
+	struct keten_inbox *in;
+	struct keten_error err;
+	uint64_t last = 0, cursor;
+	long max = 0;
+	char *end;
+	int ch, ack = 0, failed = 0;
+
+	cli_common_defaults(&o);
+	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
+	            NULL)) != -1) {
+		if (cli_common_option(&o, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'a': ack = 1; break;
+		case 'm':
+			errno = 0;
+			max = strtol(optarg, &end, 10);
+			if (errno || *end || max < 1 || max > 1024) {
+				fprintf(stderr, "keten inbox: --max takes 1 to "
+				                "1024\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			fputs("usage: keten inbox [--ack] [--max N] [OPTIONS]\n\n"
+			      "Shows the messages addressed to this agency that "
+			      "it has not yet\nacknowledged, oldest first: each "
+			      "sender's signature is checked and\nthe sealed "
+			      "content opened. --ack then acknowledges them, so "
+			      "the\nbroker's cursor moves past them; without "
+			      "it they are shown again.\nWith --json, one JSON "
+			      "object per message per line.\n\n"
+			      "  --ack           acknowledge what was shown "
+			      "(only if all verified)\n"
+			      "  --max N         show at most N (default 64)\n"
+			      CLI_COMMON_HELP,
+			    stdout);
+			return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	c = cli_connect(&o);
+	if (keten_fetch(&in, c, (size_t)max, &err) != KETEN_OK) {
+		keten_client_destroy(&c);
+		return cli_fail("inbox", &err);
+	}
+	if (in->n == 0 && !o.json)
+		printf("no new messages for %s\n", keten_client_agency(c));
+	for (size_t i = 0; i < in->n; i++) {
+		if (o.json)
+			show_json(&in->messages[i]);
+		else
+			show_human(&in->messages[i]);
+		failed |= in->messages[i].status != KETEN_OK;
+		last = in->messages[i].seq;
+	}
+	if (in->more && !o.json)
+		printf("(more waiting: acknowledge these to see them)\n");
+	keten_inbox_free(&in);
+	if (failed) {
+		fprintf(stderr, "keten inbox: a message failed verification; "
+		                "not acknowledging. Report this to the broker's "
+		                "operator and your auditor.\n");
+		keten_client_destroy(&c);
+		return EXIT_REFUSED;
+	}
+	if (ack && last > 0) {
+		if (keten_ack(&cursor, c, last, &err) != KETEN_OK) {
+			keten_client_destroy(&c);
+			return cli_fail("inbox", &err);
+		}
+		if (!o.json)
+			printf("acknowledged up to #%" PRIu64 "\n", cursor);
+	}
+	keten_client_destroy(&c);
+	return EXIT_OK;
+}
+
+int
+cmd_ack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli_common o;
+	struct keten_client *c;
+	struct keten_error err;
+	unsigned long long seq;
+	uint64_t cursor;
+	char *end;
+	int ch;
+
+	cli_common_defaults(&o);
+	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
+	            NULL)) != -1) {
+		if (cli_common_option(&o, ch, optarg))
+			continue;
+		if (ch == 'h') {
+			fputs("usage: keten ack SEQ [OPTIONS]\n\nAcknowledges "
+			      "every message to this agency up to and\nincluding "
+			      "sequence number SEQ (as shown by 'keten inbox').\n\n"
+			      CLI_COMMON_HELP,
+			    stdout);
+			return EXIT_OK;
+		}
+		return EXIT_USAGE;
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "keten ack: give one sequence number\n");
+		return EXIT_USAGE;
+	}
+	errno = 0;
+	seq = strtoull(argv[optind], &end, 10);
+	if (errno || *end || seq == 0) {
+		fprintf(stderr, "keten ack: '%s' is not a sequence number\n",
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	c = cli_connect(&o);
+	if (keten_ack(&cursor, c, seq, &err) != KETEN_OK) {
+		keten_client_destroy(&c);
+		return cli_fail("ack", &err);
+	}
+	printf("acknowledged up to #%" PRIu64 "\n", cursor);
+	keten_client_destroy(&c);
+	return EXIT_OK;
+}

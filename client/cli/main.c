@@ -1,0 +1,165 @@
+/* keten: verb dispatch and the shared option handling. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const struct verb {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} verbs[] = {
+    {"keygen", cmd_keygen, "create an agency's (or the broker's) keys"},
+    {"ping", cmd_ping, "check the connection to the broker"},
+    {"send", cmd_send, "send a message (send referral ...)"},
+    {"inbox", cmd_inbox, "show messages addressed to this agency"},
+    {"ack", cmd_ack, "acknowledge messages up to a sequence number"},
+    {"audit", cmd_audit, "verify the log (audit verify DATADIR)"},
+};
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: keten VERB [OPTIONS] ...\n\n"
+	      "keten sends and receives signed referrals through a keten "
+	      "broker,\nand lets auditors verify its log.\n\nVerbs:\n",
+	    f);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+	fputs("\n'keten VERB --help' describes each verb. Exit status: 0 ok, "
+	      "1 refused\nby the broker or verification failed, 2 usage or "
+	      "bad file, 3 cannot\nreach the broker.\n",
+	    f);
+}
+
+void
+cli_common_defaults(struct cli_common *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->config = getenv("KETEN_CONFIG");
+	o->key = getenv("KETEN_KEY");
+	o->timeout_ms = 10000;
+}
+
+int
+cli_common_option(struct cli_common *o, int ch, const char *arg)
+{
+	char *end;
+	long v;
+
+	switch (ch) {
+	case 'c':
+		o->config = arg;
+		return 1;
+	case 'k':
+		o->key = arg;
+		return 1;
+	case 'j':
+		o->json = 1;
+		return 1;
+	case 'T':
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || *end || v < 1 || v > 3600) {
+			fprintf(stderr, "keten: --timeout takes 1 to 3600 "
+			                "seconds, not '%s'\n", arg);
+			exit(EXIT_USAGE);
+		}
+		o->timeout_ms = (int)v * 1000;
+		return 1;
+	}
+	return 0;
+}
+
+int
+cli_exit_code(int code)
+{
+	if (code == KETEN_OK)
+		return EXIT_OK;
+	if (code == KETEN_E_CONNECT || code == KETEN_E_TIMEOUT)
+		return EXIT_CONNECT;
+	if (code == KETEN_E_CONFIG || code == KETEN_E_KEYFILE ||
+	    code == KETEN_E_USAGE || code == KETEN_E_IO)
+		return EXIT_USAGE;
+	return EXIT_REFUSED;
+}
+
+int
+cli_fail(const char *verb, const struct keten_error *err)
+{
+	fprintf(stderr, "keten %s: %s (%s, code %d)\n", verb, err->message,
+	    keten_strerror(err->code), err->code);
+	return cli_exit_code(err->code);
+}
+
+struct keten_client *
+cli_connect(const struct cli_common *o)
+{
+	struct keten_client *c;
+	struct keten_error err;
+
+	if (o->config == NULL || o->key == NULL) {
+		fprintf(stderr, "keten: name the region config and key file "
+		                "with --config and --key (or $KETEN_CONFIG and "
+		                "$KETEN_KEY)\n");
+		exit(EXIT_USAGE);
+	}
+	if (keten_client_new(&c, o->config, o->key, &err) != KETEN_OK)
+		exit(cli_fail("connect", &err));
+	keten_client_set_timeout(c, o->timeout_ms);
+	return c;
+}
+
+void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
+	     p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+void
+cli_time(char out[32], int64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		puts("keten " KETEN_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "keten: unknown verb '%s'; see 'keten --help'\n",
+	    argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,294 @@
+/*
+ * libketen's connection to the broker: one CURVE DEALER socket per client,
+ * request ids to match replies, a socket monitor to tell a refused key from
+ * a broker that is not there. Never logs; errors go to the caller.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "client.h"
+#include "clock.h"
+#include "text.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+static int
+open_socket(struct keten_client *c, struct keten_error *err)
+{
+	char mon[64];
+	int linger = 0;
+
+	if ((c->zctx = zmq_ctx_new()) == NULL ||
+	    (c->sock = zmq_socket(c->zctx, ZMQ_DEALER)) == NULL)
+		return error_set(err, KETEN_E_NOMEM,
+		    "cannot create a ZeroMQ socket");
+	if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->cfg->broker_curve_pk,
+	        32) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys->curve_pk, 32) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys->curve_sk, 32))
+		return error_set(err, KETEN_E_INTERNAL,
+		    "cannot set CURVE keys: %s", zmq_strerror(zmq_errno()));
+	snprintf(mon, sizeof(mon), "inproc://keten-monitor-%p", (void *)c);
+	if (zmq_socket_monitor(c->sock, mon,
+	        ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+	            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+	    (c->mon = zmq_socket(c->zctx, ZMQ_PAIR)) == NULL ||
+	    zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_connect(c->mon, mon) != 0)
+		return error_set(err, KETEN_E_INTERNAL,
+		    "cannot monitor the connection: %s",
+		    zmq_strerror(zmq_errno()));
+	if (zmq_connect(c->sock, c->cfg->connect) != 0)
+		return error_set(err, KETEN_E_CONNECT,
+		    "cannot connect to '%s': %s", c->cfg->connect,
+		    zmq_strerror(zmq_errno()));
+	return KETEN_OK;
+}
+
+int
+keten_client_new(struct keten_client **out, const char *config_path,
+    const char *key_path, struct keten_error *err)
+{
+	struct keten_client *c;
+	int rc;
+
+	error_clear(err);
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	randombytes_buf(&c->next_id, sizeof(c->next_id));
+	c->next_id = (c->next_id >> 16) | 1; /* never 0, room to grow */
+	if ((rc = config_load(&c->cfg, config_path, err)) != KETEN_OK ||
+	    (rc = keys_load(&c->keys, key_path, err)) != KETEN_OK)
+		goto fail;
+	if ((c->me = config_find(c->cfg, c->keys->id)) == NULL) {
+		rc = error_set(err, KETEN_E_CONFIG,
+		    "key file %s is for agency '%s', which is not in %s",
+		    key_path, c->keys->id, config_path);
+		goto fail;
+	}
+	if (sodium_memcmp(c->me->sign_pk, c->keys->sign_pk, 32) != 0 ||
+	    sodium_memcmp(c->me->box_pk, c->keys->box_pk, 32) != 0 ||
+	    sodium_memcmp(c->me->curve_pk, c->keys->curve_pk, 32) != 0) {
+		rc = error_set(err, KETEN_E_KEYFILE,
+		    "the public keys in %s for '%s' (line %d) do not match key "
+		    "file %s",
+		    config_path, c->me->id, c->me->line, key_path);
+		goto fail;
+	}
+	if ((rc = open_socket(c, err)) != KETEN_OK)
+		goto fail;
+	*out = c;
+	return KETEN_OK;
+fail:
+	keten_client_destroy(&c);
+	return rc;
+}
+
+void
+keten_client_destroy(struct keten_client **cp)
+{
+	struct keten_client *c;
+
+	if (cp == NULL || (c = *cp) == NULL)
+		return;
+	if (c->sock) {
+		zmq_socket_monitor(c->sock, NULL, 0);
+		zmq_close(c->sock);
+	}
+	if (c->mon)
+		zmq_close(c->mon);
+	if (c->zctx)
+		zmq_ctx_term(c->zctx);
+	keys_destroy(&c->keys);
+	config_destroy(&c->cfg);
+	free(c->inflight);
+	free(c);
+	*cp = NULL;
+}
+
+const char *
+keten_client_agency(const struct keten_client *c)
+{
+	return c->me->id;
+}
+
+void
+keten_client_set_timeout(struct keten_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+int
+client_send(struct keten_client *c, uint64_t *id, struct request *r,
+    struct keten_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	r->request_id = c->next_id++;
+	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	rc = zmq_send(c->sock, buf, len, 0);
+	free(buf);
+	if (rc < 0)
+		return error_set(err, KETEN_E_CONNECT,
+		    "cannot send to the broker: %s", zmq_strerror(zmq_errno()));
+	*id = r->request_id;
+	return KETEN_OK;
+}
+
+static void
+read_monitor(struct keten_client *c)
+{
+	zmq_msg_t m;
+	uint16_t event;
+
+	for (;;) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		if (zmq_msg_size(&m) >= 6 && zmq_msg_more(&m)) {
+			memcpy(&event, zmq_msg_data(&m), 2);
+			if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+				c->connected = 1;
+			else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+				c->auth_failed = 1;
+			else
+				c->proto_failed = 1;
+		}
+		zmq_msg_close(&m);
+	}
+}
+
+static int
+no_answer(struct keten_client *c, struct keten_error *err)
+{
+	if (c->auth_failed)
+		return error_set(err, KETEN_E_CONNECT,
+		    "the broker at %s refused %s's transport key; is it in "
+		    "the broker's region config?",
+		    c->cfg->connect, c->me->id);
+	if (!c->connected && c->proto_failed)
+		return error_set(err, KETEN_E_CONNECT,
+		    "the CURVE handshake with %s failed; check "
+		    "broker.transport_key in %s",
+		    c->cfg->connect, c->cfg->path);
+	if (!c->connected)
+		return error_set(err, KETEN_E_CONNECT,
+		    "no connection to the broker at %s within %d ms; is ketend "
+		    "running?",
+		    c->cfg->connect, c->timeout_ms);
+	return error_set(err, KETEN_E_TIMEOUT,
+	    "the broker at %s did not answer within %d ms", c->cfg->connect,
+	    c->timeout_ms);
+}
+
+int
+client_wait(struct keten_client *c, struct reply *r, uint64_t want,
+    struct keten_error *err)
+{
+	int64_t deadline = clock_mono_us() + (int64_t)c->timeout_ms * 1000;
+
+	memset(r, 0, sizeof(*r));
+	for (;;) {
+		zmq_pollitem_t pi[2] = {
+		    {.socket = c->sock, .events = ZMQ_POLLIN},
+		    {.socket = c->mon, .events = ZMQ_POLLIN},
+		};
+		int64_t left = (deadline - clock_mono_us()) / 1000;
+		zmq_msg_t m;
+		int rc;
+
+		if (left <= 0 || c->auth_failed)
+			return no_answer(c, err);
+		if (zmq_poll(pi, 2, (long)left) < 0) {
+			if (zmq_errno() == EINTR)
+				continue;
+			return error_set(err, KETEN_E_CONNECT, "poll failed: %s",
+			    zmq_strerror(zmq_errno()));
+		}
+		if (pi[1].revents & ZMQ_POLLIN)
+			read_monitor(c);
+		if (!(pi[0].revents & ZMQ_POLLIN))
+			continue;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, c->sock, 0) < 0) {
+			zmq_msg_close(&m);
+			continue;
+		}
+		c->connected = 1;
+		rc = wire_reply_decode(r, zmq_msg_data(&m), zmq_msg_size(&m),
+		    err);
+		zmq_msg_close(&m);
+		if (rc != KETEN_OK)
+			return rc;
+		if (want != 0 && r->request_id != want) {
+			wire_reply_clear(r); /* a late answer to an old request */
+			continue;
+		}
+		if (r->kind == WIRE_REP_ERROR) {
+			rc = error_set(err, r->error.code, "%s", r->error.message);
+			if (rc == KETEN_OK) /* an error reply must carry a code */
+				rc = error_set(err, KETEN_E_MALFORMED,
+				    "the broker sent an error without a code");
+			return rc; /* r stays valid for its request id */
+		}
+		return KETEN_OK;
+	}
+}
+
+int
+client_call(struct keten_client *c, struct reply *r, struct request *req,
+    struct keten_error *err)
+{
+	uint64_t id;
+	int rc;
+
+	if (c->n_inflight > 0)
+		return error_set(err, KETEN_E_USAGE,
+		    "%zu pipelined submissions are still in flight; finish "
+		    "them first",
+		    c->n_inflight);
+	if ((rc = client_send(c, &id, req, err)) != KETEN_OK)
+		return rc;
+	rc = client_wait(c, r, id, err);
+	if (rc != KETEN_OK)
+		wire_reply_clear(r);
+	return rc;
+}
+
+int
+keten_ping(struct keten_client *c, uint64_t *head_seq, struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_PING};
+	struct reply r;
+	int rc;
+
+	error_clear(err);
+	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+		return rc;
+	if (r.kind != WIRE_REP_PING)
+		rc = error_set(err, KETEN_E_MALFORMED,
+		    "the broker answered a ping with something else");
+	else if (strcmp(r.ping.agency, c->me->id) != 0)
+		rc = error_set(err, KETEN_E_CONNECT,
+		    "the broker authenticated us as '%s', not '%s'",
+		    r.ping.agency, c->me->id);
+	else if (head_seq)
+		*head_seq = r.ping.head_seq;
+	wire_reply_clear(&r);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * libketen internals shared by its files. Nothing here is public; the
+ * public API is keten.h only.
+ */
+#ifndef KETEN_CLIENT_H
+#define KETEN_CLIENT_H
+
+#include "config.h"
+#include "keten.h"
+#include "keys.h"
+#include "wire.h"
+
+struct inflight {
+	uint64_t ticket;
+	const struct keten_prepared *p;
+};
+
+struct keten_client {
+	struct config *cfg;
+	struct keys *keys;
+	const struct agency *me;
+	void *zctx, *sock, *mon;
+	int timeout_ms;
+	uint64_t next_id;
+	int connected;   /* a CURVE handshake has succeeded */
+	int auth_failed; /* the broker's ZAP refused our transport key */
+	int proto_failed;
+	struct inflight *inflight;
+	size_t n_inflight;
+};
+
+struct keten_prepared {
+	uint8_t *envelope;
+	size_t envelope_len;
+	uint8_t *sealed;
+	size_t sealed_len;
+	uint8_t message_id[KETEN_MSG_ID_LEN];
+	uint8_t case_id[KETEN_CASE_ID_LEN];
+};
+
+/* Sends a request (its request_id is assigned and returned in *id). */
+int client_send(struct keten_client *c, uint64_t *id, struct request *r,
+    struct keten_error *err);
+/* Waits for a reply; with want != 0 skips replies to other requests.
+ * An error reply is returned as its code (r is then cleared). */
+int client_wait(struct keten_client *c, struct reply *r, uint64_t want,
+    struct keten_error *err);
+/* send + wait for this request's reply. */
+int client_call(struct keten_client *c, struct reply *r, struct request *req,
+    struct keten_error *err);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * Fetching this agency's messages, verifying each sender's signature and
+ * content hash, and opening the sealed content. Plaintext is wiped when the
+ * inbox is freed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client.h"
+#include "envelope.h"
+
+struct inbox_priv {
+	struct content *contents;
+};
+
+static void bad(struct keten_message *m, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+bad(struct keten_message *m, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	m->status = code;
+	va_start(ap, fmt);
+	vsnprintf(m->status_message, sizeof(m->status_message), fmt, ap);
+	va_end(ap);
+}
+
+static void
+open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
+    const struct delivered *d)
+{
+	struct envelope e;
+	struct body b;
+	const struct agency *from;
+	struct keten_error tmp;
+	uint8_t hash[32], *plain = NULL;
+	size_t plain_len;
+
+	m->seq = d->seq;
+	m->received_at_us = d->received_at_us;
+	memcpy(m->record_hash, d->record_hash, 32);
+	if (wire_envelope_decode(&e, d->envelope, d->envelope_len, &tmp) != 0) {
+		bad(m, KETEN_E_SENDER_SIG, "the envelope does not decode");
+		return;
+	}
+	strcpy(m->sender, e.signer);
+	if ((from = config_find(c->cfg, e.signer)) == NULL) {
+		bad(m, KETEN_E_SENDER_SIG, "signer '%s' is not in the region "
+		                           "config", e.signer);
+		goto out;
+	}
+	if (envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
+	        from->sign_pk) != 0) {
+		bad(m, KETEN_E_SENDER_SIG, "the signature of %s does not verify",
+		    e.signer);
+		goto out;
+	}
+	if (wire_body_decode(&b, e.body, e.body_len, &tmp) != 0 ||
+	    strcmp(b.h.sender, e.signer) != 0) {
+		bad(m, KETEN_E_SENDER_SIG, "the body from %s is invalid",
+		    e.signer);
+		goto out;
+	}
+	m->type = (enum keten_message_type)b.type;
+	strcpy(m->recipient, b.h.recipient);
+	memcpy(m->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
+	memcpy(m->case_id, b.h.case_id, KETEN_CASE_ID_LEN);
+	m->sent_at_us = b.h.sent_at_us;
+	if (b.type == WIRE_TYPE_REFERRAL) {
+		m->urgency = (enum keten_urgency)b.u.referral.urgency;
+		m->respond_by_us = b.u.referral.respond_by_us;
+	}
+	if (strcmp(b.h.recipient, c->me->id) != 0) {
+		bad(m, KETEN_E_RECIPIENT, "addressed to %s, not to us",
+		    b.h.recipient);
+		goto out;
+	}
+	m->status = KETEN_OK;
+	if (d->sealed_len == 0) { /* destroyed: the record still verifies */
+		snprintf(m->status_message, sizeof(m->status_message),
+		    "content destroyed");
+		goto out;
+	}
+	envelope_content_hash(hash, d->sealed, d->sealed_len);
+	if (sodium_memcmp(hash, b.content_hash, 32) != 0) {
+		bad(m, KETEN_E_CONTENT_HASH,
+		    "the content does not match what %s signed", e.signer);
+		goto out;
+	}
+	if (envelope_open(&plain, &plain_len, d->sealed, d->sealed_len,
+	        c->keys->box_pk, c->keys->box_sk) != KETEN_OK) {
+		bad(m, KETEN_E_DECRYPT, "the content cannot be opened with %s's "
+		                        "box key", c->me->id);
+		goto out;
+	}
+	if (wire_content_decode(ct, plain, plain_len, &tmp) != KETEN_OK)
+		bad(m, KETEN_E_DECRYPT, "the opened content is not a referral");
+	else
+		m->content = &ct->referral;
+	sodium_memzero(plain, plain_len);
+	free(plain);
+out:
+	wire_envelope_clear(&e);
+}
+
+int
+keten_fetch(struct keten_inbox **out, struct keten_client *c, size_t max,
+    struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_FETCH};
+	struct reply r;
+	struct keten_inbox *in;
+	struct inbox_priv *priv;
+	int rc;
+
+	error_clear(err);
+	req.fetch_max = max > 1024 ? 1024 : (uint32_t)max;
+	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+		return rc;
+	if (r.kind != WIRE_REP_FETCH) {
+		wire_reply_clear(&r);
+		return error_set(err, KETEN_E_MALFORMED,
+		    "the broker answered a fetch with something else");
+	}
+	in = calloc(1, sizeof(*in));
+	priv = calloc(1, sizeof(*priv));
+	if (in == NULL || priv == NULL ||
+	    (r.fetch.n > 0 &&
+	        ((in->messages = calloc(r.fetch.n, sizeof(*in->messages))) ==
+	                NULL ||
+	            (priv->contents = calloc(r.fetch.n,
+	                 sizeof(*priv->contents))) == NULL))) {
+		if (in)
+			free(in->messages);
+		free(in);
+		if (priv)
+			free(priv->contents);
+		free(priv);
+		wire_reply_clear(&r);
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	}
+	in->priv = priv;
+	in->n = r.fetch.n;
+	in->cursor = r.fetch.cursor;
+	in->more = r.fetch.more;
+	for (size_t i = 0; i < r.fetch.n; i++)
+		open_one(&in->messages[i], &priv->contents[i], c,
+		    &r.fetch.items[i]);
+	wire_reply_clear(&r);
+	*out = in;
+	return KETEN_OK;
+}
+
+void
+keten_inbox_free(struct keten_inbox **inp)
+{
+	struct keten_inbox *in;
+	struct inbox_priv *priv;
+
+	if (inp == NULL || (in = *inp) == NULL)
+		return;
+	priv = in->priv;
+	for (size_t i = 0; i < in->n; i++)
+		wire_content_clear(&priv->contents[i]);
+	free(priv->contents);
+	free(priv);
+	free(in->messages);
+	free(in);
+	*inp = NULL;
+}
+
+int
+keten_ack(uint64_t *cursor, struct keten_client *c, uint64_t seq,
+    struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_ACK};
+	struct reply r;
+	int rc;
+
+	error_clear(err);
+	req.ack_seq = seq;
+	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+		return rc;
+	if (r.kind != WIRE_REP_ACK)
+		rc = error_set(err, KETEN_E_MALFORMED,
+		    "the broker answered an ack with something else");
+	else if (cursor)
+		*cursor = r.ack_cursor;
+	wire_reply_clear(&r);
+	return rc;
+}

@@ -1,0 +1,82 @@
+/* What needs no broker: key files, the offline audit, hex. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "client.h"
+#include "text.h"
+
+static void
+fill_public(struct keten_public_keys *pub, const struct keys *k)
+{
+	text_key_to_b64(pub->sign_key, k->sign_pk);
+	text_key_to_b64(pub->box_key, k->box_pk);
+	text_key_to_b64(pub->transport_key, k->curve_pk);
+}
+
+int
+keten_keygen(struct keten_public_keys *pub, const char *key_path,
+    const char *agency_id, struct keten_error *err)
+{
+	struct keys *k;
+	int rc;
+
+	error_clear(err);
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = keys_generate(&k, agency_id, err)) != KETEN_OK)
+		return rc;
+	if ((rc = keys_save(k, key_path, err)) == KETEN_OK)
+		fill_public(pub, k);
+	keys_destroy(&k);
+	return rc;
+}
+
+int
+keten_key_public(struct keten_public_keys *pub, char agency_id[KETEN_ID_MAX + 1],
+    const char *key_path, struct keten_error *err)
+{
+	struct keys *k;
+	int rc;
+
+	error_clear(err);
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = keys_load(&k, key_path, err)) != KETEN_OK)
+		return rc;
+	fill_public(pub, k);
+	if (agency_id)
+		strcpy(agency_id, k->id);
+	keys_destroy(&k);
+	return KETEN_OK;
+}
+
+int
+keten_audit_verify(struct keten_audit *out, const char *config_path,
+    const char *data_dir, struct keten_error *err)
+{
+	struct config *c;
+	struct audit_result res;
+	int rc;
+
+	error_clear(err);
+	memset(out, 0, sizeof(*out));
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	rc = audit_verify_dir(&res, c, data_dir, err);
+	config_destroy(&c);
+	out->records = res.records;
+	out->head_seq = res.head_seq;
+	memcpy(out->head_hash, res.head_hash, 32);
+	out->bad_seq = res.bad_seq;
+	return rc;
+}
+
+void
+keten_hex(char *out, const uint8_t *bin, size_t len)
+{
+	text_hex(out, bin, len);
+}

@@ -1,0 +1,24 @@
+#!/bin/bash
+# Installs the Debian 12 packages keten needs to build, test and run, if
+# any are missing. Sourced by deploy/demo.sh and tests/run.sh.
+KETEN_PACKAGES=(
+	build-essential cmake pkg-config
+	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+	liblmdb-dev lmdb-utils libsodium-dev libyaml-dev
+	jq
+)
+
+keten_install_deps() {
+	local missing=() p
+	for p in "${KETEN_PACKAGES[@]}" "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}"
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}"
+}
