@@ -1,0 +1,243 @@
+/* Region generation, ketend process control and helpers for the tests. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+const char *const harness_flevoland[] = {
+    "lt-almere:local_team", "lt-lelystad:local_team",
+    "lt-dronten:local_team", "lt-zeewolde:local_team", "lt-urk:local_team",
+    "lt-noordoostpolder:local_team", "vt-flevoland:veilig_thuis",
+    "gi-save:gi", "raad-midden-nederland:raad", "audit-inspectie:auditor",
+};
+const size_t harness_flevoland_n =
+    sizeof(harness_flevoland) / sizeof(harness_flevoland[0]);
+
+static void
+die(const char *what, const char *detail)
+{
+	fprintf(stderr, "harness: %s: %s\n", what, detail);
+	exit(99);
+}
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+		die("free port", strerror(errno));
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+void
+harness_region(struct harness *h, const char *const *agencies, size_t n,
+    const char *extra_limits)
+{
+	struct keten_public_keys pub;
+	struct keten_error err;
+	char path[400];
+	FILE *f;
+
+	memset(h, 0, sizeof(*h));
+	strcpy(h->dir, "/tmp/keten-test.XXXXXX");
+	if (mkdtemp(h->dir) == NULL)
+		die("mkdtemp", strerror(errno));
+	snprintf(h->config, sizeof(h->config), "%s/region.yaml", h->dir);
+	snprintf(h->data, sizeof(h->data), "%s/data", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/ketend.log", h->dir);
+	h->port = free_port();
+	if ((f = fopen(h->config, "w")) == NULL)
+		die("config", strerror(errno));
+	fprintf(f, "region: testregion\nlisten: tcp://127.0.0.1:%d\n"
+	           "data_dir: data\nlimits:\n  max_message_bytes: 1048576\n%s",
+	    h->port, extra_limits ? extra_limits : "");
+	snprintf(path, sizeof(path), "%s/broker.key", h->dir);
+	if (keten_keygen(&pub, path, "broker", &err) != KETEN_OK)
+		die("keygen", err.message);
+	fprintf(f, "broker:\n  key_file: broker.key\n  sign_key: %s\n"
+	           "  transport_key: %s\nagencies:\n",
+	    pub.sign_key, pub.transport_key);
+	if (n > H_MAX_AGENCIES)
+		die("region", "too many agencies");
+	for (size_t i = 0; i < n; i++) {
+		const char *colon = strchr(agencies[i], ':');
+		size_t idlen = (size_t)(colon - agencies[i]);
+		memcpy(h->ids[i], agencies[i], idlen);
+		h->ids[i][idlen] = '\0';
+		snprintf(h->keys[i], sizeof(h->keys[i]), "%s/%s.key", h->dir,
+		    h->ids[i]);
+		if (keten_keygen(&pub, h->keys[i], h->ids[i], &err) != KETEN_OK)
+			die("keygen", err.message);
+		fprintf(f, "  - id: %s\n    name: Test %s\n    kind: %s\n"
+		           "    sign_key: %s\n    box_key: %s\n"
+		           "    transport_key: %s\n",
+		    h->ids[i], h->ids[i], colon + 1, pub.sign_key, pub.box_key,
+		    pub.transport_key);
+	}
+	h->n = n;
+	fclose(f);
+}
+
+const char *
+harness_key(const struct harness *h, const char *id)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->ids[i], id) == 0)
+			return h->keys[i];
+	die("no such agency", id);
+	return NULL;
+}
+
+struct keten_client *
+harness_client(const struct harness *h, const char *id)
+{
+	struct keten_client *c;
+	struct keten_error err;
+
+	if (keten_client_new(&c, h->config, harness_key(h, id), &err) != 0)
+		die("client", err.message);
+	keten_client_set_timeout(c, 20000);
+	return c;
+}
+
+uint64_t
+harness_head(const struct harness *h, const char *id)
+{
+	struct keten_client *c = harness_client(h, id);
+	struct keten_error err;
+	uint64_t head = 0;
+
+	if (keten_ping(c, &head, &err) != KETEN_OK)
+		die("ping", err.message);
+	keten_client_destroy(&c);
+	return head;
+}
+
+void
+harness_start(struct harness *h)
+{
+	const char *ketend = getenv("KETEND");
+	struct keten_client *c;
+	struct keten_error err;
+	uint64_t head;
+	int fd;
+
+	if (ketend == NULL)
+		ketend = KETEND_PATH;
+	h->pid = fork();
+	if (h->pid < 0)
+		die("fork", strerror(errno));
+	if (h->pid == 0) {
+		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(ketend, "ketend", "-c", h->config, (char *)NULL);
+		_exit(127);
+	}
+	if (keten_client_new(&c, h->config, h->keys[0], &err) != 0)
+		die("client", err.message);
+	keten_client_set_timeout(c, 200);
+	for (int i = 0; i < 150; i++) {
+		int status;
+		if (keten_ping(c, &head, &err) == KETEN_OK) {
+			keten_client_destroy(&c);
+			return;
+		}
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid)
+			die("ketend exited at start; see", h->log);
+	}
+	die("ketend did not answer; see", h->log);
+}
+
+int
+harness_stop(struct harness *h)
+{
+	int status = 0;
+
+	if (h->pid <= 0)
+		return 0;
+	kill(h->pid, SIGTERM);
+	if (waitpid(h->pid, &status, 0) != h->pid)
+		return -1;
+	h->pid = 0;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+void
+harness_kill(struct harness *h)
+{
+	if (h->pid <= 0)
+		return;
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, NULL, 0);
+	h->pid = 0;
+}
+
+void
+harness_cleanup(struct harness *h)
+{
+	char cmd[400];
+
+	if (h->pid > 0)
+		harness_kill(h);
+	if (getenv("KETEN_KEEP_TEST_DIR") == NULL && h->dir[0] == '/') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not remove %s\n", h->dir);
+	}
+}
+
+int
+harness_log_has(const struct harness *h, const char *s)
+{
+	FILE *f = fopen(h->log, "r");
+	char line[2048];
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, s) != NULL;
+	fclose(f);
+	return found;
+}
+
+struct keten_referral_content
+harness_content(const char *marker)
+{
+	static const char *concerns[] = {"huiselijk geweld", "schoolverzuim"};
+	struct keten_referral_content c;
+
+	memset(&c, 0, sizeof(c));
+	c.child.name = marker;
+	c.child.date_of_birth = "2016-04-12";
+	c.child.bsn = "111222333";
+	c.concerns = concerns;
+	c.n_concerns = 2;
+	c.request = "veiligheidsbeoordeling";
+	c.notes = marker;
+	c.family_informed = true;
+	return c;
+}

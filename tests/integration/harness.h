@@ -1,0 +1,56 @@
+/*
+ * Integration test harness: a generated region with throw-away keys, a real
+ * ketend on a free loopback port with a temporary data directory, and raw
+ * ZeroMQ access for sending frames no honest client would.
+ */
+#ifndef KETEN_HARNESS_H
+#define KETEN_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "keten.h"
+
+#define H_MAX_AGENCIES 64
+
+struct harness {
+	char dir[256];
+	char config[320];
+	char data[320];
+	char log[320];
+	int port;
+	pid_t pid;
+	size_t n;
+	char ids[H_MAX_AGENCIES][KETEN_ID_MAX + 1];
+	char keys[H_MAX_AGENCIES][400];
+};
+
+/* The Flevoland demo region: "id:kind" pairs. */
+extern const char *const harness_flevoland[];
+extern const size_t harness_flevoland_n;
+
+/* Makes keys and a config for the agencies ("id:kind"); extra_limits is
+ * YAML under limits: (e.g. "  map_size_mb: 1\n") or NULL. Exits on error. */
+void harness_region(struct harness *h, const char *const *agencies, size_t n,
+    const char *extra_limits);
+/* Starts ketend and waits until it answers; exits the test on failure. */
+void harness_start(struct harness *h);
+/* SIGTERM and wait; returns ketend's exit status (0 = clean, no leaks). */
+int harness_stop(struct harness *h);
+/* SIGKILL and wait. */
+void harness_kill(struct harness *h);
+/* Removes the temporary directory. */
+void harness_cleanup(struct harness *h);
+const char *harness_key(const struct harness *h, const char *id);
+/* A connected client for agency id; exits the test on failure. */
+struct keten_client *harness_client(const struct harness *h, const char *id);
+/* The broker's log length, via a ping as id. */
+uint64_t harness_head(const struct harness *h, const char *id);
+/* Whether the ketend log contains s. */
+int harness_log_has(const struct harness *h, const char *s);
+
+/* A referral content with a marker in it. */
+struct keten_referral_content harness_content(const char *marker);
+
+#endif
