@@ -3,6 +3,7 @@
  * request ids to match replies, a socket monitor to tell a refused key from
  * a broker that is not there. Never logs; errors go to the caller.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,26 +129,6 @@ keten_client_set_timeout(struct keten_client *c, int timeout_ms)
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
-int
-client_send(struct keten_client *c, uint64_t *id, struct request *r,
-    struct keten_error *err)
-{
-	uint8_t *buf;
-	size_t len;
-	int rc;
-
-	r->request_id = c->next_id++;
-	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
-		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	rc = zmq_send(c->sock, buf, len, 0);
-	free(buf);
-	if (rc < 0)
-		return error_set(err, KETEN_E_CONNECT,
-		    "cannot send to the broker: %s", zmq_strerror(zmq_errno()));
-	*id = r->request_id;
-	return KETEN_OK;
-}
-
 static void
 read_monitor(struct keten_client *c)
 {
@@ -194,6 +175,34 @@ no_answer(struct keten_client *c, struct keten_error *err)
 	return error_set(err, KETEN_E_TIMEOUT,
 	    "the broker at %s did not answer within %d ms", c->cfg->connect,
 	    c->timeout_ms);
+}
+
+int
+client_send(struct keten_client *c, uint64_t *id, struct request *r,
+    struct keten_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	r->request_id = c->next_id++;
+	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	/* A DEALER whose handshake was refused has no pipe and would block
+	 * forever: bound the send by the timeout too. */
+	zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &c->timeout_ms,
+	    sizeof(c->timeout_ms));
+	rc = zmq_send(c->sock, buf, len, 0);
+	free(buf);
+	if (rc < 0 && zmq_errno() == EAGAIN) {
+		read_monitor(c);
+		return no_answer(c, err);
+	}
+	if (rc < 0)
+		return error_set(err, KETEN_E_CONNECT,
+		    "cannot send to the broker: %s", zmq_strerror(zmq_errno()));
+	*id = r->request_id;
+	return KETEN_OK;
 }
 
 int

@@ -64,10 +64,11 @@ raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
 	struct keten_error err;
 	int rc;
 
+	zmq_setsockopt(r->sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
 	for (size_t i = 0; i < nframes; i++)
 		if (zmq_send(r->sock, frames[i], lens[i],
 		        i + 1 < nframes ? ZMQ_SNDMORE : 0) < 0)
-			die("send");
+			return -1; /* no peer: refused at the handshake */
 	if (zmq_poll(&pi, 1, timeout_ms) <= 0)
 		return -1;
 	zmq_msg_init(&m);
