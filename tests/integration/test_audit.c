@@ -1,0 +1,280 @@
+/*
+ * keten audit verify against a real broker's data: it verifies while the
+ * broker runs, and on copies of the LMDB file it catches an altered byte
+ * (in the file itself and through LMDB), a removed record, a swapped pair
+ * and a truncated end, naming the first bad sequence number each time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "../check.h"
+#include "harness.h"
+
+#define RECORDS 8
+
+static struct harness h;
+
+static void
+copy_dir(const char *to)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp '%s/data.mdb' '%s/'",
+	    to, to, h.data, to);
+	if (system(cmd) != 0)
+		exit(99);
+}
+
+static uint64_t
+audit(const char *dir, int *rc_out)
+{
+	struct keten_audit a;
+	struct keten_error err;
+	int rc = keten_audit_verify(&a, h.config, dir, &err);
+
+	*rc_out = rc;
+	if (rc != KETEN_OK)
+		printf("  audit of %s: %s\n", strrchr(dir, '/') + 1, err.message);
+	return rc == KETEN_OK ? 0 : a.bad_seq;
+}
+
+static void
+be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* Runs fn on the copy's log inside a write transaction. */
+static void
+tamper(const char *dir, void (*fn)(MDB_txn *, MDB_dbi))
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+	    mdb_env_open(env, dir, 0, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
+	    mdb_dbi_open(txn, "log", 0, &dbi))
+		exit(99);
+	fn(txn, dbi);
+	if (mdb_txn_commit(txn))
+		exit(99);
+	mdb_env_close(env);
+}
+
+static uint8_t saved[2][4096];
+static size_t saved_len[2];
+
+static void
+get_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int slot)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k}, val;
+
+	be64(k, seq);
+	if (mdb_get(txn, dbi, &key, &val) || val.mv_size > sizeof(saved[0]))
+		exit(99);
+	memcpy(saved[slot], val.mv_data, val.mv_size);
+	saved_len[slot] = val.mv_size;
+}
+
+static void
+put_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int slot)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k}, val = {saved_len[slot], saved[slot]};
+
+	be64(k, seq);
+	if (mdb_put(txn, dbi, &key, &val, 0))
+		exit(99);
+}
+
+static void
+del_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
+{
+	uint8_t k[8];
+	MDB_val key = {8, k};
+
+	be64(k, seq);
+	if (mdb_del(txn, dbi, &key, NULL))
+		exit(99);
+}
+
+static void remove3(MDB_txn *t, MDB_dbi d) { del_rec(t, d, 3); }
+static void removelast(MDB_txn *t, MDB_dbi d) { del_rec(t, d, RECORDS); }
+static void
+swap45(MDB_txn *t, MDB_dbi d)
+{
+	get_rec(t, d, 4, 0);
+	get_rec(t, d, 5, 1);
+	put_rec(t, d, 4, 1);
+	put_rec(t, d, 5, 0);
+}
+static void
+time6(MDB_txn *t, MDB_dbi d)
+{
+	get_rec(t, d, 6, 0);
+	saved[0][47] ^= 0x01; /* the last byte of received_at_us */
+	put_rec(t, d, 6, 0);
+}
+static void
+timelast(MDB_txn *t, MDB_dbi d)
+{
+	get_rec(t, d, RECORDS, 0);
+	saved[0][47] ^= 0x01;
+	put_rec(t, d, RECORDS, 0);
+}
+static void
+save2(MDB_txn *t, MDB_dbi d)
+{
+	get_rec(t, d, 2, 0);
+}
+
+/* Offsets in data.mdb where record 2's signature appears: the live
+ * record, and stale copies in pages LMDB has freed (copy-on-write). */
+static size_t
+find_sig(const char *dir, long *offs, size_t max)
+{
+	char path[600];
+	FILE *f;
+	long n;
+	uint8_t *buf;
+	const uint8_t *sig;
+	size_t found = 0;
+
+	tamper(dir, save2); /* reads record 2; changes nothing */
+	sig = saved[0] + saved_len[0] - 64; /* the envelope ends with it */
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if ((f = fopen(path, "rb")) == NULL)
+		exit(99);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	buf = malloc((size_t)n);
+	fseek(f, 0, SEEK_SET);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		exit(99);
+	for (long i = 0; i + 64 <= n && found < max; i++)
+		if (memcmp(buf + i, sig, 64) == 0)
+			offs[found++] = i + 32;
+	fclose(f);
+	free(buf);
+	return found;
+}
+
+static void
+flip_at(const char *dir, long off)
+{
+	char path[600];
+	FILE *f;
+	int ch;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if ((f = fopen(path, "r+b")) == NULL)
+		exit(99);
+	fseek(f, off, SEEK_SET);
+	ch = fgetc(f);
+	fseek(f, off, SEEK_SET);
+	fputc(ch ^ 0x40, f);
+	fclose(f);
+}
+
+/* Each copy of the signature flipped alone: the live one is caught at
+ * record 2; a stale one changes nothing the audit reads. */
+static void
+flip_bytes_in_file(const char *dir)
+{
+	long offs[32];
+	size_t n, caught = 0;
+	int r;
+
+	copy_dir(dir);
+	n = find_sig(dir, offs, 32);
+	CHECK(n >= 1);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bad;
+		copy_dir(dir);
+		flip_at(dir, offs[i]);
+		bad = audit(dir, &r);
+		CHECK(r == KETEN_OK || (r == KETEN_E_CHAIN && bad == 2));
+		caught += r == KETEN_E_CHAIN;
+	}
+	CHECK_INT(caught, 1);
+}
+
+int
+main(void)
+{
+	struct keten_client *c;
+	struct keten_referral_content ct = harness_content("audit");
+	struct keten_referral ref = {.recipient = "vt-flevoland",
+	    .urgency = KETEN_URGENCY_ROUTINE, .content = &ct};
+	struct keten_receipt rc;
+	struct keten_audit a;
+	struct keten_error err;
+	char dir[600];
+	int r;
+
+	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&h);
+	c = harness_client(&h, "lt-almere");
+	for (int i = 0; i < RECORDS; i++)
+		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err), KETEN_OK);
+	keten_client_destroy(&c);
+
+	/* While the broker runs: read-only, and it verifies. */
+	CHECK_INT(keten_audit_verify(&a, h.config, h.data, &err), KETEN_OK);
+	CHECK_INT(a.records, RECORDS);
+	CHECK(memcmp(a.head_hash, rc.head_hash, 32) == 0);
+	CHECK_INT(harness_stop(&h), 0);
+
+	snprintf(dir, sizeof(dir), "%s/copy", h.dir);
+	copy_dir(dir);
+	CHECK_INT(audit(dir, &r), 0);
+	CHECK_INT(r, KETEN_OK);
+
+	flip_bytes_in_file(dir);
+
+	copy_dir(dir);
+	tamper(dir, time6);
+	CHECK_INT(audit(dir, &r), 6);
+
+	copy_dir(dir);
+	tamper(dir, remove3);
+	CHECK_INT(audit(dir, &r), 3);
+
+	copy_dir(dir);
+	tamper(dir, swap45);
+	CHECK_INT(audit(dir, &r), 4);
+
+	copy_dir(dir);
+	tamper(dir, removelast);
+	CHECK_INT(audit(dir, &r), RECORDS);
+	CHECK_INT(r, KETEN_E_CHAIN);
+
+	copy_dir(dir);
+	tamper(dir, timelast);
+	CHECK_INT(audit(dir, &r), RECORDS);
+
+	/* The wrong region's config is refused outright. */
+	copy_dir(dir);
+	{
+		char cfg[700], cmd[1600];
+		snprintf(cfg, sizeof(cfg), "%s/other.yaml", h.dir);
+		snprintf(cmd, sizeof(cmd),
+		    "sed 's/^region: testregion/region: otherregion/' '%s' > '%s'",
+		    h.config, cfg);
+		CHECK_INT(system(cmd), 0);
+		CHECK_INT(keten_audit_verify(&a, cfg, dir, &err), KETEN_E_CHAIN);
+	}
+	/* Not a data directory at all. */
+	CHECK_INT(keten_audit_verify(&a, h.config, h.dir, &err), KETEN_E_IO);
+	CHECK_STR_HAS(err.message, "not a keten data directory");
+
+	harness_cleanup(&h);
+	return check_done("test_audit");
+}
