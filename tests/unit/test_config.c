@@ -1,0 +1,526 @@
+/*
+ * config: a region file loads with its defaults, and every invalid file is
+ * refused with KETEN_E_CONFIG and a sentence naming the file, the line and
+ * the reason. Files are written to a fresh mkdtemp directory.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "../check.h"
+#include "config.h"
+#include "text.h"
+
+#define MAX_LINES 64
+#define LINE_MAX_LEN 256
+
+static char dir[512], realdir[PATH_MAX]; /* dir: short, so paths fit */
+static struct keten_error err;
+
+/* The lines of the file being built; lines[0] is line 1. */
+static char lines[MAX_LINES][LINE_MAX_LEN];
+static int nlines;
+
+/* Public keys, base64: broker sign/transport, two agencies' three each. */
+static char b_sign[TEXT_KEY_B64_LEN], b_curve[TEXT_KEY_B64_LEN];
+static char a_sign[2][TEXT_KEY_B64_LEN], a_box[2][TEXT_KEY_B64_LEN];
+static char a_curve[2][TEXT_KEY_B64_LEN];
+static uint8_t a_curve_bin[2][32], a_sign_bin[2][32];
+
+static void
+make_keys(void)
+{
+	uint8_t pk[32], sk[64];
+
+	(void)crypto_sign_keypair(pk, sk);
+	text_key_to_b64(b_sign, pk);
+	(void)crypto_box_keypair(pk, sk);
+	text_key_to_b64(b_curve, pk);
+	for (int i = 0; i < 2; i++) {
+		(void)crypto_sign_keypair(a_sign_bin[i], sk);
+		text_key_to_b64(a_sign[i], a_sign_bin[i]);
+		(void)crypto_box_keypair(pk, sk);
+		text_key_to_b64(a_box[i], pk);
+		(void)crypto_box_keypair(a_curve_bin[i], sk);
+		text_key_to_b64(a_curve[i], a_curve_bin[i]);
+	}
+	sodium_memzero(sk, sizeof(sk));
+}
+
+static void
+set_line(int n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Replaces line n (1-based). */
+static void
+set_line(int n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(lines[n - 1], LINE_MAX_LEN, fmt, ap);
+	va_end(ap);
+}
+
+/* Inserts text as the new line n; later lines move down. */
+static void
+insert_line(int n, const char *text)
+{
+	memmove(lines[n], lines[n - 1],
+	    (size_t)(nlines - n + 1) * LINE_MAX_LEN);
+	snprintf(lines[n - 1], LINE_MAX_LEN, "%s", text);
+	nlines++;
+}
+
+/* Deletes lines first..last (1-based, inclusive). */
+static void
+delete_lines(int first, int last)
+{
+	int k = last - first + 1;
+
+	memmove(lines[first - 1], lines[last],
+	    (size_t)(nlines - last) * LINE_MAX_LEN);
+	nlines -= k;
+}
+
+/*
+ * The valid base file. Line numbers matter to the tests below:
+ *  1 region   2 listen   3 data_dir   4 broker:   5 key_file   6 sign_key
+ *  7 transport_key   8 limits:   9 workers   10 agencies:
+ * 11-16 the first agency (id on 11), 17-22 the second (id on 17).
+ */
+static void
+base(void)
+{
+	nlines = 22;
+	set_line(1, "region: flevoland");
+	set_line(2, "listen: tcp://127.0.0.1:7450");
+	set_line(3, "data_dir: data");
+	set_line(4, "broker:");
+	set_line(5, "  key_file: broker.key");
+	set_line(6, "  sign_key: %s", b_sign);
+	set_line(7, "  transport_key: %s", b_curve);
+	set_line(8, "limits:");
+	set_line(9, "  workers: 4");
+	set_line(10, "agencies:");
+	set_line(11, "  - id: lt-almere");
+	set_line(12, "    name: Lokaal team Almere");
+	set_line(13, "    kind: local_team");
+	set_line(14, "    sign_key: %s", a_sign[0]);
+	set_line(15, "    box_key: %s", a_box[0]);
+	set_line(16, "    transport_key: %s", a_curve[0]);
+	set_line(17, "  - id: vt-flevoland");
+	set_line(18, "    name: Veilig Thuis Flevoland");
+	set_line(19, "    kind: veilig_thuis");
+	set_line(20, "    sign_key: %s", a_sign[1]);
+	set_line(21, "    box_key: %s", a_box[1]);
+	set_line(22, "    transport_key: %s", a_curve[1]);
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+write_lines(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		perror(path);
+		exit(2);
+	}
+	for (int i = 0; i < nlines; i++)
+		fprintf(f, "%s\n", lines[i]);
+	fclose(f);
+}
+
+/* Writes the current lines to dir/name and loads them. */
+static int
+load(struct config **c, const char *name, char *path)
+{
+	snprintf(path, PATH_MAX, "%s/%s", dir, name);
+	write_lines(path);
+	*c = NULL;
+	memset(&err, 0, sizeof(err));
+	return config_load(c, path, &err);
+}
+
+/*
+ * Loads the current lines and expects a refusal whose message has the
+ * path, ":line: " and the reason; a failed part prints the message.
+ */
+static void
+expect_refused(const char *name, int line, const char *reason)
+{
+	char path[PATH_MAX], at[PATH_MAX + 16];
+	struct config *c = NULL;
+
+	CHECK_INT(load(&c, name, path), KETEN_E_CONFIG);
+	CHECK_INT(err.code, KETEN_E_CONFIG);
+	CHECK(c == NULL);
+	snprintf(at, sizeof(at), "%s:%d: ", path, line);
+	CHECK_STR_HAS(err.message, at);
+	CHECK_STR_HAS(err.message, reason);
+	config_destroy(&c);
+}
+
+static void
+test_valid(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 32];
+	struct config *c = NULL;
+	const struct agency *a;
+
+	base();
+	CHECK_INT(load(&c, "valid.yaml", path), KETEN_OK);
+	if (c == NULL) {
+		fprintf(stderr, "valid config refused: %s\n", err.message);
+		return;
+	}
+	CHECK(strcmp(c->path, path) == 0);
+	CHECK(strcmp(c->region, "flevoland") == 0);
+	CHECK(strcmp(c->listen, "tcp://127.0.0.1:7450") == 0);
+	CHECK(strcmp(c->connect, c->listen) == 0); /* defaults to listen */
+	snprintf(want, sizeof(want), "%s/data", realdir);
+	CHECK(strcmp(c->data_dir, want) == 0);
+	snprintf(want, sizeof(want), "%s/broker.key", realdir);
+	CHECK(strcmp(c->broker_key_file, want) == 0);
+	CHECK(c->data_dir[0] == '/');
+	{
+		uint8_t k[32];
+
+		CHECK_INT(text_key_from_b64(k, b_sign), 0);
+		CHECK(memcmp(c->broker_sign_pk, k, 32) == 0);
+		CHECK_INT(text_key_from_b64(k, b_curve), 0);
+		CHECK(memcmp(c->broker_curve_pk, k, 32) == 0);
+	}
+	/* Limits: workers given, the rest defaults. */
+	CHECK_INT(c->workers, 4);
+	CHECK_INT(c->max_message_bytes, CONFIG_DEFAULT_MAX_MESSAGE);
+	CHECK(c->map_size == (size_t)CONFIG_DEFAULT_MAP_MB << 20);
+	CHECK_INT(c->batch_max, CONFIG_DEFAULT_BATCH_MAX);
+
+	CHECK_INT(c->n_agencies, 2);
+	if (c->n_agencies == 2) {
+		CHECK(strcmp(c->agencies[0].id, "lt-almere") == 0);
+		CHECK(strcmp(c->agencies[0].name, "Lokaal team Almere") == 0);
+		CHECK_INT(c->agencies[0].kind, KETEN_KIND_LOCAL_TEAM);
+		CHECK_INT(c->agencies[0].line, 11);
+		CHECK(memcmp(c->agencies[0].sign_pk, a_sign_bin[0], 32) == 0);
+		CHECK(memcmp(c->agencies[0].curve_pk, a_curve_bin[0], 32) == 0);
+		CHECK(strcmp(c->agencies[1].id, "vt-flevoland") == 0);
+		CHECK_INT(c->agencies[1].kind, KETEN_KIND_VEILIG_THUIS);
+		CHECK_INT(c->agencies[1].line, 17);
+	}
+	a = config_find(c, "vt-flevoland");
+	CHECK(a != NULL && a->kind == KETEN_KIND_VEILIG_THUIS);
+	CHECK(config_find(c, "vt-utrecht") == NULL);
+	CHECK(config_find(c, "") == NULL);
+	a = config_find_transport(c, a_curve_bin[0]);
+	CHECK(a != NULL && strcmp(a->id, "lt-almere") == 0);
+	CHECK(config_find_transport(c, c->broker_curve_pk) == NULL);
+	config_destroy(&c);
+	CHECK(c == NULL);
+	config_destroy(&c); /* NULL is a no-op */
+	config_destroy(NULL);
+
+	/* Explicit connect, absolute paths, every limit, every kind. */
+	base();
+	set_line(3, "data_dir: /var/lib/keten");
+	set_line(5, "  key_file: /etc/keten/broker.key");
+	set_line(9, "  workers: 64");
+	insert_line(10, "  max_message_bytes: 4096");
+	insert_line(11, "  map_size_mb: 10");
+	insert_line(12, "  batch_max: 65536");
+	insert_line(3, "connect: tcp://broker.example:7450");
+	CHECK_INT(load(&c, "valid2.yaml", path), KETEN_OK);
+	if (c != NULL) {
+		CHECK(strcmp(c->connect, "tcp://broker.example:7450") == 0);
+		CHECK(strcmp(c->data_dir, "/var/lib/keten") == 0);
+		CHECK(strcmp(c->broker_key_file, "/etc/keten/broker.key") == 0);
+		CHECK_INT(c->workers, 64);
+		CHECK_INT(c->max_message_bytes, 4096);
+		CHECK(c->map_size == (size_t)10 << 20);
+		CHECK_INT(c->batch_max, 65536);
+	}
+	config_destroy(&c);
+
+	{
+		const char *words[] = {"local_team", "veilig_thuis", "gi",
+		    "raad", "auditor"};
+		const enum keten_kind k[] = {KETEN_KIND_LOCAL_TEAM,
+		    KETEN_KIND_VEILIG_THUIS, KETEN_KIND_GI, KETEN_KIND_RAAD,
+		    KETEN_KIND_AUDITOR};
+
+		for (int i = 0; i < 5; i++) {
+			base();
+			set_line(19, "    kind: %s", words[i]);
+			CHECK_INT(load(&c, "kinds.yaml", path), KETEN_OK);
+			CHECK(c != NULL && c->agencies[1].kind == k[i]);
+			CHECK(strcmp(config_kind_name(k[i]), words[i]) == 0);
+			config_destroy(&c);
+		}
+		CHECK(strcmp(config_kind_name(KETEN_KIND_NONE), "?") == 0);
+		CHECK(strcmp(config_kind_name((enum keten_kind)42), "?") == 0);
+	}
+
+	/* Comments, blank lines and quoting are fine; lines still count. */
+	base();
+	insert_line(1, "# Region Flevoland");
+	insert_line(2, "");
+	set_line(3, "region: \"flevoland\"");
+	CHECK_INT(load(&c, "comments.yaml", path), KETEN_OK);
+	CHECK(c != NULL && c->agencies[0].line == 13);
+	config_destroy(&c);
+
+	/* No broker key_file: allowed (clients need no secret). */
+	base();
+	delete_lines(5, 5);
+	CHECK_INT(load(&c, "nokeyfile.yaml", path), KETEN_OK);
+	CHECK(c != NULL && c->broker_key_file[0] == '\0');
+	config_destroy(&c);
+}
+
+static void
+test_invalid(void)
+{
+	char path[PATH_MAX];
+	struct config *c = NULL;
+
+	base();
+	insert_line(4, "colour: blue");
+	expect_refused("unknown-top.yaml", 4, "unknown setting 'colour'");
+
+	base();
+	insert_line(14, "    phone: 036-1234567");
+	expect_refused("unknown-agency-key.yaml", 14,
+	    "unknown agency setting 'phone'");
+
+	base();
+	insert_line(6, "  colour: blue");
+	expect_refused("unknown-broker-key.yaml", 6,
+	    "unknown broker setting 'colour'");
+
+	base();
+	insert_line(10, "  threads: 4");
+	expect_refused("unknown-limit.yaml", 10, "unknown limit 'threads'");
+
+	base();
+	set_line(13, "    kind: police");
+	expect_refused("bad-kind.yaml", 13, "unknown kind 'police'");
+	base();
+	set_line(19, "    kind: Local_Team");
+	expect_refused("bad-kind2.yaml", 19, "unknown kind");
+
+	base();
+	set_line(15, "    box_key: not-base64!");
+	expect_refused("bad-key.yaml", 15, "'box_key' must be a 32-byte key");
+	{
+		uint8_t k[31] = {0};
+		char b64[64];
+
+		sodium_bin2base64(b64, sizeof(b64), k, sizeof(k),
+		    sodium_base64_VARIANT_ORIGINAL);
+		base();
+		set_line(20, "    sign_key: %s", b64);
+		expect_refused("short-key.yaml", 20, "'sign_key' must be");
+	}
+	base();
+	set_line(7, "  transport_key: %.43s", b_curve); /* no padding */
+	expect_refused("broker-key.yaml", 7, "'transport_key' must be");
+
+	base();
+	set_line(17, "  - id: lt-almere");
+	expect_refused("dup-id.yaml", 17,
+	    "agency 'lt-almere' is defined twice");
+
+	base();
+	set_line(22, "    transport_key: %s", a_curve[0]);
+	expect_refused("dup-transport.yaml", 17,
+	    "agency 'vt-flevoland' has the same transport_key as 'lt-almere'");
+
+	base();
+	set_line(16, "    transport_key: %s", b_curve);
+	expect_refused("broker-transport.yaml", 11, "broker's transport_key");
+
+	base();
+	set_line(11, "  - id: LT-Almere");
+	expect_refused("bad-id.yaml", 11, "agency id 'LT-Almere' is invalid");
+
+	base();
+	delete_lines(12, 12);
+	expect_refused("agency-missing-name.yaml", 11, "agency needs id, name");
+
+	/* Missing required settings: reported at the top mapping (line 1). */
+	base();
+	delete_lines(1, 1);
+	expect_refused("no-region.yaml", 1, "'region' is missing");
+	base();
+	delete_lines(2, 2);
+	expect_refused("no-listen.yaml", 1, "'listen' is missing");
+	base();
+	delete_lines(3, 3);
+	expect_refused("no-data-dir.yaml", 1, "'data_dir' is missing");
+	base();
+	delete_lines(4, 7);
+	expect_refused("no-broker.yaml", 1, "'broker' is missing");
+	base();
+	delete_lines(10, 22);
+	expect_refused("no-agencies.yaml", 1, "'agencies' is missing");
+	base();
+	delete_lines(7, 7);
+	expect_refused("broker-no-transport.yaml", 5,
+	    "'broker' needs sign_key and transport_key");
+	base();
+	delete_lines(11, 22);
+	set_line(10, "agencies: []");
+	expect_refused("empty-agencies.yaml", 10, "'agencies' is empty");
+	base();
+	set_line(10, "agencies: lt-almere");
+	delete_lines(11, 22);
+	expect_refused("agencies-scalar.yaml", 10, "'agencies' must be a list");
+
+	base();
+	set_line(2, "listen: ipc:///tmp/keten.sock");
+	expect_refused("ipc-listen.yaml", 2, "'listen' must be a tcp://");
+	base();
+	set_line(1, "region: Flevoland");
+	expect_refused("bad-region.yaml", 1, "region 'Flevoland' is invalid");
+	base();
+	set_line(1, "region: [a, b]");
+	expect_refused("region-list.yaml", 1,
+	    "'region' must be a single value");
+	base();
+	set_line(3, "data_dir: \"\"");
+	expect_refused("empty-data-dir.yaml", 3, "'data_dir' is empty");
+
+	/* Limits out of range or not numbers. */
+	base();
+	set_line(9, "  workers: 0");
+	expect_refused("workers-0.yaml", 9, "between 1 and 64");
+	base();
+	set_line(9, "  workers: 65");
+	expect_refused("workers-65.yaml", 9, "between 1 and 64");
+	base();
+	set_line(9, "  workers: -1");
+	expect_refused("workers-neg.yaml", 9,
+	    "'workers' must be a whole number");
+	base();
+	set_line(9, "  workers: 4x");
+	expect_refused("workers-4x.yaml", 9,
+	    "'workers' must be a whole number");
+	base();
+	set_line(9, "  max_message_bytes: 4095");
+	expect_refused("max-msg.yaml", 9, "between 4096 and 67108864");
+	base();
+	set_line(9, "  max_message_bytes: 67108865");
+	expect_refused("max-msg2.yaml", 9, "between 4096 and 67108864");
+	base();
+	set_line(9, "  batch_max: 99999999999999999999999");
+	expect_refused("batch-overflow.yaml", 9, "'batch_max' must be");
+	base();
+	set_line(9, "  map_size_mb: 0");
+	expect_refused("map-0.yaml", 9, "'map_size_mb' must be");
+	base();
+	set_line(8, "limits: 5");
+	delete_lines(9, 9);
+	expect_refused("limits-scalar.yaml", 8, "'limits' must be a mapping");
+
+	/* Not YAML: an unclosed flow sequence, a tab, a second colon. */
+	base();
+	set_line(12, "    name: [Lokaal team");
+	insert_line(13, "    what: is this");
+	expect_refused("syntax.yaml", 13, "did not find expected ',' or ']'");
+	base();
+	set_line(15, "\tbox_key: %s", a_box[0]);
+	expect_refused("tab.yaml", 15, "tab character");
+	base();
+	set_line(6, "  sign_key: %s: %s", b_sign, b_sign);
+	expect_refused("colon.yaml", 6, "mapping values are not allowed");
+
+	/* Not a mapping at all. */
+	base();
+	nlines = 1;
+	set_line(1, "- just a list");
+	expect_refused("list.yaml", 1, "must be a YAML mapping");
+	set_line(1, "just a string");
+	expect_refused("string.yaml", 1, "must be a YAML mapping");
+
+	/* Empty and comment-only files: refused, naming the file. */
+	snprintf(path, sizeof(path), "%s/empty.yaml", dir);
+	write_text(path, "");
+	memset(&err, 0, sizeof(err));
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	CHECK(c == NULL);
+	CHECK_STR_HAS(err.message, path);
+	snprintf(path, sizeof(path), "%s/comment.yaml", dir);
+	write_text(path, "# nothing here yet\n");
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, path);
+
+	/* A file that does not exist. */
+	snprintf(path, sizeof(path), "%s/absent.yaml", dir);
+	memset(&err, 0, sizeof(err));
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, path);
+	CHECK_STR_HAS(err.message, "cannot open");
+	CHECK(c == NULL);
+}
+
+/* Removes what the test wrote: the plain files in dir, then dir. */
+static void
+cleanup(void)
+{
+	char path[PATH_MAX + 256];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) != 0)
+			perror(path);
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		perror(dir);
+}
+
+int
+main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (sodium_init() < 0)
+		return 1;
+	snprintf(dir, sizeof(dir), "%s/keten-config-XXXXXX",
+	    tmp && tmp[0] ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL || realpath(dir, realdir) == NULL) {
+		perror(dir);
+		return 1;
+	}
+	make_keys();
+	test_valid();
+	test_invalid();
+	cleanup();
+	return check_done("test_config");
+}

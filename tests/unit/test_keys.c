@@ -1,0 +1,343 @@
+/*
+ * keys: key files round-trip, are created mode 0600 and never overwritten,
+ * and a file that is unsafe (readable by others), damaged or not a file is
+ * refused with KETEN_E_KEYFILE and a sentence saying what to do.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "../check.h"
+#include "keys.h"
+
+static char dir[512]; /* short, so paths built from it fit */
+static struct keten_error err;
+
+static void
+path_of(char out[PATH_MAX], const char *name)
+{
+	snprintf(out, PATH_MAX, "%s/%s", dir, name);
+}
+
+/* Reads a whole small file into buf; returns its length or -1. */
+static long
+slurp(const char *path, uint8_t *buf, size_t max)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, max, f);
+	fclose(f);
+	return (long)n;
+}
+
+/* Writes bytes to a new file of the given mode (umask aside: chmod). */
+static void
+spit(const char *path, const uint8_t *buf, size_t n, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	if (fd < 0 || write(fd, buf, n) != (ssize_t)n ||
+	    fchmod(fd, mode) != 0) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+}
+
+static int
+load(struct keys **k, const char *path)
+{
+	*k = NULL;
+	memset(&err, 0, sizeof(err));
+	return keys_load(k, path, &err);
+}
+
+static void
+test_roundtrip(void)
+{
+	char path[PATH_MAX];
+	struct keys *k = NULL, *l = NULL;
+	struct stat st;
+	uint8_t file[512];
+	long n;
+
+	CHECK_INT(keys_generate(&k, "lt-almere", &err), KETEN_OK);
+	if (k == NULL)
+		return;
+	CHECK(strcmp(k->id, "lt-almere") == 0);
+	/* Three distinct key pairs, the signing pair consistent. */
+	CHECK(memcmp(k->box_pk, k->curve_pk, 32) != 0);
+	CHECK(memcmp(k->sign_sk + 32, k->sign_pk, 32) == 0);
+	{
+		uint8_t pk[32];
+
+		CHECK_INT(crypto_scalarmult_base(pk, k->box_sk), 0);
+		CHECK(memcmp(pk, k->box_pk, 32) == 0);
+		CHECK_INT(crypto_scalarmult_base(pk, k->curve_sk), 0);
+		CHECK(memcmp(pk, k->curve_pk, 32) == 0);
+	}
+
+	path_of(path, "lt-almere.key");
+	CHECK_INT(keys_save(k, path, &err), KETEN_OK);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_INT(st.st_mode & 0777, 0600);
+	/* The layout: magic, version, id length, id, three secret keys. */
+	n = slurp(path, file, sizeof(file));
+	CHECK_INT(n, 8 + 1 + 1 + 9 + 64 + 32 + 32);
+	CHECK(memcmp(file, "KETENKEY", 8) == 0);
+	CHECK_INT(file[8], 1);
+	CHECK_INT(file[9], 9);
+	CHECK(memcmp(file + 10, "lt-almere", 9) == 0);
+
+	CHECK_INT(load(&l, path), KETEN_OK);
+	CHECK(l != NULL);
+	if (l != NULL) {
+		CHECK(strcmp(l->id, "lt-almere") == 0);
+		CHECK(memcmp(l->sign_pk, k->sign_pk, 32) == 0);
+		CHECK(memcmp(l->box_pk, k->box_pk, 32) == 0);
+		CHECK(memcmp(l->curve_pk, k->curve_pk, 32) == 0);
+		CHECK(sodium_memcmp(l->sign_sk, k->sign_sk, 64) == 0);
+		CHECK(sodium_memcmp(l->box_sk, k->box_sk, 32) == 0);
+		CHECK(sodium_memcmp(l->curve_sk, k->curve_sk, 32) == 0);
+	}
+	CHECK_INT(err.code, KETEN_OK); /* success clears err */
+	keys_destroy(&l);
+	CHECK(l == NULL);
+	keys_destroy(&l); /* NULL is a no-op */
+	keys_destroy(NULL);
+
+	/* keys_save never overwrites, and leaves the old file intact. */
+	{
+		struct keys *other = NULL;
+		uint8_t after[512];
+
+		CHECK_INT(keys_generate(&other, "lt-almere", &err), KETEN_OK);
+		memset(&err, 0, sizeof(err));
+		CHECK_INT(keys_save(other, path, &err), KETEN_E_IO);
+		CHECK_INT(err.code, KETEN_E_IO);
+		CHECK_STR_HAS(err.message, path);
+		CHECK_INT(slurp(path, after, sizeof(after)), n);
+		CHECK(memcmp(after, file, (size_t)n) == 0);
+		keys_destroy(&other);
+	}
+	/* A directory that does not exist. */
+	path_of(path, "no/such/dir.key");
+	CHECK_INT(keys_save(k, path, &err), KETEN_E_IO);
+
+	/* The longest id round-trips too. */
+	{
+		char id[64];
+		struct keys *m = NULL;
+
+		memset(id, 'z', 63);
+		id[63] = '\0';
+		keys_destroy(&k);
+		CHECK_INT(keys_generate(&k, id, &err), KETEN_OK);
+		path_of(path, "long.key");
+		CHECK_INT(keys_save(k, path, &err), KETEN_OK);
+		CHECK_INT(load(&m, path), KETEN_OK);
+		CHECK(m != NULL && strcmp(m->id, id) == 0);
+		keys_destroy(&m);
+	}
+	keys_destroy(&k);
+}
+
+static void
+test_refusals(void)
+{
+	char path[PATH_MAX], good[PATH_MAX];
+	struct keys *k = NULL;
+	uint8_t file[512], copy[512];
+	long n;
+
+	CHECK_INT(keys_generate(&k, "vt-flevoland", &err), KETEN_OK);
+	path_of(good, "vt.key");
+	CHECK_INT(keys_save(k, good, &err), KETEN_OK);
+	keys_destroy(&k);
+	n = slurp(good, file, sizeof(file));
+	CHECK_INT(n, 10 + 12 + 128);
+
+	/* Readable by group or others. */
+	CHECK_INT(chmod(good, 0644), 0);
+	CHECK_INT(load(&k, good), KETEN_E_KEYFILE);
+	CHECK(k == NULL);
+	CHECK_INT(err.code, KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "chmod 600");
+	CHECK_STR_HAS(err.message, good);
+	CHECK_STR_HAS(err.message, "644");
+	CHECK_INT(chmod(good, 0640), 0);
+	CHECK_INT(load(&k, good), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "chmod 600");
+	CHECK_INT(chmod(good, 0604), 0);
+	CHECK_INT(load(&k, good), KETEN_E_KEYFILE);
+	CHECK_INT(chmod(good, 0602), 0);
+	CHECK_INT(load(&k, good), KETEN_E_KEYFILE);
+	/* Narrower than 0600 is fine. */
+	CHECK_INT(chmod(good, 0400), 0);
+	CHECK_INT(load(&k, good), KETEN_OK);
+	keys_destroy(&k);
+	CHECK_INT(chmod(good, 0600), 0);
+	CHECK_INT(load(&k, good), KETEN_OK);
+	keys_destroy(&k);
+
+	/* Truncated at every length, and one byte too long. */
+	{
+		int accepted = 0, wrong_code = 0;
+
+		for (long i = 0; i < n; i++) {
+			path_of(path, "trunc.key");
+			unlink(path);
+			spit(path, file, (size_t)i, 0600);
+			if (load(&k, path) == KETEN_OK) {
+				accepted++;
+				keys_destroy(&k);
+			} else if (err.code != KETEN_E_KEYFILE) {
+				wrong_code++;
+			}
+		}
+		CHECK_INT(accepted, 0);
+		CHECK_INT(wrong_code, 0);
+		memcpy(copy, file, (size_t)n);
+		copy[n] = 0;
+		unlink(path);
+		spit(path, copy, (size_t)n + 1, 0600);
+		CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+		CHECK_STR_HAS(err.message, "not a keten key file");
+		unlink(path);
+	}
+
+	/* Bad magic, bad version, a length byte that disagrees. */
+	memcpy(copy, file, (size_t)n);
+	copy[0] = 'X';
+	path_of(path, "magic.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, path);
+	CHECK(k == NULL);
+	memcpy(copy, file, (size_t)n);
+	copy[8] = 2;
+	path_of(path, "version.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	memcpy(copy, file, (size_t)n);
+	copy[9] = 11;
+	path_of(path, "idlen.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	memcpy(copy, file, (size_t)n);
+	copy[9] = 0;
+	path_of(path, "idlen0.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+
+	/*
+	 * The Ed25519 secret key is seed || public key: a file whose halves
+	 * disagree (either one damaged) must be refused, since signing with
+	 * a wrong public half makes bad signatures and can leak the seed.
+	 */
+	memcpy(copy, file, (size_t)n);
+	copy[10 + 12 + 63] ^= 1; /* last byte of the public half */
+	path_of(path, "halves.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "damaged");
+	CHECK(k == NULL);
+	keys_destroy(&k);
+	memcpy(copy, file, (size_t)n);
+	copy[10 + 12 + 0] ^= 1; /* first byte of the seed */
+	path_of(path, "halves2.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK(k == NULL);
+	keys_destroy(&k);
+
+	/* An invalid id inside the file. */
+	memcpy(copy, file, (size_t)n);
+	copy[10] = 'V';
+	path_of(path, "badid.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK(load(&k, path) != KETEN_OK);
+	CHECK(k == NULL);
+
+	/* Not a regular file: a directory; and a missing file. */
+	path_of(path, "adir.key");
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "not a regular file");
+	CHECK(k == NULL);
+	rmdir(path);
+	path_of(path, "absent.key");
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, path);
+
+	/* Invalid ids. */
+	{
+		const char *bad[] = {"", "LT-almere", "-lt", "lt almere",
+		    "lt/../x", "0123456789012345678901234567890123456789012345"
+		               "678901234567890123"};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			k = NULL;
+			memset(&err, 0, sizeof(err));
+			CHECK_INT(keys_generate(&k, bad[i], &err),
+			    KETEN_E_USAGE);
+			CHECK(k == NULL);
+			CHECK_STR_HAS(err.message, "invalid");
+		}
+	}
+}
+
+/* Removes the files the test wrote, then dir. */
+static void
+cleanup(void)
+{
+	char path[PATH_MAX];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		path_of(path, de->d_name);
+		if (unlink(path) != 0)
+			perror(path);
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		perror(dir);
+}
+
+int
+main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (sodium_init() < 0)
+		return 1;
+	/* Files are created 0600 whatever the umask (which only narrows). */
+	umask(022);
+	snprintf(dir, sizeof(dir), "%s/keten-keys-XXXXXX",
+	    tmp && tmp[0] && strlen(tmp) < 400 ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		perror(dir);
+		return 1;
+	}
+	test_roundtrip();
+	test_refusals();
+	cleanup();
+	return check_done("test_keys");
+}
