@@ -132,6 +132,27 @@ get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
 	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;          \
 	     p < (map)->data.mapping.pairs.top; p++)
 
+/* A key given twice would silently win: refuse it, naming both lines. */
+static int
+unique_keys(struct loader *l, yaml_node_t *map)
+{
+	FOR_PAIRS(&l->doc, map, p)
+	{
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p;
+		     q++) {
+			yaml_node_t *e = yaml_document_get_node(&l->doc, q->key);
+			if (scalar(k) && scalar(e) &&
+			    strcmp(scalar(k), scalar(e)) == 0)
+				return bad(l, k, "'%s' is given twice (first on "
+				                 "line %lu)",
+				    scalar(k),
+				    (unsigned long)e->start_mark.line + 1);
+		}
+	}
+	return KETEN_OK;
+}
+
 static int
 load_limits(struct loader *l, yaml_node_t *map)
 {
@@ -141,6 +162,8 @@ load_limits(struct loader *l, yaml_node_t *map)
 
 	if (map->type != YAML_MAPPING_NODE)
 		return bad(l, map, "'limits' must be a mapping");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
 	FOR_PAIRS(&l->doc, map, p)
 	{
 		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
@@ -175,6 +198,8 @@ load_broker(struct loader *l, yaml_node_t *map, int *have)
 
 	if (map->type != YAML_MAPPING_NODE)
 		return bad(l, map, "'broker' must be a mapping");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
 	FOR_PAIRS(&l->doc, map, p)
 	{
 		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
@@ -208,6 +233,8 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 
 	if (map->type != YAML_MAPPING_NODE)
 		return bad(l, map, "each agency must be a mapping");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
 	a->line = (int)map->start_mark.line + 1;
 	FOR_PAIRS(&l->doc, map, p)
 	{
@@ -305,8 +332,15 @@ load_root(struct loader *l, yaml_node_t *root)
 	yaml_node_t *agencies = NULL;
 	int have_broker = 0, rc = KETEN_OK;
 
-	if (root == NULL || root->type != YAML_MAPPING_NODE)
+	if (root == NULL)
+		return error_set(l->err, KETEN_E_CONFIG,
+		    "%s:1: the file is empty; it must be a YAML mapping "
+		    "(region:, listen:, ...)",
+		    l->c->path);
+	if (root->type != YAML_MAPPING_NODE)
 		return bad(l, root, "the file must be a YAML mapping");
+	if (unique_keys(l, root) != KETEN_OK)
+		return KETEN_E_CONFIG;
 	/* The broker's keys first: agencies are checked against them. */
 	FOR_PAIRS(&l->doc, root, p)
 	{

@@ -37,18 +37,29 @@ keys_alloc(struct keys **out, const char *id, struct keten_error *err)
 	return KETEN_OK;
 }
 
-static void
+/* Derives the public halves; -1 if the stored Ed25519 secret key is not
+ * what its own seed generates (a damaged file: its signatures would not
+ * verify, and signing with a wrong public half can leak the secret). */
+static int
 keys_derive_public(struct keys *k)
 {
-	crypto_sign_ed25519_sk_to_pk(k->sign_pk, k->sign_sk);
+	uint8_t seed[32], sk[64];
+	int ok;
+
+	crypto_sign_ed25519_sk_to_seed(seed, k->sign_sk);
+	crypto_sign_seed_keypair(k->sign_pk, sk, seed);
+	ok = sodium_memcmp(sk, k->sign_sk, 64) == 0;
+	sodium_memzero(seed, sizeof(seed));
+	sodium_memzero(sk, sizeof(sk));
 	crypto_scalarmult_base(k->box_pk, k->box_sk);
 	crypto_scalarmult_base(k->curve_pk, k->curve_sk);
+	return ok ? 0 : -1;
 }
 
 int
 keys_generate(struct keys **out, const char *id, struct keten_error *err)
 {
-	struct keys *k;
+	struct keys *k = NULL;
 	int rc;
 
 	if ((rc = keys_alloc(&k, id, err)) != KETEN_OK)
@@ -168,14 +179,17 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 		goto out;
 	memcpy(id, buf + 10, idlen);
 	id[idlen] = '\0';
+	if (memchr(id, 0, idlen) != NULL || !text_valid_id(id)) {
+		rc = error_set(err, KETEN_E_KEYFILE,
+		    "key file %s is damaged: its agency id is invalid", path);
+		goto out;
+	}
 	if ((rc = keys_alloc(&k, id, err)) != KETEN_OK)
 		goto out;
 	memcpy(k->sign_sk, buf + 10 + idlen, 64);
 	memcpy(k->box_sk, buf + 10 + idlen + 64, 32);
 	memcpy(k->curve_sk, buf + 10 + idlen + 96, 32);
-	keys_derive_public(k);
-	/* An Ed25519 secret key carries its public half: they must agree. */
-	if (sodium_memcmp(k->sign_pk, k->sign_sk + 32, 32) != 0) {
+	if (keys_derive_public(k) != 0) {
 		keys_destroy(&k);
 		rc = error_set(err, KETEN_E_KEYFILE,
 		    "key file %s is damaged: signing key halves disagree", path);

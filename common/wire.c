@@ -30,13 +30,25 @@ copy_fixed(uint8_t *dst, size_t n, ProtobufCBinaryData src)
 	return 0;
 }
 
+/* Ids are bytes on the wire: the exact length is known, so an embedded
+ * NUL cannot make "lt-x\0y" read as "lt-x". */
 static int
-copy_id(char dst[KETEN_ID_MAX + 1], const char *src)
+copy_id(char dst[KETEN_ID_MAX + 1], ProtobufCBinaryData src)
 {
-	if (src == NULL || !text_valid_id(src))
+	if (src.len == 0 || src.len > KETEN_ID_MAX ||
+	    memchr(src.data, 0, src.len) != NULL)
 		return -1;
-	strcpy(dst, src);
-	return 0;
+	memcpy(dst, src.data, src.len);
+	dst[src.len] = '\0';
+	return text_valid_id(dst) ? 0 : -1;
+}
+
+static ProtobufCBinaryData
+id_bin(const char *id)
+{
+	ProtobufCBinaryData b = {.len = strlen(id),
+	    .data = (uint8_t *)(uintptr_t)id};
+	return b;
 }
 
 static ProtobufCBinaryData
@@ -55,7 +67,7 @@ wire_envelope_encode(uint8_t **out, size_t *len, const struct envelope *e)
 
 	m.version = e->version;
 	m.type = (Keten__MessageType)e->type;
-	m.signer = (char *)(uintptr_t)e->signer;
+	m.signer = id_bin(e->signer);
 	m.body = bin(e->body, e->body_len);
 	m.signature = bin(e->signature, WIRE_SIG_LEN);
 	return pack(out, len, &m.base);
@@ -74,11 +86,12 @@ wire_envelope_decode(struct envelope *e, const uint8_t *buf, size_t len,
 		    "the envelope is not a valid protobuf Envelope");
 	e->pb = m;
 	if (m->version != WIRE_VERSION) {
+		uint32_t v = m->version;
 		wire_envelope_clear(e);
 		return error_set(err, KETEN_E_VERSION,
 		    "envelope version %u is not supported; this broker speaks "
 		    "version %d",
-		    m->version, WIRE_VERSION);
+		    v, WIRE_VERSION);
 	}
 	if ((int)m->type < 1 || (int)m->type > (int)WIRE_TYPE_MAX) {
 		int t = (int)m->type;
@@ -121,8 +134,8 @@ wire_body_encode(uint8_t **out, size_t *len, const struct body *b)
 	Keten__ReferralInfo ri = KETEN__REFERRAL_INFO__INIT;
 
 	h.message_id = bin(b->h.message_id, KETEN_MSG_ID_LEN);
-	h.sender = (char *)(uintptr_t)b->h.sender;
-	h.recipient = (char *)(uintptr_t)b->h.recipient;
+	h.sender = id_bin(b->h.sender);
+	h.recipient = id_bin(b->h.recipient);
 	h.case_id = bin(b->h.case_id, KETEN_CASE_ID_LEN);
 	h.sent_at_us = b->h.sent_at_us;
 	m.header = &h;

@@ -99,6 +99,13 @@ serve(const char *path)
 	int rc = 1;
 
 	memset(&b, 0, sizeof(b));
+	/* Before any thread exists (libzmq's too): signals are only ever
+	 * taken through transport.c's signalfd. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (config_load(&c, path, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		return 1;
@@ -118,12 +125,6 @@ serve(const char *path)
 	if ((b.zctx = zmq_ctx_new()) == NULL ||
 	    (workers = calloc(c->workers, sizeof(*workers))) == NULL)
 		goto out;
-	/* Only the I/O thread takes signals; others inherit this mask. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	if (pthread_create(&zap, NULL, zap_main, &b) != 0 ||
 	    pthread_create(&writer, NULL, writer_main, &b) != 0)
 		fatalx("event=thread_start_failed");

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "clock.h"
@@ -15,13 +17,6 @@
 #include "log.h"
 #include "text.h"
 
-static volatile sig_atomic_t got_signal;
-
-static void
-on_signal(int sig)
-{
-	got_signal = sig;
-}
 
 /* ---- ZAP (RFC 27) ---- */
 
@@ -257,9 +252,9 @@ int
 transport_run(struct broker *b, const uint8_t curve_sk[32])
 {
 	struct io io = {.b = b};
-	struct sigaction sa;
-	sigset_t unblock;
-	int rc = 0;
+	struct signalfd_siginfo si;
+	sigset_t stop;
+	int rc = 0, sfd = -1, got_signal = 0;
 
 	if (setup(&io, curve_sk) != 0) {
 		log_err("event=transport_setup_failed reason=\"%s\"",
@@ -267,25 +262,29 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 		rc = -1;
 		goto stop;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigemptyset(&unblock);
-	sigaddset(&unblock, SIGINT);
-	sigaddset(&unblock, SIGTERM);
-	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+	/* SIGINT/SIGTERM stay blocked in every thread (main.c) and arrive
+	 * here as a readable fd, polled with the sockets: a signal between
+	 * the loop's check and zmq_poll cannot be lost. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	if ((sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		log_err("event=signalfd_failed reason=\"%s\"", strerror(errno));
+		rc = -1;
+		goto stop;
+	}
 	log_info("event=ready region=%s endpoint=%s agencies=%zu", b->cfg->region,
 	    b->cfg->listen, b->cfg->n_agencies);
 
 	while (!got_signal) {
 		int writable = verify_writable(&io);
-		zmq_pollitem_t pi[3] = {
+		zmq_pollitem_t pi[4] = {
 		    {.socket = io.replies, .events = ZMQ_POLLIN},
 		    {.socket = io.router, .events = writable ? ZMQ_POLLIN : 0},
 		    {.socket = io.verify, .events = writable ? 0 : ZMQ_POLLOUT},
+		    {.socket = NULL, .fd = sfd, .events = ZMQ_POLLIN},
 		};
-		if (zmq_poll(pi, 3, -1) < 0) {
+		if (zmq_poll(pi, 4, -1) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			log_err("event=poll_failed reason=\"%s\"",
@@ -293,6 +292,9 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			rc = -1;
 			break;
 		}
+		if ((pi[3].revents & ZMQ_POLLIN) &&
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			got_signal = (int)si.ssi_signo;
 		if (pi[0].revents & ZMQ_POLLIN)
 			drain_replies(&io);
 		/* A bounded number per turn keeps replies flowing. */
@@ -301,7 +303,7 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 				break;
 	}
 	if (got_signal)
-		log_info("event=stopping signal=%d", (int)got_signal);
+		log_info("event=stopping signal=%d", got_signal);
 stop:
 	/* Stop dispatching; workers drain, the writer commits what it has and
 	 * says so with a NULL job; then the last replies go out. */
@@ -315,5 +317,7 @@ stop:
 	zmq_close(io.router); /* lingers up to 2 s to flush replies */
 	zmq_close(io.verify);
 	zmq_close(io.replies);
+	if (sfd >= 0)
+		close(sfd);
 	return rc;
 }

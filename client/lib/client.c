@@ -263,7 +263,7 @@ int
 client_call(struct keten_client *c, struct reply *r, struct request *req,
     struct keten_error *err)
 {
-	uint64_t id;
+	uint64_t id = 0;
 	int rc;
 
 	if (c->n_inflight > 0)

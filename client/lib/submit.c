@@ -26,6 +26,12 @@ keten_prepared_free(struct keten_prepared **p)
 	*p = NULL;
 }
 
+size_t
+keten_prepared_size(const struct keten_prepared *p)
+{
+	return p->envelope_len + p->sealed_len;
+}
+
 void
 keten_prepared_ids(uint8_t case_id[KETEN_CASE_ID_LEN],
     uint8_t message_id[KETEN_MSG_ID_LEN], const struct keten_prepared *p)

@@ -151,7 +151,9 @@ harness_start(struct harness *h)
 		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0)
 			dup2(fd, 2);
-		execl(ketend, "ketend", "-c", h->config, (char *)NULL);
+		const char *lvl = getenv("KETEN_TEST_LOG_LEVEL");
+		execl(ketend, "ketend", "-c", h->config, "--log-level",
+		    lvl ? lvl : "info", (char *)NULL);
 		_exit(127);
 	}
 	if (keten_client_new(&c, h->config, h->keys[0], &err) != 0)

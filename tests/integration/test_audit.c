@@ -21,7 +21,7 @@ static struct harness h;
 static void
 copy_dir(const char *to)
 {
-	char cmd[1024];
+	char cmd[4096];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp '%s/data.mdb' '%s/'",
 	    to, to, h.data, to);
@@ -140,7 +140,7 @@ save2(MDB_txn *t, MDB_dbi d)
 static size_t
 find_sig(const char *dir, long *offs, size_t max)
 {
-	char path[600];
+	char path[1024];
 	FILE *f;
 	long n;
 	uint8_t *buf;
@@ -169,7 +169,7 @@ find_sig(const char *dir, long *offs, size_t max)
 static void
 flip_at(const char *dir, long off)
 {
-	char path[600];
+	char path[1024];
 	FILE *f;
 	int ch;
 
