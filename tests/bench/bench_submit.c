@@ -100,7 +100,7 @@ prepare(struct keten_client *c, size_t n, size_t *wire_bytes)
 	struct keten_referral ref = {.recipient = "vt-flevoland",
 	    .urgency = KETEN_URGENCY_URGENT, .content = &ct};
 	struct keten_error err;
-	char notes[1400];
+	char notes[1650];
 
 	memset(notes, 'n', sizeof(notes) - 1);
 	notes[sizeof(notes) - 1] = '\0';

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Installs keten into a temporary prefix, builds client/examples/inbox_ack.c
+# against it with pkg-config only, and runs the installed ketend, keten and
+# the example against each other: a referral is sent, the example receives
+# and acknowledges it. Also checks the CLI's exit codes.
+# usage: test_install.sh SOURCE_DIR BUILD_DIR [SANITIZE]
+set -euo pipefail
+src=$1 build=$2
+# A sanitized libketen needs its runtime in the program that links it.
+san=()
+[ "${3:-OFF}" = "ON" ] && san=(-fsanitize=address,undefined)
+tmp=$(mktemp -d /tmp/keten-install.XXXXXX)
+pid=""
+fails=0 checks=0
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+check() { # check DESCRIPTION EXPECTED ACTUAL
+	checks=$((checks + 1))
+	if [ "$2" != "$3" ]; then
+		echo "CHECK failed: $1: expected '$2', got '$3'" >&2
+		fails=$((fails + 1))
+	fi
+}
+
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+libdir=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -1)
+export PKG_CONFIG_PATH=$libdir
+export LD_LIBRARY_PATH=$(dirname "$libdir")
+check "keten.h installed" yes "$([ -f "$tmp/prefix/include/keten.h" ] && echo yes)"
+check "only keten.h installed" 1 "$(ls "$tmp/prefix/include" | wc -l)"
+cc -std=c11 -Wall -Wextra -Werror "${san[@]}" "$src/client/examples/inbox_ack.c" \
+	$(pkg-config --cflags --libs keten) -o "$tmp/inbox_ack"
+check "example built" yes "$([ -x "$tmp/inbox_ack" ] && echo yes)"
+
+keten=$tmp/prefix/bin/keten
+ketend=$tmp/prefix/sbin/ketend
+port=$((20000 + RANDOM % 30000))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+	port=$((port + 1))
+done
+config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
+key() { echo "$tmp/region/keys/$1.key"; }
+check "key mode" 600 "$(stat -c %a "$(key lt-almere)")"
+
+# Broker not running yet: exit 3.
+set +e
+"$keten" ping -c "$config" -k "$(key lt-almere)" --timeout 1 >/dev/null 2>&1
+check "ping without broker exits 3" 3 $?
+"$keten" send referral --to vt-flevoland >/dev/null 2>&1
+check "usage error exits 2" 2 $?
+"$keten" keygen --id lt-almere --out "$(key lt-almere)" >/dev/null 2>&1
+check "keygen refuses to overwrite" 2 $?
+set -e
+
+"$ketend" -c "$config" 2>"$tmp/ketend.log" &
+pid=$!
+for _ in $(seq 50); do
+	"$keten" ping -c "$config" -k "$(key lt-almere)" --timeout 1 >/dev/null 2>&1 && break
+done
+"$keten" send referral -c "$config" -k "$(key lt-almere)" --to vt-flevoland \
+	--child-name "Installed Example" --concern "zorgen" --request "beoordeling" >/dev/null
+set +e
+"$keten" send referral -c "$config" -k "$(key lt-almere)" --to gi-save \
+	--child-name X --concern y --request z >/dev/null 2>&1
+check "forbidden route exits 1" 1 $?
+set -e
+out=$("$tmp/inbox_ack" "$config" "$(key vt-flevoland)")
+check "example received the referral" "#1 referral from lt-almere: Installed Example" "$out"
+out=$("$tmp/inbox_ack" "$config" "$(key vt-flevoland)")
+check "example acknowledged it" "" "$out"
+json=$("$keten" audit verify -c "$config" --json "$tmp/region/data")
+check "audit json parses" 1 "$(jq -r .records <<<"$json")"
+kill -TERM "$pid"
+wait "$pid"
+check "ketend stops cleanly" 0 $?
+pid=""
+echo "test_install: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]
