@@ -22,7 +22,7 @@ broken(struct walk *w, uint64_t seq, const char *what)
 {
 	w->res->bad_seq = seq;
 	return error_set(w->err, KETEN_E_CHAIN, "record %llu: %s",
-	    (unsigned long long)seq, what);
+	                 (unsigned long long)seq, what);
 }
 
 static int
@@ -39,17 +39,20 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 
 	if (key != expect)
 		return broken(w, expect,
-		    key > expect ? "missing: the log skips from the record "
-		                   "before it to a later one (record removed)"
-		                 : "the log's keys are out of order");
+		              key > expect
+		                  ? "missing: the log skips from the record "
+		                    "before it to a later one (record removed)"
+		                  : "the log's keys are out of order");
 	if (chain_record_decode(&r, val, len) != 0)
 		return broken(w, key, "too short to be a record (altered)");
 	if (r.seq != key)
-		return broken(w, key,
+		return broken(
+		    w, key,
 		    "stored under the wrong sequence number (records moved "
 		    "or swapped)");
 	if (sodium_memcmp(r.prev_hash, w->prev, 32) != 0)
-		return broken(w, key == 1 ? 1 : key - 1,
+		return broken(
+		    w, key == 1 ? 1 : key - 1,
 		    key == 1 ? "does not start from this region's genesis hash"
 		             : "its hash differs from the prev_hash the next "
 		               "record links to (this record or the next "
@@ -58,19 +61,21 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		return broken(w, key, "the envelope does not decode (altered)");
 	if ((a = config_find(w->c, e.signer)) == NULL) {
 		wire_envelope_clear(&e);
-		return broken(w, key, "signed by an agency not in the region "
-		                      "config");
+		return broken(w, key,
+		              "signed by an agency not in the region "
+		              "config");
 	}
 	if (envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
-	        a->sign_pk) != 0)
+	                    a->sign_pk) != 0)
 		bad = 1;
 	else if (wire_body_decode(&b, e.body, e.body_len, &tmp) != 0 ||
 	         strcmp(b.h.sender, e.signer) != 0)
 		bad = 2;
 	wire_envelope_clear(&e);
 	if (bad == 1)
-		return broken(w, key, "the envelope signature does not verify "
-		                      "(altered)");
+		return broken(w, key,
+		              "the envelope signature does not verify "
+		              "(altered)");
 	if (bad == 2)
 		return broken(w, key, "the body's sender is not its signer");
 	chain_record_hash(w->prev, val, len);
@@ -80,7 +85,7 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 
 int
 audit_verify_dir(struct audit_result *res, const struct config *c,
-    const char *dir, struct keten_error *err)
+                 const char *dir, struct keten_error *err)
 {
 	struct walk w = {.c = c, .res = res, .err = err};
 	struct ledger *l = NULL;
@@ -93,12 +98,14 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	if ((rc = ledger_open(&l, dir, err)) != KETEN_OK)
 		return rc;
 	chain_genesis(w.prev, c->region);
-	rc = ledger_walk(l, check_record, &w, &meta_seq, meta_hash, region, err);
+	rc =
+	    ledger_walk(l, check_record, &w, &meta_seq, meta_hash, region, err);
 	ledger_close(&l);
 	if (rc != KETEN_OK)
 		return rc;
 	if (strcmp(region, c->region) != 0)
-		return error_set(err, KETEN_E_CHAIN,
+		return error_set(
+		    err, KETEN_E_CHAIN,
 		    "the data directory belongs to region '%s', the config to "
 		    "'%s'",
 		    region, c->region);
@@ -106,11 +113,12 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	memcpy(res->head_hash, w.prev, 32);
 	if (meta_seq != res->records ||
 	    sodium_memcmp(meta_hash, w.prev, 32) != 0) {
-		res->bad_seq = res->records < meta_seq ? res->records + 1
-		                                       : meta_seq;
+		res->bad_seq =
+		    res->records < meta_seq ? res->records + 1 : meta_seq;
 		if (res->bad_seq == 0)
 			res->bad_seq = 1;
-		return error_set(err, KETEN_E_CHAIN,
+		return error_set(
+		    err, KETEN_E_CHAIN,
 		    "record %llu: the broker's recorded head is record %llu "
 		    "but the log ends at %llu with a different hash (records "
 		    "removed at the end or altered)",

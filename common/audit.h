@@ -21,6 +21,6 @@ struct audit_result {
 /* KETEN_OK if the whole log verifies; KETEN_E_CHAIN with res->bad_seq and a
  * sentence in err if not; other codes if the directory cannot be read. */
 int audit_verify_dir(struct audit_result *res, const struct config *c,
-    const char *dir, struct keten_error *err) WUR;
+                     const char *dir, struct keten_error *err) WUR;
 
 #endif

@@ -34,7 +34,7 @@ chain_genesis(uint8_t out[32], const char *region)
 
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const uint8_t *)genesis_tag,
-	    sizeof(genesis_tag));
+	                          sizeof(genesis_tag));
 	crypto_generichash_update(&st, (const uint8_t *)region, strlen(region));
 	crypto_generichash_final(&st, out, 32);
 }
@@ -68,7 +68,7 @@ chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len)
 
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const uint8_t *)record_tag,
-	    sizeof(record_tag));
+	                          sizeof(record_tag));
 	crypto_generichash_update(&st, stored, len);
 	crypto_generichash_final(&st, out, 32);
 }
@@ -84,7 +84,7 @@ chain_record_hash_of(uint8_t out[32], const struct record *r)
 	put64(head + 40, (uint64_t)r->received_at_us);
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const uint8_t *)record_tag,
-	    sizeof(record_tag));
+	                          sizeof(record_tag));
 	crypto_generichash_update(&st, head, sizeof(head));
 	crypto_generichash_update(&st, r->envelope, r->envelope_len);
 	crypto_generichash_final(&st, out, 32);
@@ -125,8 +125,8 @@ chain_receipt_verify(const struct receipt *r, const uint8_t pk[32])
 	uint8_t pae[CHAIN_RECEIPT_PAE_LEN];
 
 	chain_receipt_pae(pae, r);
-	return crypto_sign_verify_detached(r->signature, pae, sizeof(pae), pk)
-	               == 0
+	return crypto_sign_verify_detached(r->signature, pae, sizeof(pae),
+	                                   pk) == 0
 	           ? 0
 	           : -1;
 }

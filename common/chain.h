@@ -37,7 +37,8 @@ void chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len);
 
 /* The bytes a receipt signature covers (CHAIN_RECEIPT_PAE_LEN). */
 #define CHAIN_RECEIPT_PAE_LEN (17 + 8 + 32 + 16 + 8 + 8 + 32)
-void chain_receipt_pae(uint8_t out[CHAIN_RECEIPT_PAE_LEN], const struct receipt *r);
+void chain_receipt_pae(uint8_t out[CHAIN_RECEIPT_PAE_LEN],
+                       const struct receipt *r);
 /* Fills r->signature. */
 void chain_receipt_sign(struct receipt *r, const uint8_t sk[64]);
 /* 0 if r carries a valid broker signature, else -1. */

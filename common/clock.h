@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-int64_t clock_now_us(void);      /* microseconds since the Unix epoch */
-int64_t clock_mono_us(void);     /* monotonic, for measuring durations */
+int64_t clock_now_us(void);  /* microseconds since the Unix epoch */
+int64_t clock_mono_us(void); /* monotonic, for measuring durations */
 
 #endif

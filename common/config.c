@@ -54,7 +54,7 @@ bad(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	return error_set(l->err, KETEN_E_CONFIG, "%s:%lu: %s", l->c->path,
-	    n ? (unsigned long)n->start_mark.line + 1 : 0UL, what);
+	                 n ? (unsigned long)n->start_mark.line + 1 : 0UL, what);
 }
 
 static const char *
@@ -66,7 +66,7 @@ scalar(const yaml_node_t *n)
 
 static int
 get_string(struct loader *l, const yaml_node_t *n, const char *key, char *out,
-    size_t outlen)
+           size_t outlen)
 {
 	const char *s = scalar(n);
 
@@ -80,7 +80,7 @@ get_string(struct loader *l, const yaml_node_t *n, const char *key, char *out,
 
 static int
 get_size(struct loader *l, const yaml_node_t *n, const char *key,
-    unsigned long long lo, unsigned long long hi, unsigned long long *out)
+         unsigned long long lo, unsigned long long hi, unsigned long long *out)
 {
 	const char *s = scalar(n);
 	char *end;
@@ -100,14 +100,16 @@ get_size(struct loader *l, const yaml_node_t *n, const char *key,
 
 static int
 get_key(struct loader *l, const yaml_node_t *n, const char *key,
-    uint8_t out[32])
+        uint8_t out[32])
 {
 	const char *s = scalar(n);
 
 	if (s == NULL || text_key_from_b64(out, s) != 0)
-		return bad(l, n,
+		return bad(
+		    l, n,
 		    "'%s' must be a 32-byte key in base64 (as printed by "
-		    "'keten keygen')", key);
+		    "'keten keygen')",
+		    key);
 	return KETEN_OK;
 }
 
@@ -128,8 +130,8 @@ get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
 	return KETEN_OK;
 }
 
-#define FOR_PAIRS(doc, map, p)                                                \
-	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;          \
+#define FOR_PAIRS(doc, map, p)                                                 \
+	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;            \
 	     p < (map)->data.mapping.pairs.top; p++)
 
 /* A key given twice would silently win: refuse it, naming both lines. */
@@ -141,13 +143,16 @@ unique_keys(struct loader *l, yaml_node_t *map)
 		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p;
 		     q++) {
-			yaml_node_t *e = yaml_document_get_node(&l->doc, q->key);
+			yaml_node_t *e =
+			    yaml_document_get_node(&l->doc, q->key);
 			if (scalar(k) && scalar(e) &&
 			    strcmp(scalar(k), scalar(e)) == 0)
-				return bad(l, k, "'%s' is given twice (first on "
-				                 "line %lu)",
-				    scalar(k),
-				    (unsigned long)e->start_mark.line + 1);
+				return bad(l, k,
+				           "'%s' is given twice (first on "
+				           "line %lu)",
+				           scalar(k),
+				           (unsigned long)e->start_mark.line +
+				               1);
 		}
 	}
 	return KETEN_OK;
@@ -221,8 +226,7 @@ load_broker(struct loader *l, yaml_node_t *map, int *have)
 			return rc;
 	}
 	if (*have != 3)
-		return bad(l, map,
-		    "'broker' needs sign_key and transport_key");
+		return bad(l, map, "'broker' needs sign_key and transport_key");
 	return KETEN_OK;
 }
 
@@ -245,22 +249,26 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 		if (strcmp(key, "id") == 0) {
 			rc = get_string(l, n, key, a->id, sizeof(a->id));
 			if (rc == KETEN_OK && !text_valid_id(a->id))
-				rc = bad(l, n,
+				rc = bad(
+				    l, n,
 				    "agency id '%s' is invalid: use 1-63 of "
-				    "a-z, 0-9 and '-'", a->id);
+				    "a-z, 0-9 and '-'",
+				    a->id);
 			have |= 1;
 		} else if (strcmp(key, "name") == 0) {
 			rc = get_string(l, n, key, a->name, sizeof(a->name));
 			have |= 2;
 		} else if (strcmp(key, "kind") == 0) {
 			const char *s = scalar(n) ? scalar(n) : "";
-			for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]);
+			     i++)
 				if (strcmp(s, kinds[i].word) == 0)
 					a->kind = kinds[i].kind;
 			if (a->kind == KETEN_KIND_NONE)
 				rc = bad(l, n,
-				    "unknown kind '%s': use local_team, "
-				    "veilig_thuis, gi, raad or auditor", s);
+				         "unknown kind '%s': use local_team, "
+				         "veilig_thuis, gi, raad or auditor",
+				         s);
 			have |= 4;
 		} else if (strcmp(key, "sign_key") == 0) {
 			rc = get_key(l, n, key, a->sign_pk);
@@ -279,8 +287,8 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 	}
 	if (have != 63)
 		return bad(l, map,
-		    "agency needs id, name, kind, sign_key, box_key and "
-		    "transport_key");
+		           "agency needs id, name, kind, sign_key, box_key and "
+		           "transport_key");
 	return KETEN_OK;
 }
 
@@ -300,8 +308,8 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 	if ((c->agencies = calloc(n, sizeof(*c->agencies))) == NULL)
 		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = yaml_document_get_node(&l->doc,
-		    seq->data.sequence.items.start[i]);
+		yaml_node_t *item = yaml_document_get_node(
+		    &l->doc, seq->data.sequence.items.start[i]);
 		struct agency *a = &c->agencies[i];
 
 		if ((rc = load_agency(l, item, a)) != KETEN_OK)
@@ -309,17 +317,21 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(c->agencies[j].id, a->id) == 0)
 				return bad(l, item,
-				    "agency '%s' is defined twice", a->id);
+				           "agency '%s' is defined twice",
+				           a->id);
 			if (memcmp(c->agencies[j].curve_pk, a->curve_pk, 32) ==
 			    0)
-				return bad(l, item,
+				return bad(
+				    l, item,
 				    "agency '%s' has the same transport_key as "
 				    "'%s'",
 				    a->id, c->agencies[j].id);
 		}
 		if (memcmp(a->curve_pk, c->broker_curve_pk, 32) == 0)
-			return bad(l, item,
-			    "agency '%s' uses the broker's transport_key", a->id);
+			return bad(
+			    l, item,
+			    "agency '%s' uses the broker's transport_key",
+			    a->id);
 		c->n_agencies++;
 	}
 	return KETEN_OK;
@@ -333,7 +345,8 @@ load_root(struct loader *l, yaml_node_t *root)
 	int have_broker = 0, rc = KETEN_OK;
 
 	if (root == NULL)
-		return error_set(l->err, KETEN_E_CONFIG,
+		return error_set(
+		    l->err, KETEN_E_CONFIG,
 		    "%s:1: the file is empty; it must be a YAML mapping "
 		    "(region:, listen:, ...)",
 		    l->c->path);
@@ -349,19 +362,27 @@ load_root(struct loader *l, yaml_node_t *root)
 		const char *key = scalar(k) ? scalar(k) : "";
 
 		if (strcmp(key, "region") == 0) {
-			rc = get_string(l, n, key, c->region, sizeof(c->region));
+			rc =
+			    get_string(l, n, key, c->region, sizeof(c->region));
 			if (rc == KETEN_OK && !text_valid_id(c->region))
-				rc = bad(l, n,
+				rc = bad(
+				    l, n,
 				    "region '%s' is invalid: use a-z, 0-9 and "
-				    "'-'", c->region);
+				    "'-'",
+				    c->region);
 		} else if (strcmp(key, "listen") == 0) {
-			rc = get_string(l, n, key, c->listen, sizeof(c->listen));
-			if (rc == KETEN_OK && strncmp(c->listen, "tcp://", 6) != 0)
-				rc = bad(l, n,
+			rc =
+			    get_string(l, n, key, c->listen, sizeof(c->listen));
+			if (rc == KETEN_OK &&
+			    strncmp(c->listen, "tcp://", 6) != 0)
+				rc = bad(
+				    l, n,
 				    "'listen' must be a tcp:// endpoint, not "
-				    "'%s'", c->listen);
+				    "'%s'",
+				    c->listen);
 		} else if (strcmp(key, "connect") == 0) {
-			rc = get_string(l, n, key, c->connect, sizeof(c->connect));
+			rc = get_string(l, n, key, c->connect,
+			                sizeof(c->connect));
 		} else if (strcmp(key, "data_dir") == 0) {
 			rc = get_path(l, n, key, c->data_dir);
 		} else if (strcmp(key, "limits") == 0) {
@@ -415,7 +436,7 @@ config_load(struct config **out, const char *path, struct keten_error *err)
 
 	if ((f = fopen(path, "rb")) == NULL) {
 		rc = error_set(err, KETEN_E_CONFIG, "%s: cannot open: %s", path,
-		    strerror(errno));
+		               strerror(errno));
 		config_destroy(&l.c);
 		return rc;
 	}
@@ -427,8 +448,9 @@ config_load(struct config **out, const char *path, struct keten_error *err)
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &l.doc)) {
 		rc = error_set(err, KETEN_E_CONFIG, "%s:%lu: %s", path,
-		    (unsigned long)parser.problem_mark.line + 1,
-		    parser.problem ? parser.problem : "not valid YAML");
+		               (unsigned long)parser.problem_mark.line + 1,
+		               parser.problem ? parser.problem
+		                              : "not valid YAML");
 		yaml_parser_delete(&parser);
 		fclose(f);
 		config_destroy(&l.c);

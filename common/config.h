@@ -12,7 +12,7 @@
 
 #include "error.h"
 
-#define CONFIG_NAME_MAX 128
+#define CONFIG_NAME_MAX     128
 #define CONFIG_ENDPOINT_MAX 256
 
 struct agency {
@@ -31,7 +31,7 @@ struct config {
 	char listen[CONFIG_ENDPOINT_MAX];
 	char connect[CONFIG_ENDPOINT_MAX]; /* defaults to listen */
 	char data_dir[PATH_MAX];           /* absolute after loading */
-	char broker_key_file[PATH_MAX];    /* absolute after loading; may be "" */
+	char broker_key_file[PATH_MAX]; /* absolute after loading; may be "" */
 	uint8_t broker_sign_pk[32];
 	uint8_t broker_curve_pk[32];
 	size_t max_message_bytes; /* largest request frame accepted */
@@ -43,17 +43,19 @@ struct config {
 };
 
 #define CONFIG_DEFAULT_MAX_MESSAGE (1024 * 1024)
-#define CONFIG_DEFAULT_MAP_MB 4096
-#define CONFIG_DEFAULT_WORKERS 2
-#define CONFIG_DEFAULT_BATCH_MAX 256
+#define CONFIG_DEFAULT_MAP_MB      4096
+#define CONFIG_DEFAULT_WORKERS     2
+#define CONFIG_DEFAULT_BATCH_MAX   256
 
 /* Loads and validates a region config; free with config_destroy. */
-int config_load(struct config **out, const char *path, struct keten_error *err) WUR;
+int config_load(struct config **out, const char *path,
+                struct keten_error *err) WUR;
 void config_destroy(struct config **c);
 /* The agency with this id, or NULL. */
 const struct agency *config_find(const struct config *c, const char *id);
 /* The agency whose CURVE transport key is pk, or NULL. */
-const struct agency *config_find_transport(const struct config *c, const uint8_t pk[32]);
+const struct agency *config_find_transport(const struct config *c,
+                                           const uint8_t pk[32]);
 /* The config word for a kind ("local_team", ...), or "?". */
 const char *config_kind_name(enum keten_kind kind);
 

@@ -33,8 +33,8 @@ envelope_pae_len(size_t body_len)
 }
 
 void
-envelope_pae(uint8_t *out, uint32_t version, uint32_t type,
-    const uint8_t *body, size_t body_len)
+envelope_pae(uint8_t *out, uint32_t version, uint32_t type, const uint8_t *body,
+             size_t body_len)
 {
 	memcpy(out, pae_tag, sizeof(pae_tag));
 	out += sizeof(pae_tag);
@@ -47,7 +47,7 @@ envelope_pae(uint8_t *out, uint32_t version, uint32_t type,
 
 int
 envelope_sign(uint8_t sig[64], uint32_t version, uint32_t type,
-    const uint8_t *body, size_t body_len, const uint8_t sk[64])
+              const uint8_t *body, size_t body_len, const uint8_t sk[64])
 {
 	size_t n = envelope_pae_len(body_len);
 	uint8_t *pae = malloc(n);
@@ -65,7 +65,7 @@ envelope_sign(uint8_t sig[64], uint32_t version, uint32_t type,
 
 int
 envelope_verify(const uint8_t sig[64], uint32_t version, uint32_t type,
-    const uint8_t *body, size_t body_len, const uint8_t pk[32])
+                const uint8_t *body, size_t body_len, const uint8_t pk[32])
 {
 	size_t n = envelope_pae_len(body_len);
 	uint8_t *pae = malloc(n);
@@ -86,14 +86,14 @@ envelope_content_hash(uint8_t out[32], const uint8_t *sealed, size_t len)
 
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const uint8_t *)content_tag,
-	    sizeof(content_tag));
+	                          sizeof(content_tag));
 	crypto_generichash_update(&st, sealed, len);
 	crypto_generichash_final(&st, out, 32);
 }
 
 int
 envelope_seal(uint8_t **out, size_t *out_len, const uint8_t *plain,
-    size_t plain_len, const uint8_t pk[32])
+              size_t plain_len, const uint8_t pk[32])
 {
 	size_t n = plain_len + crypto_box_SEALBYTES;
 
@@ -110,7 +110,7 @@ envelope_seal(uint8_t **out, size_t *out_len, const uint8_t *plain,
 
 int
 envelope_open(uint8_t **out, size_t *out_len, const uint8_t *sealed,
-    size_t sealed_len, const uint8_t pk[32], const uint8_t sk[32])
+              size_t sealed_len, const uint8_t pk[32], const uint8_t sk[32])
 {
 	size_t n;
 

@@ -9,7 +9,8 @@
 
 #define WUR __attribute__((warn_unused_result))
 
-/* Sets err (if not NULL) and returns code, so callers can `return error_set(...)`. */
+/* Sets err (if not NULL) and returns code, so callers can `return
+ * error_set(...)`. */
 int error_set(struct keten_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

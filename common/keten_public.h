@@ -13,34 +13,37 @@
 enum keten_err {
 	KETEN_OK = 0,
 	/* local failures: 1-99 */
-	KETEN_E_INTERNAL = 1,     /* a bug: an invariant broke */
-	KETEN_E_NOMEM = 2,        /* out of memory */
-	KETEN_E_IO = 3,           /* a file could not be read or written */
-	KETEN_E_CONFIG = 4,       /* the region config is invalid */
-	KETEN_E_KEYFILE = 5,      /* a key file is missing, unsafe or damaged */
-	KETEN_E_CONNECT = 6,      /* the broker could not be reached */
-	KETEN_E_TIMEOUT = 7,      /* the broker did not answer in time */
-	KETEN_E_USAGE = 8,        /* a caller passed an invalid argument */
-	KETEN_E_RECEIPT = 9,      /* a receipt from the broker does not verify */
-	KETEN_E_DECRYPT = 10,     /* sealed content could not be opened */
-	KETEN_E_CHAIN = 11,       /* the audit found the chain broken */
-	KETEN_E_SENDER_SIG = 12,  /* a delivered message's signature is bad */
+	KETEN_E_INTERNAL = 1,    /* a bug: an invariant broke */
+	KETEN_E_NOMEM = 2,       /* out of memory */
+	KETEN_E_IO = 3,          /* a file could not be read or written */
+	KETEN_E_CONFIG = 4,      /* the region config is invalid */
+	KETEN_E_KEYFILE = 5,     /* a key file is missing, unsafe or damaged */
+	KETEN_E_CONNECT = 6,     /* the broker could not be reached */
+	KETEN_E_TIMEOUT = 7,     /* the broker did not answer in time */
+	KETEN_E_USAGE = 8,       /* a caller passed an invalid argument */
+	KETEN_E_RECEIPT = 9,     /* a receipt from the broker does not verify */
+	KETEN_E_DECRYPT = 10,    /* sealed content could not be opened */
+	KETEN_E_CHAIN = 11,      /* the audit found the chain broken */
+	KETEN_E_SENDER_SIG = 12, /* a delivered message's signature is bad */
 	/* refusals by the broker: 100-199, sent on the wire */
-	KETEN_E_MALFORMED = 100,  /* the frame is not a valid request */
-	KETEN_E_TOO_BIG = 101,    /* the frame exceeds max_message_bytes */
+	KETEN_E_MALFORMED = 100,    /* the frame is not a valid request */
+	KETEN_E_TOO_BIG = 101,      /* the frame exceeds max_message_bytes */
 	KETEN_E_UNKNOWN_TYPE = 102, /* unknown request or message type */
-	KETEN_E_VERSION = 103,    /* unsupported protocol version */
-	KETEN_E_BADSIG = 104,     /* the envelope signature does not verify */
-	KETEN_E_SIGNER = 105,     /* signer is not the connected agency */
-	KETEN_E_RECIPIENT = 106,  /* the recipient is not in the region */
+	KETEN_E_VERSION = 103,      /* unsupported protocol version */
+	KETEN_E_BADSIG = 104,       /* the envelope signature does not verify */
+	KETEN_E_SIGNER = 105,       /* signer is not the connected agency */
+	KETEN_E_RECIPIENT = 106,    /* the recipient is not in the region */
 	KETEN_E_CONTENT_HASH = 107, /* sealed content does not match its hash */
-	KETEN_E_ROUTE = 108,      /* this kind may not send this to that kind */
-	KETEN_E_ID_REUSED = 109,  /* message id already used for another message */
-	KETEN_E_FORBIDDEN = 110,  /* this agency's kind may not make this request */
-	KETEN_E_STORAGE = 111,    /* the broker cannot store: disk or map full */
-	KETEN_E_BAD_ACK = 112,    /* acknowledged a sequence never delivered */
-	KETEN_E_FIELD = 113,      /* a field of the message is missing or invalid */
-	KETEN_E_UNAVAILABLE = 114 /* the broker is shutting down or overloaded */
+	KETEN_E_ROUTE = 108, /* this kind may not send this to that kind */
+	KETEN_E_ID_REUSED =
+	    109, /* message id already used for another message */
+	KETEN_E_FORBIDDEN =
+	    110, /* this agency's kind may not make this request */
+	KETEN_E_STORAGE = 111, /* the broker cannot store: disk or map full */
+	KETEN_E_BAD_ACK = 112, /* acknowledged a sequence never delivered */
+	KETEN_E_FIELD = 113, /* a field of the message is missing or invalid */
+	KETEN_E_UNAVAILABLE =
+	    114 /* the broker is shutting down or overloaded */
 };
 
 #ifndef KETEN_API
@@ -73,11 +76,11 @@ enum keten_urgency {
 	KETEN_URGENCY_IMMEDIATE = 3
 };
 
-#define KETEN_ID_MAX       63 /* longest agency id, in bytes */
-#define KETEN_CASE_ID_LEN  16
-#define KETEN_MSG_ID_LEN   16
-#define KETEN_HASH_LEN     32
-#define KETEN_KEY_LEN      32
+#define KETEN_ID_MAX      63 /* longest agency id, in bytes */
+#define KETEN_CASE_ID_LEN 16
+#define KETEN_MSG_ID_LEN  16
+#define KETEN_HASH_LEN    32
+#define KETEN_KEY_LEN     32
 
 struct keten_person {
 	const char *name;

@@ -16,8 +16,8 @@
 #include "keys.h"
 #include "text.h"
 
-#define KEYS_MAGIC "KETENKEY"
-#define KEYS_VERSION 1
+#define KEYS_MAGIC    "KETENKEY"
+#define KEYS_VERSION  1
 #define KEYS_FILE_MAX (8 + 2 + KETEN_ID_MAX + 64 + 32 + 32)
 
 static int
@@ -27,8 +27,9 @@ keys_alloc(struct keys **out, const char *id, struct keten_error *err)
 
 	if (!text_valid_id(id))
 		return error_set(err, KETEN_E_USAGE,
-		    "agency id '%.64s' is invalid: use 1-63 of a-z, 0-9 and '-'",
-		    id);
+		                 "agency id '%.64s' is invalid: use 1-63 of "
+		                 "a-z, 0-9 and '-'",
+		                 id);
 	if ((k = sodium_malloc(sizeof(*k))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory for keys");
 	memset(k, 0, sizeof(*k));
@@ -111,17 +112,17 @@ keys_save(const struct keys *k, const char *path, struct keten_error *err)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = error_set(err, KETEN_E_IO, "cannot create key file %s: %s",
-		    path, strerror(errno));
+		               path, strerror(errno));
 	} else {
 		/* The umask cannot widen 0600, but a narrower one is fine. */
 		if (write_all(fd, buf, n) != 0 || fsync(fd) != 0)
 			rc = error_set(err, KETEN_E_IO,
-			    "cannot write key file %s: %s", path,
-			    strerror(errno));
+			               "cannot write key file %s: %s", path,
+			               strerror(errno));
 		if (close(fd) != 0 && rc == KETEN_OK)
 			rc = error_set(err, KETEN_E_IO,
-			    "cannot write key file %s: %s", path,
-			    strerror(errno));
+			               "cannot write key file %s: %s", path,
+			               strerror(errno));
 		if (rc != KETEN_OK)
 			unlink(path);
 	}
@@ -143,15 +144,17 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set(err, KETEN_E_KEYFILE,
-		    "cannot open key file %s: %s", path, strerror(errno));
+		                 "cannot open key file %s: %s", path,
+		                 strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return error_set(err, KETEN_E_KEYFILE,
-		    "key file %s is not a regular file", path);
+		                 "key file %s is not a regular file", path);
 	}
 	if ((st.st_mode & 077) != 0) {
 		close(fd);
-		return error_set(err, KETEN_E_KEYFILE,
+		return error_set(
+		    err, KETEN_E_KEYFILE,
 		    "key file %s has mode %03o; it must not be readable by "
 		    "group or others (chmod 600 %s)",
 		    path, (unsigned)(st.st_mode & 0777), path);
@@ -171,7 +174,8 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 	}
 	close(fd);
 	rc = error_set(err, KETEN_E_KEYFILE,
-	    "%s is not a keten key file (wrong size or header)", path);
+	               "%s is not a keten key file (wrong size or header)",
+	               path);
 	if (n < 10 || memcmp(buf, KEYS_MAGIC, 8) != 0 || buf[8] != KEYS_VERSION)
 		goto out;
 	idlen = buf[9];
@@ -180,7 +184,8 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 	memcpy(id, buf + 10, idlen);
 	id[idlen] = '\0';
 	if (memchr(id, 0, idlen) != NULL || !text_valid_id(id)) {
-		rc = error_set(err, KETEN_E_KEYFILE,
+		rc = error_set(
+		    err, KETEN_E_KEYFILE,
 		    "key file %s is damaged: its agency id is invalid", path);
 		goto out;
 	}
@@ -191,8 +196,10 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 	memcpy(k->curve_sk, buf + 10 + idlen + 96, 32);
 	if (keys_derive_public(k) != 0) {
 		keys_destroy(&k);
-		rc = error_set(err, KETEN_E_KEYFILE,
-		    "key file %s is damaged: signing key halves disagree", path);
+		rc = error_set(
+		    err, KETEN_E_KEYFILE,
+		    "key file %s is damaged: signing key halves disagree",
+		    path);
 		goto out;
 	}
 	error_clear(err);

@@ -21,9 +21,11 @@ struct keys {
 };
 
 /* New random keys for id, in guarded memory; free with keys_destroy. */
-int keys_generate(struct keys **out, const char *id, struct keten_error *err) WUR;
+int keys_generate(struct keys **out, const char *id,
+                  struct keten_error *err) WUR;
 /* Writes keys to a new file of mode 0600; refuses to overwrite. */
-int keys_save(const struct keys *k, const char *path, struct keten_error *err) WUR;
+int keys_save(const struct keys *k, const char *path,
+              struct keten_error *err) WUR;
 /* Loads a key file; refuses one that group or others may read. */
 int keys_load(struct keys **out, const char *path, struct keten_error *err) WUR;
 /* Wipes and frees the keys and sets *k to NULL; NULL is a no-op. */

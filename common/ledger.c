@@ -27,7 +27,8 @@ ledger_open(struct ledger **out, const char *dir, struct keten_error *err)
 	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
 	        sizeof(path) ||
 	    stat(path, &st) != 0)
-		return error_set(err, KETEN_E_IO,
+		return error_set(
+		    err, KETEN_E_IO,
 		    "%s is not a keten data directory (no data.mdb)", dir);
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
@@ -53,7 +54,7 @@ fail:
 		mdb_env_close(l->env);
 	free(l);
 	return error_set(err, KETEN_E_IO, "cannot open %s read-only: %s", dir,
-	    mdb_strerror(rc));
+	                 mdb_strerror(rc));
 }
 
 void
@@ -78,8 +79,8 @@ get64(const uint8_t *p)
 
 int
 ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
-    uint64_t *head_seq, uint8_t head_hash[32], char region[KETEN_ID_MAX + 1],
-    struct keten_error *err)
+            uint64_t *head_seq, uint8_t head_hash[32],
+            char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
 	MDB_txn *txn = NULL;
 	MDB_dbi log, meta;
@@ -92,13 +93,13 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	region[0] = '\0';
 	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
-		    mdb_strerror(rc));
+		                 mdb_strerror(rc));
 	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_LOG, 0, &log)) != 0) {
 		mdb_txn_abort(txn);
 		return error_set(err, KETEN_E_IO,
-		    "the data directory holds no keten log: %s",
-		    mdb_strerror(rc));
+		                 "the data directory holds no keten log: %s",
+		                 mdb_strerror(rc));
 	}
 	k.mv_data = "head";
 	k.mv_size = 4;
@@ -115,7 +116,7 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	if ((rc = mdb_cursor_open(txn, log, &cur)) != 0) {
 		mdb_txn_abort(txn);
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
-		    mdb_strerror(rc));
+		                 mdb_strerror(rc));
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -125,7 +126,7 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	}
 	if (ret == KETEN_OK && rc != MDB_NOTFOUND)
 		ret = error_set(err, KETEN_E_IO, "cannot read the log: %s",
-		    mdb_strerror(rc));
+		                mdb_strerror(rc));
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return ret;

@@ -18,7 +18,7 @@
 #define LEDGER_DB_CONTENT "content" /* be64 seq -> sealed content */
 #define LEDGER_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
 #define LEDGER_DB_META    "meta"    /* "head" -> be64 seq | hash; "region" */
-#define LEDGER_MAX_DBS 8
+#define LEDGER_MAX_DBS    8
 
 struct ledger;
 
@@ -26,14 +26,15 @@ struct ledger;
  * stops early and returns fn's value if it is not 0. The bytes are only
  * valid during the call. */
 typedef int (*ledger_record_fn)(void *arg, uint64_t key, const uint8_t *val,
-    size_t len);
+                                size_t len);
 
-int ledger_open(struct ledger **out, const char *dir, struct keten_error *err) WUR;
+int ledger_open(struct ledger **out, const char *dir,
+                struct keten_error *err) WUR;
 void ledger_close(struct ledger **l);
 /* Walks the log; *head_seq/head_hash get the metadata head of the same
  * snapshot (0 and zeros for an empty log). */
 int ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
-    uint64_t *head_seq, uint8_t head_hash[32], char region[KETEN_ID_MAX + 1],
-    struct keten_error *err) WUR;
+                uint64_t *head_seq, uint8_t head_hash[32],
+                char region[KETEN_ID_MAX + 1], struct keten_error *err) WUR;
 
 #endif

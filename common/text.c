@@ -9,7 +9,7 @@ void
 text_key_to_b64(char out[TEXT_KEY_B64_LEN], const uint8_t key[32])
 {
 	sodium_bin2base64(out, TEXT_KEY_B64_LEN, key, 32,
-	    sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 }
 
 int
@@ -19,7 +19,7 @@ text_key_from_b64(uint8_t key[32], const char *b64)
 	const char *end = NULL;
 
 	if (sodium_base642bin(key, 32, b64, strlen(b64), NULL, &len, &end,
-	        sodium_base64_VARIANT_ORIGINAL) != 0)
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
 		return -1;
 	if (len != 32 || *end != '\0')
 		return -1;
@@ -55,7 +55,7 @@ text_valid_id(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		        c == '-'))
+		      c == '-'))
 			return 0;
 	}
 	return 1;

@@ -14,7 +14,8 @@ pack(uint8_t **out, size_t *len, const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
 
-	/* malloc(0) may return NULL; an empty message is one byte short of it. */
+	/* malloc(0) may return NULL; an empty message is one byte short of it.
+	 */
 	if ((*out = malloc(n ? n : 1)) == NULL)
 		return KETEN_E_NOMEM;
 	*len = protobuf_c_message_pack(m, *out);
@@ -47,7 +48,7 @@ static ProtobufCBinaryData
 id_bin(const char *id)
 {
 	ProtobufCBinaryData b = {.len = strlen(id),
-	    .data = (uint8_t *)(uintptr_t)id};
+	                         .data = (uint8_t *)(uintptr_t)id};
 	return b;
 }
 
@@ -75,20 +76,22 @@ wire_envelope_encode(uint8_t **out, size_t *len, const struct envelope *e)
 
 int
 wire_envelope_decode(struct envelope *e, const uint8_t *buf, size_t len,
-    struct keten_error *err)
+                     struct keten_error *err)
 {
 	Keten__Envelope *m;
 
 	memset(e, 0, sizeof(*e));
 	m = keten__envelope__unpack(NULL, len, buf);
 	if (m == NULL)
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the envelope is not a valid protobuf Envelope");
 	e->pb = m;
 	if (m->version != WIRE_VERSION) {
 		uint32_t v = m->version;
 		wire_envelope_clear(e);
-		return error_set(err, KETEN_E_VERSION,
+		return error_set(
+		    err, KETEN_E_VERSION,
 		    "envelope version %u is not supported; this broker speaks "
 		    "version %d",
 		    v, WIRE_VERSION);
@@ -97,17 +100,17 @@ wire_envelope_decode(struct envelope *e, const uint8_t *buf, size_t len,
 		int t = (int)m->type;
 		wire_envelope_clear(e);
 		return error_set(err, KETEN_E_UNKNOWN_TYPE,
-		    "envelope message type %d is unknown", t);
+		                 "envelope message type %d is unknown", t);
 	}
 	if (copy_id(e->signer, m->signer) != 0) {
 		wire_envelope_clear(e);
 		return error_set(err, KETEN_E_FIELD,
-		    "envelope signer is not a valid agency id");
+		                 "envelope signer is not a valid agency id");
 	}
 	if (copy_fixed(e->signature, WIRE_SIG_LEN, m->signature) != 0) {
 		wire_envelope_clear(e);
 		return error_set(err, KETEN_E_BADSIG,
-		    "envelope signature must be 64 bytes");
+		                 "envelope signature must be 64 bytes");
 	}
 	e->version = m->version;
 	e->type = (uint32_t)m->type;
@@ -155,7 +158,7 @@ wire_body_encode(uint8_t **out, size_t *len, const struct body *b)
 
 int
 wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
-    struct keten_error *err)
+                 struct keten_error *err)
 {
 	Keten__Body *m;
 	Keten__Header *h;
@@ -163,26 +166,29 @@ wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
 
 	memset(b, 0, sizeof(*b));
 	if ((m = keten__body__unpack(NULL, len, buf)) == NULL)
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the envelope body is not a valid protobuf Body");
 	h = m->header;
 	if (h == NULL)
 		rc = error_set(err, KETEN_E_FIELD, "the body has no header");
 	else if (copy_fixed(b->h.message_id, KETEN_MSG_ID_LEN, h->message_id))
 		rc = error_set(err, KETEN_E_FIELD,
-		    "header.message_id must be %d bytes", KETEN_MSG_ID_LEN);
+		               "header.message_id must be %d bytes",
+		               KETEN_MSG_ID_LEN);
 	else if (copy_fixed(b->h.case_id, KETEN_CASE_ID_LEN, h->case_id))
 		rc = error_set(err, KETEN_E_FIELD,
-		    "header.case_id must be %d bytes", KETEN_CASE_ID_LEN);
+		               "header.case_id must be %d bytes",
+		               KETEN_CASE_ID_LEN);
 	else if (copy_id(b->h.sender, h->sender))
 		rc = error_set(err, KETEN_E_FIELD,
-		    "header.sender is not a valid agency id");
+		               "header.sender is not a valid agency id");
 	else if (copy_id(b->h.recipient, h->recipient))
 		rc = error_set(err, KETEN_E_RECIPIENT,
-		    "header.recipient is not a valid agency id");
+		               "header.recipient is not a valid agency id");
 	else if (copy_fixed(b->content_hash, KETEN_HASH_LEN, m->content_hash))
 		rc = error_set(err, KETEN_E_FIELD,
-		    "content_hash must be %d bytes", KETEN_HASH_LEN);
+		               "content_hash must be %d bytes", KETEN_HASH_LEN);
 	if (rc != KETEN_OK)
 		goto out;
 	b->h.sent_at_us = h->sent_at_us;
@@ -194,13 +200,14 @@ wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
 		if (b->u.referral.urgency < KETEN_URGENCY_ROUTINE ||
 		    b->u.referral.urgency > KETEN_URGENCY_IMMEDIATE)
 			rc = error_set(err, KETEN_E_FIELD,
-			    "referral.urgency %d is not routine (1), urgent (2) "
-			    "or immediate (3)",
-			    b->u.referral.urgency);
+			               "referral.urgency %d is not routine "
+			               "(1), urgent (2) "
+			               "or immediate (3)",
+			               b->u.referral.urgency);
 		break;
 	default:
 		rc = error_set(err, KETEN_E_UNKNOWN_TYPE,
-		    "the body carries no known message detail");
+		               "the body carries no known message detail");
 	}
 out:
 	keten__body__free_unpacked(m, NULL);
@@ -246,13 +253,14 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 
 int
 wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
-    struct keten_error *err)
+                    struct keten_error *err)
 {
 	Keten__Request *m;
 
 	memset(r, 0, sizeof(*r));
 	if ((m = keten__request__unpack(NULL, len, buf)) == NULL)
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the frame is not a valid protobuf Request (%zu bytes; "
 		    "truncated or not keten)",
 		    len);
@@ -279,7 +287,8 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		break;
 	default:
 		wire_request_clear(r);
-		return error_set(err, KETEN_E_UNKNOWN_TYPE,
+		return error_set(
+		    err, KETEN_E_UNKNOWN_TYPE,
 		    "the request names no known operation (submit, fetch, ack "
 		    "or ping)");
 	}
@@ -343,7 +352,8 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 			keten__delivered__init(&items[i]);
 			items[i].seq = d->seq;
 			items[i].received_at_us = d->received_at_us;
-			items[i].record_hash = bin(d->record_hash, KETEN_HASH_LEN);
+			items[i].record_hash =
+			    bin(d->record_hash, KETEN_HASH_LEN);
 			items[i].envelope = bin(d->envelope, d->envelope_len);
 			items[i].sealed_content = bin(d->sealed, d->sealed_len);
 			ptrs[i] = &items[i];
@@ -361,7 +371,8 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		m.ack = &a;
 		break;
 	case WIRE_REP_PING:
-		p.agency = (char *)(uintptr_t)(r->ping.agency ? r->ping.agency : "");
+		p.agency =
+		    (char *)(uintptr_t)(r->ping.agency ? r->ping.agency : "");
 		p.head_seq = r->ping.head_seq;
 		m.kind_case = KETEN__REPLY__KIND_PING;
 		m.ping = &p;
@@ -375,14 +386,15 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 
 int
 wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
-    struct keten_error *err)
+                  struct keten_error *err)
 {
 	Keten__Reply *m;
 	int bad = 0;
 
 	memset(r, 0, sizeof(*r));
 	if ((m = keten__reply__unpack(NULL, len, buf)) == NULL)
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the broker's reply is not a valid protobuf Reply");
 	r->pb = m;
 	r->request_id = m->request_id;
@@ -399,15 +411,15 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		r->receipt.received_at_us = rc->received_at_us;
 		r->receipt.head_seq = rc->head_seq;
 		bad = copy_fixed(r->receipt.record_hash, KETEN_HASH_LEN,
-		          rc->record_hash) ||
+		                 rc->record_hash) ||
 		      copy_fixed(r->receipt.message_id, KETEN_MSG_ID_LEN,
-		          rc->message_id) ||
+		                 rc->message_id) ||
 		      copy_fixed(r->receipt.head_hash, KETEN_HASH_LEN,
-		          rc->head_hash) ||
+		                 rc->head_hash) ||
 		      copy_fixed(r->receipt.signature, WIRE_SIG_LEN,
-		          rc->signature) ||
+		                 rc->signature) ||
 		      copy_fixed(r->receipt.prev_hash, KETEN_HASH_LEN,
-		          rc->prev_hash);
+		                 rc->prev_hash);
 		break;
 	}
 	case KETEN__REPLY__KIND_FETCH: {
@@ -417,8 +429,8 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		r->fetch.more = f->more;
 		r->fetch.n = f->n_messages;
 		if (f->n_messages > 0 &&
-		    (r->fetch.items = calloc(f->n_messages,
-		         sizeof(*r->fetch.items))) == NULL) {
+		    (r->fetch.items = calloc(
+		         f->n_messages, sizeof(*r->fetch.items))) == NULL) {
 			wire_reply_clear(r);
 			return error_set(err, KETEN_E_NOMEM, "out of memory");
 		}
@@ -427,7 +439,7 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 			d->seq = f->messages[i]->seq;
 			d->received_at_us = f->messages[i]->received_at_us;
 			bad = copy_fixed(d->record_hash, KETEN_HASH_LEN,
-			    f->messages[i]->record_hash);
+			                 f->messages[i]->record_hash);
 			d->envelope = f->messages[i]->envelope.data;
 			d->envelope_len = f->messages[i]->envelope.len;
 			d->sealed = f->messages[i]->sealed_content.data;
@@ -449,7 +461,8 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 	}
 	if (bad) {
 		wire_reply_clear(r);
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the broker's reply has a field of the wrong size or kind");
 	}
 	return KETEN_OK;
@@ -483,7 +496,7 @@ person_to_pb(Keten__Person *p, const struct keten_person *in)
 
 int
 wire_content_encode(uint8_t **out, size_t *len,
-    const struct keten_referral_content *c)
+                    const struct keten_referral_content *c)
 {
 	Keten__ReferralContent m = KETEN__REFERRAL_CONTENT__INIT;
 	Keten__Person child, *hh = NULL, **hp = NULL;
@@ -531,14 +544,15 @@ person_from_pb(struct keten_person *p, const Keten__Person *in)
 
 int
 wire_content_decode(struct content *c, const uint8_t *buf, size_t len,
-    struct keten_error *err)
+                    struct keten_error *err)
 {
 	Keten__ReferralContent *m;
 	struct keten_person *hh = NULL;
 
 	memset(c, 0, sizeof(*c));
 	if ((m = keten__referral_content__unpack(NULL, len, buf)) == NULL)
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the sealed content is not a valid ReferralContent");
 	if (m->n_household > 0 &&
 	    (hh = calloc(m->n_household, sizeof(*hh))) == NULL) {

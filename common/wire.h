@@ -77,7 +77,8 @@ struct receipt {
 	uint64_t head_seq;
 	uint8_t head_hash[KETEN_HASH_LEN];
 	uint8_t signature[WIRE_SIG_LEN];
-	uint8_t prev_hash[KETEN_HASH_LEN]; /* not signed: checked by recomputing */
+	uint8_t
+	    prev_hash[KETEN_HASH_LEN]; /* not signed: checked by recomputing */
 };
 
 struct delivered {
@@ -121,23 +122,25 @@ struct reply {
 };
 
 /* Encoders return malloc'd bytes in *out; the caller frees them. */
-int wire_envelope_encode(uint8_t **out, size_t *len, const struct envelope *e) WUR;
+int wire_envelope_encode(uint8_t **out, size_t *len,
+                         const struct envelope *e) WUR;
 int wire_envelope_decode(struct envelope *e, const uint8_t *buf, size_t len,
-    struct keten_error *err) WUR;
+                         struct keten_error *err) WUR;
 void wire_envelope_clear(struct envelope *e);
 
 int wire_body_encode(uint8_t **out, size_t *len, const struct body *b) WUR;
 int wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
-    struct keten_error *err) WUR;
+                     struct keten_error *err) WUR;
 
-int wire_request_encode(uint8_t **out, size_t *len, const struct request *r) WUR;
+int wire_request_encode(uint8_t **out, size_t *len,
+                        const struct request *r) WUR;
 int wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
-    struct keten_error *err) WUR;
+                        struct keten_error *err) WUR;
 void wire_request_clear(struct request *r);
 
 int wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r) WUR;
 int wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
-    struct keten_error *err) WUR;
+                      struct keten_error *err) WUR;
 void wire_reply_clear(struct reply *r);
 
 /* Decoded sealed content; strings point into memory freed by _clear. */
@@ -147,9 +150,9 @@ struct content {
 	void *arrays;
 };
 int wire_content_encode(uint8_t **out, size_t *len,
-    const struct keten_referral_content *c) WUR;
+                        const struct keten_referral_content *c) WUR;
 int wire_content_decode(struct content *c, const uint8_t *buf, size_t len,
-    struct keten_error *err) WUR;
+                        struct keten_error *err) WUR;
 void wire_content_clear(struct content *c);
 
 #endif

@@ -18,21 +18,22 @@
 #define EP_ZAP     "inproc://zeromq.zap.01" /* libzmq's ZAP endpoint */
 
 #define FETCH_MAX_DEFAULT 64
-#define FETCH_MAX_LIMIT 1024
+#define FETCH_MAX_LIMIT   1024
 
 struct broker {
 	const struct config *cfg;
 	struct store *store;
 	const struct signer *signer;
 	void *zctx;
-	atomic_bool stopping; /* set by the I/O thread once it stops dispatching */
+	atomic_bool
+	    stopping; /* set by the I/O thread once it stops dispatching */
 	atomic_uint workers_done;
 	atomic_bool zap_ready;
 };
 
-void *verify_main(void *broker);  /* a verify worker thread */
-void *writer_main(void *broker);  /* the single writer thread */
-void *zap_main(void *broker);     /* the ZAP handler thread */
+void *verify_main(void *broker); /* a verify worker thread */
+void *writer_main(void *broker); /* the single writer thread */
+void *zap_main(void *broker);    /* the ZAP handler thread */
 /* Runs the I/O loop until SIGINT/SIGTERM; returns 0 on a clean stop. */
 int transport_run(struct broker *b, const uint8_t curve_sk[32]);
 

@@ -26,7 +26,7 @@ struct job {
 	struct body body;
 	struct store_item item;
 	int64_t t0_us; /* when the I/O thread received it */
-	uint8_t *out; /* the encoded reply */
+	uint8_t *out;  /* the encoded reply */
 	size_t out_len;
 };
 

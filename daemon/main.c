@@ -22,20 +22,21 @@
 static void
 usage(FILE *f)
 {
-	fputs("usage: ketend -c CONFIG [--log-level LEVEL]\n"
-	      "       ketend --check-config CONFIG\n"
-	      "\n"
-	      "The keten referral broker: records signed messages between\n"
-	      "youth-protection agencies in a hash chain and delivers them.\n"
-	      "\n"
-	      "  -c, --config FILE        region config (YAML) to serve\n"
-	      "  -n, --check-config FILE  validate FILE, print a summary, exit\n"
-	      "      --log-level LEVEL    error, warn, info (default), debug\n"
-	      "  -h, --help               this text\n"
-	      "\n"
-	      "Exit status: 0 clean stop (SIGTERM/SIGINT) or valid config;\n"
-	      "1 invalid config or start-up failure; 2 usage error.\n"
-	      "See ketend(8) in docs/ketend.md.\n",
+	fputs(
+	    "usage: ketend -c CONFIG [--log-level LEVEL]\n"
+	    "       ketend --check-config CONFIG\n"
+	    "\n"
+	    "The keten referral broker: records signed messages between\n"
+	    "youth-protection agencies in a hash chain and delivers them.\n"
+	    "\n"
+	    "  -c, --config FILE        region config (YAML) to serve\n"
+	    "  -n, --check-config FILE  validate FILE, print a summary, exit\n"
+	    "      --log-level LEVEL    error, warn, info (default), debug\n"
+	    "  -h, --help               this text\n"
+	    "\n"
+	    "Exit status: 0 clean stop (SIGTERM/SIGINT) or valid config;\n"
+	    "1 invalid config or start-up failure; 2 usage error.\n"
+	    "See ketend(8) in docs/ketend.md.\n",
 	    f);
 }
 
@@ -51,11 +52,12 @@ check_config(const char *path)
 	}
 	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s\n"
 	       "max_message_bytes %zu\nworkers %u\nagencies %zu\n",
-	    path, c->region, c->listen, c->data_dir, c->max_message_bytes,
-	    c->workers, c->n_agencies);
+	       path, c->region, c->listen, c->data_dir, c->max_message_bytes,
+	       c->workers, c->n_agencies);
 	for (size_t i = 0; i < c->n_agencies; i++)
 		printf("  %-24s %-13s %s\n", c->agencies[i].id,
-		    config_kind_name(c->agencies[i].kind), c->agencies[i].name);
+		       config_kind_name(c->agencies[i].kind),
+		       c->agencies[i].name);
 	config_destroy(&c);
 	return 0;
 }
@@ -66,7 +68,8 @@ load_broker_keys(struct keys **k, const struct config *c)
 	struct keten_error err;
 
 	if (c->broker_key_file[0] == '\0') {
-		log_err("event=start_failed reason=\"%s has no broker.key_file\"",
+		log_err(
+		    "event=start_failed reason=\"%s has no broker.key_file\"",
 		    c->path);
 		return -1;
 	}
@@ -76,8 +79,9 @@ load_broker_keys(struct keys **k, const struct config *c)
 	}
 	if (sodium_memcmp((*k)->sign_pk, c->broker_sign_pk, 32) != 0 ||
 	    sodium_memcmp((*k)->curve_pk, c->broker_curve_pk, 32) != 0) {
-		log_err("event=start_failed reason=\"the keys in %s do not match "
-		        "broker.sign_key/transport_key in %s\"",
+		log_err(
+		    "event=start_failed reason=\"the keys in %s do not match "
+		    "broker.sign_key/transport_key in %s\"",
 		    c->broker_key_file, c->path);
 		keys_destroy(k);
 		return -1;
@@ -186,7 +190,8 @@ main(int argc, char **argv)
 				level = LOG_DEBUG;
 			else {
 				fprintf(stderr,
-				    "ketend: unknown log level '%s'\n", optarg);
+				        "ketend: unknown log level '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;

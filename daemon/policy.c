@@ -21,13 +21,14 @@ type_name(uint32_t type)
 
 int
 policy_route_check(const struct agency *from, uint32_t type,
-    const struct agency *to, struct keten_error *err)
+                   const struct agency *to, struct keten_error *err)
 {
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (routes[i].type == type && routes[i].from == from->kind &&
 		    routes[i].to == to->kind)
 			return KETEN_OK;
-	return error_set(err, KETEN_E_ROUTE,
+	return error_set(
+	    err, KETEN_E_ROUTE,
 	    "a %s may not send a %s to a %s (%s -> %s is not a route in "
 	    "this region)",
 	    config_kind_name(from->kind), type_name(type),

@@ -13,6 +13,6 @@
 /* KETEN_OK if an agency of `from` may send `type` to one of `to`;
  * otherwise KETEN_E_ROUTE with a sentence naming both agencies. */
 int policy_route_check(const struct agency *from, uint32_t type,
-    const struct agency *to, struct keten_error *err) WUR;
+                       const struct agency *to, struct keten_error *err) WUR;
 
 #endif

@@ -12,7 +12,8 @@
 struct signer;
 
 /* Takes ownership of *k (and sets it to NULL): the caller keeps no copy. */
-int signer_new(struct signer **out, struct keys **k, struct keten_error *err) WUR;
+int signer_new(struct signer **out, struct keys **k,
+               struct keten_error *err) WUR;
 /* Signs a receipt in place. Thread-safe: reads the key only. */
 void signer_receipt(const struct signer *s, struct receipt *r);
 /* Wipes the key and frees; NULL is a no-op. */

@@ -88,7 +88,7 @@ read_head(struct store *s, MDB_txn *txn)
 
 int
 store_open(struct store **out, const char *dir, size_t map_size,
-    const char *region, struct keten_error *err)
+           const char *region, struct keten_error *err)
 {
 	struct store *s;
 	MDB_txn *txn = NULL;
@@ -98,8 +98,8 @@ store_open(struct store **out, const char *dir, size_t map_size,
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return error_set(err, KETEN_E_IO,
-		    "cannot create data directory %s: %s", dir,
-		    strerror(errno));
+		                 "cannot create data directory %s: %s", dir,
+		                 strerror(errno));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	strcpy(s->region, region);
@@ -121,9 +121,9 @@ store_open(struct store **out, const char *dir, size_t map_size,
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_MSGID, MDB_CREATE, &s->msgid)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_INBOX, MDB_CREATE, &s->inbox)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_CONTENT, MDB_CREATE,
-	         &s->content)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE,
-	         &s->cursor)) ||
+	                       &s->content)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE, &s->cursor)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)))
 		goto fail;
 	k = val("region", 6);
@@ -132,11 +132,12 @@ store_open(struct store **out, const char *dir, size_t map_size,
 		v = val(region, strlen(region));
 		rc = mdb_put(txn, s->meta, &k, &v, 0);
 	} else if (rc == 0 && (v.mv_size != strlen(region) ||
-	                          memcmp(v.mv_data, region, v.mv_size) != 0)) {
+	                       memcmp(v.mv_data, region, v.mv_size) != 0)) {
 		mdb_txn_abort(txn);
 		mdb_env_close(s->env);
 		free(s);
-		return error_set(err, KETEN_E_CONFIG,
+		return error_set(
+		    err, KETEN_E_CONFIG,
 		    "data directory %s belongs to another region than '%s'; "
 		    "refusing to mix chains",
 		    dir, region);
@@ -160,7 +161,7 @@ fail:
 		mdb_env_close(s->env);
 	free(s);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
-	    step, dir, mdb_strerror(rc));
+	                 step, dir, mdb_strerror(rc));
 }
 
 void
@@ -176,7 +177,7 @@ store_close(struct store **s)
 /* A resubmitted message id: same envelope means the first receipt. */
 static int
 apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
-    const MDB_val *found)
+                const MDB_val *found)
 {
 	const uint8_t *p = found->mv_data;
 	uint8_t key[8];
@@ -204,7 +205,8 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 		it->duplicate = true;
 		it->status = KETEN_OK;
 	} else {
-		it->status = error_set(&it->err, KETEN_E_ID_REUSED,
+		it->status = error_set(
+		    &it->err, KETEN_E_ID_REUSED,
 		    "message id is already recorded as record %llu with "
 		    "different content; use a new message id",
 		    (unsigned long long)it->receipt.seq);
@@ -214,7 +216,7 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 
 static int
 apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
-    int64_t now_us)
+             int64_t now_us)
 {
 	uint8_t key[8], ibox[INBOX_KEY_MAX], mval[MSGID_VAL_LEN];
 	struct record r;
@@ -295,7 +297,8 @@ apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
 	k = val(ibox, inbox_key(ibox, it->agency, it->ack_seq));
 	rc = mdb_get(txn, s->inbox, &k, &v);
 	if (rc == MDB_NOTFOUND) {
-		it->status = error_set(&it->err, KETEN_E_BAD_ACK,
+		it->status = error_set(
+		    &it->err, KETEN_E_BAD_ACK,
 		    "record %llu was never delivered to %s; acknowledge the "
 		    "sequence number of a message you received",
 		    (unsigned long long)it->ack_seq, it->agency);
@@ -315,8 +318,7 @@ apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
 
 /* Writes the batch's head into each new msgid entry and the metadata. */
 static int
-finish_batch(struct store *s, MDB_txn *txn, struct store_item *items,
-    size_t n)
+finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
 {
 	uint8_t hv[40], mval[MSGID_VAL_LEN];
 	MDB_val k, v;
@@ -331,7 +333,8 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items,
 		it->receipt.head_seq = s->head_seq;
 		memcpy(it->receipt.head_hash, s->head_hash, 32);
 		if (it->duplicate)
-			continue; /* its first copy in this batch gets written */
+			continue; /* its first copy in this batch gets written
+			           */
 		put64(mval, it->receipt.seq);
 		memcpy(mval + 8, it->receipt.record_hash, 32);
 		put64(mval + 40, s->head_seq);
@@ -351,8 +354,8 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items,
 }
 
 int
-store_apply(struct store *s, struct store_item *items, size_t n,
-    int64_t now_us, struct keten_error *err)
+store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
+            struct keten_error *err)
 {
 	MDB_txn *txn;
 	uint64_t old_seq = s->head_seq;
@@ -385,22 +388,22 @@ fail:
 	memcpy(s->head_hash, old_hash, 32);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == MDB_MAP_FULL || rc == ENOSPC)
-			items[i].status = error_set(&items[i].err,
-			    KETEN_E_STORAGE,
+			items[i].status = error_set(
+			    &items[i].err, KETEN_E_STORAGE,
 			    "the broker's storage is full (%s); nothing was "
 			    "recorded, retry later",
 			    mdb_strerror(rc));
 		else
-			items[i].status = error_set(&items[i].err,
-			    KETEN_E_STORAGE,
+			items[i].status = error_set(
+			    &items[i].err, KETEN_E_STORAGE,
 			    "the broker could not write (%s); nothing was "
 			    "recorded",
 			    mdb_strerror(rc));
 	}
 	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
-	    mdb_strerror(rc));
+	        mdb_strerror(rc));
 	return error_set(err, KETEN_E_STORAGE, "commit failed: %s",
-	    mdb_strerror(rc));
+	                 mdb_strerror(rc));
 }
 
 int
@@ -466,7 +469,7 @@ copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
 
 int
 store_fetch(struct store *s, struct store_fetch *out, const char *agency,
-    size_t max_n, size_t max_bytes, struct keten_error *err)
+            size_t max_n, size_t max_bytes, struct keten_error *err)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
@@ -500,7 +503,8 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 		}
 		d = &out->items[out->n];
 		if ((rc = copy_out(d, txn, s,
-		         get64((uint8_t *)k.mv_data + prefix))) != 0) {
+		                   get64((uint8_t *)k.mv_data + prefix))) !=
+		    0) {
 			out->n++; /* so its partial copy is freed */
 			goto fail_txn;
 		}
@@ -519,7 +523,7 @@ fail_txn:
 fail:
 	store_fetch_free(out);
 	return error_set(err, KETEN_E_IO, "cannot read the inbox: %s",
-	    mdb_strerror(rc));
+	                 mdb_strerror(rc));
 }
 
 void

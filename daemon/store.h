@@ -31,21 +31,21 @@ struct store_item {
 	const char *agency;
 	uint64_t ack_seq;
 	/* outputs */
-	int status;               /* KETEN_OK or a refusal code */
-	bool duplicate;           /* submit: answered with its first receipt */
-	struct receipt receipt;   /* submit: all but the signature */
-	uint64_t cursor;          /* ack: the cursor after this item */
-	struct keten_error err;   /* refusal sentence */
+	int status;             /* KETEN_OK or a refusal code */
+	bool duplicate;         /* submit: answered with its first receipt */
+	struct receipt receipt; /* submit: all but the signature */
+	uint64_t cursor;        /* ack: the cursor after this item */
+	struct keten_error err; /* refusal sentence */
 };
 
 int store_open(struct store **out, const char *dir, size_t map_size,
-    const char *region, struct keten_error *err) WUR;
+               const char *region, struct keten_error *err) WUR;
 void store_close(struct store **s);
 
 /* Applies the items in one durable transaction. Returns non-OK only if the
  * whole batch failed (nothing was written; each item's status says why). */
 int store_apply(struct store *s, struct store_item *items, size_t n,
-    int64_t now_us, struct keten_error *err) WUR;
+                int64_t now_us, struct keten_error *err) WUR;
 
 /* The chain head (0 and the genesis hash for an empty log). */
 int store_head(struct store *s, uint64_t *seq, uint8_t hash[32]) WUR;
@@ -59,7 +59,7 @@ struct store_fetch {
 	bool more;
 };
 int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
-    size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
+                size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
 void store_fetch_free(struct store_fetch *f);
 
 #endif

@@ -17,14 +17,13 @@
 #include "log.h"
 #include "text.h"
 
-
 /* ---- ZAP (RFC 27) ---- */
 
 #define ZAP_FRAMES 8
 
 static void
 zap_reply(void *sock, zmq_msg_t *reqid, const char *status, const char *text,
-    const char *user)
+          const char *user)
 {
 	zmq_send(sock, "1.0", 3, ZMQ_SNDMORE);
 	zmq_send(sock, zmq_msg_data(reqid), zmq_msg_size(reqid), ZMQ_SNDMORE);
@@ -65,7 +64,7 @@ zap_handle(struct broker *b, void *sock)
 	}
 	if (zmq_msg_size(&f[3]) < sizeof(addr))
 		snprintf(addr, sizeof(addr), "%.*s", (int)zmq_msg_size(&f[3]),
-		    (const char *)zmq_msg_data(&f[3]));
+		         (const char *)zmq_msg_data(&f[3]));
 	if (zmq_msg_size(&f[5]) == 5 &&
 	    memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
 	    zmq_msg_size(&f[6]) == 32) {
@@ -74,8 +73,9 @@ zap_handle(struct broker *b, void *sock)
 	}
 	if (a == NULL) {
 		log_warn("event=auth_refused address=%s transport_key=%s", addr,
-		    key);
-		zap_reply(sock, &f[1], "400", "transport key not in region", "");
+		         key);
+		zap_reply(sock, &f[1], "400", "transport key not in region",
+		          "");
 	} else {
 		log_info("event=auth agency=%s address=%s", a->id, addr);
 		zap_reply(sock, &f[1], "200", "OK", a->id);
@@ -94,7 +94,7 @@ zap_main(void *arg)
 
 	if (sock == NULL || zmq_bind(sock, EP_ZAP) != 0)
 		fatalx("event=zap_start_failed err=%s",
-		    zmq_strerror(zmq_errno()));
+		       zmq_strerror(zmq_errno()));
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
 	atomic_store(&b->zap_ready, true);
 	while (!atomic_load(&b->stopping)) {
@@ -119,9 +119,10 @@ static void
 send_reply(struct io *io, struct job *j)
 {
 	if (j->out != NULL) {
-		/* Without ROUTER_MANDATORY a gone or full peer drops silently. */
+		/* Without ROUTER_MANDATORY a gone or full peer drops silently.
+		 */
 		if (zmq_send(io->router, j->rid, j->rid_len,
-		        ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)j->rid_len)
+		             ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)j->rid_len)
 			zmq_send(io->router, j->out, j->out_len, ZMQ_DONTWAIT);
 	}
 	job_free(j);
@@ -174,7 +175,8 @@ read_request(struct io *io)
 			more = zmq_msg_more(&extra);
 			zmq_msg_close(&extra);
 		} while (more);
-		job_reply_error(j, KETEN_E_MALFORMED,
+		job_reply_error(
+		    j, KETEN_E_MALFORMED,
 		    "a request is exactly one frame; this one had more");
 		send_reply(io, j);
 		return 0;
@@ -186,19 +188,20 @@ read_request(struct io *io)
 	}
 	if (size > io->b->cfg->max_message_bytes) {
 		char msg[160];
-		snprintf(msg, sizeof(msg),
+		snprintf(
+		    msg, sizeof(msg),
 		    "the request is %zu bytes; this broker accepts at most %zu "
 		    "(limits.max_message_bytes)",
 		    size, io->b->cfg->max_message_bytes);
 		log_info("event=refused agency=%s code=%d bytes=%zu",
-		    j->agency->id, KETEN_E_TOO_BIG, size);
+		         j->agency->id, KETEN_E_TOO_BIG, size);
 		job_reply_error(j, KETEN_E_TOO_BIG, msg);
 		send_reply(io, j);
 		return 0;
 	}
 	if (job_send(io->verify, j, ZMQ_DONTWAIT) != 0) {
 		job_reply_error(j, KETEN_E_UNAVAILABLE,
-		    "the broker is busy; retry shortly");
+		                "the broker is busy; retry shortly");
 		send_reply(io, j);
 	}
 	return 0;
@@ -229,20 +232,21 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	io->verify = zmq_socket(io->b->zctx, ZMQ_PUSH);
 	io->replies = zmq_socket(io->b->zctx, ZMQ_PULL);
 	if (!io->router || !io->verify || !io->replies ||
-	    zmq_bind(io->verify, EP_VERIFY) || zmq_bind(io->replies, EP_REPLIES))
+	    zmq_bind(io->verify, EP_VERIFY) ||
+	    zmq_bind(io->replies, EP_REPLIES))
 		fatalx("event=inproc_setup_failed reason=\"%s\"",
-		    zmq_strerror(zmq_errno()));
+		       zmq_strerror(zmq_errno()));
 	if (zmq_setsockopt(io->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
 	    zmq_setsockopt(io->router, ZMQ_CURVE_SECRETKEY, curve_sk, 32) ||
 	    zmq_setsockopt(io->router, ZMQ_ZAP_DOMAIN, c->region,
-	        strlen(c->region)) ||
+	                   strlen(c->region)) ||
 	    zmq_setsockopt(io->router, ZMQ_MAXMSGSIZE, &maxmsg,
-	        sizeof(maxmsg)) ||
+	                   sizeof(maxmsg)) ||
 	    zmq_setsockopt(io->router, ZMQ_LINGER, &linger, sizeof(linger)))
 		return -1;
 	if (zmq_bind(io->router, c->listen) != 0) {
-		log_err("event=bind_failed endpoint=%s reason=\"%s\"", c->listen,
-		    zmq_strerror(zmq_errno()));
+		log_err("event=bind_failed endpoint=%s reason=\"%s\"",
+		        c->listen, zmq_strerror(zmq_errno()));
 		return -1;
 	}
 	return 0;
@@ -258,7 +262,7 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 
 	if (setup(&io, curve_sk) != 0) {
 		log_err("event=transport_setup_failed reason=\"%s\"",
-		    zmq_strerror(zmq_errno()));
+		        zmq_strerror(zmq_errno()));
 		rc = -1;
 		goto stop;
 	}
@@ -273,8 +277,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 		rc = -1;
 		goto stop;
 	}
-	log_info("event=ready region=%s endpoint=%s agencies=%zu", b->cfg->region,
-	    b->cfg->listen, b->cfg->n_agencies);
+	log_info("event=ready region=%s endpoint=%s agencies=%zu",
+	         b->cfg->region, b->cfg->listen, b->cfg->n_agencies);
 
 	while (!got_signal) {
 		int writable = verify_writable(&io);
@@ -288,7 +292,7 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			if (zmq_errno() == EINTR)
 				continue;
 			log_err("event=poll_failed reason=\"%s\"",
-			    zmq_strerror(zmq_errno()));
+			        zmq_strerror(zmq_errno()));
 			rc = -1;
 			break;
 		}
@@ -309,7 +313,8 @@ stop:
 	 * says so with a NULL job; then the last replies go out. */
 	atomic_store(&b->stopping, true);
 	while (!io.writer_done) {
-		zmq_pollitem_t pi = {.socket = io.replies, .events = ZMQ_POLLIN};
+		zmq_pollitem_t pi = {.socket = io.replies,
+		                     .events = ZMQ_POLLIN};
 		if (zmq_poll(&pi, 1, 50) > 0)
 			drain_replies(&io);
 	}

@@ -15,7 +15,7 @@ struct worker {
 	void *in, *writer, *replies;
 };
 
-#define KINDS_ALL 0x3e
+#define KINDS_ALL     0x3e
 #define KINDS_SENDERS (KINDS_ALL & ~(1u << KETEN_KIND_AUDITOR))
 
 /* Returns KETEN_OK to pass the job on to the writer, else replies. */
@@ -49,46 +49,51 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 	int rc;
 
 	if ((rc = wire_envelope_decode(&j->env, j->req.envelope,
-	         j->req.envelope_len, err)) != KETEN_OK)
+	                               j->req.envelope_len, err)) != KETEN_OK)
 		return rc;
 	if (strcmp(j->env.signer, j->agency->id) != 0)
-		return error_set(err, KETEN_E_SIGNER,
+		return error_set(
+		    err, KETEN_E_SIGNER,
 		    "the envelope is signed as '%s' but this connection is "
 		    "authenticated as '%s'",
 		    j->env.signer, j->agency->id);
 	signer = j->agency;
 	if (envelope_verify(j->env.signature, j->env.version, j->env.type,
-	        j->env.body, j->env.body_len, signer->sign_pk) != 0)
-		return error_set(err, KETEN_E_BADSIG,
+	                    j->env.body, j->env.body_len, signer->sign_pk) != 0)
+		return error_set(
+		    err, KETEN_E_BADSIG,
 		    "the envelope signature does not verify with %s's signing "
 		    "key in the region config",
 		    signer->id);
 	if ((rc = wire_body_decode(&j->body, j->env.body, j->env.body_len,
-	         err)) != KETEN_OK)
+	                           err)) != KETEN_OK)
 		return rc;
 	if (j->body.type != j->env.type)
-		return error_set(err, KETEN_E_FIELD,
+		return error_set(
+		    err, KETEN_E_FIELD,
 		    "the envelope says message type %u but the body carries "
 		    "type %u",
 		    j->env.type, j->body.type);
 	if (strcmp(j->body.h.sender, signer->id) != 0)
 		return error_set(err, KETEN_E_SIGNER,
-		    "header.sender '%s' is not the signer '%s'",
-		    j->body.h.sender, signer->id);
+		                 "header.sender '%s' is not the signer '%s'",
+		                 j->body.h.sender, signer->id);
 	if ((to = config_find(c, j->body.h.recipient)) == NULL)
 		return error_set(err, KETEN_E_RECIPIENT,
-		    "recipient '%s' is not an agency in region %s",
-		    j->body.h.recipient, c->region);
+		                 "recipient '%s' is not an agency in region %s",
+		                 j->body.h.recipient, c->region);
 	if ((rc = policy_route_check(signer, j->env.type, to, err)) != KETEN_OK)
 		return rc;
 	if (j->req.sealed_len == 0)
-		return error_set(err, KETEN_E_FIELD,
+		return error_set(
+		    err, KETEN_E_FIELD,
 		    "the sealed content is missing; a %s must carry content "
 		    "sealed to %s",
 		    "referral", to->id);
 	envelope_content_hash(hash, j->req.sealed, j->req.sealed_len);
 	if (memcmp(hash, j->body.content_hash, KETEN_HASH_LEN) != 0)
-		return error_set(err, KETEN_E_CONTENT_HASH,
+		return error_set(
+		    err, KETEN_E_CONTENT_HASH,
 		    "the sealed content's hash differs from the content_hash "
 		    "the sender signed; it was altered or belongs to another "
 		    "message");
@@ -108,7 +113,7 @@ handle_ack(struct worker *w, struct job *j, struct keten_error *err)
 	(void)w;
 	if (j->req.ack_seq == 0)
 		return error_set(err, KETEN_E_BAD_ACK,
-		    "acknowledge a sequence number of 1 or more");
+		                 "acknowledge a sequence number of 1 or more");
 	j->item.op = STORE_ACK;
 	j->item.agency = j->agency->id;
 	j->item.ack_seq = j->req.ack_seq;
@@ -127,7 +132,7 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 		max = FETCH_MAX_LIMIT;
 	/* Leave room in the reply frame for framing around the records. */
 	rc = store_fetch(w->b->store, &f, j->agency->id, max,
-	    w->b->cfg->max_message_bytes * 4, err);
+	                 w->b->cfg->max_message_bytes * 4, err);
 	if (rc != KETEN_OK)
 		return rc;
 	r.fetch.items = f.items;
@@ -135,8 +140,8 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	r.fetch.cursor = f.cursor;
 	r.fetch.more = f.more;
 	job_reply(j, &r);
-	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id,
-	    f.n, (unsigned long long)f.cursor);
+	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
+	          (unsigned long long)f.cursor);
 	store_fetch_free(&f);
 	return -1; /* answered */
 }
@@ -164,32 +169,33 @@ process(struct worker *w, struct job *j)
 
 	error_clear(&err);
 	rc = wire_request_decode(&j->req, zmq_msg_data(&j->frame),
-	    zmq_msg_size(&j->frame), &err);
-	for (size_t i = 0; rc == KETEN_OK && i < sizeof(handlers) / sizeof(handlers[0]); i++)
+	                         zmq_msg_size(&j->frame), &err);
+	for (size_t i = 0;
+	     rc == KETEN_OK && i < sizeof(handlers) / sizeof(handlers[0]); i++)
 		if (handlers[i].kind == j->req.kind)
 			h = &handlers[i];
 	if (rc == KETEN_OK && h == NULL)
 		rc = error_set(&err, KETEN_E_UNKNOWN_TYPE, "unknown request");
 	if (rc == KETEN_OK && !(h->kinds & (1u << j->agency->kind)))
 		rc = error_set(&err, KETEN_E_FORBIDDEN,
-		    "%s is an %s and may not %s",
-		    j->agency->id, config_kind_name(j->agency->kind), h->name);
+		               "%s is an %s and may not %s", j->agency->id,
+		               config_kind_name(j->agency->kind), h->name);
 	if (rc == KETEN_OK)
 		rc = h->fn(w, j, &err);
 	if (rc == KETEN_OK && h->writes) {
 		if (job_send(w->writer, j, 0) != 0)
 			fatalx("event=writer_send_failed err=%s",
-			    zmq_strerror(zmq_errno()));
+			       zmq_strerror(zmq_errno()));
 		return;
 	}
 	if (rc > 0) {
 		log_info("event=refused agency=%s code=%d reason=\"%s\"",
-		    j->agency->id, rc, err.message);
+		         j->agency->id, rc, err.message);
 		job_reply_error(j, rc, err.message);
 	}
 	if (job_send(w->replies, j, 0) != 0)
 		fatalx("event=reply_send_failed err=%s",
-		    zmq_strerror(zmq_errno()));
+		       zmq_strerror(zmq_errno()));
 }
 
 void *
@@ -206,7 +212,7 @@ verify_main(void *arg)
 	    zmq_connect(w.writer, EP_WRITER) != 0 ||
 	    zmq_connect(w.replies, EP_REPLIES) != 0)
 		fatalx("event=worker_start_failed err=%s",
-		    zmq_strerror(zmq_errno()));
+		       zmq_strerror(zmq_errno()));
 	for (;;) {
 		zmq_pollitem_t pi = {.socket = w.in, .events = ZMQ_POLLIN};
 		int stopping = atomic_load(&w.b->stopping);

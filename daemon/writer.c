@@ -72,16 +72,17 @@ writer_main(void *arg)
 		if (store_apply(b->store, items, n, clock_now_us(), &err) !=
 		    KETEN_OK)
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
-			    err.message);
+			        err.message);
 		log_debug("event=commit n=%zu us=%lld", n,
-		    (long long)(clock_mono_us() - t0));
+		          (long long)(clock_mono_us() - t0));
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->item = items[i];
 			answer(b, batch[i]);
 			if (items[i].status == KETEN_OK &&
 			    items[i].op == STORE_SUBMIT)
-				log_info("event=recorded agency=%s seq=%llu "
-				         "dup=%d",
+				log_info(
+				    "event=recorded agency=%s seq=%llu "
+				    "dup=%d",
 				    batch[i]->agency->id,
 				    (unsigned long long)items[i].receipt.seq,
 				    items[i].duplicate);

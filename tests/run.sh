@@ -8,7 +8,18 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/deploy/deps.sh"
-keten_install_deps
+keten_install_deps clang-format
+
+# Formatting: .clang-format (STYLE.md) over every C source we own.
+echo "== format check"
+cd "$root"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	sources=$(git ls-files '*.c' '*.h')
+else
+	sources=$(find common daemon client tests -name '*.[ch]')
+fi
+# shellcheck disable=SC2086
+clang-format --dry-run --Werror $sources
 
 jobs=$(nproc)
 label=()

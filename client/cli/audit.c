@@ -8,18 +8,19 @@
 static void
 help(FILE *f)
 {
-	fputs("usage: keten audit verify [--config FILE] [--json] DATADIR\n\n"
-	      "Opens the broker's LMDB data directory read-only (safe while the\n"
-	      "broker runs, or on a copy), recomputes every record hash and\n"
-	      "link, checks every envelope signature against the region\n"
-	      "config's keys and the broker's recorded head, and prints the\n"
-	      "record count and head hash. Any altered byte, removed or\n"
-	      "reordered record fails, naming the first bad sequence number.\n"
-	      "Exit status 0 if the log verifies, 1 if not, 2 if it cannot be\n"
-	      "read.\n\n"
-	      "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
-	      "      --json          machine-readable output\n"
-	      "  -h, --help          this text\n",
+	fputs(
+	    "usage: keten audit verify [--config FILE] [--json] DATADIR\n\n"
+	    "Opens the broker's LMDB data directory read-only (safe while the\n"
+	    "broker runs, or on a copy), recomputes every record hash and\n"
+	    "link, checks every envelope signature against the region\n"
+	    "config's keys and the broker's recorded head, and prints the\n"
+	    "record count and head hash. Any altered byte, removed or\n"
+	    "reordered record fails, naming the first bad sequence number.\n"
+	    "Exit status 0 if the log verifies, 1 if not, 2 if it cannot be\n"
+	    "read.\n\n"
+	    "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
+	    "      --json          machine-readable output\n"
+	    "  -h, --help          this text\n",
 	    f);
 }
 
@@ -39,18 +40,19 @@ cmd_audit(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-		                     strcmp(argv[1], "-h") == 0)) {
+		                  strcmp(argv[1], "-h") == 0)) {
 			help(stdout);
 			return EXIT_OK;
 		}
-		fprintf(stderr, "keten audit: say 'keten audit verify DATADIR'\n");
+		fprintf(stderr,
+		        "keten audit: say 'keten audit verify DATADIR'\n");
 		return EXIT_USAGE;
 	}
 	argc--;
 	argv++;
 	cli_common_defaults(&o);
 	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
-	            NULL)) != -1) {
+	                         NULL)) != -1) {
 		if (cli_common_option(&o, ch, optarg))
 			continue;
 		if (ch == 'h') {
@@ -67,10 +69,11 @@ cmd_audit(int argc, char **argv)
 	rc = keten_audit_verify(&a, o.config, argv[optind], &err);
 	keten_hex(head, a.head_hash, 32);
 	if (o.json) {
-		printf("{\"ok\":%s,\"records\":%" PRIu64 ",\"head_seq\":%" PRIu64
+		printf("{\"ok\":%s,\"records\":%" PRIu64
+		       ",\"head_seq\":%" PRIu64
 		       ",\"head_hash\":\"%s\",\"bad_seq\":%" PRIu64,
-		    rc == KETEN_OK ? "true" : "false", a.records, a.head_seq,
-		    head, a.bad_seq);
+		       rc == KETEN_OK ? "true" : "false", a.records, a.head_seq,
+		       head, a.bad_seq);
 		if (rc != KETEN_OK) {
 			fputs(",\"error\":", stdout);
 			json_str(stdout, err.message);
@@ -80,7 +83,7 @@ cmd_audit(int argc, char **argv)
 	if (rc == KETEN_E_CHAIN) {
 		if (!o.json)
 			printf("FAILED at record %" PRIu64 ": %s\n", a.bad_seq,
-			    err.message);
+			       err.message);
 		return EXIT_REFUSED;
 	}
 	if (rc != KETEN_OK)
@@ -88,6 +91,6 @@ cmd_audit(int argc, char **argv)
 	if (!o.json)
 		printf("ok: %" PRIu64 " records verified\nhead %" PRIu64
 		       " %s\n",
-		    a.records, a.head_seq, head);
+		       a.records, a.head_seq, head);
 	return EXIT_OK;
 }

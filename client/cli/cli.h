@@ -10,10 +10,10 @@
 #include "keten.h"
 
 /* Exit codes: what a script can rely on. */
-#define EXIT_OK       0
-#define EXIT_REFUSED  1 /* the broker refused, or a verification failed */
-#define EXIT_USAGE    2 /* bad arguments, config or key file */
-#define EXIT_CONNECT  3 /* cannot reach the broker */
+#define EXIT_OK      0
+#define EXIT_REFUSED 1 /* the broker refused, or a verification failed */
+#define EXIT_USAGE   2 /* bad arguments, config or key file */
+#define EXIT_CONNECT 3 /* cannot reach the broker */
 
 /* --config/--key, defaulting to $KETEN_CONFIG / $KETEN_KEY. */
 struct cli_common {
@@ -34,17 +34,19 @@ int cli_fail(const char *verb, const struct keten_error *err);
 int cli_exit_code(int code);
 
 /* Common long options, to splice into each verb's table. */
-#define CLI_COMMON_OPTIONS                                                   \
-	{"config", required_argument, NULL, 'c'},                            \
-	    {"key", required_argument, NULL, 'k'},                           \
-	    {"timeout", required_argument, NULL, 'T'},                       \
-	    {"json", no_argument, NULL, 'j'}
+#define CLI_COMMON_OPTIONS                                                     \
+	{"config", required_argument, NULL, 'c'},                              \
+	    {"key", required_argument, NULL, 'k'},                             \
+	    {"timeout", required_argument, NULL, 'T'},                         \
+	{                                                                      \
+		"json", no_argument, NULL, 'j'                                 \
+	}
 #define CLI_COMMON_SHORT "c:k:"
-#define CLI_COMMON_HELP                                                      \
-	"  -c, --config FILE   region config (default $KETEN_CONFIG)\n"      \
-	"  -k, --key FILE      this agency's key file (default $KETEN_KEY)\n" \
+#define CLI_COMMON_HELP                                                        \
+	"  -c, --config FILE   region config (default $KETEN_CONFIG)\n"        \
+	"  -k, --key FILE      this agency's key file (default $KETEN_KEY)\n"  \
 	"      --timeout SEC   how long to wait for the broker (default 10)\n" \
-	"      --json          machine-readable output\n"                    \
+	"      --json          machine-readable output\n"                      \
 	"  -h, --help          this text\n"
 
 /* JSON output: a quoted, escaped string. */

@@ -11,9 +11,12 @@ static const char *
 urgency_name(enum keten_urgency u)
 {
 	switch (u) {
-	case KETEN_URGENCY_ROUTINE: return "routine";
-	case KETEN_URGENCY_URGENT: return "urgent";
-	case KETEN_URGENCY_IMMEDIATE: return "immediate";
+	case KETEN_URGENCY_ROUTINE:
+		return "routine";
+	case KETEN_URGENCY_URGENT:
+		return "urgent";
+	case KETEN_URGENCY_IMMEDIATE:
+		return "immediate";
 	}
 	return "?";
 }
@@ -46,17 +49,17 @@ show_human(const struct keten_message *m)
 	cli_time(when, m->received_at_us);
 	cli_time(due, m->respond_by_us);
 	printf("#%" PRIu64 " referral from %s, case %s\n", m->seq, m->sender,
-	    case_hex);
+	       case_hex);
 	printf("    %-18s %s (respond by %s)\n", "urgency",
-	    urgency_name(m->urgency), due);
+	       urgency_name(m->urgency), due);
 	printf("    %-18s %s\n", "received", when);
 	if (m->status != KETEN_OK) {
 		printf("    %-18s FAILED: %s\n", "verification",
-		    m->status_message);
+		       m->status_message);
 		return;
 	}
 	printf("    %-18s signature of %s ok, content hash ok\n",
-	    "verification", m->sender);
+	       "verification", m->sender);
 	if (c == NULL) {
 		printf("    %-18s %s\n", "content", m->status_message);
 		return;
@@ -71,8 +74,8 @@ show_human(const struct keten_message *m)
 	show_text("asked", c->request);
 	show_text("legal basis", c->legal_basis);
 	printf("    %-18s informed: %s, consented: %s\n", "family",
-	    c->family_informed ? "yes" : "no",
-	    c->family_consented ? "yes" : "no");
+	       c->family_informed ? "yes" : "no",
+	       c->family_consented ? "yes" : "no");
 	show_text("notes", c->notes);
 }
 
@@ -102,9 +105,9 @@ show_json(const struct keten_message *m)
 	       "\"recipient\":\"%s\",\"case\":\"%s\",\"record_hash\":\"%s\","
 	       "\"received_at\":\"%s\",\"urgency\":\"%s\",\"respond_by\":"
 	       "\"%s\",\"verified\":%s",
-	    m->seq, m->sender, m->recipient, case_hex, hash, when,
-	    urgency_name(m->urgency), due,
-	    m->status == KETEN_OK ? "true" : "false");
+	       m->seq, m->sender, m->recipient, case_hex, hash, when,
+	       urgency_name(m->urgency), due,
+	       m->status == KETEN_OK ? "true" : "false");
 	if (m->status != KETEN_OK) {
 		fputs(",\"error\":", stdout);
 		json_str(stdout, m->status_message);
@@ -134,8 +137,8 @@ show_json(const struct keten_message *m)
 		json_str(stdout, c->legal_basis);
 		printf(",\"family_informed\":%s,\"family_consented\":%s,"
 		       "\"notes\":",
-		    c->family_informed ? "true" : "false",
-		    c->family_consented ? "true" : "false");
+		       c->family_informed ? "true" : "false",
+		       c->family_consented ? "true" : "false");
 		json_str(stdout, c->notes);
 		putchar('}');
 	}
@@ -163,11 +166,13 @@ cmd_inbox(int argc, char **argv)
 
 	cli_common_defaults(&o);
 	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
-	            NULL)) != -1) {
+	                         NULL)) != -1) {
 		if (cli_common_option(&o, ch, optarg))
 			continue;
 		switch (ch) {
-		case 'a': ack = 1; break;
+		case 'a':
+			ack = 1;
+			break;
 		case 'm':
 			errno = 0;
 			max = strtol(optarg, &end, 10);
@@ -178,21 +183,23 @@ cmd_inbox(int argc, char **argv)
 			}
 			break;
 		case 'h':
-			fputs("usage: keten inbox [--ack] [--max N] [OPTIONS]\n\n"
-			      "Shows the messages addressed to this agency that "
-			      "it has not yet\nacknowledged, oldest first: each "
-			      "sender's signature is checked and\nthe sealed "
-			      "content opened. --ack then acknowledges them, so "
-			      "the\nbroker's cursor moves past them; without "
-			      "it they are shown again.\nWith --json, one JSON "
-			      "object per message per line.\n\n"
-			      "  --ack           acknowledge what was shown "
-			      "(only if all verified)\n"
-			      "  --max N         show at most N (default 64)\n"
-			      CLI_COMMON_HELP,
+			fputs(
+			    "usage: keten inbox [--ack] [--max N] [OPTIONS]\n\n"
+			    "Shows the messages addressed to this agency that "
+			    "it has not yet\nacknowledged, oldest first: each "
+			    "sender's signature is checked and\nthe sealed "
+			    "content opened. --ack then acknowledges them, so "
+			    "the\nbroker's cursor moves past them; without "
+			    "it they are shown again.\nWith --json, one JSON "
+			    "object per message per line.\n\n"
+			    "  --ack           acknowledge what was shown "
+			    "(only if all verified)\n"
+			    "  --max N         show at most N (default "
+			    "64)\n" CLI_COMMON_HELP,
 			    stdout);
 			return EXIT_OK;
-		default: return EXIT_USAGE;
+		default:
+			return EXIT_USAGE;
 		}
 	}
 	c = cli_connect(&o);
@@ -214,9 +221,10 @@ cmd_inbox(int argc, char **argv)
 		printf("(more waiting: acknowledge these to see them)\n");
 	keten_inbox_free(&in);
 	if (failed) {
-		fprintf(stderr, "keten inbox: a message failed verification; "
-		                "not acknowledging. Report this to the broker's "
-		                "operator and your auditor.\n");
+		fprintf(stderr,
+		        "keten inbox: a message failed verification; "
+		        "not acknowledging. Report this to the broker's "
+		        "operator and your auditor.\n");
 		keten_client_destroy(&c);
 		return EXIT_REFUSED;
 	}
@@ -250,14 +258,15 @@ cmd_ack(int argc, char **argv)
 
 	cli_common_defaults(&o);
 	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
-	            NULL)) != -1) {
+	                         NULL)) != -1) {
 		if (cli_common_option(&o, ch, optarg))
 			continue;
 		if (ch == 'h') {
-			fputs("usage: keten ack SEQ [OPTIONS]\n\nAcknowledges "
-			      "every message to this agency up to and\nincluding "
-			      "sequence number SEQ (as shown by 'keten inbox').\n\n"
-			      CLI_COMMON_HELP,
+			fputs(
+			    "usage: keten ack SEQ [OPTIONS]\n\nAcknowledges "
+			    "every message to this agency up to and\nincluding "
+			    "sequence number SEQ (as shown by 'keten "
+			    "inbox').\n\n" CLI_COMMON_HELP,
 			    stdout);
 			return EXIT_OK;
 		}
@@ -271,7 +280,7 @@ cmd_ack(int argc, char **argv)
 	seq = strtoull(argv[optind], &end, 10);
 	if (errno || *end || seq == 0) {
 		fprintf(stderr, "keten ack: '%s' is not a sequence number\n",
-		    argv[optind]);
+		        argv[optind]);
 		return EXIT_USAGE;
 	}
 	c = cli_connect(&o);

@@ -5,7 +5,7 @@
 #include "cli.h"
 
 static const char *kinds[] = {"local_team", "veilig_thuis", "gi", "raad",
-    "auditor"};
+                              "auditor"};
 
 static void
 help(FILE *f)
@@ -25,23 +25,23 @@ help(FILE *f)
 	      "  --out FILE    where to write the key file\n"
 	      "  --show FILE   print the fragment for an existing key file\n"
 	      "  -h, --help    this text\n",
-	    f);
+	      f);
 }
 
 static void
 print_fragment(const struct keten_public_keys *pub, const char *id,
-    const char *name, const char *kind, int broker, const char *path)
+               const char *name, const char *kind, int broker, const char *path)
 {
 	if (broker) {
 		printf("broker:\n  key_file: %s\n  sign_key: %s\n"
 		       "  transport_key: %s\n",
-		    path, pub->sign_key, pub->transport_key);
+		       path, pub->sign_key, pub->transport_key);
 		return;
 	}
 	printf("  - id: %s\n    name: \"%s\"\n    kind: %s\n    sign_key: %s\n"
 	       "    box_key: %s\n    transport_key: %s\n",
-	    id, name ? name : id, kind ? kind : "local_team", pub->sign_key,
-	    pub->box_key, pub->transport_key);
+	       id, name ? name : id, kind ? kind : "local_team", pub->sign_key,
+	       pub->box_key, pub->transport_key);
 }
 
 int
@@ -66,36 +66,54 @@ cmd_keygen(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'i': id = optarg; break;
-		case 'n': name = optarg; break;
-		case 'K': kind = optarg; break;
-		case 'b': broker = 1; break;
-		case 'o': out = optarg; break;
-		case 's': show = optarg; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
+		case 'i':
+			id = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'K':
+			kind = optarg;
+			break;
+		case 'b':
+			broker = 1;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 's':
+			show = optarg;
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		default:
+			help(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (show != NULL) {
 		if (keten_key_public(&pub, shown_id, show, &err) != KETEN_OK)
 			return cli_fail("keygen", &err);
 		print_fragment(&pub, shown_id, name, kind,
-		    strcmp(shown_id, "broker") == 0, show);
+		               strcmp(shown_id, "broker") == 0, show);
 		return EXIT_OK;
 	}
 	if (broker)
 		id = "broker";
 	if (id == NULL || out == NULL || optind != argc) {
-		fprintf(stderr, "keten keygen: --id (or --broker) and --out are "
-		                "required\n");
+		fprintf(stderr,
+		        "keten keygen: --id (or --broker) and --out are "
+		        "required\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		ok |= strcmp(kind, kinds[i]) == 0;
 	if (kind && !ok) {
-		fprintf(stderr, "keten keygen: unknown kind '%s': use "
-		                "local_team, veilig_thuis, gi, raad or auditor\n",
-		    kind);
+		fprintf(stderr,
+		        "keten keygen: unknown kind '%s': use "
+		        "local_team, veilig_thuis, gi, raad or auditor\n",
+		        kind);
 		return EXIT_USAGE;
 	}
 	if (keten_keygen(&pub, out, id, &err) != KETEN_OK)

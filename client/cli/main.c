@@ -25,13 +25,13 @@ usage(FILE *f)
 	fputs("usage: keten VERB [OPTIONS] ...\n\n"
 	      "keten sends and receives signed referrals through a keten "
 	      "broker,\nand lets auditors verify its log.\n\nVerbs:\n",
-	    f);
+	      f);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
 	fputs("\n'keten VERB --help' describes each verb. Exit status: 0 ok, "
 	      "1 refused\nby the broker or verification failed, 2 usage or "
 	      "bad file, 3 cannot\nreach the broker.\n",
-	    f);
+	      f);
 }
 
 void
@@ -63,8 +63,10 @@ cli_common_option(struct cli_common *o, int ch, const char *arg)
 		errno = 0;
 		v = strtol(arg, &end, 10);
 		if (errno || *end || v < 1 || v > 3600) {
-			fprintf(stderr, "keten: --timeout takes 1 to 3600 "
-			                "seconds, not '%s'\n", arg);
+			fprintf(stderr,
+			        "keten: --timeout takes 1 to 3600 "
+			        "seconds, not '%s'\n",
+			        arg);
 			exit(EXIT_USAGE);
 		}
 		o->timeout_ms = (int)v * 1000;
@@ -90,7 +92,7 @@ int
 cli_fail(const char *verb, const struct keten_error *err)
 {
 	fprintf(stderr, "keten %s: %s (%s, code %d)\n", verb, err->message,
-	    keten_strerror(err->code), err->code);
+	        keten_strerror(err->code), err->code);
 	return cli_exit_code(err->code);
 }
 
@@ -160,6 +162,6 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			return verbs[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "keten: unknown verb '%s'; see 'keten --help'\n",
-	    argv[1]);
+	        argv[1]);
 	return EXIT_USAGE;
 }

@@ -13,30 +13,31 @@
 static void
 help(FILE *f)
 {
-	fputs("usage: keten send referral --to AGENCY --child-name NAME "
-	      "--concern TEXT\n"
-	      "                           --request TEXT [OPTIONS]\n\n"
-	      "Sends a new referral (a concern about a child) from this agency,\n"
-	      "opening a new case. The content is sealed to the recipient: the\n"
-	      "broker and everyone else see only who sent what to whom, when.\n"
-	      "Prints the case id and the broker's signed receipt.\n\n"
-	      "  --to AGENCY            recipient agency id (vt-flevoland)\n"
-	      "  --urgency LEVEL        routine (default), urgent, immediate\n"
-	      "  --respond-by-days N    deadline for acceptance (default 5)\n"
-	      "  --child-name NAME      the child's name (required)\n"
-	      "  --child-dob DATE       date of birth, YYYY-MM-DD\n"
-	      "  --child-bsn BSN        citizen service number\n"
-	      "  --household 'NAME;DOB;BSN'  a household member (repeatable)\n"
-	      "  --gezag TEXT           who holds parental authority\n"
-	      "  --concern TEXT         a concern category (repeatable; at "
-	      "least one)\n"
-	      "  --safety TEXT          safety assessment\n"
-	      "  --request TEXT         what is asked of the recipient "
-	      "(required)\n"
-	      "  --legal-basis TEXT     legal basis for sharing\n"
-	      "  --family-informed      the family was informed\n"
-	      "  --family-consented     the family consented\n"
-	      "  --notes TEXT           anything else\n" CLI_COMMON_HELP,
+	fputs(
+	    "usage: keten send referral --to AGENCY --child-name NAME "
+	    "--concern TEXT\n"
+	    "                           --request TEXT [OPTIONS]\n\n"
+	    "Sends a new referral (a concern about a child) from this agency,\n"
+	    "opening a new case. The content is sealed to the recipient: the\n"
+	    "broker and everyone else see only who sent what to whom, when.\n"
+	    "Prints the case id and the broker's signed receipt.\n\n"
+	    "  --to AGENCY            recipient agency id (vt-flevoland)\n"
+	    "  --urgency LEVEL        routine (default), urgent, immediate\n"
+	    "  --respond-by-days N    deadline for acceptance (default 5)\n"
+	    "  --child-name NAME      the child's name (required)\n"
+	    "  --child-dob DATE       date of birth, YYYY-MM-DD\n"
+	    "  --child-bsn BSN        citizen service number\n"
+	    "  --household 'NAME;DOB;BSN'  a household member (repeatable)\n"
+	    "  --gezag TEXT           who holds parental authority\n"
+	    "  --concern TEXT         a concern category (repeatable; at "
+	    "least one)\n"
+	    "  --safety TEXT          safety assessment\n"
+	    "  --request TEXT         what is asked of the recipient "
+	    "(required)\n"
+	    "  --legal-basis TEXT     legal basis for sharing\n"
+	    "  --family-informed      the family was informed\n"
+	    "  --family-consented     the family consented\n"
+	    "  --notes TEXT           anything else\n" CLI_COMMON_HELP,
 	    f);
 }
 
@@ -104,11 +105,13 @@ send_referral(int argc, char **argv)
 	ct.concerns = concerns;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
-	            NULL)) != -1) {
+	                         NULL)) != -1) {
 		if (cli_common_option(&o, ch, optarg))
 			continue;
 		switch (ch) {
-		case 't': ref.recipient = optarg; break;
+		case 't':
+			ref.recipient = optarg;
+			break;
 		case 'u':
 			if (strcmp(optarg, "routine") == 0)
 				ref.urgency = KETEN_URGENCY_ROUTINE;
@@ -117,9 +120,11 @@ send_referral(int argc, char **argv)
 			else if (strcmp(optarg, "immediate") == 0)
 				ref.urgency = KETEN_URGENCY_IMMEDIATE;
 			else {
-				fprintf(stderr, "keten send: --urgency is "
-				                "routine, urgent or immediate, "
-				                "not '%s'\n", optarg);
+				fprintf(stderr,
+				        "keten send: --urgency is "
+				        "routine, urgent or immediate, "
+				        "not '%s'\n",
+				        optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -127,40 +132,69 @@ send_referral(int argc, char **argv)
 			errno = 0;
 			days = strtol(optarg, &end, 10);
 			if (errno || *end || days < 1 || days > 365) {
-				fprintf(stderr, "keten send: --respond-by-days "
-				                "takes 1 to 365, not '%s'\n",
-				    optarg);
+				fprintf(stderr,
+				        "keten send: --respond-by-days "
+				        "takes 1 to 365, not '%s'\n",
+				        optarg);
 				return EXIT_USAGE;
 			}
 			break;
-		case 'N': ct.child.name = optarg; break;
-		case 'D': ct.child.date_of_birth = optarg; break;
-		case 'B': ct.child.bsn = optarg; break;
+		case 'N':
+			ct.child.name = optarg;
+			break;
+		case 'D':
+			ct.child.date_of_birth = optarg;
+			break;
+		case 'B':
+			ct.child.bsn = optarg;
+			break;
 		case 'H':
 			if (ct.n_household == MAX_LIST) {
-				fprintf(stderr, "keten send: at most %d "
-				                "--household\n", MAX_LIST);
+				fprintf(stderr,
+				        "keten send: at most %d "
+				        "--household\n",
+				        MAX_LIST);
 				return EXIT_USAGE;
 			}
 			split_person(&household[ct.n_household++], optarg);
 			break;
-		case 'g': ct.parental_authority = optarg; break;
+		case 'g':
+			ct.parental_authority = optarg;
+			break;
 		case 'C':
 			if (ct.n_concerns == MAX_LIST) {
-				fprintf(stderr, "keten send: at most %d "
-				                "--concern\n", MAX_LIST);
+				fprintf(stderr,
+				        "keten send: at most %d "
+				        "--concern\n",
+				        MAX_LIST);
 				return EXIT_USAGE;
 			}
 			concerns[ct.n_concerns++] = optarg;
 			break;
-		case 's': ct.safety_assessment = optarg; break;
-		case 'r': ct.request = optarg; break;
-		case 'l': ct.legal_basis = optarg; break;
-		case 'i': ct.family_informed = true; break;
-		case 'a': ct.family_consented = true; break;
-		case 'n': ct.notes = optarg; break;
-		case 'h': help(stdout); return EXIT_OK;
-		default: help(stderr); return EXIT_USAGE;
+		case 's':
+			ct.safety_assessment = optarg;
+			break;
+		case 'r':
+			ct.request = optarg;
+			break;
+		case 'l':
+			ct.legal_basis = optarg;
+			break;
+		case 'i':
+			ct.family_informed = true;
+			break;
+		case 'a':
+			ct.family_consented = true;
+			break;
+		case 'n':
+			ct.notes = optarg;
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		default:
+			help(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (ref.recipient == NULL || ct.child.name == NULL ||
@@ -184,12 +218,12 @@ send_referral(int argc, char **argv)
 		printf("{\"case\":\"%s\",\"seq\":%" PRIu64 ",\"record_hash\":"
 		       "\"%s\",\"received_at\":\"%s\",\"head_seq\":%" PRIu64
 		       "}\n",
-		    case_hex, rc.seq, hash_hex, when, rc.head_seq);
+		       case_hex, rc.seq, hash_hex, when, rc.head_seq);
 	else
 		printf("referral recorded: case %s\n  record %" PRIu64
 		       " at %s, hash %s\n  receipt signed by the broker and "
 		       "verified\n",
-		    case_hex, rc.seq, when, hash_hex);
+		       case_hex, rc.seq, when, hash_hex);
 	keten_client_destroy(&c);
 	return EXIT_OK;
 }
@@ -199,8 +233,8 @@ cmd_send(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "referral") == 0)
 		return send_referral(argc - 1, argv + 1);
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	                     strcmp(argv[1], "-h") == 0)) {
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		help(stdout);
 		return EXIT_OK;
 	}

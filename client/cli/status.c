@@ -20,15 +20,15 @@ cmd_ping(int argc, char **argv)
 
 	cli_common_defaults(&o);
 	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
-	            NULL)) != -1) {
+	                         NULL)) != -1) {
 		if (cli_common_option(&o, ch, optarg))
 			continue;
 		if (ch == 'h') {
 			fputs("usage: keten ping [OPTIONS]\n\nConnects to the "
 			      "broker, checks that it authenticates us as our\n"
-			      "agency and prints the length of its log.\n\n"
-			      CLI_COMMON_HELP,
-			    stdout);
+			      "agency and prints the length of its "
+			      "log.\n\n" CLI_COMMON_HELP,
+			      stdout);
 			return EXIT_OK;
 		}
 		return EXIT_USAGE;
@@ -38,11 +38,11 @@ cmd_ping(int argc, char **argv)
 	if (rc == KETEN_OK) {
 		if (o.json)
 			printf("{\"agency\":\"%s\",\"head_seq\":%" PRIu64 "}\n",
-			    keten_client_agency(c), head);
+			       keten_client_agency(c), head);
 		else
 			printf("connected as %s; the log holds %" PRIu64
 			       " records\n",
-			    keten_client_agency(c), head);
+			       keten_client_agency(c), head);
 	}
 	keten_client_destroy(&c);
 	return rc == KETEN_OK ? EXIT_OK : cli_fail("ping", &err);

@@ -38,18 +38,20 @@ main(int argc, char **argv)
 				/* Never act on, or acknowledge past, a message
 				 * that does not verify: report it instead. */
 				fprintf(stderr, "inbox_ack: #%" PRIu64 ": %s\n",
-				    m->seq, m->status_message);
+				        m->seq, m->status_message);
 				keten_inbox_free(&in);
 				keten_client_destroy(&c);
 				return 1;
 			}
 			printf("#%" PRIu64 " referral from %s: %s\n", m->seq,
-			    m->sender,
-			    m->content ? m->content->child.name : "(destroyed)");
+			       m->sender,
+			       m->content ? m->content->child.name
+			                  : "(destroyed)");
 			last = m->seq;
 		}
 		/* Acknowledge only after handling: a crash before this line
-		 * means the same messages come again, never that one is lost. */
+		 * means the same messages come again, never that one is lost.
+		 */
 		if (in->n > 0 && keten_ack(NULL, c, last, &err) != KETEN_OK) {
 			fprintf(stderr, "inbox_ack: %s\n", err.message);
 			keten_inbox_free(&in);

@@ -27,35 +27,38 @@ open_socket(struct keten_client *c, struct keten_error *err)
 	if ((c->zctx = zmq_ctx_new()) == NULL ||
 	    (c->sock = zmq_socket(c->zctx, ZMQ_DEALER)) == NULL)
 		return error_set(err, KETEN_E_NOMEM,
-		    "cannot create a ZeroMQ socket");
+		                 "cannot create a ZeroMQ socket");
 	if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
-	    zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->cfg->broker_curve_pk,
-	        32) ||
-	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys->curve_pk, 32) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY,
+	                   c->cfg->broker_curve_pk, 32) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys->curve_pk,
+	                   32) ||
 	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys->curve_sk, 32))
 		return error_set(err, KETEN_E_INTERNAL,
-		    "cannot set CURVE keys: %s", zmq_strerror(zmq_errno()));
+		                 "cannot set CURVE keys: %s",
+		                 zmq_strerror(zmq_errno()));
 	snprintf(mon, sizeof(mon), "inproc://keten-monitor-%p", (void *)c);
 	if (zmq_socket_monitor(c->sock, mon,
-	        ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-	            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-	            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+	                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+	                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
 	    (c->mon = zmq_socket(c->zctx, ZMQ_PAIR)) == NULL ||
 	    zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof(linger)) ||
 	    zmq_connect(c->mon, mon) != 0)
 		return error_set(err, KETEN_E_INTERNAL,
-		    "cannot monitor the connection: %s",
-		    zmq_strerror(zmq_errno()));
+		                 "cannot monitor the connection: %s",
+		                 zmq_strerror(zmq_errno()));
 	if (zmq_connect(c->sock, c->cfg->connect) != 0)
 		return error_set(err, KETEN_E_CONNECT,
-		    "cannot connect to '%s': %s", c->cfg->connect,
-		    zmq_strerror(zmq_errno()));
+		                 "cannot connect to '%s': %s", c->cfg->connect,
+		                 zmq_strerror(zmq_errno()));
 	return KETEN_OK;
 }
 
 int
 keten_client_new(struct keten_client **out, const char *config_path,
-    const char *key_path, struct keten_error *err)
+                 const char *key_path, struct keten_error *err)
 {
 	struct keten_client *c;
 	int rc;
@@ -72,7 +75,8 @@ keten_client_new(struct keten_client **out, const char *config_path,
 	    (rc = keys_load(&c->keys, key_path, err)) != KETEN_OK)
 		goto fail;
 	if ((c->me = config_find(c->cfg, c->keys->id)) == NULL) {
-		rc = error_set(err, KETEN_E_CONFIG,
+		rc = error_set(
+		    err, KETEN_E_CONFIG,
 		    "key file %s is for agency '%s', which is not in %s",
 		    key_path, c->keys->id, config_path);
 		goto fail;
@@ -80,7 +84,8 @@ keten_client_new(struct keten_client **out, const char *config_path,
 	if (sodium_memcmp(c->me->sign_pk, c->keys->sign_pk, 32) != 0 ||
 	    sodium_memcmp(c->me->box_pk, c->keys->box_pk, 32) != 0 ||
 	    sodium_memcmp(c->me->curve_pk, c->keys->curve_pk, 32) != 0) {
-		rc = error_set(err, KETEN_E_KEYFILE,
+		rc = error_set(
+		    err, KETEN_E_KEYFILE,
 		    "the public keys in %s for '%s' (line %d) do not match key "
 		    "file %s",
 		    config_path, c->me->id, c->me->line, key_path);
@@ -158,28 +163,30 @@ static int
 no_answer(struct keten_client *c, struct keten_error *err)
 {
 	if (c->auth_failed)
-		return error_set(err, KETEN_E_CONNECT,
+		return error_set(
+		    err, KETEN_E_CONNECT,
 		    "the broker at %s refused %s's transport key; is it in "
 		    "the broker's region config?",
 		    c->cfg->connect, c->me->id);
 	if (!c->connected && c->proto_failed)
 		return error_set(err, KETEN_E_CONNECT,
-		    "the CURVE handshake with %s failed; check "
-		    "broker.transport_key in %s",
-		    c->cfg->connect, c->cfg->path);
+		                 "the CURVE handshake with %s failed; check "
+		                 "broker.transport_key in %s",
+		                 c->cfg->connect, c->cfg->path);
 	if (!c->connected)
-		return error_set(err, KETEN_E_CONNECT,
+		return error_set(
+		    err, KETEN_E_CONNECT,
 		    "no connection to the broker at %s within %d ms; is ketend "
 		    "running?",
 		    c->cfg->connect, c->timeout_ms);
 	return error_set(err, KETEN_E_TIMEOUT,
-	    "the broker at %s did not answer within %d ms", c->cfg->connect,
-	    c->timeout_ms);
+	                 "the broker at %s did not answer within %d ms",
+	                 c->cfg->connect, c->timeout_ms);
 }
 
 int
 client_send(struct keten_client *c, uint64_t *id, struct request *r,
-    struct keten_error *err)
+            struct keten_error *err)
 {
 	uint8_t *buf;
 	size_t len;
@@ -191,7 +198,7 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	/* A DEALER whose handshake was refused has no pipe and would block
 	 * forever: bound the send by the timeout too. */
 	zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &c->timeout_ms,
-	    sizeof(c->timeout_ms));
+	               sizeof(c->timeout_ms));
 	rc = zmq_send(c->sock, buf, len, 0);
 	free(buf);
 	if (rc < 0 && zmq_errno() == EAGAIN) {
@@ -200,14 +207,15 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	}
 	if (rc < 0)
 		return error_set(err, KETEN_E_CONNECT,
-		    "cannot send to the broker: %s", zmq_strerror(zmq_errno()));
+		                 "cannot send to the broker: %s",
+		                 zmq_strerror(zmq_errno()));
 	*id = r->request_id;
 	return KETEN_OK;
 }
 
 int
 client_wait(struct keten_client *c, struct reply *r, uint64_t want,
-    struct keten_error *err)
+            struct keten_error *err)
 {
 	int64_t deadline = clock_mono_us() + (int64_t)c->timeout_ms * 1000;
 
@@ -226,8 +234,9 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 		if (zmq_poll(pi, 2, (long)left) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
-			return error_set(err, KETEN_E_CONNECT, "poll failed: %s",
-			    zmq_strerror(zmq_errno()));
+			return error_set(err, KETEN_E_CONNECT,
+			                 "poll failed: %s",
+			                 zmq_strerror(zmq_errno()));
 		}
 		if (pi[1].revents & ZMQ_POLLIN)
 			read_monitor(c);
@@ -240,18 +249,22 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 		}
 		c->connected = 1;
 		rc = wire_reply_decode(r, zmq_msg_data(&m), zmq_msg_size(&m),
-		    err);
+		                       err);
 		zmq_msg_close(&m);
 		if (rc != KETEN_OK)
 			return rc;
 		if (want != 0 && r->request_id != want) {
-			wire_reply_clear(r); /* a late answer to an old request */
+			wire_reply_clear(
+			    r); /* a late answer to an old request */
 			continue;
 		}
 		if (r->kind == WIRE_REP_ERROR) {
-			rc = error_set(err, r->error.code, "%s", r->error.message);
-			if (rc == KETEN_OK) /* an error reply must carry a code */
-				rc = error_set(err, KETEN_E_MALFORMED,
+			rc = error_set(err, r->error.code, "%s",
+			               r->error.message);
+			if (rc ==
+			    KETEN_OK) /* an error reply must carry a code */
+				rc = error_set(
+				    err, KETEN_E_MALFORMED,
 				    "the broker sent an error without a code");
 			return rc; /* r stays valid for its request id */
 		}
@@ -261,13 +274,14 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 
 int
 client_call(struct keten_client *c, struct reply *r, struct request *req,
-    struct keten_error *err)
+            struct keten_error *err)
 {
 	uint64_t id = 0;
 	int rc;
 
 	if (c->n_inflight > 0)
-		return error_set(err, KETEN_E_USAGE,
+		return error_set(
+		    err, KETEN_E_USAGE,
 		    "%zu pipelined submissions are still in flight; finish "
 		    "them first",
 		    c->n_inflight);
@@ -290,12 +304,13 @@ keten_ping(struct keten_client *c, uint64_t *head_seq, struct keten_error *err)
 	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
 		return rc;
 	if (r.kind != WIRE_REP_PING)
-		rc = error_set(err, KETEN_E_MALFORMED,
-		    "the broker answered a ping with something else");
+		rc =
+		    error_set(err, KETEN_E_MALFORMED,
+		              "the broker answered a ping with something else");
 	else if (strcmp(r.ping.agency, c->me->id) != 0)
 		rc = error_set(err, KETEN_E_CONNECT,
-		    "the broker authenticated us as '%s', not '%s'",
-		    r.ping.agency, c->me->id);
+		               "the broker authenticated us as '%s', not '%s'",
+		               r.ping.agency, c->me->id);
 	else if (head_seq)
 		*head_seq = r.ping.head_seq;
 	wire_reply_clear(&r);

@@ -40,13 +40,13 @@ struct keten_prepared {
 
 /* Sends a request (its request_id is assigned and returned in *id). */
 int client_send(struct keten_client *c, uint64_t *id, struct request *r,
-    struct keten_error *err);
+                struct keten_error *err);
 /* Waits for a reply; with want != 0 skips replies to other requests.
  * An error reply is returned as its code (r is then cleared). */
 int client_wait(struct keten_client *c, struct reply *r, uint64_t want,
-    struct keten_error *err);
+                struct keten_error *err);
 /* send + wait for this request's reply. */
 int client_call(struct keten_client *c, struct reply *r, struct request *req,
-    struct keten_error *err);
+                struct keten_error *err);
 
 #endif

@@ -33,7 +33,7 @@ bad(struct keten_message *m, int code, const char *fmt, ...)
 
 static void
 open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
-    const struct delivered *d)
+         const struct delivered *d)
 {
 	struct envelope e;
 	struct body b;
@@ -51,14 +51,16 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 	}
 	strcpy(m->sender, e.signer);
 	if ((from = config_find(c->cfg, e.signer)) == NULL) {
-		bad(m, KETEN_E_SENDER_SIG, "signer '%s' is not in the region "
-		                           "config", e.signer);
+		bad(m, KETEN_E_SENDER_SIG,
+		    "signer '%s' is not in the region "
+		    "config",
+		    e.signer);
 		goto out;
 	}
 	if (envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
-	        from->sign_pk) != 0) {
-		bad(m, KETEN_E_SENDER_SIG, "the signature of %s does not verify",
-		    e.signer);
+	                    from->sign_pk) != 0) {
+		bad(m, KETEN_E_SENDER_SIG,
+		    "the signature of %s does not verify", e.signer);
 		goto out;
 	}
 	if (wire_body_decode(&b, e.body, e.body_len, &tmp) != 0 ||
@@ -84,7 +86,7 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 	m->status = KETEN_OK;
 	if (d->sealed_len == 0) { /* destroyed: the record still verifies */
 		snprintf(m->status_message, sizeof(m->status_message),
-		    "content destroyed");
+		         "content destroyed");
 		goto out;
 	}
 	envelope_content_hash(hash, d->sealed, d->sealed_len);
@@ -94,9 +96,11 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		goto out;
 	}
 	if (envelope_open(&plain, &plain_len, d->sealed, d->sealed_len,
-	        c->keys->box_pk, c->keys->box_sk) != KETEN_OK) {
-		bad(m, KETEN_E_DECRYPT, "the content cannot be opened with %s's "
-		                        "box key", c->me->id);
+	                  c->keys->box_pk, c->keys->box_sk) != KETEN_OK) {
+		bad(m, KETEN_E_DECRYPT,
+		    "the content cannot be opened with %s's "
+		    "box key",
+		    c->me->id);
 		goto out;
 	}
 	if (wire_content_decode(ct, plain, plain_len, &tmp) != KETEN_OK)
@@ -111,7 +115,7 @@ out:
 
 int
 keten_fetch(struct keten_inbox **out, struct keten_client *c, size_t max,
-    struct keten_error *err)
+            struct keten_error *err)
 {
 	struct request req = {.kind = WIRE_REQ_FETCH};
 	struct reply r;
@@ -125,17 +129,18 @@ keten_fetch(struct keten_inbox **out, struct keten_client *c, size_t max,
 		return rc;
 	if (r.kind != WIRE_REP_FETCH) {
 		wire_reply_clear(&r);
-		return error_set(err, KETEN_E_MALFORMED,
+		return error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the broker answered a fetch with something else");
 	}
 	in = calloc(1, sizeof(*in));
 	priv = calloc(1, sizeof(*priv));
 	if (in == NULL || priv == NULL ||
 	    (r.fetch.n > 0 &&
-	        ((in->messages = calloc(r.fetch.n, sizeof(*in->messages))) ==
-	                NULL ||
-	            (priv->contents = calloc(r.fetch.n,
-	                 sizeof(*priv->contents))) == NULL))) {
+	     ((in->messages = calloc(r.fetch.n, sizeof(*in->messages))) ==
+	          NULL ||
+	      (priv->contents = calloc(r.fetch.n, sizeof(*priv->contents))) ==
+	          NULL))) {
 		if (in)
 			free(in->messages);
 		free(in);
@@ -151,7 +156,7 @@ keten_fetch(struct keten_inbox **out, struct keten_client *c, size_t max,
 	in->more = r.fetch.more;
 	for (size_t i = 0; i < r.fetch.n; i++)
 		open_one(&in->messages[i], &priv->contents[i], c,
-		    &r.fetch.items[i]);
+		         &r.fetch.items[i]);
 	wire_reply_clear(&r);
 	*out = in;
 	return KETEN_OK;
@@ -177,7 +182,7 @@ keten_inbox_free(struct keten_inbox **inp)
 
 int
 keten_ack(uint64_t *cursor, struct keten_client *c, uint64_t seq,
-    struct keten_error *err)
+          struct keten_error *err)
 {
 	struct request req = {.kind = WIRE_REQ_ACK};
 	struct reply r;
@@ -188,8 +193,9 @@ keten_ack(uint64_t *cursor, struct keten_client *c, uint64_t seq,
 	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
 		return rc;
 	if (r.kind != WIRE_REP_ACK)
-		rc = error_set(err, KETEN_E_MALFORMED,
-		    "the broker answered an ack with something else");
+		rc =
+		    error_set(err, KETEN_E_MALFORMED,
+		              "the broker answered an ack with something else");
 	else if (cursor)
 		*cursor = r.ack_cursor;
 	wire_reply_clear(&r);

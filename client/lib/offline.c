@@ -17,7 +17,7 @@ fill_public(struct keten_public_keys *pub, const struct keys *k)
 
 int
 keten_keygen(struct keten_public_keys *pub, const char *key_path,
-    const char *agency_id, struct keten_error *err)
+             const char *agency_id, struct keten_error *err)
 {
 	struct keys *k;
 	int rc;
@@ -34,8 +34,9 @@ keten_keygen(struct keten_public_keys *pub, const char *key_path,
 }
 
 int
-keten_key_public(struct keten_public_keys *pub, char agency_id[KETEN_ID_MAX + 1],
-    const char *key_path, struct keten_error *err)
+keten_key_public(struct keten_public_keys *pub,
+                 char agency_id[KETEN_ID_MAX + 1], const char *key_path,
+                 struct keten_error *err)
 {
 	struct keys *k;
 	int rc;
@@ -54,7 +55,7 @@ keten_key_public(struct keten_public_keys *pub, char agency_id[KETEN_ID_MAX + 1]
 
 int
 keten_audit_verify(struct keten_audit *out, const char *config_path,
-    const char *data_dir, struct keten_error *err)
+                   const char *data_dir, struct keten_error *err)
 {
 	struct config *c;
 	struct audit_result res;

@@ -13,7 +13,7 @@
 #include "envelope.h"
 
 #define DEFAULT_RESPOND_US (5LL * 24 * 3600 * 1000000)
-#define MAX_INFLIGHT 4096
+#define MAX_INFLIGHT       4096
 
 void
 keten_prepared_free(struct keten_prepared **p)
@@ -34,7 +34,8 @@ keten_prepared_size(const struct keten_prepared *p)
 
 void
 keten_prepared_ids(uint8_t case_id[KETEN_CASE_ID_LEN],
-    uint8_t message_id[KETEN_MSG_ID_LEN], const struct keten_prepared *p)
+                   uint8_t message_id[KETEN_MSG_ID_LEN],
+                   const struct keten_prepared *p)
 {
 	if (case_id)
 		memcpy(case_id, p->case_id, KETEN_CASE_ID_LEN);
@@ -44,9 +45,9 @@ keten_prepared_ids(uint8_t case_id[KETEN_CASE_ID_LEN],
 
 /* Seals content to `to`, signs body, and packs the envelope into p. */
 static int
-finish_prepare(struct keten_prepared *p, struct keten_client *c,
-    struct body *b, const uint8_t *plain, size_t plain_len,
-    const struct agency *to, struct keten_error *err)
+finish_prepare(struct keten_prepared *p, struct keten_client *c, struct body *b,
+               const uint8_t *plain, size_t plain_len, const struct agency *to,
+               struct keten_error *err)
 {
 	struct envelope e;
 	uint8_t *body = NULL;
@@ -54,7 +55,7 @@ finish_prepare(struct keten_prepared *p, struct keten_client *c,
 	int rc;
 
 	if (envelope_seal(&p->sealed, &p->sealed_len, plain, plain_len,
-	        to->box_pk) != KETEN_OK)
+	                  to->box_pk) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "cannot seal the content");
 	envelope_content_hash(b->content_hash, p->sealed, p->sealed_len);
 	if (wire_body_encode(&body, &body_len, b) != KETEN_OK)
@@ -66,7 +67,7 @@ finish_prepare(struct keten_prepared *p, struct keten_client *c,
 	e.body = body;
 	e.body_len = body_len;
 	if ((rc = envelope_sign(e.signature, e.version, e.type, body, body_len,
-	         c->keys->sign_sk)) == KETEN_OK)
+	                        c->keys->sign_sk)) == KETEN_OK)
 		rc = wire_envelope_encode(&p->envelope, &p->envelope_len, &e);
 	free(body);
 	if (rc != KETEN_OK)
@@ -76,7 +77,7 @@ finish_prepare(struct keten_prepared *p, struct keten_client *c,
 
 int
 keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
-    const struct keten_referral *r, struct keten_error *err)
+                       const struct keten_referral *r, struct keten_error *err)
 {
 	struct keten_prepared *p;
 	const struct agency *to;
@@ -88,14 +89,15 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 	error_clear(err);
 	if (r == NULL || r->recipient == NULL || r->content == NULL)
 		return error_set(err, KETEN_E_USAGE,
-		    "a referral needs a recipient and content");
+		                 "a referral needs a recipient and content");
 	if ((to = config_find(c->cfg, r->recipient)) == NULL)
 		return error_set(err, KETEN_E_RECIPIENT,
-		    "recipient '%s' is not an agency in region %s",
-		    r->recipient, c->cfg->region);
+		                 "recipient '%s' is not an agency in region %s",
+		                 r->recipient, c->cfg->region);
 	if (r->urgency < KETEN_URGENCY_ROUTINE ||
 	    r->urgency > KETEN_URGENCY_IMMEDIATE)
-		return error_set(err, KETEN_E_USAGE,
+		return error_set(
+		    err, KETEN_E_USAGE,
 		    "urgency must be routine, urgent or immediate");
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
@@ -130,20 +132,21 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 /* Checks a receipt against the message it answers. */
 static int
 check_receipt(struct keten_receipt *out, const struct receipt *r,
-    const struct keten_client *c, const struct keten_prepared *p,
-    struct keten_error *err)
+              const struct keten_client *c, const struct keten_prepared *p,
+              struct keten_error *err)
 {
 	struct record rec;
 	uint8_t hash[32];
 
 	if (chain_receipt_verify(r, c->cfg->broker_sign_pk) != 0)
-		return error_set(err, KETEN_E_RECEIPT,
+		return error_set(
+		    err, KETEN_E_RECEIPT,
 		    "the receipt for record %llu is not signed by the broker "
 		    "key in %s",
 		    (unsigned long long)r->seq, c->cfg->path);
 	if (memcmp(r->message_id, p->message_id, KETEN_MSG_ID_LEN) != 0)
 		return error_set(err, KETEN_E_RECEIPT,
-		    "the receipt names another message id");
+		                 "the receipt names another message id");
 	rec.seq = r->seq;
 	memcpy(rec.prev_hash, r->prev_hash, 32);
 	rec.received_at_us = r->received_at_us;
@@ -152,11 +155,13 @@ check_receipt(struct keten_receipt *out, const struct receipt *r,
 	chain_record_hash_of(hash, &rec);
 	if (sodium_memcmp(hash, r->record_hash, 32) != 0)
 		return error_set(err, KETEN_E_RECEIPT,
-		    "record %llu's hash does not match our envelope: the broker "
-		    "recorded something else",
-		    (unsigned long long)r->seq);
+		                 "record %llu's hash does not match our "
+		                 "envelope: the broker "
+		                 "recorded something else",
+		                 (unsigned long long)r->seq);
 	if (r->head_seq < r->seq)
-		return error_set(err, KETEN_E_RECEIPT,
+		return error_set(
+		    err, KETEN_E_RECEIPT,
 		    "the receipt's chain head precedes its record");
 	out->seq = r->seq;
 	memcpy(out->record_hash, r->record_hash, 32);
@@ -170,7 +175,7 @@ check_receipt(struct keten_receipt *out, const struct receipt *r,
 
 int
 keten_submit(struct keten_receipt *receipt, struct keten_client *c,
-    const struct keten_prepared *p, struct keten_error *err)
+             const struct keten_prepared *p, struct keten_error *err)
 {
 	struct request req = {.kind = WIRE_REQ_SUBMIT};
 	struct reply r;
@@ -184,7 +189,8 @@ keten_submit(struct keten_receipt *receipt, struct keten_client *c,
 	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
 		return rc;
 	if (r.kind != WIRE_REP_RECEIPT)
-		rc = error_set(err, KETEN_E_MALFORMED,
+		rc = error_set(
+		    err, KETEN_E_MALFORMED,
 		    "the broker answered a submission without a receipt");
 	else
 		rc = check_receipt(receipt, &r.receipt, c, p, err);
@@ -194,7 +200,7 @@ keten_submit(struct keten_receipt *receipt, struct keten_client *c,
 
 int
 keten_submit_start(uint64_t *ticket, struct keten_client *c,
-    const struct keten_prepared *p, struct keten_error *err)
+                   const struct keten_prepared *p, struct keten_error *err)
 {
 	struct request req = {.kind = WIRE_REQ_SUBMIT};
 	struct inflight *grown;
@@ -203,10 +209,12 @@ keten_submit_start(uint64_t *ticket, struct keten_client *c,
 	error_clear(err);
 	if (c->n_inflight >= MAX_INFLIGHT)
 		return error_set(err, KETEN_E_USAGE,
-		    "%d submissions in flight; finish some first", MAX_INFLIGHT);
+		                 "%d submissions in flight; finish some first",
+		                 MAX_INFLIGHT);
 	if ((c->n_inflight & (c->n_inflight - 1)) == 0) { /* 0, 1, 2, 4, ... */
 		grown = realloc(c->inflight,
-		    (c->n_inflight ? 2 * c->n_inflight : 16) * sizeof(*grown));
+		                (c->n_inflight ? 2 * c->n_inflight : 16) *
+		                    sizeof(*grown));
 		if (grown == NULL)
 			return error_set(err, KETEN_E_NOMEM, "out of memory");
 		c->inflight = grown;
@@ -225,7 +233,7 @@ keten_submit_start(uint64_t *ticket, struct keten_client *c,
 
 int
 keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
-    struct keten_client *c, struct keten_error *err)
+                    struct keten_client *c, struct keten_error *err)
 {
 	struct reply r;
 	size_t i;
@@ -249,12 +257,13 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 	*ticket = r.request_id;
 	if (rc == KETEN_OK) {
 		if (r.kind != WIRE_REP_RECEIPT)
-			rc = error_set(err, KETEN_E_MALFORMED,
+			rc = error_set(
+			    err, KETEN_E_MALFORMED,
 			    "the broker answered a submission without a "
 			    "receipt");
 		else
 			rc = check_receipt(receipt, &r.receipt, c,
-			    c->inflight[i].p, err);
+			                   c->inflight[i].p, err);
 	}
 	c->inflight[i] = c->inflight[--c->n_inflight];
 	wire_reply_clear(&r);
@@ -263,8 +272,8 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 
 int
 keten_send_referral(struct keten_receipt *receipt,
-    uint8_t case_id[KETEN_CASE_ID_LEN], struct keten_client *c,
-    const struct keten_referral *r, struct keten_error *err)
+                    uint8_t case_id[KETEN_CASE_ID_LEN], struct keten_client *c,
+                    const struct keten_referral *r, struct keten_error *err)
 {
 	struct keten_prepared *p;
 	int rc;

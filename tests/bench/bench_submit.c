@@ -56,7 +56,8 @@ static struct result
 run(struct keten_client *c, struct keten_prepared **msgs, size_t n,
     size_t inflight)
 {
-	double *start = calloc(n, sizeof(double)), *lat = calloc(n, sizeof(double));
+	double *start = calloc(n, sizeof(double)),
+	       *lat = calloc(n, sizeof(double));
 	uint64_t *tickets = calloc(n, sizeof(uint64_t)), ticket;
 	struct keten_receipt rc;
 	struct keten_error err;
@@ -68,7 +69,7 @@ run(struct keten_client *c, struct keten_prepared **msgs, size_t n,
 		while (sent < n && sent - done < inflight) {
 			start[sent] = now_s();
 			if (keten_submit_start(&tickets[sent], c, msgs[sent],
-			        &err) != KETEN_OK)
+			                       &err) != KETEN_OK)
 				die("submit", &err);
 			sent++;
 		}
@@ -98,7 +99,8 @@ prepare(struct keten_client *c, size_t n, size_t *wire_bytes)
 	struct keten_prepared **msgs = calloc(n, sizeof(*msgs));
 	struct keten_referral_content ct;
 	struct keten_referral ref = {.recipient = "vt-flevoland",
-	    .urgency = KETEN_URGENCY_URGENT, .content = &ct};
+	                             .urgency = KETEN_URGENCY_URGENT,
+	                             .content = &ct};
 	struct keten_error err;
 	char notes[1650];
 
@@ -144,10 +146,18 @@ main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'r': runs = strtoul(optarg, NULL, 10); break;
-		case 's': n1 = strtoul(optarg, NULL, 10); break;
-		case 'p': n64 = strtoul(optarg, NULL, 10); break;
-		case 'k': k = strtoul(optarg, NULL, 10); break;
+		case 'r':
+			runs = strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			n1 = strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			n64 = strtoul(optarg, NULL, 10);
+			break;
+		case 'k':
+			k = strtoul(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr, "usage: bench_submit [--runs R] "
 			                "[--single N] [--pipelined N] "
@@ -161,14 +171,15 @@ main(int argc, char **argv)
 	double r1[99], p50_1[99], p99_1[99], rk[99], p50_k[99], p99_k[99];
 	printf("keten submit benchmark: %zu run(s); %zu msgs at 1 in flight, "
 	       "%zu at %zu in flight\n",
-	    runs, n1, n64, k);
+	       runs, n1, n64, k);
 	printf("broker: ketend, CURVE, durable LMDB commits (fsync), 2 verify "
 	       "workers; client: libketen, receipts verified\n");
 	for (size_t run_i = 0; run_i < runs; run_i++) {
 		struct keten_prepared **m1, **mk;
 		struct result a, b;
 
-		harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+		harness_region(&h, harness_flevoland, harness_flevoland_n,
+		               NULL);
 		harness_start(&h);
 		c = harness_client(&h, "lt-almere");
 		m1 = prepare(c, n1, &bytes);
@@ -176,14 +187,14 @@ main(int argc, char **argv)
 		if (run_i == 0)
 			printf("message: %zu bytes on the wire (envelope + "
 			       "sealed content)\n",
-			    bytes);
+			       bytes);
 		a = run(c, m1, n1, 1);
 		b = run(c, mk, n64, k);
 		printf("run %zu: 1 in flight: %8.0f msg/s  p50 %.3f ms  p99 "
 		       "%.3f ms | %zu in flight: %8.0f msg/s  p50 %.3f ms  p99 "
 		       "%.3f ms\n",
-		    run_i + 1, a.rate, a.p50_ms, a.p99_ms, k, b.rate, b.p50_ms,
-		    b.p99_ms);
+		       run_i + 1, a.rate, a.p50_ms, a.p99_ms, k, b.rate,
+		       b.p50_ms, b.p99_ms);
 		fflush(stdout);
 		r1[run_i] = a.rate;
 		p50_1[run_i] = a.p50_ms;
@@ -203,8 +214,8 @@ main(int argc, char **argv)
 		harness_cleanup(&h);
 	}
 	printf("median: 1 in flight: %.0f msg/s, p50 %.3f ms, p99 %.3f ms\n",
-	    median(r1, runs), median(p50_1, runs), median(p99_1, runs));
+	       median(r1, runs), median(p50_1, runs), median(p99_1, runs));
 	printf("median: %zu in flight: %.0f msg/s, p50 %.3f ms, p99 %.3f ms\n",
-	    k, median(rk, runs), median(p50_k, runs), median(p99_k, runs));
+	       k, median(rk, runs), median(p50_k, runs), median(p99_k, runs));
 	return 0;
 }

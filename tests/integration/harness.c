@@ -16,10 +16,11 @@
 #include "harness.h"
 
 const char *const harness_flevoland[] = {
-    "lt-almere:local_team", "lt-lelystad:local_team",
-    "lt-dronten:local_team", "lt-zeewolde:local_team", "lt-urk:local_team",
-    "lt-noordoostpolder:local_team", "vt-flevoland:veilig_thuis",
-    "gi-save:gi", "raad-midden-nederland:raad", "audit-inspectie:auditor",
+    "lt-almere:local_team",       "lt-lelystad:local_team",
+    "lt-dronten:local_team",      "lt-zeewolde:local_team",
+    "lt-urk:local_team",          "lt-noordoostpolder:local_team",
+    "vt-flevoland:veilig_thuis",  "gi-save:gi",
+    "raad-midden-nederland:raad", "audit-inspectie:auditor",
 };
 const size_t harness_flevoland_n =
     sizeof(harness_flevoland) / sizeof(harness_flevoland[0]);
@@ -51,7 +52,7 @@ free_port(void)
 
 void
 harness_region(struct harness *h, const char *const *agencies, size_t n,
-    const char *extra_limits)
+               const char *extra_limits)
 {
 	struct keten_public_keys pub;
 	struct keten_error err;
@@ -68,15 +69,17 @@ harness_region(struct harness *h, const char *const *agencies, size_t n,
 	h->port = free_port();
 	if ((f = fopen(h->config, "w")) == NULL)
 		die("config", strerror(errno));
-	fprintf(f, "region: testregion\nlisten: tcp://127.0.0.1:%d\n"
-	           "data_dir: data\nlimits:\n  max_message_bytes: 1048576\n%s",
-	    h->port, extra_limits ? extra_limits : "");
+	fprintf(f,
+	        "region: testregion\nlisten: tcp://127.0.0.1:%d\n"
+	        "data_dir: data\nlimits:\n  max_message_bytes: 1048576\n%s",
+	        h->port, extra_limits ? extra_limits : "");
 	snprintf(path, sizeof(path), "%s/broker.key", h->dir);
 	if (keten_keygen(&pub, path, "broker", &err) != KETEN_OK)
 		die("keygen", err.message);
-	fprintf(f, "broker:\n  key_file: broker.key\n  sign_key: %s\n"
-	           "  transport_key: %s\nagencies:\n",
-	    pub.sign_key, pub.transport_key);
+	fprintf(f,
+	        "broker:\n  key_file: broker.key\n  sign_key: %s\n"
+	        "  transport_key: %s\nagencies:\n",
+	        pub.sign_key, pub.transport_key);
 	if (n > H_MAX_AGENCIES)
 		die("region", "too many agencies");
 	for (size_t i = 0; i < n; i++) {
@@ -85,14 +88,15 @@ harness_region(struct harness *h, const char *const *agencies, size_t n,
 		memcpy(h->ids[i], agencies[i], idlen);
 		h->ids[i][idlen] = '\0';
 		snprintf(h->keys[i], sizeof(h->keys[i]), "%s/%s.key", h->dir,
-		    h->ids[i]);
+		         h->ids[i]);
 		if (keten_keygen(&pub, h->keys[i], h->ids[i], &err) != KETEN_OK)
 			die("keygen", err.message);
-		fprintf(f, "  - id: %s\n    name: Test %s\n    kind: %s\n"
-		           "    sign_key: %s\n    box_key: %s\n"
-		           "    transport_key: %s\n",
-		    h->ids[i], h->ids[i], colon + 1, pub.sign_key, pub.box_key,
-		    pub.transport_key);
+		fprintf(f,
+		        "  - id: %s\n    name: Test %s\n    kind: %s\n"
+		        "    sign_key: %s\n    box_key: %s\n"
+		        "    transport_key: %s\n",
+		        h->ids[i], h->ids[i], colon + 1, pub.sign_key,
+		        pub.box_key, pub.transport_key);
 	}
 	h->n = n;
 	fclose(f);
@@ -153,7 +157,7 @@ harness_start(struct harness *h)
 			dup2(fd, 2);
 		const char *lvl = getenv("KETEN_TEST_LOG_LEVEL");
 		execl(ketend, "ketend", "-c", h->config, "--log-level",
-		    lvl ? lvl : "info", (char *)NULL);
+		      lvl ? lvl : "info", (char *)NULL);
 		_exit(127);
 	}
 	if (keten_client_new(&c, h->config, h->keys[0], &err) != 0)
@@ -207,7 +211,8 @@ harness_cleanup(struct harness *h)
 	if (getenv("KETEN_KEEP_TEST_DIR") == NULL && h->dir[0] == '/') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
 		if (system(cmd) != 0)
-			fprintf(stderr, "harness: could not remove %s\n", h->dir);
+			fprintf(stderr, "harness: could not remove %s\n",
+			        h->dir);
 	}
 }
 

@@ -33,7 +33,7 @@ extern const size_t harness_flevoland_n;
 /* Makes keys and a config for the agencies ("id:kind"); extra_limits is
  * YAML under limits: (e.g. "  map_size_mb: 1\n") or NULL. Exits on error. */
 void harness_region(struct harness *h, const char *const *agencies, size_t n,
-    const char *extra_limits);
+                    const char *extra_limits);
 /* Starts ketend and waits until it answers; exits the test on failure. */
 void harness_start(struct harness *h);
 /* SIGTERM and wait; returns ketend's exit status (0 = clean, no leaks). */

@@ -21,7 +21,7 @@ die(const char *what)
 
 void
 raw_connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
-    const uint8_t sk[32])
+                 const uint8_t sk[32])
 {
 	struct config *c;
 	struct keten_error err;
@@ -35,7 +35,7 @@ raw_connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
 	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", h->port);
 	if (zmq_setsockopt(r->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, c->broker_curve_pk,
-	        32) ||
+	                   32) ||
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, pk, 32) ||
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, sk, 32) ||
 	    zmq_connect(r->sock, ep))
@@ -57,7 +57,7 @@ raw_connect(struct raw *r, const struct harness *h, const char *id)
 
 int
 raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
-    const size_t *lens, size_t nframes, int timeout_ms)
+         const size_t *lens, size_t nframes, int timeout_ms)
 {
 	zmq_pollitem_t pi = {.socket = r->sock, .events = ZMQ_POLLIN};
 	zmq_msg_t m;
@@ -67,7 +67,7 @@ raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
 	zmq_setsockopt(r->sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
 	for (size_t i = 0; i < nframes; i++)
 		if (zmq_send(r->sock, frames[i], lens[i],
-		        i + 1 < nframes ? ZMQ_SNDMORE : 0) < 0)
+		             i + 1 < nframes ? ZMQ_SNDMORE : 0) < 0)
 			return -1; /* no peer: refused at the handshake */
 	if (zmq_poll(&pi, 1, timeout_ms) <= 0)
 		return -1;
@@ -83,7 +83,7 @@ raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
 
 int
 raw_call1(struct raw *r, struct reply *rep, const uint8_t *frame, size_t len,
-    int timeout_ms)
+          int timeout_ms)
 {
 	return raw_call(r, rep, &frame, &len, 1, timeout_ms);
 }
@@ -128,7 +128,7 @@ craft_submit(size_t *len, const struct harness *h, const struct craft *c)
 	crypto_box_keypair(box_pk, box_sk);
 	if (wire_content_encode(&plain, &plain_len, &ct) != 0 ||
 	    envelope_seal(&sealed, &sealed_len, plain, plain_len,
-	        to ? to->box_pk : box_pk) != 0)
+	                  to ? to->box_pk : box_pk) != 0)
 		die("seal");
 	memset(&b, 0, sizeof(b));
 	if (c->same_id_as_last)
@@ -153,7 +153,7 @@ craft_submit(size_t *len, const struct harness *h, const struct craft *c)
 	e.body = body;
 	e.body_len = body_len;
 	if (envelope_sign(e.signature, e.version, e.type, body, body_len,
-	        k->sign_sk) != 0)
+	                  k->sign_sk) != 0)
 		die("sign");
 	if (c->flip_sig)
 		e.signature[10] ^= 0x01;

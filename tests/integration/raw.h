@@ -20,34 +20,34 @@ struct raw {
 void raw_connect(struct raw *r, const struct harness *h, const char *id);
 /* Connects with the given CURVE keypair (e.g. one not in the region). */
 void raw_connect_keys(struct raw *r, const struct harness *h,
-    const uint8_t pk[32], const uint8_t sk[32]);
+                      const uint8_t pk[32], const uint8_t sk[32]);
 /* Sends frames (nframes >= 1) and waits for one reply; 0 if a reply was
  * decoded into rep (clear it with wire_reply_clear), -1 on timeout. */
 int raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
-    const size_t *lens, size_t nframes, int timeout_ms);
+             const size_t *lens, size_t nframes, int timeout_ms);
 int raw_call1(struct raw *r, struct reply *rep, const uint8_t *frame,
-    size_t len, int timeout_ms);
+              size_t len, int timeout_ms);
 void raw_close(struct raw *r);
 
 struct craft {
-	const char *signer;     /* envelope.signer */
-	const char *sign_as;    /* whose secret key signs */
-	const char *sender;     /* header.sender */
-	const char *recipient;  /* header.recipient */
-	uint32_t version;       /* envelope version */
-	uint32_t env_type;      /* envelope type */
-	uint32_t body_type;     /* body detail */
-	int flip_sig;           /* corrupt the signature */
-	int flip_sealed;        /* corrupt the sealed content after hashing */
-	int no_sealed;          /* send no sealed content */
-	int same_id_as_last;    /* reuse the previous crafted message id */
-	const char *marker;     /* content child name */
+	const char *signer;    /* envelope.signer */
+	const char *sign_as;   /* whose secret key signs */
+	const char *sender;    /* header.sender */
+	const char *recipient; /* header.recipient */
+	uint32_t version;      /* envelope version */
+	uint32_t env_type;     /* envelope type */
+	uint32_t body_type;    /* body detail */
+	int flip_sig;          /* corrupt the signature */
+	int flip_sealed;       /* corrupt the sealed content after hashing */
+	int no_sealed;         /* send no sealed content */
+	int same_id_as_last;   /* reuse the previous crafted message id */
+	const char *marker;    /* content child name */
 };
 
 void craft_init(struct craft *c, const char *from, const char *to);
 /* An encoded Request{submit}; malloc'd. */
 uint8_t *craft_submit(size_t *len, const struct harness *h,
-    const struct craft *c);
+                      const struct craft *c);
 /* An encoded Request of another kind (ping, fetch 0, ack seq). */
 uint8_t *craft_request(size_t *len, enum wire_request_kind kind, uint64_t arg);
 

@@ -23,8 +23,9 @@ copy_dir(const char *to)
 {
 	char cmd[4096];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp '%s/data.mdb' '%s/'",
-	    to, to, h.data, to);
+	snprintf(cmd, sizeof(cmd),
+	         "rm -rf '%s' && mkdir -p '%s' && cp '%s/data.mdb' '%s/'", to,
+	         to, h.data, to);
 	if (system(cmd) != 0)
 		exit(99);
 }
@@ -38,7 +39,8 @@ audit(const char *dir, int *rc_out)
 
 	*rc_out = rc;
 	if (rc != KETEN_OK)
-		printf("  audit of %s: %s\n", strrchr(dir, '/') + 1, err.message);
+		printf("  audit of %s: %s\n", strrchr(dir, '/') + 1,
+		       err.message);
 	return rc == KETEN_OK ? 0 : a.bad_seq;
 }
 
@@ -58,7 +60,8 @@ tamper(const char *dir, void (*fn)(MDB_txn *, MDB_dbi))
 	MDB_dbi dbi;
 
 	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
-	    mdb_env_open(env, dir, 0, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
+	    mdb_env_open(env, dir, 0, 0600) ||
+	    mdb_txn_begin(env, NULL, 0, &txn) ||
 	    mdb_dbi_open(txn, "log", 0, &dbi))
 		exit(99);
 	fn(txn, dbi);
@@ -105,8 +108,16 @@ del_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
 		exit(99);
 }
 
-static void remove3(MDB_txn *t, MDB_dbi d) { del_rec(t, d, 3); }
-static void removelast(MDB_txn *t, MDB_dbi d) { del_rec(t, d, RECORDS); }
+static void
+remove3(MDB_txn *t, MDB_dbi d)
+{
+	del_rec(t, d, 3);
+}
+static void
+removelast(MDB_txn *t, MDB_dbi d)
+{
+	del_rec(t, d, RECORDS);
+}
 static void
 swap45(MDB_txn *t, MDB_dbi d)
 {
@@ -212,7 +223,8 @@ main(void)
 	struct keten_client *c;
 	struct keten_referral_content ct = harness_content("audit");
 	struct keten_referral ref = {.recipient = "vt-flevoland",
-	    .urgency = KETEN_URGENCY_ROUTINE, .content = &ct};
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
 	struct keten_receipt rc;
 	struct keten_audit a;
 	struct keten_error err;
@@ -223,7 +235,8 @@ main(void)
 	harness_start(&h);
 	c = harness_client(&h, "lt-almere");
 	for (int i = 0; i < RECORDS; i++)
-		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err), KETEN_OK);
+		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
+		          KETEN_OK);
 	keten_client_destroy(&c);
 
 	/* While the broker runs: read-only, and it verifies. */
@@ -266,10 +279,12 @@ main(void)
 		char cfg[700], cmd[1600];
 		snprintf(cfg, sizeof(cfg), "%s/other.yaml", h.dir);
 		snprintf(cmd, sizeof(cmd),
-		    "sed 's/^region: testregion/region: otherregion/' '%s' > '%s'",
-		    h.config, cfg);
+		         "sed 's/^region: testregion/region: otherregion/' "
+		         "'%s' > '%s'",
+		         h.config, cfg);
 		CHECK_INT(system(cmd), 0);
-		CHECK_INT(keten_audit_verify(&a, cfg, dir, &err), KETEN_E_CHAIN);
+		CHECK_INT(keten_audit_verify(&a, cfg, dir, &err),
+		          KETEN_E_CHAIN);
 	}
 	/* Not a data directory at all. */
 	CHECK_INT(keten_audit_verify(&a, h.config, h.dir, &err), KETEN_E_IO);

@@ -19,7 +19,7 @@ static uint64_t head; /* the log's length before each refusal */
 /* Sends frame as `as`, expects error `code` whose sentence has `needle`. */
 static void
 expect_refusal(const char *as, const uint8_t *frame, size_t len, int code,
-    const char *needle)
+               const char *needle)
 {
 	struct raw r;
 	struct reply rep;
@@ -40,7 +40,7 @@ expect_refusal(const char *as, const uint8_t *frame, size_t len, int code,
 
 static void
 craft_and_expect(const struct craft *c, const char *as, int code,
-    const char *needle)
+                 const char *needle)
 {
 	size_t len;
 	uint8_t *f = craft_submit(&len, &h, c);
@@ -78,21 +78,20 @@ frame_errors(void)
 	/* Not protobuf at all. */
 	memset(junk, 0xff, sizeof(junk));
 	expect_refusal("lt-almere", junk, sizeof(junk), KETEN_E_MALFORMED,
-	    "not a valid protobuf Request");
+	               "not a valid protobuf Request");
 	/* A valid request cut short. */
 	craft_init(&c, "lt-almere", "vt-flevoland");
 	f = craft_submit(&len, &h, &c);
-	expect_refusal("lt-almere", f, len / 2, KETEN_E_MALFORMED,
-	    "truncated");
+	expect_refusal("lt-almere", f, len / 2, KETEN_E_MALFORMED, "truncated");
 	free(f);
 	/* One byte over the limit (1 MiB in this region). */
 	big = calloc(1, (1 << 20) + 1);
 	expect_refusal("lt-almere", big, (1 << 20) + 1, KETEN_E_TOO_BIG,
-	    "at most 1048576");
+	               "at most 1048576");
 	free(big);
 	/* A request naming no operation. */
 	expect_refusal("lt-almere", (const uint8_t *)"\x08\x05", 2,
-	    KETEN_E_UNKNOWN_TYPE, "no known operation");
+	               KETEN_E_UNKNOWN_TYPE, "no known operation");
 	/* Two frames where one is the protocol. */
 	{
 		struct raw r;
@@ -127,7 +126,7 @@ envelope_errors(void)
 	/* Validly signed by Lelystad, sent on Almere's connection. */
 	craft_init(&c, "lt-lelystad", "vt-flevoland");
 	craft_and_expect(&c, "lt-almere", KETEN_E_SIGNER,
-	    "authenticated as 'lt-almere'");
+	                 "authenticated as 'lt-almere'");
 
 	/* Signed by Almere's key but claiming to be Lelystad's. */
 	craft_init(&c, "lt-almere", "vt-flevoland");
@@ -144,8 +143,7 @@ envelope_errors(void)
 
 	craft_init(&c, "lt-almere", "vt-flevoland");
 	c.flip_sealed = 1;
-	craft_and_expect(&c, "lt-almere", KETEN_E_CONTENT_HASH,
-	    "content_hash");
+	craft_and_expect(&c, "lt-almere", KETEN_E_CONTENT_HASH, "content_hash");
 
 	craft_init(&c, "lt-almere", "vt-flevoland");
 	c.no_sealed = 1;
@@ -153,12 +151,13 @@ envelope_errors(void)
 
 	/* A local team may not refer straight to a GI. */
 	craft_init(&c, "lt-almere", "gi-save");
-	craft_and_expect(&c, "lt-almere", KETEN_E_ROUTE, "lt-almere -> gi-save");
+	craft_and_expect(&c, "lt-almere", KETEN_E_ROUTE,
+	                 "lt-almere -> gi-save");
 
 	/* An auditor can never submit. */
 	craft_init(&c, "audit-inspectie", "vt-flevoland");
 	craft_and_expect(&c, "audit-inspectie", KETEN_E_FORBIDDEN,
-	    "may not submit");
+	                 "may not submit");
 
 	/* A message id reused for a different message. */
 	craft_init(&c, "lt-almere", "vt-flevoland");
@@ -180,7 +179,7 @@ ack_errors(void)
 	free(f);
 	f = craft_request(&len, WIRE_REQ_ACK, 1000);
 	expect_refusal("vt-flevoland", f, len, KETEN_E_BAD_ACK,
-	    "never delivered");
+	               "never delivered");
 	free(f);
 	f = craft_request(&len, WIRE_REQ_ACK, 0);
 	expect_refusal("vt-flevoland", f, len, KETEN_E_BAD_ACK, "1 or more");
@@ -229,10 +228,11 @@ unknown_key(void)
 		while (fgets(line, sizeof(line), orig))
 			fputs(line, cf);
 		fclose(orig);
-		fprintf(cf, "  - id: lt-rogue\n    name: Rogue\n    kind: "
-		            "local_team\n    sign_key: %s\n    box_key: %s\n"
-		            "    transport_key: %s\n",
-		    pub.sign_key, pub.box_key, pub.transport_key);
+		fprintf(cf,
+		        "  - id: lt-rogue\n    name: Rogue\n    kind: "
+		        "local_team\n    sign_key: %s\n    box_key: %s\n"
+		        "    transport_key: %s\n",
+		        pub.sign_key, pub.box_key, pub.transport_key);
 		fclose(cf);
 		CHECK_INT(keten_client_new(&cl, cfg, key, &err), KETEN_OK);
 		keten_client_set_timeout(cl, 3000);

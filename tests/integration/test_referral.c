@@ -47,7 +47,8 @@ round_trip(struct harness *h)
 	struct keten_client *vt = harness_client(h, "vt-flevoland");
 	struct keten_referral_content ct = harness_content(MARKER);
 	struct keten_referral ref = {.recipient = "vt-flevoland",
-	    .urgency = KETEN_URGENCY_URGENT, .content = &ct};
+	                             .urgency = KETEN_URGENCY_URGENT,
+	                             .content = &ct};
 	struct keten_receipt rc, rc2;
 	struct keten_prepared *p;
 	struct keten_inbox *in;
@@ -87,8 +88,8 @@ round_trip(struct harness *h)
 			CHECK(strcmp(m->content->child.name, MARKER) == 0);
 			CHECK(strcmp(m->content->child.bsn, "111222333") == 0);
 			CHECK_INT(m->content->n_concerns, 2);
-			CHECK(strcmp(m->content->concerns[1], "schoolverzuim") ==
-			      0);
+			CHECK(strcmp(m->content->concerns[1],
+			             "schoolverzuim") == 0);
 			CHECK(m->content->family_informed);
 		}
 	}
@@ -116,13 +117,16 @@ round_trip(struct harness *h)
 static void
 isolation(struct harness *h)
 {
-	static const char *teams[] = {"lt-almere", "lt-lelystad", "lt-dronten",
-	    "lt-zeewolde", "lt-urk", "lt-noordoostpolder"};
+	static const char *teams[] = {"lt-almere",  "lt-lelystad",
+	                              "lt-dronten", "lt-zeewolde",
+	                              "lt-urk",     "lt-noordoostpolder"};
 	static const char *others[] = {"lt-almere", "lt-lelystad", "gi-save",
-	    "raad-midden-nederland", "audit-inspectie"};
+	                               "raad-midden-nederland",
+	                               "audit-inspectie"};
 	struct keten_referral_content ct = harness_content("isolation");
 	struct keten_referral ref = {.recipient = "vt-flevoland",
-	    .urgency = KETEN_URGENCY_ROUTINE, .content = &ct};
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
 	struct keten_receipt rc;
 	struct keten_inbox *in;
 	struct keten_error err;
@@ -132,7 +136,7 @@ isolation(struct harness *h)
 		struct keten_client *c = harness_client(h, teams[i]);
 		for (int j = 0; j < 3; j++)
 			CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
-			    KETEN_OK);
+			          KETEN_OK);
 		keten_client_destroy(&c);
 	}
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {

@@ -15,7 +15,8 @@ main(void)
 	struct keten_client *almere, *vt;
 	struct keten_referral_content ct = harness_content("storage");
 	struct keten_referral ref = {.recipient = "vt-flevoland",
-	    .urgency = KETEN_URGENCY_ROUTINE, .content = &ct};
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
 	struct keten_receipt rc;
 	struct keten_inbox *in;
 	struct keten_audit a;
@@ -28,7 +29,7 @@ main(void)
 	notes[199999] = '\0';
 	ct.notes = notes;
 	harness_region(&h, harness_flevoland, harness_flevoland_n,
-	    "  map_size_mb: 1\n");
+	               "  map_size_mb: 1\n");
 	harness_start(&h);
 	almere = harness_client(&h, "lt-almere");
 	for (int i = 0; i < 20 && rc_send == KETEN_OK; i++) {
@@ -42,7 +43,7 @@ main(void)
 	/* Nothing partial, and it stays refused, clearly. */
 	CHECK_INT(harness_head(&h, "lt-almere"), recorded);
 	CHECK_INT(keten_send_referral(&rc, NULL, almere, &ref, &err),
-	    KETEN_E_STORAGE);
+	          KETEN_E_STORAGE);
 	CHECK_INT(harness_head(&h, "lt-almere"), recorded);
 	/* Reads still served. */
 	vt = harness_client(&h, "vt-flevoland");

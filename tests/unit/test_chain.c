@@ -84,8 +84,8 @@ test_record(void)
 		crypto_generichash_state st;
 
 		crypto_generichash_init(&st, NULL, 0, 32);
-		crypto_generichash_update(&st,
-		    (const uint8_t *)"KETEN-RECORD-V1", 16);
+		crypto_generichash_update(
+		    &st, (const uint8_t *)"KETEN-RECORD-V1", 16);
 		crypto_generichash_update(&st, stored, sizeof(stored));
 		crypto_generichash_final(&st, h3, 32);
 		CHECK(memcmp(h1, h3, 32) == 0);
@@ -219,7 +219,7 @@ test_receipt(void)
 
 		memset(seed, 9, sizeof(seed));
 		CHECK_INT(crypto_sign_seed_keypair(other_pk, other_sk, seed),
-		    0);
+		          0);
 	}
 	CHECK_INT(chain_receipt_verify(&r, other_pk), -1);
 	t = r;

@@ -17,7 +17,7 @@
 #include "config.h"
 #include "text.h"
 
-#define MAX_LINES 64
+#define MAX_LINES    64
 #define LINE_MAX_LEN 256
 
 static char dir[512], realdir[PATH_MAX]; /* dir: short, so paths fit */
@@ -53,8 +53,8 @@ make_keys(void)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-set_line(int n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_line(int n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Replaces line n (1-based). */
 static void
@@ -72,7 +72,7 @@ static void
 insert_line(int n, const char *text)
 {
 	memmove(lines[n], lines[n - 1],
-	    (size_t)(nlines - n + 1) * LINE_MAX_LEN);
+	        (size_t)(nlines - n + 1) * LINE_MAX_LEN);
 	snprintf(lines[n - 1], LINE_MAX_LEN, "%s", text);
 	nlines++;
 }
@@ -84,7 +84,7 @@ delete_lines(int first, int last)
 	int k = last - first + 1;
 
 	memmove(lines[first - 1], lines[last],
-	    (size_t)(nlines - last) * LINE_MAX_LEN);
+	        (size_t)(nlines - last) * LINE_MAX_LEN);
 	nlines -= k;
 }
 
@@ -262,10 +262,10 @@ test_valid(void)
 
 	{
 		const char *words[] = {"local_team", "veilig_thuis", "gi",
-		    "raad", "auditor"};
-		const enum keten_kind k[] = {KETEN_KIND_LOCAL_TEAM,
-		    KETEN_KIND_VEILIG_THUIS, KETEN_KIND_GI, KETEN_KIND_RAAD,
-		    KETEN_KIND_AUDITOR};
+		                       "raad", "auditor"};
+		const enum keten_kind k[] = {
+		    KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS,
+		    KETEN_KIND_GI, KETEN_KIND_RAAD, KETEN_KIND_AUDITOR};
 
 		for (int i = 0; i < 5; i++) {
 			base();
@@ -309,12 +309,12 @@ test_invalid(void)
 	base();
 	insert_line(14, "    phone: 036-1234567");
 	expect_refused("unknown-agency-key.yaml", 14,
-	    "unknown agency setting 'phone'");
+	               "unknown agency setting 'phone'");
 
 	base();
 	insert_line(6, "  colour: blue");
 	expect_refused("unknown-broker-key.yaml", 6,
-	    "unknown broker setting 'colour'");
+	               "unknown broker setting 'colour'");
 
 	base();
 	insert_line(10, "  threads: 4");
@@ -335,7 +335,7 @@ test_invalid(void)
 		char b64[64];
 
 		sodium_bin2base64(b64, sizeof(b64), k, sizeof(k),
-		    sodium_base64_VARIANT_ORIGINAL);
+		                  sodium_base64_VARIANT_ORIGINAL);
 		base();
 		set_line(20, "    sign_key: %s", b64);
 		expect_refused("short-key.yaml", 20, "'sign_key' must be");
@@ -347,11 +347,12 @@ test_invalid(void)
 	base();
 	set_line(17, "  - id: lt-almere");
 	expect_refused("dup-id.yaml", 17,
-	    "agency 'lt-almere' is defined twice");
+	               "agency 'lt-almere' is defined twice");
 
 	base();
 	set_line(22, "    transport_key: %s", a_curve[0]);
-	expect_refused("dup-transport.yaml", 17,
+	expect_refused(
+	    "dup-transport.yaml", 17,
 	    "agency 'vt-flevoland' has the same transport_key as 'lt-almere'");
 
 	base();
@@ -385,7 +386,7 @@ test_invalid(void)
 	base();
 	delete_lines(7, 7);
 	expect_refused("broker-no-transport.yaml", 5,
-	    "'broker' needs sign_key and transport_key");
+	               "'broker' needs sign_key and transport_key");
 	base();
 	delete_lines(11, 22);
 	set_line(10, "agencies: []");
@@ -404,7 +405,7 @@ test_invalid(void)
 	base();
 	set_line(1, "region: [a, b]");
 	expect_refused("region-list.yaml", 1,
-	    "'region' must be a single value");
+	               "'region' must be a single value");
 	base();
 	set_line(3, "data_dir: \"\"");
 	expect_refused("empty-data-dir.yaml", 3, "'data_dir' is empty");
@@ -419,11 +420,11 @@ test_invalid(void)
 	base();
 	set_line(9, "  workers: -1");
 	expect_refused("workers-neg.yaml", 9,
-	    "'workers' must be a whole number");
+	               "'workers' must be a whole number");
 	base();
 	set_line(9, "  workers: 4x");
 	expect_refused("workers-4x.yaml", 9,
-	    "'workers' must be a whole number");
+	               "'workers' must be a whole number");
 	base();
 	set_line(9, "  max_message_bytes: 4095");
 	expect_refused("max-msg.yaml", 9, "between 4096 and 67108864");
@@ -513,7 +514,7 @@ main(void)
 	if (sodium_init() < 0)
 		return 1;
 	snprintf(dir, sizeof(dir), "%s/keten-config-XXXXXX",
-	    tmp && tmp[0] ? tmp : "/tmp");
+	         tmp && tmp[0] ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL || realpath(dir, realdir) == NULL) {
 		perror(dir);
 		return 1;

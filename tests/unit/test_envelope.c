@@ -85,7 +85,7 @@ test_sign_verify(void)
 		    crypto_sign_verify_detached(sig, pae, sizeof(pae), pk), 0);
 		/* Ed25519 is deterministic: signing the PAE by hand agrees. */
 		CHECK_INT(crypto_sign_detached(bad, NULL, pae, sizeof(pae), sk),
-		    0);
+		          0);
 		CHECK(memcmp(bad, sig, 64) == 0);
 	}
 
@@ -96,7 +96,7 @@ test_sign_verify(void)
 		for (size_t i = 0; i < sizeof(body); i++) {
 			body[i] ^= 0x01;
 			if (envelope_verify(sig, 1, 1, body, sizeof(body),
-			        pk) != -1)
+			                    pk) != -1)
 				survived++;
 			body[i] ^= 0x01;
 		}
@@ -110,7 +110,7 @@ test_sign_verify(void)
 			memcpy(bad, sig, 64);
 			bad[i] ^= 0x80;
 			if (envelope_verify(bad, 1, 1, body, sizeof(body),
-			        pk) != -1)
+			                    pk) != -1)
 				survived++;
 		}
 		CHECK_INT(survived, 0);
@@ -162,8 +162,7 @@ test_content_hash(void)
 	CHECK(memcmp(h1, h2, 32) != 0);
 	/* But BLAKE2b-256 of "KETEN-CONTENT-V1\0" || bytes. */
 	crypto_generichash_init(&st, NULL, 0, 32);
-	crypto_generichash_update(&st, (const uint8_t *)"KETEN-CONTENT-V1",
-	    17);
+	crypto_generichash_update(&st, (const uint8_t *)"KETEN-CONTENT-V1", 17);
 	crypto_generichash_update(&st, a, sizeof(a) - 1);
 	crypto_generichash_final(&st, h2, 32);
 	CHECK(memcmp(h1, h2, 32) == 0);
@@ -180,12 +179,12 @@ test_seal_open(void)
 	CHECK_INT(crypto_box_keypair(bpk, bsk), 0);
 	CHECK_INT(crypto_box_keypair(opk, osk), 0);
 	CHECK_INT(envelope_seal(&sealed, &sealed_len, (const uint8_t *)msg,
-	              sizeof(msg), bpk),
-	    KETEN_OK);
+	                        sizeof(msg), bpk),
+	          KETEN_OK);
 	CHECK_INT(sealed_len, sizeof(msg) + crypto_box_SEALBYTES);
 	CHECK(sealed != NULL && !contains(sealed, sealed_len, "de Vries"));
-	CHECK_INT(envelope_open(&plain, &plain_len, sealed, sealed_len, bpk,
-	              bsk),
+	CHECK_INT(
+	    envelope_open(&plain, &plain_len, sealed, sealed_len, bpk, bsk),
 	    KETEN_OK);
 	CHECK_INT(plain_len, sizeof(msg));
 	CHECK(plain != NULL && memcmp(plain, msg, sizeof(msg)) == 0);
@@ -194,36 +193,36 @@ test_seal_open(void)
 
 	/* Sealing is randomised: two seals differ, so do their hashes. */
 	CHECK_INT(envelope_seal(&sealed2, &sealed2_len, (const uint8_t *)msg,
-	              sizeof(msg), bpk),
-	    KETEN_OK);
+	                        sizeof(msg), bpk),
+	          KETEN_OK);
 	CHECK(sealed2_len == sealed_len &&
 	      memcmp(sealed, sealed2, sealed_len) != 0);
 	free(sealed2);
 
 	/* The wrong key. */
-	CHECK_INT(envelope_open(&plain, &plain_len, sealed, sealed_len, opk,
-	              osk),
+	CHECK_INT(
+	    envelope_open(&plain, &plain_len, sealed, sealed_len, opk, osk),
 	    KETEN_E_DECRYPT);
 	CHECK(plain == NULL);
 	/* The right secret key with the wrong public key. */
-	CHECK_INT(envelope_open(&plain, &plain_len, sealed, sealed_len, opk,
-	              bsk),
+	CHECK_INT(
+	    envelope_open(&plain, &plain_len, sealed, sealed_len, opk, bsk),
 	    KETEN_E_DECRYPT);
 	CHECK(plain == NULL);
 	/* Truncated: one byte short, shorter than the overhead, empty. */
-	CHECK_INT(envelope_open(&plain, &plain_len, sealed, sealed_len - 1,
-	              bpk, bsk),
+	CHECK_INT(
+	    envelope_open(&plain, &plain_len, sealed, sealed_len - 1, bpk, bsk),
 	    KETEN_E_DECRYPT);
 	CHECK(plain == NULL);
 	CHECK_INT(envelope_open(&plain, &plain_len, sealed,
-	              crypto_box_SEALBYTES - 1, bpk, bsk),
-	    KETEN_E_DECRYPT);
+	                        crypto_box_SEALBYTES - 1, bpk, bsk),
+	          KETEN_E_DECRYPT);
 	CHECK_INT(envelope_open(&plain, &plain_len, sealed, 0, bpk, bsk),
-	    KETEN_E_DECRYPT);
+	          KETEN_E_DECRYPT);
 	/* A flipped ciphertext byte. */
 	sealed[sealed_len - 3] ^= 1;
-	CHECK_INT(envelope_open(&plain, &plain_len, sealed, sealed_len, bpk,
-	              bsk),
+	CHECK_INT(
+	    envelope_open(&plain, &plain_len, sealed, sealed_len, bpk, bsk),
 	    KETEN_E_DECRYPT);
 	CHECK(plain == NULL);
 	free(sealed);
@@ -233,8 +232,8 @@ test_seal_open(void)
 	CHECK_INT(envelope_seal(&sealed, &sealed_len, NULL, 0, bpk), KETEN_OK);
 	CHECK_INT(sealed_len, crypto_box_SEALBYTES);
 	plain_len = 99;
-	CHECK_INT(envelope_open(&plain, &plain_len, sealed, sealed_len, bpk,
-	              bsk),
+	CHECK_INT(
+	    envelope_open(&plain, &plain_len, sealed, sealed_len, bpk, bsk),
 	    KETEN_OK);
 	CHECK_INT(plain_len, 0);
 	free(plain);

@@ -283,15 +283,20 @@ test_refusals(void)
 
 	/* Invalid ids. */
 	{
-		const char *bad[] = {"", "LT-almere", "-lt", "lt almere",
-		    "lt/../x", "0123456789012345678901234567890123456789012345"
-		               "678901234567890123"};
+		const char *bad[] = {
+		    "",
+		    "LT-almere",
+		    "-lt",
+		    "lt almere",
+		    "lt/../x",
+		    "0123456789012345678901234567890123456789012345"
+		    "678901234567890123"};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			k = NULL;
 			memset(&err, 0, sizeof(err));
 			CHECK_INT(keys_generate(&k, bad[i], &err),
-			    KETEN_E_USAGE);
+			          KETEN_E_USAGE);
 			CHECK(k == NULL);
 			CHECK_STR_HAS(err.message, "invalid");
 		}
@@ -331,7 +336,7 @@ main(void)
 	/* Files are created 0600 whatever the umask (which only narrows). */
 	umask(022);
 	snprintf(dir, sizeof(dir), "%s/keten-keys-XXXXXX",
-	    tmp && tmp[0] && strlen(tmp) < 400 ? tmp : "/tmp");
+	         tmp && tmp[0] && strlen(tmp) < 400 ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror(dir);
 		return 1;

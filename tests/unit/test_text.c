@@ -48,13 +48,13 @@ test_b64(void)
 	/* Wrong lengths: 31 and 33 bytes are valid base64 but not a key. */
 	CHECK_INT(text_key_from_b64(back, ""), -1);
 	sodium_bin2base64(tmp, sizeof(tmp), key, 31,
-	    sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 	CHECK_INT(text_key_from_b64(back, tmp), -1);
 	sodium_bin2base64(tmp, sizeof(tmp), key, 33,
-	    sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 	CHECK_INT(text_key_from_b64(back, tmp), -1);
 	sodium_bin2base64(tmp, sizeof(tmp), key, 16,
-	    sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 	CHECK_INT(text_key_from_b64(back, tmp), -1);
 	/* Missing padding. */
 	memset(key, 0, sizeof(key));
@@ -64,9 +64,9 @@ test_b64(void)
 	CHECK_INT(text_key_from_b64(back, tmp), -1);
 	/* Garbage and trailing characters. */
 	CHECK_INT(text_key_from_b64(back, "not a key at all"), -1);
-	CHECK_INT(text_key_from_b64(back,
-	              "AAAAAAAAAAAAAAAAAAAAA!AAAAAAAAAAAAAAAAAAAAA="),
-	    -1);
+	CHECK_INT(text_key_from_b64(
+	              back, "AAAAAAAAAAAAAAAAAAAAA!AAAAAAAAAAAAAAAAAAAAA="),
+	          -1);
 	snprintf(tmp, sizeof(tmp), "%s\n", b64);
 	CHECK_INT(text_key_from_b64(back, tmp), -1);
 	snprintf(tmp, sizeof(tmp), "%s ", b64);
@@ -78,9 +78,9 @@ test_b64(void)
 	snprintf(tmp, sizeof(tmp), "%s=", b64);
 	CHECK_INT(text_key_from_b64(back, tmp), -1);
 	/* The URL-safe alphabet is another variant: not accepted. */
-	CHECK_INT(text_key_from_b64(back,
-	              "__________________________________________8="),
-	    -1);
+	CHECK_INT(text_key_from_b64(
+	              back, "__________________________________________8="),
+	          -1);
 }
 
 static void

@@ -17,7 +17,7 @@
 #include "text.h"
 #include "wire.h"
 
-#define EXP_PATH VECTORS_DIR "/keten-v1.exp"
+#define EXP_PATH    VECTORS_DIR "/keten-v1.exp"
 #define MAX_VECTORS 32
 
 /* The header of the .exp file: every input, precisely. */
@@ -170,7 +170,7 @@ compute(void)
 	envelope_pae(pae, WIRE_VERSION, WIRE_TYPE_REFERRAL, body, body_len);
 	add("envelope_pae", pae, pae_len);
 	if (envelope_sign(sig, WIRE_VERSION, WIRE_TYPE_REFERRAL, body, body_len,
-	        ask) != KETEN_OK)
+	                  ask) != KETEN_OK)
 		return -1;
 	add("envelope_sig", sig, 64);
 	/* The vector is only worth having if it verifies. */
@@ -266,9 +266,10 @@ compare_exp(void)
 
 	CHECK(f != NULL);
 	if (f == NULL) {
-		fprintf(stderr, "%s: cannot open; run with "
-		                "KETEN_WRITE_VECTORS=1 to create it\n",
-		    EXP_PATH);
+		fprintf(stderr,
+		        "%s: cannot open; run with "
+		        "KETEN_WRITE_VECTORS=1 to create it\n",
+		        EXP_PATH);
 		return;
 	}
 	while ((n = getline(&line, &cap, f)) > 0) {
@@ -289,7 +290,7 @@ compare_exp(void)
 		sp = strchr(line, ' ');
 		if (sp == NULL)
 			fprintf(stderr, "%s:%d: not `name hex`\n", EXP_PATH,
-			    lineno);
+			        lineno);
 		CHECK(sp != NULL);
 		if (sp == NULL)
 			continue;
@@ -303,29 +304,30 @@ compare_exp(void)
 			same = strcmp(computed[i].hex, sp + 1) == 0;
 			if (!same)
 				fprintf(stderr,
-				    "%s:%d: %s differs\n  expected %s\n  "
-				    "computed %s\n",
-				    EXP_PATH, lineno, line, sp + 1,
-				    computed[i].hex);
+				        "%s:%d: %s differs\n  expected %s\n  "
+				        "computed %s\n",
+				        EXP_PATH, lineno, line, sp + 1,
+				        computed[i].hex);
 			CHECK(same);
 		}
 		if (!found)
 			fprintf(stderr,
-			    "%s:%d: %s is not computed by the test\n",
-			    EXP_PATH, lineno, line);
+			        "%s:%d: %s is not computed by the test\n",
+			        EXP_PATH, lineno, line);
 		CHECK(found);
 	}
 	free(line);
 	fclose(f);
 	if (!header_ok || *h != '\0')
-		fprintf(stderr, "%s: the # header differs from exp_header in "
-		                "test_vectors.c; regenerate the file\n",
-		    EXP_PATH);
+		fprintf(stderr,
+		        "%s: the # header differs from exp_header in "
+		        "test_vectors.c; regenerate the file\n",
+		        EXP_PATH);
 	CHECK(header_ok && *h == '\0');
 	for (int i = 0; i < ncomputed; i++) {
 		if (seen[i] != 1)
 			fprintf(stderr, "%s: %s appears %d times\n", EXP_PATH,
-			    computed[i].name, seen[i]);
+			        computed[i].name, seen[i]);
 		CHECK_INT(seen[i], 1);
 	}
 }
@@ -340,13 +342,14 @@ main(void)
 	CHECK_INT(compute(), 0);
 	/* Structural facts the vectors rest on. */
 	CHECK(strncmp(lookup("envelope_pae"),
-	          "4b4554454e2d454e56454c4f50452d563100" /* tag and NUL */
-	          "00000001"                             /* version */
-	          "00000001",                            /* type */
-	          52) == 0);
+	              "4b4554454e2d454e56454c4f50452d563100" /* tag and NUL */
+	              "00000001"                             /* version */
+	              "00000001",                            /* type */
+	              52) == 0);
 	if (w != NULL && strcmp(w, "1") == 0) {
 		if (write_exp() == 0)
-			fprintf(stderr,
+			fprintf(
+			    stderr,
 			    "wrote %s: review and commit it, then run again "
 			    "without KETEN_WRITE_VECTORS\n",
 			    EXP_PATH);

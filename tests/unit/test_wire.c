@@ -76,7 +76,7 @@ init_fixtures(void)
 /* An Envelope with the given fields, in field order. */
 static void
 make_env(struct pb *p, uint64_t version, uint64_t type, const char *signer,
-    const void *body, size_t body_len, const uint8_t *sig, size_t sig_len)
+         const void *body, size_t body_len, const uint8_t *sig, size_t sig_len)
 {
 	p->n = 0;
 	if (version)
@@ -187,21 +187,21 @@ test_envelope(void)
 		const uint8_t g5[] = {0x22, 0xff, 0xff, 0xff, 0xff, 0x0f};
 		const uint8_t g6[] = {0x20, 0x01}; /* body as a varint */
 
-		CHECK(refused(env_decode(&d, g1, sizeof(g1)),
-		    KETEN_E_MALFORMED));
-		CHECK(refused(env_decode(&d, g2, sizeof(g2)),
-		    KETEN_E_MALFORMED));
-		CHECK(refused(env_decode(&d, g3, sizeof(g3)),
-		    KETEN_E_MALFORMED));
-		CHECK(refused(env_decode(&d, g4, sizeof(g4)),
-		    KETEN_E_MALFORMED));
-		CHECK(refused(env_decode(&d, g5, sizeof(g5)),
-		    KETEN_E_MALFORMED));
-		CHECK(refused(env_decode(&d, g6, sizeof(g6)),
-		    KETEN_E_MALFORMED));
-		CHECK(refused(env_decode(&d, (const uint8_t *)"hello, world",
-		                  12),
-		    KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, g1, sizeof(g1)), KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, g2, sizeof(g2)), KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, g3, sizeof(g3)), KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, g4, sizeof(g4)), KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, g5, sizeof(g5)), KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, g6, sizeof(g6)), KETEN_E_MALFORMED));
+		CHECK(
+		    refused(env_decode(&d, (const uint8_t *)"hello, world", 12),
+		            KETEN_E_MALFORMED));
 	}
 	/* Empty input is a valid empty protobuf, but not a valid envelope. */
 	CHECK(env_decode(&d, (const uint8_t *)"", 0) != KETEN_OK);
@@ -256,7 +256,7 @@ test_envelope(void)
 	make_env(&p, 1, 0, "lt-almere", body, sizeof(body), sig64, 64);
 	CHECK(refused(env_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
 	make_env(&p, 1, 0xffffffffULL, "lt-almere", body, sizeof(body), sig64,
-	    64);
+	         64);
 	CHECK(refused(env_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
 }
 
@@ -264,7 +264,7 @@ test_envelope(void)
 
 static void
 make_header(struct pb *h, const uint8_t *m, size_t mlen, const char *sender,
-    const char *recipient, const uint8_t *c, size_t clen, int64_t sent)
+            const char *recipient, const uint8_t *c, size_t clen, int64_t sent)
 {
 	h->n = 0;
 	if (mlen)
@@ -281,7 +281,7 @@ make_header(struct pb *h, const uint8_t *m, size_t mlen, const char *sender,
 
 static void
 make_body(struct pb *p, const struct pb *h, const uint8_t *hash,
-    size_t hash_len, int64_t urgency, int detail)
+          size_t hash_len, int64_t urgency, int detail)
 {
 	struct pb ri;
 
@@ -348,7 +348,7 @@ test_body(void)
 	}
 	/* The encoder writes the field-order bytes made by hand. */
 	make_header(&h, mid, 16, "lt-almere", "vt-flevoland", cid, 16,
-	    1700000000000000LL);
+	            1700000000000000LL);
 	make_body(&p, &h, hash32, 32, 3, 1);
 	CHECK(len == p.n && memcmp(out, p.b, len) == 0);
 
@@ -378,9 +378,9 @@ test_body(void)
 
 	/* Garbage. */
 	CHECK(refused(body_decode(&d, (const uint8_t *)"\xff\xff\xff", 3),
-	    KETEN_E_MALFORMED));
+	              KETEN_E_MALFORMED));
 	CHECK(refused(body_decode(&d, (const uint8_t *)"\x0a\x10xx", 4),
-	    KETEN_E_MALFORMED));
+	              KETEN_E_MALFORMED));
 
 	/* No header at all. */
 	make_body(&p, NULL, hash32, 32, 1, 1);
@@ -395,17 +395,17 @@ test_body(void)
 		memset(big, 7, sizeof(big));
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			make_header(&h, big, sizes[i], "lt-almere", "vt-x", cid,
-			    16, 1);
+			            16, 1);
 			make_body(&p, &h, hash32, 32, 1, 1);
-			CHECK(refused(body_decode(&d, p.b, p.n),
-			    KETEN_E_FIELD));
+			CHECK(
+			    refused(body_decode(&d, p.b, p.n), KETEN_E_FIELD));
 			CHECK_STR_HAS(err.message, "message_id");
 
 			make_header(&h, mid, 16, "lt-almere", "vt-x", big,
-			    sizes[i], 1);
+			            sizes[i], 1);
 			make_body(&p, &h, hash32, 32, 1, 1);
-			CHECK(refused(body_decode(&d, p.b, p.n),
-			    KETEN_E_FIELD));
+			CHECK(
+			    refused(body_decode(&d, p.b, p.n), KETEN_E_FIELD));
 			CHECK_STR_HAS(err.message, "case_id");
 		}
 		size_t hsizes[] = {0, 16, 31, 33, 40};
@@ -413,10 +413,10 @@ test_body(void)
 
 		for (size_t i = 0; i < nh; i++) {
 			make_header(&h, mid, 16, "lt-almere", "vt-x", cid, 16,
-			    1);
+			            1);
 			make_body(&p, &h, big, hsizes[i], 1, 1);
-			CHECK(refused(body_decode(&d, p.b, p.n),
-			    KETEN_E_FIELD));
+			CHECK(
+			    refused(body_decode(&d, p.b, p.n), KETEN_E_FIELD));
 			CHECK_STR_HAS(err.message, "content_hash");
 		}
 	}
@@ -426,20 +426,20 @@ test_body(void)
 	id64[64] = '\0';
 	{
 		const char *badids[] = {"", "LT-almere", "-lt", "lt almere",
-		    id64};
+		                        id64};
 
 		for (size_t i = 0; i < 5; i++) {
 			make_header(&h, mid, 16, badids[i], "vt-x", cid, 16, 1);
 			make_body(&p, &h, hash32, 32, 1, 1);
-			CHECK(refused(body_decode(&d, p.b, p.n),
-			    KETEN_E_FIELD));
+			CHECK(
+			    refused(body_decode(&d, p.b, p.n), KETEN_E_FIELD));
 			CHECK_STR_HAS(err.message, "sender");
 
 			make_header(&h, mid, 16, "lt-almere", badids[i], cid,
-			    16, 1);
+			            16, 1);
 			make_body(&p, &h, hash32, 32, 1, 1);
 			CHECK(refused(body_decode(&d, p.b, p.n),
-			    KETEN_E_RECIPIENT));
+			              KETEN_E_RECIPIENT));
 			CHECK_STR_HAS(err.message, "recipient");
 		}
 	}
@@ -579,7 +579,7 @@ test_request(void)
 	CHECK(refused(req_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
 	CHECK(d.pb == NULL);
 	CHECK(refused(req_decode(&d, (const uint8_t *)"", 0),
-	    KETEN_E_UNKNOWN_TYPE));
+	              KETEN_E_UNKNOWN_TYPE));
 	/* An operation from the future (field 20): still unknown. */
 	p.n = 0;
 	pb_uint(&p, 1, 9);
@@ -587,9 +587,9 @@ test_request(void)
 	CHECK(refused(req_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
 	/* Garbage. */
 	CHECK(refused(req_decode(&d, (const uint8_t *)"\xff\xff\xff\xff", 4),
-	    KETEN_E_MALFORMED));
+	              KETEN_E_MALFORMED));
 	CHECK(refused(req_decode(&d, (const uint8_t *)"\x52\x05\x0a", 3),
-	    KETEN_E_MALFORMED));
+	              KETEN_E_MALFORMED));
 	CHECK_STR_HAS(err.message, "3 bytes");
 }
 
@@ -764,7 +764,7 @@ test_reply(void)
 
 	/* Refusals: garbage, no kind, fields of the wrong size. */
 	CHECK(refused(rep_decode(&d, (const uint8_t *)"\xff\xff", 2),
-	    KETEN_E_MALFORMED));
+	              KETEN_E_MALFORMED));
 	p.n = 0;
 	pb_uint(&p, 1, 3);
 	CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
@@ -859,7 +859,7 @@ test_content(void)
 		      0);
 		CHECK(strcmp(d.referral.household[1].bsn, "111222333") == 0);
 		CHECK(strcmp(d.referral.household[1].date_of_birth,
-		          "1983-11-30") == 0);
+		             "1983-11-30") == 0);
 	}
 	CHECK_INT(d.referral.n_concerns, 3);
 	if (d.referral.n_concerns == 3) {
@@ -896,14 +896,14 @@ test_content(void)
 	}
 	/* An empty buffer: no child at all, still no NULL strings. */
 	CHECK_INT(wire_content_decode(&d, (const uint8_t *)"", 0, &err),
-	    KETEN_OK);
+	          KETEN_OK);
 	CHECK(d.referral.child.name != NULL && d.referral.child.bsn != NULL);
 	CHECK(d.referral.notes != NULL);
 	wire_content_clear(&d);
 
 	memset(&err, 0, sizeof(err));
-	CHECK(refused(wire_content_decode(&d, (const uint8_t *)"\x0a\x05xy", 4,
-	                  &err),
+	CHECK(refused(
+	    wire_content_decode(&d, (const uint8_t *)"\x0a\x05xy", 4, &err),
 	    KETEN_E_MALFORMED));
 	CHECK(d.pb == NULL);
 }
