@@ -3,29 +3,13 @@
 
 #include <sodium.h>
 
+#include "bytes.h"
 #include "chain.h"
 #include "wire.h"
 
 static const char genesis_tag[] = "KETEN-GENESIS-V1";
 static const char record_tag[] = "KETEN-RECORD-V1";
 static const char receipt_tag[] = "KETEN-RECEIPT-V1";
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 void
 chain_genesis(uint8_t out[32], const char *region)
@@ -42,9 +26,9 @@ chain_genesis(uint8_t out[32], const char *region)
 void
 chain_record_encode(uint8_t *out, const struct record *r)
 {
-	put64(out, r->seq);
+	bytes_put_be64(out, r->seq);
 	memcpy(out + 8, r->prev_hash, 32);
-	put64(out + 40, (uint64_t)r->received_at_us);
+	bytes_put_be64(out + 40, (uint64_t)r->received_at_us);
 	memcpy(out + CHAIN_RECORD_HEADER, r->envelope, r->envelope_len);
 }
 
@@ -53,9 +37,9 @@ chain_record_decode(struct record *r, const uint8_t *buf, size_t len)
 {
 	if (len < CHAIN_RECORD_HEADER)
 		return -1;
-	r->seq = get64(buf);
+	r->seq = bytes_get_be64(buf);
 	memcpy(r->prev_hash, buf + 8, 32);
-	r->received_at_us = (int64_t)get64(buf + 40);
+	r->received_at_us = (int64_t)bytes_get_be64(buf + 40);
 	r->envelope = buf + CHAIN_RECORD_HEADER;
 	r->envelope_len = len - CHAIN_RECORD_HEADER;
 	return 0;
@@ -79,9 +63,9 @@ chain_record_hash_of(uint8_t out[32], const struct record *r)
 	crypto_generichash_state st;
 	uint8_t head[CHAIN_RECORD_HEADER];
 
-	put64(head, r->seq);
+	bytes_put_be64(head, r->seq);
 	memcpy(head + 8, r->prev_hash, 32);
-	put64(head + 40, (uint64_t)r->received_at_us);
+	bytes_put_be64(head + 40, (uint64_t)r->received_at_us);
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const uint8_t *)record_tag,
 	                          sizeof(record_tag));
@@ -97,15 +81,15 @@ chain_receipt_pae(uint8_t out[CHAIN_RECEIPT_PAE_LEN], const struct receipt *r)
 
 	memcpy(p, receipt_tag, sizeof(receipt_tag));
 	p += sizeof(receipt_tag);
-	put64(p, r->seq);
+	bytes_put_be64(p, r->seq);
 	p += 8;
 	memcpy(p, r->record_hash, 32);
 	p += 32;
 	memcpy(p, r->message_id, 16);
 	p += 16;
-	put64(p, (uint64_t)r->received_at_us);
+	bytes_put_be64(p, (uint64_t)r->received_at_us);
 	p += 8;
-	put64(p, r->head_seq);
+	bytes_put_be64(p, r->head_seq);
 	p += 8;
 	memcpy(p, r->head_hash, 32);
 }

@@ -7,24 +7,11 @@
 
 #include <sodium.h>
 
+#include "bytes.h"
 #include "envelope.h"
 
 static const char pae_tag[] = "KETEN-ENVELOPE-V1"; /* + NUL, 18 bytes */
 static const char content_tag[] = "KETEN-CONTENT-V1";
-
-static void
-be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void
-be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 size_t
 envelope_pae_len(size_t body_len)
@@ -38,9 +25,9 @@ envelope_pae(uint8_t *out, uint32_t version, uint32_t type, const uint8_t *body,
 {
 	memcpy(out, pae_tag, sizeof(pae_tag));
 	out += sizeof(pae_tag);
-	be32(out, version);
-	be32(out + 4, type);
-	be64(out + 8, body_len);
+	bytes_put_be32(out, version);
+	bytes_put_be32(out + 4, type);
+	bytes_put_be64(out + 8, body_len);
 	if (body_len > 0)
 		memcpy(out + 16, body, body_len);
 }

@@ -10,6 +10,7 @@
 
 #include <lmdb.h>
 
+#include "bytes.h"
 #include "ledger.h"
 
 struct ledger {
@@ -67,16 +68,6 @@ ledger_close(struct ledger **l)
 	*l = NULL;
 }
 
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 int
 ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
             uint64_t *head_seq, uint8_t head_hash[32],
@@ -104,7 +95,7 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	k.mv_data = "head";
 	k.mv_size = 4;
 	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 40) {
-		*head_seq = get64(v.mv_data);
+		*head_seq = bytes_get_be64(v.mv_data);
 		memcpy(head_hash, (const uint8_t *)v.mv_data + 8, 32);
 	}
 	k.mv_data = "region";
@@ -120,7 +111,7 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t key = k.mv_size == 8 ? get64(k.mv_data) : 0;
+		uint64_t key = k.mv_size == 8 ? bytes_get_be64(k.mv_data) : 0;
 		if ((ret = fn(arg, key, v.mv_data, v.mv_size)) != 0)
 			break;
 	}

@@ -11,6 +11,7 @@
 #include <lmdb.h>
 #include <sodium.h>
 
+#include "bytes.h"
 #include "chain.h"
 #include "ledger.h"
 #include "log.h"
@@ -30,24 +31,6 @@ struct store {
 #define MSGID_VAL_LEN (8 + 32 + 8 + 32 + 8 + 32)
 #define INBOX_KEY_MAX (KETEN_ID_MAX + 1 + 8)
 
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get64(const void *vp)
-{
-	const uint8_t *p = vp;
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static MDB_val
 val(const void *p, size_t n)
 {
@@ -62,7 +45,7 @@ inbox_key(uint8_t *out, const char *agency, uint64_t seq)
 
 	memcpy(out, agency, n);
 	out[n] = 0;
-	put64(out + n + 1, seq);
+	bytes_put_be64(out + n + 1, seq);
 	return n + 9;
 }
 
@@ -81,7 +64,7 @@ read_head(struct store *s, MDB_txn *txn)
 		return rc;
 	if (v.mv_size != 40)
 		return MDB_CORRUPTED;
-	s->head_seq = get64(v.mv_data);
+	s->head_seq = bytes_get_be64(v.mv_data);
 	memcpy(s->head_hash, (uint8_t *)v.mv_data + 8, 32);
 	return 0;
 }
@@ -187,14 +170,14 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 
 	if (found->mv_size != MSGID_VAL_LEN)
 		return MDB_CORRUPTED;
-	it->receipt.seq = get64(p);
+	it->receipt.seq = bytes_get_be64(p);
 	memcpy(it->receipt.record_hash, p + 8, 32);
-	it->receipt.head_seq = get64(p + 40);
+	it->receipt.head_seq = bytes_get_be64(p + 40);
 	memcpy(it->receipt.head_hash, p + 48, 32);
-	it->receipt.received_at_us = (int64_t)get64(p + 80);
+	it->receipt.received_at_us = (int64_t)bytes_get_be64(p + 80);
 	memcpy(it->receipt.prev_hash, p + 88, 32);
 	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
-	put64(key, it->receipt.seq);
+	bytes_put_be64(key, it->receipt.seq);
 	k = val(key, 8);
 	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
 		return rc;
@@ -236,7 +219,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	r.received_at_us = now_us;
 	r.envelope = it->envelope;
 	r.envelope_len = it->envelope_len;
-	put64(key, r.seq);
+	bytes_put_be64(key, r.seq);
 	k = val(key, 8);
 	v.mv_size = len;
 	/* MDB_RESERVE: encode straight into the page, no extra copy. */
@@ -256,9 +239,9 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	/* The head fields (zero until then) are filled in once the batch's
 	 * head is known; a duplicate within this batch reads the rest. */
 	memset(mval, 0, sizeof(mval));
-	put64(mval, r.seq);
+	bytes_put_be64(mval, r.seq);
 	memcpy(mval + 8, it->receipt.record_hash, 32);
-	put64(mval + 80, (uint64_t)now_us);
+	bytes_put_be64(mval + 80, (uint64_t)now_us);
 	memcpy(mval + 88, r.prev_hash, 32);
 	k = val(it->message_id, KETEN_MSG_ID_LEN);
 	v = val(mval, sizeof(mval));
@@ -286,7 +269,7 @@ apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
 	k = val(it->agency, strlen(it->agency));
 	rc = mdb_get(txn, s->cursor, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
-		old = get64(v.mv_data);
+		old = bytes_get_be64(v.mv_data);
 	else if (rc != MDB_NOTFOUND)
 		return rc == 0 ? MDB_CORRUPTED : rc;
 	it->cursor = old;
@@ -306,7 +289,7 @@ apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
 	}
 	if (rc != 0)
 		return rc;
-	put64(cur, it->ack_seq);
+	bytes_put_be64(cur, it->ack_seq);
 	k = val(it->agency, strlen(it->agency));
 	v = val(cur, 8);
 	if ((rc = mdb_put(txn, s->cursor, &k, &v, 0)) != 0)
@@ -335,18 +318,18 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
 		if (it->duplicate)
 			continue; /* its first copy in this batch gets written
 			           */
-		put64(mval, it->receipt.seq);
+		bytes_put_be64(mval, it->receipt.seq);
 		memcpy(mval + 8, it->receipt.record_hash, 32);
-		put64(mval + 40, s->head_seq);
+		bytes_put_be64(mval + 40, s->head_seq);
 		memcpy(mval + 48, s->head_hash, 32);
-		put64(mval + 80, (uint64_t)it->receipt.received_at_us);
+		bytes_put_be64(mval + 80, (uint64_t)it->receipt.received_at_us);
 		memcpy(mval + 88, it->receipt.prev_hash, 32);
 		k = val(it->message_id, KETEN_MSG_ID_LEN);
 		v = val(mval, sizeof(mval));
 		if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
 			return rc;
 	}
-	put64(hv, s->head_seq);
+	bytes_put_be64(hv, s->head_seq);
 	memcpy(hv + 8, s->head_hash, 32);
 	k = val("head", 4);
 	v = val(hv, 40);
@@ -417,7 +400,7 @@ store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 		return KETEN_E_IO;
 	rc = mdb_get(txn, s->meta, &k, &v);
 	if (rc == 0 && v.mv_size == 40) {
-		*seq = get64(v.mv_data);
+		*seq = bytes_get_be64(v.mv_data);
 		memcpy(hash, (uint8_t *)v.mv_data + 8, 32);
 	} else {
 		*seq = 0;
@@ -436,7 +419,7 @@ copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
 	uint8_t *buf;
 	int rc;
 
-	put64(key, seq);
+	bytes_put_be64(key, seq);
 	k = val(key, 8);
 	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
 		return rc;
@@ -486,7 +469,7 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	k = val(agency, strlen(agency));
 	rc = mdb_get(txn, s->cursor, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
-		out->cursor = get64(v.mv_data);
+		out->cursor = bytes_get_be64(v.mv_data);
 	else if (rc != MDB_NOTFOUND)
 		goto fail_txn;
 	if ((rc = mdb_cursor_open(txn, s->inbox, &cur)) != 0)
@@ -502,9 +485,9 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 			break;
 		}
 		d = &out->items[out->n];
-		if ((rc = copy_out(d, txn, s,
-		                   get64((uint8_t *)k.mv_data + prefix))) !=
-		    0) {
+		if ((rc = copy_out(
+		         d, txn, s,
+		         bytes_get_be64((uint8_t *)k.mv_data + prefix))) != 0) {
 			out->n++; /* so its partial copy is freed */
 			goto fail_txn;
 		}
