@@ -111,6 +111,9 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		    region, c->region);
 	res->head_seq = res->records;
 	memcpy(res->head_hash, w.prev, 32);
+	/* No head stored yet: a broker that has recorded nothing. */
+	if (meta_seq == 0 && res->records == 0)
+		return KETEN_OK;
 	if (meta_seq != res->records ||
 	    sodium_memcmp(meta_hash, w.prev, 32) != 0) {
 		res->bad_seq =

@@ -2,7 +2,7 @@
  * Key files. Must never log, print or copy a secret key out of guarded
  * memory except into the 0600 file it is saved to.
  *
- * File layout (136 + id bytes): "KETENKEY" | version 1 | id length | id |
+ * File layout (138 + id bytes): "KETENKEY" | version 1 | id length | id |
  * sign_sk (64) | box_sk (32) | curve_sk (32). Public halves are derived.
  */
 #include <errno.h>

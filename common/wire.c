@@ -251,6 +251,23 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	return pack(out, len, &m.base);
 }
 
+uint64_t
+wire_request_peek_id(const uint8_t *buf, size_t len)
+{
+	uint64_t v = 0;
+
+	/* protobuf-c writes fields in number order: request_id (field 1,
+	 * varint, tag byte 0x08) comes first when it is not zero. */
+	if (len < 2 || buf[0] != 0x08)
+		return 0;
+	for (size_t i = 1; i < len && i <= 10; i++) {
+		v |= (uint64_t)(buf[i] & 0x7f) << (7 * (i - 1));
+		if ((buf[i] & 0x80) == 0)
+			return v;
+	}
+	return 0;
+}
+
 int
 wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
                     struct keten_error *err)
@@ -285,12 +302,15 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 	case KETEN__REQUEST__KIND_PING:
 		r->kind = WIRE_REQ_PING;
 		break;
-	default:
+	default: {
+		uint64_t id = r->request_id;
 		wire_request_clear(r);
+		r->request_id = id; /* so the refusal reaches its sender */
 		return error_set(
 		    err, KETEN_E_UNKNOWN_TYPE,
 		    "the request names no known operation (submit, fetch, ack "
 		    "or ping)");
+	}
 	}
 	return KETEN_OK;
 }
@@ -354,6 +374,7 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 			items[i].received_at_us = d->received_at_us;
 			items[i].record_hash =
 			    bin(d->record_hash, KETEN_HASH_LEN);
+			items[i].prev_hash = bin(d->prev_hash, KETEN_HASH_LEN);
 			items[i].envelope = bin(d->envelope, d->envelope_len);
 			items[i].sealed_content = bin(d->sealed, d->sealed_len);
 			ptrs[i] = &items[i];
@@ -439,7 +460,9 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 			d->seq = f->messages[i]->seq;
 			d->received_at_us = f->messages[i]->received_at_us;
 			bad = copy_fixed(d->record_hash, KETEN_HASH_LEN,
-			                 f->messages[i]->record_hash);
+			                 f->messages[i]->record_hash) ||
+			      copy_fixed(d->prev_hash, KETEN_HASH_LEN,
+			                 f->messages[i]->prev_hash);
 			d->envelope = f->messages[i]->envelope.data;
 			d->envelope_len = f->messages[i]->envelope.len;
 			d->sealed = f->messages[i]->sealed_content.data;

@@ -85,6 +85,7 @@ struct delivered {
 	uint64_t seq;
 	int64_t received_at_us;
 	uint8_t record_hash[KETEN_HASH_LEN];
+	uint8_t prev_hash[KETEN_HASH_LEN];
 	const uint8_t *envelope;
 	size_t envelope_len;
 	const uint8_t *sealed;
@@ -134,6 +135,10 @@ int wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
 
 int wire_request_encode(uint8_t **out, size_t *len,
                         const struct request *r) WUR;
+/* The request_id of a frame that may not decode (too big, truncated): the
+ * leading field-1 varint if the frame starts with one, else 0. Lets every
+ * refusal echo the id its sender is waiting for. */
+uint64_t wire_request_peek_id(const uint8_t *buf, size_t len);
 int wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
                         struct keten_error *err) WUR;
 void wire_request_clear(struct request *r);

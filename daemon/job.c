@@ -34,7 +34,7 @@ job_reply(struct job *j, struct reply *r)
 	free(j->out);
 	j->out = NULL;
 	j->out_len = 0;
-	r->request_id = j->req.request_id;
+	r->request_id = j->req.request_id ? j->req.request_id : j->peek_id;
 	if (wire_reply_encode(&j->out, &j->out_len, r) != KETEN_OK)
 		log_err("event=reply_encode_failed"); /* sent as no reply */
 }

@@ -25,8 +25,9 @@ struct job {
 	struct envelope env;
 	struct body body;
 	struct store_item item;
-	int64_t t0_us; /* when the I/O thread received it */
-	uint8_t *out;  /* the encoded reply */
+	int64_t t0_us;    /* when the I/O thread received it */
+	uint64_t peek_id; /* request_id read before decoding, for refusals */
+	uint8_t *out;     /* the encoded reply */
 	size_t out_len;
 };
 

@@ -282,7 +282,7 @@ apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
 	if (rc == MDB_NOTFOUND) {
 		it->status = error_set(
 		    &it->err, KETEN_E_BAD_ACK,
-		    "record %llu was never delivered to %s; acknowledge the "
+		    "record %llu is not addressed to %s; acknowledge the "
 		    "sequence number of a message you received",
 		    (unsigned long long)it->ack_seq, it->agency);
 		return 0;
@@ -427,6 +427,7 @@ copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
 		return MDB_CORRUPTED;
 	d->seq = seq;
 	d->received_at_us = r.received_at_us;
+	memcpy(d->prev_hash, r.prev_hash, 32);
 	chain_record_hash(d->record_hash, v.mv_data, v.mv_size);
 	if ((buf = malloc(r.envelope_len ? r.envelope_len : 1)) == NULL)
 		return ENOMEM;

@@ -164,6 +164,8 @@ read_request(struct io *io)
 		return 0;
 	}
 	more = zmq_msg_more(&j->frame);
+	j->peek_id = wire_request_peek_id(zmq_msg_data(&j->frame),
+	                                  zmq_msg_size(&j->frame));
 	user = zmq_msg_gets(&j->frame, "User-Id");
 	j->agency = user ? config_find(io->b->cfg, user) : NULL;
 	size = zmq_msg_size(&j->frame);
@@ -224,7 +226,7 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	int one = 1, linger = 2000;
 	int64_t maxmsg;
 
-	/* Frames up to twice the limit get a TOO_BIG reply; beyond that,
+	/* Frames up to twice the limit plus 64 KiB get a TOO_BIG reply; beyond,
 	 * libzmq drops the connection before allocating more. */
 	io->hard_max = 2 * c->max_message_bytes + 65536;
 	maxmsg = (int64_t)io->hard_max;

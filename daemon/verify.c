@@ -152,10 +152,9 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 	struct reply r = {.kind = WIRE_REP_PING};
 	uint8_t hash[32];
 
-	(void)err;
 	r.ping.agency = j->agency->id;
 	if (store_head(w->b->store, &r.ping.head_seq, hash) != KETEN_OK)
-		r.ping.head_seq = 0;
+		return error_set(err, KETEN_E_IO, "cannot read the chain head");
 	job_reply(j, &r);
 	return -1;
 }
@@ -187,6 +186,16 @@ process(struct worker *w, struct job *j)
 			fatalx("event=writer_send_failed err=%s",
 			       zmq_strerror(zmq_errno()));
 		return;
+	}
+	if (rc > 0 && rc < 100) {
+		/* Local failures (I/O, memory) are not the peer's fault and
+		 * their codes are not wire codes: say the broker is unwell. */
+		log_err("event=request_failed agency=%s code=%d reason=\"%s\"",
+		        j->agency->id, rc, err.message);
+		rc = error_set(
+		    &err, KETEN_E_UNAVAILABLE,
+		    "the broker could not serve this request (%s); retry later",
+		    keten_strerror(rc));
 	}
 	if (rc > 0) {
 		log_info("event=refused agency=%s code=%d reason=\"%s\"",

@@ -253,7 +253,10 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 		zmq_msg_close(&m);
 		if (rc != KETEN_OK)
 			return rc;
-		if (want != 0 && r->request_id != want) {
+		/* A refusal of a frame the broker could not read at all
+		 * carries id 0; with one call outstanding it is ours. */
+		if (want != 0 && r->request_id != want &&
+		    !(r->request_id == 0 && r->kind == WIRE_REP_ERROR)) {
 			wire_reply_clear(
 			    r); /* a late answer to an old request */
 			continue;

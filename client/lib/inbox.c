@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "chain.h"
 #include "client.h"
 #include "envelope.h"
 
@@ -39,12 +40,25 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 	struct body b;
 	const struct agency *from;
 	struct keten_error tmp;
+	struct record rec;
 	uint8_t hash[32], *plain = NULL;
 	size_t plain_len;
 
 	m->seq = d->seq;
 	m->received_at_us = d->received_at_us;
 	memcpy(m->record_hash, d->record_hash, 32);
+	rec.seq = d->seq;
+	memcpy(rec.prev_hash, d->prev_hash, 32);
+	rec.received_at_us = d->received_at_us;
+	rec.envelope = d->envelope;
+	rec.envelope_len = d->envelope_len;
+	chain_record_hash_of(hash, &rec);
+	if (sodium_memcmp(hash, d->record_hash, 32) != 0) {
+		bad(m, KETEN_E_SENDER_SIG,
+		    "record %llu's hash does not match its envelope",
+		    (unsigned long long)d->seq);
+		return;
+	}
 	if (wire_envelope_decode(&e, d->envelope, d->envelope_len, &tmp) != 0) {
 		bad(m, KETEN_E_SENDER_SIG, "the envelope does not decode");
 		return;

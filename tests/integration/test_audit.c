@@ -233,6 +233,9 @@ main(void)
 
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&h);
+	/* A broker that has recorded nothing yet audits clean. */
+	CHECK_INT(keten_audit_verify(&a, h.config, h.data, &err), KETEN_OK);
+	CHECK_INT(a.records, 0);
 	c = harness_client(&h, "lt-almere");
 	for (int i = 0; i < RECORDS; i++)
 		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),

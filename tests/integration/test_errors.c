@@ -175,14 +175,56 @@ ack_errors(void)
 
 	/* Record 1 went to vt-flevoland, never to lt-urk. */
 	f = craft_request(&len, WIRE_REQ_ACK, 1);
-	expect_refusal("lt-urk", f, len, KETEN_E_BAD_ACK, "never delivered");
+	expect_refusal("lt-urk", f, len, KETEN_E_BAD_ACK, "not addressed");
 	free(f);
 	f = craft_request(&len, WIRE_REQ_ACK, 1000);
 	expect_refusal("vt-flevoland", f, len, KETEN_E_BAD_ACK,
-	               "never delivered");
+	               "not addressed");
 	free(f);
 	f = craft_request(&len, WIRE_REQ_ACK, 0);
 	expect_refusal("vt-flevoland", f, len, KETEN_E_BAD_ACK, "1 or more");
+	free(f);
+}
+
+/* Refusals of frames the broker could not decode still reach the call
+ * that sent them: the library reports the refusal, not a timeout. */
+static void
+refusals_reach_the_caller(void)
+{
+	struct keten_client *c = harness_client(&h, "lt-almere");
+	struct keten_referral_content ct = harness_content("too big");
+	struct keten_referral ref = {.recipient = "vt-flevoland",
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
+	struct keten_receipt rc;
+	struct keten_error err;
+	struct craft cr;
+	struct raw r;
+	struct reply rep;
+	char *notes = malloc((1 << 20) + 100);
+	uint8_t *f;
+	size_t len;
+
+	memset(notes, 'n', (1 << 20) + 99);
+	notes[(1 << 20) + 99] = '\0';
+	ct.notes = notes;
+	keten_client_set_timeout(c, 5000);
+	CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
+	          KETEN_E_TOO_BIG);
+	CHECK_STR_HAS(err.message, "at most 1048576");
+	keten_client_destroy(&c);
+	free(notes);
+	CHECK_INT(harness_head(&h, "lt-almere"), head);
+
+	/* A truncated frame that still starts with its request id. */
+	craft_init(&cr, "lt-almere", "vt-flevoland");
+	f = craft_submit(&len, &h, &cr);
+	raw_connect(&r, &h, "lt-almere");
+	CHECK_INT(raw_call1(&r, &rep, f, len - 10, 10000), 0);
+	CHECK_INT(rep.error.code, KETEN_E_MALFORMED);
+	CHECK_INT(rep.request_id, 7);
+	wire_reply_clear(&rep);
+	raw_close(&r);
 	free(f);
 }
 
@@ -257,6 +299,7 @@ main(void)
 	frame_errors();
 	envelope_errors();
 	ack_errors();
+	refusals_reach_the_caller();
 	unknown_key();
 	/* Still serving: an honest referral after all that. */
 	{
