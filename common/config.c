@@ -181,6 +181,9 @@ load_limits(struct loader *l, yaml_node_t *map)
 		} else if (strcmp(key, "map_size_mb") == 0) {
 			rc = get_size(l, n, key, 1, 1ULL << 24, &v);
 			c->map_size = (size_t)v << 20;
+		} else if (strcmp(key, "map_max_mb") == 0) {
+			rc = get_size(l, n, key, 0, 1ULL << 24, &v);
+			c->map_max = (size_t)v << 20;
 		} else if (strcmp(key, "workers") == 0) {
 			rc = get_size(l, n, key, 1, 64, &v);
 			c->workers = (unsigned)v;
@@ -409,6 +412,10 @@ load_root(struct loader *l, yaml_node_t *root)
 		return bad(l, root, "'agencies' is missing");
 	if (c->connect[0] == '\0')
 		strcpy(c->connect, c->listen);
+	if (c->map_max != 0 && c->map_max < c->map_size)
+		return bad(
+		    l, root,
+		    "limits.map_max_mb is smaller than limits.map_size_mb");
 	return load_agencies(l, agencies);
 }
 

@@ -35,7 +35,8 @@ struct config {
 	uint8_t broker_sign_pk[32];
 	uint8_t broker_curve_pk[32];
 	size_t max_message_bytes; /* largest request frame accepted */
-	size_t map_size;          /* LMDB map size in bytes */
+	size_t map_size;          /* initial LMDB map size in bytes */
+	size_t map_max;           /* the map grows up to this; 0 = no limit */
 	unsigned workers;         /* verify threads */
 	unsigned batch_max;       /* most records in one commit */
 	size_t n_agencies;

@@ -82,7 +82,13 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	*head_seq = 0;
 	memset(head_hash, 0, 32);
 	region[0] = '\0';
-	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
+	rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* The broker grew the map since we opened it: adopt it. */
+		if ((rc = mdb_env_set_mapsize(l->env, 0)) == 0)
+			rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+	}
+	if (rc != 0)
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                 mdb_strerror(rc));
 	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0 ||

@@ -119,8 +119,8 @@ serve(const char *path)
 	memcpy(curve_sk, k->curve_sk, 32);
 	if (signer_new(&sg, &k, &err) != KETEN_OK)
 		goto out;
-	if (store_open(&b.store, c->data_dir, c->map_size, c->region, &err) !=
-	    KETEN_OK) {
+	if (store_open(&b.store, c->data_dir, c->map_size, c->map_max,
+	               c->region, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}

@@ -4,6 +4,7 @@
  * outside store_apply's single durable transaction.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,11 @@ struct store {
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
 	char region[KETEN_ID_MAX + 1];
 	uint8_t genesis[32];
+	/* Readers hold it shared for the length of a read transaction; the
+	 * writer holds it alone only to grow the map, which LMDB allows only
+	 * when no transaction in this process is inside the old mapping. */
+	pthread_rwlock_t remap;
+	size_t map_size, map_max; /* the writer's */
 	/* The writer's view of the head; only the writer thread touches it. */
 	uint64_t head_seq;
 	uint8_t head_hash[32];
@@ -70,7 +76,7 @@ read_head(struct store *s, MDB_txn *txn)
 }
 
 int
-store_open(struct store **out, const char *dir, size_t map_size,
+store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
            const char *region, struct keten_error *err)
 {
 	struct store *s;
@@ -87,6 +93,11 @@ store_open(struct store **out, const char *dir, size_t map_size,
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	strcpy(s->region, region);
 	chain_genesis(s->genesis, region);
+	if (pthread_rwlock_init(&s->remap, NULL) != 0) {
+		free(s);
+		return error_set(err, KETEN_E_NOMEM, "cannot create a lock");
+	}
+	s->map_max = map_max;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail;
 	step = "size the map";
@@ -135,6 +146,12 @@ store_open(struct store **out, const char *dir, size_t map_size,
 	txn = NULL;
 	if (rc != 0)
 		goto fail;
+	{
+		/* An existing file may be bigger than the configured map. */
+		MDB_envinfo info;
+		mdb_env_info(s->env, &info);
+		s->map_size = info.me_mapsize;
+	}
 	*out = s;
 	return KETEN_OK;
 fail:
@@ -142,6 +159,7 @@ fail:
 		mdb_txn_abort(txn);
 	if (s->env)
 		mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->remap);
 	free(s);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
@@ -153,6 +171,7 @@ store_close(struct store **s)
 	if (s == NULL || *s == NULL)
 		return;
 	mdb_env_close((*s)->env);
+	pthread_rwlock_destroy(&(*s)->remap);
 	free(*s);
 	*s = NULL;
 }
@@ -336,18 +355,15 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
 	return mdb_put(txn, s->meta, &k, &v, 0);
 }
 
-int
-store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
-            struct keten_error *err)
+/* One attempt at a batch: 0, or the LMDB error (nothing written). */
+static int
+apply_once(struct store *s, struct store_item *items, size_t n, int64_t now_us)
 {
 	MDB_txn *txn;
-	uint64_t old_seq = s->head_seq;
-	uint8_t old_hash[32];
 	int rc;
 
-	memcpy(old_hash, s->head_hash, 32);
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-		goto fail;
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct store_item *it = &items[i];
 		it->duplicate = false;
@@ -356,15 +372,56 @@ store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
 		                            : apply_ack(s, txn, it);
 		if (rc != 0) {
 			mdb_txn_abort(txn);
-			goto fail;
+			return rc;
 		}
 	}
 	if ((rc = finish_batch(s, txn, items, n)) != 0) {
 		mdb_txn_abort(txn);
-		goto fail;
+		return rc;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		goto fail;
+	return mdb_txn_commit(txn);
+}
+
+/* Doubles the map (up to map_max): 0 if it grew. */
+static int
+grow_map(struct store *s)
+{
+	size_t next = s->map_size * 2;
+	int rc;
+
+	if (s->map_max != 0 && next > s->map_max)
+		next = s->map_max;
+	if (next <= s->map_size)
+		return -1;
+	pthread_rwlock_wrlock(&s->remap);
+	rc = mdb_env_set_mapsize(s->env, next);
+	pthread_rwlock_unlock(&s->remap);
+	if (rc != 0) {
+		log_err("event=map_grow_failed to_mb=%zu reason=\"%s\"",
+		        next >> 20, mdb_strerror(rc));
+		return -1;
+	}
+	log_info("event=map_grown from_mb=%zu to_mb=%zu", s->map_size >> 20,
+	         next >> 20);
+	s->map_size = next;
+	return 0;
+}
+
+int
+store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
+            struct keten_error *err)
+{
+	uint64_t old_seq = s->head_seq;
+	uint8_t old_hash[32];
+	int rc;
+
+	memcpy(old_hash, s->head_hash, 32);
+	while ((rc = apply_once(s, items, n, now_us)) != 0) {
+		s->head_seq = old_seq; /* the aborted batch changed nothing */
+		memcpy(s->head_hash, old_hash, 32);
+		if (rc != MDB_MAP_FULL || grow_map(s) != 0)
+			goto fail;
+	}
 	return KETEN_OK;
 fail:
 	s->head_seq = old_seq;
@@ -396,8 +453,11 @@ store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 	MDB_val k = val("head", 4), v;
 	int rc;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&s->remap);
 		return KETEN_E_IO;
+	}
 	rc = mdb_get(txn, s->meta, &k, &v);
 	if (rc == 0 && v.mv_size == 40) {
 		*seq = bytes_get_be64(v.mv_data);
@@ -407,6 +467,7 @@ store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 		memcpy(hash, s->genesis, 32);
 	}
 	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
 	return rc == 0 || rc == MDB_NOTFOUND ? KETEN_OK : KETEN_E_IO;
 }
 
@@ -465,8 +526,11 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	memset(out, 0, sizeof(*out));
 	if ((out->items = calloc(max_n, sizeof(*out->items))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&s->remap);
 		goto fail;
+	}
 	k = val(agency, strlen(agency));
 	rc = mdb_get(txn, s->cursor, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
@@ -499,11 +563,13 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 		goto fail_txn;
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
 	return KETEN_OK;
 fail_txn:
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
 fail:
 	store_fetch_free(out);
 	return error_set(err, KETEN_E_IO, "cannot read the inbox: %s",
