@@ -41,8 +41,7 @@ struct store_item {
 /* map_size is the initial map; it doubles when full, up to map_max (0:
  * until the disk is full). */
 int store_open(struct store **out, const char *dir, size_t map_size,
-               size_t map_max,
-               const char *region, struct keten_error *err) WUR;
+               size_t map_max, const char *region, struct keten_error *err) WUR;
 void store_close(struct store **s);
 
 /* Applies the items in one durable transaction. Returns non-OK only if the
