@@ -344,7 +344,7 @@ static int
 load_root(struct loader *l, yaml_node_t *root)
 {
 	struct config *c = l->c;
-	yaml_node_t *agencies = NULL;
+	yaml_node_t *agencies = NULL, *limits = NULL;
 	int have_broker = 0, rc = KETEN_OK;
 
 	if (root == NULL)
@@ -389,6 +389,7 @@ load_root(struct loader *l, yaml_node_t *root)
 		} else if (strcmp(key, "data_dir") == 0) {
 			rc = get_path(l, n, key, c->data_dir);
 		} else if (strcmp(key, "limits") == 0) {
+			limits = n;
 			rc = load_limits(l, n);
 		} else if (strcmp(key, "broker") == 0) {
 			rc = load_broker(l, n, &have_broker);
@@ -414,7 +415,7 @@ load_root(struct loader *l, yaml_node_t *root)
 		strcpy(c->connect, c->listen);
 	if (c->map_max != 0 && c->map_max < c->map_size)
 		return bad(
-		    l, root,
+		    l, limits ? limits : root,
 		    "limits.map_max_mb is smaller than limits.map_size_mb");
 	return load_agencies(l, agencies);
 }
