@@ -25,6 +25,9 @@ ketend=$root/build/daemon/ketend
 
 if [ -n "${KETEN_DEMO_DIR:-}" ]; then
 	work=$KETEN_DEMO_DIR
+	if [ -e "$work" ] && [ -n "$(ls -A "$work")" ]; then
+		fail "KETEN_DEMO_DIR=$work is not empty; the demo makes new keys and a new log there: give an empty or new directory"
+	fi
 	mkdir -p "$work"
 else
 	work=$(mktemp -d /tmp/keten-demo.XXXXXX)
