@@ -16,6 +16,9 @@ log_init(const char *progname, enum log_level level)
 	log_level = level;
 }
 
+static void log_vline(const char *lvl, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vline(const char *lvl, const char *fmt, va_list ap)
 {

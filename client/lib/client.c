@@ -262,14 +262,18 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 			continue;
 		}
 		if (r->kind == WIRE_REP_ERROR) {
-			rc = error_set(err, r->error.code, "%s",
-			               r->error.message);
-			if (rc ==
-			    KETEN_OK) /* an error reply must carry a code */
-				rc = error_set(
-				    err, KETEN_E_MALFORMED,
-				    "the broker sent an error without a code");
-			return rc; /* r stays valid for its request id */
+			/* Only 100-199 are broker refusals: any other code
+			 * would pass for a local error (a timeout, say). r
+			 * stays valid so callers can read its request id. */
+			if (r->error.code < 100 || r->error.code > 199)
+				return error_set(err, KETEN_E_MALFORMED,
+				                 "the broker sent error code "
+				                 "%d, which is not "
+				                 "a broker refusal: %.120s",
+				                 r->error.code,
+				                 r->error.message);
+			return error_set(err, r->error.code, "%s",
+			                 r->error.message);
 		}
 		return KETEN_OK;
 	}

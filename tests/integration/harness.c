@@ -25,6 +25,8 @@ const char *const harness_flevoland[] = {
 const size_t harness_flevoland_n =
     sizeof(harness_flevoland) / sizeof(harness_flevoland[0]);
 
+static void die(const char *what, const char *detail) __attribute__((noreturn));
+
 static void
 die(const char *what, const char *detail)
 {

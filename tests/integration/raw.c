@@ -12,6 +12,8 @@
 #include "keys.h"
 #include "raw.h"
 
+static void die(const char *what) __attribute__((noreturn));
+
 static void
 die(const char *what)
 {
