@@ -130,15 +130,25 @@ get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
 	return KETEN_OK;
 }
 
-#define FOR_PAIRS(doc, map, p)                                                 \
+#define FOR_PAIRS(map, p)                                                      \
 	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;            \
 	     p < (map)->data.mapping.pairs.top; p++)
+
+/* A mapping pair's key node, value node and key text ("" if not text). */
+static const char *
+pair(struct loader *l, const yaml_node_pair_t *p, yaml_node_t **k,
+     yaml_node_t **n)
+{
+	*k = yaml_document_get_node(&l->doc, p->key);
+	*n = yaml_document_get_node(&l->doc, p->value);
+	return scalar(*k) ? scalar(*k) : "";
+}
 
 /* A key given twice would silently win: refuse it, naming both lines. */
 static int
 unique_keys(struct loader *l, yaml_node_t *map)
 {
-	FOR_PAIRS(&l->doc, map, p)
+	FOR_PAIRS(map, p)
 	{
 		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p;
@@ -169,11 +179,10 @@ load_limits(struct loader *l, yaml_node_t *map)
 		return bad(l, map, "'limits' must be a mapping");
 	if (unique_keys(l, map) != KETEN_OK)
 		return KETEN_E_CONFIG;
-	FOR_PAIRS(&l->doc, map, p)
+	FOR_PAIRS(map, p)
 	{
-		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
-		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
-		const char *key = scalar(k) ? scalar(k) : "";
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
 
 		if (strcmp(key, "max_message_bytes") == 0) {
 			rc = get_size(l, n, key, 4096, 64ULL << 20, &v);
@@ -208,11 +217,10 @@ load_broker(struct loader *l, yaml_node_t *map, int *have)
 		return bad(l, map, "'broker' must be a mapping");
 	if (unique_keys(l, map) != KETEN_OK)
 		return KETEN_E_CONFIG;
-	FOR_PAIRS(&l->doc, map, p)
+	FOR_PAIRS(map, p)
 	{
-		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
-		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
-		const char *key = scalar(k) ? scalar(k) : "";
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
 
 		if (strcmp(key, "key_file") == 0) {
 			rc = get_path(l, n, key, l->c->broker_key_file);
@@ -243,11 +251,10 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 	if (unique_keys(l, map) != KETEN_OK)
 		return KETEN_E_CONFIG;
 	a->line = (int)map->start_mark.line + 1;
-	FOR_PAIRS(&l->doc, map, p)
+	FOR_PAIRS(map, p)
 	{
-		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
-		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
-		const char *key = scalar(k) ? scalar(k) : "";
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
 
 		if (strcmp(key, "id") == 0) {
 			rc = get_string(l, n, key, a->id, sizeof(a->id));
@@ -358,11 +365,10 @@ load_root(struct loader *l, yaml_node_t *root)
 	if (unique_keys(l, root) != KETEN_OK)
 		return KETEN_E_CONFIG;
 	/* The broker's keys first: agencies are checked against them. */
-	FOR_PAIRS(&l->doc, root, p)
+	FOR_PAIRS(root, p)
 	{
-		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
-		yaml_node_t *n = yaml_document_get_node(&l->doc, p->value);
-		const char *key = scalar(k) ? scalar(k) : "";
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
 
 		if (strcmp(key, "region") == 0) {
 			rc =
