@@ -1,7 +1,10 @@
 /* Offline chain verification; reads through ledger.c only. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
+
+#include <stdio.h>
 
 #include "audit.h"
 #include "chain.h"
@@ -15,7 +18,87 @@ struct walk {
 	struct audit_result *res;
 	struct keten_error *err;
 	uint8_t prev[32];
+	/* Open-addressed table of cases by id (random, so its first bytes
+	 * hash well); a slot with status CASE_NONE is free. */
+	struct case_state *table;
+	size_t cap, used;
 };
+
+static int broken(struct walk *w, uint64_t seq, const char *what);
+
+static size_t
+slot_of(const struct case_state *table, size_t cap, const uint8_t *id)
+{
+	size_t h = 0;
+
+	memcpy(&h, id, sizeof(h));
+	for (h &= cap - 1; table[h].status != CASE_NONE &&
+	                   memcmp(table[h].id, id, KETEN_CASE_ID_LEN) != 0;
+	     h = (h + 1) & (cap - 1))
+		;
+	return h;
+}
+
+/* The case's slot (zeroed if new); NULL if out of memory. */
+static struct case_state *
+case_slot(struct walk *w, const uint8_t *id)
+{
+	if (2 * (w->used + 1) > w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 1024;
+		struct case_state *t = calloc(cap, sizeof(*t));
+		if (t == NULL)
+			return NULL;
+		for (size_t i = 0; i < w->cap; i++)
+			if (w->table[i].status != CASE_NONE)
+				t[slot_of(t, cap, w->table[i].id)] =
+				    w->table[i];
+		free(w->table);
+		w->table = t;
+		w->cap = cap;
+	}
+	return &w->table[slot_of(w->table, w->cap, id)];
+}
+
+/* Replays one verified record's body through the case rules. */
+static int
+replay(struct walk *w, uint64_t seq, int64_t at_us, const struct body *b)
+{
+	struct case_state *st = case_slot(w, b->h.case_id);
+	struct case_msg m;
+	struct keten_error why;
+	char what[KETEN_ERROR_MAX + 64];
+	bool fresh;
+
+	if (st == NULL)
+		return error_set(w->err, KETEN_E_NOMEM,
+		                 "out of memory replaying the cases");
+	fresh = st->status == CASE_NONE;
+	case_msg_of(&m, b, seq, at_us);
+	if (case_step(st, &m, &why) != KETEN_OK) {
+		snprintf(what, sizeof(what),
+		         "breaks the case rules, so the broker should have "
+		         "refused it: %s",
+		         why.message);
+		return broken(w, seq, what);
+	}
+	w->used += fresh;
+	return 0;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	return memcmp(((const struct case_state *)a)->id,
+	              ((const struct case_state *)b)->id, KETEN_CASE_ID_LEN);
+}
+
+void
+audit_result_free(struct audit_result *res)
+{
+	free(res->cases);
+	res->cases = NULL;
+	res->n_cases = 0;
+}
 
 static int
 broken(struct walk *w, uint64_t seq, const char *what)
@@ -68,7 +151,7 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 	if (envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
 	                    a->sign_pk) != 0)
 		bad = 1;
-	else if (wire_body_decode(&b, e.body, e.body_len, &tmp) != 0 ||
+	else if (wire_body_decode(&b, e.type, e.body, e.body_len, &tmp) != 0 ||
 	         strcmp(b.h.sender, e.signer) != 0)
 		bad = 2;
 	wire_envelope_clear(&e);
@@ -77,7 +160,11 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		              "the envelope signature does not verify "
 		              "(altered)");
 	if (bad == 2)
-		return broken(w, key, "the body's sender is not its signer");
+		return broken(w, key,
+		              "the body is invalid or its sender is not its "
+		              "signer");
+	if ((bad = replay(w, key, r.received_at_us, &b)) != 0)
+		return bad;
 	chain_record_hash(w->prev, val, len);
 	w->res->records = key;
 	return 0;
@@ -101,6 +188,13 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	rc =
 	    ledger_walk(l, check_record, &w, &meta_seq, meta_hash, region, err);
 	ledger_close(&l);
+	/* Hand the cases over, packed and sorted, even on failure. */
+	for (size_t i = 0; i < w.cap; i++)
+		if (w.table[i].status != CASE_NONE)
+			w.table[res->n_cases++] = w.table[i];
+	res->cases = w.table;
+	if (res->n_cases > 1)
+		qsort(res->cases, res->n_cases, sizeof(*res->cases), by_id);
 	if (rc != KETEN_OK)
 		return rc;
 	if (strcmp(region, c->region) != 0)

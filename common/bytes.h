@@ -22,6 +22,15 @@ bytes_put_be64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)v;
 }
 
+static inline uint32_t
+bytes_get_be32(const void *vp)
+{
+	const uint8_t *p = vp;
+
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
 static inline uint64_t
 bytes_get_be64(const void *vp)
 {

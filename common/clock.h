@@ -1,10 +1,51 @@
-/* Wall and monotonic time in microseconds; the only place that reads clocks. */
+/*
+ * Time: the wall and monotonic clocks (the only place that reads them), and
+ * deadline lengths with their arithmetic, which never read a clock.
+ */
 #ifndef KETEN_CLOCK_H
 #define KETEN_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 int64_t clock_now_us(void);  /* microseconds since the Unix epoch */
 int64_t clock_mono_us(void); /* monotonic, for measuring durations */
+
+/* A deadline length: either a fixed time or a number of working days. */
+struct duration {
+	int64_t us;            /* fixed length in microseconds, or 0 */
+	unsigned working_days; /* Monday-Friday days, or 0 */
+};
+
+#define CLOCK_DURATION_MAX_DAYS 3650 /* the longest duration parsed */
+#define CLOCK_DURATION_STR_MAX  40   /* room for clock_format_duration */
+
+/*
+ * Parses a positive whole number and a unit: "45s", "30m", "12h", "3d"
+ * (fixed lengths) or "5wd" (working days). No sign, space, fraction or other
+ * unit; at most CLOCK_DURATION_MAX_DAYS days (or as many working days).
+ * Returns 0, or -1 with *out untouched ("", "5", "5x", "-1d", "0s", "+1d",
+ * "4000d", overflow).
+ */
+int clock_parse_duration(struct duration *out, const char *text);
+
+/*
+ * t_us plus d; reads no clock. Working days step one calendar day at a time
+ * from t's day and count the day stepped onto if it is Monday to Friday in
+ * UTC; the time of day is kept. So Friday 10:00 + 1wd and Saturday 10:00 +
+ * 1wd are both Monday 10:00, and Monday 10:00 + 5wd is the next Monday
+ * 10:00. Public holidays are not known. If d has both parts, the working days
+ * are added first. The result saturates at INT64_MAX / INT64_MIN.
+ */
+int64_t clock_add(int64_t t_us, const struct duration *d);
+
+/*
+ * Writes d as clock_parse_duration reads it, in the largest unit that is
+ * exact: "5wd", "3d", "36h", "90s" ("0s" for no length). A length that is
+ * not whole seconds, which the parser never makes, is written in "us"; one
+ * with both parts as "5wd+12h". Truncates like snprintf; n >=
+ * CLOCK_DURATION_STR_MAX always suffices.
+ */
+void clock_format_duration(char *out, size_t n, const struct duration *d);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "text.h"
+#include "wire.h"
 
 static const struct {
 	const char *word;
@@ -33,6 +34,27 @@ config_kind_name(enum keten_kind kind)
 			return kinds[i].word;
 	return "?";
 }
+
+const char *
+config_route_kind_name(enum keten_kind kind)
+{
+	return kind == KETEN_KIND_NONE ? "any" : config_kind_name(kind);
+}
+
+/* The chain: a local team reports to Veilig Thuis, which hands the case on
+ * to a GI (and the GI to the Raad) or back to the local team; feedback goes
+ * to earlier referrers, which the case state machine checks. */
+const struct route config_default_routes[] = {
+    {WIRE_TYPE_REFERRAL, KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS},
+    {WIRE_TYPE_HANDOVER, KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS},
+    {WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS, KETEN_KIND_GI},
+    {WIRE_TYPE_HANDOVER, KETEN_KIND_GI, KETEN_KIND_RAAD},
+    {WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS, KETEN_KIND_LOCAL_TEAM},
+    {WIRE_TYPE_HANDOVER, KETEN_KIND_RAAD, KETEN_KIND_GI},
+    {WIRE_TYPE_FEEDBACK, KETEN_KIND_NONE, KETEN_KIND_NONE},
+};
+const size_t config_n_default_routes =
+    sizeof(config_default_routes) / sizeof(config_default_routes[0]);
 
 struct loader {
 	yaml_document_t doc;
@@ -209,6 +231,235 @@ load_limits(struct loader *l, yaml_node_t *map)
 }
 
 static int
+get_duration(struct loader *l, const yaml_node_t *n, const char *key,
+             struct duration *out)
+{
+	const char *s = scalar(n);
+
+	if (s == NULL)
+		return bad(
+		    l, n,
+		    "'deadlines.%s' must be one duration: 45s, 30m, 12h, "
+		    "3d or 5wd (working days)",
+		    key);
+	if (clock_parse_duration(out, s) != 0)
+		return bad(l, n,
+		           "'deadlines.%s' must be a whole number above 0 and "
+		           "a unit: 45s, 30m, 12h, 3d or 5wd (working days), "
+		           "at most %d days; not '%s'",
+		           key, CLOCK_DURATION_MAX_DAYS, s);
+	return KETEN_OK;
+}
+
+static int
+load_deadlines(struct loader *l, yaml_node_t *map)
+{
+	struct config *c = l->c;
+	int rc;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map, "'deadlines' must be a mapping");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
+	FOR_PAIRS(map, p)
+	{
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
+
+		if (strcmp(key, "acknowledge") == 0)
+			rc = get_duration(l, n, key, &c->deadline_acknowledge);
+		else if (strcmp(key, "referral") == 0)
+			rc = get_duration(l, n, key, &c->deadline_referral);
+		else if (strcmp(key, "handover") == 0)
+			rc = get_duration(l, n, key, &c->deadline_handover);
+		else
+			rc = bad(l, k,
+			         "unknown deadline '%s': use acknowledge, "
+			         "referral or handover",
+			         key);
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	return KETEN_OK;
+}
+
+/* A route's from or to: a kind word or "any"; never auditor. */
+static int
+get_route_kind(struct loader *l, const yaml_node_t *n, const char *key,
+               enum keten_kind *out)
+{
+	const char *s = scalar(n);
+
+	if (s != NULL && strcmp(s, "any") == 0) {
+		*out = KETEN_KIND_NONE;
+		return KETEN_OK;
+	}
+	if (s != NULL && strcmp(s, "auditor") == 0)
+		return bad(l, n,
+		           "'%s: auditor' cannot be routed: an auditor sends "
+		           "and receives nothing",
+		           key);
+	for (size_t i = 0; s != NULL && i < sizeof(kinds) / sizeof(kinds[0]);
+	     i++)
+		if (strcmp(s, kinds[i].word) == 0) {
+			*out = kinds[i].kind;
+			return KETEN_OK;
+		}
+	return bad(l, n,
+	           "unknown kind '%s' in route '%s': use local_team, "
+	           "veilig_thuis, gi, raad or any",
+	           s ? s : "(not a word)", key);
+}
+
+static int
+get_route_type(struct loader *l, const yaml_node_t *n, uint32_t *out)
+{
+	const char *s = scalar(n);
+	uint32_t t = s ? wire_type_parse(s) : 0;
+
+	switch (t) {
+	case WIRE_TYPE_REFERRAL:
+	case WIRE_TYPE_HANDOVER:
+	case WIRE_TYPE_FEEDBACK:
+		*out = t;
+		return KETEN_OK;
+	case 0:
+		return bad(l, n,
+		           "unknown message type '%s' in route: use referral, "
+		           "handover or feedback",
+		           s ? s : "(not a word)");
+	case WIRE_TYPE_CLOSE:
+		return bad(l, n,
+		           "close has no route: it goes from the case's holder "
+		           "to every agency in the case; only referral, "
+		           "handover and feedback are routed");
+	default:
+		return bad(l, n,
+		           "%s has no route: answers go back along the offer "
+		           "they answer; only referral, handover and feedback "
+		           "are routed",
+		           wire_type_name(t));
+	}
+}
+
+static int
+load_route(struct loader *l, yaml_node_t *map, struct route *r)
+{
+	int have = 0, rc;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map,
+		           "each route must be a mapping like {type: referral, "
+		           "from: local_team, to: veilig_thuis}");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
+	FOR_PAIRS(map, p)
+	{
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
+
+		if (strcmp(key, "type") == 0) {
+			rc = get_route_type(l, n, &r->type);
+			have |= 1;
+		} else if (strcmp(key, "from") == 0) {
+			rc = get_route_kind(l, n, key, &r->from);
+			have |= 2;
+		} else if (strcmp(key, "to") == 0) {
+			rc = get_route_kind(l, n, key, &r->to);
+			have |= 4;
+		} else {
+			rc = bad(l, k, "unknown route setting '%s'", key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (have != 7)
+		return bad(l, map, "a route needs type, from and to");
+	return KETEN_OK;
+}
+
+/* Whether row a allows everything row b allows ("any" covers a kind). */
+static int
+route_covers(const struct route *a, const struct route *b)
+{
+	return a->type == b->type &&
+	       (a->from == KETEN_KIND_NONE || a->from == b->from) &&
+	       (a->to == KETEN_KIND_NONE || a->to == b->to);
+}
+
+/* "handover veilig_thuis -> gi", for messages. */
+static void
+route_words(char *out, size_t n, const struct route *r)
+{
+	snprintf(out, n, "%s %s -> %s", wire_type_name(r->type),
+	         config_route_kind_name(r->from),
+	         config_route_kind_name(r->to));
+}
+
+static int
+load_routes(struct loader *l, yaml_node_t *seq)
+{
+	struct config *c = l->c;
+	size_t n;
+	int rc;
+
+	/* "routes:" with every row commented out is null, not a list. */
+	if (seq->type == YAML_SCALAR_NODE &&
+	    (strcmp(scalar(seq), "") == 0 || strcmp(scalar(seq), "~") == 0 ||
+	     strcmp(scalar(seq), "null") == 0))
+		n = 0;
+	else if (seq->type != YAML_SEQUENCE_NODE)
+		return bad(l, seq, "'routes' must be a list");
+	else
+		n = (size_t)(seq->data.sequence.items.top -
+		             seq->data.sequence.items.start);
+	if (n == 0)
+		return bad(l, seq,
+		           "routes is empty: no message could be sent; omit it "
+		           "for the default table");
+	if ((c->routes = calloc(n, sizeof(*c->routes))) == NULL)
+		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(
+		    &l->doc, seq->data.sequence.items.start[i]);
+		struct route *r = &c->routes[i];
+
+		if ((rc = load_route(l, item, r)) != KETEN_OK)
+			return rc;
+		/* A row that another row already allows is a duplicate:
+		 * refuse it rather than guess which one was meant. */
+		for (size_t j = 0; j < i; j++) {
+			const struct route *q = &c->routes[j];
+			yaml_node_t *e = yaml_document_get_node(
+			    &l->doc, seq->data.sequence.items.start[j]);
+			unsigned long at =
+			    (unsigned long)e->start_mark.line + 1;
+			char rs[64], qs[64];
+
+			route_words(rs, sizeof(rs), r);
+			route_words(qs, sizeof(qs), q);
+			if (route_covers(q, r) && route_covers(r, q))
+				return bad(l, item,
+				           "route %s is given twice (first on "
+				           "line %lu)",
+				           rs, at);
+			if (route_covers(q, r))
+				return bad(l, item,
+				           "route %s is already allowed by %s "
+				           "on line %lu",
+				           rs, qs, at);
+			if (route_covers(r, q))
+				return bad(l, item,
+				           "route %s also allows %s on line "
+				           "%lu: give each route once",
+				           rs, qs, at);
+		}
+		c->n_routes++;
+	}
+	return KETEN_OK;
+}
+
+static int
 load_broker(struct loader *l, yaml_node_t *map, int *have)
 {
 	int rc = KETEN_OK;
@@ -351,7 +602,7 @@ static int
 load_root(struct loader *l, yaml_node_t *root)
 {
 	struct config *c = l->c;
-	yaml_node_t *agencies = NULL, *limits = NULL;
+	yaml_node_t *agencies = NULL, *limits = NULL, *routes = NULL;
 	int have_broker = 0, rc = KETEN_OK;
 
 	if (root == NULL)
@@ -401,6 +652,11 @@ load_root(struct loader *l, yaml_node_t *root)
 			rc = load_broker(l, n, &have_broker);
 		} else if (strcmp(key, "agencies") == 0) {
 			agencies = n;
+		} else if (strcmp(key, "deadlines") == 0) {
+			rc = load_deadlines(l, n);
+		} else if (strcmp(key, "routes") == 0) {
+			routes = n;
+			rc = load_routes(l, n);
 		} else {
 			rc = bad(l, k, "unknown setting '%s'", key);
 		}
@@ -423,6 +679,15 @@ load_root(struct loader *l, yaml_node_t *root)
 		return bad(
 		    l, limits ? limits : root,
 		    "limits.map_max_mb is smaller than limits.map_size_mb");
+	if (routes == NULL) {
+		c->routes = malloc(sizeof(config_default_routes));
+		if (c->routes == NULL)
+			return error_set(l->err, KETEN_E_NOMEM,
+			                 "out of memory");
+		memcpy(c->routes, config_default_routes,
+		       sizeof(config_default_routes));
+		c->n_routes = config_n_default_routes;
+	}
 	return load_agencies(l, agencies);
 }
 
@@ -447,6 +712,9 @@ config_load(struct config **out, const char *path, struct keten_error *err)
 	l.c->map_size = (size_t)CONFIG_DEFAULT_MAP_MB << 20;
 	l.c->workers = CONFIG_DEFAULT_WORKERS;
 	l.c->batch_max = CONFIG_DEFAULT_BATCH_MAX;
+	l.c->deadline_acknowledge.working_days = CONFIG_DEFAULT_ACKNOWLEDGE_WD;
+	l.c->deadline_referral.working_days = CONFIG_DEFAULT_REFERRAL_WD;
+	l.c->deadline_handover.working_days = CONFIG_DEFAULT_HANDOVER_WD;
 
 	if ((f = fopen(path, "rb")) == NULL) {
 		rc = error_set(err, KETEN_E_CONFIG, "%s: cannot open: %s", path,
@@ -488,6 +756,7 @@ config_destroy(struct config **c)
 	if (c == NULL || *c == NULL)
 		return;
 	free((*c)->agencies);
+	free((*c)->routes);
 	free(*c);
 	*c = NULL;
 }

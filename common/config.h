@@ -1,7 +1,8 @@
 /*
  * The region configuration: agencies, their public keys and kinds, the
- * broker's endpoint, data directory and limits. Holds no secret, only the
- * path of the broker's key file. Errors name file, line and reason.
+ * broker's endpoint, data directory and limits, the route table and the
+ * deadlines. Holds no secret, only the path of the broker's key file.
+ * Errors name file, line and reason.
  */
 #ifndef KETEN_CONFIG_H
 #define KETEN_CONFIG_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "error.h"
 
 #define CONFIG_NAME_MAX     128
@@ -23,6 +25,16 @@ struct agency {
 	uint8_t box_pk[32];
 	uint8_t curve_pk[32];
 	int line; /* where it is defined, for messages */
+};
+
+/*
+ * One row of the route table: which kind may send which message type to
+ * which kind. KETEN_KIND_NONE as from/to means any kind (the word "any")
+ * except auditor: an auditor sends and receives nothing.
+ */
+struct route {
+	uint32_t type; /* WIRE_TYPE_REFERRAL, _HANDOVER or _FEEDBACK (wire.h) */
+	enum keten_kind from, to;
 };
 
 struct config {
@@ -41,12 +53,29 @@ struct config {
 	unsigned batch_max;       /* most records in one commit */
 	size_t n_agencies;
 	struct agency *agencies;
+	struct route *routes; /* malloc'd; freed by config_destroy */
+	size_t n_routes;
+	/* Deadlines: an offer is to be acknowledged within
+	 * deadline_acknowledge, and decided within deadline_referral or
+	 * deadline_handover counted from its acknowledgement. */
+	struct duration deadline_acknowledge;
+	struct duration deadline_referral;
+	struct duration deadline_handover;
 };
 
 #define CONFIG_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define CONFIG_DEFAULT_MAP_MB      4096
 #define CONFIG_DEFAULT_WORKERS     2
 #define CONFIG_DEFAULT_BATCH_MAX   256
+/* Default deadlines, in working days; referral: Veilig Thuis's safety
+ * assessment. Without `routes:` the table is config_default_routes. */
+#define CONFIG_DEFAULT_ACKNOWLEDGE_WD 1
+#define CONFIG_DEFAULT_REFERRAL_WD    5
+#define CONFIG_DEFAULT_HANDOVER_WD    10
+
+/* The route table of a config without `routes:`, in order. */
+extern const struct route config_default_routes[];
+extern const size_t config_n_default_routes;
 
 /* Loads and validates a region config; free with config_destroy. */
 int config_load(struct config **out, const char *path,
@@ -59,5 +88,7 @@ const struct agency *config_find_transport(const struct config *c,
                                            const uint8_t pk[32]);
 /* The config word for a kind ("local_team", ...), or "?". */
 const char *config_kind_name(enum keten_kind kind);
+/* As config_kind_name, but "any" for KETEN_KIND_NONE: a route's from/to. */
+const char *config_route_kind_name(enum keten_kind kind);
 
 #endif

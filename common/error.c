@@ -65,6 +65,26 @@ keten_strerror(int code)
 		return "invalid field";
 	case KETEN_E_UNAVAILABLE:
 		return "broker unavailable";
+	case KETEN_E_CASE_UNKNOWN:
+		return "unknown case";
+	case KETEN_E_CASE_EXISTS:
+		return "case already exists";
+	case KETEN_E_CASE_CLOSED:
+		return "case is closed";
+	case KETEN_E_NOT_HOLDER:
+		return "not the case's holder";
+	case KETEN_E_NO_OFFER:
+		return "no such open offer";
+	case KETEN_E_NOT_OFFEREE:
+		return "not the offer's recipient";
+	case KETEN_E_OFFER_OPEN:
+		return "the case has an open offer";
+	case KETEN_E_WRONG_PARTY:
+		return "message addressed to the wrong agency";
+	case KETEN_E_CASE_FULL:
+		return "too many agencies in the case";
+	case KETEN_E_ACKNOWLEDGED:
+		return "offer already acknowledged";
 	}
 	return "unknown error";
 }

@@ -43,7 +43,18 @@ enum keten_err {
 	KETEN_E_BAD_ACK = 112, /* acknowledged a sequence never delivered */
 	KETEN_E_FIELD = 113, /* a field of the message is missing or invalid */
 	KETEN_E_UNAVAILABLE =
-	    114 /* the broker is shutting down or overloaded */
+	    114, /* the broker is shutting down or overloaded */
+	/* the case state machine (docs/PROTOCOL.md, "Cases") */
+	KETEN_E_CASE_UNKNOWN = 115, /* no such case (or not yours to see) */
+	KETEN_E_CASE_EXISTS = 116,  /* a referral reuses an open case's id */
+	KETEN_E_CASE_CLOSED = 117,  /* nothing follows a close */
+	KETEN_E_NOT_HOLDER = 118,   /* only the holder may do this */
+	KETEN_E_NO_OFFER = 119,     /* no open offer, or not the one named */
+	KETEN_E_NOT_OFFEREE = 120,  /* only the offer's recipient may answer */
+	KETEN_E_OFFER_OPEN = 121,   /* the case already has an open offer */
+	KETEN_E_WRONG_PARTY = 122, /* addressed to an agency it may not go to */
+	KETEN_E_CASE_FULL = 123,   /* too many agencies in one case */
+	KETEN_E_ACKNOWLEDGED = 124 /* the offer was already acknowledged */
 };
 
 #ifndef KETEN_API
@@ -101,6 +112,15 @@ struct keten_referral_content {
 	const char *legal_basis;
 	bool family_informed;
 	bool family_consented;
+	const char *notes;
+};
+
+/* The sealed part of a handover: the dossier for a warm handover. */
+struct keten_dossier {
+	const char *known; /* what is known about child and family */
+	const char *safety_conditions; /* veiligheidsvoorwaarden */
+	const char *monitoring_plan;
+	bool family_informed; /* whether the family knows of the handover */
 	const char *notes;
 };
 

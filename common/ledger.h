@@ -18,7 +18,10 @@
 #define LEDGER_DB_CONTENT "content" /* be64 seq -> sealed content */
 #define LEDGER_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
 #define LEDGER_DB_META    "meta"    /* "head" -> be64 seq | hash; "region" */
-#define LEDGER_MAX_DBS    8
+#define LEDGER_DB_CASES   "cases"   /* case id -> case state (case.c) */
+#define LEDGER_DB_CASEIDX "caseidx" /* agency id, NUL, case id -> "" */
+#define LEDGER_DB_CASELOG "caselog" /* case id, be64 seq -> "" */
+#define LEDGER_MAX_DBS    12
 
 struct ledger;
 

@@ -59,6 +59,34 @@ bin(const uint8_t *p, size_t n)
 	return b;
 }
 
+static const char *const type_names[] = {
+    [WIRE_TYPE_REFERRAL] = "referral",
+    [WIRE_TYPE_ACKNOWLEDGE] = "acknowledge",
+    [WIRE_TYPE_ACCEPT] = "accept",
+    [WIRE_TYPE_DECLINE] = "decline",
+    [WIRE_TYPE_HANDOVER] = "handover",
+    [WIRE_TYPE_WITHDRAW] = "withdraw",
+    [WIRE_TYPE_INFO_REQUEST] = "info_request",
+    [WIRE_TYPE_INFO_REPLY] = "info_reply",
+    [WIRE_TYPE_FEEDBACK] = "feedback",
+    [WIRE_TYPE_CLOSE] = "close",
+};
+
+const char *
+wire_type_name(uint32_t type)
+{
+	return type >= 1 && type <= WIRE_TYPE_MAX ? type_names[type] : "?";
+}
+
+uint32_t
+wire_type_parse(const char *word)
+{
+	for (uint32_t t = 1; t <= WIRE_TYPE_MAX; t++)
+		if (strcmp(type_names[t], word) == 0)
+			return t;
+	return 0;
+}
+
 /* ---- envelope ---- */
 
 int
@@ -130,86 +158,234 @@ wire_envelope_clear(struct envelope *e)
 /* ---- body ---- */
 
 int
+wire_type_content(uint32_t type)
+{
+	switch (type) {
+	case WIRE_TYPE_REFERRAL:
+	case WIRE_TYPE_HANDOVER:
+	case WIRE_TYPE_INFO_REQUEST:
+	case WIRE_TYPE_INFO_REPLY:
+	case WIRE_TYPE_FEEDBACK:
+		return 1;
+	case WIRE_TYPE_CLOSE:
+		return -1; /* addressed to no one: nothing to seal to */
+	default:
+		return 0;
+	}
+}
+
+bool
+wire_type_needs_offer(uint32_t type)
+{
+	switch (type) {
+	case WIRE_TYPE_ACKNOWLEDGE:
+	case WIRE_TYPE_ACCEPT:
+	case WIRE_TYPE_DECLINE:
+	case WIRE_TYPE_WITHDRAW:
+	case WIRE_TYPE_INFO_REQUEST:
+	case WIRE_TYPE_INFO_REPLY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The detail a body of this type carries, or 0 for none. */
+static Keten__Body__DetailCase
+detail_of(uint32_t type)
+{
+	switch (type) {
+	case WIRE_TYPE_REFERRAL:
+		return KETEN__BODY__DETAIL_REFERRAL;
+	case WIRE_TYPE_HANDOVER:
+		return KETEN__BODY__DETAIL_HANDOVER;
+	case WIRE_TYPE_DECLINE:
+		return KETEN__BODY__DETAIL_DECLINE;
+	case WIRE_TYPE_CLOSE:
+		return KETEN__BODY__DETAIL_CLOSE;
+	default:
+		return KETEN__BODY__DETAIL__NOT_SET;
+	}
+}
+
+int
 wire_body_encode(uint8_t **out, size_t *len, const struct body *b)
 {
 	Keten__Body m = KETEN__BODY__INIT;
 	Keten__Header h = KETEN__HEADER__INIT;
-	Keten__ReferralInfo ri = KETEN__REFERRAL_INFO__INIT;
+	Keten__OfferInfo oi = KETEN__OFFER_INFO__INIT;
+	Keten__DeclineInfo di = KETEN__DECLINE_INFO__INIT;
+	Keten__CloseInfo ci = KETEN__CLOSE_INFO__INIT;
 
+	if (b->type < 1 || b->type > WIRE_TYPE_MAX)
+		return KETEN_E_INTERNAL;
 	h.message_id = bin(b->h.message_id, KETEN_MSG_ID_LEN);
 	h.sender = id_bin(b->h.sender);
 	h.recipient = id_bin(b->h.recipient);
 	h.case_id = bin(b->h.case_id, KETEN_CASE_ID_LEN);
 	h.sent_at_us = b->h.sent_at_us;
 	m.header = &h;
-	m.content_hash = bin(b->content_hash, KETEN_HASH_LEN);
-	switch (b->type) {
-	case WIRE_TYPE_REFERRAL:
-		ri.urgency = (Keten__Urgency)b->u.referral.urgency;
-		ri.respond_by_us = b->u.referral.respond_by_us;
-		m.detail_case = KETEN__BODY__DETAIL_REFERRAL;
-		m.referral = &ri;
+	if (b->has_content)
+		m.content_hash = bin(b->content_hash, KETEN_HASH_LEN);
+	if (b->has_offer_id)
+		m.offer_id = bin(b->offer_id, KETEN_MSG_ID_LEN);
+	m.detail_case = detail_of(b->type);
+	switch (m.detail_case) {
+	case KETEN__BODY__DETAIL_REFERRAL:
+	case KETEN__BODY__DETAIL_HANDOVER:
+		oi.urgency = (Keten__Urgency)b->u.offer.urgency;
+		oi.respond_by_us = b->u.offer.respond_by_us;
+		if (m.detail_case == KETEN__BODY__DETAIL_REFERRAL)
+			m.referral = &oi;
+		else
+			m.handover = &oi;
+		break;
+	case KETEN__BODY__DETAIL_DECLINE:
+		di.reason = (Keten__DeclineReason)b->u.decline_reason;
+		m.decline = &di;
+		break;
+	case KETEN__BODY__DETAIL_CLOSE:
+		ci.outcome = (Keten__Outcome)b->u.outcome;
+		m.close = &ci;
 		break;
 	default:
-		return KETEN_E_INTERNAL;
+		break;
 	}
 	return pack(out, len, &m.base);
 }
 
+static int
+decode_header(struct body *b, const Keten__Header *h, struct keten_error *err)
+{
+	if (h == NULL)
+		return error_set(err, KETEN_E_FIELD, "the body has no header");
+	if (copy_fixed(b->h.message_id, KETEN_MSG_ID_LEN, h->message_id))
+		return error_set(err, KETEN_E_FIELD,
+		                 "header.message_id must be %d bytes",
+		                 KETEN_MSG_ID_LEN);
+	if (copy_fixed(b->h.case_id, KETEN_CASE_ID_LEN, h->case_id))
+		return error_set(err, KETEN_E_FIELD,
+		                 "header.case_id must be %d bytes",
+		                 KETEN_CASE_ID_LEN);
+	if (copy_id(b->h.sender, h->sender))
+		return error_set(err, KETEN_E_FIELD,
+		                 "header.sender is not a valid agency id");
+	if (b->type == WIRE_TYPE_CLOSE) {
+		if (h->recipient.len != 0)
+			return error_set(err, KETEN_E_FIELD,
+			                 "a close has no recipient (it goes to "
+			                 "every agency in the case); leave "
+			                 "header.recipient empty");
+	} else if (copy_id(b->h.recipient, h->recipient)) {
+		return error_set(err, KETEN_E_RECIPIENT,
+		                 "header.recipient is not a valid agency id");
+	}
+	b->h.sent_at_us = h->sent_at_us;
+	return KETEN_OK;
+}
+
+/* The parts of a body that depend on its type. */
+static int
+decode_detail(struct body *b, const Keten__Body *m, struct keten_error *err)
+{
+	const char *name = wire_type_name(b->type);
+	int content = wire_type_content(b->type);
+
+	if (m->detail_case != detail_of(b->type))
+		return error_set(
+		    err, KETEN_E_FIELD,
+		    "the body's detail does not fit its type, %s (field "
+		    "%d set)",
+		    name, (int)m->detail_case);
+	if (m->content_hash.len != 0 &&
+	    copy_fixed(b->content_hash, KETEN_HASH_LEN, m->content_hash))
+		return error_set(err, KETEN_E_FIELD,
+		                 "content_hash must be %d bytes or empty",
+		                 KETEN_HASH_LEN);
+	b->has_content = m->content_hash.len != 0;
+	if (content > 0 && !b->has_content)
+		return error_set(err, KETEN_E_FIELD,
+		                 "this %s must carry sealed content and its "
+		                 "content_hash",
+		                 name);
+	if (content < 0 && b->has_content)
+		return error_set(err, KETEN_E_FIELD,
+		                 "this %s carries no sealed content; leave "
+		                 "content_hash empty",
+		                 name);
+	if (wire_type_needs_offer(b->type) != (m->offer_id.len != 0))
+		return error_set(
+		    err, KETEN_E_FIELD,
+		    wire_type_needs_offer(b->type)
+		        ? "this %s must name the offer it answers in "
+		          "offer_id"
+		        : "this %s answers no offer; leave offer_id "
+		          "empty",
+		    name);
+	if (m->offer_id.len != 0 &&
+	    copy_fixed(b->offer_id, KETEN_MSG_ID_LEN, m->offer_id))
+		return error_set(err, KETEN_E_FIELD,
+		                 "offer_id must be %d bytes", KETEN_MSG_ID_LEN);
+	b->has_offer_id = m->offer_id.len != 0;
+	switch (m->detail_case) {
+	case KETEN__BODY__DETAIL_REFERRAL:
+	case KETEN__BODY__DETAIL_HANDOVER: {
+		const Keten__OfferInfo *o =
+		    m->referral ? m->referral : m->handover;
+		b->u.offer.urgency = (int)o->urgency;
+		b->u.offer.respond_by_us = o->respond_by_us;
+		if (b->u.offer.urgency < KETEN_URGENCY_ROUTINE ||
+		    b->u.offer.urgency > KETEN_URGENCY_IMMEDIATE)
+			return error_set(err, KETEN_E_FIELD,
+			                 "%s.urgency %d is not routine (1), "
+			                 "urgent (2) or immediate (3)",
+			                 name, (int)o->urgency);
+		if (o->respond_by_us < 0)
+			return error_set(err, KETEN_E_FIELD,
+			                 "%s.respond_by_us is negative", name);
+		break;
+	}
+	case KETEN__BODY__DETAIL_DECLINE:
+		b->u.decline_reason = (uint32_t)m->decline->reason;
+		if (b->u.decline_reason < 1 ||
+		    b->u.decline_reason > WIRE_DECLINE_MAX)
+			return error_set(err, KETEN_E_FIELD,
+			                 "decline.reason %u is not a known "
+			                 "reason (1-%d)",
+			                 b->u.decline_reason, WIRE_DECLINE_MAX);
+		break;
+	case KETEN__BODY__DETAIL_CLOSE:
+		b->u.outcome = (uint32_t)m->close->outcome;
+		if (b->u.outcome < 1 || b->u.outcome > WIRE_OUTCOME_MAX)
+			return error_set(err, KETEN_E_FIELD,
+			                 "close.outcome %u is not a known "
+			                 "outcome (1-%d)",
+			                 b->u.outcome, WIRE_OUTCOME_MAX);
+		break;
+	default:
+		break;
+	}
+	return KETEN_OK;
+}
+
 int
-wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
+wire_body_decode(struct body *b, uint32_t type, const uint8_t *buf, size_t len,
                  struct keten_error *err)
 {
 	Keten__Body *m;
-	Keten__Header *h;
-	int rc = KETEN_OK;
+	int rc;
 
 	memset(b, 0, sizeof(*b));
+	if (type < 1 || type > WIRE_TYPE_MAX)
+		return error_set(err, KETEN_E_UNKNOWN_TYPE,
+		                 "message type %u is unknown", type);
 	if ((m = keten__body__unpack(NULL, len, buf)) == NULL)
 		return error_set(
 		    err, KETEN_E_MALFORMED,
 		    "the envelope body is not a valid protobuf Body");
-	h = m->header;
-	if (h == NULL)
-		rc = error_set(err, KETEN_E_FIELD, "the body has no header");
-	else if (copy_fixed(b->h.message_id, KETEN_MSG_ID_LEN, h->message_id))
-		rc = error_set(err, KETEN_E_FIELD,
-		               "header.message_id must be %d bytes",
-		               KETEN_MSG_ID_LEN);
-	else if (copy_fixed(b->h.case_id, KETEN_CASE_ID_LEN, h->case_id))
-		rc = error_set(err, KETEN_E_FIELD,
-		               "header.case_id must be %d bytes",
-		               KETEN_CASE_ID_LEN);
-	else if (copy_id(b->h.sender, h->sender))
-		rc = error_set(err, KETEN_E_FIELD,
-		               "header.sender is not a valid agency id");
-	else if (copy_id(b->h.recipient, h->recipient))
-		rc = error_set(err, KETEN_E_RECIPIENT,
-		               "header.recipient is not a valid agency id");
-	else if (copy_fixed(b->content_hash, KETEN_HASH_LEN, m->content_hash))
-		rc = error_set(err, KETEN_E_FIELD,
-		               "content_hash must be %d bytes", KETEN_HASH_LEN);
-	if (rc != KETEN_OK)
-		goto out;
-	b->h.sent_at_us = h->sent_at_us;
-	switch (m->detail_case) {
-	case KETEN__BODY__DETAIL_REFERRAL:
-		b->type = WIRE_TYPE_REFERRAL;
-		b->u.referral.urgency = (int)m->referral->urgency;
-		b->u.referral.respond_by_us = m->referral->respond_by_us;
-		if (b->u.referral.urgency < KETEN_URGENCY_ROUTINE ||
-		    b->u.referral.urgency > KETEN_URGENCY_IMMEDIATE)
-			rc = error_set(err, KETEN_E_FIELD,
-			               "referral.urgency %d is not routine "
-			               "(1), urgent (2) "
-			               "or immediate (3)",
-			               b->u.referral.urgency);
-		break;
-	default:
-		rc = error_set(err, KETEN_E_UNKNOWN_TYPE,
-		               "the body carries no known message detail");
-	}
-out:
+	b->type = type;
+	if ((rc = decode_header(b, m->header, err)) == KETEN_OK)
+		rc = decode_detail(b, m, err);
 	keten__body__free_unpacked(m, NULL);
 	return rc;
 }
@@ -224,6 +400,8 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	Keten__FetchRequest f = KETEN__FETCH_REQUEST__INIT;
 	Keten__AckRequest a = KETEN__ACK_REQUEST__INIT;
 	Keten__PingRequest p = KETEN__PING_REQUEST__INIT;
+	Keten__CasesRequest cs = KETEN__CASES_REQUEST__INIT;
+	Keten__CaseRequest c1 = KETEN__CASE_REQUEST__INIT;
 
 	m.request_id = r->request_id;
 	switch (r->kind) {
@@ -246,6 +424,19 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	case WIRE_REQ_PING:
 		m.kind_case = KETEN__REQUEST__KIND_PING;
 		m.ping = &p;
+		break;
+	case WIRE_REQ_CASES:
+		if (r->has_case_id)
+			cs.after = bin(r->case_id, KETEN_CASE_ID_LEN);
+		cs.max_cases = r->cases_max;
+		m.kind_case = KETEN__REQUEST__KIND_CASES;
+		m.cases = &cs;
+		break;
+	case WIRE_REQ_CASE:
+		c1.case_id = bin(r->case_id, KETEN_CASE_ID_LEN);
+		c1.after_seq = r->after_seq;
+		m.kind_case = KETEN__REQUEST__KIND_CASE;
+		m.case_ = &c1;
 		break;
 	}
 	return pack(out, len, &m.base);
@@ -302,14 +493,36 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 	case KETEN__REQUEST__KIND_PING:
 		r->kind = WIRE_REQ_PING;
 		break;
+	case KETEN__REQUEST__KIND_CASES:
+		r->kind = WIRE_REQ_CASES;
+		r->cases_max = m->cases->max_cases;
+		r->has_case_id = m->cases->after.len != 0;
+		if (r->has_case_id && copy_fixed(r->case_id, KETEN_CASE_ID_LEN,
+		                                 m->cases->after) != 0)
+			return error_set(
+			    err, KETEN_E_FIELD,
+			    "cases.after must be a %d-byte case id "
+			    "or empty",
+			    KETEN_CASE_ID_LEN);
+		break;
+	case KETEN__REQUEST__KIND_CASE:
+		r->kind = WIRE_REQ_CASE;
+		r->has_case_id = true;
+		r->after_seq = m->case_->after_seq;
+		if (copy_fixed(r->case_id, KETEN_CASE_ID_LEN,
+		               m->case_->case_id) != 0)
+			return error_set(err, KETEN_E_FIELD,
+			                 "case.case_id must be %d bytes",
+			                 KETEN_CASE_ID_LEN);
+		break;
 	default: {
 		uint64_t id = r->request_id;
 		wire_request_clear(r);
 		r->request_id = id; /* so the refusal reaches its sender */
 		return error_set(
 		    err, KETEN_E_UNKNOWN_TYPE,
-		    "the request names no known operation (submit, fetch, ack "
-		    "or ping)");
+		    "the request names no known operation (submit, fetch, ack, "
+		    "ping, cases or case)");
 	}
 	}
 	return KETEN_OK;
@@ -325,6 +538,174 @@ wire_request_clear(struct request *r)
 
 /* ---- reply ---- */
 
+/* Room for one case summary's protobuf-c structs. */
+struct pb_case {
+	Keten__CaseSummary cs;
+	Keten__Offer o;
+	Keten__Party party[CASE_PARTIES_MAX];
+	Keten__Party *pp[CASE_PARTIES_MAX];
+};
+
+static void
+case_to_pb(struct pb_case *p, const struct wire_case *wc)
+{
+	const struct case_state *st = &wc->st;
+
+	keten__case_summary__init(&p->cs);
+	p->cs.case_id = bin(st->id, KETEN_CASE_ID_LEN);
+	p->cs.status = (Keten__CaseStatus)st->status;
+	p->cs.holder = id_bin(st->parties[st->holder].id);
+	p->cs.opened_seq = st->opened_seq;
+	p->cs.opened_at_us = st->opened_at_us;
+	p->cs.last_seq = st->last_seq;
+	p->cs.updated_at_us = st->updated_at_us;
+	p->cs.messages = st->messages;
+	p->cs.outcome = (Keten__Outcome)st->outcome;
+	for (int i = 0; i < st->n_parties; i++) {
+		keten__party__init(&p->party[i]);
+		p->party[i].agency = id_bin(st->parties[i].id);
+		p->party[i].referred = st->parties[i].referred;
+		p->pp[i] = &p->party[i];
+	}
+	p->cs.n_parties = st->n_parties;
+	p->cs.parties = p->pp;
+	if (st->status != CASE_OFFERED)
+		return;
+	keten__offer__init(&p->o);
+	p->o.message_id = bin(st->offer.message_id, KETEN_MSG_ID_LEN);
+	p->o.seq = st->offer.seq;
+	p->o.type = (Keten__MessageType)st->offer.type;
+	p->o.from = p->cs.holder;
+	p->o.to = id_bin(st->parties[st->offer.to].id);
+	p->o.offered_at_us = st->offer.at_us;
+	p->o.acknowledged_at_us = st->offer.acked_us;
+	p->o.respond_by_us = st->offer.respond_by_us;
+	p->o.acknowledge_due_us = wc->ack_due_us;
+	p->o.decide_due_us = wc->decide_due_us;
+	p->o.questions = st->offer.questions;
+	p->cs.offer = &p->o;
+}
+
+static int
+same_id(const char *id, ProtobufCBinaryData b)
+{
+	return b.len == strlen(id) && memcmp(id, b.data, b.len) == 0;
+}
+
+/* The index of the party named b, or -1. */
+static int
+party_index(const struct case_state *st, ProtobufCBinaryData b)
+{
+	for (int i = 0; i < st->n_parties; i++)
+		if (same_id(st->parties[i].id, b))
+			return i;
+	return -1;
+}
+
+static int
+case_from_pb(struct wire_case *wc, const Keten__CaseSummary *cs)
+{
+	struct case_state *st = &wc->st;
+	int i;
+
+	memset(wc, 0, sizeof(*wc));
+	if (cs == NULL || cs->n_parties == 0 ||
+	    cs->n_parties > CASE_PARTIES_MAX ||
+	    copy_fixed(st->id, KETEN_CASE_ID_LEN, cs->case_id) != 0 ||
+	    cs->status < KETEN__CASE_STATUS__CASE_STATUS_OFFERED ||
+	    cs->status > KETEN__CASE_STATUS__CASE_STATUS_CLOSED)
+		return -1;
+	st->status = (enum case_status)cs->status;
+	st->n_parties = (uint8_t)cs->n_parties;
+	for (size_t k = 0; k < cs->n_parties; k++) {
+		if (copy_id(st->parties[k].id, cs->parties[k]->agency) != 0)
+			return -1;
+		st->parties[k].referred = cs->parties[k]->referred;
+	}
+	if ((i = party_index(st, cs->holder)) < 0)
+		return -1;
+	st->holder = (uint8_t)i;
+	st->opened_seq = cs->opened_seq;
+	st->opened_at_us = cs->opened_at_us;
+	st->last_seq = cs->last_seq;
+	st->updated_at_us = cs->updated_at_us;
+	st->messages = cs->messages;
+	st->outcome = (uint32_t)cs->outcome;
+	if (st->status != CASE_OFFERED)
+		return 0;
+	if (cs->offer == NULL ||
+	    copy_fixed(st->offer.message_id, KETEN_MSG_ID_LEN,
+	               cs->offer->message_id) != 0 ||
+	    (i = party_index(st, cs->offer->to)) < 0 ||
+	    !same_id(st->parties[st->holder].id, cs->offer->from))
+		return -1;
+	st->offer.to = (uint8_t)i;
+	st->offer.seq = cs->offer->seq;
+	st->offer.type = (uint32_t)cs->offer->type;
+	st->offer.at_us = cs->offer->offered_at_us;
+	st->offer.acked_us = cs->offer->acknowledged_at_us;
+	st->offer.respond_by_us = cs->offer->respond_by_us;
+	st->offer.questions = cs->offer->questions;
+	wc->ack_due_us = cs->offer->acknowledge_due_us;
+	wc->decide_due_us = cs->offer->decide_due_us;
+	return 0;
+}
+
+/* protobuf-c views of n delivered records, in two calloc'd arrays. */
+static int
+delivered_to_pb(Keten__Delivered **items, Keten__Delivered ***ptrs,
+                const struct delivered *d, size_t n)
+{
+	*items = NULL;
+	*ptrs = NULL;
+	if (n == 0)
+		return KETEN_OK;
+	*items = calloc(n, sizeof(**items));
+	*ptrs = calloc(n, sizeof(**ptrs));
+	if (*items == NULL || *ptrs == NULL) {
+		free(*items);
+		free(*ptrs);
+		return KETEN_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Keten__Delivered *x = &(*items)[i];
+		keten__delivered__init(x);
+		x->seq = d[i].seq;
+		x->received_at_us = d[i].received_at_us;
+		x->record_hash = bin(d[i].record_hash, KETEN_HASH_LEN);
+		x->prev_hash = bin(d[i].prev_hash, KETEN_HASH_LEN);
+		x->envelope = bin(d[i].envelope, d[i].envelope_len);
+		x->sealed_content = bin(d[i].sealed, d[i].sealed_len);
+		(*ptrs)[i] = x;
+	}
+	return KETEN_OK;
+}
+
+/* Views of n protobuf-c records, pointing into them; 0 or -1. */
+static int
+delivered_from_pb(struct delivered **out, Keten__Delivered **in, size_t n)
+{
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((*out = calloc(n, sizeof(**out))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct delivered *d = &(*out)[i];
+		d->seq = in[i]->seq;
+		d->received_at_us = in[i]->received_at_us;
+		if (copy_fixed(d->record_hash, KETEN_HASH_LEN,
+		               in[i]->record_hash) ||
+		    copy_fixed(d->prev_hash, KETEN_HASH_LEN, in[i]->prev_hash))
+			return -1;
+		d->envelope = in[i]->envelope.data;
+		d->envelope_len = in[i]->envelope.len;
+		d->sealed = in[i]->sealed_content.data;
+		d->sealed_len = in[i]->sealed_content.len;
+	}
+	return 0;
+}
+
 int
 wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 {
@@ -334,7 +715,11 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 	Keten__FetchReply f = KETEN__FETCH_REPLY__INIT;
 	Keten__AckReply a = KETEN__ACK_REPLY__INIT;
 	Keten__PingReply p = KETEN__PING_REPLY__INIT;
+	Keten__CasesReply cs = KETEN__CASES_REPLY__INIT;
+	Keten__CaseReply c1 = KETEN__CASE_REPLY__INIT;
 	Keten__Delivered *items = NULL, **ptrs = NULL;
+	struct pb_case *pc = NULL;
+	Keten__CaseSummary **cps = NULL;
 	int ret;
 
 	m.request_id = r->request_id;
@@ -358,27 +743,9 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		m.receipt = &rc;
 		break;
 	case WIRE_REP_FETCH:
-		if (r->fetch.n > 0) {
-			items = calloc(r->fetch.n, sizeof(*items));
-			ptrs = calloc(r->fetch.n, sizeof(*ptrs));
-			if (items == NULL || ptrs == NULL) {
-				free(items);
-				free(ptrs);
-				return KETEN_E_NOMEM;
-			}
-		}
-		for (size_t i = 0; i < r->fetch.n; i++) {
-			const struct delivered *d = &r->fetch.items[i];
-			keten__delivered__init(&items[i]);
-			items[i].seq = d->seq;
-			items[i].received_at_us = d->received_at_us;
-			items[i].record_hash =
-			    bin(d->record_hash, KETEN_HASH_LEN);
-			items[i].prev_hash = bin(d->prev_hash, KETEN_HASH_LEN);
-			items[i].envelope = bin(d->envelope, d->envelope_len);
-			items[i].sealed_content = bin(d->sealed, d->sealed_len);
-			ptrs[i] = &items[i];
-		}
+		if (delivered_to_pb(&items, &ptrs, r->fetch.items,
+		                    r->fetch.n) != KETEN_OK)
+			return KETEN_E_NOMEM;
 		f.n_messages = r->fetch.n;
 		f.messages = ptrs;
 		f.cursor = r->fetch.cursor;
@@ -398,10 +765,49 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		m.kind_case = KETEN__REPLY__KIND_PING;
 		m.ping = &p;
 		break;
+	case WIRE_REP_CASES:
+		if (r->cases.n > 0) {
+			pc = calloc(r->cases.n, sizeof(*pc));
+			cps = calloc(r->cases.n, sizeof(*cps));
+			if (pc == NULL || cps == NULL) {
+				free(pc);
+				free(cps);
+				return KETEN_E_NOMEM;
+			}
+		}
+		for (size_t i = 0; i < r->cases.n; i++) {
+			case_to_pb(&pc[i], &r->cases.items[i]);
+			cps[i] = &pc[i].cs;
+		}
+		cs.n_cases = r->cases.n;
+		cs.cases = cps;
+		cs.more = r->cases.more;
+		cs.now_us = r->cases.now_us;
+		m.kind_case = KETEN__REPLY__KIND_CASES;
+		m.cases = &cs;
+		break;
+	case WIRE_REP_CASE:
+		if ((pc = calloc(1, sizeof(*pc))) == NULL ||
+		    delivered_to_pb(&items, &ptrs, r->kase.records,
+		                    r->kase.n) != KETEN_OK) {
+			free(pc);
+			return KETEN_E_NOMEM;
+		}
+		case_to_pb(pc, &r->kase.summary);
+		c1.summary = &pc->cs;
+		c1.n_records = r->kase.n;
+		c1.records = ptrs;
+		c1.more = r->kase.more;
+		c1.now_us = r->kase.now_us;
+		m.kind_case = KETEN__REPLY__KIND_CASE;
+		m.case_ = &c1;
+		break;
 	}
 	ret = pack(out, len, &m.base);
 	free(items);
 	free(ptrs);
+	free(pc);
+	free(cps);
 	return ret;
 }
 
@@ -443,33 +849,14 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		                 rc->prev_hash);
 		break;
 	}
-	case KETEN__REPLY__KIND_FETCH: {
-		Keten__FetchReply *f = m->fetch;
+	case KETEN__REPLY__KIND_FETCH:
 		r->kind = WIRE_REP_FETCH;
-		r->fetch.cursor = f->cursor;
-		r->fetch.more = f->more;
-		r->fetch.n = f->n_messages;
-		if (f->n_messages > 0 &&
-		    (r->fetch.items = calloc(
-		         f->n_messages, sizeof(*r->fetch.items))) == NULL) {
-			wire_reply_clear(r);
-			return error_set(err, KETEN_E_NOMEM, "out of memory");
-		}
-		for (size_t i = 0; i < f->n_messages && !bad; i++) {
-			struct delivered *d = &r->fetch.items[i];
-			d->seq = f->messages[i]->seq;
-			d->received_at_us = f->messages[i]->received_at_us;
-			bad = copy_fixed(d->record_hash, KETEN_HASH_LEN,
-			                 f->messages[i]->record_hash) ||
-			      copy_fixed(d->prev_hash, KETEN_HASH_LEN,
-			                 f->messages[i]->prev_hash);
-			d->envelope = f->messages[i]->envelope.data;
-			d->envelope_len = f->messages[i]->envelope.len;
-			d->sealed = f->messages[i]->sealed_content.data;
-			d->sealed_len = f->messages[i]->sealed_content.len;
-		}
+		r->fetch.cursor = m->fetch->cursor;
+		r->fetch.more = m->fetch->more;
+		r->fetch.n = m->fetch->n_messages;
+		bad = delivered_from_pb(&r->fetch.items, m->fetch->messages,
+		                        m->fetch->n_messages);
 		break;
-	}
 	case KETEN__REPLY__KIND_ACK:
 		r->kind = WIRE_REP_ACK;
 		r->ack_cursor = m->ack->cursor;
@@ -478,6 +865,28 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		r->kind = WIRE_REP_PING;
 		r->ping.agency = m->ping->agency ? m->ping->agency : "";
 		r->ping.head_seq = m->ping->head_seq;
+		break;
+	case KETEN__REPLY__KIND_CASES:
+		r->kind = WIRE_REP_CASES;
+		r->cases.more = m->cases->more;
+		r->cases.now_us = m->cases->now_us;
+		r->cases.n = m->cases->n_cases;
+		if (r->cases.n > 0 &&
+		    (r->cases.items =
+		         calloc(r->cases.n, sizeof(*r->cases.items))) == NULL)
+			bad = 1;
+		for (size_t i = 0; i < r->cases.n && !bad; i++)
+			bad = case_from_pb(&r->cases.items[i],
+			                   m->cases->cases[i]);
+		break;
+	case KETEN__REPLY__KIND_CASE:
+		r->kind = WIRE_REP_CASE;
+		r->kase.more = m->case_->more;
+		r->kase.now_us = m->case_->now_us;
+		r->kase.n = m->case_->n_records;
+		bad = case_from_pb(&r->kase.summary, m->case_->summary) ||
+		      delivered_from_pb(&r->kase.records, m->case_->records,
+		                        m->case_->n_records);
 		break;
 	default:
 		bad = 1;
@@ -497,6 +906,8 @@ wire_reply_clear(struct reply *r)
 	if (r->pb != NULL)
 		keten__reply__free_unpacked(r->pb, NULL);
 	free(r->fetch.items);
+	free(r->cases.items);
+	free(r->kase.records);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -566,13 +977,34 @@ person_from_pb(struct keten_person *p, const Keten__Person *in)
 }
 
 int
-wire_content_decode(struct content *c, const uint8_t *buf, size_t len,
-                    struct keten_error *err)
+wire_dossier_encode(uint8_t **out, size_t *len, const struct keten_dossier *d)
+{
+	Keten__Dossier m = KETEN__DOSSIER__INIT;
+
+	m.known = str(d->known);
+	m.safety_conditions = str(d->safety_conditions);
+	m.monitoring_plan = str(d->monitoring_plan);
+	m.family_informed = d->family_informed;
+	m.notes = str(d->notes);
+	return pack(out, len, &m.base);
+}
+
+int
+wire_note_encode(uint8_t **out, size_t *len, const char *text)
+{
+	Keten__Note m = KETEN__NOTE__INIT;
+
+	m.text = str(text);
+	return pack(out, len, &m.base);
+}
+
+static int
+referral_decode(struct content *c, const uint8_t *buf, size_t len,
+                struct keten_error *err)
 {
 	Keten__ReferralContent *m;
 	struct keten_person *hh = NULL;
 
-	memset(c, 0, sizeof(*c));
 	if ((m = keten__referral_content__unpack(NULL, len, buf)) == NULL)
 		return error_set(
 		    err, KETEN_E_MALFORMED,
@@ -601,11 +1033,46 @@ wire_content_decode(struct content *c, const uint8_t *buf, size_t len,
 	return KETEN_OK;
 }
 
+int
+wire_content_decode(struct content *c, uint32_t type, const uint8_t *buf,
+                    size_t len, struct keten_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->type = type;
+	if (type == WIRE_TYPE_REFERRAL)
+		return referral_decode(c, buf, len, err);
+	if (type == WIRE_TYPE_HANDOVER) {
+		Keten__Dossier *m = keten__dossier__unpack(NULL, len, buf);
+		if (m == NULL)
+			return error_set(
+			    err, KETEN_E_MALFORMED,
+			    "the sealed content is not a valid Dossier");
+		c->pb = m;
+		c->dossier.known = m->known;
+		c->dossier.safety_conditions = m->safety_conditions;
+		c->dossier.monitoring_plan = m->monitoring_plan;
+		c->dossier.family_informed = m->family_informed;
+		c->dossier.notes = m->notes;
+		return KETEN_OK;
+	}
+	{
+		Keten__Note *m = keten__note__unpack(NULL, len, buf);
+		if (m == NULL)
+			return error_set(
+			    err, KETEN_E_MALFORMED,
+			    "the sealed content is not a valid Note");
+		c->pb = m;
+		c->note = m->text;
+	}
+	return KETEN_OK;
+}
+
 void
 wire_content_clear(struct content *c)
 {
+	/* Every kind is freed through its own descriptor's free. */
 	if (c->pb != NULL)
-		keten__referral_content__free_unpacked(c->pb, NULL);
+		protobuf_c_message_free_unpacked(c->pb, NULL);
 	free(c->arrays);
 	memset(c, 0, sizeof(*c));
 }

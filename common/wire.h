@@ -10,13 +10,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "case.h"
 #include "error.h"
 
 #define WIRE_VERSION 1
 #define WIRE_SIG_LEN 64
 
-enum wire_type { WIRE_TYPE_REFERRAL = 1 };
-#define WIRE_TYPE_MAX WIRE_TYPE_REFERRAL
+/* Message types; the numbers are the proto's MessageType. */
+enum wire_type {
+	WIRE_TYPE_REFERRAL = 1,
+	WIRE_TYPE_ACKNOWLEDGE,
+	WIRE_TYPE_ACCEPT,
+	WIRE_TYPE_DECLINE,
+	WIRE_TYPE_HANDOVER,
+	WIRE_TYPE_WITHDRAW,
+	WIRE_TYPE_INFO_REQUEST,
+	WIRE_TYPE_INFO_REPLY,
+	WIRE_TYPE_FEEDBACK,
+	WIRE_TYPE_CLOSE
+};
+#define WIRE_TYPE_MAX    WIRE_TYPE_CLOSE
+#define WIRE_DECLINE_MAX 5 /* DeclineReason's last value */
+#define WIRE_OUTCOME_MAX 5 /* Outcome's last value */
+
+/* "referral", "info_request", ...; "?" for an unknown type. */
+const char *wire_type_name(uint32_t type);
+/* The type named by word, or 0. */
+uint32_t wire_type_parse(const char *word);
 
 /* A decoded envelope; body points into decoder-owned memory. */
 struct envelope {
@@ -39,22 +59,35 @@ struct header {
 
 /* A decoded body: a plain copy, nothing to free. */
 struct body {
-	struct header h;
+	struct header h; /* h.recipient is "" only for a close */
+	uint32_t type;   /* the enum wire_type it was decoded as */
+	bool has_content;
 	uint8_t content_hash[KETEN_HASH_LEN];
-	uint32_t type; /* which detail is set: an enum wire_type */
+	bool has_offer_id; /* answers, withdraw, info_reply */
+	uint8_t offer_id[KETEN_MSG_ID_LEN];
 	union {
 		struct {
 			int urgency;
 			int64_t respond_by_us;
-		} referral;
+		} offer;                 /* referral, handover */
+		uint32_t decline_reason; /* decline */
+		uint32_t outcome;        /* close */
 	} u;
 };
+
+/* Whether a message of this type must carry sealed content (1), may (0)
+ * or must not (-1). */
+int wire_type_content(uint32_t type);
+/* Whether this type answers an open offer, so carries its offer_id. */
+bool wire_type_needs_offer(uint32_t type);
 
 enum wire_request_kind {
 	WIRE_REQ_SUBMIT = 1,
 	WIRE_REQ_FETCH,
 	WIRE_REQ_ACK,
-	WIRE_REQ_PING
+	WIRE_REQ_PING,
+	WIRE_REQ_CASES,
+	WIRE_REQ_CASE
 };
 
 struct request {
@@ -66,6 +99,12 @@ struct request {
 	size_t sealed_len;
 	uint32_t fetch_max;
 	uint64_t ack_seq;
+	/* cases: list after case_id (if has_case_id), at most cases_max;
+	 * case: case_id's records after after_seq */
+	bool has_case_id;
+	uint8_t case_id[KETEN_CASE_ID_LEN];
+	uint32_t cases_max;
+	uint64_t after_seq;
 	void *pb;
 };
 
@@ -97,7 +136,16 @@ enum wire_reply_kind {
 	WIRE_REP_RECEIPT,
 	WIRE_REP_FETCH,
 	WIRE_REP_ACK,
-	WIRE_REP_PING
+	WIRE_REP_PING,
+	WIRE_REP_CASES,
+	WIRE_REP_CASE
+};
+
+/* A case as the broker reports it: its state and the open offer's due
+ * times under the broker's deadlines. */
+struct wire_case {
+	struct case_state st;
+	int64_t ack_due_us, decide_due_us;
 };
 
 struct reply {
@@ -119,6 +167,19 @@ struct reply {
 		const char *agency;
 		uint64_t head_seq;
 	} ping;
+	struct {
+		struct wire_case *items;
+		size_t n;
+		bool more;
+		int64_t now_us;
+	} cases;
+	struct {
+		struct wire_case summary;
+		struct delivered *records; /* sealed always empty */
+		size_t n;
+		bool more;
+		int64_t now_us;
+	} kase;
 	void *pb;
 };
 
@@ -130,8 +191,11 @@ int wire_envelope_decode(struct envelope *e, const uint8_t *buf, size_t len,
 void wire_envelope_clear(struct envelope *e);
 
 int wire_body_encode(uint8_t **out, size_t *len, const struct body *b) WUR;
-int wire_body_decode(struct body *b, const uint8_t *buf, size_t len,
-                     struct keten_error *err) WUR;
+/* Decodes a body signed as message type `type` and checks that it fits
+ * that type: the detail, recipient, content hash and offer_id it must or
+ * must not have (docs/PROTOCOL.md, "Messages"). */
+int wire_body_decode(struct body *b, uint32_t type, const uint8_t *buf,
+                     size_t len, struct keten_error *err) WUR;
 
 int wire_request_encode(uint8_t **out, size_t *len,
                         const struct request *r) WUR;
@@ -148,16 +212,24 @@ int wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
                       struct keten_error *err) WUR;
 void wire_reply_clear(struct reply *r);
 
-/* Decoded sealed content; strings point into memory freed by _clear. */
+/* Decoded sealed content; strings point into memory freed by _clear.
+ * Which member is set follows the message type: a referral's content, a
+ * handover's dossier, or any other message's note. */
 struct content {
+	uint32_t type;
 	struct keten_referral_content referral;
+	struct keten_dossier dossier;
+	const char *note;
 	void *pb;
 	void *arrays;
 };
 int wire_content_encode(uint8_t **out, size_t *len,
                         const struct keten_referral_content *c) WUR;
-int wire_content_decode(struct content *c, const uint8_t *buf, size_t len,
-                        struct keten_error *err) WUR;
+int wire_dossier_encode(uint8_t **out, size_t *len,
+                        const struct keten_dossier *d) WUR;
+int wire_note_encode(uint8_t **out, size_t *len, const char *text) WUR;
+int wire_content_decode(struct content *c, uint32_t type, const uint8_t *buf,
+                        size_t len, struct keten_error *err) WUR;
 void wire_content_clear(struct content *c);
 
 #endif

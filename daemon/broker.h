@@ -19,6 +19,8 @@
 
 #define FETCH_MAX_DEFAULT 64
 #define FETCH_MAX_LIMIT   1024
+#define CASES_MAX_DEFAULT 256
+#define CASES_MAX_LIMIT   1024
 
 struct broker {
 	const struct config *cfg;

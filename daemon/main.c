@@ -15,29 +15,31 @@
 #include <zmq.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "keys.h"
 #include "log.h"
 #include "text.h"
+#include "wire.h"
 
 static void
 usage(FILE *f)
 {
-	fputs(
-	    "usage: ketend -c CONFIG [--log-level LEVEL]\n"
-	    "       ketend --check-config CONFIG\n"
-	    "\n"
-	    "The keten referral broker: records signed messages between\n"
-	    "youth-protection agencies in a hash chain and delivers them.\n"
-	    "\n"
-	    "  -c, --config FILE        region config (YAML) to serve\n"
-	    "  -n, --check-config FILE  validate FILE, print a summary, exit\n"
-	    "      --log-level LEVEL    error, warn, info (default), debug\n"
-	    "  -h, --help               this text\n"
-	    "\n"
-	    "Exit status: 0 clean stop (SIGTERM/SIGINT) or valid config;\n"
-	    "1 invalid config or start-up failure; 2 usage error.\n"
-	    "See ketend(8) in docs/ketend.md.\n",
-	    f);
+	fputs("usage: ketend -c CONFIG [--log-level LEVEL]\n"
+	      "       ketend --check-config CONFIG\n"
+	      "\n"
+	      "The keten referral broker: records signed messages between\n"
+	      "youth-protection agencies in a hash chain and delivers them.\n"
+	      "\n"
+	      "  -c, --config FILE        region config (YAML) to serve\n"
+	      "  -n, --check-config FILE  validate FILE, print its agencies,\n"
+	      "                           routes and deadlines, exit\n"
+	      "      --log-level LEVEL    error, warn, info (default), debug\n"
+	      "  -h, --help               this text\n"
+	      "\n"
+	      "Exit status: 0 clean stop (SIGTERM/SIGINT) or valid config;\n"
+	      "1 invalid config or start-up failure; 2 usage error.\n"
+	      "See ketend(8) in docs/ketend.md.\n",
+	      f);
 }
 
 static int
@@ -45,6 +47,8 @@ check_config(const char *path)
 {
 	struct config *c;
 	struct keten_error err;
+	char ack[CLOCK_DURATION_STR_MAX], ref[CLOCK_DURATION_STR_MAX],
+	    hand[CLOCK_DURATION_STR_MAX];
 
 	if (config_load(&c, path, &err) != KETEN_OK) {
 		fprintf(stderr, "ketend: %s\n", err.message);
@@ -58,6 +62,29 @@ check_config(const char *path)
 		printf("  %-24s %-13s %s\n", c->agencies[i].id,
 		       config_kind_name(c->agencies[i].kind),
 		       c->agencies[i].name);
+	printf("routes (who may send what to whom):\n");
+	for (size_t i = 0; i < c->n_routes; i++) {
+		const struct route *r = &c->routes[i];
+
+		printf("  %-12s %-12s -> ", wire_type_name(r->type),
+		       config_route_kind_name(r->from));
+		if (r->type == WIRE_TYPE_FEEDBACK)
+			printf("%-12s (only to an agency that referred the "
+			       "case)\n",
+			       config_route_kind_name(r->to));
+		else
+			printf("%s\n", config_route_kind_name(r->to));
+	}
+	printf("answers: acknowledge, accept, decline and info_request go "
+	       "from an open offer's recipient to the holder; info_reply and "
+	       "withdraw from the holder to the offer's recipient; close from "
+	       "the holder to every agency in the case.\n");
+	clock_format_duration(ack, sizeof(ack), &c->deadline_acknowledge);
+	clock_format_duration(ref, sizeof(ref), &c->deadline_referral);
+	clock_format_duration(hand, sizeof(hand), &c->deadline_handover);
+	printf("deadlines: acknowledge %s, referral decision %s, handover "
+	       "decision %s (decision counted from the acknowledgement)\n",
+	       ack, ref, hand);
 	config_destroy(&c);
 	return 0;
 }

@@ -17,10 +17,12 @@
 #include "ledger.h"
 #include "log.h"
 #include "store.h"
+#include "text.h"
 
 struct store {
 	MDB_env *env;
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
+	MDB_dbi cases, caseidx, caselog;
 	char region[KETEN_ID_MAX + 1];
 	uint8_t genesis[32];
 	/* Readers hold it shared for the length of a read transaction; the
@@ -118,7 +120,12 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	                       &s->content)) ||
 	    (rc =
 	         mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE, &s->cursor)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)))
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASES, MDB_CREATE, &s->cases)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASEIDX, MDB_CREATE,
+	                       &s->caseidx)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_CASELOG, MDB_CREATE, &s->caselog)))
 		goto fail;
 	k = val("region", 6);
 	rc = mdb_get(txn, s->meta, &k, &v);
@@ -216,14 +223,67 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 	return 0;
 }
 
+/* The stored state of a case, or CASE_NONE (zeroed) if it has none. */
+static int
+case_get(struct store *s, MDB_txn *txn, struct case_state *st,
+         const uint8_t id[KETEN_CASE_ID_LEN])
+{
+	MDB_val k = val(id, KETEN_CASE_ID_LEN), v;
+	int rc = mdb_get(txn, s->cases, &k, &v);
+
+	memset(st, 0, sizeof(*st));
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	return case_decode(st, v.mv_data, v.mv_size) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+/* The case's new state and its indexes, after record seq. */
+static int
+case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
+         const struct case_msg *m, const uint8_t seqkey[8])
+{
+	uint8_t buf[CASE_ENCODED_MAX], key[KETEN_ID_MAX + 1 + 16];
+	const char *who[2] = {m->sender, m->recipient};
+	MDB_val k, v;
+	int rc;
+
+	k = val(st->id, KETEN_CASE_ID_LEN);
+	v = val(buf, case_encode(buf, st));
+	if ((rc = mdb_put(txn, s->cases, &k, &v, 0)) != 0)
+		return rc;
+	memcpy(key, st->id, KETEN_CASE_ID_LEN);
+	memcpy(key + KETEN_CASE_ID_LEN, seqkey, 8);
+	k = val(key, KETEN_CASE_ID_LEN + 8);
+	v = val("", 0);
+	if ((rc = mdb_put(txn, s->caselog, &k, &v, 0)) != 0)
+		return rc;
+	/* Only sender and recipient can be new parties. */
+	for (int i = 0; i < 2; i++) {
+		size_t n = strlen(who[i]);
+		if (n == 0)
+			continue;
+		memcpy(key, who[i], n + 1);
+		memcpy(key + n + 1, st->id, KETEN_CASE_ID_LEN);
+		k = val(key, n + 1 + KETEN_CASE_ID_LEN);
+		v = val("", 0);
+		if ((rc = mdb_put(txn, s->caseidx, &k, &v, 0)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
              int64_t now_us)
 {
 	uint8_t key[8], ibox[INBOX_KEY_MAX], mval[MSGID_VAL_LEN];
+	const char *to[CASE_PARTIES_MAX];
+	struct case_state st;
 	struct record r;
 	MDB_val k, v;
-	size_t len = CHAIN_RECORD_HEADER + it->envelope_len;
+	size_t len = CHAIN_RECORD_HEADER + it->envelope_len, n_to;
 	int rc;
 
 	k = val(it->message_id, KETEN_MSG_ID_LEN);
@@ -232,6 +292,15 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 		return apply_duplicate(s, txn, it, &v);
 	if (rc != MDB_NOTFOUND)
 		return rc;
+
+	/* The case rules, against the state this transaction sees: a
+	 * refusal writes nothing. */
+	if ((rc = case_get(s, txn, &st, it->msg.case_id)) != 0)
+		return rc;
+	it->msg.seq = s->head_seq + 1;
+	it->msg.at_us = now_us;
+	if ((it->status = case_step(&st, &it->msg, &it->err)) != KETEN_OK)
+		return 0;
 
 	r.seq = s->head_seq + 1;
 	memcpy(r.prev_hash, s->head_hash, 32);
@@ -247,13 +316,20 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	chain_record_encode(v.mv_data, &r);
 	chain_record_hash(it->receipt.record_hash, v.mv_data, len);
 
-	k = val(key, 8);
-	v = val(it->sealed, it->sealed_len);
-	if ((rc = mdb_put(txn, s->content, &k, &v, MDB_APPEND)) != 0)
-		return rc;
-	k = val(ibox, inbox_key(ibox, it->recipient, r.seq));
-	v = val("", 0);
-	if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
+	if (it->sealed_len > 0) {
+		k = val(key, 8);
+		v = val(it->sealed, it->sealed_len);
+		if ((rc = mdb_put(txn, s->content, &k, &v, MDB_APPEND)) != 0)
+			return rc;
+	}
+	n_to = case_recipients(to, &st, &it->msg);
+	for (size_t i = 0; i < n_to; i++) {
+		k = val(ibox, inbox_key(ibox, to[i], r.seq));
+		v = val("", 0);
+		if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
+			return rc;
+	}
+	if ((rc = case_put(s, txn, &st, &it->msg, key)) != 0)
 		return rc;
 	/* The head fields (zero until then) are filled in once the batch's
 	 * head is known; a duplicate within this batch reads the rest. */
@@ -472,7 +548,8 @@ store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 }
 
 static int
-copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
+copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq,
+         bool with_sealed)
 {
 	uint8_t key[8];
 	MDB_val k, v;
@@ -496,8 +573,8 @@ copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
 	d->envelope = buf;
 	d->envelope_len = r.envelope_len;
 	k = val(key, 8);
-	rc = mdb_get(txn, s->content, &k, &v);
-	if (rc == MDB_NOTFOUND) { /* destroyed: the chain stays whole */
+	rc = with_sealed ? mdb_get(txn, s->content, &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND) { /* none, left out, or destroyed */
 		d->sealed = NULL;
 		d->sealed_len = 0;
 		return 0;
@@ -550,9 +627,10 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 			break;
 		}
 		d = &out->items[out->n];
-		if ((rc = copy_out(
-		         d, txn, s,
-		         bytes_get_be64((uint8_t *)k.mv_data + prefix))) != 0) {
+		if ((rc =
+		         copy_out(d, txn, s,
+		                  bytes_get_be64((uint8_t *)k.mv_data + prefix),
+		                  true)) != 0) {
 			out->n++; /* so its partial copy is freed */
 			goto fail_txn;
 		}
@@ -585,4 +663,197 @@ store_fetch_free(struct store_fetch *f)
 	}
 	free(f->items);
 	memset(f, 0, sizeof(*f));
+}
+
+/* A read transaction under the remap lock; end it with read_end. */
+static int
+read_begin(struct store *s, MDB_txn **txn)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn)) != 0)
+		pthread_rwlock_unlock(&s->remap);
+	return rc;
+}
+
+static void
+read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
+{
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
+}
+
+/* Steps cur to the next case for the listing: every case (agency NULL),
+ * or the next of agency's index entries. *id gets the case id. */
+static int
+next_case(MDB_cursor *cur, const char *agency, uint8_t *prefix, size_t plen,
+          const uint8_t *after, bool first, const uint8_t **id)
+{
+	MDB_val k, v;
+	int rc;
+
+	if (first) {
+		if (agency == NULL) {
+			k = val(after, KETEN_CASE_ID_LEN);
+			rc = mdb_cursor_get(cur, &k, &v,
+			                    after ? MDB_SET_RANGE : MDB_FIRST);
+		} else {
+			memcpy(prefix + plen,
+			       after ? after : (const uint8_t *)"",
+			       after ? KETEN_CASE_ID_LEN : 0);
+			k = val(prefix, plen + (after ? KETEN_CASE_ID_LEN : 0));
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		}
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	/* Skip the `after` entry itself. */
+	if (rc == 0 && first && after != NULL &&
+	    k.mv_size == plen + KETEN_CASE_ID_LEN &&
+	    memcmp((uint8_t *)k.mv_data + plen, after, KETEN_CASE_ID_LEN) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (rc != 0)
+		return rc;
+	if (k.mv_size != plen + KETEN_CASE_ID_LEN ||
+	    memcmp(k.mv_data, prefix, plen) != 0)
+		return MDB_NOTFOUND; /* past this agency's entries */
+	*id = (const uint8_t *)k.mv_data + plen;
+	return 0;
+}
+
+int
+store_cases(struct store *s, struct store_cases *out, const char *agency,
+            const uint8_t *after, size_t max_n, struct keten_error *err)
+{
+	uint8_t prefix[KETEN_ID_MAX + 1 + KETEN_CASE_ID_LEN];
+	size_t plen = agency ? strlen(agency) + 1 : 0;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	const uint8_t *id;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->items = calloc(max_n ? max_n : 1, sizeof(*out->items))) ==
+	    NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	if (agency)
+		memcpy(prefix, agency, plen);
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_cursor_open(txn, agency ? s->caseidx : s->cases, &cur)) !=
+	    0)
+		goto fail_txn;
+	for (rc = next_case(cur, agency, prefix, plen, after, true, &id);
+	     rc == 0;
+	     rc = next_case(cur, agency, prefix, plen, after, false, &id)) {
+		if (out->n == max_n) {
+			out->more = true;
+			break;
+		}
+		if ((rc = case_get(s, txn, &out->items[out->n], id)) != 0)
+			goto fail_txn;
+		if (out->items[out->n].status == CASE_NONE) {
+			rc = MDB_CORRUPTED; /* indexed but not stored */
+			goto fail_txn;
+		}
+		out->n++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	free(out->items);
+	memset(out, 0, sizeof(*out));
+	return error_set(err, KETEN_E_IO, "cannot read the cases: %s",
+	                 mdb_strerror(rc));
+}
+
+int
+store_case(struct store *s, struct store_case *out, const char *agency,
+           const uint8_t case_id[KETEN_CASE_ID_LEN], uint64_t after_seq,
+           size_t max_bytes, struct keten_error *err)
+{
+	uint8_t key[KETEN_CASE_ID_LEN + 8];
+	size_t cap = 0, bytes = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	char hex[2 * KETEN_CASE_ID_LEN + 1];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = case_get(s, txn, &out->st, case_id)) != 0)
+		goto fail_txn;
+	if (out->st.status == CASE_NONE ||
+	    (agency != NULL && !case_involves(&out->st, agency))) {
+		read_end(s, txn, NULL);
+		text_hex(hex, case_id, KETEN_CASE_ID_LEN);
+		/* The same answer either way: no one learns that a case
+		 * they are not part of exists. */
+		return error_set(err, KETEN_E_CASE_UNKNOWN,
+		                 "case %s is unknown, or %s is not a party to "
+		                 "it",
+		                 hex, agency ? agency : "you");
+	}
+	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
+		goto fail_txn;
+	memcpy(key, case_id, KETEN_CASE_ID_LEN);
+	bytes_put_be64(key + KETEN_CASE_ID_LEN, after_seq + 1);
+	k = val(key, sizeof(key));
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t seq;
+		if (k.mv_size != sizeof(key) ||
+		    memcmp(k.mv_data, case_id, KETEN_CASE_ID_LEN) != 0)
+			break;
+		if (bytes >= max_bytes) {
+			out->more = true;
+			break;
+		}
+		seq = bytes_get_be64((uint8_t *)k.mv_data + KETEN_CASE_ID_LEN);
+		if (out->n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct delivered *p =
+			    realloc(out->records, ncap * sizeof(*p));
+			if (p == NULL) {
+				rc = ENOMEM;
+				goto fail_txn;
+			}
+			out->records = p;
+			cap = ncap;
+		}
+		memset(&out->records[out->n], 0, sizeof(*out->records));
+		out->n++; /* counted first, so a partial copy is freed */
+		if ((rc = copy_out(&out->records[out->n - 1], txn, s, seq,
+		                   false)) != 0)
+			goto fail_txn;
+		bytes += out->records[out->n - 1].envelope_len;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	store_case_free(out);
+	return error_set(err, KETEN_E_IO, "cannot read the case: %s",
+	                 mdb_strerror(rc));
+}
+
+void
+store_case_free(struct store_case *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free((void *)(uintptr_t)c->records[i].envelope);
+	free(c->records);
+	memset(c, 0, sizeof(*c));
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "case.h"
 #include "error.h"
 #include "wire.h"
 
@@ -26,7 +27,7 @@ struct store_item {
 	const uint8_t *sealed;
 	size_t sealed_len;
 	uint8_t message_id[KETEN_MSG_ID_LEN];
-	const char *recipient;
+	struct case_msg msg; /* seq and at_us are the writer's to fill */
 	/* ack */
 	const char *agency;
 	uint64_t ack_seq;
@@ -63,5 +64,31 @@ struct store_fetch {
 int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
                 size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
 void store_fetch_free(struct store_fetch *f);
+
+/* The cases agency is a party to (every case if agency is NULL), in case
+ * id order after `after` (NULL: from the first), at most max_n. items is
+ * malloc'd: free() it. */
+struct store_cases {
+	struct case_state *items;
+	size_t n;
+	bool more;
+};
+int store_cases(struct store *s, struct store_cases *out, const char *agency,
+                const uint8_t *after, size_t max_n,
+                struct keten_error *err) WUR;
+
+/* One case and its records after after_seq (sealed content left out), at
+ * most about max_bytes. KETEN_E_CASE_UNKNOWN if there is no such case or
+ * agency (NULL: anyone) is not a party to it. Free with store_case_free. */
+struct store_case {
+	struct case_state st;
+	struct delivered *records;
+	size_t n;
+	bool more;
+};
+int store_case(struct store *s, struct store_case *out, const char *agency,
+               const uint8_t case_id[KETEN_CASE_ID_LEN], uint64_t after_seq,
+               size_t max_bytes, struct keten_error *err) WUR;
+void store_case_free(struct store_case *c);
 
 #endif

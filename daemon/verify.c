@@ -2,9 +2,11 @@
  * Verify workers: decode, check signatures and policy, answer reads. Every
  * check happens here, once, before the writer; must never write to LMDB.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "envelope.h"
 #include "job.h"
 #include "log.h"
@@ -25,6 +27,8 @@ static int handle_submit(struct worker *, struct job *, struct keten_error *);
 static int handle_fetch(struct worker *, struct job *, struct keten_error *);
 static int handle_ack(struct worker *, struct job *, struct keten_error *);
 static int handle_ping(struct worker *, struct job *, struct keten_error *);
+static int handle_cases(struct worker *, struct job *, struct keten_error *);
+static int handle_case(struct worker *, struct job *, struct keten_error *);
 
 /* Requests are data: who may call each, and whether it goes to the writer. */
 static const struct handler {
@@ -38,13 +42,15 @@ static const struct handler {
     {WIRE_REQ_FETCH, "fetch", KINDS_ALL, 0, handle_fetch},
     {WIRE_REQ_ACK, "ack", KINDS_ALL, 1, handle_ack},
     {WIRE_REQ_PING, "ping", KINDS_ALL, 0, handle_ping},
+    {WIRE_REQ_CASES, "list cases", KINDS_ALL, 0, handle_cases},
+    {WIRE_REQ_CASE, "read a case", KINDS_ALL, 0, handle_case},
 };
 
 static int
 handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 {
 	const struct config *c = w->b->cfg;
-	const struct agency *signer, *to;
+	const struct agency *signer, *to = NULL;
 	uint8_t hash[KETEN_HASH_LEN];
 	int rc;
 
@@ -65,45 +71,57 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 		    "the envelope signature does not verify with %s's signing "
 		    "key in the region config",
 		    signer->id);
-	if ((rc = wire_body_decode(&j->body, j->env.body, j->env.body_len,
-	                           err)) != KETEN_OK)
+	if ((rc = wire_body_decode(&j->body, j->env.type, j->env.body,
+	                           j->env.body_len, err)) != KETEN_OK)
 		return rc;
-	if (j->body.type != j->env.type)
-		return error_set(
-		    err, KETEN_E_FIELD,
-		    "the envelope says message type %u but the body carries "
-		    "type %u",
-		    j->env.type, j->body.type);
 	if (strcmp(j->body.h.sender, signer->id) != 0)
 		return error_set(err, KETEN_E_SIGNER,
 		                 "header.sender '%s' is not the signer '%s'",
 		                 j->body.h.sender, signer->id);
-	if ((to = config_find(c, j->body.h.recipient)) == NULL)
+	/* A close goes to every party; anything else to one agency. */
+	if (j->body.type != WIRE_TYPE_CLOSE &&
+	    (to = config_find(c, j->body.h.recipient)) == NULL)
 		return error_set(err, KETEN_E_RECIPIENT,
 		                 "recipient '%s' is not an agency in region %s",
 		                 j->body.h.recipient, c->region);
-	if ((rc = policy_route_check(signer, j->env.type, to, err)) != KETEN_OK)
+	if (to != NULL && to->kind == KETEN_KIND_AUDITOR)
+		return error_set(err, KETEN_E_RECIPIENT,
+		                 "%s is an auditor and receives no messages",
+		                 to->id);
+	if (to != NULL && (rc = policy_route_check(c, signer, j->env.type, to,
+	                                           err)) != KETEN_OK)
 		return rc;
-	if (j->req.sealed_len == 0)
+	if (j->body.has_content && j->req.sealed_len == 0)
 		return error_set(
 		    err, KETEN_E_FIELD,
-		    "the sealed content is missing; a %s must carry content "
-		    "sealed to %s",
-		    "referral", to->id);
-	envelope_content_hash(hash, j->req.sealed, j->req.sealed_len);
-	if (memcmp(hash, j->body.content_hash, KETEN_HASH_LEN) != 0)
+		    "the sealed content is missing; this %s carries a "
+		    "content_hash, so it must carry content sealed to %s",
+		    wire_type_name(j->body.type),
+		    to ? to->id : "its recipient");
+	if (!j->body.has_content && j->req.sealed_len != 0)
 		return error_set(
-		    err, KETEN_E_CONTENT_HASH,
-		    "the sealed content's hash differs from the content_hash "
-		    "the sender signed; it was altered or belongs to another "
-		    "message");
+		    err, KETEN_E_FIELD,
+		    "sealed content was sent with this %s, whose body "
+		    "has no content_hash",
+		    wire_type_name(j->body.type));
+	if (j->body.has_content) {
+		envelope_content_hash(hash, j->req.sealed, j->req.sealed_len);
+		if (memcmp(hash, j->body.content_hash, KETEN_HASH_LEN) != 0)
+			return error_set(
+			    err, KETEN_E_CONTENT_HASH,
+			    "the sealed content's hash differs from the "
+			    "content_hash the sender signed; it was altered "
+			    "or belongs to another message");
+	}
 	j->item.op = STORE_SUBMIT;
 	j->item.envelope = j->req.envelope;
 	j->item.envelope_len = j->req.envelope_len;
 	j->item.sealed = j->req.sealed;
 	j->item.sealed_len = j->req.sealed_len;
 	memcpy(j->item.message_id, j->body.h.message_id, KETEN_MSG_ID_LEN);
-	j->item.recipient = to->id;
+	/* The writer fills in seq and time; case rules are checked there,
+	 * against the state of the transaction that records it. */
+	case_msg_of(&j->item.msg, &j->body, 0, 0);
 	return KETEN_OK;
 }
 
@@ -156,6 +174,73 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 	if (store_head(w->b->store, &r.ping.head_seq, hash) != KETEN_OK)
 		return error_set(err, KETEN_E_IO, "cannot read the chain head");
 	job_reply(j, &r);
+	return -1;
+}
+
+/* Auditors see every case; anyone else only the cases they are part of. */
+static const char *
+case_viewer(const struct job *j)
+{
+	return j->agency->kind == KETEN_KIND_AUDITOR ? NULL : j->agency->id;
+}
+
+static void
+wire_case_of(struct wire_case *wc, const struct case_state *st,
+             const struct config *c)
+{
+	wc->st = *st;
+	case_offer_due(&wc->ack_due_us, &wc->decide_due_us, st, c);
+}
+
+static int
+handle_cases(struct worker *w, struct job *j, struct keten_error *err)
+{
+	struct store_cases sc;
+	struct reply r = {.kind = WIRE_REP_CASES};
+	size_t max = j->req.cases_max ? j->req.cases_max : CASES_MAX_DEFAULT;
+	int rc;
+
+	if (max > CASES_MAX_LIMIT)
+		max = CASES_MAX_LIMIT;
+	rc = store_cases(w->b->store, &sc, case_viewer(j),
+	                 j->req.has_case_id ? j->req.case_id : NULL, max, err);
+	if (rc != KETEN_OK)
+		return rc;
+	if (sc.n > 0 &&
+	    (r.cases.items = calloc(sc.n, sizeof(*r.cases.items))) == NULL) {
+		free(sc.items);
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < sc.n; i++)
+		wire_case_of(&r.cases.items[i], &sc.items[i], w->b->cfg);
+	r.cases.n = sc.n;
+	r.cases.more = sc.more;
+	r.cases.now_us = clock_now_us();
+	job_reply(j, &r);
+	free(r.cases.items);
+	free(sc.items);
+	return -1; /* answered */
+}
+
+static int
+handle_case(struct worker *w, struct job *j, struct keten_error *err)
+{
+	struct store_case sc;
+	struct reply r = {.kind = WIRE_REP_CASE};
+	int rc;
+
+	rc =
+	    store_case(w->b->store, &sc, case_viewer(j), j->req.case_id,
+	               j->req.after_seq, w->b->cfg->max_message_bytes * 4, err);
+	if (rc != KETEN_OK)
+		return rc;
+	wire_case_of(&r.kase.summary, &sc.st, w->b->cfg);
+	r.kase.records = sc.records;
+	r.kase.n = sc.n;
+	r.kase.more = sc.more;
+	r.kase.now_us = clock_now_us();
+	job_reply(j, &r);
+	store_case_free(&sc);
 	return -1;
 }
 

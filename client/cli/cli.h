@@ -60,5 +60,28 @@ int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* acknowledge, accept, decline, handover, withdraw, ask, answer, feedback,
+ * close: one function, argv[0] says which step (case.c). */
+int cmd_step(int argc, char **argv);
+int cmd_cases(int argc, char **argv);
+int cmd_case(int argc, char **argv);
+
+/* ---- shared by the case views (case.c) ---- */
+
+/* Microseconds since the epoch, by this machine's clock. */
+int64_t cli_now_us(void);
+/* Parses a moment: ISO 8601 UTC "2026-11-30T17:00:00Z", or a span from
+ * now_us, "+2d", "-90s", "+1h30m" (units w d h m s). 0, or -1 if arg is
+ * neither. */
+int cli_parse_time(int64_t *us, const char *arg, int64_t now_us);
+/* A span as a person reads it: "3d4h", "2h13m", "15m", "40s". */
+void cli_duration(char out[32], int64_t us);
+/* "routine", "urgent", "immediate"; "?" if unknown. */
+const char *cli_urgency_name(enum keten_urgency u);
+/* Prints cases one line each under a header, ages and offers judged at
+ * at_us (or, with json, one JSON object per line); with overdue_only,
+ * only the overdue ones. Returns how many overdue cases it printed. */
+size_t cli_cases_print(const struct keten_case *cs, size_t n, int64_t at_us,
+                       int json, int overdue_only);
 
 #endif

@@ -7,25 +7,24 @@
 
 #include "cli.h"
 
-static const char *
-urgency_name(enum keten_urgency u)
-{
-	switch (u) {
-	case KETEN_URGENCY_ROUTINE:
-		return "routine";
-	case KETEN_URGENCY_URGENT:
-		return "urgent";
-	case KETEN_URGENCY_IMMEDIATE:
-		return "immediate";
-	}
-	return "?";
-}
-
+/* A sealed text: continuation lines line up under the first. */
 static void
 show_text(const char *label, const char *s)
 {
-	if (s && *s)
-		printf("    %-18s %s\n", label, s);
+	size_t len;
+
+	if (s == NULL || *s == '\0')
+		return;
+	printf("    %-18s ", label);
+	len = strlen(s);
+	while (len > 0 && s[len - 1] == '\n')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		putchar(s[i]);
+		if (s[i] == '\n')
+			printf("    %-18s ", "");
+	}
+	putchar('\n');
 }
 
 static void
@@ -40,30 +39,8 @@ show_person(const char *label, const struct keten_person *p)
 }
 
 static void
-show_human(const struct keten_message *m)
+show_referral(const struct keten_referral_content *c)
 {
-	const struct keten_referral_content *c = m->content;
-	char case_hex[33], when[32], due[32];
-
-	keten_hex(case_hex, m->case_id, sizeof(m->case_id));
-	cli_time(when, m->received_at_us);
-	cli_time(due, m->respond_by_us);
-	printf("#%" PRIu64 " referral from %s, case %s\n", m->seq, m->sender,
-	       case_hex);
-	printf("    %-18s %s (respond by %s)\n", "urgency",
-	       urgency_name(m->urgency), due);
-	printf("    %-18s %s\n", "received", when);
-	if (m->status != KETEN_OK) {
-		printf("    %-18s FAILED: %s\n", "verification",
-		       m->status_message);
-		return;
-	}
-	printf("    %-18s signature of %s ok, content hash ok\n",
-	       "verification", m->sender);
-	if (c == NULL) {
-		printf("    %-18s %s\n", "content", m->status_message);
-		return;
-	}
 	show_person("child", &c->child);
 	for (size_t i = 0; i < c->n_household; i++)
 		show_person("household", &c->household[i]);
@@ -80,6 +57,72 @@ show_human(const struct keten_message *m)
 }
 
 static void
+show_dossier(const struct keten_dossier *d)
+{
+	show_text("known", d->known);
+	show_text("safety conditions", d->safety_conditions);
+	show_text("monitoring plan", d->monitoring_plan);
+	printf("    %-18s %s\n", "family informed",
+	       d->family_informed ? "yes" : "no");
+	show_text("notes", d->notes);
+}
+
+static int
+is_offer(enum keten_message_type t)
+{
+	return t == KETEN_MSG_REFERRAL || t == KETEN_MSG_HANDOVER;
+}
+
+static void
+show_human(const struct keten_message *m)
+{
+	char case_hex[33], offer[33], when[32], due[32];
+
+	keten_hex(case_hex, m->case_id, sizeof(m->case_id));
+	cli_time(when, m->received_at_us);
+	printf("#%" PRIu64 " %s from %s, case %s\n", m->seq,
+	       keten_message_type_name(m->type), m->sender, case_hex);
+	if (is_offer(m->type)) {
+		if (m->respond_by_us) {
+			cli_time(due, m->respond_by_us);
+			printf("    %-18s %s (respond by %s)\n", "urgency",
+			       cli_urgency_name(m->urgency), due);
+		} else {
+			printf("    %-18s %s (respond by: the region's "
+			       "default)\n",
+			       "urgency", cli_urgency_name(m->urgency));
+		}
+	}
+	if (m->has_offer_id) {
+		/* the first 8 hex digits tell offers apart for a person */
+		keten_hex(offer, m->offer_id, sizeof(m->offer_id));
+		printf("    %-18s %.8s\n", "about offer", offer);
+	}
+	if (m->type == KETEN_MSG_DECLINE)
+		printf("    %-18s %s\n", "reason",
+		       keten_decline_reason_name(m->reason));
+	if (m->type == KETEN_MSG_CLOSE)
+		printf("    %-18s %s\n", "outcome",
+		       keten_outcome_name(m->outcome));
+	printf("    %-18s %s\n", "received", when);
+	if (m->status != KETEN_OK) {
+		printf("    %-18s FAILED: %s\n", "verification",
+		       m->status_message);
+		return;
+	}
+	printf("    %-18s signature of %s ok%s\n", "verification", m->sender,
+	       m->content || m->dossier || m->note ? ", content hash ok" : "");
+	if (m->type == KETEN_MSG_REFERRAL && m->content != NULL)
+		show_referral(m->content);
+	else if (m->type == KETEN_MSG_HANDOVER && m->dossier != NULL)
+		show_dossier(m->dossier);
+	else if (m->note != NULL)
+		show_text("note", m->note);
+	else if (is_offer(m->type))
+		printf("    %-18s %s\n", "content", m->status_message);
+}
+
+static void
 json_person(const struct keten_person *p)
 {
 	fputs("{\"name\":", stdout);
@@ -92,55 +135,97 @@ json_person(const struct keten_person *p)
 }
 
 static void
+json_referral(const struct keten_referral_content *c)
+{
+	fputs(",\"content\":{\"child\":", stdout);
+	json_person(&c->child);
+	fputs(",\"household\":[", stdout);
+	for (size_t i = 0; i < c->n_household; i++) {
+		if (i)
+			putchar(',');
+		json_person(&c->household[i]);
+	}
+	fputs("],\"parental_authority\":", stdout);
+	json_str(stdout, c->parental_authority);
+	fputs(",\"concerns\":[", stdout);
+	for (size_t i = 0; i < c->n_concerns; i++) {
+		if (i)
+			putchar(',');
+		json_str(stdout, c->concerns[i]);
+	}
+	fputs("],\"safety_assessment\":", stdout);
+	json_str(stdout, c->safety_assessment);
+	fputs(",\"request\":", stdout);
+	json_str(stdout, c->request);
+	fputs(",\"legal_basis\":", stdout);
+	json_str(stdout, c->legal_basis);
+	printf(",\"family_informed\":%s,\"family_consented\":%s,"
+	       "\"notes\":",
+	       c->family_informed ? "true" : "false",
+	       c->family_consented ? "true" : "false");
+	json_str(stdout, c->notes);
+	putchar('}');
+}
+
+static void
+json_dossier(const struct keten_dossier *d)
+{
+	fputs(",\"dossier\":{\"known\":", stdout);
+	json_str(stdout, d->known);
+	fputs(",\"safety_conditions\":", stdout);
+	json_str(stdout, d->safety_conditions);
+	fputs(",\"monitoring_plan\":", stdout);
+	json_str(stdout, d->monitoring_plan);
+	printf(",\"family_informed\":%s,\"notes\":",
+	       d->family_informed ? "true" : "false");
+	json_str(stdout, d->notes);
+	putchar('}');
+}
+
+static void
 show_json(const struct keten_message *m)
 {
-	const struct keten_referral_content *c = m->content;
-	char case_hex[33], hash[65], when[32], due[32];
+	char case_hex[33], hash[65], offer[33], when[32], due[32];
 
 	keten_hex(case_hex, m->case_id, sizeof(m->case_id));
 	keten_hex(hash, m->record_hash, 32);
 	cli_time(when, m->received_at_us);
-	cli_time(due, m->respond_by_us);
-	printf("{\"seq\":%" PRIu64 ",\"type\":\"referral\",\"sender\":\"%s\","
+	printf("{\"seq\":%" PRIu64 ",\"type\":\"%s\",\"sender\":\"%s\","
 	       "\"recipient\":\"%s\",\"case\":\"%s\",\"record_hash\":\"%s\","
-	       "\"received_at\":\"%s\",\"urgency\":\"%s\",\"respond_by\":"
-	       "\"%s\",\"verified\":%s",
-	       m->seq, m->sender, m->recipient, case_hex, hash, when,
-	       urgency_name(m->urgency), due,
-	       m->status == KETEN_OK ? "true" : "false");
+	       "\"received_at\":\"%s\"",
+	       m->seq, keten_message_type_name(m->type), m->sender,
+	       m->recipient, case_hex, hash, when);
+	if (is_offer(m->type)) {
+		printf(",\"urgency\":\"%s\",\"respond_by\":",
+		       cli_urgency_name(m->urgency));
+		if (m->respond_by_us) {
+			cli_time(due, m->respond_by_us);
+			printf("\"%s\"", due);
+		} else {
+			fputs("null", stdout);
+		}
+	}
+	if (m->has_offer_id) {
+		keten_hex(offer, m->offer_id, sizeof(m->offer_id));
+		printf(",\"offer_id\":\"%s\"", offer);
+	}
+	if (m->type == KETEN_MSG_DECLINE)
+		printf(",\"reason\":\"%s\"",
+		       keten_decline_reason_name(m->reason));
+	if (m->type == KETEN_MSG_CLOSE)
+		printf(",\"outcome\":\"%s\"", keten_outcome_name(m->outcome));
+	printf(",\"verified\":%s", m->status == KETEN_OK ? "true" : "false");
 	if (m->status != KETEN_OK) {
 		fputs(",\"error\":", stdout);
 		json_str(stdout, m->status_message);
 	}
-	if (c != NULL) {
-		fputs(",\"content\":{\"child\":", stdout);
-		json_person(&c->child);
-		fputs(",\"household\":[", stdout);
-		for (size_t i = 0; i < c->n_household; i++) {
-			if (i)
-				putchar(',');
-			json_person(&c->household[i]);
-		}
-		fputs("],\"parental_authority\":", stdout);
-		json_str(stdout, c->parental_authority);
-		fputs(",\"concerns\":[", stdout);
-		for (size_t i = 0; i < c->n_concerns; i++) {
-			if (i)
-				putchar(',');
-			json_str(stdout, c->concerns[i]);
-		}
-		fputs("],\"safety_assessment\":", stdout);
-		json_str(stdout, c->safety_assessment);
-		fputs(",\"request\":", stdout);
-		json_str(stdout, c->request);
-		fputs(",\"legal_basis\":", stdout);
-		json_str(stdout, c->legal_basis);
-		printf(",\"family_informed\":%s,\"family_consented\":%s,"
-		       "\"notes\":",
-		       c->family_informed ? "true" : "false",
-		       c->family_consented ? "true" : "false");
-		json_str(stdout, c->notes);
-		putchar('}');
+	if (m->content != NULL)
+		json_referral(m->content);
+	if (m->dossier != NULL)
+		json_dossier(m->dossier);
+	if (m->note != NULL) {
+		fputs(",\"note\":", stdout);
+		json_str(stdout, m->note);
 	}
 	puts("}");
 }

@@ -16,7 +16,19 @@ static const struct verb {
     {"send", cmd_send, "send a message (send referral ...)"},
     {"inbox", cmd_inbox, "show messages addressed to this agency"},
     {"ack", cmd_ack, "acknowledge messages up to a sequence number"},
-    {"audit", cmd_audit, "verify the log (audit verify DATADIR)"},
+    {"cases", cmd_cases, "list this agency's cases (--overdue for monitoring)"},
+    {"case", cmd_case, "show one case's verified history (case show CASE)"},
+    {"acknowledge", cmd_step, "confirm receipt of a case offered to us"},
+    {"accept", cmd_step, "take a case offered to us"},
+    {"decline", cmd_step, "refuse a case offered to us, with a reason"},
+    {"ask", cmd_step, "ask the holder questions about an offered case"},
+    {"handover", cmd_step, "offer a case we hold to another agency"},
+    {"answer", cmd_step, "answer questions about our open offer"},
+    {"withdraw", cmd_step, "take back our open offer of a case"},
+    {"feedback", cmd_step, "tell an earlier referrer how the case goes"},
+    {"close", cmd_step, "close a case we hold, with an outcome"},
+    {"audit", cmd_audit,
+     "verify the log, replay its cases (audit verify|cases)"},
 };
 
 static void
@@ -27,7 +39,7 @@ usage(FILE *f)
 	      "broker,\nand lets auditors verify its log.\n\nVerbs:\n",
 	      f);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+		fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
 	fputs("\n'keten VERB --help' describes each verb. Exit status: 0 ok, "
 	      "1 refused\nby the broker or verification failed, 2 usage or "
 	      "bad file, 3 cannot\nreach the broker.\n",

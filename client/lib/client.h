@@ -38,6 +38,16 @@ struct keten_prepared {
 	uint8_t case_id[KETEN_CASE_ID_LEN];
 };
 
+/* Seals plain (if not NULL) to `to`, sets b's content hash, signs b and
+ * packs the envelope into p; p's ids are taken from b. */
+int client_finish_prepare(struct keten_prepared *p, struct keten_client *c,
+                          struct body *b, const uint8_t *plain,
+                          size_t plain_len, const struct agency *to,
+                          struct keten_error *err);
+/* The public view of a case state and its due times, overdue at at_us. */
+void client_case_public(struct keten_case *out, const struct wire_case *wc,
+                        int64_t at_us);
+
 /* Sends a request (its request_id is assigned and returned in *id). */
 int client_send(struct keten_client *c, uint64_t *id, struct request *r,
                 struct keten_error *err);

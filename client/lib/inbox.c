@@ -77,7 +77,7 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    "the signature of %s does not verify", e.signer);
 		goto out;
 	}
-	if (wire_body_decode(&b, e.body, e.body_len, &tmp) != 0 ||
+	if (wire_body_decode(&b, e.type, e.body, e.body_len, &tmp) != 0 ||
 	    strcmp(b.h.sender, e.signer) != 0) {
 		bad(m, KETEN_E_SENDER_SIG, "the body from %s is invalid",
 		    e.signer);
@@ -88,16 +88,27 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 	memcpy(m->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
 	memcpy(m->case_id, b.h.case_id, KETEN_CASE_ID_LEN);
 	m->sent_at_us = b.h.sent_at_us;
-	if (b.type == WIRE_TYPE_REFERRAL) {
-		m->urgency = (enum keten_urgency)b.u.referral.urgency;
-		m->respond_by_us = b.u.referral.respond_by_us;
+	if (b.type == WIRE_TYPE_REFERRAL || b.type == WIRE_TYPE_HANDOVER) {
+		m->urgency = (enum keten_urgency)b.u.offer.urgency;
+		m->respond_by_us = b.u.offer.respond_by_us;
 	}
-	if (strcmp(b.h.recipient, c->me->id) != 0) {
+	m->has_offer_id = b.has_offer_id;
+	memcpy(m->offer_id, b.offer_id, KETEN_MSG_ID_LEN);
+	if (b.type == WIRE_TYPE_DECLINE)
+		m->reason = (enum keten_decline_reason)b.u.decline_reason;
+	if (b.type == WIRE_TYPE_CLOSE)
+		m->outcome = (enum keten_outcome)b.u.outcome;
+	/* A close is addressed to no one: the broker gives it to every
+	 * party of the case. */
+	if (b.type != WIRE_TYPE_CLOSE &&
+	    strcmp(b.h.recipient, c->me->id) != 0) {
 		bad(m, KETEN_E_RECIPIENT, "addressed to %s, not to us",
 		    b.h.recipient);
 		goto out;
 	}
 	m->status = KETEN_OK;
+	if (!b.has_content)
+		goto out;
 	if (d->sealed_len == 0) { /* destroyed: the record still verifies */
 		snprintf(m->status_message, sizeof(m->status_message),
 		         "content destroyed");
@@ -117,10 +128,15 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    c->me->id);
 		goto out;
 	}
-	if (wire_content_decode(ct, plain, plain_len, &tmp) != KETEN_OK)
-		bad(m, KETEN_E_DECRYPT, "the opened content is not a referral");
-	else
+	if (wire_content_decode(ct, b.type, plain, plain_len, &tmp) != KETEN_OK)
+		bad(m, KETEN_E_DECRYPT, "the opened content does not fit a %s",
+		    wire_type_name(b.type));
+	else if (b.type == WIRE_TYPE_REFERRAL)
 		m->content = &ct->referral;
+	else if (b.type == WIRE_TYPE_HANDOVER)
+		m->dossier = &ct->dossier;
+	else
+		m->note = ct->note;
 	sodium_memzero(plain, plain_len);
 	free(plain);
 out:

@@ -1,9 +1,11 @@
 /* What needs no broker: key files, the offline audit, hex. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "client.h"
 #include "text.h"
 
@@ -73,6 +75,42 @@ keten_audit_verify(struct keten_audit *out, const char *config_path,
 	out->head_seq = res.head_seq;
 	memcpy(out->head_hash, res.head_hash, 32);
 	out->bad_seq = res.bad_seq;
+	out->cases = res.n_cases;
+	audit_result_free(&res);
+	return rc;
+}
+
+int
+keten_audit_cases(struct keten_case **out, size_t *n, const char *config_path,
+                  const char *data_dir, int64_t at_us, struct keten_error *err)
+{
+	struct config *c;
+	struct audit_result res;
+	struct keten_case *all = NULL;
+	int rc;
+
+	error_clear(err);
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	if (at_us == 0)
+		at_us = clock_now_us();
+	rc = audit_verify_dir(&res, c, data_dir, err);
+	if (rc == KETEN_OK &&
+	    (all = calloc(res.n_cases ? res.n_cases : 1, sizeof(*all))) == NULL)
+		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
+	for (size_t i = 0; rc == KETEN_OK && i < res.n_cases; i++) {
+		struct wire_case wc = {.st = res.cases[i]};
+		case_offer_due(&wc.ack_due_us, &wc.decide_due_us, &wc.st, c);
+		client_case_public(&all[i], &wc, at_us);
+	}
+	if (rc == KETEN_OK) {
+		*out = all;
+		*n = res.n_cases;
+	}
+	audit_result_free(&res);
+	config_destroy(&c);
 	return rc;
 }
 

@@ -12,8 +12,7 @@
 #include "clock.h"
 #include "envelope.h"
 
-#define DEFAULT_RESPOND_US (5LL * 24 * 3600 * 1000000)
-#define MAX_INFLIGHT       4096
+#define MAX_INFLIGHT 4096
 
 void
 keten_prepared_free(struct keten_prepared **p)
@@ -43,21 +42,27 @@ keten_prepared_ids(uint8_t case_id[KETEN_CASE_ID_LEN],
 		memcpy(message_id, p->message_id, KETEN_MSG_ID_LEN);
 }
 
-/* Seals content to `to`, signs body, and packs the envelope into p. */
-static int
-finish_prepare(struct keten_prepared *p, struct keten_client *c, struct body *b,
-               const uint8_t *plain, size_t plain_len, const struct agency *to,
-               struct keten_error *err)
+int
+client_finish_prepare(struct keten_prepared *p, struct keten_client *c,
+                      struct body *b, const uint8_t *plain, size_t plain_len,
+                      const struct agency *to, struct keten_error *err)
 {
 	struct envelope e;
 	uint8_t *body = NULL;
 	size_t body_len;
 	int rc;
 
-	if (envelope_seal(&p->sealed, &p->sealed_len, plain, plain_len,
-	                  to->box_pk) != KETEN_OK)
-		return error_set(err, KETEN_E_NOMEM, "cannot seal the content");
-	envelope_content_hash(b->content_hash, p->sealed, p->sealed_len);
+	memcpy(p->message_id, b->h.message_id, KETEN_MSG_ID_LEN);
+	memcpy(p->case_id, b->h.case_id, KETEN_CASE_ID_LEN);
+	b->has_content = plain != NULL;
+	if (plain != NULL) {
+		if (envelope_seal(&p->sealed, &p->sealed_len, plain, plain_len,
+		                  to->box_pk) != KETEN_OK)
+			return error_set(err, KETEN_E_NOMEM,
+			                 "cannot seal the content");
+		envelope_content_hash(b->content_hash, p->sealed,
+		                      p->sealed_len);
+	}
 	if (wire_body_encode(&body, &body_len, b) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "cannot encode the body");
 	memset(&e, 0, sizeof(e));
@@ -110,15 +115,13 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 	strcpy(b.h.recipient, to->id);
 	b.h.sent_at_us = clock_now_us();
 	b.type = WIRE_TYPE_REFERRAL;
-	b.u.referral.urgency = (int)r->urgency;
-	b.u.referral.respond_by_us = r->respond_by_us
-	                                 ? r->respond_by_us
-	                                 : b.h.sent_at_us + DEFAULT_RESPOND_US;
+	b.u.offer.urgency = (int)r->urgency;
+	b.u.offer.respond_by_us = r->respond_by_us; /* 0: region default */
 	if (wire_content_encode(&plain, &plain_len, r->content) != KETEN_OK) {
 		keten_prepared_free(&p);
 		return error_set(err, KETEN_E_NOMEM, "cannot encode content");
 	}
-	rc = finish_prepare(p, c, &b, plain, plain_len, to, err);
+	rc = client_finish_prepare(p, c, &b, plain, plain_len, to, err);
 	sodium_memzero(plain, plain_len);
 	free(plain);
 	if (rc != KETEN_OK) {

@@ -18,7 +18,7 @@ fuzz_check_refusal(int rc, const struct keten_error *err)
 }
 
 static void
-check_body(const uint8_t *buf, size_t len)
+check_body(uint32_t type, const uint8_t *buf, size_t len)
 {
 	struct body b, again;
 	struct keten_error err;
@@ -27,18 +27,25 @@ check_body(const uint8_t *buf, size_t len)
 	int rc;
 
 	error_clear(&err);
-	if ((rc = wire_body_decode(&b, buf, len, &err)) != KETEN_OK) {
+	if ((rc = wire_body_decode(&b, type, buf, len, &err)) != KETEN_OK) {
 		fuzz_check_refusal(rc, &err);
 		return;
 	}
+	FUZZ_CHECK(b.type == type);
 	FUZZ_CHECK(text_valid_id(b.h.sender));
-	FUZZ_CHECK(text_valid_id(b.h.recipient));
-	FUZZ_CHECK(b.type == WIRE_TYPE_REFERRAL);
-	FUZZ_CHECK(b.u.referral.urgency >= KETEN_URGENCY_ROUTINE &&
-	           b.u.referral.urgency <= KETEN_URGENCY_IMMEDIATE);
+	/* Only a close has no recipient. */
+	FUZZ_CHECK(type == WIRE_TYPE_CLOSE ? b.h.recipient[0] == '\0'
+	                                   : text_valid_id(b.h.recipient));
+	FUZZ_CHECK(wire_type_content(type) <= 0 || b.has_content);
+	FUZZ_CHECK(wire_type_content(type) >= 0 || !b.has_content);
+	FUZZ_CHECK(b.has_offer_id == wire_type_needs_offer(type));
+	if (type == WIRE_TYPE_REFERRAL || type == WIRE_TYPE_HANDOVER)
+		FUZZ_CHECK(b.u.offer.urgency >= KETEN_URGENCY_ROUTINE &&
+		           b.u.offer.urgency <= KETEN_URGENCY_IMMEDIATE);
 
 	FUZZ_CHECK(wire_body_encode(&out, &out_len, &b) == KETEN_OK);
-	FUZZ_CHECK(wire_body_decode(&again, out, out_len, &err) == KETEN_OK);
+	FUZZ_CHECK(wire_body_decode(&again, type, out, out_len, &err) ==
+	           KETEN_OK);
 	FUZZ_CHECK(
 	    memcmp(b.h.message_id, again.h.message_id, KETEN_MSG_ID_LEN) == 0);
 	FUZZ_CHECK(strcmp(b.h.sender, again.h.sender) == 0);
@@ -46,12 +53,11 @@ check_body(const uint8_t *buf, size_t len)
 	FUZZ_CHECK(memcmp(b.h.case_id, again.h.case_id, KETEN_CASE_ID_LEN) ==
 	           0);
 	FUZZ_CHECK(b.h.sent_at_us == again.h.sent_at_us);
+	FUZZ_CHECK(b.has_content == again.has_content);
 	FUZZ_CHECK(memcmp(b.content_hash, again.content_hash, KETEN_HASH_LEN) ==
 	           0);
-	FUZZ_CHECK(b.type == again.type);
-	FUZZ_CHECK(b.u.referral.urgency == again.u.referral.urgency);
-	FUZZ_CHECK(b.u.referral.respond_by_us ==
-	           again.u.referral.respond_by_us);
+	FUZZ_CHECK(memcmp(b.offer_id, again.offer_id, KETEN_MSG_ID_LEN) == 0);
+	FUZZ_CHECK(memcmp(&b.u, &again.u, sizeof(b.u)) == 0);
 	free(out);
 }
 
@@ -88,7 +94,9 @@ fuzz_envelope_and_body(const uint8_t *buf, size_t len)
 	wire_envelope_clear(&again);
 	free(out);
 
-	check_body(e.body, e.body_len);
+	/* The body as every type, not only the one the envelope says. */
+	for (uint32_t t = 1; t <= WIRE_TYPE_MAX; t++)
+		check_body(t, e.body, e.body_len);
 	wire_envelope_clear(&e);
 	FUZZ_CHECK(e.pb == NULL);
 }

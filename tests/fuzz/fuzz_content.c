@@ -57,7 +57,8 @@ round_trip(const struct keten_referral_content *c)
 	size_t len = 0;
 
 	FUZZ_CHECK(wire_content_encode(&out, &len, c) == KETEN_OK);
-	FUZZ_CHECK(wire_content_decode(&again, out, len, &err) == KETEN_OK);
+	FUZZ_CHECK(wire_content_decode(&again, WIRE_TYPE_REFERRAL, out, len,
+	                               &err) == KETEN_OK);
 	same_person(&a->child, &c->child);
 	FUZZ_CHECK(a->n_household == c->n_household);
 	for (size_t i = 0; i < c->n_household; i++)
@@ -84,7 +85,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	error_clear(&err);
-	if ((rc = wire_content_decode(&c, data, size, &err)) != KETEN_OK) {
+	if ((rc = wire_content_decode(&c, WIRE_TYPE_REFERRAL, data, size,
+	                              &err)) != KETEN_OK) {
 		fuzz_check_refusal(rc, &err);
 		FUZZ_CHECK(c.pb == NULL && c.arrays == NULL);
 		return 0;

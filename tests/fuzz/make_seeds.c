@@ -117,8 +117,9 @@ envelope(uint8_t **out, size_t *len, const uint8_t *sealed, size_t sealed_len,
 	fill(b.h.case_id, KETEN_CASE_ID_LEN, 100);
 	b.h.sent_at_us = 1700000000000000;
 	envelope_content_hash(b.content_hash, sealed, sealed_len);
-	b.u.referral.urgency = KETEN_URGENCY_URGENT;
-	b.u.referral.respond_by_us = 1700086400000000;
+	b.has_content = true;
+	b.u.offer.urgency = KETEN_URGENCY_URGENT;
+	b.u.offer.respond_by_us = 1700086400000000;
 	if (wire_body_encode(&body, &body_len, &b) != KETEN_OK)
 		die("wire_body_encode");
 	strcpy(e.signer, "lt-almere");

@@ -139,6 +139,35 @@ harness_head(const struct harness *h, const char *id)
 	return head;
 }
 
+/* Brokers still running; a test that exits early must not leave one
+ * behind holding ctest's output pipe open. */
+static pid_t running[8];
+
+static void
+kill_running(void)
+{
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
+		if (running[i] > 0) {
+			kill(running[i], SIGKILL);
+			waitpid(running[i], NULL, 0);
+			running[i] = 0;
+		}
+}
+
+static void
+track(pid_t pid, pid_t replace)
+{
+	static int registered;
+
+	if (!registered && atexit(kill_running) == 0)
+		registered = 1;
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
+		if (running[i] == replace) {
+			running[i] = pid;
+			return;
+		}
+}
+
 void
 harness_start(struct harness *h)
 {
@@ -162,6 +191,7 @@ harness_start(struct harness *h)
 		      lvl ? lvl : "info", (char *)NULL);
 		_exit(127);
 	}
+	track(h->pid, 0);
 	if (keten_client_new(&c, h->config, h->keys[0], &err) != 0)
 		die("client", err.message);
 	keten_client_set_timeout(c, 200);
@@ -187,6 +217,7 @@ harness_stop(struct harness *h)
 	kill(h->pid, SIGTERM);
 	if (waitpid(h->pid, &status, 0) != h->pid)
 		return -1;
+	track(0, h->pid);
 	h->pid = 0;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -200,6 +231,7 @@ harness_kill(struct harness *h)
 		return;
 	kill(h->pid, SIGKILL);
 	waitpid(h->pid, NULL, 0);
+	track(0, h->pid);
 	h->pid = 0;
 }
 

@@ -138,14 +138,18 @@ craft_submit(size_t *len, const struct harness *h, const struct craft *c)
 	else
 		randombytes_buf(b.h.message_id, sizeof(b.h.message_id));
 	memcpy(last_id, b.h.message_id, sizeof(last_id));
-	randombytes_buf(b.h.case_id, sizeof(b.h.case_id));
+	if (c->case_id)
+		memcpy(b.h.case_id, c->case_id, sizeof(b.h.case_id));
+	else
+		randombytes_buf(b.h.case_id, sizeof(b.h.case_id));
 	strcpy(b.h.sender, c->sender);
 	strcpy(b.h.recipient, c->recipient);
 	b.h.sent_at_us = clock_now_us();
 	envelope_content_hash(b.content_hash, sealed, sealed_len);
+	b.has_content = true;
 	b.type = WIRE_TYPE_REFERRAL; /* the only detail the encoder knows */
-	b.u.referral.urgency = KETEN_URGENCY_URGENT;
-	b.u.referral.respond_by_us = b.h.sent_at_us + 1000000;
+	b.u.offer.urgency = KETEN_URGENCY_URGENT;
+	b.u.offer.respond_by_us = b.h.sent_at_us + 1000000;
 	if (wire_body_encode(&body, &body_len, &b) != 0)
 		die("body");
 	memset(&e, 0, sizeof(e));

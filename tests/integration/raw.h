@@ -30,18 +30,19 @@ int raw_call1(struct raw *r, struct reply *rep, const uint8_t *frame,
 void raw_close(struct raw *r);
 
 struct craft {
-	const char *signer;    /* envelope.signer */
-	const char *sign_as;   /* whose secret key signs */
-	const char *sender;    /* header.sender */
-	const char *recipient; /* header.recipient */
-	uint32_t version;      /* envelope version */
-	uint32_t env_type;     /* envelope type */
-	uint32_t body_type;    /* body detail */
-	int flip_sig;          /* corrupt the signature */
-	int flip_sealed;       /* corrupt the sealed content after hashing */
-	int no_sealed;         /* send no sealed content */
-	int same_id_as_last;   /* reuse the previous crafted message id */
-	const char *marker;    /* content child name */
+	const char *signer;     /* envelope.signer */
+	const char *sign_as;    /* whose secret key signs */
+	const char *sender;     /* header.sender */
+	const char *recipient;  /* header.recipient */
+	uint32_t version;       /* envelope version */
+	uint32_t env_type;      /* envelope type */
+	uint32_t body_type;     /* body detail */
+	int flip_sig;           /* corrupt the signature */
+	int flip_sealed;        /* corrupt the sealed content after hashing */
+	int no_sealed;          /* send no sealed content */
+	int same_id_as_last;    /* reuse the previous crafted message id */
+	const char *marker;     /* content child name */
+	const uint8_t *case_id; /* NULL: a new random case id */
 };
 
 void craft_init(struct craft *c, const char *from, const char *to);

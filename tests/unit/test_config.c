@@ -16,6 +16,7 @@
 #include "../check.h"
 #include "config.h"
 #include "text.h"
+#include "wire.h"
 
 #define MAX_LINES    64
 #define LINE_MAX_LEN 256
@@ -75,6 +76,13 @@ insert_line(int n, const char *text)
 	        (size_t)(nlines - n + 1) * LINE_MAX_LEN);
 	snprintf(lines[n - 1], LINE_MAX_LEN, "%s", text);
 	nlines++;
+}
+
+/* Appends text as the last line. */
+static void
+append_line(const char *text)
+{
+	insert_line(nlines + 1, text);
 }
 
 /* Deletes lines first..last (1-based, inclusive). */
@@ -483,6 +491,322 @@ test_invalid(void)
 	CHECK(c == NULL);
 }
 
+/* Whether row i of c's table is type from -> to. */
+static int
+route_is(const struct config *c, size_t i, uint32_t type, enum keten_kind from,
+         enum keten_kind to)
+{
+	return i < c->n_routes && c->routes[i].type == type &&
+	       c->routes[i].from == from && c->routes[i].to == to;
+}
+
+static void
+test_routes_deadlines(void)
+{
+	char path[PATH_MAX];
+	struct config *c = NULL;
+
+	/* Without routes: and deadlines: the defaults, in order. */
+	base();
+	CHECK_INT(load(&c, "defaults.yaml", path), KETEN_OK);
+	if (c == NULL) {
+		fprintf(stderr, "default config refused: %s\n", err.message);
+		return;
+	}
+	CHECK_INT(c->n_routes, 7);
+	CHECK(route_is(c, 0, WIRE_TYPE_REFERRAL, KETEN_KIND_LOCAL_TEAM,
+	               KETEN_KIND_VEILIG_THUIS));
+	CHECK(route_is(c, 1, WIRE_TYPE_HANDOVER, KETEN_KIND_LOCAL_TEAM,
+	               KETEN_KIND_VEILIG_THUIS));
+	CHECK(route_is(c, 2, WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS,
+	               KETEN_KIND_GI));
+	CHECK(
+	    route_is(c, 3, WIRE_TYPE_HANDOVER, KETEN_KIND_GI, KETEN_KIND_RAAD));
+	CHECK(route_is(c, 4, WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS,
+	               KETEN_KIND_LOCAL_TEAM));
+	CHECK(
+	    route_is(c, 5, WIRE_TYPE_HANDOVER, KETEN_KIND_RAAD, KETEN_KIND_GI));
+	CHECK(route_is(c, 6, WIRE_TYPE_FEEDBACK, KETEN_KIND_NONE,
+	               KETEN_KIND_NONE));
+	CHECK_INT(config_n_default_routes, 7);
+	CHECK(memcmp(c->routes, config_default_routes,
+	             7 * sizeof(struct route)) == 0);
+	CHECK(c->routes != config_default_routes); /* its own copy */
+	CHECK_INT(c->deadline_acknowledge.working_days, 1);
+	CHECK_INT(c->deadline_acknowledge.us, 0);
+	CHECK_INT(c->deadline_referral.working_days, 5);
+	CHECK_INT(c->deadline_referral.us, 0);
+	CHECK_INT(c->deadline_handover.working_days, 10);
+	CHECK_INT(c->deadline_handover.us, 0);
+	CHECK(strcmp(config_route_kind_name(KETEN_KIND_NONE), "any") == 0);
+	CHECK(strcmp(config_route_kind_name(KETEN_KIND_GI), "gi") == 0);
+	config_destroy(&c);
+
+	/* A table of its own replaces the default entirely; flow and block
+	 * rows mix; deadlines not given keep their default. */
+	base();
+	append_line("routes:");
+	append_line("  - {type: referral, from: local_team, to: veilig_thuis}");
+	append_line("  - type: handover");
+	append_line("    from: veilig_thuis");
+	append_line("    to: gi");
+	append_line("  - {type: referral, from: veilig_thuis, to: gi}");
+	append_line("  - {type: feedback, from: gi, to: any}");
+	append_line("deadlines:");
+	append_line("  acknowledge: 12h");
+	append_line("  referral: \"3d\"");
+	CHECK_INT(load(&c, "custom.yaml", path), KETEN_OK);
+	if (c == NULL) {
+		fprintf(stderr, "custom config refused: %s\n", err.message);
+		return;
+	}
+	CHECK_INT(c->n_routes, 4);
+	CHECK(route_is(c, 0, WIRE_TYPE_REFERRAL, KETEN_KIND_LOCAL_TEAM,
+	               KETEN_KIND_VEILIG_THUIS));
+	CHECK(route_is(c, 1, WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS,
+	               KETEN_KIND_GI));
+	CHECK(route_is(c, 2, WIRE_TYPE_REFERRAL, KETEN_KIND_VEILIG_THUIS,
+	               KETEN_KIND_GI));
+	CHECK(
+	    route_is(c, 3, WIRE_TYPE_FEEDBACK, KETEN_KIND_GI, KETEN_KIND_NONE));
+	CHECK_INT(c->deadline_acknowledge.us, (int64_t)12 * 3600 * 1000000);
+	CHECK_INT(c->deadline_acknowledge.working_days, 0);
+	CHECK_INT(c->deadline_referral.us, (int64_t)3 * 86400 * 1000000);
+	CHECK_INT(c->deadline_referral.working_days, 0);
+	CHECK_INT(c->deadline_handover.working_days, 10);
+	CHECK_INT(c->deadline_handover.us, 0);
+	config_destroy(&c);
+
+	/* One row; keys in any order, anywhere in the file. */
+	base();
+	insert_line(1, "routes: [{to: any, from: any, type: feedback}]");
+	insert_line(1, "deadlines: {handover: 20wd, acknowledge: 30m}");
+	CHECK_INT(load(&c, "one-route.yaml", path), KETEN_OK);
+	if (c != NULL) {
+		CHECK_INT(c->n_routes, 1);
+		CHECK(route_is(c, 0, WIRE_TYPE_FEEDBACK, KETEN_KIND_NONE,
+		               KETEN_KIND_NONE));
+		CHECK_INT(c->deadline_handover.working_days, 20);
+		CHECK_INT(c->deadline_acknowledge.us,
+		          (int64_t)30 * 60 * 1000000);
+		CHECK_INT(c->deadline_referral.working_days, 5);
+		CHECK_INT(c->agencies[0].line, 13);
+	}
+	config_destroy(&c);
+}
+
+static void
+test_routes_refused(void)
+{
+	static const char *const answers[] = {"acknowledge",  "accept",
+	                                      "decline",      "withdraw",
+	                                      "info_request", "info_reply"};
+	char text[LINE_MAX_LEN], want[LINE_MAX_LEN];
+
+	/* Empty: a list without rows, or every row commented out. */
+	base();
+	append_line("routes: []");
+	expect_refused("routes-empty.yaml", 23,
+	               "routes is empty: no message could be sent; omit it "
+	               "for the default table");
+	base();
+	append_line("routes:");
+	append_line("#  - {type: referral, from: local_team, to: gi}");
+	expect_refused("routes-null.yaml", 23, "routes is empty");
+
+	base();
+	append_line("routes: referral");
+	expect_refused("routes-scalar.yaml", 23, "'routes' must be a list");
+	base();
+	append_line("routes: {type: referral, from: local_team, to: gi}");
+	expect_refused("routes-map.yaml", 23, "'routes' must be a list");
+	base();
+	append_line("routes:");
+	append_line("  - referral local_team veilig_thuis");
+	expect_refused("route-scalar.yaml", 24, "each route must be a mapping");
+
+	/* Unknown and missing keys. */
+	base();
+	append_line("routes:");
+	append_line("  - type: referral");
+	append_line("    from: local_team");
+	append_line("    to: veilig_thuis");
+	append_line("    via: gi");
+	expect_refused("route-unknown-key.yaml", 27,
+	               "unknown route setting 'via'");
+	base();
+	append_line("routes:");
+	append_line("  - {type: referral, from: local_team}");
+	expect_refused("route-no-to.yaml", 24,
+	               "a route needs type, from and to");
+	base();
+	append_line("routes:");
+	append_line("  - {type: referral, type: handover, from: gi, to: raad}");
+	expect_refused("route-key-twice.yaml", 24, "'type' is given twice");
+
+	/* Types: only referral, handover and feedback have routes. */
+	base();
+	append_line("routes:");
+	append_line("  - {type: accept, from: veilig_thuis, to: local_team}");
+	expect_refused("route-accept.yaml", 24,
+	               "accept has no route: answers go back along the offer "
+	               "they answer; only referral, handover and feedback "
+	               "are routed");
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		base();
+		append_line("routes:");
+		append_line("  - {type: feedback, from: any, to: any}");
+		snprintf(text, sizeof(text),
+		         "  - {type: %s, from: gi, to: raad}", answers[i]);
+		append_line(text);
+		snprintf(want, sizeof(want),
+		         "%s has no route: answers go back along the offer",
+		         answers[i]);
+		expect_refused("route-answer.yaml", 25, want);
+	}
+	base();
+	append_line("routes:");
+	append_line("  - {type: close, from: gi, to: any}");
+	expect_refused("route-close.yaml", 24,
+	               "close has no route: it goes from the case's holder "
+	               "to every agency in the case");
+	base();
+	append_line("routes:");
+	append_line("  - {type: letter, from: gi, to: raad}");
+	expect_refused("route-letter.yaml", 24,
+	               "unknown message type 'letter' in route: use "
+	               "referral, handover or feedback");
+	base();
+	append_line("routes:");
+	append_line("  - {type: Referral, from: gi, to: raad}");
+	expect_refused("route-case.yaml", 24, "unknown message type");
+	base();
+	append_line("routes:");
+	append_line("  - {type: [referral], from: gi, to: raad}");
+	expect_refused("route-type-list.yaml", 24, "unknown message type");
+
+	/* Kinds: a kind word or any; never auditor. */
+	base();
+	append_line("routes:");
+	append_line("  - {type: referral, from: police, to: veilig_thuis}");
+	expect_refused("route-police.yaml", 24,
+	               "unknown kind 'police' in route 'from': use "
+	               "local_team, veilig_thuis, gi, raad or any");
+	base();
+	append_line("routes:");
+	append_line("  - type: handover");
+	append_line("    from: gi");
+	append_line("    to: Raad");
+	expect_refused("route-to-case.yaml", 26,
+	               "unknown kind 'Raad' in route 'to'");
+	base();
+	append_line("routes:");
+	append_line("  - {type: feedback, from: auditor, to: any}");
+	expect_refused("route-from-auditor.yaml", 24,
+	               "'from: auditor' cannot be routed: an auditor sends "
+	               "and receives nothing");
+	base();
+	append_line("routes:");
+	append_line("  - {type: referral, from: local_team, to: veilig_thuis}");
+	append_line("  - type: feedback");
+	append_line("    from: gi");
+	append_line("    to: auditor");
+	expect_refused("route-to-auditor.yaml", 27,
+	               "an auditor sends and receives nothing");
+
+	/* The same row twice, and a row that an "any" row already allows,
+	 * whichever comes first. */
+	base();
+	append_line("routes:");
+	append_line("  - {type: handover, from: gi, to: raad}");
+	append_line("  - {type: referral, from: gi, to: raad}");
+	append_line("  - {type: handover, from: raad, to: gi}");
+	append_line("  - type: handover");
+	append_line("    to: raad");
+	append_line("    from: gi");
+	expect_refused("route-twice.yaml", 27,
+	               "route handover gi -> raad is given twice (first on "
+	               "line 24)");
+	base();
+	append_line("routes:");
+	append_line("  - {type: feedback, from: any, to: any}");
+	append_line("  - {type: feedback, from: gi, to: raad}");
+	expect_refused("route-covered.yaml", 25,
+	               "route feedback gi -> raad is already allowed by "
+	               "feedback any -> any on line 24");
+	base();
+	append_line("routes:");
+	append_line("  - {type: feedback, from: gi, to: raad}");
+	append_line("  - {type: feedback, from: any, to: raad}");
+	expect_refused("route-covers.yaml", 25,
+	               "route feedback any -> raad also allows feedback gi "
+	               "-> raad on line 24");
+	base();
+	append_line("routes:");
+	append_line("  - {type: feedback, from: any, to: any}");
+	append_line("  - {type: feedback, from: any, to: any}");
+	expect_refused("route-any-twice.yaml", 25,
+	               "route feedback any -> any is given twice (first on "
+	               "line 24)");
+	base();
+	append_line("routes:");
+	append_line("  - {type: referral, from: local_team, to: veilig_thuis}");
+	insert_line(23, "routes: []");
+	expect_refused("routes-twice.yaml", 24, "'routes' is given twice");
+}
+
+static void
+test_deadlines_refused(void)
+{
+	static const char *const bad_forms[] = {
+	    "5",    "5x",   "-1d",   "+1d",    "0s",
+	    "1.5h", "5 d",  "3651d", "3651wd", "99999999999999999999999s",
+	    "5w",   "\"\"",
+	};
+	char text[LINE_MAX_LEN], want[LINE_MAX_LEN];
+
+	for (size_t i = 0; i < sizeof(bad_forms) / sizeof(bad_forms[0]); i++) {
+		base();
+		append_line("deadlines:");
+		append_line("  acknowledge: 1wd");
+		snprintf(text, sizeof(text), "  referral: %s", bad_forms[i]);
+		append_line(text);
+		snprintf(want, sizeof(want), "not '%s'",
+		         strcmp(bad_forms[i], "\"\"") == 0 ? "" : bad_forms[i]);
+		expect_refused("deadline-bad.yaml", 25,
+		               "'deadlines.referral' must be a whole number "
+		               "above 0 and a unit: 45s, 30m, 12h, 3d or 5wd "
+		               "(working days), at most 3650 days");
+		expect_refused("deadline-bad.yaml", 25, want);
+	}
+	base();
+	append_line("deadlines:");
+	append_line("  handover:");
+	expect_refused("deadline-null.yaml", 24,
+	               "'deadlines.handover' must be");
+	base();
+	append_line("deadlines:");
+	append_line("  acknowledge: [1wd]");
+	expect_refused("deadline-list.yaml", 24,
+	               "'deadlines.acknowledge' must be one duration: 45s, "
+	               "30m, 12h, 3d or 5wd");
+	base();
+	append_line("deadlines:");
+	append_line("  decision: 5wd");
+	expect_refused("deadline-unknown.yaml", 24,
+	               "unknown deadline 'decision': use acknowledge, "
+	               "referral or handover");
+	base();
+	append_line("deadlines:");
+	append_line("  referral: 5wd");
+	append_line("  referral: 3wd");
+	expect_refused("deadline-twice.yaml", 25, "'referral' is given twice");
+	base();
+	append_line("deadlines: 5wd");
+	expect_refused("deadlines-scalar.yaml", 23,
+	               "'deadlines' must be a mapping");
+}
+
 /* Removes what the test wrote: the plain files in dir, then dir. */
 static void
 cleanup(void)
@@ -522,6 +846,9 @@ main(void)
 	make_keys();
 	test_valid();
 	test_invalid();
+	test_routes_deadlines();
+	test_routes_refused();
+	test_deadlines_refused();
 	cleanup();
 	return check_done("test_config");
 }

@@ -157,9 +157,10 @@ compute(void)
 	seq_bytes(b.h.case_id, 16, 0x10);
 	b.h.sent_at_us = 1700000000000000LL;
 	memcpy(b.content_hash, chash, 32);
+	b.has_content = true;
 	b.type = WIRE_TYPE_REFERRAL;
-	b.u.referral.urgency = KETEN_URGENCY_URGENT;
-	b.u.referral.respond_by_us = 1700086400000000LL;
+	b.u.offer.urgency = KETEN_URGENCY_URGENT;
+	b.u.offer.respond_by_us = 1700086400000000LL;
 	if (wire_body_encode(&body, &body_len, &b) != KETEN_OK)
 		return -1;
 	add("body", body, body_len);

@@ -250,9 +250,9 @@ test_envelope(void)
 	wire_envelope_clear(&d);
 
 	/* Unknown types. */
-	make_env(&p, 1, 2, "lt-almere", body, sizeof(body), sig64, 64);
+	make_env(&p, 1, 11, "lt-almere", body, sizeof(body), sig64, 64);
 	CHECK(refused(env_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
-	CHECK_STR_HAS(err.message, "type 2");
+	CHECK_STR_HAS(err.message, "type 11");
 	make_env(&p, 1, 0, "lt-almere", body, sizeof(body), sig64, 64);
 	CHECK(refused(env_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
 	make_env(&p, 1, 0xffffffffULL, "lt-almere", body, sizeof(body), sig64,
@@ -307,7 +307,7 @@ body_decode(struct body *b, const uint8_t *buf, size_t n)
 
 	memcpy(copy, buf, n);
 	memset(&err, 0, sizeof(err));
-	rc = wire_body_decode(b, copy, n, &err);
+	rc = wire_body_decode(b, WIRE_TYPE_REFERRAL, copy, n, &err);
 	free(copy);
 	return rc;
 }
@@ -328,10 +328,11 @@ test_body(void)
 	memcpy(b.h.case_id, cid, 16);
 	b.h.sent_at_us = 1700000000000000LL;
 	memcpy(b.content_hash, hash32, 32);
+	b.has_content = true;
 	b.type = WIRE_TYPE_REFERRAL;
-	b.u.referral.respond_by_us = 1700000999000000LL;
+	b.u.offer.respond_by_us = 1700000999000000LL;
 	for (int u = KETEN_URGENCY_ROUTINE; u <= KETEN_URGENCY_IMMEDIATE; u++) {
-		b.u.referral.urgency = u;
+		b.u.offer.urgency = u;
 		CHECK_INT(wire_body_encode(&out, &len, &b), KETEN_OK);
 		CHECK_INT(body_decode(&d, out, len), KETEN_OK);
 		CHECK(memcmp(d.h.message_id, mid, 16) == 0);
@@ -341,8 +342,8 @@ test_body(void)
 		CHECK(d.h.sent_at_us == 1700000000000000LL);
 		CHECK(memcmp(d.content_hash, hash32, 32) == 0);
 		CHECK_INT(d.type, WIRE_TYPE_REFERRAL);
-		CHECK_INT(d.u.referral.urgency, u);
-		CHECK(d.u.referral.respond_by_us == 1700000999000000LL);
+		CHECK_INT(d.u.offer.urgency, u);
+		CHECK(d.u.offer.respond_by_us == 1700000999000000LL);
 		if (u < KETEN_URGENCY_IMMEDIATE)
 			free(out);
 	}
@@ -364,7 +365,7 @@ test_body(void)
 
 	/* A negative time round-trips. */
 	b.h.sent_at_us = -1;
-	b.u.referral.urgency = 1;
+	b.u.offer.urgency = 1;
 	CHECK_INT(wire_body_encode(&out, &len, &b), KETEN_OK);
 	CHECK_INT(body_decode(&d, out, len), KETEN_OK);
 	CHECK(d.h.sent_at_us == -1);
@@ -469,9 +470,10 @@ test_body(void)
 	CHECK_INT(body_decode(&d, p.b, p.n), KETEN_OK);
 	CHECK(strcmp(d.h.recipient, "vt-x") == 0);
 
-	/* No detail: not a known message. */
+	/* No detail: not a referral. */
 	make_body(&p, &h, hash32, 32, 1, 0);
-	CHECK(refused(body_decode(&d, p.b, p.n), KETEN_E_UNKNOWN_TYPE));
+	CHECK(refused(body_decode(&d, p.b, p.n), KETEN_E_FIELD));
+	CHECK_STR_HAS(err.message, "does not fit its type, referral");
 }
 
 /* ---- request ---- */
@@ -847,7 +849,8 @@ test_content(void)
 
 	CHECK_INT(wire_content_encode(&out, &len, &c), KETEN_OK);
 	memset(&err, 0, sizeof(err));
-	CHECK_INT(wire_content_decode(&d, out, len, &err), KETEN_OK);
+	CHECK_INT(wire_content_decode(&d, WIRE_TYPE_REFERRAL, out, len, &err),
+	          KETEN_OK);
 	memset(out, 0, len); /* the decoded strings are not in out */
 	free(out);
 	CHECK(strcmp(d.referral.child.name, "Jan de Vries") == 0);
@@ -883,7 +886,9 @@ test_content(void)
 		memset(&e, 0, sizeof(e));
 		e.family_consented = true;
 		CHECK_INT(wire_content_encode(&out, &len, &e), KETEN_OK);
-		CHECK_INT(wire_content_decode(&d, out, len, &err), KETEN_OK);
+		CHECK_INT(
+		    wire_content_decode(&d, WIRE_TYPE_REFERRAL, out, len, &err),
+		    KETEN_OK);
 		free(out);
 		CHECK(d.referral.child.name && d.referral.child.name[0] == 0);
 		CHECK(d.referral.notes && d.referral.notes[0] == 0);
@@ -895,16 +900,18 @@ test_content(void)
 		wire_content_clear(&d);
 	}
 	/* An empty buffer: no child at all, still no NULL strings. */
-	CHECK_INT(wire_content_decode(&d, (const uint8_t *)"", 0, &err),
+	CHECK_INT(wire_content_decode(&d, WIRE_TYPE_REFERRAL,
+	                              (const uint8_t *)"", 0, &err),
 	          KETEN_OK);
 	CHECK(d.referral.child.name != NULL && d.referral.child.bsn != NULL);
 	CHECK(d.referral.notes != NULL);
 	wire_content_clear(&d);
 
 	memset(&err, 0, sizeof(err));
-	CHECK(refused(
-	    wire_content_decode(&d, (const uint8_t *)"\x0a\x05xy", 4, &err),
-	    KETEN_E_MALFORMED));
+	CHECK(
+	    refused(wire_content_decode(&d, WIRE_TYPE_REFERRAL,
+	                                (const uint8_t *)"\x0a\x05xy", 4, &err),
+	            KETEN_E_MALFORMED));
 	CHECK(d.pb == NULL);
 }
 

@@ -1,0 +1,660 @@
+/*
+ * Steps on a case (everything after the referral) and reading cases back.
+ * A case history is trusted only after every record verifies and the
+ * state machine, replayed from the first record, ends where the broker
+ * says it stands.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "case.h"
+#include "chain.h"
+#include "client.h"
+#include "clock.h"
+#include "envelope.h"
+#include "text.h"
+
+static const char *const reasons[] = {
+    [KETEN_DECLINE_NOT_COMPETENT] = "not_competent",
+    [KETEN_DECLINE_NO_CAPACITY] = "no_capacity",
+    [KETEN_DECLINE_INSUFFICIENT_INFO] = "insufficient_info",
+    [KETEN_DECLINE_WRONG_REGION] = "wrong_region",
+    [KETEN_DECLINE_OTHER] = "other",
+};
+
+static const char *const outcomes[] = {
+    [KETEN_OUTCOME_COMPLETED] = "completed",
+    [KETEN_OUTCOME_VOLUNTARY_CARE] = "voluntary_care",
+    [KETEN_OUTCOME_NO_CONCERNS] = "no_concerns",
+    [KETEN_OUTCOME_MOVED] = "moved",
+    [KETEN_OUTCOME_OTHER] = "other",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static int
+word_index(const char *const *words, size_t n, const char *word)
+{
+	for (size_t i = 1; word != NULL && i < n; i++)
+		if (strcmp(words[i], word) == 0)
+			return (int)i;
+	return 0;
+}
+
+const char *
+keten_message_type_name(enum keten_message_type t)
+{
+	return wire_type_name((uint32_t)t);
+}
+
+enum keten_message_type
+keten_message_type_parse(const char *word)
+{
+	return word ? (enum keten_message_type)wire_type_parse(word) : 0;
+}
+
+const char *
+keten_decline_reason_name(enum keten_decline_reason r)
+{
+	return r >= 1 && (size_t)r < NELEM(reasons) ? reasons[r] : "?";
+}
+
+enum keten_decline_reason
+keten_decline_reason_parse(const char *word)
+{
+	return (enum keten_decline_reason)word_index(reasons, NELEM(reasons),
+	                                             word);
+}
+
+const char *
+keten_outcome_name(enum keten_outcome o)
+{
+	return o >= 1 && (size_t)o < NELEM(outcomes) ? outcomes[o] : "?";
+}
+
+enum keten_outcome
+keten_outcome_parse(const char *word)
+{
+	return (enum keten_outcome)word_index(outcomes, NELEM(outcomes), word);
+}
+
+const char *
+keten_case_status_name(enum keten_case_status s)
+{
+	return case_status_name((enum case_status)s);
+}
+
+int
+keten_case_id_parse(uint8_t out[KETEN_CASE_ID_LEN], const char *hex)
+{
+	if (hex == NULL || strlen(hex) != 2 * KETEN_CASE_ID_LEN ||
+	    text_unhex(out, KETEN_CASE_ID_LEN, hex) != 0)
+		return KETEN_E_USAGE;
+	return KETEN_OK;
+}
+
+void
+client_case_public(struct keten_case *out, const struct wire_case *wc,
+                   int64_t at_us)
+{
+	const struct case_state *st = &wc->st;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->case_id, st->id, KETEN_CASE_ID_LEN);
+	out->status = (enum keten_case_status)st->status;
+	strcpy(out->holder, case_holder(st));
+	out->opened_seq = st->opened_seq;
+	out->last_seq = st->last_seq;
+	out->opened_at_us = st->opened_at_us;
+	out->updated_at_us = st->updated_at_us;
+	out->messages = st->messages;
+	out->outcome = (enum keten_outcome)st->outcome;
+	out->n_parties = st->n_parties;
+	for (size_t i = 0; i < st->n_parties; i++) {
+		strcpy(out->parties[i].agency, st->parties[i].id);
+		out->parties[i].referred = st->parties[i].referred;
+	}
+	if (st->status != CASE_OFFERED)
+		return;
+	out->has_offer = true;
+	memcpy(out->offer.message_id, st->offer.message_id, KETEN_MSG_ID_LEN);
+	out->offer.seq = st->offer.seq;
+	out->offer.type = (enum keten_message_type)st->offer.type;
+	strcpy(out->offer.from, case_holder(st));
+	strcpy(out->offer.to, st->parties[st->offer.to].id);
+	out->offer.offered_at_us = st->offer.at_us;
+	out->offer.acknowledged_at_us = st->offer.acked_us;
+	out->offer.respond_by_us = st->offer.respond_by_us;
+	out->offer.acknowledge_due_us = wc->ack_due_us;
+	out->offer.decide_due_us = wc->decide_due_us;
+	out->offer.questions = st->offer.questions;
+	out->overdue = (st->offer.acked_us == 0 && at_us > wc->ack_due_us) ||
+	               (wc->decide_due_us != 0 && at_us > wc->decide_due_us);
+}
+
+/* ---- steps ---- */
+
+/* What a step needs filled in from the case, if the caller left it. */
+static int
+resolve(struct keten_step *s, uint8_t offer_id[KETEN_MSG_ID_LEN],
+        char recipient[KETEN_ID_MAX + 1], struct keten_client *c,
+        struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_CASE, .has_case_id = true};
+	const struct case_state *st;
+	struct reply r;
+	char hex[2 * KETEN_CASE_ID_LEN + 1];
+	bool need_offer = wire_type_needs_offer((uint32_t)s->type);
+	bool need_to = s->recipient == NULL && s->type != KETEN_MSG_CLOSE;
+	int rc = KETEN_OK;
+
+	if (!(need_offer && s->offer_id == NULL) && !need_to)
+		return KETEN_OK;
+	memcpy(req.case_id, s->case_id, KETEN_CASE_ID_LEN);
+	req.after_seq = UINT64_MAX - 1; /* the summary only */
+	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+		return rc;
+	if (r.kind != WIRE_REP_CASE) {
+		wire_reply_clear(&r);
+		return error_set(err, KETEN_E_MALFORMED,
+		                 "the broker answered a case request with "
+		                 "something else");
+	}
+	st = &r.kase.summary.st;
+	text_hex(hex, s->case_id, KETEN_CASE_ID_LEN);
+	if (st->status != CASE_OFFERED && need_offer) {
+		rc = error_set(err, KETEN_E_NO_OFFER,
+		               "case %s has no open offer (state %s, holder "
+		               "%s)",
+		               hex, case_status_name(st->status),
+		               case_holder(st));
+	} else {
+		if (need_offer && s->offer_id == NULL) {
+			memcpy(offer_id, st->offer.message_id,
+			       KETEN_MSG_ID_LEN);
+			s->offer_id = offer_id;
+		}
+		if (need_to) {
+			/* Answers go to the holder; the holder's own offer
+			 * steps to the offer's recipient. */
+			bool from_holder = s->type == KETEN_MSG_WITHDRAW ||
+			                   s->type == KETEN_MSG_INFO_REPLY;
+			strcpy(recipient,
+			       from_holder && st->status == CASE_OFFERED
+			           ? st->parties[st->offer.to].id
+			           : case_holder(st));
+			s->recipient = recipient;
+		}
+	}
+	wire_reply_clear(&r);
+	return rc;
+}
+
+static int
+check_step(const struct keten_step *s, struct keten_error *err)
+{
+	const char *name = wire_type_name((uint32_t)s->type);
+	int content = wire_type_content((uint32_t)s->type);
+
+	if (s->type <= KETEN_MSG_REFERRAL || s->type > KETEN_MSG_CLOSE)
+		return error_set(err, KETEN_E_USAGE,
+		                 "a step is any message type but a referral "
+		                 "(use keten_prepare_referral)");
+	if ((s->type == KETEN_MSG_HANDOVER || s->type == KETEN_MSG_FEEDBACK) &&
+	    s->recipient == NULL)
+		return error_set(err, KETEN_E_USAGE,
+		                 "this %s needs a recipient", name);
+	if (s->type == KETEN_MSG_CLOSE && (s->recipient || s->note))
+		return error_set(err, KETEN_E_USAGE,
+		                 "a close goes to every agency in the case "
+		                 "and carries no note; leave recipient and "
+		                 "note NULL");
+	if (s->type == KETEN_MSG_HANDOVER && s->dossier == NULL)
+		return error_set(err, KETEN_E_USAGE,
+		                 "a handover needs a dossier");
+	if (s->type != KETEN_MSG_HANDOVER && content > 0 && s->note == NULL)
+		return error_set(err, KETEN_E_USAGE, "this %s needs a note",
+		                 name);
+	if (s->type == KETEN_MSG_HANDOVER &&
+	    (s->urgency < KETEN_URGENCY_ROUTINE ||
+	     s->urgency > KETEN_URGENCY_IMMEDIATE))
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "urgency must be routine, urgent or immediate");
+	if (s->type == KETEN_MSG_DECLINE &&
+	    (s->reason < 1 || (size_t)s->reason >= NELEM(reasons)))
+		return error_set(err, KETEN_E_USAGE,
+		                 "a decline needs a reason");
+	if (s->type == KETEN_MSG_CLOSE &&
+	    (s->outcome < 1 || (size_t)s->outcome >= NELEM(outcomes)))
+		return error_set(err, KETEN_E_USAGE,
+		                 "a close needs an outcome");
+	return KETEN_OK;
+}
+
+int
+keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
+                   const struct keten_step *step, struct keten_error *err)
+{
+	struct keten_step s = *step;
+	uint8_t offer_id[KETEN_MSG_ID_LEN];
+	char recipient[KETEN_ID_MAX + 1];
+	const struct agency *to = NULL;
+	struct keten_prepared *p;
+	struct body b;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	int rc;
+
+	error_clear(err);
+	if ((rc = check_step(&s, err)) != KETEN_OK ||
+	    (rc = resolve(&s, offer_id, recipient, c, err)) != KETEN_OK)
+		return rc;
+	if (s.recipient != NULL &&
+	    (to = config_find(c->cfg, s.recipient)) == NULL)
+		return error_set(err, KETEN_E_RECIPIENT,
+		                 "recipient '%s' is not an agency in region %s",
+		                 s.recipient, c->cfg->region);
+	memset(&b, 0, sizeof(b));
+	b.type = (uint32_t)s.type;
+	randombytes_buf(b.h.message_id, KETEN_MSG_ID_LEN);
+	memcpy(b.h.case_id, s.case_id, KETEN_CASE_ID_LEN);
+	strcpy(b.h.sender, c->me->id);
+	if (to != NULL)
+		strcpy(b.h.recipient, to->id);
+	b.h.sent_at_us = clock_now_us();
+	if (wire_type_needs_offer(b.type)) {
+		b.has_offer_id = true;
+		memcpy(b.offer_id, s.offer_id, KETEN_MSG_ID_LEN);
+	}
+	if (s.type == KETEN_MSG_HANDOVER) {
+		b.u.offer.urgency = (int)s.urgency;
+		b.u.offer.respond_by_us = s.respond_by_us;
+		rc = wire_dossier_encode(&plain, &plain_len, s.dossier);
+	} else if (s.type == KETEN_MSG_DECLINE) {
+		b.u.decline_reason = (uint32_t)s.reason;
+	} else if (s.type == KETEN_MSG_CLOSE) {
+		b.u.outcome = (uint32_t)s.outcome;
+	}
+	if (rc == KETEN_OK && s.note != NULL)
+		rc = wire_note_encode(&plain, &plain_len, s.note);
+	if (rc != KETEN_OK)
+		return error_set(err, KETEN_E_NOMEM, "cannot encode content");
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
+	} else {
+		rc = client_finish_prepare(p, c, &b, plain, plain_len, to, err);
+		if (rc != KETEN_OK)
+			keten_prepared_free(&p);
+	}
+	if (plain != NULL) {
+		sodium_memzero(plain, plain_len);
+		free(plain);
+	}
+	if (rc == KETEN_OK)
+		*out = p;
+	return rc;
+}
+
+int
+keten_send_step(struct keten_receipt *receipt, struct keten_client *c,
+                const struct keten_step *s, struct keten_error *err)
+{
+	struct keten_prepared *p;
+	int rc;
+
+	if ((rc = keten_prepare_step(&p, c, s, err)) != KETEN_OK)
+		return rc;
+	rc = keten_submit(receipt, c, p, err);
+	keten_prepared_free(&p);
+	return rc;
+}
+
+static int
+send_simple(struct keten_receipt *receipt, struct keten_client *c,
+            const uint8_t case_id[KETEN_CASE_ID_LEN],
+            enum keten_message_type type, const char *note,
+            struct keten_error *err)
+{
+	struct keten_step s = {.type = type, .note = note};
+
+	memcpy(s.case_id, case_id, KETEN_CASE_ID_LEN);
+	return keten_send_step(receipt, c, &s, err);
+}
+
+int
+keten_acknowledge(struct keten_receipt *receipt, struct keten_client *c,
+                  const uint8_t case_id[KETEN_CASE_ID_LEN],
+                  struct keten_error *err)
+{
+	return send_simple(receipt, c, case_id, KETEN_MSG_ACKNOWLEDGE, NULL,
+	                   err);
+}
+
+int
+keten_accept(struct keten_receipt *receipt, struct keten_client *c,
+             const uint8_t case_id[KETEN_CASE_ID_LEN], const char *note,
+             struct keten_error *err)
+{
+	return send_simple(receipt, c, case_id, KETEN_MSG_ACCEPT, note, err);
+}
+
+int
+keten_decline(struct keten_receipt *receipt, struct keten_client *c,
+              const uint8_t case_id[KETEN_CASE_ID_LEN],
+              enum keten_decline_reason reason, const char *note,
+              struct keten_error *err)
+{
+	struct keten_step s = {
+	    .type = KETEN_MSG_DECLINE, .reason = reason, .note = note};
+
+	memcpy(s.case_id, case_id, KETEN_CASE_ID_LEN);
+	return keten_send_step(receipt, c, &s, err);
+}
+
+int
+keten_handover(struct keten_receipt *receipt, struct keten_client *c,
+               const uint8_t case_id[KETEN_CASE_ID_LEN], const char *recipient,
+               enum keten_urgency urgency, int64_t respond_by_us,
+               const struct keten_dossier *dossier, struct keten_error *err)
+{
+	struct keten_step s = {.type = KETEN_MSG_HANDOVER,
+	                       .recipient = recipient,
+	                       .urgency = urgency,
+	                       .respond_by_us = respond_by_us,
+	                       .dossier = dossier};
+
+	memcpy(s.case_id, case_id, KETEN_CASE_ID_LEN);
+	return keten_send_step(receipt, c, &s, err);
+}
+
+int
+keten_withdraw(struct keten_receipt *receipt, struct keten_client *c,
+               const uint8_t case_id[KETEN_CASE_ID_LEN], const char *note,
+               struct keten_error *err)
+{
+	return send_simple(receipt, c, case_id, KETEN_MSG_WITHDRAW, note, err);
+}
+
+int
+keten_info_request(struct keten_receipt *receipt, struct keten_client *c,
+                   const uint8_t case_id[KETEN_CASE_ID_LEN],
+                   const char *questions, struct keten_error *err)
+{
+	return send_simple(receipt, c, case_id, KETEN_MSG_INFO_REQUEST,
+	                   questions, err);
+}
+
+int
+keten_info_reply(struct keten_receipt *receipt, struct keten_client *c,
+                 const uint8_t case_id[KETEN_CASE_ID_LEN], const char *answers,
+                 struct keten_error *err)
+{
+	return send_simple(receipt, c, case_id, KETEN_MSG_INFO_REPLY, answers,
+	                   err);
+}
+
+int
+keten_feedback(struct keten_receipt *receipt, struct keten_client *c,
+               const uint8_t case_id[KETEN_CASE_ID_LEN], const char *recipient,
+               const char *text, struct keten_error *err)
+{
+	struct keten_step s = {
+	    .type = KETEN_MSG_FEEDBACK, .recipient = recipient, .note = text};
+
+	memcpy(s.case_id, case_id, KETEN_CASE_ID_LEN);
+	return keten_send_step(receipt, c, &s, err);
+}
+
+int
+keten_close(struct keten_receipt *receipt, struct keten_client *c,
+            const uint8_t case_id[KETEN_CASE_ID_LEN],
+            enum keten_outcome outcome, struct keten_error *err)
+{
+	struct keten_step s = {.type = KETEN_MSG_CLOSE, .outcome = outcome};
+
+	memcpy(s.case_id, case_id, KETEN_CASE_ID_LEN);
+	return keten_send_step(receipt, c, &s, err);
+}
+
+/* ---- reading cases ---- */
+
+int
+keten_cases(struct keten_case **out, size_t *n, struct keten_client *c,
+            int64_t at_us, struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_CASES};
+	struct keten_case *all = NULL;
+	size_t cap = 0, have = 0;
+	bool more = true;
+	int rc = KETEN_OK;
+
+	error_clear(err);
+	if (at_us == 0)
+		at_us = clock_now_us();
+	while (more && rc == KETEN_OK) {
+		struct reply r;
+		if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+			break;
+		if (r.kind != WIRE_REP_CASES) {
+			wire_reply_clear(&r);
+			rc = error_set(err, KETEN_E_MALFORMED,
+			               "the broker answered a cases request "
+			               "with something else");
+			break;
+		}
+		if (have + r.cases.n > cap) {
+			size_t ncap = (have + r.cases.n) * 2;
+			struct keten_case *p = realloc(all, ncap * sizeof(*p));
+			if (p == NULL) {
+				wire_reply_clear(&r);
+				rc = error_set(err, KETEN_E_NOMEM,
+				               "out of memory");
+				break;
+			}
+			all = p;
+			cap = ncap;
+		}
+		for (size_t i = 0; i < r.cases.n; i++)
+			client_case_public(&all[have++], &r.cases.items[i],
+			                   at_us);
+		more = r.cases.more && r.cases.n > 0;
+		if (r.cases.n > 0) {
+			req.has_case_id = true;
+			memcpy(req.case_id, r.cases.items[r.cases.n - 1].st.id,
+			       KETEN_CASE_ID_LEN);
+		}
+		wire_reply_clear(&r);
+	}
+	if (rc != KETEN_OK) {
+		free(all);
+		return rc;
+	}
+	*out = all;
+	*n = have;
+	return KETEN_OK;
+}
+
+void
+keten_case_history_free(struct keten_case_history **h)
+{
+	if (h == NULL || *h == NULL)
+		return;
+	free((*h)->events);
+	free(*h);
+	*h = NULL;
+}
+
+/* Verifies one record of the case and replays it onto st. */
+static int
+replay_one(struct keten_case_event *ev, struct case_state *st,
+           const struct keten_client *c, const struct delivered *d,
+           const uint8_t case_id[KETEN_CASE_ID_LEN], struct keten_error *err)
+{
+	struct record rec = {.seq = d->seq,
+	                     .received_at_us = d->received_at_us,
+	                     .envelope = d->envelope,
+	                     .envelope_len = d->envelope_len};
+	struct envelope e;
+	struct body b;
+	struct case_msg m;
+	const struct agency *from;
+	struct keten_error why;
+	uint8_t hash[32];
+	int64_t offered = st->offer.at_us;
+	int rc = KETEN_OK;
+
+	memcpy(rec.prev_hash, d->prev_hash, 32);
+	chain_record_hash_of(hash, &rec);
+	if (sodium_memcmp(hash, d->record_hash, 32) != 0)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "record %llu's hash does not match its "
+		                 "envelope",
+		                 (unsigned long long)d->seq);
+	if (wire_envelope_decode(&e, d->envelope, d->envelope_len, &why) != 0)
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "record %llu: the envelope does not decode: %s",
+		    (unsigned long long)d->seq, why.message);
+	if ((from = config_find(c->cfg, e.signer)) == NULL ||
+	    envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
+	                    from->sign_pk) != 0)
+		rc = error_set(err, KETEN_E_CHAIN,
+		               "record %llu: the signature of '%s' does not "
+		               "verify with the region config",
+		               (unsigned long long)d->seq, e.signer);
+	else if (wire_body_decode(&b, e.type, e.body, e.body_len, &why) != 0 ||
+	         strcmp(b.h.sender, e.signer) != 0 ||
+	         memcmp(b.h.case_id, case_id, KETEN_CASE_ID_LEN) != 0)
+		rc = error_set(err, KETEN_E_CHAIN,
+		               "record %llu: the body is invalid or belongs "
+		               "to another case",
+		               (unsigned long long)d->seq);
+	wire_envelope_clear(&e);
+	if (rc != KETEN_OK)
+		return rc;
+	case_msg_of(&m, &b, d->seq, d->received_at_us);
+	if (case_step(st, &m, &why) != KETEN_OK)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "record %llu breaks the case rules, so the "
+		                 "broker should have refused it: %s",
+		                 (unsigned long long)d->seq, why.message);
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = d->seq;
+	ev->received_at_us = d->received_at_us;
+	ev->sent_at_us = b.h.sent_at_us;
+	ev->type = (enum keten_message_type)b.type;
+	strcpy(ev->sender, b.h.sender);
+	strcpy(ev->recipient, b.h.recipient);
+	memcpy(ev->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
+	if (b.type == WIRE_TYPE_REFERRAL || b.type == WIRE_TYPE_HANDOVER) {
+		ev->urgency = (enum keten_urgency)b.u.offer.urgency;
+		ev->respond_by_us = b.u.offer.respond_by_us;
+	}
+	if (b.type == WIRE_TYPE_DECLINE)
+		ev->reason = (enum keten_decline_reason)b.u.decline_reason;
+	if (b.type == WIRE_TYPE_CLOSE)
+		ev->outcome = (enum keten_outcome)b.u.outcome;
+	if (b.has_offer_id)
+		ev->offer_age_us = d->received_at_us - offered;
+	strcpy(ev->holder, case_holder(st));
+	return KETEN_OK;
+}
+
+/* The replayed state must be the one the broker reports. */
+static int
+compare(const struct case_state *mine, const struct case_state *theirs,
+        struct keten_error *err)
+{
+	const char *why = NULL;
+
+	if (mine->status != theirs->status)
+		why = "state";
+	else if (strcmp(case_holder(mine), case_holder(theirs)) != 0)
+		why = "holder";
+	else if (mine->last_seq != theirs->last_seq ||
+	         mine->messages != theirs->messages)
+		why = "last record";
+	else if (mine->status == CASE_OFFERED &&
+	         (mine->offer.seq != theirs->offer.seq ||
+	          strcmp(mine->parties[mine->offer.to].id,
+	                 theirs->parties[theirs->offer.to].id) != 0))
+		why = "open offer";
+	if (why == NULL)
+		return KETEN_OK;
+	return error_set(err, KETEN_E_CHAIN,
+	                 "the broker reports a different %s for the case "
+	                 "than its own records give (holder %s by the "
+	                 "records, %s by the broker)",
+	                 why, case_holder(mine), case_holder(theirs));
+}
+
+int
+keten_case_history(struct keten_case_history **out, struct keten_client *c,
+                   const uint8_t case_id[KETEN_CASE_ID_LEN],
+                   struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_CASE, .has_case_id = true};
+	struct keten_case_history *h;
+	struct case_state st, last;
+	size_t cap = 0;
+	bool more = true;
+	int rc = KETEN_OK;
+
+	error_clear(err);
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	memset(&st, 0, sizeof(st));
+	memcpy(req.case_id, case_id, KETEN_CASE_ID_LEN);
+	while (more && rc == KETEN_OK) {
+		struct reply r;
+		if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+			break;
+		if (r.kind != WIRE_REP_CASE) {
+			wire_reply_clear(&r);
+			rc = error_set(err, KETEN_E_MALFORMED,
+			               "the broker answered a case request "
+			               "with something else");
+			break;
+		}
+		last = r.kase.summary.st;
+		client_case_public(&h->summary, &r.kase.summary, r.kase.now_us);
+		if (h->n + r.kase.n > cap) {
+			size_t ncap = (h->n + r.kase.n) * 2;
+			struct keten_case_event *p =
+			    realloc(h->events, ncap * sizeof(*p));
+			if (p == NULL) {
+				wire_reply_clear(&r);
+				rc = error_set(err, KETEN_E_NOMEM,
+				               "out of memory");
+				break;
+			}
+			h->events = p;
+			cap = ncap;
+		}
+		for (size_t i = 0; i < r.kase.n && rc == KETEN_OK; i++) {
+			if (r.kase.records[i].seq <= req.after_seq)
+				rc = error_set(err, KETEN_E_CHAIN,
+				               "the broker sent the case's "
+				               "records out of order");
+			else
+				rc = replay_one(&h->events[h->n++], &st, c,
+				                &r.kase.records[i], case_id,
+				                err);
+			req.after_seq = r.kase.records[i].seq;
+		}
+		more = r.kase.more && r.kase.n > 0;
+		wire_reply_clear(&r);
+	}
+	if (rc == KETEN_OK)
+		rc = compare(&st, &last, err);
+	if (rc != KETEN_OK) {
+		keten_case_history_free(&h);
+		return rc;
+	}
+	*out = h;
+	return KETEN_OK;
+}
