@@ -1,8 +1,13 @@
 #!/bin/bash
 # keten demo: installs what is missing, builds, generates the Flevoland
-# region, runs the broker on loopback, sends a referral from local team
-# Almere to Veilig Thuis Flevoland, shows and acknowledges it, verifies the
-# audit chain and stops the broker. Exits 0 only if every step succeeded.
+# region, runs the broker on loopback and walks one case down the whole
+# chain: local team Almere refers to Veilig Thuis Flevoland, which
+# acknowledges, accepts, gives feedback to Almere and hands over to SAVE;
+# SAVE asks for information and accepts; SAVE hands over to the Raad voor
+# de Kinderbescherming, which declines once and accepts a second offer; the
+# Raad closes the case. After every step the demo checks who holds the case.
+# Then it prints the verified case history, verifies the audit chain and
+# stops the broker. Exits 0 only if every step did what it should.
 #
 # KETEN_DEMO_DIR=DIR keeps the region, keys and data there (default: a
 # temporary directory, removed afterwards).
@@ -64,34 +69,128 @@ for _ in $(seq 50); do
 done
 "$keten" ping -c "$config" -k "$(key vt-flevoland)" || fail "broker not answering"
 
+export KETEN_CONFIG=$config
+# as AGENCY VERB ...: run keten as that agency (its key file).
+as() {
+	local who=$1
+	shift
+	KETEN_KEY=$(key "$who") "$keten" "$@"
+}
+
+# expect_case STATUS HOLDER: the case, as the auditor reads it from the
+# broker, is in that state and held by that agency.
+expect_case() {
+	local got
+	got=$(as audit-inspectie case show "$case" --json) ||
+		fail "cannot read case $case"
+	grep -q "\"status\":\"$1\",\"holder\":\"$2\"" <<<"$got" ||
+		fail "case $case should be $1 and held by $2: $(head -c 300 <<<"$got")"
+	echo "   -> case is $1, held by $2"
+}
+
+# refused WHY CMD...: the broker must refuse the step (exit 1).
+refused() {
+	local why=$1 rc=0
+	shift
+	"$@" 2>"$work/refusal" || rc=$?
+	[ "$rc" -eq 1 ] || fail "expected a refusal ($why), got exit $rc"
+	echo "   refused as it should be ($why): $(cat "$work/refusal")"
+}
+
 step "lt-almere refers a child to vt-flevoland"
-"$keten" send referral -c "$config" -k "$(key lt-almere)" \
-	--to vt-flevoland --urgency urgent --respond-by-days 5 \
+out=$(as lt-almere send referral --json \
+	--to vt-flevoland --urgency urgent \
 	--child-name "Noor de Vries" --child-dob 2016-04-12 --child-bsn 111222333 \
 	--household "Sanne de Vries;1988-09-30;" --gezag "moeder (Sanne de Vries)" \
 	--concern "huiselijk geweld" --concern "schoolverzuim" \
 	--safety "acute onveiligheid niet uitgesloten" \
 	--request "veiligheidsbeoordeling en onderzoek" \
-	--legal-basis "art. 5.2.6 Jeugdwet" --family-informed ||
+	--legal-basis "art. 5.2.6 Jeugdwet" --family-informed) ||
 	fail "the referral was not recorded"
+case=$(sed -n 's/.*"case":"\([0-9a-f]\{32\}\)".*/\1/p' <<<"$out")
+[ -n "$case" ] || fail "no case id in: $out"
+echo "case $case"
+expect_case offered lt-almere
 
 step "vt-flevoland's inbox, verified and decrypted"
-out=$("$keten" inbox -c "$config" -k "$(key vt-flevoland)")
+out=$(as vt-flevoland inbox)
 echo "$out"
 grep -q "Noor de Vries" <<<"$out" || fail "decrypted content not shown"
 grep -q "signature of lt-almere ok" <<<"$out" || fail "signature not verified"
+as vt-flevoland inbox --ack | tail -1
+as vt-flevoland inbox | grep -q "no new messages" ||
+	fail "the message is still in the inbox after taking it"
 
-step "vt-flevoland acknowledges it"
-"$keten" inbox -c "$config" -k "$(key vt-flevoland)" --ack | tail -1
-"$keten" inbox -c "$config" -k "$(key vt-flevoland)" | grep -q "no new messages" ||
-	fail "the message is still in the inbox after acknowledging"
-
-step "nobody else sees it: lt-lelystad's inbox"
-"$keten" inbox -c "$config" -k "$(key lt-lelystad)" | grep -q "no new messages" ||
+step "nobody else sees it: lt-lelystad"
+as lt-lelystad inbox | grep -q "no new messages" ||
 	fail "another agency saw the message"
+refused "lt-lelystad is not part of the case" \
+	as lt-lelystad case show "$case"
 
-step "the auditor verifies the chain"
+step "vt-flevoland acknowledges and accepts; the case moves to Veilig Thuis"
+as vt-flevoland acknowledge "$case" || fail "acknowledge"
+expect_case offered lt-almere
+as vt-flevoland accept "$case" || fail "accept"
+expect_case held vt-flevoland
+refused "lt-almere no longer holds it" \
+	as lt-almere close "$case" --outcome other
+
+step "vt-flevoland tells lt-almere what it did (terugkoppeling aan melder)"
+as vt-flevoland feedback "$case" --to lt-almere \
+	--text "Melding in onderzoek genomen; veiligheidsplan opgesteld." ||
+	fail "feedback"
+as lt-almere inbox | grep -q "veiligheidsplan opgesteld" ||
+	fail "lt-almere did not get the feedback"
+
+step "vt-flevoland hands over to gi-save; SAVE asks, then accepts"
+as vt-flevoland handover "$case" --to gi-save --urgency urgent \
+	--known "Onderzoek VT afgerond: structurele onveiligheid." \
+	--safety "Geen contact met vader zonder toezicht." \
+	--monitoring "Wekelijks huisbezoek." --family-informed || fail "handover"
+expect_case offered vt-flevoland
+as gi-save ask "$case" \
+	--text "Is de school op de hoogte van het veiligheidsplan?" || fail "ask"
+as vt-flevoland inbox | grep -q "Is de school op de hoogte" ||
+	fail "vt-flevoland did not get the question"
+as vt-flevoland answer "$case" \
+	--text "Ja, de intern begeleider is betrokken." || fail "answer"
+expect_case offered vt-flevoland
+as gi-save accept "$case" || fail "accept by SAVE"
+expect_case held gi-save
+
+step "gi-save hands over to the Raad, which declines once"
+as gi-save handover "$case" --to raad-midden-nederland \
+	--known "Maatregel nodig: ondertoezichtstelling." || fail "handover"
+as raad-midden-nederland decline "$case" --reason insufficient_info \
+	--note "Graag de concrete verzoekvraag aan de Raad." || fail "decline"
+expect_case held gi-save
+
+step "gi-save offers again with the question; the Raad accepts and closes"
+as gi-save handover "$case" --to raad-midden-nederland \
+	--known "Verzoek: raadsonderzoek naar een OTS." || fail "second handover"
+as raad-midden-nederland accept "$case" || fail "accept by the Raad"
+expect_case held raad-midden-nederland
+as raad-midden-nederland close "$case" --outcome completed ||
+	fail "close"
+expect_case closed raad-midden-nederland
+refused "nothing follows a close" \
+	as raad-midden-nederland handover "$case" --to gi-save \
+	--known "te laat"
+
+step "the case history, as lt-almere sees it (verified against the chain)"
+out=$(as lt-almere case show "$case") || fail "case show"
+echo "$out"
+grep -q "replayed holder = raad-midden-nederland" <<<"$out" ||
+	fail "the history does not replay to the Raad"
+[ "$(grep -c ' decline ' <<<"$out")" -eq 1 ] || fail "expected one decline"
+
+step "no offer is overdue"
+as vt-flevoland cases --overdue || fail "an offer is overdue"
+
+step "the auditor verifies the chain and replays every case from it"
 "$keten" audit verify -c "$config" "$work/data" || fail "audit failed"
+"$keten" audit cases -c "$config" "$work/data" | grep -q "$case  closed" ||
+	fail "the audit replay does not find the case closed"
 
 step "stopping ketend"
 kill -TERM "$broker_pid"
@@ -99,4 +198,4 @@ wait "$broker_pid" || fail "ketend did not stop cleanly"
 broker_pid=""
 grep -q "event=stopped" "$work/ketend.log" || fail "no clean stop in the log"
 
-printf '\nDEMO OK: referral sent, delivered, acknowledged and audited.\n'
+printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified.\n' "$case"

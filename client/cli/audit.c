@@ -168,11 +168,11 @@ cmd_audit(int argc, char **argv)
 	rc = keten_audit_verify(&a, o.config, argv[optind], &err);
 	keten_hex(head, a.head_hash, 32);
 	if (o.json) {
-		printf("{\"ok\":%s,\"records\":%" PRIu64
+		printf("{\"ok\":%s,\"records\":%" PRIu64 ",\"cases\":%" PRIu64
 		       ",\"head_seq\":%" PRIu64
 		       ",\"head_hash\":\"%s\",\"bad_seq\":%" PRIu64,
-		       rc == KETEN_OK ? "true" : "false", a.records, a.head_seq,
-		       head, a.bad_seq);
+		       rc == KETEN_OK ? "true" : "false", a.records, a.cases,
+		       a.head_seq, head, a.bad_seq);
 		if (rc != KETEN_OK) {
 			fputs(",\"error\":", stdout);
 			json_str(stdout, err.message);
@@ -188,8 +188,9 @@ cmd_audit(int argc, char **argv)
 	if (rc != KETEN_OK)
 		return cli_fail("audit verify", &err);
 	if (!o.json)
-		printf("ok: %" PRIu64 " records verified\nhead %" PRIu64
+		printf("ok: %" PRIu64 " records verified, %" PRIu64
+		       " cases replayed by the case rules\nhead %" PRIu64
 		       " %s\n",
-		       a.records, a.head_seq, head);
+		       a.records, a.cases, a.head_seq, head);
 	return EXIT_OK;
 }

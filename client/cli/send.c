@@ -23,7 +23,9 @@ help(FILE *f)
 	    "Prints the case id and the broker's signed receipt.\n\n"
 	    "  --to AGENCY            recipient agency id (vt-flevoland)\n"
 	    "  --urgency LEVEL        routine (default), urgent, immediate\n"
-	    "  --respond-by-days N    deadline for acceptance (default 5)\n"
+	    "  --respond-by-days N    decision deadline, N days from now\n"
+	    "                         (default: the region's, counted from\n"
+	    "                         acknowledgement)\n"
 	    "  --child-name NAME      the child's name (required)\n"
 	    "  --child-dob DATE       date of birth, YYYY-MM-DD\n"
 	    "  --child-bsn BSN        citizen service number\n"
@@ -93,7 +95,7 @@ send_referral(int argc, char **argv)
 	struct keten_error err;
 	uint8_t case_id[KETEN_CASE_ID_LEN];
 	char case_hex[2 * KETEN_CASE_ID_LEN + 1], hash_hex[65], when[32];
-	long days = 5;
+	long days = 0; /* 0: the region's default */
 	char *end;
 	int ch;
 
@@ -205,7 +207,9 @@ send_referral(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	ref.content = &ct;
-	ref.respond_by_us = ((int64_t)time(NULL) + days * 86400) * 1000000;
+	if (days > 0)
+		ref.respond_by_us =
+		    ((int64_t)time(NULL) + days * 86400) * 1000000;
 	c = cli_connect(&o);
 	if (keten_send_referral(&rc, case_id, c, &ref, &err) != KETEN_OK) {
 		keten_client_destroy(&c);
