@@ -168,6 +168,12 @@ track(pid_t pid, pid_t replace)
 		}
 }
 
+const char *
+harness_cli(void)
+{
+	return KETEN_CLI_PATH;
+}
+
 void
 harness_start(struct harness *h)
 {

@@ -43,6 +43,8 @@ void harness_kill(struct harness *h);
 /* Removes the temporary directory. */
 void harness_cleanup(struct harness *h);
 const char *harness_key(const struct harness *h, const char *id);
+/* The path of the keten CLI built with the tests. */
+const char *harness_cli(void);
 /* A connected client for agency id; exits the test on failure. */
 struct keten_client *harness_client(const struct harness *h, const char *id);
 /* The broker's log length, via a ping as id. */
