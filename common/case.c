@@ -414,13 +414,18 @@ case_decode(struct case_state *st, const uint8_t *buf, size_t len)
 		return -1;
 	for (int i = 0; i < st->n_parties; i++) {
 		size_t n;
-		if (end - p < 2 || p[1] == 0 || p[1] > KETEN_ID_MAX ||
-		    (size_t)(end - p - 2) < p[1])
+		if (end - p < 2 || p[0] > 1 || p[1] == 0 ||
+		    p[1] > KETEN_ID_MAX || (size_t)(end - p - 2) < p[1])
 			return -1;
 		st->parties[i].referred = p[0] != 0;
 		n = p[1];
 		memcpy(st->parties[i].id, p + 2, n);
 		st->parties[i].id[n] = '\0';
+		/* Exactly what case_encode writes: valid, distinct ids. */
+		if (strlen(st->parties[i].id) != n ||
+		    !text_valid_id(st->parties[i].id) ||
+		    party_find(st, st->parties[i].id) != i)
+			return -1;
 		p += 2 + n;
 	}
 	return p == end ? 0 : -1;

@@ -459,6 +459,18 @@ wire_request_peek_id(const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* A refusal of a decoded request: frees it but keeps its request_id, so
+ * the refusal reaches its sender. */
+static int
+refuse_request(struct request *r, struct keten_error *err, const char *why)
+{
+	uint64_t id = r->request_id;
+
+	wire_request_clear(r);
+	r->request_id = id;
+	return error_set(err, KETEN_E_FIELD, "%s", why);
+}
+
 int
 wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
                     struct keten_error *err)
@@ -499,11 +511,9 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		r->has_case_id = m->cases->after.len != 0;
 		if (r->has_case_id && copy_fixed(r->case_id, KETEN_CASE_ID_LEN,
 		                                 m->cases->after) != 0)
-			return error_set(
-			    err, KETEN_E_FIELD,
-			    "cases.after must be a %d-byte case id "
-			    "or empty",
-			    KETEN_CASE_ID_LEN);
+			return refuse_request(r, err,
+			                      "cases.after must be a 16-byte "
+			                      "case id or empty");
 		break;
 	case KETEN__REQUEST__KIND_CASE:
 		r->kind = WIRE_REQ_CASE;
@@ -511,9 +521,8 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		r->after_seq = m->case_->after_seq;
 		if (copy_fixed(r->case_id, KETEN_CASE_ID_LEN,
 		               m->case_->case_id) != 0)
-			return error_set(err, KETEN_E_FIELD,
-			                 "case.case_id must be %d bytes",
-			                 KETEN_CASE_ID_LEN);
+			return refuse_request(r, err,
+			                      "case.case_id must be 16 bytes");
 		break;
 	default: {
 		uint64_t id = r->request_id;

@@ -1,7 +1,7 @@
 /*
  * The broker's decode path for one request frame, as transport and a verify
  * worker run it: the id peek, the request, then for a submit its envelope,
- * body and content hash.
+ * body and content hash; for cases and case the id a handler looks up.
  * Everything decoded is cleared, so a leak is a finding.
  */
 #include <string.h>
@@ -33,6 +33,10 @@ round_trip(const struct request *r)
 	           memcmp(again.sealed, r->sealed, r->sealed_len) == 0);
 	FUZZ_CHECK(again.fetch_max == r->fetch_max);
 	FUZZ_CHECK(again.ack_seq == r->ack_seq);
+	FUZZ_CHECK(again.has_case_id == r->has_case_id);
+	FUZZ_CHECK(memcmp(again.case_id, r->case_id, KETEN_CASE_ID_LEN) == 0);
+	FUZZ_CHECK(again.cases_max == r->cases_max);
+	FUZZ_CHECK(again.after_seq == r->after_seq);
 	wire_request_clear(&again);
 	free(out);
 }
@@ -53,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(r.pb == NULL);
 		return 0;
 	}
-	FUZZ_CHECK(r.kind >= WIRE_REQ_SUBMIT && r.kind <= WIRE_REQ_PING);
+	FUZZ_CHECK(r.kind >= WIRE_REQ_SUBMIT && r.kind <= WIRE_REQ_CASE);
 	round_trip(&r);
 	if (r.kind == WIRE_REQ_SUBMIT) {
 		fuzz_envelope_and_body(r.envelope, r.envelope_len);
@@ -61,6 +65,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(r.envelope_len == 0 && r.sealed_len == 0);
 	}
+	/* Only a case request must name a case; only cases and case may
+	 * carry one, and only they read the paging fields. */
+	if (r.kind == WIRE_REQ_CASE)
+		FUZZ_CHECK(r.has_case_id);
+	if (r.kind != WIRE_REQ_CASES && r.kind != WIRE_REQ_CASE)
+		FUZZ_CHECK(!r.has_case_id && r.cases_max == 0 &&
+		           r.after_seq == 0);
+	if (r.kind != WIRE_REQ_CASES)
+		FUZZ_CHECK(r.cases_max == 0);
+	if (r.kind != WIRE_REQ_CASE)
+		FUZZ_CHECK(r.after_seq == 0);
 	wire_request_clear(&r);
 	FUZZ_CHECK(r.pb == NULL);
 	return 0;

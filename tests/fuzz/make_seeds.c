@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "case.h"
 #include "chain.h"
 #include "envelope.h"
 #include "text.h"
@@ -100,29 +101,60 @@ content(uint8_t **out, size_t *len)
 	}
 }
 
-/* A signed referral envelope around a body committing to sealed. */
+/* A handover's dossier and another message's note. */
 static void
-envelope(uint8_t **out, size_t *len, const uint8_t *sealed, size_t sealed_len,
-         const uint8_t sk[64])
+dossier_and_note(void)
 {
-	struct body b = {.type = WIRE_TYPE_REFERRAL};
-	struct envelope e = {.version = WIRE_VERSION,
-	                     .type = WIRE_TYPE_REFERRAL};
+	struct keten_dossier d = {
+	    .known = "two children, both at school; father moved out",
+	    .safety_conditions = "no contact with father without supervision",
+	    .monitoring_plan = "weekly home visit, school checks attendance",
+	    .family_informed = true,
+	    .notes = "seed",
+	};
+	uint8_t *buf;
+	size_t len;
+
+	if (wire_dossier_encode(&buf, &len, &d) != KETEN_OK)
+		die("wire_dossier_encode");
+	put("content", "dossier", buf, len);
+	free(buf);
+	if (wire_note_encode(&buf, &len, "Is the family informed?") != KETEN_OK)
+		die("wire_note_encode");
+	put("content", "note", buf, len);
+	free(buf);
+}
+
+/* A body of one case between lt-almere and vt-flevoland; message ids
+ * 1.., case id 100... */
+static void
+body_of(struct body *b, uint32_t type, uint8_t n)
+{
+	memset(b, 0, sizeof(*b));
+	b->type = type;
+	fill(b->h.message_id, KETEN_MSG_ID_LEN, n);
+	strcpy(b->h.sender, "lt-almere");
+	strcpy(b->h.recipient, "vt-flevoland");
+	fill(b->h.case_id, KETEN_CASE_ID_LEN, 100);
+	b->h.sent_at_us = 1700000000000000 + (n - 1) * 1000;
+	if (wire_type_needs_offer(type)) {
+		fill(b->offer_id, KETEN_MSG_ID_LEN, 1);
+		b->has_offer_id = true;
+	}
+}
+
+/* b signed by sk into an envelope of b's type. */
+static void
+sign_body(uint8_t **out, size_t *len, const struct body *b,
+          const uint8_t sk[64])
+{
+	struct envelope e = {.version = WIRE_VERSION, .type = b->type};
 	uint8_t *body;
 	size_t body_len;
 
-	fill(b.h.message_id, KETEN_MSG_ID_LEN, 1);
-	strcpy(b.h.sender, "lt-almere");
-	strcpy(b.h.recipient, "vt-flevoland");
-	fill(b.h.case_id, KETEN_CASE_ID_LEN, 100);
-	b.h.sent_at_us = 1700000000000000;
-	envelope_content_hash(b.content_hash, sealed, sealed_len);
-	b.has_content = true;
-	b.u.offer.urgency = KETEN_URGENCY_URGENT;
-	b.u.offer.respond_by_us = 1700086400000000;
-	if (wire_body_encode(&body, &body_len, &b) != KETEN_OK)
+	if (wire_body_encode(&body, &body_len, b) != KETEN_OK)
 		die("wire_body_encode");
-	strcpy(e.signer, "lt-almere");
+	strcpy(e.signer, b->h.sender);
 	e.body = body;
 	e.body_len = body_len;
 	if (envelope_sign(e.signature, e.version, e.type, body, body_len, sk) !=
@@ -131,6 +163,58 @@ envelope(uint8_t **out, size_t *len, const uint8_t *sealed, size_t sealed_len,
 	if (wire_envelope_encode(out, len, &e) != KETEN_OK)
 		die("wire_envelope_encode");
 	free(body);
+}
+
+/* A signed referral envelope around a body committing to sealed. */
+static void
+envelope(uint8_t **out, size_t *len, const uint8_t *sealed, size_t sealed_len,
+         const uint8_t sk[64])
+{
+	struct body b;
+
+	body_of(&b, WIRE_TYPE_REFERRAL, 1);
+	envelope_content_hash(b.content_hash, sealed, sealed_len);
+	b.has_content = true;
+	b.u.offer.urgency = KETEN_URGENCY_URGENT;
+	b.u.offer.respond_by_us = 1700086400000000;
+	sign_body(out, len, &b, sk);
+}
+
+/* The other details a body can carry: a handover's offer, a decline's
+ * reason (answering offer 1), a close's outcome (no recipient). */
+static void
+handover_envelope(uint8_t **out, size_t *len, const uint8_t sk[64])
+{
+	struct body b;
+
+	body_of(&b, WIRE_TYPE_HANDOVER, 5);
+	fill(b.content_hash, KETEN_HASH_LEN, 77);
+	b.has_content = true;
+	b.u.offer.urgency = KETEN_URGENCY_ROUTINE;
+	sign_body(out, len, &b, sk);
+}
+
+static void
+decline_envelope(uint8_t **out, size_t *len, const uint8_t sk[64])
+{
+	struct body b;
+
+	body_of(&b, WIRE_TYPE_DECLINE, 2);
+	strcpy(b.h.sender, "vt-flevoland");
+	strcpy(b.h.recipient, "lt-almere");
+	b.u.decline_reason = 2; /* no capacity */
+	sign_body(out, len, &b, sk);
+}
+
+static void
+close_envelope(uint8_t **out, size_t *len, const uint8_t sk[64])
+{
+	struct body b;
+
+	body_of(&b, WIRE_TYPE_CLOSE, 9);
+	b.h.recipient[0] = '\0';
+	b.u.outcome = 1; /* completed */
+	sign_body(out, len, &b, sk);
 }
 
 static void
@@ -180,6 +264,52 @@ requests(const uint8_t *env, size_t env_len, const uint8_t *sealed,
 	                                 .ack_seq = 42});
 	request("ping",
 	        &(struct request){.request_id = 10, .kind = WIRE_REQ_PING});
+	request("cases",
+	        &(struct request){.request_id = 11, .kind = WIRE_REQ_CASES});
+	r = (struct request){.request_id = 12,
+	                     .kind = WIRE_REQ_CASES,
+	                     .has_case_id = true,
+	                     .cases_max = 50};
+	fill(r.case_id, KETEN_CASE_ID_LEN, 100);
+	request("cases-after", &r);
+	r = (struct request){.request_id = 13,
+	                     .kind = WIRE_REQ_CASE,
+	                     .has_case_id = true,
+	                     .after_seq = 3};
+	fill(r.case_id, KETEN_CASE_ID_LEN, 100);
+	request("case", &r);
+}
+
+/* A submit of each other kind of body detail. */
+static void
+submits(const uint8_t sk[64])
+{
+	static const struct {
+		const char *name;
+		void (*make)(uint8_t **, size_t *, const uint8_t[64]);
+	} kinds[] = {
+	    {"submit-handover", handover_envelope},
+	    {"submit-decline", decline_envelope},
+	    {"submit-close", close_envelope},
+	};
+	uint8_t note[] = "sealed note bytes";
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct request r = {.request_id = 20 + i,
+		                    .kind = WIRE_REQ_SUBMIT};
+		uint8_t *env;
+		size_t env_len;
+
+		kinds[i].make(&env, &env_len, sk);
+		r.envelope = env;
+		r.envelope_len = env_len;
+		if (kinds[i].make != close_envelope) {
+			r.sealed = note;
+			r.sealed_len = sizeof(note) - 1;
+		}
+		request(kinds[i].name, &r);
+		free(env);
+	}
 }
 
 static void
@@ -223,6 +353,191 @@ replies(const uint8_t *env, size_t env_len, const uint8_t *sealed,
 	reply("ping", &(struct reply){.request_id = 10,
 	                              .kind = WIRE_REP_PING,
 	                              .ping = {"vt-flevoland", 2}});
+}
+
+/* A case state from case_step itself: a referral from lt-almere to
+ * vt-flevoland, then `steps` of: acknowledge, accept, handover to
+ * gi-flevoland, decline, close. */
+static void
+case_after(struct wire_case *wc, int steps)
+{
+	static const uint32_t types[] = {
+	    WIRE_TYPE_REFERRAL, WIRE_TYPE_ACKNOWLEDGE, WIRE_TYPE_ACCEPT,
+	    WIRE_TYPE_HANDOVER, WIRE_TYPE_DECLINE,     WIRE_TYPE_CLOSE};
+	static const char *const from[] = {"lt-almere",    "vt-flevoland",
+	                                   "vt-flevoland", "vt-flevoland",
+	                                   "gi-flevoland", "vt-flevoland"};
+	static const char *const to[] = {"vt-flevoland", "lt-almere",
+	                                 "lt-almere",    "gi-flevoland",
+	                                 "vt-flevoland", ""};
+	uint8_t mids[6][KETEN_MSG_ID_LEN], cid[KETEN_CASE_ID_LEN];
+	struct keten_error err;
+
+	memset(wc, 0, sizeof(*wc));
+	fill(cid, sizeof(cid), 100);
+	for (int i = 0; i <= steps; i++) {
+		struct case_msg m = {.type = types[i],
+		                     .sender = from[i],
+		                     .recipient = to[i],
+		                     .message_id = mids[i],
+		                     .case_id = cid,
+		                     .offer_id = wire_type_needs_offer(types[i])
+		                                     ? wc->st.offer.message_id
+		                                     : NULL,
+		                     .seq = 10 + (uint64_t)i,
+		                     .at_us = 1700000000000000 +
+		                              i * INT64_C(3600000000),
+		                     .outcome = 1};
+		fill(mids[i], KETEN_MSG_ID_LEN, (uint8_t)(1 + 16 * i));
+		if (case_step(&wc->st, &m, &err) != KETEN_OK)
+			die(err.message);
+	}
+	if (wc->st.status == CASE_OFFERED) {
+		wc->ack_due_us = wc->st.offer.at_us + 5 * INT64_C(86400000000);
+		wc->decide_due_us =
+		    wc->st.offer.acked_us != 0
+		        ? wc->st.offer.acked_us + 10 * INT64_C(86400000000)
+		        : 0;
+	}
+}
+
+static void
+case_replies(const uint8_t *sk)
+{
+	struct wire_case cs[3];
+	struct delivered d[2];
+	uint8_t *env[2];
+	size_t env_len[2];
+
+	case_after(&cs[0], 1); /* offered, acknowledged */
+	case_after(&cs[1], 3); /* offered again: the handover */
+	case_after(&cs[2], 5); /* closed */
+	reply("cases", &(struct reply){.request_id = 11,
+	                               .kind = WIRE_REP_CASES,
+	                               .cases = {cs, 3, true, 1700000001}});
+
+	envelope(&env[0], &env_len[0], (const uint8_t *)"x", 1, sk);
+	decline_envelope(&env[1], &env_len[1], sk);
+	for (size_t i = 0; i < 2; i++) {
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].seq = 10 + i;
+		d[i].received_at_us = 1700000000000000 + (int64_t)i;
+		fill(d[i].record_hash, KETEN_HASH_LEN, (uint8_t)(60 + i));
+		fill(d[i].prev_hash, KETEN_HASH_LEN, (uint8_t)(59 + i));
+		d[i].envelope = env[i];
+		d[i].envelope_len = env_len[i];
+	}
+	case_after(&cs[0], 4); /* held by vt-flevoland after a decline */
+	reply("case", &(struct reply){.request_id = 13,
+	                              .kind = WIRE_REP_CASE,
+	                              .kase = {cs[0], d, 2, false, 17000001}});
+	free(env[0]);
+	free(env[1]);
+}
+
+/* ---- fuzz_case: stored states and sequences of messages ---- */
+
+/* One message of a fuzz_case sequence (fuzz_case.c describes the four
+ * bytes). */
+enum { HOLDER = 0x80, OFFEREE = 0xa0, REFERRER = 0xe0 };
+#define AG(i)             (i)
+#define PARTY(i)          (0xc0 | (i))
+#define OP(type, s, r, d) (uint8_t)((type)-1 + 0x40), (s), (r), (d)
+#define OP_ID(type, choice, s, r)                                              \
+	(uint8_t)((type)-1 + ((choice) << 4)), (s), (r), 0
+
+static void
+case_seeds(void)
+{
+	/* The whole chain, every type once or more, then what follows a
+	 * close. */
+	static const uint8_t chain[] = {
+	    0x00,
+	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(1), 0x81),
+	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_INFO_REQUEST, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_INFO_REPLY, HOLDER, OFFEREE, 0),
+	    OP(WIRE_TYPE_ACCEPT, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_FEEDBACK, HOLDER, REFERRER, 0),
+	    OP(WIRE_TYPE_HANDOVER, HOLDER, AG(2), 0),
+	    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 2),
+	    OP(WIRE_TYPE_HANDOVER, HOLDER, AG(3), 0x85),
+	    OP(WIRE_TYPE_WITHDRAW, HOLDER, OFFEREE, 0),
+	    OP(WIRE_TYPE_HANDOVER, HOLDER, PARTY(3), 0),
+	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_ACCEPT, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_FEEDBACK, HOLDER, PARTY(0), 0),
+	    OP(WIRE_TYPE_CLOSE, HOLDER, 0, 3),
+	    OP(WIRE_TYPE_ACKNOWLEDGE, AG(1), HOLDER, 0),
+	    OP(WIRE_TYPE_FEEDBACK, HOLDER, PARTY(0), 0),
+	    OP(WIRE_TYPE_CLOSE, HOLDER, 0, 1),
+	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(1), 0),
+	    OP(WIRE_TYPE_FEEDBACK, HOLDER, HOLDER, 0),
+	};
+	/* Refusals: before a referral, stale and unknown offer ids, the
+	 * wrong sender and recipient, a second acknowledge, an offer to
+	 * the holder itself, a close while offered. */
+	static const uint8_t refusals[] = {
+	    0x00,
+	    OP(WIRE_TYPE_ACCEPT, AG(1), AG(0), 0),
+	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(0), 0),
+	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(1), 0),
+	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP_ID(WIRE_TYPE_ACCEPT, 2, OFFEREE, HOLDER),
+	    OP_ID(WIRE_TYPE_ACCEPT, 3, OFFEREE, HOLDER),
+	    OP(WIRE_TYPE_ACCEPT, AG(5), HOLDER, 0),
+	    OP(WIRE_TYPE_ACCEPT, OFFEREE, AG(5), 0),
+	    OP(WIRE_TYPE_HANDOVER, HOLDER, AG(2), 0),
+	    OP(WIRE_TYPE_CLOSE, HOLDER, 0, 0),
+	    OP(WIRE_TYPE_WITHDRAW, OFFEREE, HOLDER, 0),
+	    OP_ID(WIRE_TYPE_WITHDRAW, 3, HOLDER, OFFEREE),
+	    OP(WIRE_TYPE_WITHDRAW, HOLDER, AG(7), 0),
+	    OP(WIRE_TYPE_FEEDBACK, HOLDER, OFFEREE, 0),
+	    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 0),
+	    OP(WIRE_TYPE_INFO_REPLY, HOLDER, PARTY(1), 0),
+	    OP(WIRE_TYPE_HANDOVER, HOLDER, HOLDER, 0),
+	};
+	/* Sixteen parties, then a handover to a seventeenth. */
+	uint8_t full[1 + 4 * (2 + 2 * 15 + 2)], *p = full;
+	struct case_state st;
+	uint8_t out[CASE_ENCODED_MAX];
+	struct wire_case wc;
+
+	put("case", "seq-chain", chain, sizeof(chain));
+	put("case", "seq-refusals", refusals, sizeof(refusals));
+	*p++ = 0x00;
+	for (int i = 1; i <= 16; i++) {
+		uint8_t op[8] = {
+		    OP(i == 1 ? WIRE_TYPE_REFERRAL : WIRE_TYPE_HANDOVER,
+		       i == 1 ? AG(0) : HOLDER, AG(i), 0),
+		    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 0)};
+		memcpy(p, op, sizeof(op)), p += sizeof(op);
+	}
+	{
+		uint8_t op[8] = {OP(WIRE_TYPE_HANDOVER, HOLDER, AG(17), 0),
+		                 OP(WIRE_TYPE_HANDOVER, HOLDER, PARTY(9), 0)};
+		memcpy(p, op, sizeof(op)), p += sizeof(op);
+	}
+	put("case", "seq-full", full, (size_t)(p - full));
+
+	/* Stored values as the broker writes them. */
+	case_after(&wc, 1);
+	put("case", "stored-offered", out, case_encode(out, &wc.st));
+	case_after(&wc, 4);
+	put("case", "stored-held", out, case_encode(out, &wc.st));
+	case_after(&wc, 5);
+	put("case", "stored-closed", out, case_encode(out, &wc.st));
+	/* Sixteen parties, the longest value. */
+	st = wc.st;
+	for (int i = st.n_parties; i < CASE_PARTIES_MAX; i++) {
+		memset(st.parties[i].id, 'a', KETEN_ID_MAX);
+		st.parties[i].id[KETEN_ID_MAX - 2] = (char)('a' + i);
+		st.parties[i].id[KETEN_ID_MAX] = '\0';
+	}
+	st.n_parties = CASE_PARTIES_MAX;
+	put("case", "stored-full", out, case_encode(out, &st));
 }
 
 static void
@@ -349,8 +664,12 @@ main(int argc, char **argv)
 	content(&plain, &plain_len);
 	/* The broker only hashes sealed bytes; unsealed content serves. */
 	envelope(&env, &env_len, plain, plain_len, sk);
+	dossier_and_note();
 	requests(env, env_len, plain, plain_len);
+	submits(sk);
 	replies(env, env_len, plain, plain_len, sk);
+	case_replies(sk);
+	case_seeds();
 	records(env, env_len);
 	configs();
 	free(env);
