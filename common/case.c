@@ -81,16 +81,25 @@ open_offer(struct case_state *st, const struct case_msg *m,
 	return KETEN_OK;
 }
 
+/* The same sentence for a case that does not exist and one the sender is
+ * not a party to: no one learns of a case they are not part of. */
+static int
+unknown(struct keten_error *err, const char *hex, const char *sender)
+{
+	return error_set(err, KETEN_E_CASE_UNKNOWN,
+	                 "case %s is unknown to %s: there is no such case, "
+	                 "or %s is not a party to it (a case is opened by a "
+	                 "referral)",
+	                 hex, sender, sender);
+}
+
 /* A referral: a new case, held by its sender, offered to its recipient. */
 static int
 step_open(struct case_state *st, const struct case_msg *m,
           struct keten_error *err, const char *hex)
 {
 	if (m->type != WIRE_TYPE_REFERRAL)
-		return error_set(err, KETEN_E_CASE_UNKNOWN,
-		                 "case %s does not exist; a case is opened by "
-		                 "a referral, not by this %s",
-		                 hex, wire_type_name(m->type));
+		return unknown(err, hex, m->sender);
 	memset(st, 0, sizeof(*st));
 	memcpy(st->id, m->case_id, KETEN_CASE_ID_LEN);
 	st->opened_seq = m->seq;
@@ -268,6 +277,8 @@ case_step(struct case_state *st, const struct case_msg *m,
 		              "case %s already exists (opened at record %llu); "
 		              "a referral opens a new case with a new id",
 		              hex, (unsigned long long)st->opened_seq);
+	else if (!case_involves(st, m->sender))
+		rc = unknown(err, hex, m->sender);
 	else if (st->status == CASE_CLOSED)
 		rc = error_set(err, KETEN_E_CASE_CLOSED,
 		               "case %s was closed by %s at record %llu; "

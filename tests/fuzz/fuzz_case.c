@@ -262,7 +262,9 @@ model(struct case_state *st, const struct case_msg *m)
 	if (st->status == CASE_NONE && m->type != WIRE_TYPE_REFERRAL)
 		return KETEN_E_CASE_UNKNOWN; /* 1 */
 	if (st->status != CASE_NONE && m->type == WIRE_TYPE_REFERRAL)
-		return KETEN_E_CASE_EXISTS; /* 3 */
+		return KETEN_E_CASE_EXISTS; /* 2 */
+	if (st->status != CASE_NONE && !case_involves(st, m->sender))
+		return KETEN_E_CASE_UNKNOWN; /* 3: not a party */
 	if (st->status == CASE_CLOSED)
 		return KETEN_E_CASE_CLOSED; /* 4 */
 	if (st->status == CASE_NONE) {
@@ -499,6 +501,8 @@ sequence(const uint8_t *data, size_t size)
 				               ? rc == KETEN_E_WRONG_PARTY
 				           : type == WIRE_TYPE_REFERRAL
 				               ? rc == KETEN_E_CASE_EXISTS
+				           : !case_involves(&before, m.sender)
+				               ? rc == KETEN_E_CASE_UNKNOWN
 				               : rc == KETEN_E_CASE_CLOSED);
 			/* Once opened, never unopened. */
 			FUZZ_CHECK(!opened || st.status != CASE_NONE);

@@ -306,9 +306,9 @@ forbidden_transitions(void)
 
 	randombytes_buf(rnd, 16);
 	/* No case yet: only a referral opens one. */
-	NO_OFFER_ID(VT, ACCEPT, rnd, LT, NULL, CASE_UNKNOWN, "does not exist");
+	NO_OFFER_ID(VT, ACCEPT, rnd, LT, NULL, CASE_UNKNOWN, "no such case");
 	NO(VT, HANDOVER, rnd, GI, CASE_UNKNOWN, "opened by a referral");
-	NO(LT, FEEDBACK, rnd, VT, CASE_UNKNOWN, "does not exist");
+	NO(LT, FEEDBACK, rnd, VT, CASE_UNKNOWN, "no such case");
 
 	refer(id, LT, VT);
 	/* Routes are by kind. */
@@ -326,11 +326,14 @@ forbidden_transitions(void)
 	/* Answers only from the offer's recipient, about the open offer,
 	 * to the holder. */
 	offer_of(offer, id);
-	NO_OFFER_ID(LT2, ACCEPT, id, LT, offer, NOT_OFFEREE,
-	            "only vt-flevoland may");
-	NO_OFFER_ID(GI, ACKNOWLEDGE, id, LT, offer, NOT_OFFEREE,
-	            "addressed to vt-flevoland");
-	NO(LT, DECLINE, id, VT, NOT_OFFEREE, NULL); /* the holder itself */
+	/* An agency not part of the case learns nothing of it, not even
+	 * who holds it: the answer is the one for no case at all. */
+	NO_OFFER_ID(LT2, ACCEPT, id, LT, offer, CASE_UNKNOWN,
+	            "lt-lelystad is not a party to it");
+	NO_OFFER_ID(GI, ACKNOWLEDGE, id, LT, offer, CASE_UNKNOWN,
+	            "is unknown to gi-save");
+	NO(GI, HANDOVER, id, RD, CASE_UNKNOWN, "no such case");
+	NO(LT, DECLINE, id, VT, NOT_OFFEREE, "only vt-flevoland may answer");
 	NO_OFFER_ID(VT, ACCEPT, id, LT, NULL, NO_OFFER, "offer_id");
 	NO(VT, ACCEPT, id, LT2, WRONG_PARTY, "goes to lt-almere");
 	/* One open offer; the holder's own steps. */
