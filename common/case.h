@@ -21,7 +21,7 @@ enum case_status {
 	CASE_CLOSED    /* closed; nothing may follow */
 };
 
-#define CASE_PARTIES_MAX 16
+#define CASE_PARTIES_MAX KETEN_CASE_PARTIES_MAX
 /* The longest encoding case_encode writes. */
 #define CASE_ENCODED_MAX (128 + CASE_PARTIES_MAX * (KETEN_ID_MAX + 2))
 

@@ -87,11 +87,12 @@ enum keten_urgency {
 	KETEN_URGENCY_IMMEDIATE = 3
 };
 
-#define KETEN_ID_MAX      63 /* longest agency id, in bytes */
-#define KETEN_CASE_ID_LEN 16
-#define KETEN_MSG_ID_LEN  16
-#define KETEN_HASH_LEN    32
-#define KETEN_KEY_LEN     32
+#define KETEN_ID_MAX           63 /* longest agency id, in bytes */
+#define KETEN_CASE_ID_LEN      16
+#define KETEN_MSG_ID_LEN       16
+#define KETEN_HASH_LEN         32
+#define KETEN_KEY_LEN          32
+#define KETEN_CASE_PARTIES_MAX 16 /* the most agencies in one case */
 
 struct keten_person {
 	const char *name;
