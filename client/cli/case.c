@@ -280,7 +280,8 @@ case_json(const struct keten_case *k)
 		fputs("null", stdout);
 	}
 	printf(",\"overdue\":%s,\"parties\":[", k->overdue ? "true" : "false");
-	for (size_t i = 0; i < k->n_parties && i < 16; i++) {
+	for (size_t i = 0; i < k->n_parties && i < KETEN_CASE_PARTIES_MAX;
+	     i++) {
 		fputs(i ? ",{\"agency\":" : "{\"agency\":", stdout);
 		json_str(stdout, k->parties[i].agency);
 		printf(",\"referred\":%s}",
@@ -1031,7 +1032,8 @@ show_summary(const struct keten_case *k, int64_t now_us)
 	show_line("status", line);
 	show_line("holder", k->holder);
 	line[0] = '\0';
-	for (size_t i = 0; i < k->n_parties && i < 16 && len < sizeof(line);
+	for (size_t i = 0; i < k->n_parties && i < KETEN_CASE_PARTIES_MAX &&
+	                   len < sizeof(line);
 	     i++)
 		len += (size_t)snprintf(
 		    line + len, sizeof(line) - len, "%s%s%s", i ? ", " : "",
