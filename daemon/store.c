@@ -77,6 +77,103 @@ read_head(struct store *s, MDB_txn *txn)
 	return 0;
 }
 
+static int case_get(struct store *s, MDB_txn *txn, struct case_state *st,
+                    const uint8_t id[KETEN_CASE_ID_LEN]);
+static int case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
+                    const struct case_msg *m, const uint8_t seqkey[8]);
+
+/*
+ * The case databases came with the case rules (schema 2). A data directory
+ * recorded before them has a log but no cases: rebuild them from the log,
+ * in order, through the same rules. Returns an LMDB code, or -1 with why
+ * set if a record breaks the rules (then the broker must not start).
+ */
+#define SCHEMA_KEY     "schema"
+#define SCHEMA_VERSION 2
+
+static int
+cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct record r;
+		struct envelope e;
+		struct body b;
+		struct case_msg m;
+		struct case_state st;
+		struct keten_error tmp;
+		uint8_t key[8];
+
+		if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 ||
+		    wire_envelope_decode(&e, r.envelope, r.envelope_len,
+		                         &tmp) != KETEN_OK) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		rc = wire_body_decode(&b, e.type, e.body, e.body_len, &tmp);
+		wire_envelope_clear(&e);
+		if (rc != KETEN_OK) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		case_msg_of(&m, &b, r.seq, r.received_at_us);
+		if ((rc = case_get(s, txn, &st, b.h.case_id)) != 0)
+			break;
+		if (case_step(&st, &m, &tmp) != KETEN_OK) {
+			error_set(
+			    why, KETEN_E_CONFIG,
+			    "record %llu breaks the case rules (%s); this "
+			    "log cannot be given case states",
+			    (unsigned long long)r.seq, tmp.message);
+			rc = -1;
+			break;
+		}
+		bytes_put_be64(key, r.seq);
+		if ((rc = case_put(s, txn, &st, &m, key)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n > 0)
+		log_info("event=cases_rebuilt records=%llu",
+		         (unsigned long long)n);
+	return 0;
+}
+
+/* Brings an older data directory up to this schema. */
+static int
+upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
+{
+	MDB_val k = val(SCHEMA_KEY, strlen(SCHEMA_KEY)), v;
+	uint8_t ver = SCHEMA_VERSION;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+
+	if (rc == 0 && v.mv_size == 1 && *(uint8_t *)v.mv_data == ver)
+		return 0;
+	if (rc == 0) { /* a newer broker's directory, or damage */
+		error_set(why, KETEN_E_CONFIG,
+		          "its schema is not version %d; use the keten version "
+		          "that wrote it",
+		          SCHEMA_VERSION);
+		return -1;
+	}
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = cases_rebuild(s, txn, why)) != 0)
+		return rc;
+	v = val(&ver, 1);
+	return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
 int
 store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
            const char *region, struct keten_error *err)
@@ -86,6 +183,7 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	MDB_val k, v;
 	int rc;
 	const char *step = "create the environment";
+	struct keten_error why;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return error_set(err, KETEN_E_IO,
@@ -147,6 +245,18 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 		goto fail;
 	step = "read the head";
 	if ((rc = read_head(s, txn)) != 0)
+		goto fail;
+	step = "bring the data up to this version";
+	if ((rc = upgrade(s, txn, &why)) == -1) {
+		mdb_txn_abort(txn);
+		mdb_env_close(s->env);
+		pthread_rwlock_destroy(&s->remap);
+		free(s);
+		return error_set(err, KETEN_E_CONFIG,
+		                 "cannot serve data directory %s: %s", dir,
+		                 why.message);
+	}
+	if (rc != 0)
 		goto fail;
 	step = "commit";
 	rc = mdb_txn_commit(txn);

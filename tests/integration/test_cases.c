@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lmdb.h>
 #include <sodium.h>
 
 #include "../check.h"
@@ -448,6 +449,71 @@ case_full(void)
 	harness_cleanup(&H);
 }
 
+/* A data directory from before the case rules has a log and no case
+ * databases: the broker rebuilds them from the log when it starts. Made
+ * here by dropping them (and the schema mark) from a stopped broker's
+ * directory. */
+static void
+forget_cases(const char *data)
+{
+	const char *dbs[] = {"cases", "caseidx", "caselog"};
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {.mv_size = 6, .mv_data = "schema"};
+
+	CHECK_INT(mdb_env_create(&env), 0);
+	CHECK_INT(mdb_env_set_maxdbs(env, 16), 0);
+	CHECK_INT(mdb_env_set_mapsize(env, 1UL << 30), 0);
+	CHECK_INT(mdb_env_open(env, data, 0, 0600), 0);
+	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK_INT(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0);
+		CHECK_INT(mdb_drop(txn, dbi, 1), 0);
+	}
+	CHECK_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	CHECK_INT(mdb_del(txn, dbi, &k, NULL), 0);
+	CHECK_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+upgrade(void)
+{
+	uint8_t a[16], b[16];
+	struct keten_case *all;
+	struct keten_error err;
+	size_t n = 9;
+
+	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&H);
+	refer(a, LT, VT);
+	OK(VT, ACCEPT, a, NULL);
+	refer(b, LT2, VT);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	forget_cases(H.data);
+	harness_start(&H);
+	CHECK(harness_log_has(&H, "event=cases_rebuilt records=3"));
+	STATE(a, HELD, VT, NULL);
+	STATE(b, OFFERED, LT2, VT);
+	CHECK_INT(keten_cases(&all, &n, client(LT2), 0, &err), KETEN_OK);
+	CHECK_INT(n, 1);
+	free(all);
+	/* The rebuilt state is enforced: no second accept. */
+	NO(VT, ACCEPT, a, LT, NO_OFFER, "no open offer");
+	OK(VT, ACCEPT, b, NULL);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	/* Rebuilt once: a second start finds the schema mark (a rebuild
+	 * over the stored states would refuse to start). */
+	harness_start(&H);
+	STATE(b, HELD, VT, NULL);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	harness_cleanup(&H);
+}
+
 int
 main(void)
 {
@@ -469,5 +535,6 @@ main(void)
 	drop_clients();
 	harness_cleanup(&H);
 	case_full();
+	upgrade();
 	return check_done("test_cases");
 }
