@@ -212,9 +212,10 @@ check_step(const struct keten_step *s, struct keten_error *err)
 		                 "a close goes to every agency in the case "
 		                 "and carries no note; leave recipient and "
 		                 "note NULL");
-	if (s->type == KETEN_MSG_HANDOVER && s->dossier == NULL)
+	if (s->type == KETEN_MSG_HANDOVER && (s->dossier == NULL || s->note))
 		return error_set(err, KETEN_E_USAGE,
-		                 "a handover needs a dossier");
+		                 "a handover carries a dossier and no note "
+		                 "(put notes in the dossier)");
 	if (s->type != KETEN_MSG_HANDOVER && content > 0 && s->note == NULL)
 		return error_set(err, KETEN_E_USAGE, "this %s needs a note",
 		                 name);
@@ -458,11 +459,21 @@ keten_cases(struct keten_case **out, size_t *n, struct keten_client *c,
 			all = p;
 			cap = ncap;
 		}
-		for (size_t i = 0; i < r.cases.n; i++)
-			client_case_public(&all[have++], &r.cases.items[i],
-			                   at_us);
+		for (size_t i = 0; i < r.cases.n && rc == KETEN_OK; i++) {
+			/* Pages come in case id order: anything else could
+			 * repeat cases, or never end. */
+			if (have > 0 && memcmp(r.cases.items[i].st.id,
+			                       all[have - 1].case_id,
+			                       KETEN_CASE_ID_LEN) <= 0)
+				rc = error_set(err, KETEN_E_MALFORMED,
+				               "the broker listed cases out of "
+				               "order");
+			else
+				client_case_public(&all[have++],
+				                   &r.cases.items[i], at_us);
+		}
 		more = r.cases.more && r.cases.n > 0;
-		if (r.cases.n > 0) {
+		if (r.cases.n > 0 && rc == KETEN_OK) {
 			req.has_case_id = true;
 			memcpy(req.case_id, r.cases.items[r.cases.n - 1].st.id,
 			       KETEN_CASE_ID_LEN);
@@ -564,32 +575,65 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 	return KETEN_OK;
 }
 
-/* The replayed state must be the one the broker reports. */
+/* The replayed state must be the one the broker reports, field for field
+ * (an offer's fields count only while it is open). */
 static int
 compare(const struct case_state *mine, const struct case_state *theirs,
         struct keten_error *err)
 {
-	const char *why = NULL;
+	struct case_state a = *mine, b = *theirs;
+	uint8_t ea[CASE_ENCODED_MAX], eb[CASE_ENCODED_MAX];
+	size_t na, nb;
 
-	if (mine->status != theirs->status)
-		why = "state";
-	else if (strcmp(case_holder(mine), case_holder(theirs)) != 0)
-		why = "holder";
-	else if (mine->last_seq != theirs->last_seq ||
-	         mine->messages != theirs->messages)
-		why = "last record";
-	else if (mine->status == CASE_OFFERED &&
-	         (mine->offer.seq != theirs->offer.seq ||
-	          strcmp(mine->parties[mine->offer.to].id,
-	                 theirs->parties[theirs->offer.to].id) != 0))
-		why = "open offer";
-	if (why == NULL)
+	if (a.status != CASE_OFFERED)
+		memset(&a.offer, 0, sizeof(a.offer));
+	if (b.status != CASE_OFFERED)
+		memset(&b.offer, 0, sizeof(b.offer));
+	na = case_encode(ea, &a);
+	nb = case_encode(eb, &b);
+	if (na == nb && memcmp(ea, eb, na) == 0)
 		return KETEN_OK;
 	return error_set(err, KETEN_E_CHAIN,
-	                 "the broker reports a different %s for the case "
-	                 "than its own records give (holder %s by the "
-	                 "records, %s by the broker)",
-	                 why, case_holder(mine), case_holder(theirs));
+	                 "the broker's summary of the case differs from what "
+	                 "its own records give (holder %s by the records, %s "
+	                 "by the broker; %u messages by the records, %u by "
+	                 "the broker)",
+	                 case_holder(mine),
+	                 theirs->n_parties ? case_holder(theirs) : "-",
+	                 mine->messages, theirs->messages);
+}
+
+/* A record may appear once, and broker time does not run backwards. */
+static int
+check_new(const struct keten_case_history *h, const struct delivered *d,
+          uint64_t after_seq, struct keten_error *err)
+{
+	if (d->seq <= after_seq)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "the broker sent the case's records out of "
+		                 "order");
+	if (h->n > 0 && d->received_at_us < h->events[h->n - 1].received_at_us)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "record %llu is older than the record before "
+		                 "it",
+		                 (unsigned long long)d->seq);
+	return KETEN_OK;
+}
+
+static int
+check_unique(const struct keten_case_history *h, struct keten_error *err)
+{
+	const struct keten_case_event *ev = &h->events[h->n - 1];
+
+	for (size_t i = 0; i + 1 < h->n; i++)
+		if (memcmp(h->events[i].message_id, ev->message_id,
+		           KETEN_MSG_ID_LEN) == 0)
+			return error_set(err, KETEN_E_CHAIN,
+			                 "record %llu repeats the message of "
+			                 "record %llu",
+			                 (unsigned long long)ev->seq,
+			                 (unsigned long long)h->events[i].seq);
+	return KETEN_OK;
 }
 
 int
@@ -600,8 +644,10 @@ keten_case_history(struct keten_case_history **out, struct keten_client *c,
 	struct request req = {.kind = WIRE_REQ_CASE, .has_case_id = true};
 	struct keten_case_history *h;
 	struct case_state st, last;
-	size_t cap = 0;
+	struct wire_case mine;
+	size_t cap = 0, limit = 0;
 	bool more = true;
+	int64_t now_us = 0;
 	int rc = KETEN_OK;
 
 	error_clear(err);
@@ -621,7 +667,19 @@ keten_case_history(struct keten_case_history **out, struct keten_client *c,
 			break;
 		}
 		last = r.kase.summary.st;
-		client_case_public(&h->summary, &r.kase.summary, r.kase.now_us);
+		now_us = r.kase.now_us;
+		/* The first page says how many records there are; more
+		 * pages than that is a broker that never stops. */
+		if (limit == 0)
+			limit = last.messages;
+		if (h->n + r.kase.n > limit) {
+			wire_reply_clear(&r);
+			rc = error_set(err, KETEN_E_CHAIN,
+			               "the broker sent more records than the "
+			               "case has (%zu)",
+			               limit);
+			break;
+		}
 		if (h->n + r.kase.n > cap) {
 			size_t ncap = (h->n + r.kase.n) * 2;
 			struct keten_case_event *p =
@@ -636,15 +694,13 @@ keten_case_history(struct keten_case_history **out, struct keten_client *c,
 			cap = ncap;
 		}
 		for (size_t i = 0; i < r.kase.n && rc == KETEN_OK; i++) {
-			if (r.kase.records[i].seq <= req.after_seq)
-				rc = error_set(err, KETEN_E_CHAIN,
-				               "the broker sent the case's "
-				               "records out of order");
-			else
-				rc = replay_one(&h->events[h->n++], &st, c,
-				                &r.kase.records[i], case_id,
-				                err);
-			req.after_seq = r.kase.records[i].seq;
+			const struct delivered *d = &r.kase.records[i];
+			if ((rc = check_new(h, d, req.after_seq, err)) ==
+			        KETEN_OK &&
+			    (rc = replay_one(&h->events[h->n++], &st, c, d,
+			                     case_id, err)) == KETEN_OK)
+				rc = check_unique(h, err);
+			req.after_seq = d->seq;
 		}
 		more = r.kase.more && r.kase.n > 0;
 		wire_reply_clear(&r);
@@ -655,6 +711,11 @@ keten_case_history(struct keten_case_history **out, struct keten_client *c,
 		keten_case_history_free(&h);
 		return rc;
 	}
+	/* What the records give, with due times under this region's
+	 * deadlines: not the broker's word. */
+	mine.st = st;
+	case_offer_due(&mine.ack_due_us, &mine.decide_due_us, &st, c->cfg);
+	client_case_public(&h->summary, &mine, now_us);
 	*out = h;
 	return KETEN_OK;
 }
