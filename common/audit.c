@@ -1,10 +1,9 @@
 /* Offline chain verification; reads through ledger.c only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
-
-#include <stdio.h>
 
 #include "audit.h"
 #include "chain.h"
@@ -18,45 +17,70 @@ struct walk {
 	struct audit_result *res;
 	struct keten_error *err;
 	uint8_t prev[32];
-	/* Open-addressed table of cases by id (random, so its first bytes
-	 * hash well); a slot with status CASE_NONE is free. */
-	struct case_state *table;
-	size_t cap, used;
+	/* Cases, densely in first-seen order, and an open-addressed index
+	 * into them (slot value i+1; 0 is free). Case ids are chosen by
+	 * clients, so the index hashes them with a secret key: ids made to
+	 * collide cannot make the replay quadratic. */
+	struct case_state *cases;
+	size_t n, cap;
+	uint32_t *slots;
+	size_t n_slots;
+	uint8_t key[crypto_shorthash_KEYBYTES];
 };
 
 static int broken(struct walk *w, uint64_t seq, const char *what);
 
 static size_t
-slot_of(const struct case_state *table, size_t cap, const uint8_t *id)
+slot_of(const struct walk *w, const uint32_t *slots, size_t n_slots,
+        const uint8_t *id)
 {
-	size_t h = 0;
+	uint8_t h8[crypto_shorthash_BYTES];
+	uint64_t h;
 
-	memcpy(&h, id, sizeof(h));
-	for (h &= cap - 1; table[h].status != CASE_NONE &&
-	                   memcmp(table[h].id, id, KETEN_CASE_ID_LEN) != 0;
-	     h = (h + 1) & (cap - 1))
+	crypto_shorthash(h8, id, KETEN_CASE_ID_LEN, w->key);
+	memcpy(&h, h8, sizeof(h));
+	for (h &= n_slots - 1;
+	     slots[h] != 0 &&
+	     memcmp(w->cases[slots[h] - 1].id, id, KETEN_CASE_ID_LEN) != 0;
+	     h = (h + 1) & (n_slots - 1))
 		;
 	return h;
 }
 
-/* The case's slot (zeroed if new); NULL if out of memory. */
+/* The case's state (zeroed if new); NULL if out of memory. */
 static struct case_state *
 case_slot(struct walk *w, const uint8_t *id)
 {
-	if (2 * (w->used + 1) > w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 1024;
-		struct case_state *t = calloc(cap, sizeof(*t));
-		if (t == NULL)
+	size_t h;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 256;
+		struct case_state *p = realloc(w->cases, cap * sizeof(*p));
+		if (p == NULL)
 			return NULL;
-		for (size_t i = 0; i < w->cap; i++)
-			if (w->table[i].status != CASE_NONE)
-				t[slot_of(t, cap, w->table[i].id)] =
-				    w->table[i];
-		free(w->table);
-		w->table = t;
+		w->cases = p;
 		w->cap = cap;
 	}
-	return &w->table[slot_of(w->table, w->cap, id)];
+	if (2 * (w->n + 1) > w->n_slots) {
+		size_t n_slots = w->n_slots ? 2 * w->n_slots : 1024;
+		uint32_t *t = calloc(n_slots, sizeof(*t));
+		if (t == NULL || n_slots > UINT32_MAX) {
+			free(t);
+			return NULL;
+		}
+		for (size_t i = 0; i < w->n; i++)
+			t[slot_of(w, t, n_slots, w->cases[i].id)] =
+			    (uint32_t)(i + 1);
+		free(w->slots);
+		w->slots = t;
+		w->n_slots = n_slots;
+	}
+	h = slot_of(w, w->slots, w->n_slots, id);
+	if (w->slots[h] == 0) {
+		memset(&w->cases[w->n], 0, sizeof(w->cases[w->n]));
+		w->slots[h] = (uint32_t)(++w->n);
+	}
+	return &w->cases[w->slots[h] - 1];
 }
 
 /* Replays one verified record's body through the case rules. */
@@ -67,12 +91,10 @@ replay(struct walk *w, uint64_t seq, int64_t at_us, const struct body *b)
 	struct case_msg m;
 	struct keten_error why;
 	char what[KETEN_ERROR_MAX + 64];
-	bool fresh;
 
 	if (st == NULL)
 		return error_set(w->err, KETEN_E_NOMEM,
 		                 "out of memory replaying the cases");
-	fresh = st->status == CASE_NONE;
 	case_msg_of(&m, b, seq, at_us);
 	if (case_step(st, &m, &why) != KETEN_OK) {
 		snprintf(what, sizeof(what),
@@ -81,7 +103,6 @@ replay(struct walk *w, uint64_t seq, int64_t at_us, const struct body *b)
 		         why.message);
 		return broken(w, seq, what);
 	}
-	w->used += fresh;
 	return 0;
 }
 
@@ -185,14 +206,17 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	if ((rc = ledger_open(&l, dir, err)) != KETEN_OK)
 		return rc;
 	chain_genesis(w.prev, c->region);
+	randombytes_buf(w.key, sizeof(w.key));
 	rc =
 	    ledger_walk(l, check_record, &w, &meta_seq, meta_hash, region, err);
 	ledger_close(&l);
-	/* Hand the cases over, packed and sorted, even on failure. */
-	for (size_t i = 0; i < w.cap; i++)
-		if (w.table[i].status != CASE_NONE)
-			w.table[res->n_cases++] = w.table[i];
-	res->cases = w.table;
+	/* Hand the cases over, sorted, even on failure. A case whose
+	 * referral was refused stays CASE_NONE: leave it out. */
+	free(w.slots);
+	for (size_t i = 0; i < w.n; i++)
+		if (w.cases[i].status != CASE_NONE)
+			w.cases[res->n_cases++] = w.cases[i];
+	res->cases = w.cases;
 	if (res->n_cases > 1)
 		qsort(res->cases, res->n_cases, sizeof(*res->cases), by_id);
 	if (rc != KETEN_OK)
