@@ -2,6 +2,7 @@
  * The case state machine; its table is in docs/PROTOCOL.md, "Cases".
  * Pure: no clock, no I/O. A refusal leaves the state exactly as it was.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "bytes.h"
@@ -54,7 +55,8 @@ party_add(struct case_state *st, const char *id)
 
 	if (i >= 0 || st->n_parties == CASE_PARTIES_MAX)
 		return i;
-	strcpy(st->parties[st->n_parties].id, id);
+	snprintf(st->parties[st->n_parties].id,
+	         sizeof(st->parties[st->n_parties].id), "%s", id);
 	st->parties[st->n_parties].referred = false;
 	return st->n_parties++;
 }

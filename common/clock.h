@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 int64_t clock_now_us(void);  /* microseconds since the Unix epoch */
 int64_t clock_mono_us(void); /* monotonic, for measuring durations */
 
@@ -27,7 +29,7 @@ struct duration {
  * Returns 0, or -1 with *out untouched ("", "5", "5x", "-1d", "0s", "+1d",
  * "4000d", overflow).
  */
-int clock_parse_duration(struct duration *out, const char *text);
+int clock_parse_duration(struct duration *out, const char *text) WUR;
 
 /*
  * t_us plus d; reads no clock. Working days step one calendar day at a time

@@ -916,7 +916,9 @@ store_case(struct store *s, struct store_case *out, const char *agency,
 	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
 		goto fail_txn;
 	memcpy(key, case_id, KETEN_CASE_ID_LEN);
-	bytes_put_be64(key + KETEN_CASE_ID_LEN, after_seq + 1);
+	/* After the last possible record: the summary alone. */
+	bytes_put_be64(key + KETEN_CASE_ID_LEN,
+	               after_seq == UINT64_MAX ? UINT64_MAX : after_seq + 1);
 	k = val(key, sizeof(key));
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {

@@ -185,8 +185,8 @@ case_viewer(const struct job *j)
 }
 
 static void
-wire_case_of(struct wire_case *wc, const struct case_state *st,
-             const struct config *c)
+summarize(struct wire_case *wc, const struct case_state *st,
+          const struct config *c)
 {
 	wc->st = *st;
 	case_offer_due(&wc->ack_due_us, &wc->decide_due_us, st, c);
@@ -212,7 +212,7 @@ handle_cases(struct worker *w, struct job *j, struct keten_error *err)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < sc.n; i++)
-		wire_case_of(&r.cases.items[i], &sc.items[i], w->b->cfg);
+		summarize(&r.cases.items[i], &sc.items[i], w->b->cfg);
 	r.cases.n = sc.n;
 	r.cases.more = sc.more;
 	r.cases.now_us = clock_now_us();
@@ -234,7 +234,7 @@ handle_case(struct worker *w, struct job *j, struct keten_error *err)
 	               j->req.after_seq, w->b->cfg->max_message_bytes * 4, err);
 	if (rc != KETEN_OK)
 		return rc;
-	wire_case_of(&r.kase.summary, &sc.st, w->b->cfg);
+	summarize(&r.kase.summary, &sc.st, w->b->cfg);
 	r.kase.records = sc.records;
 	r.kase.n = sc.n;
 	r.kase.more = sc.more;

@@ -105,7 +105,7 @@ client_case_public(struct keten_case *out, const struct wire_case *wc,
 	memset(out, 0, sizeof(*out));
 	memcpy(out->case_id, st->id, KETEN_CASE_ID_LEN);
 	out->status = (enum keten_case_status)st->status;
-	strcpy(out->holder, case_holder(st));
+	snprintf(out->holder, sizeof(out->holder), "%s", case_holder(st));
 	out->opened_seq = st->opened_seq;
 	out->last_seq = st->last_seq;
 	out->opened_at_us = st->opened_at_us;
@@ -114,7 +114,8 @@ client_case_public(struct keten_case *out, const struct wire_case *wc,
 	out->outcome = (enum keten_outcome)st->outcome;
 	out->n_parties = st->n_parties;
 	for (size_t i = 0; i < st->n_parties; i++) {
-		strcpy(out->parties[i].agency, st->parties[i].id);
+		snprintf(out->parties[i].agency, sizeof(out->parties[i].agency),
+		         "%s", st->parties[i].id);
 		out->parties[i].referred = st->parties[i].referred;
 	}
 	if (st->status != CASE_OFFERED)
@@ -123,8 +124,10 @@ client_case_public(struct keten_case *out, const struct wire_case *wc,
 	memcpy(out->offer.message_id, st->offer.message_id, KETEN_MSG_ID_LEN);
 	out->offer.seq = st->offer.seq;
 	out->offer.type = (enum keten_message_type)st->offer.type;
-	strcpy(out->offer.from, case_holder(st));
-	strcpy(out->offer.to, st->parties[st->offer.to].id);
+	snprintf(out->offer.from, sizeof(out->offer.from), "%s",
+	         case_holder(st));
+	snprintf(out->offer.to, sizeof(out->offer.to), "%s",
+	         st->parties[st->offer.to].id);
 	out->offer.offered_at_us = st->offer.at_us;
 	out->offer.acknowledged_at_us = st->offer.acked_us;
 	out->offer.respond_by_us = st->offer.respond_by_us;
@@ -182,10 +185,10 @@ resolve(struct keten_step *s, uint8_t offer_id[KETEN_MSG_ID_LEN],
 			 * steps to the offer's recipient. */
 			bool from_holder = s->type == KETEN_MSG_WITHDRAW ||
 			                   s->type == KETEN_MSG_INFO_REPLY;
-			strcpy(recipient,
-			       from_holder && st->status == CASE_OFFERED
-			           ? st->parties[st->offer.to].id
-			           : case_holder(st));
+			snprintf(recipient, KETEN_ID_MAX + 1, "%s",
+			         from_holder && st->status == CASE_OFFERED
+			             ? st->parties[st->offer.to].id
+			             : case_holder(st));
 			s->recipient = recipient;
 		}
 	}
@@ -263,9 +266,9 @@ keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
 	b.type = (uint32_t)s.type;
 	randombytes_buf(b.h.message_id, KETEN_MSG_ID_LEN);
 	memcpy(b.h.case_id, s.case_id, KETEN_CASE_ID_LEN);
-	strcpy(b.h.sender, c->me->id);
+	snprintf(b.h.sender, sizeof(b.h.sender), "%s", c->me->id);
 	if (to != NULL)
-		strcpy(b.h.recipient, to->id);
+		snprintf(b.h.recipient, sizeof(b.h.recipient), "%s", to->id);
 	b.h.sent_at_us = clock_now_us();
 	if (wire_type_needs_offer(b.type)) {
 		b.has_offer_id = true;
@@ -558,8 +561,8 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 	ev->received_at_us = d->received_at_us;
 	ev->sent_at_us = b.h.sent_at_us;
 	ev->type = (enum keten_message_type)b.type;
-	strcpy(ev->sender, b.h.sender);
-	strcpy(ev->recipient, b.h.recipient);
+	snprintf(ev->sender, sizeof(ev->sender), "%s", b.h.sender);
+	snprintf(ev->recipient, sizeof(ev->recipient), "%s", b.h.recipient);
 	memcpy(ev->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
 	if (b.type == WIRE_TYPE_REFERRAL || b.type == WIRE_TYPE_HANDOVER) {
 		ev->urgency = (enum keten_urgency)b.u.offer.urgency;
@@ -571,7 +574,7 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 		ev->outcome = (enum keten_outcome)b.u.outcome;
 	if (b.has_offer_id)
 		ev->offer_age_us = d->received_at_us - offered;
-	strcpy(ev->holder, case_holder(st));
+	snprintf(ev->holder, sizeof(ev->holder), "%s", case_holder(st));
 	return KETEN_OK;
 }
 
