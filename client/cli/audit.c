@@ -109,7 +109,9 @@ audit_cases(int argc, char **argv)
 			json_str(stdout, err.message);
 			puts("}");
 		} else {
-			printf("FAILED: %s\n", err.message);
+			fputs("FAILED: ", stdout);
+			cli_put_text(stdout, err.message);
+			putchar('\n');
 		}
 		return EXIT_REFUSED;
 	}
@@ -180,9 +182,11 @@ cmd_audit(int argc, char **argv)
 		puts("}");
 	}
 	if (rc == KETEN_E_CHAIN) {
-		if (!o.json)
-			printf("FAILED at record %" PRIu64 ": %s\n", a.bad_seq,
-			       err.message);
+		if (!o.json) {
+			printf("FAILED at record %" PRIu64 ": ", a.bad_seq);
+			cli_put_text(stdout, err.message);
+			putchar('\n');
+		}
 		return EXIT_REFUSED;
 	}
 	if (rc != KETEN_OK)

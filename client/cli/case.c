@@ -350,40 +350,6 @@ cli_cases_print(const struct keten_case *cs, size_t n, int64_t at_us, int json,
 
 /* ---- TEXT options: literal, or @FILE ---- */
 
-static int
-utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0, len, k;
-	uint32_t c, min;
-
-	while (i < n) {
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			len = 2, min = 0x80, c &= 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3, min = 0x800, c &= 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4, min = 0x10000, c &= 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i < len)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			c = c << 6 | (s[i + k] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
 /* Reads path whole; prints why not and returns NULL. Caller frees. */
 static char *
 read_text_file(const char *verb, const char *opt, const char *path)
@@ -429,8 +395,7 @@ read_text_file(const char *verb, const char *opt, const char *path)
 	}
 	fclose(f);
 	buf[len] = '\0';
-	if (memchr(buf, '\0', len) != NULL ||
-	    !utf8_valid((const unsigned char *)buf, len)) {
+	if (memchr(buf, '\0', len) != NULL || !cli_utf8_valid(buf, len)) {
 		fprintf(stderr,
 		        "keten %s: --%s @%s: the file is not UTF-8 "
 		        "text (%s)\n",

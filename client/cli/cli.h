@@ -49,8 +49,27 @@ int cli_exit_code(int code);
 	"      --json          machine-readable output\n"                      \
 	"  -h, --help          this text\n"
 
-/* JSON output: a quoted, escaped string. */
+/* ---- text from elsewhere (cli_text.c) ---- */
+
+/*
+ * Every string the CLI prints that another agency, the broker or the
+ * library chose goes through one of these three. For a person: valid
+ * UTF-8 passes unchanged, a tab becomes a space, and each byte of a control
+ * character (C0, DEL, C1) or of invalid UTF-8 is shown as \xNN, so
+ * nothing reaches the terminal that it would act on.
+ */
+/* s as one line: a line break is a control character too. NULL: nothing. */
+void cli_put_text(FILE *f, const char *s);
+/* s as lines: trailing line breaks are dropped, a line break (LF or CRLF)
+ * starts a new line indented by indent spaces. NULL: nothing. */
+void cli_put_lines(FILE *f, const char *s, int indent);
+/* JSON output: s quoted, always valid JSON. Control characters are escaped
+ * (\u00XX, or \n and \t), each invalid UTF-8 byte becomes \ufffd; NULL is
+ * "". */
 void json_str(FILE *f, const char *s);
+/* Whether the n bytes at s are valid UTF-8 (shortest forms, no
+ * surrogates). */
+int cli_utf8_valid(const char *s, size_t n);
 /* An ISO 8601 UTC time from microseconds since the epoch. */
 void cli_time(char out[32], int64_t us);
 

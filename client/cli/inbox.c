@@ -3,38 +3,46 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
-/* A sealed text: continuation lines line up under the first. */
+/* Where a field's text starts: after "    %-18s ". */
+#define TEXT_COLUMN (4 + 18 + 1)
+
+/* A sealed text, written by the sender: continuation lines line up under
+ * the first, and nothing in it reaches the terminal raw (cli_text.c). */
 static void
 show_text(const char *label, const char *s)
 {
-	size_t len;
-
 	if (s == NULL || *s == '\0')
 		return;
 	printf("    %-18s ", label);
-	len = strlen(s);
-	while (len > 0 && s[len - 1] == '\n')
-		len--;
-	for (size_t i = 0; i < len; i++) {
-		putchar(s[i]);
-		if (s[i] == '\n')
-			printf("    %-18s ", "");
-	}
+	cli_put_lines(stdout, s, TEXT_COLUMN);
+	putchar('\n');
+}
+
+/* One line whose value, written by someone else, is shown safely. */
+static void
+show_line(const char *label, const char *s)
+{
+	printf("    %-18s ", label);
+	cli_put_text(stdout, s);
 	putchar('\n');
 }
 
 static void
 show_person(const char *label, const struct keten_person *p)
 {
-	printf("    %-18s %s", label, p->name);
-	if (p->date_of_birth && *p->date_of_birth)
-		printf(", born %s", p->date_of_birth);
-	if (p->bsn && *p->bsn)
-		printf(", BSN %s", p->bsn);
+	printf("    %-18s ", label);
+	cli_put_text(stdout, p->name);
+	if (p->date_of_birth && *p->date_of_birth) {
+		fputs(", born ", stdout);
+		cli_put_text(stdout, p->date_of_birth);
+	}
+	if (p->bsn && *p->bsn) {
+		fputs(", BSN ", stdout);
+		cli_put_text(stdout, p->bsn);
+	}
 	putchar('\n');
 }
 
@@ -106,8 +114,9 @@ show_human(const struct keten_message *m)
 		       keten_outcome_name(m->outcome));
 	printf("    %-18s %s\n", "received", when);
 	if (m->status != KETEN_OK) {
-		printf("    %-18s FAILED: %s\n", "verification",
-		       m->status_message);
+		printf("    %-18s FAILED: ", "verification");
+		cli_put_text(stdout, m->status_message);
+		putchar('\n');
 		return;
 	}
 	printf("    %-18s signature of %s ok%s\n", "verification", m->sender,
@@ -119,7 +128,7 @@ show_human(const struct keten_message *m)
 	else if (m->note != NULL)
 		show_text("note", m->note);
 	else if (is_offer(m->type))
-		printf("    %-18s %s\n", "content", m->status_message);
+		show_line("content", m->status_message);
 }
 
 static void
@@ -190,11 +199,13 @@ show_json(const struct keten_message *m)
 	keten_hex(case_hex, m->case_id, sizeof(m->case_id));
 	keten_hex(hash, m->record_hash, 32);
 	cli_time(when, m->received_at_us);
-	printf("{\"seq\":%" PRIu64 ",\"type\":\"%s\",\"sender\":\"%s\","
-	       "\"recipient\":\"%s\",\"case\":\"%s\",\"record_hash\":\"%s\","
-	       "\"received_at\":\"%s\"",
-	       m->seq, keten_message_type_name(m->type), m->sender,
-	       m->recipient, case_hex, hash, when);
+	printf("{\"seq\":%" PRIu64 ",\"type\":\"%s\",\"sender\":", m->seq,
+	       keten_message_type_name(m->type));
+	json_str(stdout, m->sender);
+	fputs(",\"recipient\":", stdout);
+	json_str(stdout, m->recipient);
+	printf(",\"case\":\"%s\",\"record_hash\":\"%s\",\"received_at\":\"%s\"",
+	       case_hex, hash, when);
 	if (is_offer(m->type)) {
 		printf(",\"urgency\":\"%s\",\"respond_by\":",
 		       cli_urgency_name(m->urgency));

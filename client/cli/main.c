@@ -103,8 +103,11 @@ cli_exit_code(int code)
 int
 cli_fail(const char *verb, const struct keten_error *err)
 {
-	fprintf(stderr, "keten %s: %s (%s, code %d)\n", verb, err->message,
-	        keten_strerror(err->code), err->code);
+	/* the sentence may quote the broker, or what another agency chose */
+	fprintf(stderr, "keten %s: ", verb);
+	cli_put_text(stderr, err->message);
+	fprintf(stderr, " (%s, code %d)\n", keten_strerror(err->code),
+	        err->code);
 	return cli_exit_code(err->code);
 }
 
@@ -124,24 +127,6 @@ cli_connect(const struct cli_common *o)
 		exit(cli_fail("connect", &err));
 	keten_client_set_timeout(c, o->timeout_ms);
 	return c;
-}
-
-void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
-	     p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 void
