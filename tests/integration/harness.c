@@ -241,11 +241,32 @@ harness_kill(struct harness *h)
 	h->pid = 0;
 }
 
+struct keten_client *
+harness_agency(struct harness *h, const char *id)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->ids[i], id) == 0) {
+			if (h->clients[i] == NULL)
+				h->clients[i] = harness_client(h, id);
+			return h->clients[i];
+		}
+	die("no such agency in the test region:", id);
+	return NULL;
+}
+
+void
+harness_drop_clients(struct harness *h)
+{
+	for (size_t i = 0; i < H_MAX_AGENCIES; i++)
+		keten_client_destroy(&h->clients[i]);
+}
+
 void
 harness_cleanup(struct harness *h)
 {
 	char cmd[400];
 
+	harness_drop_clients(h);
 	if (h->pid > 0)
 		harness_kill(h);
 	if (getenv("KETEN_KEEP_TEST_DIR") == NULL && h->dir[0] == '/') {

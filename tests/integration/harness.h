@@ -24,6 +24,7 @@ struct harness {
 	size_t n;
 	char ids[H_MAX_AGENCIES][KETEN_ID_MAX + 1];
 	char keys[H_MAX_AGENCIES][400];
+	struct keten_client *clients[H_MAX_AGENCIES]; /* harness_agency's */
 };
 
 /* The Flevoland demo region: "id:kind" pairs. */
@@ -47,6 +48,10 @@ const char *harness_key(const struct harness *h, const char *id);
 const char *harness_cli(void);
 /* A connected client for agency id; exits the test on failure. */
 struct keten_client *harness_client(const struct harness *h, const char *id);
+/* A connected client for agency id, made once and kept until
+ * harness_drop_clients (or harness_cleanup); exits if id is unknown. */
+struct keten_client *harness_agency(struct harness *h, const char *id);
+void harness_drop_clients(struct harness *h);
 /* The broker's log length, via a ping as id. */
 uint64_t harness_head(const struct harness *h, const char *id);
 /* Whether the ketend log contains s. */

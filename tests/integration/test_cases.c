@@ -15,26 +15,16 @@
 #include "raw.h"
 
 static struct harness H;
-static struct keten_client *cl[H_MAX_AGENCIES];
-
 static struct keten_client *
 client(const char *id)
 {
-	for (size_t i = 0; i < H.n; i++)
-		if (strcmp(H.ids[i], id) == 0) {
-			if (cl[i] == NULL)
-				cl[i] = harness_client(&H, id);
-			return cl[i];
-		}
-	fprintf(stderr, "no agency %s\n", id);
-	exit(1);
+	return harness_agency(&H, id);
 }
 
 static void
 drop_clients(void)
 {
-	for (size_t i = 0; i < H_MAX_AGENCIES; i++)
-		keten_client_destroy(&cl[i]);
+	harness_drop_clients(&H);
 }
 
 static uint8_t *

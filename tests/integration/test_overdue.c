@@ -34,19 +34,10 @@
 #define URK   "lt-urk" /* never a party to any case here */
 
 static struct harness H;
-static struct keten_client *cl[H_MAX_AGENCIES];
-
 static struct keten_client *
 client(const char *id)
 {
-	for (size_t i = 0; i < H.n; i++)
-		if (strcmp(H.ids[i], id) == 0) {
-			if (cl[i] == NULL)
-				cl[i] = harness_client(&H, id);
-			return cl[i];
-		}
-	fprintf(stderr, "no agency %s\n", id);
-	exit(1);
+	return harness_agency(&H, id);
 }
 
 static int64_t
@@ -497,8 +488,7 @@ main(void)
 	acknowledged(id);
 	accepted_then_handover(id);
 	real_clock();
-	for (size_t i = 0; i < H_MAX_AGENCIES; i++)
-		keten_client_destroy(&cl[i]);
+	harness_drop_clients(&H);
 	CHECK_INT(harness_stop(&H), 0);
 	harness_cleanup(&H);
 	return check_done("test_overdue");

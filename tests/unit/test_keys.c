@@ -284,13 +284,10 @@ test_refusals(void)
 	/* Invalid ids. */
 	{
 		const char *bad[] = {
-		    "",
-		    "LT-almere",
-		    "-lt",
-		    "lt almere",
-		    "lt/../x",
-		    "0123456789012345678901234567890123456789012345"
-		    "678901234567890123"};
+		    "", "LT-almere", "-lt", "lt almere", "lt/../x",
+		    /* 64 characters, one over the limit */
+		    ("0123456789012345678901234567890123456789012345"
+		     "678901234567890123")};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			k = NULL;
