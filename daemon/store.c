@@ -80,7 +80,7 @@ read_head(struct store *s, MDB_txn *txn)
 static int case_get(struct store *s, MDB_txn *txn, struct case_state *st,
                     const uint8_t id[KETEN_CASE_ID_LEN]);
 static int case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
-                    const struct case_msg *m, const uint8_t seqkey[8]);
+                    size_t old_parties, const uint8_t seqkey[8]);
 
 /*
  * The case databases came with the case rules (schema 2). A data directory
@@ -110,6 +110,7 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 		struct case_state st;
 		struct keten_error tmp;
 		uint8_t key[8];
+		size_t parties;
 
 		if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 ||
 		    wire_envelope_decode(&e, r.envelope, r.envelope_len,
@@ -126,6 +127,7 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 		case_msg_of(&m, &b, r.seq, r.received_at_us);
 		if ((rc = case_get(s, txn, &st, b.h.case_id)) != 0)
 			break;
+		parties = st.n_parties;
 		if (case_step(&st, &m, &tmp) != KETEN_OK) {
 			error_set(
 			    why, KETEN_E_CONFIG,
@@ -136,7 +138,7 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 			break;
 		}
 		bytes_put_be64(key, r.seq);
-		if ((rc = case_put(s, txn, &st, &m, key)) != 0)
+		if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 			break;
 		n++;
 	}
@@ -349,13 +351,13 @@ case_get(struct store *s, MDB_txn *txn, struct case_state *st,
 	return case_decode(st, v.mv_data, v.mv_size) == 0 ? 0 : MDB_CORRUPTED;
 }
 
-/* The case's new state and its indexes, after record seq. */
+/* The case's new state and its indexes after record seqkey; parties from
+ * old_parties on joined with it (case_step only appends parties). */
 static int
 case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
-         const struct case_msg *m, const uint8_t seqkey[8])
+         size_t old_parties, const uint8_t seqkey[8])
 {
 	uint8_t buf[CASE_ENCODED_MAX], key[KETEN_ID_MAX + 1 + 16];
-	const char *who[2] = {m->sender, m->recipient};
 	MDB_val k, v;
 	int rc;
 
@@ -369,12 +371,9 @@ case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
 	v = val("", 0);
 	if ((rc = mdb_put(txn, s->caselog, &k, &v, 0)) != 0)
 		return rc;
-	/* Only sender and recipient can be new parties. */
-	for (int i = 0; i < 2; i++) {
-		size_t n = strlen(who[i]);
-		if (n == 0)
-			continue;
-		memcpy(key, who[i], n + 1);
+	for (size_t i = old_parties; i < st->n_parties; i++) {
+		size_t n = strlen(st->parties[i].id);
+		memcpy(key, st->parties[i].id, n + 1);
 		memcpy(key + n + 1, st->id, KETEN_CASE_ID_LEN);
 		k = val(key, n + 1 + KETEN_CASE_ID_LEN);
 		v = val("", 0);
@@ -393,7 +392,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	struct case_state st;
 	struct record r;
 	MDB_val k, v;
-	size_t len = CHAIN_RECORD_HEADER + it->envelope_len, n_to;
+	size_t len = CHAIN_RECORD_HEADER + it->envelope_len, n_to, parties;
 	int rc;
 
 	k = val(it->message_id, KETEN_MSG_ID_LEN);
@@ -407,6 +406,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	 * refusal writes nothing. */
 	if ((rc = case_get(s, txn, &st, it->msg.case_id)) != 0)
 		return rc;
+	parties = st.n_parties;
 	it->msg.seq = s->head_seq + 1;
 	it->msg.at_us = now_us;
 	if ((it->status = case_step(&st, &it->msg, &it->err)) != KETEN_OK)
@@ -439,7 +439,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 		if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
 			return rc;
 	}
-	if ((rc = case_put(s, txn, &st, &it->msg, key)) != 0)
+	if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 		return rc;
 	/* The head fields (zero until then) are filled in once the batch's
 	 * head is known; a duplicate within this batch reads the rest. */
