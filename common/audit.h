@@ -32,4 +32,35 @@ int audit_verify_dir(struct audit_result *res, const struct config *c,
 
 void audit_result_free(struct audit_result *res);
 
+/*
+ * The same checks one record at a time, for a log streamed from the
+ * broker. From record 1 the chain links from the region's genesis and the
+ * case rules are replayed; from N > 1 the first record's link to N - 1 is
+ * taken on trust and the case rules are not checked (their state is not
+ * known).
+ */
+struct audit_stream;
+struct audit_info { /* what a verified record says, for reports */
+	uint64_t seq;
+	int64_t received_at_us, sent_at_us;
+	uint8_t record_hash[32], prev_hash[32];
+	uint32_t type;
+	char sender[KETEN_ID_MAX + 1];
+	char recipient[KETEN_ID_MAX + 1]; /* "" for a close */
+	uint8_t case_id[KETEN_CASE_ID_LEN];
+	uint8_t message_id[KETEN_MSG_ID_LEN];
+};
+int audit_stream_new(struct audit_stream **out, const struct config *c,
+                     uint64_t from_seq, struct keten_error *err) WUR;
+/* Checks the stored record bytes rec (chain_record_encode's form) under
+ * seq, which must follow the last one; KETEN_E_CHAIN names the fault. */
+int audit_stream_record(struct audit_stream *s, struct audit_info *info,
+                        uint64_t seq, const uint8_t *rec, size_t len,
+                        struct keten_error *err) WUR;
+/* The last record verified (from_seq - 1 before any) and its hash. */
+uint64_t audit_stream_last(const struct audit_stream *s, uint8_t hash[32]);
+/* The record a KETEN_E_CHAIN refusal is about (0 if none). */
+uint64_t audit_stream_bad(const struct audit_stream *s);
+void audit_stream_free(struct audit_stream **s);
+
 #endif

@@ -402,6 +402,7 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	Keten__PingRequest p = KETEN__PING_REQUEST__INIT;
 	Keten__CasesRequest cs = KETEN__CASES_REQUEST__INIT;
 	Keten__CaseRequest c1 = KETEN__CASE_REQUEST__INIT;
+	Keten__ReplayRequest rp = KETEN__REPLAY_REQUEST__INIT;
 
 	m.request_id = r->request_id;
 	switch (r->kind) {
@@ -437,6 +438,12 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 		c1.after_seq = r->after_seq;
 		m.kind_case = KETEN__REQUEST__KIND_CASE;
 		m.case_ = &c1;
+		break;
+	case WIRE_REQ_REPLAY:
+		rp.from_seq = r->from_seq;
+		rp.max_records = r->replay_max;
+		m.kind_case = KETEN__REQUEST__KIND_REPLAY;
+		m.replay = &rp;
 		break;
 	}
 	return pack(out, len, &m.base);
@@ -524,6 +531,11 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 			return refuse_request(r, err,
 			                      "case.case_id must be 16 bytes");
 		break;
+	case KETEN__REQUEST__KIND_REPLAY:
+		r->kind = WIRE_REQ_REPLAY;
+		r->from_seq = m->replay->from_seq;
+		r->replay_max = m->replay->max_records;
+		break;
 	default: {
 		uint64_t id = r->request_id;
 		wire_request_clear(r);
@@ -531,7 +543,7 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		return error_set(
 		    err, KETEN_E_UNKNOWN_TYPE,
 		    "the request names no known operation (submit, fetch, ack, "
-		    "ping, cases or case)");
+		    "ping, cases, case or replay)");
 	}
 	}
 	return KETEN_OK;
@@ -726,6 +738,7 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 	Keten__PingReply p = KETEN__PING_REPLY__INIT;
 	Keten__CasesReply cs = KETEN__CASES_REPLY__INIT;
 	Keten__CaseReply c1 = KETEN__CASE_REPLY__INIT;
+	Keten__ReplayReply rp = KETEN__REPLAY_REPLY__INIT;
 	Keten__Delivered *items = NULL, **ptrs = NULL;
 	struct pb_case *pc = NULL;
 	Keten__CaseSummary **cps = NULL;
@@ -810,6 +823,18 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		c1.now_us = r->kase.now_us;
 		m.kind_case = KETEN__REPLY__KIND_CASE;
 		m.case_ = &c1;
+		break;
+	case WIRE_REP_REPLAY:
+		if (delivered_to_pb(&items, &ptrs, r->replay.records,
+		                    r->replay.n) != KETEN_OK)
+			return KETEN_E_NOMEM;
+		rp.n_records = r->replay.n;
+		rp.records = ptrs;
+		rp.more = r->replay.more;
+		rp.head_seq = r->replay.head_seq;
+		rp.head_hash = bin(r->replay.head_hash, KETEN_HASH_LEN);
+		m.kind_case = KETEN__REPLY__KIND_REPLAY;
+		m.replay = &rp;
 		break;
 	}
 	ret = pack(out, len, &m.base);
@@ -897,6 +922,16 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		      delivered_from_pb(&r->kase.records, m->case_->records,
 		                        m->case_->n_records);
 		break;
+	case KETEN__REPLY__KIND_REPLAY:
+		r->kind = WIRE_REP_REPLAY;
+		r->replay.more = m->replay->more;
+		r->replay.head_seq = m->replay->head_seq;
+		r->replay.n = m->replay->n_records;
+		bad = copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
+		                 m->replay->head_hash) ||
+		      delivered_from_pb(&r->replay.records, m->replay->records,
+		                        m->replay->n_records);
+		break;
 	default:
 		bad = 1;
 	}
@@ -917,6 +952,7 @@ wire_reply_clear(struct reply *r)
 	free(r->fetch.items);
 	free(r->cases.items);
 	free(r->kase.records);
+	free(r->replay.records);
 	memset(r, 0, sizeof(*r));
 }
 

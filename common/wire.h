@@ -87,7 +87,8 @@ enum wire_request_kind {
 	WIRE_REQ_ACK,
 	WIRE_REQ_PING,
 	WIRE_REQ_CASES,
-	WIRE_REQ_CASE
+	WIRE_REQ_CASE,
+	WIRE_REQ_REPLAY
 };
 
 struct request {
@@ -105,6 +106,9 @@ struct request {
 	uint8_t case_id[KETEN_CASE_ID_LEN];
 	uint32_t cases_max;
 	uint64_t after_seq;
+	/* replay: records from from_seq, at most replay_max */
+	uint64_t from_seq;
+	uint32_t replay_max;
 	void *pb;
 };
 
@@ -138,7 +142,8 @@ enum wire_reply_kind {
 	WIRE_REP_ACK,
 	WIRE_REP_PING,
 	WIRE_REP_CASES,
-	WIRE_REP_CASE
+	WIRE_REP_CASE,
+	WIRE_REP_REPLAY
 };
 
 /* A case as the broker reports it: its state and the open offer's due
@@ -180,6 +185,13 @@ struct reply {
 		bool more;
 		int64_t now_us;
 	} kase;
+	struct {
+		struct delivered *records; /* sealed always empty */
+		size_t n;
+		bool more;
+		uint64_t head_seq;
+		uint8_t head_hash[KETEN_HASH_LEN];
+	} replay;
 	void *pb;
 };
 

@@ -17,10 +17,12 @@
 #define EP_REPLIES "inproc://keten-replies" /* workers, writer -> I/O */
 #define EP_ZAP     "inproc://zeromq.zap.01" /* libzmq's ZAP endpoint */
 
-#define FETCH_MAX_DEFAULT 64
-#define FETCH_MAX_LIMIT   1024
-#define CASES_MAX_DEFAULT 256
-#define CASES_MAX_LIMIT   1024
+#define FETCH_MAX_DEFAULT  64
+#define FETCH_MAX_LIMIT    1024
+#define CASES_MAX_DEFAULT  256
+#define CASES_MAX_LIMIT    1024
+#define REPLAY_MAX_DEFAULT 256
+#define REPLAY_MAX_LIMIT   4096
 
 struct broker {
 	const struct config *cfg;

@@ -57,24 +57,32 @@ inbox_key(uint8_t *out, const char *agency, uint64_t seq)
 	return n + 9;
 }
 
+/* The head stored in txn's snapshot, or 0 and the genesis hash before the
+ * first commit. An LMDB code. */
 static int
-read_head(struct store *s, MDB_txn *txn)
+head_get(struct store *s, MDB_txn *txn, uint64_t *seq, uint8_t hash[32])
 {
 	MDB_val k = val("head", 4), v;
 	int rc = mdb_get(txn, s->meta, &k, &v);
 
 	if (rc == MDB_NOTFOUND) {
-		s->head_seq = 0;
-		memcpy(s->head_hash, s->genesis, 32);
+		*seq = 0;
+		memcpy(hash, s->genesis, 32);
 		return 0;
 	}
 	if (rc != 0)
 		return rc;
 	if (v.mv_size != 40)
 		return MDB_CORRUPTED;
-	s->head_seq = bytes_get_be64(v.mv_data);
-	memcpy(s->head_hash, (uint8_t *)v.mv_data + 8, 32);
+	*seq = bytes_get_be64(v.mv_data);
+	memcpy(hash, (uint8_t *)v.mv_data + 8, 32);
 	return 0;
+}
+
+static int
+read_head(struct store *s, MDB_txn *txn)
+{
+	return head_get(s, txn, &s->head_seq, s->head_hash);
 }
 
 static int case_get(struct store *s, MDB_txn *txn, struct case_state *st,
@@ -636,7 +644,6 @@ int
 store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 {
 	MDB_txn *txn;
-	MDB_val k = val("head", 4), v;
 	int rc;
 
 	pthread_rwlock_rdlock(&s->remap);
@@ -644,17 +651,11 @@ store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 		pthread_rwlock_unlock(&s->remap);
 		return KETEN_E_IO;
 	}
-	rc = mdb_get(txn, s->meta, &k, &v);
-	if (rc == 0 && v.mv_size == 40) {
-		*seq = bytes_get_be64(v.mv_data);
-		memcpy(hash, (uint8_t *)v.mv_data + 8, 32);
-	} else {
-		*seq = 0;
-		memcpy(hash, s->genesis, 32);
-	}
+	/* A damaged head is an error, not an empty log. */
+	rc = head_get(s, txn, seq, hash);
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&s->remap);
-	return rc == 0 || rc == MDB_NOTFOUND ? KETEN_OK : KETEN_E_IO;
+	return rc == 0 ? KETEN_OK : KETEN_E_IO;
 }
 
 static int
@@ -968,4 +969,83 @@ store_case_free(struct store_case *c)
 		free((void *)(uintptr_t)c->records[i].envelope);
 	free(c->records);
 	memset(c, 0, sizeof(*c));
+}
+
+int
+store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
+             size_t max_n, size_t max_bytes, struct keten_error *err)
+{
+	uint8_t key[8];
+	size_t cap = 0, bytes = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (max_n == 0)
+		max_n = 1;
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	/* From the same snapshot as the records: never behind them. */
+	if ((rc = head_get(s, txn, &out->head_seq, out->head_hash)) != 0)
+		goto fail_txn;
+	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		goto fail_txn;
+	bytes_put_be64(key, from_seq ? from_seq : 1);
+	k = val(key, sizeof(key));
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8) {
+			rc = MDB_CORRUPTED;
+			goto fail_txn;
+		}
+		if (out->n == max_n || (out->n > 0 && bytes >= max_bytes)) {
+			out->more = true;
+			break;
+		}
+		if (out->n == cap) {
+			/* Grown as needed: a replay from past the head
+			 * costs nothing. */
+			size_t ncap = cap ? 2 * cap : 16;
+			struct delivered *p;
+			if (ncap > max_n)
+				ncap = max_n;
+			if ((p = realloc(out->records, ncap * sizeof(*p))) ==
+			    NULL) {
+				rc = ENOMEM;
+				goto fail_txn;
+			}
+			out->records = p;
+			cap = ncap;
+		}
+		memset(&out->records[out->n], 0, sizeof(*out->records));
+		out->n++; /* counted first, so a partial copy is freed */
+		if ((rc = copy_out(&out->records[out->n - 1], txn, s,
+		                   bytes_get_be64(k.mv_data), false)) != 0)
+			goto fail_txn;
+		bytes += out->records[out->n - 1].envelope_len;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	store_replay_free(out);
+	if (rc == ENOMEM)
+		return error_set(err, KETEN_E_NOMEM,
+		                 "out of memory replaying the log");
+	return error_set(err, KETEN_E_IO, "cannot replay the log: %s",
+	                 mdb_strerror(rc));
+}
+
+void
+store_replay_free(struct store_replay *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free((void *)(uintptr_t)r->records[i].envelope);
+	free(r->records);
+	memset(r, 0, sizeof(*r));
 }

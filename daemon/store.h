@@ -91,4 +91,21 @@ int store_case(struct store *s, struct store_case *out, const char *agency,
                size_t max_bytes, struct keten_error *err) WUR;
 void store_case_free(struct store_case *c);
 
+/* The log itself, for auditors: the records with seq >= from_seq (0 counts
+ * as 1) in sequence order, sealed content left out, at most max_n (0
+ * counts as 1) and about max_bytes of envelopes (the first record always,
+ * however big), with the head as it stood in the same read snapshot (0 and
+ * the genesis hash for an empty log). more: records follow these. records
+ * and their bytes are malloc'd: free with store_replay_free. */
+struct store_replay {
+	struct delivered *records;
+	size_t n;
+	bool more;
+	uint64_t head_seq;
+	uint8_t head_hash[32];
+};
+int store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
+                 size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
+void store_replay_free(struct store_replay *r);
+
 #endif

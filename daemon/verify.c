@@ -18,7 +18,8 @@ struct worker {
 };
 
 #define KINDS_ALL     0x3e
-#define KINDS_SENDERS (KINDS_ALL & ~(1u << KETEN_KIND_AUDITOR))
+#define KINDS_AUDITOR (1u << KETEN_KIND_AUDITOR)
+#define KINDS_SENDERS (KINDS_ALL & ~KINDS_AUDITOR)
 
 /* Returns KETEN_OK to pass the job on to the writer, else replies. */
 typedef int (*handler_fn)(struct worker *, struct job *, struct keten_error *);
@@ -29,6 +30,7 @@ static int handle_ack(struct worker *, struct job *, struct keten_error *);
 static int handle_ping(struct worker *, struct job *, struct keten_error *);
 static int handle_cases(struct worker *, struct job *, struct keten_error *);
 static int handle_case(struct worker *, struct job *, struct keten_error *);
+static int handle_replay(struct worker *, struct job *, struct keten_error *);
 
 /* Requests are data: who may call each, and whether it goes to the writer. */
 static const struct handler {
@@ -44,6 +46,7 @@ static const struct handler {
     {WIRE_REQ_PING, "ping", KINDS_ALL, 0, handle_ping},
     {WIRE_REQ_CASES, "list cases", KINDS_ALL, 0, handle_cases},
     {WIRE_REQ_CASE, "read a case", KINDS_ALL, 0, handle_case},
+    {WIRE_REQ_REPLAY, "replay the log", KINDS_AUDITOR, 0, handle_replay},
 };
 
 static int
@@ -244,6 +247,33 @@ handle_case(struct worker *w, struct job *j, struct keten_error *err)
 	return -1;
 }
 
+/* The whole log, envelopes only (docs/PROTOCOL.md, "Replaying the log"). */
+static int
+handle_replay(struct worker *w, struct job *j, struct keten_error *err)
+{
+	struct store_replay sr;
+	struct reply r = {.kind = WIRE_REP_REPLAY};
+	size_t max = j->req.replay_max ? j->req.replay_max : REPLAY_MAX_DEFAULT;
+	int rc;
+
+	if (max > REPLAY_MAX_LIMIT)
+		max = REPLAY_MAX_LIMIT;
+	rc = store_replay(w->b->store, &sr, j->req.from_seq, max,
+	                  w->b->cfg->max_message_bytes * 4, err);
+	if (rc != KETEN_OK)
+		return rc;
+	r.replay.records = sr.records;
+	r.replay.n = sr.n;
+	r.replay.more = sr.more;
+	r.replay.head_seq = sr.head_seq;
+	memcpy(r.replay.head_hash, sr.head_hash, KETEN_HASH_LEN);
+	job_reply(j, &r);
+	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
+	          (unsigned long long)j->req.from_seq, sr.n);
+	store_replay_free(&sr);
+	return -1; /* answered */
+}
+
 static void
 process(struct worker *w, struct job *j)
 {
@@ -260,10 +290,13 @@ process(struct worker *w, struct job *j)
 			h = &handlers[i];
 	if (rc == KETEN_OK && h == NULL)
 		rc = error_set(&err, KETEN_E_UNKNOWN_TYPE, "unknown request");
-	if (rc == KETEN_OK && !(h->kinds & (1u << j->agency->kind)))
+	if (rc == KETEN_OK && !(h->kinds & (1u << j->agency->kind))) {
+		const char *kind = config_kind_name(j->agency->kind);
 		rc = error_set(&err, KETEN_E_FORBIDDEN,
-		               "%s is an %s and may not %s", j->agency->id,
-		               config_kind_name(j->agency->kind), h->name);
+		               "%s is %s %s and may not %s", j->agency->id,
+		               strchr("aeiou", kind[0]) ? "an" : "a", kind,
+		               h->name);
+	}
 	if (rc == KETEN_OK)
 		rc = h->fn(w, j, &err);
 	if (rc == KETEN_OK && h->writes) {

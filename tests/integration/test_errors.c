@@ -1,7 +1,8 @@
 /*
  * Every refusal against a real ketend: each gets its stable code and a
  * sentence, nothing is recorded, and the broker keeps serving. Also: an
- * unknown CURVE key can neither submit nor read.
+ * unknown CURVE key can neither submit nor read, and only an auditor may
+ * replay the log, which it gets whole, in order and without content.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include <zmq.h>
 
 #include "../check.h"
+#include "chain.h"
+#include "config.h"
 #include "harness.h"
 #include "raw.h"
 
@@ -284,13 +287,266 @@ unknown_key(void)
 	}
 }
 
+/* An encoded Request{replay}, which raw.c does not craft; malloc'd. */
+static uint8_t *
+craft_replay(size_t *len, uint64_t from_seq, uint32_t max_records)
+{
+	struct request req = {.kind = WIRE_REQ_REPLAY,
+	                      .request_id = 9,
+	                      .from_seq = from_seq,
+	                      .replay_max = max_records};
+	uint8_t *out;
+
+	if (wire_request_encode(&out, len, &req) != 0) {
+		fprintf(stderr,
+		        "test_errors: cannot encode a replay request\n");
+		exit(99);
+	}
+	return out;
+}
+
+/* Replays as the auditor; clear rep with wire_reply_clear. */
+static void
+replay(struct reply *rep, uint64_t from_seq, uint32_t max_records)
+{
+	struct raw r;
+	size_t len;
+	uint8_t *f = craft_replay(&len, from_seq, max_records);
+
+	memset(rep, 0, sizeof(*rep));
+	raw_connect(&r, &h, "audit-inspectie");
+	CHECK_INT(raw_call1(&r, rep, f, len, 10000), 0);
+	CHECK_INT(rep->kind, WIRE_REP_REPLAY);
+	CHECK_INT(rep->request_id, 9);
+	raw_close(&r);
+	free(f);
+	if (rep->kind != WIRE_REP_REPLAY) { /* the checks above said why */
+		wire_reply_clear(rep);
+		memset(rep, 0, sizeof(*rep));
+	}
+}
+
+static void
+genesis(uint8_t out[32])
+{
+	struct config *c;
+	struct keten_error err;
+
+	if (config_load(&c, h.config, &err) != KETEN_OK) {
+		fprintf(stderr, "test_errors: %s\n", err.message);
+		exit(99);
+	}
+	chain_genesis(out, c->region);
+	config_destroy(&c);
+}
+
+/* Before anything is recorded: no records, and the head is genesis. */
+static void
+replay_empty(void)
+{
+	struct reply rep;
+	uint8_t g[32];
+
+	genesis(g);
+	for (uint64_t from = 0; from <= 2; from++) {
+		replay(&rep, from, 0);
+		CHECK_INT(rep.replay.n, 0);
+		CHECK(!rep.replay.more);
+		CHECK_INT(rep.replay.head_seq, 0);
+		CHECK(memcmp(rep.replay.head_hash, g, 32) == 0);
+		wire_reply_clear(&rep);
+	}
+}
+
+/* The record hash of seq in hashes, the whole log's hashes in order. */
+#define HASH(seq) (hashes + 32 * ((seq)-1))
+
+/* rep's records are the log's records from seq first on: consecutive, each
+ * hash recomputed from its fields, each linked to the record before it
+ * (to prev for the first, unless prev is NULL), never with content, and
+ * each the record hashes holds (unless it is NULL). */
+static void
+check_records(const struct reply *rep, uint64_t first, const uint8_t *prev,
+              const uint8_t *hashes)
+{
+	for (size_t i = 0; i < rep->replay.n; i++) {
+		const struct delivered *d = &rep->replay.records[i];
+		struct record r = {.seq = d->seq,
+		                   .received_at_us = d->received_at_us,
+		                   .envelope = d->envelope,
+		                   .envelope_len = d->envelope_len};
+		uint8_t hash[32];
+
+		CHECK_INT(d->seq, first + i);
+		memcpy(r.prev_hash, d->prev_hash, 32);
+		chain_record_hash_of(hash, &r);
+		CHECK(memcmp(hash, d->record_hash, 32) == 0);
+		if (prev != NULL)
+			CHECK(memcmp(d->prev_hash, prev, 32) == 0);
+		CHECK_INT(d->sealed_len, 0);
+		CHECK(d->envelope_len > 0);
+		if (hashes != NULL && d->seq >= 1 && d->seq <= head)
+			CHECK(memcmp(d->record_hash, HASH(d->seq), 32) == 0);
+		prev = d->record_hash;
+	}
+}
+
+/* Only an auditor replays the log; anyone else is refused, and nothing
+ * changes. */
+static void
+replay_forbidden(void)
+{
+	static const char *const sentences[][2] = {
+	    {"lt-almere", "lt-almere is a local_team and may not replay the "
+	                  "log"},
+	    {"vt-flevoland", "vt-flevoland is a veilig_thuis and may not "
+	                     "replay the log"},
+	    {"gi-save", "gi-save is a gi and may not replay the log"},
+	    {"raad-midden-nederland", "raad-midden-nederland is a raad and "
+	                              "may not replay the log"},
+	};
+	size_t len;
+	uint8_t *f = craft_replay(&len, 1, 10);
+
+	for (size_t i = 0; i < sizeof(sentences) / sizeof(sentences[0]); i++)
+		expect_refusal(sentences[i][0], f, len, KETEN_E_FORBIDDEN,
+		               sentences[i][1]);
+	free(f);
+	f = craft_replay(&len, 0, 0);
+	expect_refusal("lt-urk", f, len, KETEN_E_FORBIDDEN,
+	               "may not replay the log");
+	free(f);
+	CHECK(harness_log_has(&h, "event=refused agency=lt-urk code=110"));
+}
+
+static void
+replay_log(void)
+{
+	struct reply rep, all;
+	uint8_t g[32], *hashes;
+	uint64_t mid = head / 2 + 1, next;
+	struct raw r;
+	size_t len, with_content = 0;
+	uint8_t *f;
+
+	CHECK(head >= 4);
+	genesis(g);
+	/* From 0: the whole log, from genesis to the head. */
+	replay(&all, 0, 0);
+	CHECK_INT(all.replay.n, head);
+	CHECK(!all.replay.more);
+	CHECK_INT(all.replay.head_seq, head);
+	CHECK_INT(all.replay.head_seq, harness_head(&h, "lt-almere"));
+	check_records(&all, 1, g, NULL);
+	if (all.replay.n != head) {
+		wire_reply_clear(&all);
+		return;
+	}
+	CHECK(memcmp(all.replay.head_hash,
+	             all.replay.records[head - 1].record_hash, 32) == 0);
+	if ((hashes = calloc(head, 32)) == NULL)
+		exit(99);
+	for (uint64_t i = 0; i < head; i++)
+		memcpy(hashes + 32 * i, all.replay.records[i].record_hash, 32);
+
+	/* From 1: the same. Above the limit of 4096: all there is. */
+	replay(&rep, 1, 0);
+	CHECK_INT(rep.replay.n, head);
+	CHECK(!rep.replay.more);
+	check_records(&rep, 1, g, hashes);
+	wire_reply_clear(&rep);
+	replay(&rep, 1, UINT32_MAX);
+	CHECK_INT(rep.replay.n, head);
+	check_records(&rep, 1, g, hashes);
+	wire_reply_clear(&rep);
+
+	/* From the middle: linked into the record before it. */
+	replay(&rep, mid, 0);
+	CHECK_INT(rep.replay.n, head - mid + 1);
+	CHECK(!rep.replay.more);
+	CHECK_INT(rep.replay.head_seq, head);
+	CHECK(memcmp(rep.replay.head_hash, HASH(head), 32) == 0);
+	check_records(&rep, mid, HASH(mid - 1), hashes);
+	wire_reply_clear(&rep);
+
+	/* Pages of two, each from the last seq + 1, chain across pages. */
+	next = 1;
+	for (int pages = 0; next <= head && pages < 100; pages++) {
+		replay(&rep, next, 2);
+		CHECK_INT(rep.replay.n, next + 1 <= head ? 2 : 1);
+		CHECK_INT(rep.replay.more, next + 2 <= head);
+		CHECK_INT(rep.replay.head_seq, head);
+		check_records(&rep, next, next == 1 ? g : HASH(next - 1),
+		              hashes);
+		next += rep.replay.n ? rep.replay.n : head;
+		wire_reply_clear(&rep);
+	}
+	CHECK_INT(next, head + 1);
+
+	/* The head alone; then past the head: nothing, and no more. */
+	replay(&rep, head, 0);
+	CHECK_INT(rep.replay.n, 1);
+	CHECK(!rep.replay.more);
+	check_records(&rep, head, HASH(head - 1), hashes);
+	wire_reply_clear(&rep);
+	for (int i = 0; i < 2; i++) {
+		replay(&rep, i == 0 ? head + 1 : UINT64_MAX, 0);
+		CHECK_INT(rep.replay.n, 0);
+		CHECK(!rep.replay.more);
+		CHECK_INT(rep.replay.head_seq, head);
+		CHECK(memcmp(rep.replay.head_hash, HASH(head), 32) == 0);
+		wire_reply_clear(&rep);
+	}
+
+	/* The records carry content for their recipient (fetch) but the
+	 * replay never does. */
+	f = craft_request(&len, WIRE_REQ_FETCH, 0);
+	raw_connect(&r, &h, "vt-flevoland");
+	memset(&rep, 0, sizeof(rep));
+	CHECK_INT(raw_call1(&r, &rep, f, len, 10000), 0);
+	CHECK_INT(rep.kind, WIRE_REP_FETCH);
+	for (size_t i = 0; rep.kind == WIRE_REP_FETCH && i < rep.fetch.n; i++) {
+		const struct delivered *d = &rep.fetch.items[i];
+		const struct delivered *a = &all.replay.records[d->seq - 1];
+		if (d->sealed_len > 0)
+			with_content++;
+		CHECK_INT(a->seq, d->seq);
+		CHECK_INT(a->sealed_len, 0);
+		CHECK_INT(a->envelope_len, d->envelope_len);
+		CHECK(a->envelope_len == d->envelope_len &&
+		      memcmp(a->envelope, d->envelope, d->envelope_len) == 0);
+	}
+	CHECK(with_content >= 2);
+	wire_reply_clear(&rep);
+	raw_close(&r);
+	free(f);
+
+	/* The refusals changed nothing: the same log, record for record. */
+	replay_forbidden();
+	replay(&rep, 0, 0);
+	CHECK_INT(rep.replay.n, head);
+	CHECK_INT(rep.replay.head_seq, head);
+	check_records(&rep, 1, g, hashes);
+	wire_reply_clear(&rep);
+
+	if (getenv("KETEN_TEST_LOG_LEVEL") &&
+	    strcmp(getenv("KETEN_TEST_LOG_LEVEL"), "debug") == 0)
+		CHECK(harness_log_has(&h, "event=replay agency=audit-inspectie "
+		                          "from=0 n="));
+	free(hashes);
+	wire_reply_clear(&all);
+}
+
 int
 main(void)
 {
+	/* Debug, for the replay's log line, unless told otherwise. */
+	setenv("KETEN_TEST_LOG_LEVEL", "debug", 0);
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&h);
 	head = harness_head(&h, "lt-almere");
 	CHECK_INT(head, 0);
+	replay_empty();
 	{
 		struct craft c;
 		craft_init(&c, "lt-almere", "vt-flevoland");
@@ -301,6 +557,18 @@ main(void)
 	ack_errors();
 	refusals_reach_the_caller();
 	unknown_key();
+	/* A few more records to replay, to Veilig Thuis with content. */
+	{
+		static const char *const from[] = {"lt-lelystad", "lt-zeewolde",
+		                                   "lt-urk",
+		                                   "lt-noordoostpolder"};
+		struct craft c;
+		for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+			craft_init(&c, from[i], "vt-flevoland");
+			accepted(&c, from[i]);
+		}
+	}
+	replay_log();
 	/* Still serving: an honest referral after all that. */
 	{
 		struct craft c;

@@ -1,0 +1,118 @@
+/*
+ * An auditor's replay of the log from a running broker: page by page,
+ * every record verified by common/audit.c's stream before the caller
+ * sees it. Never trusts the broker's hashes or its head.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "chain.h"
+#include "client.h"
+
+#define REPLAY_PAGE 1024
+
+/* Verifies one delivered record and hands it to fn. */
+static int
+one(struct audit_stream *st, const struct delivered *d, keten_record_fn fn,
+    void *arg, struct keten_error *err)
+{
+	struct record rec = {.seq = d->seq,
+	                     .received_at_us = d->received_at_us,
+	                     .envelope = d->envelope,
+	                     .envelope_len = d->envelope_len};
+	size_t len = CHAIN_RECORD_HEADER + d->envelope_len;
+	struct audit_info info;
+	struct keten_record out;
+	uint8_t *buf;
+	int rc;
+
+	memcpy(rec.prev_hash, d->prev_hash, 32);
+	if ((buf = malloc(len)) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	chain_record_encode(buf, &rec);
+	rc = audit_stream_record(st, &info, d->seq, buf, len, err);
+	free(buf);
+	if (rc != KETEN_OK)
+		return rc;
+	if (sodium_memcmp(info.record_hash, d->record_hash, 32) != 0)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "record %llu: the broker sent a record hash "
+		                 "that is not the record's",
+		                 (unsigned long long)d->seq);
+	if (fn == NULL)
+		return KETEN_OK;
+	memset(&out, 0, sizeof(out));
+	out.seq = info.seq;
+	out.received_at_us = info.received_at_us;
+	out.sent_at_us = info.sent_at_us;
+	memcpy(out.record_hash, info.record_hash, 32);
+	memcpy(out.prev_hash, info.prev_hash, 32);
+	out.type = (enum keten_message_type)info.type;
+	memcpy(out.sender, info.sender, sizeof(out.sender));
+	memcpy(out.recipient, info.recipient, sizeof(out.recipient));
+	memcpy(out.case_id, info.case_id, KETEN_CASE_ID_LEN);
+	memcpy(out.message_id, info.message_id, KETEN_MSG_ID_LEN);
+	return fn(arg, &out);
+}
+
+int
+keten_audit_replay(struct keten_audit *out, struct keten_client *c,
+                   uint64_t from_seq, keten_record_fn fn, void *arg,
+                   struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_REPLAY};
+	struct audit_stream *st;
+	uint64_t head_seq = 0;
+	uint8_t head_hash[32], last_hash[32];
+	bool more = true;
+	int rc;
+
+	error_clear(err);
+	memset(out, 0, sizeof(*out));
+	if (from_seq == 0)
+		from_seq = 1;
+	if ((rc = audit_stream_new(&st, c->cfg, from_seq, err)) != KETEN_OK)
+		return rc;
+	req.from_seq = from_seq;
+	req.replay_max = REPLAY_PAGE;
+	while (more && rc == KETEN_OK) {
+		struct reply r;
+		if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+			break;
+		if (r.kind != WIRE_REP_REPLAY) {
+			wire_reply_clear(&r);
+			rc = error_set(err, KETEN_E_MALFORMED,
+			               "the broker answered a replay request "
+			               "with something else");
+			break;
+		}
+		for (size_t i = 0; i < r.replay.n && rc == KETEN_OK; i++)
+			rc = one(st, &r.replay.records[i], fn, arg, err);
+		head_seq = r.replay.head_seq;
+		memcpy(head_hash, r.replay.head_hash, 32);
+		/* A page that is not the last must move the replay on. */
+		more = r.replay.more && r.replay.n > 0;
+		req.from_seq = audit_stream_last(st, last_hash) + 1;
+		wire_reply_clear(&r);
+	}
+	out->head_seq = audit_stream_last(st, last_hash);
+	out->records = out->head_seq - (from_seq - 1);
+	memcpy(out->head_hash, last_hash, 32);
+	if (rc == KETEN_E_CHAIN) {
+		out->bad_seq = audit_stream_bad(st);
+	} else if (rc == KETEN_OK && head_seq >= from_seq &&
+	           (out->head_seq != head_seq ||
+	            sodium_memcmp(last_hash, head_hash, 32) != 0)) {
+		out->bad_seq = out->head_seq + 1;
+		rc = error_set(err, KETEN_E_CHAIN,
+		               "the broker's head is record %llu but the "
+		               "replay ended at record %llu with another hash",
+		               (unsigned long long)head_seq,
+		               (unsigned long long)out->head_seq);
+	}
+	audit_stream_free(&st);
+	return rc;
+}

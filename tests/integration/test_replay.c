@@ -1,0 +1,210 @@
+/*
+ * An auditor replays the log from a running broker: 100,000 records
+ * (KETEN_TEST_RECORDS overrides), streamed with `keten audit replay`, must
+ * give the same count and head as `keten audit verify` of the same data
+ * directory, and its JSON Lines must parse with jq, one row per record in
+ * sequence order. Only an auditor may replay.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <sodium.h>
+
+#include "../check.h"
+#include "harness.h"
+
+#define CHUNK  1024
+#define WINDOW 64
+
+static struct harness H;
+
+/* Submits n referrals from the six local teams, WINDOW in flight. */
+static void
+fill(size_t n)
+{
+	static const char *teams[] = {"lt-almere",  "lt-lelystad",
+	                              "lt-dronten", "lt-zeewolde",
+	                              "lt-urk",     "lt-noordoostpolder"};
+	struct keten_referral_content ct = harness_content("replay");
+	struct keten_referral ref = {.recipient = "vt-flevoland",
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
+	struct keten_prepared *p[CHUNK];
+	struct keten_receipt rc;
+	struct keten_error err;
+	uint64_t ticket;
+
+	for (size_t base = 0; base < n; base += CHUNK) {
+		struct keten_client *c =
+		    harness_agency(&H, teams[base / CHUNK % 6]);
+		size_t m = n - base < CHUNK ? n - base : CHUNK, sent = 0,
+		       done = 0;
+
+		for (size_t i = 0; i < m; i++)
+			if (keten_prepare_referral(&p[i], c, &ref, &err) !=
+			    KETEN_OK) {
+				fprintf(stderr, "prepare: %s\n", err.message);
+				exit(1);
+			}
+		while (done < m) {
+			while (sent < m && sent - done < WINDOW)
+				if (keten_submit_start(&ticket, c, p[sent++],
+				                       &err) != KETEN_OK) {
+					fprintf(stderr, "submit: %s\n",
+					        err.message);
+					exit(1);
+				}
+			if (keten_submit_finish(&rc, &ticket, c, &err) !=
+			    KETEN_OK) {
+				fprintf(stderr, "receipt: %s\n", err.message);
+				exit(1);
+			}
+			done++;
+		}
+		for (size_t i = 0; i < m; i++)
+			keten_prepared_free(&p[i]);
+	}
+}
+
+/* Runs a shell command; its standard output in out (NUL-terminated). */
+static int run(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+run(char *out, size_t cap, const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	FILE *f;
+	size_t n = 0;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	while (out && n + 1 < cap && !feof(f))
+		n += fread(out + n, 1, cap - 1 - n, f);
+	if (out)
+		out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The "head N HASH" line of a summary. */
+static const char *
+head_line(const char *out)
+{
+	const char *h = strstr(out, "\nhead ");
+
+	return h ? h + 1 : "";
+}
+
+static void
+check_jsonl(const char *path, size_t n)
+{
+	char out[256];
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0, rows = 0;
+	unsigned long long seq, want = 1;
+	int in_order = 1;
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		rows++;
+		if (sscanf(line, "{\"seq\":%llu,", &seq) != 1 || seq != want++)
+			in_order = 0;
+	}
+	free(line);
+	fclose(f);
+	CHECK_INT(rows, n);
+	CHECK(in_order);
+	/* jq parses every row; the counts by type and sender add up. */
+	CHECK_INT(run(out, sizeof(out), "jq -c . '%s' | wc -l", path), 0);
+	CHECK_INT(strtoull(out, NULL, 10), n);
+	CHECK_INT(run(out, sizeof(out),
+	              "jq -r 'select(.type == \"referral\" and .recipient == "
+	              "\"vt-flevoland\" and .signature == \"ok\") | .seq' "
+	              "'%s' | wc -l",
+	              path),
+	          0);
+	CHECK_INT(strtoull(out, NULL, 10), n);
+}
+
+int
+main(void)
+{
+	const char *env = getenv("KETEN_TEST_RECORDS");
+	size_t n = env ? strtoull(env, NULL, 10) : 100000;
+	char replay[4096], verify[4096], from[4096], jsonl[400];
+	char auditor[400], key_lt[400];
+
+	if (sodium_init() < 0 || n == 0)
+		return 1;
+	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&H);
+	fill(n);
+	CHECK_INT(harness_head(&H, "audit-inspectie"), n);
+	snprintf(auditor, sizeof(auditor), "%s",
+	         harness_key(&H, "audit-inspectie"));
+	snprintf(key_lt, sizeof(key_lt), "%s", harness_key(&H, "lt-almere"));
+	snprintf(jsonl, sizeof(jsonl), "%s/replay.jsonl", H.dir);
+
+	/* The broker runs: replay from it, verify its directory beside. */
+	CHECK_INT(run(replay, sizeof(replay),
+	              "'%s' audit replay -c '%s' -k '%s'", harness_cli(),
+	              H.config, auditor),
+	          0);
+	CHECK_INT(run(verify, sizeof(verify), "'%s' audit verify -c '%s' '%s'",
+	              harness_cli(), H.config, H.data),
+	          0);
+	printf("replay: %s", replay);
+	printf("verify: %s", verify);
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "ok: %zu records replayed", n);
+		CHECK_STR_HAS(replay, want);
+		snprintf(want, sizeof(want), "ok: %zu records verified", n);
+		CHECK_STR_HAS(verify, want);
+	}
+	CHECK(head_line(replay)[0] != '\0');
+	CHECK(strcmp(head_line(replay), head_line(verify)) == 0);
+
+	/* From the middle: the rest of the log, to the same head. */
+	CHECK_INT(run(from, sizeof(from),
+	              "'%s' audit replay -c '%s' -k '%s' --from %zu",
+	              harness_cli(), H.config, auditor, n / 2 + 1),
+	          0);
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "ok: %zu records replayed",
+		         n - n / 2);
+		CHECK_STR_HAS(from, want);
+	}
+	CHECK(strcmp(head_line(from), head_line(verify)) == 0);
+
+	/* JSON Lines, for analysis. */
+	CHECK_INT(run(NULL, 0,
+	              "'%s' audit replay -c '%s' -k '%s' --jsonl > '%s'",
+	              harness_cli(), H.config, auditor, jsonl),
+	          0);
+	check_jsonl(jsonl, n);
+
+	/* Nobody but an auditor replays: refused, exit 1. */
+	CHECK_INT(run(NULL, 0, "'%s' audit replay -c '%s' -k '%s' 2>/dev/null",
+	              harness_cli(), H.config, key_lt),
+	          1);
+
+	harness_drop_clients(&H);
+	CHECK_INT(harness_stop(&H), 0);
+	harness_cleanup(&H);
+	return check_done("test_replay");
+}
