@@ -1,8 +1,9 @@
 #!/bin/bash
-# Installs keten into a temporary prefix, builds client/examples/inbox_ack.c
-# against it with pkg-config only, and runs the installed ketend, keten and
-# the example against each other: a referral is sent, the example receives
-# and acknowledges it. Also checks the CLI's exit codes.
+# Installs keten into a temporary prefix, builds
+# client/examples/accept_referrals.c against it with pkg-config only, and
+# runs the installed ketend, keten and the example against each other: a
+# referral is sent, the example receives, acknowledges and accepts it, and
+# the case is then held by Veilig Thuis. Also checks the CLI's exit codes.
 # usage: test_install.sh SOURCE_DIR BUILD_DIR [SANITIZE]
 set -euo pipefail
 src=$1 build=$2
@@ -31,9 +32,11 @@ export PKG_CONFIG_PATH=$libdir
 export LD_LIBRARY_PATH=$(dirname "$libdir")
 check "keten.h installed" yes "$([ -f "$tmp/prefix/include/keten.h" ] && echo yes)"
 check "only keten.h installed" 1 "$(ls "$tmp/prefix/include" | wc -l)"
-cc -std=c11 -Wall -Wextra -Werror "${san[@]}" "$src/client/examples/inbox_ack.c" \
-	$(pkg-config --cflags --libs keten) -o "$tmp/inbox_ack"
-check "example built" yes "$([ -x "$tmp/inbox_ack" ] && echo yes)"
+cc -std=c11 -Wall -Wextra -Werror "${san[@]}" \
+	"$src/client/examples/accept_referrals.c" \
+	$(pkg-config --cflags --libs keten) -o "$tmp/accept"
+check "example built" yes "$([ -x "$tmp/accept" ] && echo yes)"
+check "example is short" yes "$([ "$(wc -l <"$src/client/examples/accept_referrals.c")" -lt 150 ] && echo yes)"
 
 keten=$tmp/prefix/bin/keten
 ketend=$tmp/prefix/sbin/ketend
@@ -67,12 +70,16 @@ set +e
 	--child-name X --concern y --request z >/dev/null 2>&1
 check "forbidden route exits 1" 1 $?
 set -e
-out=$("$tmp/inbox_ack" "$config" "$(key vt-flevoland)")
-check "example received the referral" "#1 referral from lt-almere: Installed Example" "$out"
-out=$("$tmp/inbox_ack" "$config" "$(key vt-flevoland)")
-check "example acknowledged it" "" "$out"
+out=$("$tmp/accept" "$config" "$(key vt-flevoland)")
+check "example received and accepted the referral" \
+	"#1 referral from lt-almere: Installed Example, accepted (record 3)" "$out"
+out=$("$tmp/accept" "$config" "$(key vt-flevoland)")
+check "example moved its cursor past it" "" "$out"
+json=$("$keten" cases -c "$config" -k "$(key lt-almere)" --json)
+check "the case is held by Veilig Thuis" '"held" "vt-flevoland"' \
+	"$(jq -r '"\"\(.status)\" \"\(.holder)\""' <<<"$json" | head -1)"
 json=$("$keten" audit verify -c "$config" --json "$tmp/region/data")
-check "audit json parses" 1 "$(jq -r .records <<<"$json")"
+check "audit json parses" 3 "$(jq -r .records <<<"$json")"
 kill -TERM "$pid"
 wait "$pid"
 check "ketend stops cleanly" 0 $?
