@@ -29,7 +29,10 @@ chain_record_encode(uint8_t *out, const struct record *r)
 	bytes_put_be64(out, r->seq);
 	memcpy(out + 8, r->prev_hash, 32);
 	bytes_put_be64(out + 40, (uint64_t)r->received_at_us);
-	memcpy(out + CHAIN_RECORD_HEADER, r->envelope, r->envelope_len);
+	/* An empty envelope may come as NULL (protobuf-c's empty bytes):
+	 * memcpy from NULL is undefined even for 0 bytes. */
+	if (r->envelope_len > 0)
+		memcpy(out + CHAIN_RECORD_HEADER, r->envelope, r->envelope_len);
 }
 
 int

@@ -278,6 +278,15 @@ requests(const uint8_t *env, size_t env_len, const uint8_t *sealed,
 	                     .after_seq = 3};
 	fill(r.case_id, KETEN_CASE_ID_LEN, 100);
 	request("case", &r);
+	request("replay", &(struct request){.request_id = 14,
+	                                    .kind = WIRE_REQ_REPLAY,
+	                                    .from_seq = 1,
+	                                    .replay_max = 1024});
+	/* Past the page limit, from far beyond any head. */
+	request("replay-far", &(struct request){.request_id = 15,
+	                                        .kind = WIRE_REQ_REPLAY,
+	                                        .from_seq = UINT64_C(1) << 40,
+	                                        .replay_max = 5000});
 }
 
 /* A submit of each other kind of body detail. */
@@ -433,6 +442,61 @@ case_replies(const uint8_t *sk)
 	                              .kase = {cs[0], d, 2, false, 17000001}});
 	free(env[0]);
 	free(env[1]);
+}
+
+/*
+ * The log as the broker replays it (sealed content never included): a
+ * referral, its decline and a close of one case, chained from the region's
+ * genesis and signed with the key fuzz_reply verifies against, so the whole
+ * log verifies; then the last two records alone, a page from record 2 with
+ * more to follow.
+ */
+static void
+replay_replies(const uint8_t *sk)
+{
+	void (*make[3])(uint8_t **, size_t *, const uint8_t[64]) = {
+	    NULL, decline_envelope, close_envelope};
+	struct delivered d[3];
+	uint8_t *env[3], prev[KETEN_HASH_LEN];
+	size_t env_len[3];
+	struct reply r = {.request_id = 14, .kind = WIRE_REP_REPLAY};
+
+	envelope(&env[0], &env_len[0], (const uint8_t *)"x", 1, sk);
+	chain_genesis(prev, "flevoland");
+	for (size_t i = 0; i < 3; i++) {
+		struct record rec = {.seq = i + 1,
+		                     .received_at_us =
+		                         1700000000000500 + (int64_t)i * 1000};
+
+		if (make[i] != NULL)
+			make[i](&env[i], &env_len[i], sk);
+		memcpy(rec.prev_hash, prev, KETEN_HASH_LEN);
+		rec.envelope = env[i];
+		rec.envelope_len = env_len[i];
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].seq = rec.seq;
+		d[i].received_at_us = rec.received_at_us;
+		memcpy(d[i].prev_hash, prev, KETEN_HASH_LEN);
+		chain_record_hash_of(d[i].record_hash, &rec);
+		memcpy(prev, d[i].record_hash, KETEN_HASH_LEN);
+		d[i].envelope = env[i];
+		d[i].envelope_len = env_len[i];
+	}
+	r.replay.records = d;
+	r.replay.n = 3;
+	r.replay.head_seq = 3;
+	memcpy(r.replay.head_hash, prev, KETEN_HASH_LEN);
+	reply("replay", &r);
+
+	r.request_id = 15;
+	r.replay.records = &d[1];
+	r.replay.n = 2;
+	r.replay.more = true;
+	r.replay.head_seq = 9;
+	fill(r.replay.head_hash, KETEN_HASH_LEN, 90);
+	reply("replay-page", &r);
+	for (size_t i = 0; i < 3; i++)
+		free(env[i]);
 }
 
 /* ---- fuzz_case: stored states and sequences of messages ---- */
@@ -669,6 +733,7 @@ main(int argc, char **argv)
 	submits(sk);
 	replies(env, env_len, plain, plain_len, sk);
 	case_replies(sk);
+	replay_replies(sk);
 	case_seeds();
 	records(env, env_len);
 	configs();
