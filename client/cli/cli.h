@@ -26,7 +26,8 @@ struct cli_common {
 /* Handles a common option; returns 1 if ch was one, 0 if not. */
 int cli_common_option(struct cli_common *o, int ch, const char *arg);
 void cli_common_defaults(struct cli_common *o);
-/* Connects as the key's agency; prints the error and returns NULL. */
+/* Connects as the key's agency; on failure prints why and exits with its
+ * status (2 usage or bad files, 3 cannot connect). */
 struct keten_client *cli_connect(const struct cli_common *o);
 /* Prints "keten VERB: message" and returns the exit code for err. */
 int cli_fail(const char *verb, const struct keten_error *err);
