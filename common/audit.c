@@ -34,6 +34,65 @@ struct walk {
 	uint32_t *slots;
 	size_t n_slots;
 	uint8_t key[crypto_shorthash_KEYBYTES];
+	/* Every message id seen, with its record: a message is recorded
+	 * once (PROTOCOL.md 10.4), so a repeat is a forged record. */
+	struct seen *ids;
+	size_t n_ids, n_id_slots;
+};
+
+struct seen {
+	uint8_t id[KETEN_MSG_ID_LEN];
+	uint64_t seq; /* 0: a free slot */
+};
+
+/* The slot of id in t (n a power of two): its own or a free one. */
+static size_t
+seen_slot(const struct walk *w, const struct seen *t, size_t n,
+          const uint8_t *id)
+{
+	uint8_t h8[crypto_shorthash_BYTES];
+	uint64_t h;
+
+	crypto_shorthash(h8, id, KETEN_MSG_ID_LEN, w->key);
+	memcpy(&h, h8, sizeof(h));
+	for (h &= n - 1;
+	     t[h].seq != 0 && memcmp(t[h].id, id, KETEN_MSG_ID_LEN) != 0;
+	     h = (h + 1) & (n - 1))
+		;
+	return h;
+}
+
+/* Records id as seq's; 0 if new, the earlier record if seen, or
+ * UINT64_MAX if out of memory. */
+static uint64_t
+seen_add(struct walk *w, const uint8_t *id, uint64_t seq)
+{
+	size_t h;
+
+	if (2 * (w->n_ids + 1) > w->n_id_slots) {
+		size_t n = w->n_id_slots ? 2 * w->n_id_slots : 4096;
+		struct seen *t = calloc(n, sizeof(*t));
+		if (t == NULL)
+			return UINT64_MAX;
+		for (size_t i = 0; i < w->n_id_slots; i++)
+			if (w->ids[i].seq != 0)
+				t[seen_slot(w, t, n, w->ids[i].id)] = w->ids[i];
+		free(w->ids);
+		w->ids = t;
+		w->n_id_slots = n;
+	}
+	h = seen_slot(w, w->ids, w->n_id_slots, id);
+	if (w->ids[h].seq != 0)
+		return w->ids[h].seq;
+	memcpy(w->ids[h].id, id, KETEN_MSG_ID_LEN);
+	w->ids[h].seq = seq;
+	w->n_ids++;
+	return 0;
+}
+
+/* The stream's handle: a walk with nothing else. */
+struct audit_stream {
+	struct walk w;
 };
 
 static int broken(struct walk *w, uint64_t seq, const char *what);
@@ -196,6 +255,20 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		return broken(w, key,
 		              "the body is invalid or its sender is not its "
 		              "signer");
+	{
+		uint64_t first = seen_add(w, b.h.message_id, key);
+		char what[128];
+		if (first == UINT64_MAX)
+			return error_set(w->err, KETEN_E_NOMEM,
+			                 "out of memory checking message ids");
+		if (first != 0) {
+			snprintf(what, sizeof(what),
+			         "repeats the message already recorded as "
+			         "record %llu (a message is recorded once)",
+			         (unsigned long long)first);
+			return broken(w, key, what);
+		}
+	}
 	if (w->cases_on && (bad = replay(w, key, r.received_at_us, &b)) != 0)
 		return bad;
 	chain_record_hash(w->prev, val, len);
@@ -219,12 +292,15 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 
 int
 audit_stream_new(struct audit_stream **out, const struct config *c,
-                 uint64_t from_seq, struct keten_error *err)
+                 uint64_t from_seq, const uint8_t *prev_hash,
+                 struct keten_error *err)
 {
-	struct walk *w = calloc(1, sizeof(*w));
+	struct audit_stream *st = calloc(1, sizeof(*st));
+	struct walk *w;
 
-	if (w == NULL)
+	if (st == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	w = &st->w;
 	w->c = c;
 	w->res = &w->own;
 	if (from_seq <= 1) {
@@ -232,10 +308,13 @@ audit_stream_new(struct audit_stream **out, const struct config *c,
 		w->cases_on = true;
 	} else {
 		w->own.records = from_seq - 1;
-		w->trust_first = true;
+		if (prev_hash != NULL)
+			memcpy(w->prev, prev_hash, 32);
+		else
+			w->trust_first = true;
 	}
 	randombytes_buf(w->key, sizeof(w->key));
-	*out = (struct audit_stream *)w;
+	*out = st;
 	return KETEN_OK;
 }
 
@@ -244,7 +323,7 @@ audit_stream_record(struct audit_stream *st, struct audit_info *info,
                     uint64_t seq, const uint8_t *rec, size_t len,
                     struct keten_error *err)
 {
-	struct walk *w = (struct walk *)st;
+	struct walk *w = &st->w;
 	int rc;
 
 	w->err = err;
@@ -257,29 +336,25 @@ audit_stream_record(struct audit_stream *st, struct audit_info *info,
 uint64_t
 audit_stream_last(const struct audit_stream *st, uint8_t hash[32])
 {
-	const struct walk *w = (const struct walk *)st;
-
-	memcpy(hash, w->prev, 32);
-	return w->own.records;
+	memcpy(hash, st->w.prev, 32);
+	return st->w.own.records;
 }
 
 uint64_t
 audit_stream_bad(const struct audit_stream *st)
 {
-	return ((const struct walk *)st)->own.bad_seq;
+	return st->w.own.bad_seq;
 }
 
 void
 audit_stream_free(struct audit_stream **st)
 {
-	struct walk *w;
-
 	if (st == NULL || *st == NULL)
 		return;
-	w = (struct walk *)*st;
-	free(w->cases);
-	free(w->slots);
-	free(w);
+	free((*st)->w.cases);
+	free((*st)->w.slots);
+	free((*st)->w.ids);
+	free(*st);
 	*st = NULL;
 }
 
@@ -306,6 +381,7 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	/* Hand the cases over, sorted, even on failure. A case whose
 	 * referral was refused stays CASE_NONE: leave it out. */
 	free(w.slots);
+	free(w.ids);
 	for (size_t i = 0; i < w.n; i++)
 		if (w.cases[i].status != CASE_NONE)
 			w.cases[res->n_cases++] = w.cases[i];

@@ -36,8 +36,9 @@ void audit_result_free(struct audit_result *res);
  * The same checks one record at a time, for a log streamed from the
  * broker. From record 1 the chain links from the region's genesis and the
  * case rules are replayed; from N > 1 the first record's link to N - 1 is
- * taken on trust and the case rules are not checked (their state is not
- * known).
+ * checked against the hash the caller gives, or taken on trust, and the
+ * case rules are not checked (their state is not known). Either way a
+ * message id may appear only once among the records seen.
  */
 struct audit_stream;
 struct audit_info { /* what a verified record says, for reports */
@@ -50,8 +51,12 @@ struct audit_info { /* what a verified record says, for reports */
 	uint8_t case_id[KETEN_CASE_ID_LEN];
 	uint8_t message_id[KETEN_MSG_ID_LEN];
 };
+/* prev_hash: record from_seq - 1's hash if the caller knows it (from a
+ * receipt or an earlier replay), else NULL: then the first link is taken
+ * on trust. Ignored from record 1 (the genesis hash is known). */
 int audit_stream_new(struct audit_stream **out, const struct config *c,
-                     uint64_t from_seq, struct keten_error *err) WUR;
+                     uint64_t from_seq, const uint8_t *prev_hash,
+                     struct keten_error *err) WUR;
 /* Checks the stored record bytes rec (chain_record_encode's form) under
  * seq, which must follow the last one; KETEN_E_CHAIN names the fault. */
 int audit_stream_record(struct audit_stream *s, struct audit_info *info,

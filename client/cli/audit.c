@@ -1,5 +1,6 @@
 /* keten audit: the auditor's verbs, offline on a data directory or
  * replaying the log from the broker. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -130,30 +131,52 @@ static void
 replay_help(FILE *f)
 {
 	fputs(
-	    "usage: keten audit replay [--config FILE] [--key FILE] [--from "
-	    "N]\n"
-	    "                          [--jsonl] [--timeout SEC]\n\n"
+	    "usage: keten audit replay [--config FILE] [--key FILE] [--from N\n"
+	    "                          [--after HASH]] [--jsonl | --json]\n\n"
 	    "Streams the log from the running broker, as an auditor (the key\n"
 	    "must be an auditor's), from record N (default 1) to the broker's\n"
 	    "head, and verifies it as it goes: every link, record hash and\n"
-	    "sender signature, and from record 1 the case rules. From N > 1\n"
-	    "the link into record N is taken on trust. Sealed content is\n"
-	    "never sent. Prints a summary like 'keten audit verify'; with\n"
-	    "--jsonl, one JSON object per verified record instead (seq,\n"
-	    "hashes, times, type, sender, recipient, case, message id,\n"
-	    "signature), then nothing else, for analysis with jq. Exit\n"
-	    "status 0 if everything verified, 1 if the chain is broken (the\n"
-	    "first bad record is named) or the broker refused, 2 usage,\n"
-	    "3 cannot connect.\n\n"
+	    "sender signature, that each message is recorded once, and from\n"
+	    "record 1 the case rules. From N > 1, give --after with the hash\n"
+	    "of record N-1 (a receipt's record hash, or the head an earlier\n"
+	    "replay printed) to chain this replay to what you verified\n"
+	    "before; without it that one link is taken on trust. The head is\n"
+	    "the broker's word: compare it with receipts you hold. Sealed\n"
+	    "content is never sent. Prints a summary like 'keten audit\n"
+	    "verify'; with --jsonl, one JSON object per verified record\n"
+	    "instead (seq, hashes, times, type, sender, recipient, case,\n"
+	    "message id, signature), for jq; with --json, the summary as\n"
+	    "JSON. Exit status 0 if everything verified, 1 if the chain is\n"
+	    "broken (the first bad record is named) or the broker refused,\n"
+	    "2 usage, 3 cannot connect.\n\n"
 	    "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
 	    "  -k, --key FILE      the auditor's key file (default "
 	    "$KETEN_KEY)\n"
 	    "      --from N        first record to replay (default 1)\n"
+	    "      --after HASH    record N-1's hash (64 hex digits)\n"
 	    "      --jsonl         one JSON object per record\n"
+	    "      --json          the summary as one JSON object\n"
 	    "      --timeout SEC   how long to wait for the broker (default "
 	    "10)\n"
 	    "  -h, --help          this text\n",
 	    f);
+}
+
+/* 64 hex digits into 32 bytes: 0, or -1 if it is anything else. */
+static int
+parse_hash(uint8_t out[32], const char *hex)
+{
+	if (strlen(hex) != 64)
+		return -1;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+		    !isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]))
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
 }
 
 static void
@@ -165,7 +188,8 @@ hex_field(FILE *f, const char *name, const uint8_t *bin, size_t len)
 	fprintf(f, ",\"%s\":\"%s\"", name, hex);
 }
 
-/* One verified record as a JSON Lines row. */
+/* One verified record as a JSON Lines row. A reader that goes away
+ * (| head) ends the process by SIGPIPE, as for any filter. */
 static int
 print_record(void *arg, const struct keten_record *r)
 {
@@ -191,8 +215,7 @@ print_record(void *arg, const struct keten_record *r)
 	hex_field(f, "case", r->case_id, 16);
 	hex_field(f, "message_id", r->message_id, 16);
 	fputs(",\"signature\":\"ok\"}\n", f);
-	/* A closed pipe (| head) ends the replay, not the process. */
-	return ferror(f) ? KETEN_E_IO : 0;
+	return ferror(f) ? KETEN_E_IO : 0; /* e.g. a full disk */
 }
 
 static int
@@ -201,6 +224,7 @@ audit_replay(int argc, char **argv)
 	static const struct option opts[] = {
 	    CLI_COMMON_OPTIONS,
 	    {"from", required_argument, NULL, 'F'},
+	    {"after", required_argument, NULL, 'P'},
 	    {"jsonl", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -210,8 +234,9 @@ audit_replay(int argc, char **argv)
 	struct keten_audit a;
 	struct keten_error err;
 	unsigned long long from = 1;
+	uint8_t after[32];
 	char head[65], *end;
-	int ch, rc, jsonl = 0;
+	int ch, rc, jsonl = 0, have_after = 0;
 
 	cli_common_defaults(&o);
 	optind = 1;
@@ -232,6 +257,15 @@ audit_replay(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'P':
+			if (parse_hash(after, optarg) != 0) {
+				fprintf(stderr,
+				        "keten audit replay: --after takes a "
+				        "record hash of 64 hex digits\n");
+				return EXIT_USAGE;
+			}
+			have_after = 1;
+			break;
 		case 'L':
 			jsonl = 1;
 			break;
@@ -244,18 +278,28 @@ audit_replay(int argc, char **argv)
 	}
 	if (optind != argc) {
 		fprintf(stderr,
-		        "keten audit replay: unexpected argument "
-		        "'%s'; the log comes from the broker\n",
+		        "keten audit replay: unexpected argument '%s'; the "
+		        "log comes from the broker\n",
 		        argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (have_after && from < 2) {
+		fprintf(stderr,
+		        "keten audit replay: --after needs --from 2 or "
+		        "more (record 1 links to the region's genesis)\n");
+		return EXIT_USAGE;
+	}
+	if (jsonl && o.json) {
+		fprintf(stderr, "keten audit replay: --jsonl or --json, not "
+		                "both\n");
+		return EXIT_USAGE;
+	}
 	c = cli_connect(&o); /* exits if it cannot */
-	rc = keten_audit_replay(&a, c, from, jsonl ? print_record : NULL,
-	                        stdout, &err);
+	rc = keten_audit_replay(&a, c, from, have_after ? after : NULL,
+	                        jsonl ? print_record : NULL, stdout, &err);
 	keten_client_destroy(&c);
-	if (fflush(stdout) != 0 && rc == KETEN_OK)
-		rc = KETEN_E_IO;
 	if (rc == KETEN_E_CHAIN) {
+		fflush(stdout);
 		fprintf(stderr,
 		        "keten audit replay: FAILED at record %" PRIu64 ": ",
 		        a.bad_seq);
@@ -263,15 +307,25 @@ audit_replay(int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_REFUSED;
 	}
-	if (rc == KETEN_E_IO && jsonl)
-		return EXIT_REFUSED; /* the reader went away */
 	if (rc != KETEN_OK)
 		return cli_fail("audit replay", &err);
-	if (!jsonl) {
-		keten_hex(head, a.head_hash, 32);
+	keten_hex(head, a.head_hash, 32);
+	if (o.json)
+		printf("{\"ok\":true,\"from\":%llu,\"records\":%" PRIu64
+		       ",\"head_seq\":%" PRIu64 ",\"head_hash\":\"%s\"}\n",
+		       from, a.records, a.head_seq, head);
+	else if (!jsonl && a.records == 0)
+		printf("ok: nothing after record %llu to replay\nhead %" PRIu64
+		       " %s\n",
+		       from - 1, a.head_seq, head);
+	else if (!jsonl)
 		printf("ok: %" PRIu64 " records replayed from the broker and "
 		       "verified (from record %llu)\nhead %" PRIu64 " %s\n",
 		       a.records, from, a.head_seq, head);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr,
+		        "keten audit replay: cannot write the output\n");
+		return EXIT_USAGE;
 	}
 	return EXIT_OK;
 }

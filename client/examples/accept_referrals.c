@@ -1,35 +1,54 @@
 /*
  * A minimal agency integration, as Veilig Thuis would run it: take the
- * referrals addressed to this agency, acknowledge each (the sender sees
- * it arrived), accept it (this agency now holds the case), and only then
- * move the inbox cursor past it.
+ * referrals (and handovers) offered to this agency, acknowledge each (the
+ * sender sees it arrived), accept it (this agency now holds the case), and
+ * only then move the inbox cursor past it. Run again after a crash, it
+ * finds the same messages and finishes what it started.
  *
  *   cc accept_referrals.c $(pkg-config --cflags --libs keten) -o accept
  *   ./accept region.yaml vt-flevoland.key
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <keten.h>
 
-/* Acknowledges and accepts one referral; 0 or the keten error code. */
+/* Sends one answer to the offer m made; 0, or the keten error code. */
+static int
+answer(struct keten_receipt *r, struct keten_client *c,
+       const struct keten_message *m, enum keten_message_type type,
+       struct keten_error *err)
+{
+	/* Name the offer itself: if it was withdrawn and the case offered
+	 * anew, this answer must not land on the new offer. */
+	struct keten_step s = {.type = type, .offer_id = m->message_id};
+
+	memcpy(s.case_id, m->case_id, KETEN_CASE_ID_LEN);
+	return keten_send_step(r, c, &s, err);
+}
+
+/* Acknowledges and accepts one offer (a referral or a handover) to this
+ * agency; 0 once it is dealt with, or the keten error code. */
 static int
 take_case(struct keten_client *c, const struct keten_message *m,
           struct keten_error *err)
 {
 	struct keten_receipt r;
-	int rc;
+	int rc = answer(&r, c, m, KETEN_MSG_ACKNOWLEDGE, err);
 
-	if ((rc = keten_acknowledge(&r, c, m->case_id, err)) != KETEN_OK &&
-	    rc != KETEN_E_ACKNOWLEDGED) /* done before a crash: fine */
+	if (rc == KETEN_OK || rc == KETEN_E_ACKNOWLEDGED)
+		rc = answer(&r, c, m, KETEN_MSG_ACCEPT, err);
+	if (rc == KETEN_E_NO_OFFER) { /* answered before a crash, or gone */
+		printf("#%" PRIu64 " %s from %s: no longer open\n", m->seq,
+		       keten_message_type_name(m->type), m->sender);
+		return KETEN_OK;
+	}
+	if (rc != KETEN_OK)
 		return rc;
-	if ((rc = keten_accept(&r, c, m->case_id, NULL, err)) != KETEN_OK)
-		return rc;
-	printf("#%" PRIu64 " referral from %s: %s, accepted (record %" PRIu64
-	       ")\n",
-	       m->seq, m->sender,
-	       m->content ? m->content->child.name : "(content destroyed)",
-	       r.seq);
+	printf("#%" PRIu64 " %s from %s: %s, accepted (record %" PRIu64 ")\n",
+	       m->seq, keten_message_type_name(m->type), m->sender,
+	       m->content ? m->content->child.name : "(no child named)", r.seq);
 	return KETEN_OK;
 }
 
@@ -63,12 +82,21 @@ main(int argc, char **argv)
 				fprintf(stderr, "accept: #%" PRIu64 ": %s\n",
 				        m->seq, m->status_message);
 				rc = 1;
-			} else if (m->type == KETEN_MSG_REFERRAL &&
+			} else if ((m->type == KETEN_MSG_REFERRAL ||
+			            m->type == KETEN_MSG_HANDOVER) &&
 			           take_case(c, m, &err) != KETEN_OK) {
 				fprintf(stderr, "accept: #%" PRIu64 ": %s\n",
 				        m->seq, err.message);
 				rc = 1;
 			} else {
+				/* A real desk would file feedback, questions
+				 * and closes; this one shows them. */
+				if (m->type != KETEN_MSG_REFERRAL &&
+				    m->type != KETEN_MSG_HANDOVER)
+					printf("#%" PRIu64 " %s from %s\n",
+					       m->seq,
+					       keten_message_type_name(m->type),
+					       m->sender);
 				last = m->seq; /* handled */
 			}
 		}

@@ -60,12 +60,12 @@ one(struct audit_stream *st, const struct delivered *d, keten_record_fn fn,
 
 int
 keten_audit_replay(struct keten_audit *out, struct keten_client *c,
-                   uint64_t from_seq, keten_record_fn fn, void *arg,
-                   struct keten_error *err)
+                   uint64_t from_seq, const uint8_t *prev_hash,
+                   keten_record_fn fn, void *arg, struct keten_error *err)
 {
 	struct request req = {.kind = WIRE_REQ_REPLAY};
 	struct audit_stream *st;
-	uint64_t head_seq = 0;
+	uint64_t head_seq = 0, last;
 	uint8_t head_hash[32], last_hash[32];
 	bool more = true;
 	int rc;
@@ -74,7 +74,8 @@ keten_audit_replay(struct keten_audit *out, struct keten_client *c,
 	memset(out, 0, sizeof(*out));
 	if (from_seq == 0)
 		from_seq = 1;
-	if ((rc = audit_stream_new(&st, c->cfg, from_seq, err)) != KETEN_OK)
+	if ((rc = audit_stream_new(&st, c->cfg, from_seq, prev_hash, err)) !=
+	    KETEN_OK)
 		return rc;
 	req.from_seq = from_seq;
 	req.replay_max = REPLAY_PAGE;
@@ -93,25 +94,53 @@ keten_audit_replay(struct keten_audit *out, struct keten_client *c,
 			rc = one(st, &r.replay.records[i], fn, arg, err);
 		head_seq = r.replay.head_seq;
 		memcpy(head_hash, r.replay.head_hash, 32);
-		/* A page that is not the last must move the replay on. */
-		more = r.replay.more && r.replay.n > 0;
-		req.from_seq = audit_stream_last(st, last_hash) + 1;
+		last = audit_stream_last(st, last_hash);
+		/* A page that is not the last must move the replay on; the
+		 * last possible record ends it. */
+		more = r.replay.more && r.replay.n > 0 && last < UINT64_MAX;
+		req.from_seq = last + 1;
 		wire_reply_clear(&r);
 	}
-	out->head_seq = audit_stream_last(st, last_hash);
-	out->records = out->head_seq - (from_seq - 1);
+	if (rc != KETEN_OK && rc != KETEN_E_CHAIN && err->message[0] == '\0')
+		error_set(err, rc, "the record handler stopped the replay");
+	last = audit_stream_last(st, last_hash);
+	out->head_seq = last;
+	out->records = last - (from_seq - 1);
 	memcpy(out->head_hash, last_hash, 32);
 	if (rc == KETEN_E_CHAIN) {
 		out->bad_seq = audit_stream_bad(st);
-	} else if (rc == KETEN_OK && head_seq >= from_seq &&
-	           (out->head_seq != head_seq ||
-	            sodium_memcmp(last_hash, head_hash, 32) != 0)) {
-		out->bad_seq = out->head_seq + 1;
-		rc = error_set(err, KETEN_E_CHAIN,
-		               "the broker's head is record %llu but the "
-		               "replay ended at record %llu with another hash",
-		               (unsigned long long)head_seq,
-		               (unsigned long long)out->head_seq);
+	} else if (rc == KETEN_OK &&
+	           (head_seq != last ||
+	            (out->records > 0 || prev_hash != NULL
+	                 ? sodium_memcmp(last_hash, head_hash, 32) != 0
+	                 : 0))) {
+		/* The replay must end at the broker's head: as the offline
+		 * audit, name the first record that is not where it should
+		 * be. With nothing replayed and no known hash for the record
+		 * before, only the head's number can be compared. */
+		out->bad_seq = last < head_seq ? last + 1 : head_seq;
+		if (out->bad_seq == 0)
+			out->bad_seq = 1;
+		if (head_seq < last)
+			rc =
+			    error_set(err, KETEN_E_CHAIN,
+			              "the broker's log ends at record %llu, "
+			              "before record %llu (records removed, or "
+			              "the replay starts past the end)",
+			              (unsigned long long)head_seq,
+			              (unsigned long long)last);
+		else
+			rc = error_set(
+			    err, KETEN_E_CHAIN,
+			    "the broker's head is record %llu but the "
+			    "replay ended at record %llu%s",
+			    (unsigned long long)head_seq,
+			    (unsigned long long)last,
+			    head_seq == last ? " with another hash" : "");
+	} else if (rc == KETEN_OK && out->records == 0 && prev_hash == NULL) {
+		/* Nothing replayed, nothing known: report the broker's head
+		 * hash as it is (the caller can compare it with its own). */
+		memcpy(out->head_hash, head_hash, 32);
 	}
 	audit_stream_free(&st);
 	return rc;

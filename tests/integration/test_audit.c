@@ -12,6 +12,7 @@
 #include <lmdb.h>
 
 #include "../check.h"
+#include "chain.h"
 #include "harness.h"
 
 #define RECORDS 8
@@ -146,6 +147,32 @@ save2(MDB_txn *t, MDB_dbi d)
 	get_rec(t, d, 2, 0);
 }
 
+/* A forged record: record 2's signed message again, linked after the
+ * last record and made the head. Every hash and signature checks; only
+ * the rule that a message is recorded once catches it. */
+static void
+repeat2(MDB_txn *t, MDB_dbi d)
+{
+	uint8_t k[8], head[40];
+	MDB_val key = {8, k}, val, hk = {4, "head"}, hv = {40, head};
+	MDB_dbi meta;
+
+	get_rec(t, d, 2, 0);
+	get_rec(t, d, RECORDS, 1);
+	be64(saved[0], RECORDS + 1);
+	chain_record_hash(saved[0] + 8, saved[1], saved_len[1]);
+	memcpy(saved[0] + 40, saved[1] + 40, 8); /* the last record's time */
+	be64(k, RECORDS + 1);
+	val.mv_size = saved_len[0];
+	val.mv_data = saved[0];
+	if (mdb_put(t, d, &key, &val, 0) || mdb_dbi_open(t, "meta", 0, &meta))
+		exit(99);
+	be64(head, RECORDS + 1);
+	chain_record_hash(head + 8, saved[0], saved_len[0]);
+	if (mdb_put(t, meta, &hk, &hv, 0))
+		exit(99);
+}
+
 /* Offsets in data.mdb where record 2's signature appears: the live
  * record, and stale copies in pages LMDB has freed (copy-on-write). */
 static size_t
@@ -275,6 +302,13 @@ main(void)
 	copy_dir(dir);
 	tamper(dir, timelast);
 	CHECK_INT(audit(dir, &r), RECORDS);
+
+	copy_dir(dir);
+	tamper(dir, repeat2);
+	CHECK_INT(keten_audit_verify(&a, h.config, dir, &err), KETEN_E_CHAIN);
+	CHECK_INT(a.bad_seq, RECORDS + 1);
+	CHECK_STR_HAS(err.message, "repeats the message already recorded as "
+	                           "record 2");
 
 	/* The wrong region's config is refused outright. */
 	copy_dir(dir);

@@ -75,11 +75,20 @@ check "example received and accepted the referral" \
 	"#1 referral from lt-almere: Installed Example, accepted (record 3)" "$out"
 out=$("$tmp/accept" "$config" "$(key vt-flevoland)")
 check "example moved its cursor past it" "" "$out"
+# A colleague accepted the next one by hand before the desk ran: the desk
+# finds the offer no longer open, says so, and moves on.
+out=$("$keten" send referral -c "$config" -k "$(key lt-almere)" --to vt-flevoland \
+	--child-name "Second" --concern "zorgen" --request "beoordeling" --json)
+case2=$(jq -r .case <<<"$out")
+"$keten" accept "$case2" -c "$config" -k "$(key vt-flevoland)" >/dev/null
+out=$("$tmp/accept" "$config" "$(key vt-flevoland)")
+check "example skips an offer already answered" \
+	"#4 referral from lt-almere: no longer open" "$out"
 json=$("$keten" cases -c "$config" -k "$(key lt-almere)" --json)
 check "the case is held by Veilig Thuis" '"held" "vt-flevoland"' \
 	"$(jq -r '"\"\(.status)\" \"\(.holder)\""' <<<"$json" | head -1)"
 json=$("$keten" audit verify -c "$config" --json "$tmp/region/data")
-check "audit json parses" 3 "$(jq -r .records <<<"$json")"
+check "audit json parses" 5 "$(jq -r .records <<<"$json")"
 kill -TERM "$pid"
 wait "$pid"
 check "ketend stops cleanly" 0 $?

@@ -198,6 +198,51 @@ main(void)
 	          0);
 	check_jsonl(jsonl, n);
 
+	/* Chained to what was verified before: record n/2's hash, from the
+	 * JSON Lines, anchors a replay from n/2 + 1; a wrong one fails. */
+	{
+		char hash[128], out[4096], want[64];
+		CHECK_INT(run(hash, sizeof(hash),
+		              "sed -n '%zup' '%s' | jq -r .record_hash", n / 2,
+		              jsonl),
+		          0);
+		hash[strcspn(hash, "\n")] = '\0';
+		CHECK_INT(strlen(hash), 64);
+		CHECK_INT(run(out, sizeof(out),
+		              "'%s' audit replay -c '%s' -k '%s' --from %zu "
+		              "--after %s",
+		              harness_cli(), H.config, auditor, n / 2 + 1,
+		              hash),
+		          0);
+		snprintf(want, sizeof(want), "ok: %zu records replayed",
+		         n - n / 2);
+		CHECK_STR_HAS(out, want);
+		hash[0] = hash[0] == '0' ? '1' : '0';
+		CHECK_INT(run(out, sizeof(out),
+		              "'%s' audit replay -c '%s' -k '%s' --from %zu "
+		              "--after %s 2>&1",
+		              harness_cli(), H.config, auditor, n / 2 + 1,
+		              hash),
+		          1);
+		snprintf(want, sizeof(want), "FAILED at record %zu", n / 2);
+		CHECK_STR_HAS(out, want);
+		/* Past the head: nothing to replay right after it, and an
+		 * error further on (the log would have lost records). */
+		CHECK_INT(run(out, sizeof(out),
+		              "'%s' audit replay -c '%s' -k '%s' --from %zu",
+		              harness_cli(), H.config, auditor, n + 1),
+		          0);
+		snprintf(want, sizeof(want), "ok: nothing after record %zu", n);
+		CHECK_STR_HAS(out, want);
+		CHECK(strcmp(head_line(out), head_line(verify)) == 0);
+		CHECK_INT(
+		    run(out, sizeof(out),
+		        "'%s' audit replay -c '%s' -k '%s' --from %zu 2>&1",
+		        harness_cli(), H.config, auditor, n + 2),
+		    1);
+		CHECK_STR_HAS(out, "log ends at record");
+	}
+
 	/* Nobody but an auditor replays: refused, exit 1. */
 	CHECK_INT(run(NULL, 0, "'%s' audit replay -c '%s' -k '%s' 2>/dev/null",
 	              harness_cli(), H.config, key_lt),
