@@ -23,12 +23,18 @@ open_socket(struct keten_client *c, struct keten_error *err)
 {
 	char mon[64];
 	int linger = 0;
+	/* The broker's biggest replies carry about 5 x max_message_bytes of
+	 * records, or up to ~1.4 MB of case summaries (PROTOCOL.md 4.5);
+	 * anything far beyond is not keten, and libzmq drops the connection
+	 * instead of allocating it. */
+	int64_t maxmsg = (int64_t)c->cfg->max_message_bytes * 8 + (4 << 20);
 
 	if ((c->zctx = zmq_ctx_new()) == NULL ||
 	    (c->sock = zmq_socket(c->zctx, ZMQ_DEALER)) == NULL)
 		return error_set(err, KETEN_E_NOMEM,
 		                 "cannot create a ZeroMQ socket");
 	if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
 	    zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY,
 	                   c->cfg->broker_curve_pk, 32) ||
 	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys->curve_pk,
