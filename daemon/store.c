@@ -658,38 +658,57 @@ store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
 	return rc == 0 ? KETEN_OK : KETEN_E_IO;
 }
 
+/* Copies out the stored record v (record seq) without its content. */
 static int
-copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq,
-         bool with_sealed)
+record_copy(struct delivered *d, uint64_t seq, const MDB_val *v)
 {
-	uint8_t key[8];
-	MDB_val k, v;
 	struct record r;
 	uint8_t *buf;
-	int rc;
 
-	bytes_put_be64(key, seq);
-	k = val(key, 8);
-	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
-		return rc;
-	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0)
+	if (chain_record_decode(&r, v->mv_data, v->mv_size) != 0)
 		return MDB_CORRUPTED;
 	d->seq = seq;
 	d->received_at_us = r.received_at_us;
 	memcpy(d->prev_hash, r.prev_hash, 32);
-	chain_record_hash(d->record_hash, v.mv_data, v.mv_size);
+	chain_record_hash(d->record_hash, v->mv_data, v->mv_size);
 	if ((buf = malloc(r.envelope_len ? r.envelope_len : 1)) == NULL)
 		return ENOMEM;
 	memcpy(buf, r.envelope, r.envelope_len);
 	d->envelope = buf;
 	d->envelope_len = r.envelope_len;
+	d->sealed = NULL;
+	d->sealed_len = 0;
+	return 0;
+}
+
+static int
+log_get(struct store *s, MDB_txn *txn, uint64_t seq, MDB_val *v)
+{
+	uint8_t key[8];
+	MDB_val k;
+
+	bytes_put_be64(key, seq);
 	k = val(key, 8);
-	rc = with_sealed ? mdb_get(txn, s->content, &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND) { /* none, left out, or destroyed */
-		d->sealed = NULL;
-		d->sealed_len = 0;
+	return mdb_get(txn, s->log, &k, v);
+}
+
+/* Record seq with its sealed content, if it still has any. */
+static int
+copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq)
+{
+	uint8_t key[8];
+	MDB_val k, v;
+	uint8_t *buf;
+	int rc;
+
+	if ((rc = log_get(s, txn, seq, &v)) != 0 ||
+	    (rc = record_copy(d, seq, &v)) != 0)
+		return rc;
+	bytes_put_be64(key, seq);
+	k = val(key, 8);
+	rc = mdb_get(txn, s->content, &k, &v);
+	if (rc == MDB_NOTFOUND) /* none, or destroyed */
 		return 0;
-	}
 	if (rc != 0)
 		return rc;
 	if ((buf = malloc(v.mv_size ? v.mv_size : 1)) == NULL)
@@ -698,6 +717,37 @@ copy_out(struct delivered *d, MDB_txn *txn, struct store *s, uint64_t seq,
 	d->sealed = buf;
 	d->sealed_len = v.mv_size;
 	return 0;
+}
+
+/* Appends the stored record v (record seq, no content) to a growing
+ * array of at most limit (0: no limit). Counted before it is filled, so
+ * records_free frees a partial copy. */
+static int
+take_record(struct delivered **recs, size_t *n, size_t *cap, size_t limit,
+            uint64_t seq, const MDB_val *v)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		struct delivered *p;
+		if (limit != 0 && ncap > limit)
+			ncap = limit;
+		if ((p = realloc(*recs, ncap * sizeof(*p))) == NULL)
+			return ENOMEM;
+		*recs = p;
+		*cap = ncap;
+	}
+	memset(&(*recs)[*n], 0, sizeof(**recs));
+	return record_copy(&(*recs)[(*n)++], seq, v);
+}
+
+static void
+records_free(struct delivered *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((void *)(uintptr_t)recs[i].envelope);
+		free((void *)(uintptr_t)recs[i].sealed);
+	}
+	free(recs);
 }
 
 int
@@ -738,10 +788,9 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 			break;
 		}
 		d = &out->items[out->n];
-		if ((rc =
-		         copy_out(d, txn, s,
-		                  bytes_get_be64((uint8_t *)k.mv_data + prefix),
-		                  true)) != 0) {
+		if ((rc = copy_out(
+		         d, txn, s,
+		         bytes_get_be64((uint8_t *)k.mv_data + prefix))) != 0) {
 			out->n++; /* so its partial copy is freed */
 			goto fail_txn;
 		}
@@ -768,11 +817,7 @@ fail:
 void
 store_fetch_free(struct store_fetch *f)
 {
-	for (size_t i = 0; i < f->n; i++) {
-		free((void *)(uintptr_t)f->items[i].envelope);
-		free((void *)(uintptr_t)f->items[i].sealed);
-	}
-	free(f->items);
+	records_free(f->items, f->n);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -932,21 +977,9 @@ store_case(struct store *s, struct store_case *out, const char *agency,
 			break;
 		}
 		seq = bytes_get_be64((uint8_t *)k.mv_data + KETEN_CASE_ID_LEN);
-		if (out->n == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct delivered *p =
-			    realloc(out->records, ncap * sizeof(*p));
-			if (p == NULL) {
-				rc = ENOMEM;
-				goto fail_txn;
-			}
-			out->records = p;
-			cap = ncap;
-		}
-		memset(&out->records[out->n], 0, sizeof(*out->records));
-		out->n++; /* counted first, so a partial copy is freed */
-		if ((rc = copy_out(&out->records[out->n - 1], txn, s, seq,
-		                   false)) != 0)
+		if ((rc = log_get(s, txn, seq, &v)) != 0 ||
+		    (rc = take_record(&out->records, &out->n, &cap, 0, seq,
+		                      &v)) != 0)
 			goto fail_txn;
 		bytes += out->records[out->n - 1].envelope_len;
 	}
@@ -965,9 +998,7 @@ fail:
 void
 store_case_free(struct store_case *c)
 {
-	for (size_t i = 0; i < c->n; i++)
-		free((void *)(uintptr_t)c->records[i].envelope);
-	free(c->records);
+	records_free(c->records, c->n);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1004,25 +1035,10 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 			out->more = true;
 			break;
 		}
-		if (out->n == cap) {
-			/* Grown as needed: a replay from past the head
-			 * costs nothing. */
-			size_t ncap = cap ? 2 * cap : 16;
-			struct delivered *p;
-			if (ncap > max_n)
-				ncap = max_n;
-			if ((p = realloc(out->records, ncap * sizeof(*p))) ==
-			    NULL) {
-				rc = ENOMEM;
-				goto fail_txn;
-			}
-			out->records = p;
-			cap = ncap;
-		}
-		memset(&out->records[out->n], 0, sizeof(*out->records));
-		out->n++; /* counted first, so a partial copy is freed */
-		if ((rc = copy_out(&out->records[out->n - 1], txn, s,
-		                   bytes_get_be64(k.mv_data), false)) != 0)
+		/* The cursor holds the record: no second lookup. Grown as
+		 * needed, so a replay past the head costs nothing. */
+		if ((rc = take_record(&out->records, &out->n, &cap, max_n,
+		                      bytes_get_be64(k.mv_data), &v)) != 0)
 			goto fail_txn;
 		bytes += out->records[out->n - 1].envelope_len;
 	}
@@ -1044,8 +1060,6 @@ fail:
 void
 store_replay_free(struct store_replay *r)
 {
-	for (size_t i = 0; i < r->n; i++)
-		free((void *)(uintptr_t)r->records[i].envelope);
-	free(r->records);
+	records_free(r->records, r->n);
 	memset(r, 0, sizeof(*r));
 }
