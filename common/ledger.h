@@ -21,6 +21,7 @@
 #define LEDGER_DB_CASES   "cases"   /* case id -> case state (case.c) */
 #define LEDGER_DB_CASEIDX "caseidx" /* agency id, NUL, case id -> "" */
 #define LEDGER_DB_CASELOG "caselog" /* case id, be64 seq -> "" */
+#define LEDGER_DB_ACCESS  "access"  /* be64 access seq -> entry (access.h) */
 #define LEDGER_MAX_DBS    12
 
 struct ledger;

@@ -414,6 +414,8 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 		break;
 	case WIRE_REQ_FETCH:
 		f.max_messages = r->fetch_max;
+		f.after_seq = r->fetch_after;
+		f.wait_ms = r->wait_ms;
 		m.kind_case = KETEN__REQUEST__KIND_FETCH;
 		m.fetch = &f;
 		break;
@@ -442,6 +444,7 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	case WIRE_REQ_REPLAY:
 		rp.from_seq = r->from_seq;
 		rp.max_records = r->replay_max;
+		rp.wait_ms = r->wait_ms;
 		m.kind_case = KETEN__REQUEST__KIND_REPLAY;
 		m.replay = &rp;
 		break;
@@ -504,6 +507,8 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 	case KETEN__REQUEST__KIND_FETCH:
 		r->kind = WIRE_REQ_FETCH;
 		r->fetch_max = m->fetch->max_messages;
+		r->fetch_after = m->fetch->after_seq;
+		r->wait_ms = m->fetch->wait_ms;
 		break;
 	case KETEN__REQUEST__KIND_ACK:
 		r->kind = WIRE_REQ_ACK;
@@ -535,6 +540,7 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		r->kind = WIRE_REQ_REPLAY;
 		r->from_seq = m->replay->from_seq;
 		r->replay_max = m->replay->max_records;
+		r->wait_ms = m->replay->wait_ms;
 		break;
 	default: {
 		uint64_t id = r->request_id;

@@ -99,6 +99,8 @@ struct request {
 	const uint8_t *sealed;
 	size_t sealed_len;
 	uint32_t fetch_max;
+	uint64_t fetch_after; /* fetch: after max(this, the cursor) */
+	uint32_t wait_ms;     /* fetch, replay: wait this long for a record */
 	uint64_t ack_seq;
 	/* cases: list after case_id (if has_case_id), at most cases_max;
 	 * case: case_id's records after after_seq */

@@ -23,6 +23,8 @@
 #define CASES_MAX_LIMIT    1024
 #define REPLAY_MAX_DEFAULT 256
 #define REPLAY_MAX_LIMIT   4096
+#define WAIT_MAX_MS        60000 /* longest a subscription read may wait */
+#define PARKED_MAX         65536 /* waiting reads held at once, in all */
 
 struct broker {
 	const struct config *cfg;

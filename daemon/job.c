@@ -25,6 +25,7 @@ job_free(struct job *j)
 	wire_request_clear(&j->req);
 	wire_envelope_clear(&j->env);
 	free(j->out);
+	free(j->notice_woke);
 	free(j);
 }
 

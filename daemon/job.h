@@ -6,6 +6,7 @@
 #ifndef KETEN_JOB_H
 #define KETEN_JOB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <zmq.h>
@@ -29,6 +30,19 @@ struct job {
 	uint64_t peek_id; /* request_id read before decoding, for refusals */
 	uint8_t *out;     /* the encoded reply */
 	size_t out_len;
+	/* A read that found nothing and may wait (a subscription): the
+	 * worker parks it with the I/O thread, which sends it back to the
+	 * workers when a commit could have something for it, or at its
+	 * deadline with no_wait set. */
+	bool parked;
+	bool no_wait;
+	uint64_t park_head;    /* the head of the snapshot that found nothing */
+	int64_t wait_until_us; /* monotonic */
+	/* A notice from the writer (no request): the chain head after a
+	 * commit, and a flag per config agency whose inbox got records. */
+	bool notice;
+	uint64_t notice_head;
+	uint8_t *notice_woke;
 };
 
 /* A zeroed job with an empty frame; NULL if out of memory. */

@@ -22,7 +22,7 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
-	MDB_dbi cases, caseidx, caselog;
+	MDB_dbi cases, caseidx, caselog, access;
 	char region[KETEN_ID_MAX + 1];
 	uint8_t genesis[32];
 	/* Readers hold it shared for the length of a read transaction; the
@@ -33,6 +33,9 @@ struct store {
 	/* The writer's view of the head; only the writer thread touches it. */
 	uint64_t head_seq;
 	uint8_t head_hash[32];
+	/* The access log's head, likewise the writer's. */
+	uint64_t access_seq;
+	uint8_t access_hash[32];
 };
 
 /* seq | record hash | head seq | head hash | received at | prev hash */
@@ -79,10 +82,28 @@ head_get(struct store *s, MDB_txn *txn, uint64_t *seq, uint8_t hash[32])
 	return 0;
 }
 
+/* Both heads into the writer's view. An LMDB code. */
 static int
 read_head(struct store *s, MDB_txn *txn)
 {
-	return head_get(s, txn, &s->head_seq, s->head_hash);
+	MDB_val k = val("access_head", 11), v;
+	int rc = head_get(s, txn, &s->head_seq, s->head_hash);
+
+	if (rc != 0)
+		return rc;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		s->access_seq = 0;
+		access_genesis(s->access_hash, s->region);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 40)
+		return MDB_CORRUPTED;
+	s->access_seq = bytes_get_be64(v.mv_data);
+	memcpy(s->access_hash, (uint8_t *)v.mv_data + 8, 32);
+	return 0;
 }
 
 static int case_get(struct store *s, MDB_txn *txn, struct case_state *st,
@@ -232,8 +253,9 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASES, MDB_CREATE, &s->cases)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASEIDX, MDB_CREATE,
 	                       &s->caseidx)) ||
-	    (rc =
-	         mdb_dbi_open(txn, LEDGER_DB_CASELOG, MDB_CREATE, &s->caselog)))
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASELOG, MDB_CREATE,
+	                       &s->caselog)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_ACCESS, MDB_CREATE, &s->access)))
 		goto fail;
 	k = val("region", 6);
 	rc = mdb_get(txn, s->meta, &k, &v);
@@ -441,11 +463,13 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 			return rc;
 	}
 	n_to = case_recipients(to, &st, &it->msg);
+	it->n_to = n_to;
 	for (size_t i = 0; i < n_to; i++) {
 		k = val(ibox, inbox_key(ibox, to[i], r.seq));
 		v = val("", 0);
 		if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
 			return rc;
+		strcpy(it->to[i], to[i]);
 	}
 	if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 		return rc;
@@ -512,6 +536,31 @@ apply_ack(struct store *s, MDB_txn *txn, struct store_item *it)
 	return 0;
 }
 
+/* Appends the read it->access describes to the access log. */
+static int
+apply_access(struct store *s, MDB_txn *txn, struct store_item *it,
+             int64_t now_us)
+{
+	uint8_t key[8], buf[ACCESS_ENTRY_MAX];
+	MDB_val k, v;
+	size_t len;
+	int rc;
+
+	it->access.seq = s->access_seq + 1;
+	it->access.at_us = now_us;
+	memcpy(it->access.prev_hash, s->access_hash, 32);
+	len = access_encode(buf, &it->access);
+	bytes_put_be64(key, it->access.seq);
+	k = val(key, 8);
+	v = val(buf, len);
+	if ((rc = mdb_put(txn, s->access, &k, &v, MDB_APPEND)) != 0)
+		return rc;
+	s->access_seq = it->access.seq;
+	access_hash(s->access_hash, buf, len);
+	it->status = KETEN_OK;
+	return 0;
+}
+
 /* Writes the batch's head into each new msgid entry and the metadata. */
 static int
 finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
@@ -546,6 +595,11 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
 	memcpy(hv + 8, s->head_hash, 32);
 	k = val("head", 4);
 	v = val(hv, 40);
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+		return rc;
+	bytes_put_be64(hv, s->access_seq);
+	memcpy(hv + 8, s->access_hash, 32);
+	k = val("access_head", 11);
 	return mdb_put(txn, s->meta, &k, &v, 0);
 }
 
@@ -561,9 +615,14 @@ apply_once(struct store *s, struct store_item *items, size_t n, int64_t now_us)
 	for (size_t i = 0; i < n; i++) {
 		struct store_item *it = &items[i];
 		it->duplicate = false;
+		it->n_to = 0;
 		error_clear(&it->err);
-		rc = it->op == STORE_SUBMIT ? apply_submit(s, txn, it, now_us)
-		                            : apply_ack(s, txn, it);
+		if (it->op == STORE_SUBMIT)
+			rc = apply_submit(s, txn, it, now_us);
+		else if (it->op == STORE_ACK)
+			rc = apply_ack(s, txn, it);
+		else
+			rc = apply_access(s, txn, it, now_us);
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			return rc;
@@ -605,21 +664,23 @@ int
 store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
             struct keten_error *err)
 {
-	uint64_t old_seq = s->head_seq;
-	uint8_t old_hash[32];
+	uint64_t old_seq = s->head_seq, old_aseq = s->access_seq;
+	uint8_t old_hash[32], old_ahash[32];
 	int rc;
 
 	memcpy(old_hash, s->head_hash, 32);
+	memcpy(old_ahash, s->access_hash, 32);
 	while ((rc = apply_once(s, items, n, now_us)) != 0) {
-		s->head_seq = old_seq; /* the aborted batch changed nothing */
+		/* the aborted batch changed nothing */
+		s->head_seq = old_seq;
 		memcpy(s->head_hash, old_hash, 32);
+		s->access_seq = old_aseq;
+		memcpy(s->access_hash, old_ahash, 32);
 		if (rc != MDB_MAP_FULL || grow_map(s) != 0)
 			goto fail;
 	}
 	return KETEN_OK;
 fail:
-	s->head_seq = old_seq;
-	memcpy(s->head_hash, old_hash, 32);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == MDB_MAP_FULL || rc == ENOSPC)
 			items[i].status = error_set(
@@ -752,12 +813,13 @@ records_free(struct delivered *recs, size_t n)
 
 int
 store_fetch(struct store *s, struct store_fetch *out, const char *agency,
-            size_t max_n, size_t max_bytes, struct keten_error *err)
+            uint64_t after_seq, size_t max_n, size_t max_bytes,
+            struct keten_error *err)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	uint8_t ibox[INBOX_KEY_MAX];
+	uint8_t ibox[INBOX_KEY_MAX], hash[32];
 	size_t prefix = strlen(agency) + 1, bytes = 0;
 	int rc;
 
@@ -775,9 +837,14 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 		out->cursor = bytes_get_be64(v.mv_data);
 	else if (rc != MDB_NOTFOUND)
 		goto fail_txn;
-	if ((rc = mdb_cursor_open(txn, s->inbox, &cur)) != 0)
+	if ((rc = head_get(s, txn, &out->head_seq, hash)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->inbox, &cur)) != 0)
 		goto fail_txn;
-	k = val(ibox, inbox_key(ibox, agency, out->cursor + 1));
+	if (after_seq < out->cursor)
+		after_seq = out->cursor;
+	if (after_seq == UINT64_MAX) /* nothing can follow */
+		goto done;
+	k = val(ibox, inbox_key(ibox, agency, after_seq + 1));
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct delivered *d;
@@ -799,6 +866,7 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
+done:
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&s->remap);

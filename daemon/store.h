@@ -10,13 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "case.h"
 #include "error.h"
 #include "wire.h"
 
 struct store;
 
-enum store_op { STORE_SUBMIT = 1, STORE_ACK };
+enum store_op { STORE_SUBMIT = 1, STORE_ACK, STORE_ACCESS };
 
 /* One write in a batch. The writer fills the outputs. */
 struct store_item {
@@ -31,12 +32,18 @@ struct store_item {
 	/* ack */
 	const char *agency;
 	uint64_t ack_seq;
+	/* access: the read to account (seq, at_us and prev_hash are the
+	 * writer's to fill) */
+	struct access_entry access;
 	/* outputs */
 	int status;             /* KETEN_OK or a refusal code */
 	bool duplicate;         /* submit: answered with its first receipt */
 	struct receipt receipt; /* submit: all but the signature */
 	uint64_t cursor;        /* ack: the cursor after this item */
 	struct keten_error err; /* refusal sentence */
+	/* submit: the agencies whose inbox got the record (new records only) */
+	size_t n_to;
+	char to[CASE_PARTIES_MAX][KETEN_ID_MAX + 1];
 };
 
 /* map_size is the initial map; it doubles when full, up to map_max (0:
@@ -53,16 +60,19 @@ int store_apply(struct store *s, struct store_item *items, size_t n,
 /* The chain head (0 and the genesis hash for an empty log). */
 int store_head(struct store *s, uint64_t *seq, uint8_t hash[32]) WUR;
 
-/* Messages for agency after its cursor, at most max_n and about max_bytes.
- * items[] and their bytes are malloc'd: free with store_fetch_free. */
+/* Messages for agency after max(after_seq, its cursor), at most max_n and
+ * about max_bytes, and the head seq of the same read snapshot. items[]
+ * and their bytes are malloc'd: free with store_fetch_free. */
 struct store_fetch {
 	struct delivered *items;
 	size_t n;
 	uint64_t cursor;
 	bool more;
+	uint64_t head_seq;
 };
 int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
-                size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
+                uint64_t after_seq, size_t max_n, size_t max_bytes,
+                struct keten_error *err) WUR;
 void store_fetch_free(struct store_fetch *f);
 
 /* The cases agency is a party to (every case if agency is NULL), in case

@@ -2,7 +2,10 @@
  * ZeroMQ transport: the ZAP handler that admits only the region's transport
  * keys, and the I/O thread that owns the ROUTER socket. The I/O thread never
  * blocks on a peer: replies to a peer whose queue is full are dropped by the
- * ROUTER (the client times out and retries; see PROTOCOL.md).
+ * ROUTER (the client times out and retries; see PROTOCOL.md). It also holds
+ * the subscriptions' waiting reads (PROTOCOL.md, "Subscribing"): at most
+ * one per connection, each until a commit may have something for it or
+ * its wait ends, so a waiting subscriber costs one small job and no thread.
  */
 #include <errno.h>
 #include <signal.h>
@@ -108,11 +111,21 @@ zap_main(void *arg)
 
 /* ---- I/O thread ---- */
 
+struct parked {
+	struct job *j;
+	bool ready; /* to go back to the workers as soon as they take it */
+};
+
 struct io {
 	struct broker *b;
 	void *router, *verify, *replies;
 	size_t hard_max;
 	int writer_done; /* the writer sent its last reply */
+	int stopping;
+	struct parked *parked;
+	size_t n_parked, cap_parked, n_ready;
+	uint64_t head;      /* the newest committed seq the writer told of */
+	uint64_t *last_rec; /* per config agency: head when its inbox grew */
 };
 
 static void
@@ -128,6 +141,128 @@ send_reply(struct io *io, struct job *j)
 	job_free(j);
 }
 
+/* Whether a commit since j parked may have given it something. */
+static bool
+may_have(const struct io *io, const struct job *j)
+{
+	if (j->req.kind == WIRE_REQ_REPLAY) /* the whole log */
+		return io->head > j->park_head;
+	return io->last_rec[j->agency - io->b->cfg->agencies] > j->park_head;
+}
+
+static void
+mark_ready(struct io *io, struct parked *p)
+{
+	if (!p->ready) {
+		p->ready = true;
+		io->n_ready++;
+	}
+}
+
+static void
+unpark(struct io *io, size_t i)
+{
+	if (io->parked[i].ready)
+		io->n_ready--;
+	io->parked[i] = io->parked[--io->n_parked];
+}
+
+static void
+park(struct io *io, struct job *j)
+{
+	if (io->stopping) { /* its client asks again after the restart */
+		job_free(j);
+		return;
+	}
+	/* One waiting read per connection: a newer one supersedes it (the
+	 * client gave up on the old one), which is answered as it stands. */
+	for (size_t i = 0; i < io->n_parked; i++) {
+		struct parked *p = &io->parked[i];
+		if (p->j->rid_len == j->rid_len &&
+		    memcmp(p->j->rid, j->rid, j->rid_len) == 0) {
+			p->j->no_wait = true;
+			mark_ready(io, p);
+			break;
+		}
+	}
+	if (io->n_parked == io->cap_parked) {
+		size_t ncap = io->cap_parked ? 2 * io->cap_parked : 64;
+		struct parked *np;
+		if (io->n_parked >= PARKED_MAX ||
+		    (np = realloc(io->parked, ncap * sizeof(*np))) == NULL) {
+			/* Full: answer it as it stands (empty); the client
+			 * asks again. */
+			j->no_wait = true;
+			if (job_send(io->verify, j, ZMQ_DONTWAIT) != 0)
+				job_free(j);
+			return;
+		}
+		io->parked = np;
+		io->cap_parked = ncap;
+	}
+	io->parked[io->n_parked] = (struct parked){.j = j};
+	if (may_have(io, j))
+		mark_ready(io, &io->parked[io->n_parked]);
+	io->n_parked++;
+}
+
+static void
+notice(struct io *io, struct job *n)
+{
+	const struct config *c = io->b->cfg;
+
+	if (n->notice_head > io->head)
+		io->head = n->notice_head;
+	for (size_t a = 0; a < c->n_agencies; a++)
+		if (n->notice_woke[a])
+			io->last_rec[a] = n->notice_head;
+	for (size_t i = 0; i < io->n_parked; i++)
+		if (may_have(io, io->parked[i].j))
+			mark_ready(io, &io->parked[i]);
+	job_free(n);
+}
+
+/* Waits that ended become ready; returns ms until the next one ends. */
+static long
+expire(struct io *io)
+{
+	int64_t now = clock_mono_us(), next = INT64_MAX;
+
+	for (size_t i = 0; i < io->n_parked; i++) {
+		struct parked *p = &io->parked[i];
+		if (p->ready)
+			continue;
+		if (p->j->wait_until_us <= now) {
+			p->j->no_wait = true;
+			mark_ready(io, p);
+		} else if (p->j->wait_until_us < next) {
+			next = p->j->wait_until_us;
+		}
+	}
+	if (next == INT64_MAX)
+		return -1;
+	return (long)((next - now + 999) / 1000);
+}
+
+static int verify_writable(struct io *io);
+
+/* Ready reads go back to the workers while they take them. */
+static void
+dispatch_ready(struct io *io)
+{
+	for (size_t i = 0; io->n_ready > 0 && i < io->n_parked;) {
+		struct job *j = io->parked[i].j;
+		if (!io->parked[i].ready) {
+			i++;
+			continue;
+		}
+		if (!verify_writable(io) ||
+		    job_send(io->verify, j, ZMQ_DONTWAIT) != 0)
+			return;
+		unpark(io, i); /* the last one moved to i */
+	}
+}
+
 static void
 drain_replies(struct io *io)
 {
@@ -136,6 +271,10 @@ drain_replies(struct io *io)
 	while (job_recv(io->replies, &j, ZMQ_DONTWAIT) == 0) {
 		if (j == NULL)
 			io->writer_done = 1;
+		else if (j->notice)
+			notice(io, j);
+		else if (j->parked)
+			park(io, j);
 		else
 			send_reply(io, j);
 	}
@@ -230,6 +369,9 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	 * libzmq drops the connection before allocating more. */
 	io->hard_max = 2 * c->max_message_bytes + 65536;
 	maxmsg = (int64_t)io->hard_max;
+	if ((io->last_rec = calloc(c->n_agencies, sizeof(*io->last_rec))) ==
+	    NULL)
+		return -1;
 	io->router = zmq_socket(io->b->zctx, ZMQ_ROUTER);
 	io->verify = zmq_socket(io->b->zctx, ZMQ_PUSH);
 	io->replies = zmq_socket(io->b->zctx, ZMQ_PULL);
@@ -283,14 +425,20 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 	         b->cfg->region, b->cfg->listen, b->cfg->n_agencies);
 
 	while (!got_signal) {
-		int writable = verify_writable(&io);
+		long timeout = expire(&io);
+		int writable;
+
+		dispatch_ready(&io);
+		writable = verify_writable(&io);
+		if (io.n_ready > 0 && writable)
+			timeout = 0;
 		zmq_pollitem_t pi[4] = {
 		    {.socket = io.replies, .events = ZMQ_POLLIN},
 		    {.socket = io.router, .events = writable ? ZMQ_POLLIN : 0},
 		    {.socket = io.verify, .events = writable ? 0 : ZMQ_POLLOUT},
 		    {.socket = NULL, .fd = sfd, .events = ZMQ_POLLIN},
 		};
-		if (zmq_poll(pi, 4, -1) < 0) {
+		if (zmq_poll(pi, 4, timeout) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			log_err("event=poll_failed reason=\"%s\"",
@@ -314,6 +462,10 @@ stop:
 	/* Stop dispatching; workers drain, the writer commits what it has and
 	 * says so with a NULL job; then the last replies go out. */
 	atomic_store(&b->stopping, true);
+	io.stopping = 1;
+	for (size_t i = 0; i < io.n_parked; i++)
+		job_free(io.parked[i].j);
+	io.n_parked = io.n_ready = 0;
 	while (!io.writer_done) {
 		zmq_pollitem_t pi = {.socket = io.replies,
 		                     .events = ZMQ_POLLIN};
@@ -324,6 +476,8 @@ stop:
 	zmq_close(io.router); /* lingers up to 2 s to flush replies */
 	zmq_close(io.verify);
 	zmq_close(io.replies);
+	free(io.parked);
+	free(io.last_rec);
 	if (sfd >= 0)
 		close(sfd);
 	return rc;

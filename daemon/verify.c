@@ -2,6 +2,7 @@
  * Verify workers: decode, check signatures and policy, answer reads. Every
  * check happens here, once, before the writer; must never write to LMDB.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,12 @@ struct worker {
 #define KINDS_AUDITOR (1u << KETEN_KIND_AUDITOR)
 #define KINDS_SENDERS (KINDS_ALL & ~KINDS_AUDITOR)
 
-/* Returns KETEN_OK to pass the job on to the writer, else replies. */
+/* A handler returns KETEN_OK to pass the job on to the writer (a write,
+ * or a read whose reply waits for its access log entry to commit),
+ * ANSWERED when j->out is the reply, PARKED when the read found nothing
+ * and waits with the I/O thread, or a refusal code. */
+#define ANSWERED (-1)
+#define PARKED   (-2)
 typedef int (*handler_fn)(struct worker *, struct job *, struct keten_error *);
 
 static int handle_submit(struct worker *, struct job *, struct keten_error *);
@@ -37,17 +43,55 @@ static const struct handler {
 	enum wire_request_kind kind;
 	const char *name;
 	unsigned kinds; /* bit per enum keten_kind */
-	int writes;
 	handler_fn fn;
 } handlers[] = {
-    {WIRE_REQ_SUBMIT, "submit", KINDS_SENDERS, 1, handle_submit},
-    {WIRE_REQ_FETCH, "fetch", KINDS_ALL, 0, handle_fetch},
-    {WIRE_REQ_ACK, "ack", KINDS_ALL, 1, handle_ack},
-    {WIRE_REQ_PING, "ping", KINDS_ALL, 0, handle_ping},
-    {WIRE_REQ_CASES, "list cases", KINDS_ALL, 0, handle_cases},
-    {WIRE_REQ_CASE, "read a case", KINDS_ALL, 0, handle_case},
-    {WIRE_REQ_REPLAY, "replay the log", KINDS_AUDITOR, 0, handle_replay},
+    {WIRE_REQ_SUBMIT, "submit", KINDS_SENDERS, handle_submit},
+    {WIRE_REQ_FETCH, "fetch", KINDS_ALL, handle_fetch},
+    {WIRE_REQ_ACK, "ack", KINDS_ALL, handle_ack},
+    {WIRE_REQ_PING, "ping", KINDS_ALL, handle_ping},
+    {WIRE_REQ_CASES, "list cases", KINDS_ALL, handle_cases},
+    {WIRE_REQ_CASE, "read a case", KINDS_ALL, handle_case},
+    {WIRE_REQ_REPLAY, "replay the log", KINDS_AUDITOR, handle_replay},
 };
+
+/* The reply is encoded; it leaves once the access log holds this read
+ * (NEN 7513: no disclosure that is not accounted). */
+static int
+account(struct job *j, enum access_kind kind, const struct delivered *recs,
+        size_t n, uint32_t count)
+{
+	struct access_entry *a = &j->item.access;
+
+	if (j->out == NULL) /* could not encode: nothing is disclosed */
+		return ANSWERED;
+	j->item.op = STORE_ACCESS;
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	snprintf(a->agency, sizeof(a->agency), "%s", j->agency->id);
+	if (n > 0) {
+		a->first_seq = recs[0].seq;
+		a->last_seq = recs[n - 1].seq;
+	}
+	a->n = count;
+	return KETEN_OK;
+}
+
+/* A read that found nothing: wait for a commit, if the request asks to
+ * and this is not already its last turn. */
+static int
+maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
+{
+	if (j->req.wait_ms > WAIT_MAX_MS)
+		return error_set(err, KETEN_E_FIELD,
+		                 "wait_ms is %u; a read waits at most %u ms",
+		                 j->req.wait_ms, WAIT_MAX_MS);
+	if (j->req.wait_ms == 0 || j->no_wait)
+		return KETEN_OK;
+	if (!j->parked) /* the first turn sets the deadline */
+		j->wait_until_us = j->t0_us + (int64_t)j->req.wait_ms * 1000;
+	j->park_head = head_seq;
+	return PARKED;
+}
 
 static int
 handle_submit(struct worker *w, struct job *j, struct keten_error *err)
@@ -151,11 +195,17 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 
 	if (max > FETCH_MAX_LIMIT)
 		max = FETCH_MAX_LIMIT;
+	if (j->req.wait_ms > WAIT_MAX_MS)
+		return maybe_park(j, 0, err);
 	/* Leave room in the reply frame for framing around the records. */
-	rc = store_fetch(w->b->store, &f, j->agency->id, max,
-	                 w->b->cfg->max_message_bytes * 4, err);
+	rc = store_fetch(w->b->store, &f, j->agency->id, j->req.fetch_after,
+	                 max, w->b->cfg->max_message_bytes * 4, err);
 	if (rc != KETEN_OK)
 		return rc;
+	if (f.n == 0 && (rc = maybe_park(j, f.head_seq, err)) != KETEN_OK) {
+		store_fetch_free(&f);
+		return rc;
+	}
 	r.fetch.items = f.items;
 	r.fetch.n = f.n;
 	r.fetch.cursor = f.cursor;
@@ -163,8 +213,10 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	job_reply(j, &r);
 	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
 	          (unsigned long long)f.cursor);
+	rc = f.n > 0 ? account(j, ACCESS_FETCH, f.items, f.n, (uint32_t)f.n)
+	             : ANSWERED;
 	store_fetch_free(&f);
-	return -1; /* answered */
+	return rc;
 }
 
 static int
@@ -177,7 +229,7 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 	if (store_head(w->b->store, &r.ping.head_seq, hash) != KETEN_OK)
 		return error_set(err, KETEN_E_IO, "cannot read the chain head");
 	job_reply(j, &r);
-	return -1;
+	return ANSWERED;
 }
 
 /* Auditors see every case; anyone else only the cases they are part of. */
@@ -222,7 +274,8 @@ handle_cases(struct worker *w, struct job *j, struct keten_error *err)
 	job_reply(j, &r);
 	free(r.cases.items);
 	free(sc.items);
-	return -1; /* answered */
+	return sc.n > 0 ? account(j, ACCESS_CASES, NULL, 0, (uint32_t)sc.n)
+	                : ANSWERED;
 }
 
 static int
@@ -243,8 +296,11 @@ handle_case(struct worker *w, struct job *j, struct keten_error *err)
 	r.kase.more = sc.more;
 	r.kase.now_us = clock_now_us();
 	job_reply(j, &r);
+	rc = account(j, ACCESS_CASE, sc.records, sc.n, (uint32_t)sc.n);
+	j->item.access.has_case = true;
+	memcpy(j->item.access.case_id, j->req.case_id, KETEN_CASE_ID_LEN);
 	store_case_free(&sc);
-	return -1;
+	return rc;
 }
 
 /* The whole log, envelopes only (docs/PROTOCOL.md, "Replaying the log"). */
@@ -258,10 +314,16 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 
 	if (max > REPLAY_MAX_LIMIT)
 		max = REPLAY_MAX_LIMIT;
+	if (j->req.wait_ms > WAIT_MAX_MS)
+		return maybe_park(j, 0, err);
 	rc = store_replay(w->b->store, &sr, j->req.from_seq, max,
 	                  w->b->cfg->max_message_bytes * 4, err);
 	if (rc != KETEN_OK)
 		return rc;
+	if (sr.n == 0 && (rc = maybe_park(j, sr.head_seq, err)) != KETEN_OK) {
+		store_replay_free(&sr);
+		return rc;
+	}
 	r.replay.records = sr.records;
 	r.replay.n = sr.n;
 	r.replay.more = sr.more;
@@ -270,8 +332,11 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	job_reply(j, &r);
 	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
 	          (unsigned long long)j->req.from_seq, sr.n);
+	/* Every read of the log by an auditor is accounted, even one that
+	 * only learnt the head. */
+	rc = account(j, ACCESS_REPLAY, sr.records, sr.n, (uint32_t)sr.n);
 	store_replay_free(&sr);
-	return -1; /* answered */
+	return rc;
 }
 
 static void
@@ -282,6 +347,12 @@ process(struct worker *w, struct job *j)
 	int rc;
 
 	error_clear(&err);
+	/* A parked read comes back here: decode it afresh. */
+	wire_request_clear(&j->req);
+	memset(&j->item, 0, sizeof(j->item));
+	free(j->out);
+	j->out = NULL;
+	j->out_len = 0;
 	rc = wire_request_decode(&j->req, zmq_msg_data(&j->frame),
 	                         zmq_msg_size(&j->frame), &err);
 	for (size_t i = 0;
@@ -299,12 +370,13 @@ process(struct worker *w, struct job *j)
 	}
 	if (rc == KETEN_OK)
 		rc = h->fn(w, j, &err);
-	if (rc == KETEN_OK && h->writes) {
+	if (rc == KETEN_OK) {
 		if (job_send(w->writer, j, 0) != 0)
 			fatalx("event=writer_send_failed err=%s",
 			       zmq_strerror(zmq_errno()));
 		return;
 	}
+	j->parked = rc == PARKED;
 	if (rc > 0 && rc < 100) {
 		/* Local failures (I/O, memory) are not the peer's fault and
 		 * their codes are not wire codes: say the broker is unwell. */

@@ -1,7 +1,9 @@
 /*
  * The single writer: takes every verified job waiting, appends them in one
  * durable LMDB transaction (group commit), then signs and releases the
- * receipts. No receipt leaves before its commit is on disk.
+ * receipts. No receipt leaves before its commit is on disk, and no read's
+ * reply before its access log entry is. After each commit it tells the I/O
+ * thread whose inboxes grew, so waiting subscriptions wake.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@ answer(struct broker *b, struct job *j)
 		job_reply_error(j, j->item.status, j->item.err.message);
 		return;
 	}
+	if (j->item.op == STORE_ACCESS)
+		return; /* accounted: its reply may go */
 	memset(&r, 0, sizeof(r));
 	if (j->item.op == STORE_ACK) {
 		r.kind = WIRE_REP_ACK;
@@ -31,6 +35,35 @@ answer(struct broker *b, struct job *j)
 		signer_receipt(b->signer, &r.receipt);
 	}
 	job_reply(j, &r);
+}
+
+/* After a commit: the notice of whose inboxes grew, or NULL if none. */
+static struct job *
+notice_of(struct broker *b, struct store_item *items, size_t n)
+{
+	const struct config *c = b->cfg;
+	struct job *j = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_item *it = &items[i];
+		if (it->op != STORE_SUBMIT || it->status != KETEN_OK ||
+		    it->n_to == 0)
+			continue;
+		if (j == NULL) {
+			if ((j = job_new()) == NULL ||
+			    (j->notice_woke = calloc(c->n_agencies, 1)) == NULL)
+				fatalx("event=out_of_memory");
+			j->notice = true;
+		}
+		if (it->receipt.seq > j->notice_head)
+			j->notice_head = it->receipt.seq;
+		for (size_t t = 0; t < it->n_to; t++) {
+			const struct agency *a = config_find(c, it->to[t]);
+			if (a != NULL)
+				j->notice_woke[a - c->agencies] = 1;
+		}
+	}
+	return j;
 }
 
 void *
@@ -89,6 +122,9 @@ writer_main(void *arg)
 			if (job_send(out, batch[i], 0) != 0)
 				fatalx("event=writer_reply_failed");
 		}
+		if ((j = notice_of(b, items, n)) != NULL &&
+		    job_send(out, j, 0) != 0)
+			fatalx("event=writer_reply_failed");
 	}
 	if (job_send(out, NULL, 0) != 0) /* the I/O thread may now finish */
 		fatalx("event=writer_reply_failed");
