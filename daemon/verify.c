@@ -87,7 +87,7 @@ maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
 		                 j->req.wait_ms, WAIT_MAX_MS);
 	if (j->req.wait_ms == 0 || j->no_wait)
 		return KETEN_OK;
-	if (!j->parked) /* the first turn sets the deadline */
+	if (j->wait_until_us == 0) /* the first turn sets the deadline */
 		j->wait_until_us = j->t0_us + (int64_t)j->req.wait_ms * 1000;
 	j->park_head = head_seq;
 	return PARKED;
@@ -348,6 +348,7 @@ process(struct worker *w, struct job *j)
 
 	error_clear(&err);
 	/* A parked read comes back here: decode it afresh. */
+	j->parked = false;
 	wire_request_clear(&j->req);
 	memset(&j->item, 0, sizeof(j->item));
 	free(j->out);

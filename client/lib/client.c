@@ -140,8 +140,8 @@ keten_client_set_timeout(struct keten_client *c, int timeout_ms)
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
-static void
-read_monitor(struct keten_client *c)
+void
+client_read_monitor(struct keten_client *c)
 {
 	zmq_msg_t m;
 	uint16_t event;
@@ -154,9 +154,10 @@ read_monitor(struct keten_client *c)
 		}
 		if (zmq_msg_size(&m) >= 6 && zmq_msg_more(&m)) {
 			memcpy(&event, zmq_msg_data(&m), 2);
-			if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				c->connected = 1;
-			else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+				c->handshakes++;
+			} else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 				c->auth_failed = 1;
 			else
 				c->proto_failed = 1;
@@ -208,7 +209,7 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	rc = zmq_send(c->sock, buf, len, 0);
 	free(buf);
 	if (rc < 0 && zmq_errno() == EAGAIN) {
-		read_monitor(c);
+		client_read_monitor(c);
 		return no_answer(c, err);
 	}
 	if (rc < 0)
@@ -245,7 +246,7 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 			                 zmq_strerror(zmq_errno()));
 		}
 		if (pi[1].revents & ZMQ_POLLIN)
-			read_monitor(c);
+			client_read_monitor(c);
 		if (!(pi[0].revents & ZMQ_POLLIN))
 			continue;
 		zmq_msg_init(&m);
@@ -304,6 +305,49 @@ client_call(struct keten_client *c, struct reply *r, struct request *req,
 	if (rc != KETEN_OK)
 		wire_reply_clear(r);
 	return rc;
+}
+
+/* Sends req and waits for its answer until deadline (monotonic µs),
+ * sending it again whenever the connection was made anew meanwhile (a
+ * restarted broker forgot the waiting read). */
+int
+client_call_until(struct keten_client *c, struct reply *r, struct request *req,
+                  int64_t deadline, struct keten_error *err)
+{
+	int saved = c->timeout_ms, rc;
+
+	if (c->n_inflight > 0)
+		return error_set(err, KETEN_E_USAGE,
+		                 "%zu pipelined submissions are still in "
+		                 "flight; finish them first",
+		                 c->n_inflight);
+	for (;;) {
+		unsigned hs = c->handshakes;
+		uint64_t id = 0;
+
+		if ((rc = client_send(c, &id, req, err)) != KETEN_OK)
+			return rc;
+		for (;;) {
+			int64_t left = (deadline - clock_mono_us()) / 1000;
+			if (left <= 0) {
+				c->timeout_ms = saved;
+				return error_set(
+				    err, KETEN_E_TIMEOUT,
+				    "the broker at %s did not answer in time",
+				    c->cfg->connect);
+			}
+			/* Short slices, to notice a reconnection. */
+			c->timeout_ms = left > 1000 ? 1000 : (int)left;
+			rc = client_wait(c, r, id, err);
+			c->timeout_ms = saved;
+			if (rc != KETEN_E_TIMEOUT && rc != KETEN_E_CONNECT)
+				return rc;
+			if (c->auth_failed)
+				return rc;
+			if (c->handshakes != hs)
+				break; /* ask again on the new connection */
+		}
+	}
 }
 
 int

@@ -27,6 +27,8 @@ struct keten_client {
 	int proto_failed;
 	struct inflight *inflight;
 	size_t n_inflight;
+	unsigned handshakes; /* CURVE handshakes so far: a reconnect adds one */
+	uint64_t sub_after;  /* the subscription delivered up to here */
 };
 
 struct keten_prepared {
@@ -55,6 +57,15 @@ int client_send(struct keten_client *c, uint64_t *id, struct request *r,
  * An error reply is returned as its code (r is then cleared). */
 int client_wait(struct keten_client *c, struct reply *r, uint64_t want,
                 struct keten_error *err);
+/* client_call for a read that waits at the broker: until deadline
+ * (monotonic µs), sending req again whenever the connection was made anew
+ * meanwhile (a restarted broker forgot the waiting read). On an error r
+ * may hold an error reply: clear it. */
+int client_call_until(struct keten_client *c, struct reply *r,
+                      struct request *req, int64_t deadline,
+                      struct keten_error *err);
+/* Reads pending socket monitor events (connects, refused keys). */
+void client_read_monitor(struct keten_client *c);
 /* send + wait for this request's reply. */
 int client_call(struct keten_client *c, struct reply *r, struct request *req,
                 struct keten_error *err);

@@ -12,6 +12,7 @@
 
 #include "chain.h"
 #include "client.h"
+#include "clock.h"
 #include "envelope.h"
 
 struct inbox_priv {
@@ -143,52 +144,124 @@ out:
 	wire_envelope_clear(&e);
 }
 
-int
-keten_fetch(struct keten_inbox **out, struct keten_client *c, size_t max,
-            struct keten_error *err)
+/* The inbox of a fetch reply r (which it clears), each message verified
+ * and opened. Messages must ascend, each after `after`. */
+static int
+inbox_of(struct keten_inbox **out, struct keten_client *c, struct reply *r,
+         uint64_t after, struct keten_error *err)
 {
-	struct request req = {.kind = WIRE_REQ_FETCH};
-	struct reply r;
 	struct keten_inbox *in;
 	struct inbox_priv *priv;
-	int rc;
+	size_t n = r->fetch.n;
 
-	error_clear(err);
-	req.fetch_max = max > 1024 ? 1024 : (uint32_t)max;
-	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
-		return rc;
-	if (r.kind != WIRE_REP_FETCH) {
-		wire_reply_clear(&r);
-		return error_set(
-		    err, KETEN_E_MALFORMED,
-		    "the broker answered a fetch with something else");
+	for (size_t i = 0; i < n; i++) {
+		if (r->fetch.items[i].seq <= after) {
+			uint64_t seq = r->fetch.items[i].seq;
+			wire_reply_clear(r);
+			return error_set(
+			    err, KETEN_E_MALFORMED,
+			    "the broker delivered record %llu, which "
+			    "is not after record %llu",
+			    (unsigned long long)seq, (unsigned long long)after);
+		}
+		after = r->fetch.items[i].seq;
 	}
 	in = calloc(1, sizeof(*in));
 	priv = calloc(1, sizeof(*priv));
 	if (in == NULL || priv == NULL ||
-	    (r.fetch.n > 0 &&
-	     ((in->messages = calloc(r.fetch.n, sizeof(*in->messages))) ==
-	          NULL ||
-	      (priv->contents = calloc(r.fetch.n, sizeof(*priv->contents))) ==
-	          NULL))) {
+	    (n > 0 &&
+	     ((in->messages = calloc(n, sizeof(*in->messages))) == NULL ||
+	      (priv->contents = calloc(n, sizeof(*priv->contents))) == NULL))) {
 		if (in)
 			free(in->messages);
 		free(in);
 		if (priv)
 			free(priv->contents);
 		free(priv);
-		wire_reply_clear(&r);
+		wire_reply_clear(r);
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	}
 	in->priv = priv;
-	in->n = r.fetch.n;
-	in->cursor = r.fetch.cursor;
-	in->more = r.fetch.more;
-	for (size_t i = 0; i < r.fetch.n; i++)
+	in->n = n;
+	in->cursor = r->fetch.cursor;
+	in->more = r->fetch.more;
+	for (size_t i = 0; i < n; i++)
 		open_one(&in->messages[i], &priv->contents[i], c,
-		         &r.fetch.items[i]);
-	wire_reply_clear(&r);
+		         &r->fetch.items[i]);
+	wire_reply_clear(r);
 	*out = in;
+	return KETEN_OK;
+}
+
+static int
+not_fetch(struct reply *r, struct keten_error *err)
+{
+	wire_reply_clear(r);
+	return error_set(err, KETEN_E_MALFORMED,
+	                 "the broker answered a fetch with something else");
+}
+
+int
+keten_fetch(struct keten_inbox **out, struct keten_client *c, size_t max,
+            struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_FETCH};
+	struct reply r;
+	int rc;
+
+	error_clear(err);
+	req.fetch_max = max > 1024 ? 1024 : (uint32_t)max;
+	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+		return rc;
+	if (r.kind != WIRE_REP_FETCH)
+		return not_fetch(&r, err);
+	return inbox_of(out, c, &r, r.fetch.cursor, err);
+}
+
+void
+keten_subscribe(struct keten_client *c, uint64_t after_seq)
+{
+	c->sub_after = after_seq;
+}
+
+uint64_t
+keten_subscription(const struct keten_client *c)
+{
+	return c->sub_after;
+}
+
+int
+keten_receive(struct keten_inbox **out, struct keten_client *c, size_t max,
+              int wait_ms, struct keten_error *err)
+{
+	struct request req = {.kind = WIRE_REQ_FETCH};
+	struct reply r;
+	uint64_t after;
+	int rc;
+
+	error_clear(err);
+	memset(&r, 0, sizeof(r));
+	if (wait_ms < 0 || wait_ms > KETEN_WAIT_MAX_MS)
+		return error_set(err, KETEN_E_USAGE,
+		                 "wait_ms is %d; it must be 0 to %d", wait_ms,
+		                 KETEN_WAIT_MAX_MS);
+	req.fetch_max = max > 1024 ? 1024 : (uint32_t)max;
+	req.fetch_after = c->sub_after;
+	req.wait_ms = (uint32_t)wait_ms;
+	rc = client_call_until(
+	    c, &r, &req,
+	    clock_mono_us() + ((int64_t)wait_ms + c->timeout_ms) * 1000, err);
+	if (rc != KETEN_OK) {
+		wire_reply_clear(&r);
+		return rc;
+	}
+	if (r.kind != WIRE_REP_FETCH)
+		return not_fetch(&r, err);
+	after = c->sub_after > r.fetch.cursor ? c->sub_after : r.fetch.cursor;
+	if ((rc = inbox_of(out, c, &r, after, err)) != KETEN_OK)
+		return rc;
+	c->sub_after =
+	    (*out)->n > 0 ? (*out)->messages[(*out)->n - 1].seq : after;
 	return KETEN_OK;
 }
 

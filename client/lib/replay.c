@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "chain.h"
 #include "client.h"
+#include "clock.h"
 
 #define REPLAY_PAGE 1024
 
@@ -58,10 +59,41 @@ one(struct audit_stream *st, const struct delivered *d, keten_record_fn fn,
 	return fn(arg, &out);
 }
 
-int
-keten_audit_replay(struct keten_audit *out, struct keten_client *c,
-                   uint64_t from_seq, const uint8_t *prev_hash,
-                   keten_record_fn fn, void *arg, struct keten_error *err)
+/* At the end of a replay (or each time a follow catches up) the last
+ * record verified must be the head the broker reported in the same
+ * snapshot: as the offline audit, name the first record that is not where
+ * it should be. With nothing replayed and no known hash for the record
+ * before, only the head's number can be compared. */
+static int
+head_check(struct keten_audit *out, uint64_t last, const uint8_t *last_hash,
+           uint64_t head_seq, const uint8_t *head_hash, bool anchored,
+           struct keten_error *err)
+{
+	if (head_seq == last &&
+	    (!anchored || sodium_memcmp(last_hash, head_hash, 32) == 0))
+		return KETEN_OK;
+	out->bad_seq = last < head_seq ? last + 1 : head_seq;
+	if (out->bad_seq == 0)
+		out->bad_seq = 1;
+	if (head_seq < last)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "the broker's log ends at record %llu, before "
+		                 "record %llu (records removed, or the replay "
+		                 "starts past the end)",
+		                 (unsigned long long)head_seq,
+		                 (unsigned long long)last);
+	return error_set(err, KETEN_E_CHAIN,
+	                 "the broker's head is record %llu but the replay "
+	                 "ended at record %llu%s",
+	                 (unsigned long long)head_seq, (unsigned long long)last,
+	                 head_seq == last ? " with another hash" : "");
+}
+
+/* The replay, and with follow_ms > 0 the follow after it. */
+static int
+replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
+       const uint8_t *prev_hash, int follow_ms, keten_record_fn fn, void *arg,
+       struct keten_error *err)
 {
 	struct request req = {.kind = WIRE_REQ_REPLAY};
 	struct audit_stream *st;
@@ -71,7 +103,7 @@ keten_audit_replay(struct keten_audit *out, struct keten_client *c,
 	int rc;
 
 	error_clear(err);
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, sizeof(out[0]));
 	if (from_seq == 0)
 		from_seq = 1;
 	if ((rc = audit_stream_new(&st, c->cfg, from_seq, prev_hash, err)) !=
@@ -79,9 +111,19 @@ keten_audit_replay(struct keten_audit *out, struct keten_client *c,
 		return rc;
 	req.from_seq = from_seq;
 	req.replay_max = REPLAY_PAGE;
-	while (more && rc == KETEN_OK) {
+	while (rc == KETEN_OK && (more || follow_ms > 0)) {
 		struct reply r;
-		if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
+		/* Caught up: wait for the next commit. */
+		req.wait_ms = more ? 0 : (uint32_t)follow_ms;
+		if (req.wait_ms > 0)
+			rc = client_call_until(
+			    c, &r, &req,
+			    clock_mono_us() +
+			        ((int64_t)follow_ms + c->timeout_ms) * 1000,
+			    err);
+		else
+			rc = client_call(c, &r, &req, err);
+		if (rc != KETEN_OK)
 			break;
 		if (r.kind != WIRE_REP_REPLAY) {
 			wire_reply_clear(&r);
@@ -100,6 +142,10 @@ keten_audit_replay(struct keten_audit *out, struct keten_client *c,
 		more = r.replay.more && r.replay.n > 0 && last < UINT64_MAX;
 		req.from_seq = last + 1;
 		wire_reply_clear(&r);
+		if (rc == KETEN_OK && !more && follow_ms > 0)
+			rc = head_check(
+			    out, last, last_hash, head_seq, head_hash,
+			    last >= from_seq || prev_hash != NULL, err);
 	}
 	if (rc != KETEN_OK && rc != KETEN_E_CHAIN && err->message[0] == '\0')
 		error_set(err, rc, "the record handler stopped the replay");
@@ -107,41 +153,39 @@ keten_audit_replay(struct keten_audit *out, struct keten_client *c,
 	out->head_seq = last;
 	out->records = last - (from_seq - 1);
 	memcpy(out->head_hash, last_hash, 32);
-	if (rc == KETEN_E_CHAIN) {
+	if (rc == KETEN_E_CHAIN && out->bad_seq == 0) {
 		out->bad_seq = audit_stream_bad(st);
-	} else if (rc == KETEN_OK &&
-	           (head_seq != last ||
-	            (out->records > 0 || prev_hash != NULL
-	                 ? sodium_memcmp(last_hash, head_hash, 32) != 0
-	                 : 0))) {
-		/* The replay must end at the broker's head: as the offline
-		 * audit, name the first record that is not where it should
-		 * be. With nothing replayed and no known hash for the record
-		 * before, only the head's number can be compared. */
-		out->bad_seq = last < head_seq ? last + 1 : head_seq;
-		if (out->bad_seq == 0)
-			out->bad_seq = 1;
-		if (head_seq < last)
-			rc =
-			    error_set(err, KETEN_E_CHAIN,
-			              "the broker's log ends at record %llu, "
-			              "before record %llu (records removed, or "
-			              "the replay starts past the end)",
-			              (unsigned long long)head_seq,
-			              (unsigned long long)last);
-		else
-			rc = error_set(
-			    err, KETEN_E_CHAIN,
-			    "the broker's head is record %llu but the "
-			    "replay ended at record %llu%s",
-			    (unsigned long long)head_seq,
-			    (unsigned long long)last,
-			    head_seq == last ? " with another hash" : "");
-	} else if (rc == KETEN_OK && out->records == 0 && prev_hash == NULL) {
+	} else if (rc == KETEN_OK && follow_ms == 0) {
+		rc = head_check(out, last, last_hash, head_seq, head_hash,
+		                out->records > 0 || prev_hash != NULL, err);
 		/* Nothing replayed, nothing known: report the broker's head
 		 * hash as it is (the caller can compare it with its own). */
-		memcpy(out->head_hash, head_hash, 32);
+		if (rc == KETEN_OK && out->records == 0 && prev_hash == NULL)
+			memcpy(out->head_hash, head_hash, 32);
 	}
 	audit_stream_free(&st);
 	return rc;
+}
+
+int
+keten_audit_replay(struct keten_audit *out, struct keten_client *c,
+                   uint64_t from_seq, const uint8_t *prev_hash,
+                   keten_record_fn fn, void *arg, struct keten_error *err)
+{
+	return replay(out, c, from_seq, prev_hash, 0, fn, arg, err);
+}
+
+int
+keten_audit_follow(struct keten_audit *out, struct keten_client *c,
+                   uint64_t from_seq, const uint8_t *prev_hash, int wait_ms,
+                   keten_record_fn fn, void *arg, struct keten_error *err)
+{
+	if (wait_ms <= 0 || wait_ms > KETEN_WAIT_MAX_MS) {
+		error_clear(err);
+		memset(out, 0, sizeof(*out));
+		return error_set(err, KETEN_E_USAGE,
+		                 "wait_ms is %d; it must be 1 to %d", wait_ms,
+		                 KETEN_WAIT_MAX_MS);
+	}
+	return replay(out, c, from_seq, prev_hash, wait_ms, fn, arg, err);
 }
