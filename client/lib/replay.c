@@ -147,7 +147,8 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 			    out, last, last_hash, head_seq, head_hash,
 			    last >= from_seq || prev_hash != NULL, err);
 	}
-	if (rc != KETEN_OK && rc != KETEN_E_CHAIN && err->message[0] == '\0')
+	if (rc != KETEN_OK && rc != KETEN_E_CHAIN && err != NULL &&
+	    err->message[0] == '\0')
 		error_set(err, rc, "the record handler stopped the replay");
 	last = audit_stream_last(st, last_hash);
 	out->head_seq = last;
