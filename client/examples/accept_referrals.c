@@ -3,10 +3,11 @@
  * referrals (and handovers) offered to this agency, acknowledge each (the
  * sender sees it arrived), accept it (this agency now holds the case), and
  * only then move the inbox cursor past it. Run again after a crash, it
- * finds the same messages and finishes what it started.
+ * finds the same messages and finishes what it started. With --follow it
+ * stays subscribed and takes each new offer as it is recorded.
  *
  *   cc accept_referrals.c $(pkg-config --cflags --libs keten) -o accept
- *   ./accept region.yaml vt-flevoland.key
+ *   ./accept region.yaml vt-flevoland.key [--follow]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,21 +59,33 @@ main(int argc, char **argv)
 	struct keten_client *c;
 	struct keten_inbox *in;
 	struct keten_error err;
-	int more, rc = 0;
+	int follow = argc == 4 && strcmp(argv[3], "--follow") == 0, rc = 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: accept CONFIG KEYFILE\n");
+	if (argc != 3 && !follow) {
+		fprintf(stderr, "usage: accept CONFIG KEYFILE [--follow]\n");
 		return 2;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0); /* a log line per message */
 	if (keten_client_new(&c, argv[1], argv[2], &err) != KETEN_OK) {
 		fprintf(stderr, "accept: %s\n", err.message);
 		return 2;
 	}
-	do {
+	/* Subscribe from the last acknowledged message; with --follow wait
+	 * for new ones (25 s per request), else stop once none are left. */
+	while (rc == 0) {
 		uint64_t last = 0;
-		if (keten_fetch(&in, c, 0, &err) != KETEN_OK) {
+		int got = keten_receive(&in, c, 0, follow ? 25000 : 0, &err);
+		if (got == KETEN_E_TIMEOUT || got == KETEN_E_CONNECT) {
+			fprintf(stderr, "accept: %s; retrying\n", err.message);
+			continue; /* the broker restarts, say */
+		}
+		if (got != KETEN_OK) {
 			fprintf(stderr, "accept: %s\n", err.message);
 			rc = 1;
+			break;
+		}
+		if (in->n == 0 && !follow) {
+			keten_inbox_free(&in);
 			break;
 		}
 		for (size_t i = 0; i < in->n && rc == 0; i++) {
@@ -106,9 +119,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "accept: %s\n", err.message);
 			rc = 1;
 		}
-		more = in->more;
 		keten_inbox_free(&in);
-	} while (more && rc == 0);
+	}
 	keten_client_destroy(&c);
 	return rc;
 }

@@ -87,8 +87,21 @@ check "example skips an offer already answered" \
 json=$("$keten" cases -c "$config" -k "$(key lt-almere)" --json)
 check "the case is held by Veilig Thuis" '"held" "vt-flevoland"' \
 	"$(jq -r '"\"\(.status)\" \"\(.holder)\""' <<<"$json" | head -1)"
+# Subscribed (--follow), the desk takes a referral as it is recorded.
+"$tmp/accept" "$config" "$(key vt-flevoland)" --follow >"$tmp/follow.out" 2>&1 &
+fpid=$!
+"$keten" send referral -c "$config" -k "$(key lt-almere)" --to vt-flevoland \
+	--child-name "Live" --concern "zorgen" --request "beoordeling" >/dev/null
+for _ in $(seq 100); do
+	grep -q accepted "$tmp/follow.out" && break
+	sleep 0.1
+done
+kill -TERM "$fpid"
+wait "$fpid" || true
+check "the following desk accepted the new referral" \
+	"#6 referral from lt-almere: Live, accepted (record 8)" "$(cat "$tmp/follow.out")"
 json=$("$keten" audit verify -c "$config" --json "$tmp/region/data")
-check "audit json parses" 5 "$(jq -r .records <<<"$json")"
+check "audit json parses" 8 "$(jq -r .records <<<"$json")"
 kill -TERM "$pid"
 wait "$pid"
 check "ketend stops cleanly" 0 $?
