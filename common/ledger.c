@@ -3,6 +3,8 @@
  * transaction, and MDB_vals never leave the read transaction.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +70,12 @@ ledger_close(struct ledger **l)
 	*l = NULL;
 }
 
-int
-ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
-            uint64_t *head_seq, uint8_t head_hash[32],
-            char region[KETEN_ID_MAX + 1], struct keten_error *err)
+/* Walks database `db` with its head stored under meta key `head`; a
+ * missing database is empty if `optional`. */
+static int
+walk(struct ledger *l, const char *db, const char *head, bool optional,
+     ledger_record_fn fn, void *arg, uint64_t *head_seq, uint8_t head_hash[32],
+     char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
 	MDB_txn *txn = NULL;
 	MDB_dbi log, meta;
@@ -92,14 +96,16 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                 mdb_strerror(rc));
 	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0 ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_LOG, 0, &log)) != 0) {
+	    (rc = mdb_dbi_open(txn, db, 0, &log)) != 0) {
 		mdb_txn_abort(txn);
+		if (optional && rc == MDB_NOTFOUND)
+			return KETEN_OK;
 		return error_set(err, KETEN_E_IO,
-		                 "the data directory holds no keten log: %s",
+		                 "the data directory holds no keten %s: %s", db,
 		                 mdb_strerror(rc));
 	}
-	k.mv_data = "head";
-	k.mv_size = 4;
+	k.mv_data = (void *)(uintptr_t)head;
+	k.mv_size = strlen(head);
 	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 40) {
 		*head_seq = bytes_get_be64(v.mv_data);
 		memcpy(head_hash, (const uint8_t *)v.mv_data + 8, 32);
@@ -127,4 +133,22 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return ret;
+}
+
+int
+ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
+            uint64_t *head_seq, uint8_t head_hash[32],
+            char region[KETEN_ID_MAX + 1], struct keten_error *err)
+{
+	return walk(l, LEDGER_DB_LOG, "head", false, fn, arg, head_seq,
+	            head_hash, region, err);
+}
+
+int
+ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,
+                   uint64_t *head_seq, uint8_t head_hash[32],
+                   char region[KETEN_ID_MAX + 1], struct keten_error *err)
+{
+	return walk(l, LEDGER_DB_ACCESS, "access_head", true, fn, arg, head_seq,
+	            head_hash, region, err);
 }

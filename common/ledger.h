@@ -41,4 +41,11 @@ int ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
                 uint64_t *head_seq, uint8_t head_hash[32],
                 char region[KETEN_ID_MAX + 1], struct keten_error *err) WUR;
 
+/* The same over the access log (access.h), with its own head; a data
+ * directory from before the access log walks as empty. */
+int ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,
+                       uint64_t *head_seq, uint8_t head_hash[32],
+                       char region[KETEN_ID_MAX + 1],
+                       struct keten_error *err) WUR;
+
 #endif

@@ -1,0 +1,118 @@
+/*
+ * The offline audit of the access log (NEN 7513): who read which records
+ * when, each entry linked to the one before. Read-only, like the audit of
+ * the message log; safe while the broker runs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "access.h"
+#include "client.h"
+#include "ledger.h"
+
+struct walk {
+	const struct config *cfg;
+	keten_access_fn fn;
+	void *arg;
+	uint64_t n;
+	uint8_t prev[KETEN_HASH_LEN];
+	uint64_t bad;
+	struct keten_error *err;
+};
+
+static int
+bad(struct walk *w, uint64_t seq, const char *why)
+{
+	w->bad = seq;
+	return error_set(w->err, KETEN_E_CHAIN, "access log entry %llu: %s",
+	                 (unsigned long long)seq, why);
+}
+
+static int
+one(void *arg, uint64_t key, const uint8_t *val, size_t len)
+{
+	struct walk *w = arg;
+	struct access_entry e;
+	struct keten_access out;
+
+	if (access_decode(&e, val, len) != 0)
+		return bad(w, w->n + 1, "does not decode");
+	if (key != w->n + 1 || e.seq != key)
+		return bad(w, w->n + 1, "is missing or out of order");
+	if (sodium_memcmp(e.prev_hash, w->prev, KETEN_HASH_LEN) != 0)
+		return bad(w, key,
+		           "does not link to the entry before (altered, "
+		           "removed or inserted)");
+	if (config_find(w->cfg, e.agency) == NULL)
+		return bad(w, key, "names a reader that is not in the region");
+	w->n++;
+	access_hash(w->prev, val, len);
+	if (w->fn == NULL)
+		return KETEN_OK;
+	memset(&out, 0, sizeof(out));
+	out.seq = e.seq;
+	out.at_us = e.at_us;
+	snprintf(out.kind, sizeof(out.kind), "%s", access_kind_name(e.kind));
+	memcpy(out.agency, e.agency, sizeof(out.agency));
+	out.first_seq = e.first_seq;
+	out.last_seq = e.last_seq;
+	out.count = e.n;
+	out.has_case = e.has_case;
+	memcpy(out.case_id, e.case_id, KETEN_CASE_ID_LEN);
+	memcpy(out.entry_hash, w->prev, KETEN_HASH_LEN);
+	return w->fn(w->arg, &out);
+}
+
+int
+keten_audit_access(struct keten_audit *out, const char *config_path,
+                   const char *data_dir, keten_access_fn fn, void *arg,
+                   struct keten_error *err)
+{
+	struct config *c;
+	struct ledger *l = NULL;
+	struct walk w = {.fn = fn, .arg = arg, .err = err};
+	uint64_t head_seq;
+	uint8_t head_hash[KETEN_HASH_LEN];
+	char region[KETEN_ID_MAX + 1];
+	int rc;
+
+	error_clear(err);
+	memset(out, 0, sizeof(*out));
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	w.cfg = c;
+	access_genesis(w.prev, c->region);
+	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK)
+		rc = ledger_walk_access(l, one, &w, &head_seq, head_hash,
+		                        region, err);
+	if (rc == KETEN_OK && region[0] != '\0' &&
+	    strcmp(region, c->region) != 0)
+		rc = error_set(err, KETEN_E_CONFIG,
+		               "%s belongs to region '%s', not '%s'", data_dir,
+		               region, c->region);
+	if (rc == KETEN_OK &&
+	    (head_seq != w.n ||
+	     (w.n > 0 &&
+	      sodium_memcmp(head_hash, w.prev, KETEN_HASH_LEN) != 0))) {
+		w.bad = head_seq > w.n ? w.n + 1 : (w.n ? w.n : 1);
+		rc = error_set(err, KETEN_E_CHAIN,
+		               "the stored access head is entry %llu, but the "
+		               "access log ends at entry %llu%s",
+		               (unsigned long long)head_seq,
+		               (unsigned long long)w.n,
+		               head_seq == w.n ? " with another hash" : "");
+	}
+	if (rc != KETEN_OK && err != NULL && err->message[0] == '\0')
+		error_set(err, rc, "the entry handler stopped the audit");
+	out->records = w.n;
+	out->head_seq = w.n;
+	memcpy(out->head_hash, w.prev, KETEN_HASH_LEN);
+	out->bad_seq = w.bad;
+	ledger_close(&l);
+	config_destroy(&c);
+	return rc;
+}
