@@ -192,6 +192,13 @@ step "the auditor verifies the chain and replays every case from it"
 "$keten" audit cases -c "$config" "$work/data" | grep -q "$case  closed" ||
 	fail "the audit replay does not find the case closed"
 
+step "the access log: every read of a message or a case, accounted (NEN 7513)"
+"$keten" audit access -c "$config" "$work/data" | tail -n 6 ||
+	fail "the access log does not verify"
+"$keten" audit access -c "$config" --jsonl "$work/data" |
+	grep -q '"kind":"fetch","agency":"vt-flevoland"' ||
+	fail "VT's inbox reads are not in the access log"
+
 step "stopping ketend"
 kill -TERM "$broker_pid"
 wait "$broker_pid" || fail "ketend did not stop cleanly"

@@ -25,8 +25,9 @@ help(FILE *f)
 	    "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
 	    "      --json          machine-readable output\n"
 	    "  -h, --help          this text\n\n"
-	    "See 'keten audit cases --help' for the case replay and 'keten\n"
-	    "audit replay --help' for replaying the log from the broker.\n",
+	    "See 'keten audit cases --help' for the case replay, 'keten audit\n"
+	    "access --help' for the access log and 'keten audit replay\n"
+	    "--help' for replaying the log from the broker.\n",
 	    f);
 }
 
@@ -132,7 +133,12 @@ replay_help(FILE *f)
 {
 	fputs(
 	    "usage: keten audit replay [--config FILE] [--key FILE] [--from N\n"
-	    "                          [--after HASH]] [--jsonl | --json]\n\n"
+	    "                          [--after HASH]] [--jsonl | --json]\n"
+	    "       keten audit replay --follow [--wait SEC] [--from N "
+	    "[--after "
+	    "HASH]]\n"
+	    "                          [--jsonl] [--config FILE] [--key "
+	    "FILE]\n\n"
 	    "Streams the log from the running broker, as an auditor (the key\n"
 	    "must be an auditor's), from record N (default 1) to the broker's\n"
 	    "head, and verifies it as it goes: every link, record hash and\n"
@@ -149,6 +155,16 @@ replay_help(FILE *f)
 	    "JSON. Exit status 0 if everything verified, 1 if the chain is\n"
 	    "broken (the first bad record is named) or the broker refused,\n"
 	    "2 usage, 3 cannot connect.\n\n"
+	    "With --follow it does not stop at the head: it waits at the "
+	    "broker\nfor each new record and verifies and prints it as it is "
+	    "committed,\nthe links and case rules checked across the whole "
+	    "follow: one line\nper record ('#SEQ TIME TYPE SENDER -> "
+	    "RECIPIENT, case CASE'), or with\n--jsonl one JSON object, "
+	    "written out at once. It runs until Ctrl-C or\nSIGTERM (exit "
+	    "status 0: at once while it waits, else after the record\nit is "
+	    "printing), a broken chain (1) or a broker gone longer than "
+	    "the\nwait and --timeout together (3). --json does not go with "
+	    "--follow.\n\n"
 	    "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
 	    "  -k, --key FILE      the auditor's key file (default "
 	    "$KETEN_KEY)\n"
@@ -156,6 +172,10 @@ replay_help(FILE *f)
 	    "      --after HASH    record N-1's hash (64 hex digits)\n"
 	    "      --jsonl         one JSON object per record\n"
 	    "      --json          the summary as one JSON object\n"
+	    "      --follow        go on verifying and printing new records\n"
+	    "      --wait SEC      with --follow, how long each request "
+	    "waits at the\n"
+	    "                      broker, 1 to 60 (default 25)\n"
 	    "      --timeout SEC   how long to wait for the broker (default "
 	    "10)\n"
 	    "  -h, --help          this text\n",
@@ -218,6 +238,55 @@ print_record(void *arg, const struct keten_record *r)
 	return ferror(f) ? KETEN_E_IO : 0; /* e.g. a full disk */
 }
 
+/* One verified record as a line, for a person following the log. */
+static void
+put_record(FILE *f, const struct keten_record *r)
+{
+	char t[32], hex[33];
+
+	cli_time(t, r->received_at_us);
+	keten_hex(hex, r->case_id, sizeof(r->case_id));
+	fprintf(f, "#%" PRIu64 " %s %s ", r->seq, t,
+	        keten_message_type_name(r->type));
+	cli_put_text(f, r->sender);
+	fputs(" -> ", f);
+	if (r->recipient[0])
+		cli_put_text(f, r->recipient);
+	else
+		fputs("all parties", f);
+	fprintf(f, ", case %s\n", hex);
+}
+
+/* What follow_record returns when a stop was asked: not a keten code. */
+#define FOLLOW_STOPPED (-1)
+
+struct follow {
+	FILE *f;
+	int jsonl;
+};
+
+/* --follow: each record written out at once, and the follow stopped
+ * after it if SIGINT or SIGTERM came meanwhile (cli_stop.c: while the
+ * library waits for the next record, the signal ends the process). */
+static int
+follow_record(void *arg, const struct keten_record *r)
+{
+	const struct follow *fo = arg;
+	int rc = 0;
+
+	cli_stop_busy(1);
+	if (fo->jsonl)
+		rc = print_record(fo->f, r);
+	else
+		put_record(fo->f, r);
+	if (fflush(fo->f) != 0 || ferror(fo->f))
+		rc = KETEN_E_IO;
+	cli_stop_busy(0);
+	if (rc == 0 && cli_stop_asked())
+		rc = FOLLOW_STOPPED;
+	return rc;
+}
+
 static int
 audit_replay(int argc, char **argv)
 {
@@ -226,6 +295,8 @@ audit_replay(int argc, char **argv)
 	    {"from", required_argument, NULL, 'F'},
 	    {"after", required_argument, NULL, 'P'},
 	    {"jsonl", no_argument, NULL, 'L'},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"wait", required_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -233,10 +304,12 @@ audit_replay(int argc, char **argv)
 	struct keten_client *c;
 	struct keten_audit a;
 	struct keten_error err;
+	struct follow fo = {.f = stdout};
 	unsigned long long from = 1;
 	uint8_t after[32];
 	char head[65], *end;
-	int ch, rc, jsonl = 0, have_after = 0;
+	long wait_s = 0;
+	int ch, rc, jsonl = 0, have_after = 0, follow = 0;
 
 	cli_common_defaults(&o);
 	optind = 1;
@@ -269,6 +342,22 @@ audit_replay(int argc, char **argv)
 		case 'L':
 			jsonl = 1;
 			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 'W':
+			errno = 0;
+			wait_s = strtol(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' ||
+			    optarg[0] > '9' || wait_s < 1 ||
+			    wait_s > KETEN_WAIT_MAX_MS / 1000) {
+				fprintf(stderr,
+				        "keten audit replay: --wait takes 1 to "
+				        "%d seconds, not '%s'\n",
+				        KETEN_WAIT_MAX_MS / 1000, optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			replay_help(stdout);
 			return EXIT_OK;
@@ -294,10 +383,37 @@ audit_replay(int argc, char **argv)
 		                "both\n");
 		return EXIT_USAGE;
 	}
+	if (follow && o.json) {
+		fprintf(stderr,
+		        "keten audit replay: --follow prints record by record: "
+		        "use --jsonl, not --json\n");
+		return EXIT_USAGE;
+	}
+	if (wait_s && !follow) {
+		fprintf(stderr, "keten audit replay: --wait goes with "
+		                "--follow\n");
+		return EXIT_USAGE;
+	}
 	c = cli_connect(&o); /* exits if it cannot */
-	rc = keten_audit_replay(&a, c, from, have_after ? after : NULL,
-	                        jsonl ? print_record : NULL, stdout, &err);
+	if (follow) {
+		fo.jsonl = jsonl;
+		cli_stop_install();
+		rc = keten_audit_follow(&a, c, from, have_after ? after : NULL,
+		                        (int)(wait_s ? wait_s : 25) * 1000,
+		                        follow_record, &fo, &err);
+	} else {
+		rc = keten_audit_replay(&a, c, from, have_after ? after : NULL,
+		                        jsonl ? print_record : NULL, stdout,
+		                        &err);
+	}
 	keten_client_destroy(&c);
+	if (rc == FOLLOW_STOPPED)
+		return EXIT_OK;
+	if (follow && rc == KETEN_E_IO) {
+		fprintf(stderr,
+		        "keten audit replay: cannot write the output\n");
+		return EXIT_USAGE;
+	}
 	if (rc == KETEN_E_CHAIN) {
 		fflush(stdout);
 		fprintf(stderr,
@@ -330,6 +446,141 @@ audit_replay(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static void
+access_help(FILE *f)
+{
+	fputs("usage: keten audit access [--config FILE] [--jsonl | --json]\n"
+	      "                          DATADIR\n\n"
+	      "Verifies and prints the broker's access log (NEN 7513): one\n"
+	      "entry per read that disclosed records or case state, accounted\n"
+	      "by the broker before the reply left: when, who, what kind of\n"
+	      "read (fetch: a delivery to an agency; replay: an auditor read\n"
+	      "the log; case; cases) and which records. Opens the data\n"
+	      "directory read-only (safe while the broker runs, or on a copy)\n"
+	      "and checks that the entries are numbered without a gap, each\n"
+	      "linked by hash to the one before, and that the stored access\n"
+	      "head is the last. Exit status 0 if it verifies, 1 if not (the\n"
+	      "first bad entry is named), 2 if it cannot be read.\n\n"
+	      "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
+	      "      --jsonl         one JSON object per entry, nothing else\n"
+	      "      --json          only the summary, as one JSON object\n"
+	      "  -h, --help          this text\n",
+	      f);
+}
+
+static int
+print_access(void *arg, const struct keten_access *a)
+{
+	const int *jsonl = arg;
+	char t[32], c[2 * KETEN_CASE_ID_LEN + 1], h[2 * KETEN_HASH_LEN + 1];
+
+	cli_time(t, a->at_us);
+	keten_hex(c, a->case_id, KETEN_CASE_ID_LEN);
+	keten_hex(h, a->entry_hash, KETEN_HASH_LEN);
+	if (*jsonl) {
+		printf("{\"seq\":%" PRIu64 ",\"at\":\"%s\",\"at_us\":%lld,"
+		       "\"kind\":\"%s\",\"agency\":",
+		       a->seq, t, (long long)a->at_us, a->kind);
+		json_str(stdout, a->agency);
+		printf(",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64
+		       ",\"count\":%u,\"case\":",
+		       a->first_seq, a->last_seq, a->count);
+		if (a->has_case)
+			printf("\"%s\"", c);
+		else
+			fputs("null", stdout);
+		printf(",\"entry_hash\":\"%s\"}\n", h);
+	} else {
+		printf("#%" PRIu64 " %s %-8s ", a->seq, t, a->kind);
+		cli_put_text(stdout, a->agency);
+		if (a->count == 0)
+			fputs(" nothing", stdout);
+		else if (strcmp(a->kind, "cases") == 0)
+			printf(" %u cases", a->count);
+		else
+			printf(" records %" PRIu64 "-%" PRIu64 " (%u)",
+			       a->first_seq, a->last_seq, a->count);
+		if (a->has_case)
+			printf(", case %s", c);
+		putchar('\n');
+	}
+	return ferror(stdout) ? KETEN_E_IO : 0;
+}
+
+static int
+audit_access(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"jsonl", no_argument, NULL, 'J'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli_common o;
+	struct keten_audit a;
+	struct keten_error err;
+	char head[2 * KETEN_HASH_LEN + 1];
+	int ch, rc, jsonl = 0;
+
+	cli_common_defaults(&o);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
+	                         NULL)) != -1) {
+		if (cli_common_option(&o, ch, optarg))
+			continue;
+		if (ch == 'J') {
+			jsonl = 1;
+		} else if (ch == 'h') {
+			access_help(stdout);
+			return EXIT_OK;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || o.config == NULL) {
+		fprintf(stderr, "keten audit access: give --config and one "
+		                "data directory\n");
+		return EXIT_USAGE;
+	}
+	if (jsonl && o.json) {
+		fprintf(stderr, "keten audit access: --jsonl or --json, not "
+		                "both\n");
+		return EXIT_USAGE;
+	}
+	rc = keten_audit_access(&a, o.config, argv[optind],
+	                        o.json ? NULL : print_access, &jsonl, &err);
+	keten_hex(head, a.head_hash, KETEN_HASH_LEN);
+	if (o.json) {
+		printf("{\"ok\":%s,\"entries\":%" PRIu64
+		       ",\"head_seq\":%" PRIu64
+		       ",\"head_hash\":\"%s\",\"bad_seq\":%" PRIu64,
+		       rc == KETEN_OK ? "true" : "false", a.records, a.head_seq,
+		       head, a.bad_seq);
+		if (rc != KETEN_OK) {
+			fputs(",\"error\":", stdout);
+			json_str(stdout, err.message);
+		}
+		puts("}");
+	}
+	if (rc == KETEN_E_CHAIN) {
+		if (!o.json) {
+			fprintf(jsonl ? stderr : stdout,
+			        "FAILED at access entry %" PRIu64 ": ",
+			        a.bad_seq);
+			cli_put_text(jsonl ? stderr : stdout, err.message);
+			fputc('\n', jsonl ? stderr : stdout);
+		}
+		return EXIT_REFUSED;
+	}
+	if (rc != KETEN_OK)
+		return cli_fail("audit access", &err);
+	if (!o.json && !jsonl)
+		printf("ok: %" PRIu64 " access entries verified\nhead %" PRIu64
+		       " %s\n",
+		       a.records, a.head_seq, head);
+	return EXIT_OK;
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
@@ -348,6 +599,8 @@ cmd_audit(int argc, char **argv)
 		return audit_cases(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "replay") == 0)
 		return audit_replay(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "access") == 0)
+		return audit_access(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
 		                  strcmp(argv[1], "-h") == 0)) {
@@ -356,8 +609,8 @@ cmd_audit(int argc, char **argv)
 		}
 		fprintf(stderr,
 		        "keten audit: say 'keten audit verify DATADIR', "
-		        "'keten audit cases DATADIR' or 'keten audit "
-		        "replay'\n");
+		        "'keten audit cases DATADIR', 'keten audit access "
+		        "DATADIR' or 'keten audit replay'\n");
 		return EXIT_USAGE;
 	}
 	argc--;

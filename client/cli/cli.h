@@ -79,12 +79,39 @@ int cmd_ping(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 /* acknowledge, accept, decline, handover, withdraw, ask, answer, feedback,
  * close: one function, argv[0] says which step (case.c). */
 int cmd_step(int argc, char **argv);
 int cmd_cases(int argc, char **argv);
 int cmd_case(int argc, char **argv);
+
+/* ---- messages (inbox.c) ---- */
+
+/* Prints one delivered message to stdout as 'keten inbox' shows it: for a
+ * person, a header line and the opened content indented below it (or why
+ * it failed verification); with json, one JSON object on one line. */
+void cli_message_print(const struct keten_message *m, int json);
+
+/* ---- stopping a follow on a signal (cli_stop.c) ---- */
+
+/*
+ * For verbs that follow the broker until told to stop (keten watch, keten
+ * audit replay --follow). cli_stop_install makes SIGINT and SIGTERM ask
+ * for a stop. While the verb is busy (cli_stop_busy(1): writing a message
+ * out, acknowledging it) the signal only sets the flag, which the verb
+ * checks when the message is done. While it is idle (cli_stop_busy(0),
+ * the default: waiting for the broker, its output flushed) the signal
+ * ends the process at once with status 0, as nothing is half done then:
+ * the library retries its waits after EINTR, so a flag alone would wait
+ * out the whole wait. A second signal of the same kind ends it at once,
+ * busy or not (default action).
+ */
+void cli_stop_install(void);
+/* Whether SIGINT or SIGTERM asked for a stop. */
+int cli_stop_asked(void);
+void cli_stop_busy(int busy);
 
 /* ---- shared by the case views (case.c) ---- */
 

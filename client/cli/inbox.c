@@ -1,4 +1,5 @@
-/* keten inbox and keten ack: a person reading the agency's messages. */
+/* keten inbox and keten ack: a person reading the agency's messages; and
+ * how one message is shown, by these and by keten watch. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -241,6 +242,15 @@ show_json(const struct keten_message *m)
 	puts("}");
 }
 
+void
+cli_message_print(const struct keten_message *m, int json)
+{
+	if (json)
+		show_json(m);
+	else
+		show_human(m);
+}
+
 int
 cmd_inbox(int argc, char **argv)
 {
@@ -306,10 +316,7 @@ cmd_inbox(int argc, char **argv)
 	if (in->n == 0 && !o.json)
 		printf("no new messages for %s\n", keten_client_agency(c));
 	for (size_t i = 0; i < in->n; i++) {
-		if (o.json)
-			show_json(&in->messages[i]);
-		else
-			show_human(&in->messages[i]);
+		cli_message_print(&in->messages[i], o.json);
 		failed |= in->messages[i].status != KETEN_OK;
 		last = in->messages[i].seq;
 	}

@@ -16,6 +16,7 @@ static const struct verb {
     {"send", cmd_send, "send a message (send referral ...)"},
     {"inbox", cmd_inbox, "show messages addressed to this agency"},
     {"ack", cmd_ack, "acknowledge messages up to a sequence number"},
+    {"watch", cmd_watch, "follow this agency's inbox live (--ack, --json)"},
     {"cases", cmd_cases, "list this agency's cases (--overdue for monitoring)"},
     {"case", cmd_case, "show one case's verified history (case show CASE)"},
     {"acknowledge", cmd_step, "confirm receipt of a case offered to us"},
@@ -28,7 +29,7 @@ static const struct verb {
     {"feedback", cmd_step, "tell an earlier referrer how the case goes"},
     {"close", cmd_step, "close a case we hold, with an outcome"},
     {"audit", cmd_audit,
-     "verify the log, replay its cases (audit verify|cases)"},
+     "verify the log, replay its cases (audit verify|cases|replay)"},
 };
 
 static void

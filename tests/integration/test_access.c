@@ -1,0 +1,253 @@
+/*
+ * The access log (NEN 7513), against a real ketend: every read that
+ * disclosed records or case state is accounted with who, what kind, which
+ * records and when, before the reply arrives; reads that disclosed
+ * nothing are not; the offline audit verifies the entries' hash chain and
+ * names the first entry that was altered or removed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "../check.h"
+#include "harness.h"
+
+static struct harness H;
+
+#define MAX_SEEN 64
+
+struct seen {
+	size_t n;
+	struct keten_access a[MAX_SEEN];
+};
+
+static int
+collect(void *arg, const struct keten_access *a)
+{
+	struct seen *s = arg;
+
+	if (s->n < MAX_SEEN)
+		s->a[s->n] = *a;
+	s->n++;
+	return 0;
+}
+
+static void
+audit(struct seen *s, struct keten_audit *out, const char *dir, int want)
+{
+	struct keten_error err;
+
+	memset(s, 0, sizeof(*s));
+	CHECK_INT(keten_audit_access(out, H.config, dir, collect, s, &err),
+	          want);
+	if (want != KETEN_OK)
+		printf("  refused as it should be: %s\n", err.message);
+}
+
+/* The last entry accounted must be this read. */
+static void
+check_last(const char *dir, const char *kind, const char *agency,
+           uint64_t first, uint64_t last, uint32_t count)
+{
+	struct seen s;
+	struct keten_audit out;
+	const struct keten_access *a;
+
+	audit(&s, &out, dir, KETEN_OK);
+	CHECK(s.n > 0 && s.n <= MAX_SEEN);
+	if (s.n == 0 || s.n > MAX_SEEN)
+		return;
+	a = &s.a[s.n - 1];
+	CHECK_INT(a->seq, s.n);
+	CHECK(strcmp(a->kind, kind) == 0);
+	CHECK(strcmp(a->agency, agency) == 0);
+	CHECK_INT(a->first_seq, first);
+	CHECK_INT(a->last_seq, last);
+	CHECK_INT(a->count, count);
+	CHECK(a->at_us > 0);
+}
+
+static size_t
+entries(void)
+{
+	struct seen s;
+	struct keten_audit out;
+
+	audit(&s, &out, H.data, KETEN_OK);
+	return s.n;
+}
+
+/* Overwrites (or with del, removes) access entry seq in a copy. */
+static void
+tamper(const char *dir, uint64_t seq, int del)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint8_t k[8], buf[256];
+	MDB_val key = {8, k}, val;
+
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(seq >> (56 - 8 * i));
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 16);
+	CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "access", 0, &dbi) == 0);
+	if (del) {
+		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);
+	} else {
+		CHECK(mdb_get(txn, dbi, &key, &val) == 0);
+		CHECK(val.mv_size <= sizeof(buf));
+		memcpy(buf, val.mv_data, val.mv_size);
+		buf[20] ^= 1; /* first_seq: claim other records were read */
+		val.mv_data = buf;
+		CHECK(mdb_put(txn, dbi, &key, &val, 0) == 0);
+	}
+	CHECK(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+}
+
+int
+main(void)
+{
+	struct keten_referral_content ct = harness_content("access");
+	struct keten_referral ref = {.recipient = "vt-flevoland",
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
+	struct keten_client *lt, *vt, *au;
+	struct keten_inbox *in = NULL;
+	struct keten_receipt r1, r2;
+	struct keten_prepared *p;
+	struct keten_audit out;
+	struct keten_error err;
+	struct seen s;
+	uint8_t case_id[KETEN_CASE_ID_LEN], mid[KETEN_MSG_ID_LEN];
+	char copy[400], cmd[1400];
+	size_t before;
+
+	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&H);
+	lt = harness_agency(&H, "lt-almere");
+	vt = harness_agency(&H, "vt-flevoland");
+	au = harness_agency(&H, "audit-inspectie");
+
+	/* A fresh log has an empty access log. */
+	audit(&s, &out, H.data, KETEN_OK);
+	CHECK_INT(out.records, 0);
+
+	CHECK_INT(keten_prepare_referral(&p, lt, &ref, &err), KETEN_OK);
+	keten_prepared_ids(case_id, mid, p);
+	CHECK_INT(keten_submit(&r1, lt, p, &err), KETEN_OK);
+	keten_prepared_free(&p);
+	CHECK_INT(keten_prepare_referral(&p, lt, &ref, &err), KETEN_OK);
+	CHECK_INT(keten_submit(&r2, lt, p, &err), KETEN_OK);
+	keten_prepared_free(&p);
+	CHECK_INT(entries(), 0); /* submitting reads nothing */
+
+	/* A fetch that delivers two: accounted to VT, records 1-2. */
+	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
+	CHECK_INT(in->n, 2);
+	keten_inbox_free(&in);
+	check_last(H.data, "fetch", "vt-flevoland", r1.seq, r2.seq, 2);
+	/* A subscription read delivering one. */
+	keten_subscribe(vt, r1.seq);
+	CHECK_INT(keten_receive(&in, vt, 0, 1000, &err), KETEN_OK);
+	CHECK_INT(in->n, 1);
+	keten_inbox_free(&in);
+	check_last(H.data, "fetch", "vt-flevoland", r2.seq, r2.seq, 1);
+	/* One that waited and got nothing discloses nothing: no entry. */
+	before = entries();
+	CHECK_INT(keten_receive(&in, vt, 0, 200, &err), KETEN_OK);
+	CHECK_INT(in->n, 0);
+	keten_inbox_free(&in);
+	CHECK_INT(entries(), before);
+	/* Nor does an inbox that is empty for another agency. */
+	CHECK_INT(keten_fetch(&in, harness_agency(&H, "lt-lelystad"), 0, &err),
+	          KETEN_OK);
+	CHECK_INT(in->n, 0);
+	keten_inbox_free(&in);
+	CHECK_INT(entries(), before);
+
+	/* A case read: the case and its record. */
+	{
+		struct keten_case_history *h = NULL;
+		CHECK_INT(keten_case_history(&h, vt, case_id, &err), KETEN_OK);
+		keten_case_history_free(&h);
+		audit(&s, &out, H.data, KETEN_OK);
+		CHECK(s.n > before && s.n <= MAX_SEEN);
+		if (s.n > before && s.n <= MAX_SEEN) {
+			const struct keten_access *a = &s.a[s.n - 1];
+			CHECK(strcmp(a->kind, "case") == 0);
+			CHECK(strcmp(a->agency, "vt-flevoland") == 0);
+			CHECK(a->has_case);
+			CHECK(memcmp(a->case_id, case_id, KETEN_CASE_ID_LEN) ==
+			      0);
+			CHECK_INT(a->first_seq, r1.seq);
+			CHECK_INT(a->count, 1);
+		}
+	}
+	/* The list of cases. */
+	{
+		struct keten_case *cs = NULL;
+		size_t n = 0;
+		CHECK_INT(keten_cases(&cs, &n, lt, 0, &err), KETEN_OK);
+		CHECK_INT(n, 2);
+		free(cs);
+		check_last(H.data, "cases", "lt-almere", 0, 0, 2);
+	}
+	/* An auditor's replay, the whole log (2 records). */
+	CHECK_INT(keten_audit_replay(&out, au, 0, NULL, NULL, NULL, &err),
+	          KETEN_OK);
+	check_last(H.data, "replay", "audit-inspectie", r1.seq, r2.seq, 2);
+
+	/* The chain of entries: altered and removed entries are found. */
+	audit(&s, &out, H.data, KETEN_OK);
+	printf("access log: %" PRIu64 " entries, each accounted\n",
+	       out.records);
+	CHECK(out.records >= 5);
+	snprintf(copy, sizeof(copy), "%s/copy", H.dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", copy,
+	         H.data, copy);
+	CHECK(system(cmd) == 0);
+	tamper(copy, 2, 0);
+	audit(&s, &out, copy, KETEN_E_CHAIN);
+	CHECK_INT(out.bad_seq, 3); /* entry 3 no longer links to 2 */
+	CHECK(system(cmd) == 0);
+	tamper(copy, 3, 1);
+	audit(&s, &out, copy, KETEN_E_CHAIN);
+	CHECK_INT(out.bad_seq, 3);
+	/* The last entry removed: the stored head says it existed. */
+	CHECK(system(cmd) == 0);
+	{
+		struct seen all;
+		struct keten_audit o2;
+		audit(&all, &o2, H.data, KETEN_OK);
+		tamper(copy, o2.records, 1);
+		audit(&s, &out, copy, KETEN_E_CHAIN);
+		CHECK_INT(out.bad_seq, o2.records);
+	}
+
+	/* The CLI prints the same entries. */
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' audit access -c '%s' --jsonl '%s' | jq -s length",
+	         harness_cli(), H.config, H.data);
+	{
+		FILE *f = popen(cmd, "r");
+		char line[64] = "";
+		CHECK(f != NULL);
+		if (f && fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		if (f)
+			pclose(f);
+		audit(&s, &out, H.data, KETEN_OK);
+		CHECK_INT(strtoull(line, NULL, 10), out.records);
+	}
+	harness_drop_clients(&H);
+	CHECK_INT(harness_stop(&H), 0);
+	harness_cleanup(&H);
+	return check_done("test_access");
+}
