@@ -10,7 +10,9 @@
  *     each followed by a subscriber thread that acknowledges now and then
  *     and reconnects at random points: per recipient, the union of what
  *     was delivered equals the log, nothing reached another agency, and
- *     no redelivery came from at or before an acknowledged position.
+ *     no redelivery came from at or before an acknowledged position; and
+ *     the log, as an auditor replays and verifies it, names the same
+ *     recipient for each record.
  * Seeded (KETEN_TEST_SEED repeats a run). The subscriber process of 1 and
  * 2 is this program, run as: test_subscribe --subscriber CONFIG KEY.
  */
@@ -366,6 +368,22 @@ sub_main(void *arg)
 	return NULL;
 }
 
+struct log_check {
+	uint64_t base, seen, bad;
+};
+
+static int
+recipient_is(void *arg, const struct keten_record *r)
+{
+	struct log_check *lc = arg;
+	int owner = r->seq <= max_seq ? (int)expect_of[r->seq] - 1 : -1;
+
+	lc->seen++;
+	if (owner < 0 || strcmp(r->recipient, AG[owner]) != 0)
+		lc->bad++;
+	return 0;
+}
+
 static void
 many(size_t n)
 {
@@ -482,6 +500,20 @@ many(size_t n)
 		pthread_join(th[i], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 
+	/* The log itself, as an auditor replays and verifies it, names the
+	 * same recipient for every record as the receipts did. */
+	{
+		struct log_check lc = {.base = base_seq, .bad = 0};
+		struct keten_audit a;
+		struct keten_error err;
+		CHECK_INT(keten_audit_replay(&a, harness_agency(&H, "audit"),
+		                             base_seq + 1, NULL, recipient_is,
+		                             &lc, &err),
+		          KETEN_OK);
+		CHECK_INT(a.head_seq, max_seq);
+		CHECK_INT(lc.seen, n);
+		CHECK_INT(lc.bad, 0);
+	}
 	/* The union per recipient equals the log; nothing went astray. */
 	for (uint64_t seq = base_seq + 1; seq <= max_seq; seq++) {
 		int owner = (int)expect_of[seq] - 1;
@@ -524,8 +556,8 @@ many(size_t n)
 int
 main(int argc, char **argv)
 {
-	static char names[N_AG][16], specs[N_AG][40];
-	const char *region[N_AG];
+	static char names[N_AG][16], specs[N_AG + 1][40];
+	const char *region[N_AG + 1];
 	const char *env = getenv("KETEN_TEST_RECORDS");
 	const char *senv = getenv("KETEN_TEST_SEED");
 	size_t n = env ? strtoul(env, NULL, 10) : 100000;
@@ -540,8 +572,10 @@ main(int argc, char **argv)
 		AG[i] = names[i];
 		region[i] = specs[i];
 	}
+	snprintf(specs[N_AG], sizeof(specs[N_AG]), "audit:auditor");
+	region[N_AG] = specs[N_AG];
 	/* Referrals between any two agencies, so every one receives. */
-	harness_region(&H, region, N_AG,
+	harness_region(&H, region, N_AG + 1,
 	               "routes:\n  - {type: referral, from: any, to: any}\n");
 	harness_start(&H);
 	subscriber_killed(argv[0]);
