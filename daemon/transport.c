@@ -167,6 +167,21 @@ unpark(struct io *io, size_t i)
 	io->parked[i] = io->parked[--io->n_parked];
 }
 
+static void send_reply(struct io *io, struct job *j);
+
+/* A waiting read that may not wait: back to the workers to be answered
+ * with what there is, or, if they take nothing now, told to retry. */
+static void
+answer_now(struct io *io, struct job *j)
+{
+	j->no_wait = true;
+	if (job_send(io->verify, j, ZMQ_DONTWAIT) == 0)
+		return;
+	job_reply_error(j, KETEN_E_UNAVAILABLE,
+	                "the broker is busy; retry shortly");
+	send_reply(io, j);
+}
+
 static void
 park(struct io *io, struct job *j)
 {
@@ -174,12 +189,17 @@ park(struct io *io, struct job *j)
 		job_free(j);
 		return;
 	}
-	/* One waiting read per connection: a newer one supersedes it (the
-	 * client gave up on the old one), which is answered as it stands. */
+	/* One waiting read per connection: the newer one (by arrival)
+	 * stays, the other is answered as it stands (its client gave up on
+	 * it). An old read coming back from a wake-up may meet a newer one. */
 	for (size_t i = 0; i < io->n_parked; i++) {
 		struct parked *p = &io->parked[i];
 		if (p->j->rid_len == j->rid_len &&
 		    memcmp(p->j->rid, j->rid, j->rid_len) == 0) {
+			if (p->j->t0_us > j->t0_us) {
+				answer_now(io, j);
+				return;
+			}
 			p->j->no_wait = true;
 			mark_ready(io, p);
 			break;
@@ -192,9 +212,7 @@ park(struct io *io, struct job *j)
 		    (np = realloc(io->parked, ncap * sizeof(*np))) == NULL) {
 			/* Full: answer it as it stands (empty); the client
 			 * asks again. */
-			j->no_wait = true;
-			if (job_send(io->verify, j, ZMQ_DONTWAIT) != 0)
-				job_free(j);
+			answer_now(io, j);
 			return;
 		}
 		io->parked = np;

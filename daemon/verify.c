@@ -38,7 +38,7 @@ static int handle_cases(struct worker *, struct job *, struct keten_error *);
 static int handle_case(struct worker *, struct job *, struct keten_error *);
 static int handle_replay(struct worker *, struct job *, struct keten_error *);
 
-/* Requests are data: who may call each, and whether it goes to the writer. */
+/* Requests are data: who may call each, and what handles it. */
 static const struct handler {
 	enum wire_request_kind kind;
 	const char *name;
@@ -333,8 +333,13 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
 	          (unsigned long long)j->req.from_seq, sr.n);
 	/* Every read of the log by an auditor is accounted, even one that
-	 * only learnt the head. */
-	rc = account(j, ACCESS_REPLAY, sr.records, sr.n, (uint32_t)sr.n);
+	 * only learnt the head; not a follow's wait that ended with nothing
+	 * new (it learnt nothing the last entry does not show). */
+	if (sr.n == 0 && j->req.wait_ms > 0)
+		rc = ANSWERED;
+	else
+		rc =
+		    account(j, ACCESS_REPLAY, sr.records, sr.n, (uint32_t)sr.n);
 	store_replay_free(&sr);
 	return rc;
 }

@@ -17,6 +17,7 @@ struct walk {
 	keten_access_fn fn;
 	void *arg;
 	uint64_t n;
+	int64_t last_at;
 	uint8_t prev[KETEN_HASH_LEN];
 	uint64_t bad;
 	struct keten_error *err;
@@ -47,6 +48,15 @@ one(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		           "removed or inserted)");
 	if (config_find(w->cfg, e.agency) == NULL)
 		return bad(w, key, "names a reader that is not in the region");
+	if (e.at_us < w->last_at)
+		return bad(w, key, "is dated before the entry before it");
+	if (e.first_seq > e.last_seq || (e.first_seq == 0) != (e.last_seq == 0))
+		return bad(w, key, "names an impossible range of records");
+	if (e.has_case != (e.kind == ACCESS_CASE))
+		return bad(w, key,
+		           "names a case for a read that had none, or "
+		           "none for a case read");
+	w->last_at = e.at_us;
 	w->n++;
 	access_hash(w->prev, val, len);
 	if (w->fn == NULL)
@@ -75,7 +85,7 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	struct walk w = {.fn = fn, .arg = arg, .err = err};
 	uint64_t head_seq;
 	uint8_t head_hash[KETEN_HASH_LEN];
-	char region[KETEN_ID_MAX + 1];
+	char region[KETEN_ID_MAX + 1] = "";
 	int rc;
 
 	error_clear(err);
@@ -89,11 +99,15 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK)
 		rc = ledger_walk_access(l, one, &w, &head_seq, head_hash,
 		                        region, err);
-	if (rc == KETEN_OK && region[0] != '\0' &&
-	    strcmp(region, c->region) != 0)
+	/* Another region's log does not link to this region's genesis:
+	 * say so, rather than that entry 1 is bad. */
+	if ((rc == KETEN_OK || rc == KETEN_E_CHAIN) && region[0] != '\0' &&
+	    strcmp(region, c->region) != 0) {
+		w.bad = 0;
 		rc = error_set(err, KETEN_E_CONFIG,
 		               "%s belongs to region '%s', not '%s'", data_dir,
 		               region, c->region);
+	}
 	if (rc == KETEN_OK &&
 	    (head_seq != w.n ||
 	     (w.n > 0 &&

@@ -322,8 +322,14 @@ client_call_until(struct keten_client *c, struct reply *r, struct request *req,
 		                 "flight; finish them first",
 		                 c->n_inflight);
 	for (;;) {
-		unsigned hs = c->handshakes;
+		unsigned hs;
 		uint64_t id = 0;
+
+		/* A request sent before the first handshake is delivered by
+		 * it: only a handshake after one that was seen means a new
+		 * connection (and a broker that may have forgotten it). */
+		client_read_monitor(c);
+		hs = c->handshakes;
 
 		if ((rc = client_send(c, &id, req, err)) != KETEN_OK)
 			return rc;
@@ -344,7 +350,7 @@ client_call_until(struct keten_client *c, struct reply *r, struct request *req,
 				return rc;
 			if (c->auth_failed)
 				return rc;
-			if (c->handshakes != hs)
+			if (hs > 0 && c->handshakes != hs)
 				break; /* ask again on the new connection */
 		}
 	}

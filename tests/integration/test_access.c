@@ -103,7 +103,7 @@ tamper(const char *dir, uint64_t seq, int del)
 		CHECK(mdb_get(txn, dbi, &key, &val) == 0);
 		CHECK(val.mv_size <= sizeof(buf));
 		memcpy(buf, val.mv_data, val.mv_size);
-		buf[20] ^= 1; /* first_seq: claim other records were read */
+		buf[37] ^= 1; /* the count: claim more or fewer were read */
 		val.mv_data = buf;
 		CHECK(mdb_put(txn, dbi, &key, &val, 0) == 0);
 	}
