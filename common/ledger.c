@@ -95,8 +95,26 @@ walk(struct ledger *l, const char *db, const char *head, bool optional,
 	if (rc != 0)
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                 mdb_strerror(rc));
-	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0 ||
-	    (rc = mdb_dbi_open(txn, db, 0, &log)) != 0) {
+	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0) {
+		mdb_txn_abort(txn);
+		return error_set(
+		    err, KETEN_E_IO,
+		    "the data directory holds no keten metadata: %s",
+		    mdb_strerror(rc));
+	}
+	if ((rc = mdb_dbi_open(txn, db, 0, &log)) != 0) {
+		/* A database that came later is empty in older directories,
+		 * unless the head says it had entries: then it was removed. */
+		k.mv_data = (void *)(uintptr_t)head;
+		k.mv_size = strlen(head);
+		if (optional && rc == MDB_NOTFOUND &&
+		    mdb_get(txn, meta, &k, &v) == 0) {
+			mdb_txn_abort(txn);
+			return error_set(err, KETEN_E_CHAIN,
+			                 "the %s database is missing, but the "
+			                 "stored head says it had entries",
+			                 db);
+		}
 		mdb_txn_abort(txn);
 		if (optional && rc == MDB_NOTFOUND)
 			return KETEN_OK;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "keten.pb-c.h"
 #include "text.h"
 #include "wire.h"
@@ -267,6 +269,12 @@ decode_header(struct body *b, const Keten__Header *h, struct keten_error *err)
 		return error_set(err, KETEN_E_FIELD,
 		                 "header.case_id must be %d bytes",
 		                 KETEN_CASE_ID_LEN);
+	/* Case ids are random; all zeros is what "no case" looks like in
+	 * fixed layouts (the access log), so no case may have it. */
+	if (sodium_is_zero(b->h.case_id, KETEN_CASE_ID_LEN))
+		return error_set(err, KETEN_E_FIELD,
+		                 "header.case_id is all zeros; a case id is "
+		                 "16 random bytes");
 	if (copy_id(b->h.sender, h->sender))
 		return error_set(err, KETEN_E_FIELD,
 		                 "header.sender is not a valid agency id");

@@ -25,6 +25,8 @@
 #define REPLAY_MAX_LIMIT   4096
 #define WAIT_MAX_MS        60000 /* longest a subscription read may wait */
 #define PARKED_MAX         65536 /* waiting reads held at once, in all */
+#define PARKED_PER_AGENCY  256   /* ... and per agency */
+#define WAIT_REQUEST_MAX   256   /* bytes: a waiting read's whole request */
 
 struct broker {
 	const struct config *cfg;

@@ -37,7 +37,10 @@ struct job {
 	bool parked;
 	bool no_wait;
 	uint64_t park_head;    /* the head of the snapshot that found nothing */
+	uint64_t park_after;   /* only a record above this can answer it */
+	bool park_replay;      /* a replay (any commit) or a fetch (inbox) */
 	int64_t wait_until_us; /* monotonic */
+	uint64_t arrival;      /* the I/O thread's count: which read is newer */
 	/* A notice from the writer (no request): the chain head after a
 	 * commit, and a flag per config agency whose inbox got records. */
 	bool notice;

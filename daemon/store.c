@@ -469,7 +469,7 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 		v = val("", 0);
 		if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
 			return rc;
-		strcpy(it->to[i], to[i]);
+		snprintf(it->to[i], sizeof(it->to[i]), "%s", to[i]);
 	}
 	if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 		return rc;
@@ -621,8 +621,10 @@ apply_once(struct store *s, struct store_item *items, size_t n, int64_t now_us)
 			rc = apply_submit(s, txn, it, now_us);
 		else if (it->op == STORE_ACK)
 			rc = apply_ack(s, txn, it);
-		else
+		else if (!it->access_repeat)
 			rc = apply_access(s, txn, it, now_us);
+		else
+			it->status = KETEN_OK; /* accounted a moment ago */
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			return rc;

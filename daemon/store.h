@@ -35,6 +35,7 @@ struct store_item {
 	/* access: the read to account (seq, at_us and prev_hash are the
 	 * writer's to fill) */
 	struct access_entry access;
+	bool access_repeat; /* the same read was just accounted: skip it */
 	/* outputs */
 	int status;             /* KETEN_OK or a refusal code */
 	bool duplicate;         /* submit: answered with its first receipt */

@@ -126,6 +126,8 @@ struct io {
 	size_t n_parked, cap_parked, n_ready;
 	uint64_t head;      /* the newest committed seq the writer told of */
 	uint64_t *last_rec; /* per config agency: head when its inbox grew */
+	unsigned *n_by;     /* per config agency: its waiting reads */
+	uint64_t arrivals;  /* requests read, to order a connection's reads */
 };
 
 static void
@@ -145,9 +147,9 @@ send_reply(struct io *io, struct job *j)
 static bool
 may_have(const struct io *io, const struct job *j)
 {
-	if (j->req.kind == WIRE_REQ_REPLAY) /* the whole log */
-		return io->head > j->park_head;
-	return io->last_rec[j->agency - io->b->cfg->agencies] > j->park_head;
+	if (j->park_replay) /* the whole log */
+		return io->head > j->park_after;
+	return io->last_rec[j->agency - io->b->cfg->agencies] > j->park_after;
 }
 
 static void
@@ -164,6 +166,7 @@ unpark(struct io *io, size_t i)
 {
 	if (io->parked[i].ready)
 		io->n_ready--;
+	io->n_by[io->parked[i].j->agency - io->b->cfg->agencies]--;
 	io->parked[i] = io->parked[--io->n_parked];
 }
 
@@ -196,7 +199,7 @@ park(struct io *io, struct job *j)
 		struct parked *p = &io->parked[i];
 		if (p->j->rid_len == j->rid_len &&
 		    memcmp(p->j->rid, j->rid, j->rid_len) == 0) {
-			if (p->j->t0_us > j->t0_us) {
+			if (p->j->arrival > j->arrival) {
 				answer_now(io, j);
 				return;
 			}
@@ -204,6 +207,12 @@ park(struct io *io, struct job *j)
 			mark_ready(io, p);
 			break;
 		}
+	}
+	/* One agency cannot take the others' room (nor hold more than a
+	 * few hundred requests' memory). */
+	if (io->n_by[j->agency - io->b->cfg->agencies] >= PARKED_PER_AGENCY) {
+		answer_now(io, j);
+		return;
 	}
 	if (io->n_parked == io->cap_parked) {
 		size_t ncap = io->cap_parked ? 2 * io->cap_parked : 64;
@@ -219,6 +228,7 @@ park(struct io *io, struct job *j)
 		io->cap_parked = ncap;
 	}
 	io->parked[io->n_parked] = (struct parked){.j = j};
+	io->n_by[j->agency - io->b->cfg->agencies]++;
 	if (may_have(io, j))
 		mark_ready(io, &io->parked[io->n_parked]);
 	io->n_parked++;
@@ -316,6 +326,7 @@ read_request(struct io *io)
 	}
 	j->rid_len = (size_t)n;
 	j->t0_us = clock_mono_us();
+	j->arrival = ++io->arrivals;
 	if (zmq_msg_recv(&j->frame, io->router, 0) < 0) {
 		job_free(j);
 		return 0;
@@ -388,7 +399,8 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	io->hard_max = 2 * c->max_message_bytes + 65536;
 	maxmsg = (int64_t)io->hard_max;
 	if ((io->last_rec = calloc(c->n_agencies, sizeof(*io->last_rec))) ==
-	    NULL)
+	        NULL ||
+	    (io->n_by = calloc(c->n_agencies, sizeof(*io->n_by))) == NULL)
 		return -1;
 	io->router = zmq_socket(io->b->zctx, ZMQ_ROUTER);
 	io->verify = zmq_socket(io->b->zctx, ZMQ_PUSH);
@@ -496,6 +508,7 @@ stop:
 	zmq_close(io.replies);
 	free(io.parked);
 	free(io.last_rec);
+	free(io.n_by);
 	if (sfd >= 0)
 		close(sfd);
 	return rc;

@@ -87,9 +87,23 @@ maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
 		                 j->req.wait_ms, WAIT_MAX_MS);
 	if (j->req.wait_ms == 0 || j->no_wait)
 		return KETEN_OK;
+	if (zmq_msg_size(&j->frame) > WAIT_REQUEST_MAX)
+		return error_set(err, KETEN_E_FIELD,
+		                 "a waiting read is at most %d bytes; this one "
+		                 "is %zu",
+		                 WAIT_REQUEST_MAX, zmq_msg_size(&j->frame));
 	if (j->wait_until_us == 0) /* the first turn sets the deadline */
 		j->wait_until_us = j->t0_us + (int64_t)j->req.wait_ms * 1000;
 	j->park_head = head_seq;
+	/* A fetch answers from above max(after_seq, cursor), a replay from
+	 * from_seq: a commit at or below that cannot answer it. */
+	j->park_replay = j->req.kind == WIRE_REQ_REPLAY;
+	if (j->park_replay)
+		j->park_after = j->req.from_seq ? j->req.from_seq - 1 : 0;
+	else
+		j->park_after = j->req.fetch_after;
+	if (j->park_after < head_seq)
+		j->park_after = head_seq;
 	return PARKED;
 }
 
@@ -383,6 +397,8 @@ process(struct worker *w, struct job *j)
 		return;
 	}
 	j->parked = rc == PARKED;
+	if (j->parked) /* decoded afresh when it wakes: hold only the frame */
+		wire_request_clear(&j->req);
 	if (rc > 0 && rc < 100) {
 		/* Local failures (I/O, memory) are not the peer's fault and
 		 * their codes are not wire codes: say the broker is unwell. */

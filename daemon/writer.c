@@ -18,6 +18,19 @@ answer(struct broker *b, struct job *j)
 {
 	struct reply r;
 
+	if (j->item.status != KETEN_OK && j->item.op == STORE_ACCESS) {
+		/* The store cannot take the entry (full disk, say): reads
+		 * are still served, and the broker's log accounts for this
+		 * one instead (docs/PROTOCOL.md 21.2). */
+		const struct access_entry *a = &j->item.access;
+		log_warn("event=access_not_stored agency=%s kind=%s first=%llu "
+		         "last=%llu n=%u reason=\"%s\"",
+		         a->agency, access_kind_name(a->kind),
+		         (unsigned long long)a->first_seq,
+		         (unsigned long long)a->last_seq, a->n,
+		         j->item.err.message);
+		return;
+	}
 	if (j->item.status != KETEN_OK) {
 		job_reply_error(j, j->item.status, j->item.err.message);
 		return;
@@ -35,6 +48,46 @@ answer(struct broker *b, struct job *j)
 		signer_receipt(b->signer, &r.receipt);
 	}
 	job_reply(j, &r);
+}
+
+/* An agency that reads the same thing again and again (polling without
+ * acknowledging) discloses nothing new: one entry per minute for it. */
+#define ACCESS_REPEAT_US (60 * 1000000LL)
+
+struct last_access {
+	struct access_entry e;
+	int64_t at_us;
+};
+
+static bool
+same_read(const struct access_entry *a, const struct access_entry *b)
+{
+	return a->kind == b->kind && a->first_seq == b->first_seq &&
+	       a->last_seq == b->last_seq && a->n == b->n &&
+	       a->has_case == b->has_case &&
+	       memcmp(a->case_id, b->case_id, KETEN_CASE_ID_LEN) == 0;
+}
+
+/* Marks the reads in items that repeat their agency's last accounted
+ * read within ACCESS_REPEAT_US, and remembers the others as the last. */
+static void
+skip_repeats(struct broker *b, struct last_access *last,
+             struct store_item *items, struct job **batch, size_t n,
+             int64_t now_us)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct last_access *l;
+		if (items[i].op != STORE_ACCESS)
+			continue;
+		l = &last[batch[i]->agency - b->cfg->agencies];
+		items[i].access_repeat = l->at_us != 0 &&
+		                         now_us - l->at_us < ACCESS_REPEAT_US &&
+		                         same_read(&l->e, &items[i].access);
+		if (!items[i].access_repeat) {
+			l->e = items[i].access;
+			l->at_us = now_us;
+		}
+	}
 }
 
 /* After a commit: the notice of whose inboxes grew, or NULL if none. */
@@ -76,14 +129,15 @@ writer_main(void *arg)
 	void *in = zmq_socket(b->zctx, ZMQ_PULL);
 	void *out = zmq_socket(b->zctx, ZMQ_PUSH);
 	struct keten_error err;
+	struct last_access *last = calloc(b->cfg->n_agencies, sizeof(*last));
 
-	if (!batch || !items || !in || !out || zmq_bind(in, EP_WRITER) != 0 ||
-	    zmq_connect(out, EP_REPLIES) != 0)
+	if (!batch || !items || !last || !in || !out ||
+	    zmq_bind(in, EP_WRITER) != 0 || zmq_connect(out, EP_REPLIES) != 0)
 		fatalx("event=writer_start_failed");
 	while (done < b->cfg->workers) {
 		size_t n = 0;
 		struct job *j;
-		int64_t t0;
+		int64_t t0, now;
 
 		/* Block for the first job, then take whatever else waits. */
 		if (job_recv(in, &j, 0) != 0) {
@@ -102,8 +156,9 @@ writer_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			items[i] = batch[i]->item;
 		t0 = clock_mono_us();
-		if (store_apply(b->store, items, n, clock_now_us(), &err) !=
-		    KETEN_OK)
+		now = clock_now_us();
+		skip_repeats(b, last, items, batch, n, now);
+		if (store_apply(b->store, items, n, now, &err) != KETEN_OK)
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
 		log_debug("event=commit n=%zu us=%lld", n,
@@ -132,5 +187,6 @@ writer_main(void *arg)
 	zmq_close(out);
 	free(batch);
 	free(items);
+	free(last);
 	return NULL;
 }

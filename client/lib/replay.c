@@ -112,7 +112,7 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	req.from_seq = from_seq;
 	req.replay_max = REPLAY_PAGE;
 	while (rc == KETEN_OK && (more || follow_ms > 0)) {
-		struct reply r;
+		struct reply r = {0};
 		/* Caught up: wait for the next commit. */
 		req.wait_ms = more ? 0 : (uint32_t)follow_ms;
 		if (req.wait_ms > 0)
@@ -123,8 +123,10 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 			    err);
 		else
 			rc = client_call(c, &r, &req, err);
-		if (rc != KETEN_OK)
+		if (rc != KETEN_OK) {
+			wire_reply_clear(&r); /* an error reply, perhaps */
 			break;
+		}
 		if (r.kind != WIRE_REP_REPLAY) {
 			wire_reply_clear(&r);
 			rc = error_set(err, KETEN_E_MALFORMED,

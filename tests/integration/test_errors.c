@@ -109,6 +109,35 @@ frame_errors(void)
 	}
 }
 
+/* A read that would wait must be small and wait at most 60 s. */
+static void
+waiting_read_errors(void)
+{
+	struct request rq = {.request_id = 7, .kind = WIRE_REQ_FETCH};
+	uint8_t *f, *big;
+	size_t len;
+
+	rq.wait_ms = 60001;
+	CHECK_INT(wire_request_encode(&f, &len, &rq), KETEN_OK);
+	expect_refusal("vt-flevoland", f, len, KETEN_E_FIELD, "at most 60000");
+	free(f);
+	/* Padded with an unknown field (number 99, 300 bytes): a waiting
+	 * read is held in the broker's memory, so it may not be big. */
+	rq.wait_ms = 1000;
+	rq.fetch_after = UINT64_C(1) << 40; /* nothing there: it would wait */
+	CHECK_INT(wire_request_encode(&f, &len, &rq), KETEN_OK);
+	big = calloc(1, len + 4 + 300);
+	memcpy(big, f, len);
+	big[len] = 0x9a; /* field 99, length-delimited */
+	big[len + 1] = 0x06;
+	big[len + 2] = 0xac; /* 300 */
+	big[len + 3] = 0x02;
+	expect_refusal("vt-flevoland", big, len + 4 + 300, KETEN_E_FIELD,
+	               "a waiting read is at most 256 bytes");
+	free(big);
+	free(f);
+}
+
 static void
 envelope_errors(void)
 {
@@ -151,6 +180,15 @@ envelope_errors(void)
 	craft_init(&c, "lt-almere", "vt-flevoland");
 	c.no_sealed = 1;
 	craft_and_expect(&c, "lt-almere", KETEN_E_FIELD, "sealed content");
+
+	/* All zeros is no case id (the access log's "no case"). */
+	{
+		static const uint8_t zero[KETEN_CASE_ID_LEN];
+		craft_init(&c, "lt-almere", "vt-flevoland");
+		c.case_id = zero;
+		craft_and_expect(&c, "lt-almere", KETEN_E_FIELD,
+		                 "case_id is all zeros");
+	}
 
 	/* A local team may not refer straight to a GI. */
 	craft_init(&c, "lt-almere", "gi-save");
@@ -553,6 +591,7 @@ main(void)
 		accepted(&c, "lt-almere");
 	}
 	frame_errors();
+	waiting_read_errors();
 	envelope_errors();
 	ack_errors();
 	refusals_reach_the_caller();
