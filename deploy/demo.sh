@@ -6,6 +6,8 @@
 # SAVE asks for information and accepts; SAVE hands over to the Raad voor
 # de Kinderbescherming, which declines once and accepts a second offer; the
 # Raad closes the case. After every step the demo checks who holds the case.
+# Veilig Thuis's desk is subscribed (keten watch) before the referral is
+# sent and must show it as soon as it is recorded.
 # Then it prints the verified case history, verifies the audit chain and
 # stops the broker. Exits 0 only if every step did what it should.
 #
@@ -38,7 +40,9 @@ else
 	work=$(mktemp -d /tmp/keten-demo.XXXXXX)
 fi
 broker_pid=""
+watch_pid=""
 cleanup() {
+	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
 	if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
 		kill "$broker_pid" 2>/dev/null || true
 		wait "$broker_pid" 2>/dev/null || true
@@ -97,6 +101,11 @@ refused() {
 	echo "   refused as it should be ($why): $(cat "$work/refusal")"
 }
 
+step "vt-flevoland's desk subscribes: keten watch waits for its next message"
+KETEN_KEY=$(key vt-flevoland) \
+	"$keten" watch --count 1 --wait 10 >"$work/watch.out" 2>&1 &
+watch_pid=$!
+
 step "lt-almere refers a child to vt-flevoland"
 out=$(as lt-almere send referral --json \
 	--to vt-flevoland --urgency urgent \
@@ -111,6 +120,13 @@ case=$(sed -n 's/.*"case":"\([0-9a-f]\{32\}\)".*/\1/p' <<<"$out")
 [ -n "$case" ] || fail "no case id in: $out"
 echo "case $case"
 expect_case offered lt-almere
+
+step "the subscribed desk got it as it was recorded, verified and decrypted"
+wait "$watch_pid" || fail "keten watch did not deliver the referral"
+watch_pid=""
+cat "$work/watch.out"
+grep -q "Noor de Vries" "$work/watch.out" ||
+	fail "keten watch did not show the decrypted referral"
 
 step "vt-flevoland's inbox, verified and decrypted"
 out=$(as vt-flevoland inbox)

@@ -44,7 +44,9 @@ raw_controls() {
 }
 utf8_ok() { iconv -f UTF-8 -t UTF-8 <"$1" >/dev/null 2>&1 && echo yes || echo no; }
 
-port=$((20000 + RANDOM % 30000))
+# Below the kernel's ephemeral range (32768-60999 on Linux), where a
+# client connection's local port could make ketend's bind fail.
+port=$((20000 + RANDOM % 12000))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 	port=$((port + 1))
 done
@@ -62,7 +64,11 @@ for _ in $(seq 50); do
 	as lt-almere ping --timeout 1 >/dev/null 2>&1 && break
 	kill -0 "$pid" 2>/dev/null || break
 done
-as lt-almere ping >/dev/null
+as lt-almere ping >/dev/null || {
+	echo "ketend did not come up; its log:" >&2
+	cat "$tmp/ketend.log" >&2
+	exit 1
+}
 
 name=$'Noé ĳs\e[31mRED\e[0m'
 concern=$'zorgen\a over Zoë'

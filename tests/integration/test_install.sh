@@ -40,7 +40,9 @@ check "example is short" yes "$([ "$(wc -l <"$src/client/examples/accept_referra
 
 keten=$tmp/prefix/bin/keten
 ketend=$tmp/prefix/sbin/ketend
-port=$((20000 + RANDOM % 30000))
+# Below the kernel's ephemeral range (32768-60999 on Linux), where a
+# client connection's local port could make ketend's bind fail.
+port=$((20000 + RANDOM % 12000))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 	port=$((port + 1))
 done

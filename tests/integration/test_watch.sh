@@ -71,7 +71,9 @@ wait_for() {
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 at_least() { [ "$(lines "$1")" -ge "$2" ]; }
 
-port=$((20000 + RANDOM % 30000))
+# Below the kernel's ephemeral range (32768-60999 on Linux), where a
+# client connection's local port could make ketend's bind fail.
+port=$((20000 + RANDOM % 12000))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 	port=$((port + 1))
 done
@@ -92,7 +94,11 @@ start_broker() {
 		as lt-almere ping --timeout 1 >/dev/null 2>&1 && break
 		kill -0 "$pid" 2>/dev/null || break
 	done
-	as lt-almere ping >/dev/null
+	as lt-almere ping >/dev/null || {
+		echo "ketend did not come up; its log:" >&2
+		cat "$tmp/ketend.log" >&2
+		exit 1
+	}
 }
 # refer MARKER: a referral from lt-almere to vt-flevoland whose concern
 # is MARKER; prints its record's seq.
