@@ -188,7 +188,8 @@ audit_page(const struct reply *r)
 	int rc = KETEN_OK;
 
 	error_clear(&err);
-	FUZZ_CHECK(audit_stream_new(&st, &region, from, &err) == KETEN_OK);
+	FUZZ_CHECK(audit_stream_new(&st, &region, from, NULL, &err) ==
+	           KETEN_OK);
 	for (size_t i = 0; i < r->replay.n && rc == KETEN_OK; i++) {
 		const struct delivered *d = &r->replay.records[i];
 		struct record rec = {.seq = d->seq,
