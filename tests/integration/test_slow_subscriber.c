@@ -1,7 +1,8 @@
 /*
  * A subscriber that stops reading slows nobody and costs the broker no
  * memory that grows (docs/PROTOCOL.md, "Flow control"). Against a real
- * ketend, twice, 100,000 messages each (KETEN_TEST_RECORDS overrides):
+ * ketend, twice, each time a new one on an empty data directory,
+ * 100,000 messages each (KETEN_TEST_RECORDS overrides):
  * built and signed beforehand, from four senders; four subscriber threads
  * that receive and acknowledge, and a fifth recipient getting a fifth of
  * the messages. In the baseline its
@@ -228,33 +229,77 @@ spawn_slow(const char *self)
 	return pid;
 }
 
+static const char *const REGION[] = {
+    "fast-0:veilig_thuis", "fast-1:veilig_thuis", "fast-2:veilig_thuis",
+    "fast-3:veilig_thuis", "slow:veilig_thuis",   "lt-0:local_team",
+    "lt-1:local_team",     "lt-2:local_team",     "lt-3:local_team"};
+
+/* The messages the stopped subscriber's inbox holds after its cursor. */
+static uint64_t
+waiting_for_slow(void)
+{
+	struct keten_client *c = harness_agency(&H, SLOW);
+	struct keten_inbox *in = NULL;
+	struct keten_error err;
+	uint64_t waiting = 0, cur;
+
+	for (;;) {
+		CHECK_INT(keten_fetch(&in, c, 1024, &err), KETEN_OK);
+		if (in == NULL || in->n == 0)
+			break;
+		waiting += in->n;
+		CHECK_INT(keten_ack(&cur, c, in->messages[in->n - 1].seq, &err),
+		          KETEN_OK);
+		keten_inbox_free(&in);
+	}
+	keten_inbox_free(&in);
+	return waiting;
+}
+
+/* One run on a broker of its own (an empty data directory, so that both
+ * runs start alike); with stop, the fifth subscriber is stopped. */
+static void
+phase(struct result *res, const char *self, size_t n, bool stop)
+{
+	pid_t slow;
+
+	harness_region(&H, REGION, sizeof(REGION) / sizeof(REGION[0]), NULL);
+	harness_start(&H);
+	slow = spawn_slow(self);
+	if (stop) {
+		/* Stopped with a waiting request outstanding. */
+		nanosleep(&(struct timespec){0, 300000000}, NULL);
+		kill(slow, SIGSTOP);
+	}
+	run(res, n);
+	kill(slow, SIGKILL);
+	waitpid(slow, NULL, 0);
+	if (stop) {
+		/* Nothing was lost for it: its messages wait after its
+		 * cursor (all of its fifth, less what its one outstanding
+		 * request took before it stopped). */
+		uint64_t waiting = waiting_for_slow();
+		CHECK(waiting + 256 >= n / 5);
+		printf("the stopped subscriber's inbox kept %" PRIu64
+		       " messages for later\n",
+		       waiting);
+	}
+	harness_drop_clients(&H);
+	CHECK_INT(harness_stop(&H), 0);
+	harness_cleanup(&H);
+}
+
 int
 main(int argc, char **argv)
 {
-	static const char *region[] = {
-	    "fast-0:veilig_thuis", "fast-1:veilig_thuis", "fast-2:veilig_thuis",
-	    "fast-3:veilig_thuis", "slow:veilig_thuis",   "lt-0:local_team",
-	    "lt-1:local_team",     "lt-2:local_team",     "lt-3:local_team"};
 	const char *env = getenv("KETEN_TEST_RECORDS");
 	size_t n = env ? strtoul(env, NULL, 10) : 100000;
 	struct result base, stalled;
-	pid_t slow;
 
 	if (argc == 4 && strcmp(argv[1], "--subscriber") == 0)
 		return subscriber(argv[2], argv[3]);
-	harness_region(&H, region, sizeof(region) / sizeof(region[0]), NULL);
-	harness_start(&H);
-
-	/* Baseline: the fifth subscriber reads too. */
-	slow = spawn_slow(argv[0]);
-	run(&base, n);
-	/* The fifth stops reading with its request outstanding. */
-	nanosleep(&(struct timespec){0, 300000000}, NULL);
-	kill(slow, SIGSTOP);
-	run(&stalled, n);
-	kill(slow, SIGKILL);
-	waitpid(slow, NULL, 0);
-
+	phase(&base, argv[0], n, false);
+	phase(&stalled, argv[0], n, true);
 	printf("baseline: %zu messages, %.0f msg/s delivered to the four, "
 	       "broker peak anonymous RSS %.1f MiB\n",
 	       n, base.rate, (double)base.peak_rss / MIB);
@@ -267,34 +312,5 @@ main(int argc, char **argv)
 	CHECK(base.peak_rss > 0);
 	CHECK(stalled.peak_rss <=
 	      base.peak_rss + (uint64_t)RSS_SLACK_MIB * MIB);
-	/* Nothing was lost for the stopped one: its messages wait in its
-	 * inbox, after its cursor. */
-	{
-		struct keten_inbox *in = NULL;
-		struct keten_error err;
-		uint64_t waiting = 0;
-		struct keten_client *c = harness_agency(&H, SLOW);
-		uint64_t cur;
-		for (;;) {
-			CHECK_INT(keten_fetch(&in, c, 1024, &err), KETEN_OK);
-			if (in == NULL || in->n == 0)
-				break;
-			waiting += in->n;
-			CHECK_INT(keten_ack(&cur, c,
-			                    in->messages[in->n - 1].seq, &err),
-			          KETEN_OK);
-			keten_inbox_free(&in);
-		}
-		keten_inbox_free(&in);
-		/* at least the stopped run's fifth, less what its one
-		 * outstanding request took before it stopped */
-		CHECK(waiting + 256 >= n / 5);
-		printf("the stopped subscriber's inbox kept %" PRIu64
-		       " messages for later\n",
-		       waiting);
-	}
-	harness_drop_clients(&H);
-	CHECK_INT(harness_stop(&H), 0);
-	harness_cleanup(&H);
 	return check_done("test_slow_subscriber");
 }
