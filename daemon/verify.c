@@ -76,15 +76,23 @@ account(struct job *j, enum access_kind kind, const struct delivered *recs,
 	return KETEN_OK;
 }
 
-/* A read that found nothing: wait for a commit, if the request asks to
- * and this is not already its last turn. */
+/* A fetch or replay may wait at most WAIT_MAX_MS: checked before it
+ * reads anything. */
 static int
-maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
+wait_valid(const struct job *j, struct keten_error *err)
 {
 	if (j->req.wait_ms > WAIT_MAX_MS)
 		return error_set(err, KETEN_E_FIELD,
 		                 "wait_ms is %u; a read waits at most %u ms",
 		                 j->req.wait_ms, WAIT_MAX_MS);
+	return KETEN_OK;
+}
+
+/* A read that found nothing: wait for a commit, if the request asks to
+ * and this is not already its last turn. */
+static int
+maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
+{
 	if (j->req.wait_ms == 0 || j->no_wait)
 		return KETEN_OK;
 	if (zmq_msg_size(&j->frame) > WAIT_REQUEST_MAX)
@@ -209,8 +217,8 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 
 	if (max > FETCH_MAX_LIMIT)
 		max = FETCH_MAX_LIMIT;
-	if (j->req.wait_ms > WAIT_MAX_MS)
-		return maybe_park(j, 0, err);
+	if ((rc = wait_valid(j, err)) != KETEN_OK)
+		return rc;
 	/* Leave room in the reply frame for framing around the records. */
 	rc = store_fetch(w->b->store, &f, j->agency->id, j->req.fetch_after,
 	                 max, w->b->cfg->max_message_bytes * 4, err);
@@ -328,8 +336,8 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 
 	if (max > REPLAY_MAX_LIMIT)
 		max = REPLAY_MAX_LIMIT;
-	if (j->req.wait_ms > WAIT_MAX_MS)
-		return maybe_park(j, 0, err);
+	if ((rc = wait_valid(j, err)) != KETEN_OK)
+		return rc;
 	rc = store_replay(w->b->store, &sr, j->req.from_seq, max,
 	                  w->b->cfg->max_message_bytes * 4, err);
 	if (rc != KETEN_OK)
