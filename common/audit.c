@@ -3,9 +3,12 @@
  * ledger.c only), or record by record as a stream from the broker. Trusts
  * nothing it is given: every link, hash and signature is recomputed.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -196,10 +199,13 @@ broken(struct walk *w, uint64_t seq, const char *what)
 	                 (unsigned long long)seq, what);
 }
 
+/* What a verify thread found out ahead of the walk (parallel audit). */
+enum pre { PRE_UNKNOWN = 0, PRE_OK, PRE_BADSIG };
+
 static int
-check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
+check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
+                 enum pre pre)
 {
-	struct walk *w = arg;
 	uint64_t expect = w->res->records + 1;
 	struct record r;
 	struct envelope e;
@@ -240,8 +246,10 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		              "signed by an agency not in the region "
 		              "config");
 	}
-	if (envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
-	                    a->sign_pk) != 0)
+	if (pre == PRE_BADSIG ||
+	    (pre == PRE_UNKNOWN &&
+	     envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
+	                     a->sign_pk) != 0))
 		bad = 1;
 	else if (wire_body_decode(&b, e.type, e.body, e.body_len, &tmp) != 0 ||
 	         strcmp(b.h.sender, e.signer) != 0)
@@ -288,6 +296,228 @@ check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		i->sent_at_us = b.h.sent_at_us;
 	}
 	return 0;
+}
+
+static int
+check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
+{
+	return check_record_pre(arg, key, val, len, PRE_UNKNOWN);
+}
+
+/*
+ * The offline audit's signature checks run ahead of the walk on every core
+ * (Ed25519 verify is nearly all of its cost): records are gathered in
+ * chunks, verify threads check the signatures of one chunk while the walk
+ * does everything else, in order, for the chunk before. Only the signature
+ * result crosses over; every other check stays in check_record_pre.
+ */
+#define PAR_CHUNK   1024
+#define PAR_THREADS 64
+
+struct slot {
+	uint64_t key;
+	const uint8_t *val; /* in the walk's snapshot, valid until its end */
+	size_t len;
+	uint8_t pre;
+};
+
+struct par {
+	struct walk *w;
+	struct slot *buf[2];
+	size_t n[2];
+	int fill;  /* the buffer being filled; the other is the work */
+	bool busy; /* the verify threads have the other buffer */
+	pthread_t th[PAR_THREADS];
+	unsigned n_threads;
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	uint64_t gen;      /* bumped for each chunk handed out */
+	unsigned finished; /* threads done with this generation */
+	bool quit;
+	atomic_size_t next; /* the next slot of the work to claim */
+};
+
+static uint8_t
+presign(const struct config *c, const uint8_t *val, size_t len)
+{
+	struct record r;
+	struct envelope e;
+	struct keten_error tmp;
+	const struct agency *a;
+	uint8_t pre = PRE_UNKNOWN;
+
+	if (chain_record_decode(&r, val, len) != 0 ||
+	    wire_envelope_decode(&e, r.envelope, r.envelope_len, &tmp) != 0)
+		return PRE_UNKNOWN; /* the walk says why */
+	if ((a = config_find(c, e.signer)) != NULL)
+		pre = envelope_verify(e.signature, e.version, e.type, e.body,
+		                      e.body_len, a->sign_pk) == 0
+		          ? PRE_OK
+		          : PRE_BADSIG;
+	wire_envelope_clear(&e);
+	return pre;
+}
+
+static void *
+par_thread(void *arg)
+{
+	struct par *p = arg;
+	uint64_t seen = 0;
+
+	for (;;) {
+		struct slot *work;
+		size_t n, i;
+
+		pthread_mutex_lock(&p->mu);
+		while (!p->quit && p->gen == seen)
+			pthread_cond_wait(&p->go, &p->mu);
+		if (p->quit) {
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		seen = p->gen;
+		work = p->buf[!p->fill];
+		n = p->n[!p->fill];
+		pthread_mutex_unlock(&p->mu);
+		while ((i = atomic_fetch_add(&p->next, 1)) < n)
+			work[i].pre =
+			    presign(p->w->c, work[i].val, work[i].len);
+		pthread_mutex_lock(&p->mu);
+		if (++p->finished == p->n_threads)
+			pthread_cond_signal(&p->done);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* Waits until the verify threads are done with the work buffer. */
+static void
+par_wait(struct par *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->busy && p->finished < p->n_threads)
+		pthread_cond_wait(&p->done, &p->mu);
+	p->busy = false;
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Walks the verified work buffer, in order. */
+static int
+par_walk(struct par *p, int b)
+{
+	for (size_t i = 0; i < p->n[b]; i++) {
+		const struct slot *s = &p->buf[b][i];
+		int rc = check_record_pre(p->w, s->key, s->val, s->len,
+		                          (enum pre)s->pre);
+		if (rc != 0)
+			return rc;
+	}
+	p->n[b] = 0;
+	return 0;
+}
+
+/* The filled buffer goes to the verify threads; the one they verified
+ * before is walked meanwhile. */
+static int
+par_rotate(struct par *p)
+{
+	int verified;
+
+	par_wait(p);
+	verified = !p->fill;
+	p->fill = verified; /* fill the walked one next... */
+	pthread_mutex_lock(&p->mu);
+	atomic_store(&p->next, 0);
+	p->finished = 0;
+	p->busy = p->n[!p->fill] > 0;
+	if (p->busy) { /* ...while they verify the one just filled */
+		p->gen++;
+		pthread_cond_broadcast(&p->go);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return par_walk(p, verified);
+}
+
+static int
+par_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
+{
+	struct par *p = arg;
+	struct slot *s = &p->buf[p->fill][p->n[p->fill]++];
+
+	s->key = key;
+	s->val = val;
+	s->len = len;
+	s->pre = PRE_UNKNOWN;
+	return p->n[p->fill] == PAR_CHUNK ? par_rotate(p) : 0;
+}
+
+/* The end of the walk, still in its snapshot: the last two chunks; or,
+ * if the walk failed, only the verify threads' last pointers into it. */
+static int
+par_end(void *arg, int status)
+{
+	struct par *p = arg;
+	int rc;
+
+	if (status != 0) {
+		par_wait(p);
+		return status;
+	}
+	rc = par_rotate(p); /* hands out the partial chunk */
+	par_wait(p);
+	if (rc == 0)
+		rc = par_walk(p, !p->fill);
+	return rc;
+}
+
+static int
+par_start(struct par *p, struct walk *w)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(p, 0, sizeof(*p));
+	p->w = w;
+	p->n_threads = cpus < 1             ? 1
+	               : cpus > PAR_THREADS ? PAR_THREADS
+	                                    : (unsigned)cpus;
+	if ((p->buf[0] = calloc(PAR_CHUNK, sizeof(struct slot))) == NULL ||
+	    (p->buf[1] = calloc(PAR_CHUNK, sizeof(struct slot))) == NULL) {
+		free(p->buf[0]);
+		return -1;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->go, NULL);
+	pthread_cond_init(&p->done, NULL);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		if (pthread_create(&p->th[i], NULL, par_thread, p) != 0) {
+			p->n_threads = i; /* fewer threads will do */
+			break;
+		}
+	if (p->n_threads == 0) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->go);
+		pthread_cond_destroy(&p->done);
+		free(p->buf[0]);
+		free(p->buf[1]);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+par_stop(struct par *p)
+{
+	par_wait(p);
+	pthread_mutex_lock(&p->mu);
+	p->quit = true;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		pthread_join(p->th[i], NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->go);
+	pthread_cond_destroy(&p->done);
+	free(p->buf[0]);
+	free(p->buf[1]);
 }
 
 int
@@ -363,6 +593,7 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
                  const char *dir, struct keten_error *err)
 {
 	struct walk w = {.c = c, .res = res, .err = err};
+	struct par par;
 	struct ledger *l = NULL;
 	uint64_t meta_seq;
 	uint8_t meta_hash[32];
@@ -375,8 +606,14 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	chain_genesis(w.prev, c->region);
 	w.cases_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
-	rc =
-	    ledger_walk(l, check_record, &w, &meta_seq, meta_hash, region, err);
+	if (par_start(&par, &w) == 0) {
+		rc = ledger_walk_end(l, par_record, par_end, &par, &meta_seq,
+		                     meta_hash, region, err);
+		par_stop(&par);
+	} else { /* no threads: one record at a time */
+		rc = ledger_walk(l, check_record, &w, &meta_seq, meta_hash,
+		                 region, err);
+	}
 	ledger_close(&l);
 	/* Hand the cases over, sorted, even on failure. A case whose
 	 * referral was refused stays CASE_NONE: leave it out. */

@@ -74,8 +74,9 @@ ledger_close(struct ledger **l)
  * missing database is empty if `optional`. */
 static int
 walk(struct ledger *l, const char *db, const char *head, bool optional,
-     ledger_record_fn fn, void *arg, uint64_t *head_seq, uint8_t head_hash[32],
-     char region[KETEN_ID_MAX + 1], struct keten_error *err)
+     ledger_record_fn fn, ledger_end_fn end, void *arg, uint64_t *head_seq,
+     uint8_t head_hash[32], char region[KETEN_ID_MAX + 1],
+     struct keten_error *err)
 {
 	MDB_txn *txn = NULL;
 	MDB_dbi log, meta;
@@ -148,6 +149,11 @@ walk(struct ledger *l, const char *db, const char *head, bool optional,
 	if (ret == KETEN_OK && rc != MDB_NOTFOUND)
 		ret = error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                mdb_strerror(rc));
+	if (end != NULL) { /* still inside the snapshot */
+		int e = end(arg, ret);
+		if (ret == KETEN_OK)
+			ret = e;
+	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return ret;
@@ -158,7 +164,16 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
             uint64_t *head_seq, uint8_t head_hash[32],
             char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
-	return walk(l, LEDGER_DB_LOG, "head", false, fn, arg, head_seq,
+	return walk(l, LEDGER_DB_LOG, "head", false, fn, NULL, arg, head_seq,
+	            head_hash, region, err);
+}
+
+int
+ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
+                void *arg, uint64_t *head_seq, uint8_t head_hash[32],
+                char region[KETEN_ID_MAX + 1], struct keten_error *err)
+{
+	return walk(l, LEDGER_DB_LOG, "head", false, fn, end, arg, head_seq,
 	            head_hash, region, err);
 }
 
@@ -167,6 +182,6 @@ ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,
                    uint64_t *head_seq, uint8_t head_hash[32],
                    char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
-	return walk(l, LEDGER_DB_ACCESS, "access_head", true, fn, arg, head_seq,
-	            head_hash, region, err);
+	return walk(l, LEDGER_DB_ACCESS, "access_head", true, fn, NULL, arg,
+	            head_seq, head_hash, region, err);
 }

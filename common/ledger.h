@@ -41,6 +41,15 @@ int ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
                 uint64_t *head_seq, uint8_t head_hash[32],
                 char region[KETEN_ID_MAX + 1], struct keten_error *err) WUR;
 
+/* ledger_walk, then end(arg, status) still inside the same read snapshot,
+ * always (status: the walk's result so far; its value counts only when
+ * status is 0): the bytes handed to fn stay valid until end returns, so fn
+ * may keep pointers to them and finish, or abandon, its work there. */
+typedef int (*ledger_end_fn)(void *arg, int status);
+int ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
+                    void *arg, uint64_t *head_seq, uint8_t head_hash[32],
+                    char region[KETEN_ID_MAX + 1], struct keten_error *err) WUR;
+
 /* The same over the access log (access.h), with its own head; a data
  * directory from before the access log walks as empty. */
 int ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,
