@@ -21,9 +21,6 @@
 
 #include "harness.h"
 
-#define WINDOW 64
-#define CHUNK  1024
-
 static struct harness H;
 
 static double
@@ -103,53 +100,6 @@ ceiling(unsigned threads, double seconds)
 
 /* ---- the log ---- */
 
-static void
-fill(size_t n)
-{
-	static const char *teams[] = {"lt-almere",  "lt-lelystad",
-	                              "lt-dronten", "lt-zeewolde",
-	                              "lt-urk",     "lt-noordoostpolder"};
-	struct keten_referral_content ct = harness_content("audit bench");
-	struct keten_referral ref = {.recipient = "vt-flevoland",
-	                             .urgency = KETEN_URGENCY_ROUTINE,
-	                             .content = &ct};
-	struct keten_prepared *p[CHUNK];
-	struct keten_receipt rc;
-	struct keten_error err;
-	uint64_t ticket;
-
-	for (size_t base = 0; base < n; base += CHUNK) {
-		struct keten_client *c =
-		    harness_agency(&H, teams[base / CHUNK % 6]);
-		size_t m = n - base < CHUNK ? n - base : CHUNK, sent = 0,
-		       done = 0;
-
-		for (size_t i = 0; i < m; i++)
-			if (keten_prepare_referral(&p[i], c, &ref, &err) !=
-			    KETEN_OK) {
-				fprintf(stderr, "prepare: %s\n", err.message);
-				exit(1);
-			}
-		while (done < m) {
-			while (sent < m && sent - done < WINDOW)
-				if (keten_submit_start(&ticket, c, p[sent++],
-				                       &err) != KETEN_OK) {
-					fprintf(stderr, "submit: %s\n",
-					        err.message);
-					exit(1);
-				}
-			if (keten_submit_finish(&rc, &ticket, c, &err) !=
-			    KETEN_OK) {
-				fprintf(stderr, "receipt: %s\n", err.message);
-				exit(1);
-			}
-			done++;
-		}
-		for (size_t i = 0; i < m; i++)
-			keten_prepared_free(&p[i]);
-	}
-}
-
 int
 main(int argc, char **argv)
 {
@@ -188,7 +138,7 @@ main(int argc, char **argv)
 
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
-	fill(n);
+	harness_fill(&H, n, "audit bench");
 	harness_drop_clients(&H);
 	if (harness_stop(&H) != 0)
 		fprintf(stderr, "bench: ketend did not stop cleanly\n");

@@ -309,3 +309,44 @@ harness_content(const char *marker)
 	c.family_informed = true;
 	return c;
 }
+
+void
+harness_fill(struct harness *h, size_t n, const char *marker)
+{
+	static const char *teams[] = {"lt-almere",  "lt-lelystad",
+	                              "lt-dronten", "lt-zeewolde",
+	                              "lt-urk",     "lt-noordoostpolder"};
+	enum { CHUNK = 1024, WINDOW = 64 };
+	struct keten_referral_content ct = harness_content(marker);
+	struct keten_referral ref = {.recipient = "vt-flevoland",
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
+	struct keten_prepared *p[CHUNK];
+	struct keten_receipt rc;
+	struct keten_error err;
+	uint64_t ticket;
+
+	for (size_t base = 0; base < n; base += CHUNK) {
+		struct keten_client *c =
+		    harness_agency(h, teams[base / CHUNK % 6]);
+		size_t m = n - base < CHUNK ? n - base : CHUNK, sent = 0,
+		       done = 0;
+
+		for (size_t i = 0; i < m; i++)
+			if (keten_prepare_referral(&p[i], c, &ref, &err) !=
+			    KETEN_OK)
+				die("prepare", err.message);
+		while (done < m) {
+			while (sent < m && sent - done < WINDOW)
+				if (keten_submit_start(&ticket, c, p[sent++],
+				                       &err) != KETEN_OK)
+					die("submit", err.message);
+			if (keten_submit_finish(&rc, &ticket, c, &err) !=
+			    KETEN_OK)
+				die("receipt", err.message);
+			done++;
+		}
+		for (size_t i = 0; i < m; i++)
+			keten_prepared_free(&p[i]);
+	}
+}

@@ -57,6 +57,11 @@ uint64_t harness_head(const struct harness *h, const char *id);
 /* Whether the ketend log contains s. */
 int harness_log_has(const struct harness *h, const char *s);
 
+/* Records n referrals (content marked with marker) to vt-flevoland from
+ * the Flevoland region's six local teams, 1024 per team in turn, 64 in
+ * flight; exits the test on any failure. */
+void harness_fill(struct harness *h, size_t n, const char *marker);
+
 /* A referral content with a marker in it. */
 struct keten_referral_content harness_content(const char *marker);
 

@@ -18,58 +18,7 @@
 #include "../check.h"
 #include "harness.h"
 
-#define CHUNK  1024
-#define WINDOW 64
-
 static struct harness H;
-
-/* Submits n referrals from the six local teams, WINDOW in flight. */
-static void
-fill(size_t n)
-{
-	static const char *teams[] = {"lt-almere",  "lt-lelystad",
-	                              "lt-dronten", "lt-zeewolde",
-	                              "lt-urk",     "lt-noordoostpolder"};
-	struct keten_referral_content ct = harness_content("replay");
-	struct keten_referral ref = {.recipient = "vt-flevoland",
-	                             .urgency = KETEN_URGENCY_ROUTINE,
-	                             .content = &ct};
-	struct keten_prepared *p[CHUNK];
-	struct keten_receipt rc;
-	struct keten_error err;
-	uint64_t ticket;
-
-	for (size_t base = 0; base < n; base += CHUNK) {
-		struct keten_client *c =
-		    harness_agency(&H, teams[base / CHUNK % 6]);
-		size_t m = n - base < CHUNK ? n - base : CHUNK, sent = 0,
-		       done = 0;
-
-		for (size_t i = 0; i < m; i++)
-			if (keten_prepare_referral(&p[i], c, &ref, &err) !=
-			    KETEN_OK) {
-				fprintf(stderr, "prepare: %s\n", err.message);
-				exit(1);
-			}
-		while (done < m) {
-			while (sent < m && sent - done < WINDOW)
-				if (keten_submit_start(&ticket, c, p[sent++],
-				                       &err) != KETEN_OK) {
-					fprintf(stderr, "submit: %s\n",
-					        err.message);
-					exit(1);
-				}
-			if (keten_submit_finish(&rc, &ticket, c, &err) !=
-			    KETEN_OK) {
-				fprintf(stderr, "receipt: %s\n", err.message);
-				exit(1);
-			}
-			done++;
-		}
-		for (size_t i = 0; i < m; i++)
-			keten_prepared_free(&p[i]);
-	}
-}
 
 /* Runs a shell command; its standard output in out (NUL-terminated). */
 static int run(char *out, size_t cap, const char *fmt, ...)
@@ -207,7 +156,7 @@ main(void)
 		return 1;
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
-	fill(n);
+	harness_fill(&H, n, "replay");
 	CHECK_INT(harness_head(&H, "audit-inspectie"), n);
 	snprintf(auditor, sizeof(auditor), "%s",
 	         harness_key(&H, "audit-inspectie"));
