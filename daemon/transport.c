@@ -128,6 +128,7 @@ struct io {
 	uint64_t *last_rec; /* per config agency: head when its inbox grew */
 	unsigned *n_by;     /* per config agency: its waiting reads */
 	uint64_t arrivals;  /* requests read, to order a connection's reads */
+	int64_t next_due;   /* no waiting read ends before this (mono µs) */
 };
 
 static void
@@ -229,6 +230,8 @@ park(struct io *io, struct job *j)
 	}
 	io->parked[io->n_parked] = (struct parked){.j = j};
 	io->n_by[j->agency - io->b->cfg->agencies]++;
+	if (j->wait_until_us < io->next_due)
+		io->next_due = j->wait_until_us;
 	if (may_have(io, j))
 		mark_ready(io, &io->parked[io->n_parked]);
 	io->n_parked++;
@@ -250,12 +253,18 @@ notice(struct io *io, struct job *n)
 	job_free(n);
 }
 
-/* Waits that ended become ready; returns ms until the next one ends. */
+/* Waits that ended become ready; returns ms until the next one ends.
+ * Scans the waiting reads only when one is due, not on every turn of a
+ * busy loop. */
 static long
 expire(struct io *io)
 {
 	int64_t now = clock_mono_us(), next = INT64_MAX;
 
+	if (io->n_parked == 0)
+		return -1;
+	if (now < io->next_due)
+		return (long)((io->next_due - now + 999) / 1000);
 	for (size_t i = 0; i < io->n_parked; i++) {
 		struct parked *p = &io->parked[i];
 		if (p->ready)
@@ -267,6 +276,7 @@ expire(struct io *io)
 			next = p->j->wait_until_us;
 		}
 	}
+	io->next_due = next;
 	if (next == INT64_MAX)
 		return -1;
 	return (long)((next - now + 999) / 1000);
@@ -429,7 +439,7 @@ setup(struct io *io, const uint8_t curve_sk[32])
 int
 transport_run(struct broker *b, const uint8_t curve_sk[32])
 {
-	struct io io = {.b = b};
+	struct io io = {.b = b, .next_due = INT64_MAX};
 	struct signalfd_siginfo si;
 	sigset_t stop;
 	int rc = 0, sfd = -1, got_signal = 0;
