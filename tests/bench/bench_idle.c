@@ -20,6 +20,7 @@
 
 #include <zmq.h>
 
+#include "bench.h"
 #include "config.h"
 #include "harness.h"
 #include "keys.h"
@@ -27,31 +28,8 @@
 
 static struct harness H;
 
-struct mem {
-	uint64_t rss, anon, file; /* KiB */
-};
-
-static struct mem
-memory(pid_t pid)
-{
-	struct mem m = {0, 0, 0};
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return m;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "VmRSS: %" SCNu64, &m.rss);
-		sscanf(line, "RssAnon: %" SCNu64, &m.anon);
-		sscanf(line, "RssFile: %" SCNu64, &m.file);
-	}
-	fclose(f);
-	return m;
-}
-
 static void
-show(const char *what, struct mem m)
+show(const char *what, struct bench_mem m)
 {
 	printf("%-52s VmRSS %6.1f MiB (anonymous %5.1f, file %6.1f)\n", what,
 	       (double)m.rss / 1024, (double)m.anon / 1024,
@@ -134,12 +112,12 @@ main(int argc, char **argv)
 	harness_start(&H);
 	harness_fill(&H, n, "idle bench");
 	harness_drop_clients(&H);
-	show("ketend after recording the log", memory(H.pid));
+	show("ketend after recording the log", bench_memory(H.pid));
 	if (harness_stop(&H) != 0)
 		fprintf(stderr, "bench_idle: ketend did not stop cleanly\n");
 	harness_start(&H);
 	harness_drop_clients(&H);
-	show("ketend restarted on the log", memory(H.pid));
+	show("ketend restarted on the log", bench_memory(H.pid));
 
 	if (config_load(&c, H.config, &err) != KETEN_OK)
 		die(err.message);
@@ -169,7 +147,7 @@ main(int argc, char **argv)
 	printf("%zu of %zu clients connected and answered a ping\n", answered,
 	       k);
 	nanosleep(&(struct timespec){2, 0}, NULL);
-	show("ketend with the clients connected, idle", memory(H.pid));
+	show("ketend with the clients connected, idle", bench_memory(H.pid));
 
 	/* Every client subscribed: an inbox read waiting at the broker for
 	 * each (after a position no record reaches, so none is answered). */
@@ -177,7 +155,8 @@ main(int argc, char **argv)
 	wait.fetch_after = UINT64_C(1) << 40;
 	ask_all(socks, k, &wait, 0);
 	nanosleep(&(struct timespec){2, 0}, NULL);
-	show("ketend with every client's subscription waiting", memory(H.pid));
+	show("ketend with every client's subscription waiting",
+	     bench_memory(H.pid));
 
 	for (size_t i = 0; i < k; i++)
 		zmq_close(socks[i]);

@@ -1,47 +1,34 @@
 /*
- * Submit benchmark: pre-signed referrals of about 2 KiB on the wire,
- * against a real ketend (CURVE on, durable LMDB commits), at 1 and at 64
- * in flight, through libketen's pipelined API with every receipt verified.
- * Prints messages/s and p50/p99 receipt latency per run and their medians.
- * A benchmark, not a test: it never fails on time.
+ * The broker's benchmark, in one run (issue 5's list):
+ *  1. the machine's own Ed25519 verify rate (2 KiB) on one core and on all
+ *     of them: the reference ceiling, since the broker verifies one
+ *     signature per message;
+ *  2. the broker with CURVE on and durable commits: pre-signed referrals
+ *     of about 2 KiB at 1, 16, 64 and 256 in flight through libketen's
+ *     pipelined API, every receipt verified; messages/s and p50/p99/p999
+ *     receipt latency, each rate also as a share of the ceiling;
+ *  3. the broker's peak resident memory (VmHWM) and anonymous memory;
+ *  4. keten_audit_verify over the resulting log: records/s and its share
+ *     of the ceiling.
+ * A fresh broker and data directory per run; medians over the runs. A
+ * benchmark, not a test: it never fails on time.
  *
- * usage: bench_submit [--runs R] [--single N] [--pipelined N] [--inflight K]
+ * usage: bench_submit [--runs R] [--single N] [--pipelined N]
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
+#include "bench.h"
 #include "harness.h"
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-pct(double *v, size_t n, double p)
-{
-	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-
-	return v[i < n ? i : n - 1];
-}
+#define N_LEVELS 4
+static const size_t LEVELS[N_LEVELS] = {1, 16, 64, 256};
 
 struct result {
-	double rate, p50_ms, p99_ms;
+	double rate, p50_ms, p99_ms, p999_ms;
 };
 
 static void
@@ -62,12 +49,12 @@ run(struct keten_client *c, struct keten_prepared **msgs, size_t n,
 	struct keten_receipt rc;
 	struct keten_error err;
 	size_t sent = 0, done = 0;
-	double t0 = now_s(), t1;
+	double t0 = bench_now_s(), t1;
 	struct result r;
 
 	while (done < n) {
 		while (sent < n && sent - done < inflight) {
-			start[sent] = now_s();
+			start[sent] = bench_now_s();
 			if (keten_submit_start(&tickets[sent], c, msgs[sent],
 			                       &err) != KETEN_OK)
 				die("submit", &err);
@@ -79,13 +66,14 @@ run(struct keten_client *c, struct keten_prepared **msgs, size_t n,
 		size_t i = (size_t)(ticket - tickets[0]);
 		if (i >= n || tickets[i] != ticket)
 			die("unknown ticket", NULL);
-		lat[done++] = (now_s() - start[i]) * 1000.0;
+		lat[done++] = (bench_now_s() - start[i]) * 1000.0;
 	}
-	t1 = now_s();
-	qsort(lat, n, sizeof(double), cmp_double);
+	t1 = bench_now_s();
+	bench_sort(lat, n);
 	r.rate = (double)n / (t1 - t0);
-	r.p50_ms = pct(lat, n, 0.50);
-	r.p99_ms = pct(lat, n, 0.99);
+	r.p50_ms = bench_pct(lat, n, 0.50);
+	r.p99_ms = bench_pct(lat, n, 0.99);
+	r.p999_ms = bench_pct(lat, n, 0.999);
 	free(start);
 	free(lat);
 	free(tickets);
@@ -122,11 +110,12 @@ prepare(struct keten_client *c, size_t n, size_t *wire_bytes)
 	return msgs;
 }
 
-static double
-median(double *v, size_t n)
+static void
+free_all(struct keten_prepared **m, size_t n)
 {
-	qsort(v, n, sizeof(double), cmp_double);
-	return v[n / 2];
+	for (size_t i = 0; i < n; i++)
+		keten_prepared_free(&m[i]);
+	free(m);
 }
 
 int
@@ -136,12 +125,13 @@ main(int argc, char **argv)
 	    {"runs", required_argument, NULL, 'r'},
 	    {"single", required_argument, NULL, 's'},
 	    {"pipelined", required_argument, NULL, 'p'},
-	    {"inflight", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
-	size_t runs = 3, n1 = 2000, n64 = 20000, k = 64, bytes;
-	struct harness h;
-	struct keten_client *c;
+	size_t runs = 3, n1 = 2000, nk = 20000, bytes = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	double rate[N_LEVELS][99], p50[N_LEVELS][99], p99[N_LEVELS][99],
+	    p999[N_LEVELS][99], hwm[99], anon[99], audit[99];
+	double ceil_one, ceil_all;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -153,69 +143,98 @@ main(int argc, char **argv)
 			n1 = strtoul(optarg, NULL, 10);
 			break;
 		case 'p':
-			n64 = strtoul(optarg, NULL, 10);
-			break;
-		case 'k':
-			k = strtoul(optarg, NULL, 10);
+			nk = strtoul(optarg, NULL, 10);
 			break;
 		default:
 			fprintf(stderr, "usage: bench_submit [--runs R] "
-			                "[--single N] [--pipelined N] "
-			                "[--inflight K]\n");
+			                "[--single N] [--pipelined N]\n");
 			return 2;
 		}
 	}
-	if (runs < 1 || runs > 99 || n1 < 10 || n64 < 10 || k < 1 || k > 4096)
+	if (runs < 1 || runs > 99 || n1 < 10 || nk < 10 || cpus < 1)
 		return 2;
 
-	double r1[99], p50_1[99], p99_1[99], rk[99], p50_k[99], p99_k[99];
-	printf("keten submit benchmark: %zu run(s); %zu msgs at 1 in flight, "
-	       "%zu at %zu in flight\n",
-	       runs, n1, n64, k);
-	printf("broker: ketend, CURVE, durable LMDB commits (fsync), 2 verify "
-	       "workers; client: libketen, receipts verified\n");
+	printf("keten broker benchmark: %zu run(s); %zu messages at 1 in "
+	       "flight, %zu at each of 16, 64, 256\n",
+	       runs, n1, nk);
+	printf("broker: ketend, CURVE, durable LMDB commits (fsync); client: "
+	       "libketen on the same %ld cores, receipts verified\n",
+	       cpus);
+	ceil_one = bench_verify_ceiling(1, 2);
+	ceil_all = bench_verify_ceiling((unsigned)cpus, 2);
+	printf("ceiling: Ed25519 verify of 2 KiB: %.0f/s on one core, %.0f/s "
+	       "on %ld\n",
+	       ceil_one, ceil_all, cpus);
+	fflush(stdout);
 	for (size_t run_i = 0; run_i < runs; run_i++) {
-		struct keten_prepared **m1, **mk;
-		struct result a, b;
+		struct keten_prepared **m[N_LEVELS];
+		struct harness h;
+		struct keten_client *c;
+		struct keten_audit a;
+		struct keten_error err;
+		struct bench_mem mem;
+		size_t total = 0;
+		double t0;
 
 		harness_region(&h, harness_flevoland, harness_flevoland_n,
 		               NULL);
 		harness_start(&h);
 		c = harness_client(&h, "lt-almere");
-		m1 = prepare(c, n1, &bytes);
-		mk = prepare(c, n64, &bytes);
+		for (size_t l = 0; l < N_LEVELS; l++)
+			m[l] = prepare(c, LEVELS[l] == 1 ? n1 : nk, &bytes);
 		if (run_i == 0)
 			printf("message: %zu bytes on the wire (envelope + "
 			       "sealed content)\n",
 			       bytes);
-		a = run(c, m1, n1, 1);
-		b = run(c, mk, n64, k);
-		printf("run %zu: 1 in flight: %8.0f msg/s  p50 %.3f ms  p99 "
-		       "%.3f ms | %zu in flight: %8.0f msg/s  p50 %.3f ms  p99 "
-		       "%.3f ms\n",
-		       run_i + 1, a.rate, a.p50_ms, a.p99_ms, k, b.rate,
-		       b.p50_ms, b.p99_ms);
-		fflush(stdout);
-		r1[run_i] = a.rate;
-		p50_1[run_i] = a.p50_ms;
-		p99_1[run_i] = a.p99_ms;
-		rk[run_i] = b.rate;
-		p50_k[run_i] = b.p50_ms;
-		p99_k[run_i] = b.p99_ms;
-		for (size_t i = 0; i < n1; i++)
-			keten_prepared_free(&m1[i]);
-		for (size_t i = 0; i < n64; i++)
-			keten_prepared_free(&mk[i]);
-		free(m1);
-		free(mk);
+		printf("run %zu:", run_i + 1);
+		for (size_t l = 0; l < N_LEVELS; l++) {
+			size_t n = LEVELS[l] == 1 ? n1 : nk;
+			struct result r = run(c, m[l], n, LEVELS[l]);
+			printf(" %zu: %.0f/s p50 %.2f p99 %.2f p999 %.2f ms%s",
+			       LEVELS[l], r.rate, r.p50_ms, r.p99_ms, r.p999_ms,
+			       l + 1 < N_LEVELS ? " |" : "\n");
+			rate[l][run_i] = r.rate;
+			p50[l][run_i] = r.p50_ms;
+			p99[l][run_i] = r.p99_ms;
+			p999[l][run_i] = r.p999_ms;
+			free_all(m[l], n);
+			total += n;
+		}
+		mem = bench_memory(h.pid);
+		hwm[run_i] = (double)mem.hwm / 1024;
+		anon[run_i] = (double)mem.anon / 1024;
 		keten_client_destroy(&c);
 		if (harness_stop(&h) != 0)
 			fprintf(stderr, "bench: ketend did not stop cleanly\n");
+		t0 = bench_now_s();
+		if (keten_audit_verify(&a, h.config, h.data, &err) !=
+		        KETEN_OK ||
+		    a.records != total)
+			die("audit", &err);
+		audit[run_i] = (double)total / (bench_now_s() - t0);
+		printf("       ketend peak RSS %.1f MiB (anonymous now %.1f "
+		       "MiB); keten_audit_verify %zu records: %.0f/s\n",
+		       hwm[run_i], anon[run_i], total, audit[run_i]);
+		fflush(stdout);
 		harness_cleanup(&h);
 	}
-	printf("median: 1 in flight: %.0f msg/s, p50 %.3f ms, p99 %.3f ms\n",
-	       median(r1, runs), median(p50_1, runs), median(p99_1, runs));
-	printf("median: %zu in flight: %.0f msg/s, p50 %.3f ms, p99 %.3f ms\n",
-	       k, median(rk, runs), median(p50_k, runs), median(p99_k, runs));
+	printf("\nmedians of %zu run(s):\n", runs);
+	for (size_t l = 0; l < N_LEVELS; l++) {
+		double r = bench_median(rate[l], runs);
+		printf("  %3zu in flight: %7.0f messages/s (%3.0f%% of the "
+		       "verify ceiling), receipt p50 %.2f ms, p99 %.2f ms, "
+		       "p999 %.2f ms\n",
+		       LEVELS[l], r, 100.0 * r / ceil_all,
+		       bench_median(p50[l], runs), bench_median(p99[l], runs),
+		       bench_median(p999[l], runs));
+	}
+	{
+		double r = bench_median(audit, runs);
+		printf("  keten_audit_verify: %.0f records/s (%.0f%% of the "
+		       "verify ceiling)\n",
+		       r, 100.0 * r / ceil_all);
+	}
+	printf("  ketend peak RSS %.1f MiB, anonymous %.1f MiB\n",
+	       bench_median(hwm, runs), bench_median(anon, runs));
 	return 0;
 }
