@@ -11,20 +11,13 @@ export LC_ALL=C # strings are bytes here; UTF-8 is checked with iconv
 src=$1 keten=$2 ketend=$3
 tmp=$(mktemp -d /tmp/keten-cli-text.XXXXXX)
 pid=""
-fails=0 checks=0
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() {
-	echo "CHECK failed: $*" >&2
-	fails=$((fails + 1))
-}
-check() { # check DESCRIPTION EXPECTED ACTUAL
-	checks=$((checks + 1))
-	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-}
 has() { # has DESCRIPTION FILE STRING: FILE holds STRING, byte for byte
 	checks=$((checks + 1))
 	grep -qF -- "$3" "$2" || fail "$1: '$3' not in $(basename "$2")"
@@ -44,12 +37,7 @@ raw_controls() {
 }
 utf8_ok() { iconv -f UTF-8 -t UTF-8 <"$1" >/dev/null 2>&1 && echo yes || echo no; }
 
-# Below the kernel's ephemeral range (32768-60999 on Linux), where a
-# client connection's local port could make ketend's bind fail.
-port=$((20000 + RANDOM % 12000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-	port=$((port + 1))
-done
+port=$(free_port)
 config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
 export KETEN_CONFIG=$config
 as() { # as AGENCY VERB ...: keten as that agency

@@ -12,19 +12,13 @@ san=()
 [ "${3:-OFF}" = "ON" ] && san=(-fsanitize=address,undefined)
 tmp=$(mktemp -d /tmp/keten-install.XXXXXX)
 pid=""
-fails=0 checks=0
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-check() { # check DESCRIPTION EXPECTED ACTUAL
-	checks=$((checks + 1))
-	if [ "$2" != "$3" ]; then
-		echo "CHECK failed: $1: expected '$2', got '$3'" >&2
-		fails=$((fails + 1))
-	fi
-}
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 libdir=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -1)
@@ -40,12 +34,7 @@ check "example is short" yes "$([ "$(wc -l <"$src/client/examples/accept_referra
 
 keten=$tmp/prefix/bin/keten
 ketend=$tmp/prefix/sbin/ketend
-# Below the kernel's ephemeral range (32768-60999 on Linux), where a
-# client connection's local port could make ketend's bind fail.
-port=$((20000 + RANDOM % 12000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-	port=$((port + 1))
-done
+port=$(free_port)
 config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
 key() { echo "$tmp/region/keys/$1.key"; }
 check "key mode" 600 "$(stat -c %a "$(key lt-almere)")"

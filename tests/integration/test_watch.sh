@@ -14,7 +14,8 @@ src=$1 keten=$2 ketend=$3
 tmp=$(mktemp -d /tmp/keten-watch.XXXXXX)
 pid="" # ketend
 bg=()  # watches and follows still running
-fails=0 checks=0
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 cleanup() {
 	for p in "${bg[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
@@ -23,14 +24,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() {
-	echo "CHECK failed: $*" >&2
-	fails=$((fails + 1))
-}
-check() { # check DESCRIPTION EXPECTED ACTUAL
-	checks=$((checks + 1))
-	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-}
 forget() { # forget PID: it has been waited for
 	local keep=() p
 	for p in "${bg[@]}"; do
@@ -71,12 +64,7 @@ wait_for() {
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 at_least() { [ "$(lines "$1")" -ge "$2" ]; }
 
-# Below the kernel's ephemeral range (32768-60999 on Linux), where a
-# client connection's local port could make ketend's bind fail.
-port=$((20000 + RANDOM % 12000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-	port=$((port + 1))
-done
+port=$(free_port)
 config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
 export KETEN_CONFIG=$config
 as() { # as AGENCY VERB ...: keten as that agency
