@@ -813,6 +813,27 @@ records_free(struct delivered *recs, size_t n)
 	free(recs);
 }
 
+/* A read transaction under the remap lock; end it with read_end. */
+static int
+read_begin(struct store *s, MDB_txn **txn)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn)) != 0)
+		pthread_rwlock_unlock(&s->remap);
+	return rc;
+}
+
+static void
+read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
+{
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
+}
+
 int
 store_fetch(struct store *s, struct store_fetch *out, const char *agency,
             uint64_t after_seq, size_t max_n, size_t max_bytes,
@@ -828,11 +849,8 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	memset(out, 0, sizeof(*out));
 	if ((out->items = calloc(max_n, sizeof(*out->items))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	pthread_rwlock_rdlock(&s->remap);
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		pthread_rwlock_unlock(&s->remap);
+	if ((rc = read_begin(s, &txn)) != 0)
 		goto fail;
-	}
 	k = val(agency, strlen(agency));
 	rc = mdb_get(txn, s->cursor, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
@@ -844,9 +862,10 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 		goto fail_txn;
 	if (after_seq < out->cursor)
 		after_seq = out->cursor;
-	if (after_seq == UINT64_MAX) /* nothing can follow */
-		goto done;
-	k = val(ibox, inbox_key(ibox, agency, after_seq + 1));
+	/* Saturating, as in store_case: no record follows UINT64_MAX. */
+	k = val(ibox, inbox_key(ibox, agency,
+	                        after_seq == UINT64_MAX ? UINT64_MAX
+	                                                : after_seq + 1));
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct delivered *d;
@@ -868,16 +887,10 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
-done:
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->remap);
+	read_end(s, txn, cur);
 	return KETEN_OK;
 fail_txn:
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->remap);
+	read_end(s, txn, cur);
 fail:
 	store_fetch_free(out);
 	return error_set(err, KETEN_E_IO, "cannot read the inbox: %s",
@@ -889,27 +902,6 @@ store_fetch_free(struct store_fetch *f)
 {
 	records_free(f->items, f->n);
 	memset(f, 0, sizeof(*f));
-}
-
-/* A read transaction under the remap lock; end it with read_end. */
-static int
-read_begin(struct store *s, MDB_txn **txn)
-{
-	int rc;
-
-	pthread_rwlock_rdlock(&s->remap);
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn)) != 0)
-		pthread_rwlock_unlock(&s->remap);
-	return rc;
-}
-
-static void
-read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
-{
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->remap);
 }
 
 /* Steps cur to the next case for the listing: every case (agency NULL),
