@@ -16,6 +16,7 @@
 #include "chain.h"
 #include "envelope.h"
 #include "ledger.h"
+#include "merkle.h"
 #include "text.h"
 #include "wire.h"
 
@@ -41,6 +42,13 @@ struct walk {
 	 * once (PROTOCOL.md 10.4), so a repeat is a forged record. */
 	struct seen *ids;
 	size_t n_ids, n_id_slots;
+	/* The Merkle tree of the records walked (from record 1 only), and
+	 * a signed checkpoint to hold the log to when the walk reaches its
+	 * size. */
+	bool tree_on;
+	struct merkle_frontier tree;
+	bool cp_pending;
+	struct checkpoint cp;
 };
 
 struct seen {
@@ -199,6 +207,27 @@ broken(struct walk *w, uint64_t seq, const char *what)
 	                 (unsigned long long)seq, what);
 }
 
+/* The pending checkpoint against the walk, which has just reached its
+ * size: the same head and, from record 1, the same Merkle root. */
+static int
+cp_holds(struct walk *w)
+{
+	uint8_t root[32];
+	char what[200];
+
+	w->cp_pending = false;
+	if (w->tree_on)
+		merkle_frontier_root(&w->tree, root);
+	if (sodium_memcmp(w->cp.head_hash, w->prev, 32) == 0 &&
+	    (!w->tree_on || sodium_memcmp(w->cp.root, root, 32) == 0))
+		return 0;
+	snprintf(what, sizeof(what),
+	         "the broker signed a log of %llu records that ends "
+	         "differently (this log was altered after it was signed)",
+	         (unsigned long long)w->cp.size);
+	return broken(w, w->cp.size ? w->cp.size : 1, what);
+}
+
 /* What a verify thread found out ahead of the walk (parallel audit). */
 enum pre { PRE_UNKNOWN = 0, PRE_OK, PRE_BADSIG };
 
@@ -281,6 +310,14 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		return bad;
 	chain_record_hash(w->prev, val, len);
 	w->res->records = key;
+	if (w->tree_on) {
+		uint8_t leaf[32];
+		merkle_leaf(leaf, w->prev);
+		if (merkle_frontier_push(&w->tree, leaf, NULL, NULL) != 0)
+			return broken(w, key, "the log is too long for a tree");
+	}
+	if (w->cp_pending && key == w->cp.size && (bad = cp_holds(w)) != 0)
+		return bad;
 	if (w->info != NULL) {
 		struct audit_info *i = w->info;
 		i->seq = key;
@@ -536,6 +573,7 @@ audit_stream_new(struct audit_stream **out, const struct config *c,
 	if (from_seq <= 1) {
 		chain_genesis(w->prev, c->region);
 		w->cases_on = true;
+		w->tree_on = true;
 	} else {
 		w->own.records = from_seq - 1;
 		if (prev_hash != NULL)
@@ -561,6 +599,32 @@ audit_stream_record(struct audit_stream *st, struct audit_info *info,
 	rc = check_record(w, seq, rec, len);
 	w->info = NULL;
 	return rc == 0 ? KETEN_OK : rc;
+}
+
+int
+audit_stream_checkpoint(struct audit_stream *st, const struct checkpoint *cp,
+                        struct keten_error *err)
+{
+	struct walk *w = &st->w;
+	int rc;
+
+	w->err = err;
+	if (chain_checkpoint_verify(cp, w->c->broker_sign_pk) != 0)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "the checkpoint of %llu records is not signed "
+		                 "by the broker key in the region config",
+		                 (unsigned long long)cp->size);
+	/* Passed, or at a record whose hash the stream does not know (a
+	 * replay from N > 1 with nothing yet): its signature is all that
+	 * can be checked. */
+	if (cp->size < w->own.records ||
+	    (cp->size == w->own.records && w->trust_first))
+		return KETEN_OK;
+	w->cp = *cp;
+	w->cp_pending = true;
+	if (cp->size == w->own.records && (rc = cp_holds(w)) != 0)
+		return rc;
+	return KETEN_OK;
 }
 
 uint64_t
@@ -605,7 +669,25 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		return rc;
 	chain_genesis(w.prev, c->region);
 	w.cases_on = true;
+	w.tree_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
+	if ((rc = ledger_checkpoint(l, &w.cp, &w.cp_pending, err)) !=
+	    KETEN_OK) {
+		ledger_close(&l);
+		return rc;
+	}
+	if (w.cp_pending &&
+	    chain_checkpoint_verify(&w.cp, c->broker_sign_pk) != 0) {
+		ledger_close(&l);
+		res->bad_seq = w.cp.size ? w.cp.size : 1;
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "the stored checkpoint of %llu records is not "
+		    "signed by the broker key in the region config",
+		    (unsigned long long)w.cp.size);
+	}
+	res->has_cp = w.cp_pending;
+	res->cp = w.cp;
 	if (par_start(&par, &w) == 0) {
 		rc = ledger_walk_end(l, par_record, par_end, &par, &meta_seq,
 		                     meta_hash, region, err);
@@ -635,6 +717,19 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		    region, c->region);
 	res->head_seq = res->records;
 	memcpy(res->head_hash, w.prev, 32);
+	if (w.cp_pending && w.cp.size == 0 && res->records == 0 &&
+	    (rc = cp_holds(&w)) != 0)
+		return rc;
+	if (w.cp_pending) {
+		res->bad_seq = res->records + 1;
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "record %llu: the broker signed a log of %llu records, "
+		    "but this one ends at %llu (records removed at the end)",
+		    (unsigned long long)res->bad_seq,
+		    (unsigned long long)w.cp.size,
+		    (unsigned long long)res->records);
+	}
 	/* No head stored yet: a broker that has recorded nothing. */
 	if (meta_seq == 0 && res->records == 0)
 		return KETEN_OK;

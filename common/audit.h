@@ -1,6 +1,7 @@
 /*
- * The auditor's offline check of a data directory: recomputes the chain,
- * checks every signature against the region's keys and the metadata head.
+ * The auditor's offline check of a data directory: recomputes the chain
+ * and its Merkle tree, checks every signature against the region's keys,
+ * the metadata head and the broker's signed checkpoint.
  * Trusts nothing in the data directory.
  */
 #ifndef KETEN_AUDIT_H
@@ -11,12 +12,17 @@
 #include "case.h"
 #include "config.h"
 #include "error.h"
+#include "wire.h"
 
 struct audit_result {
 	uint64_t records;
 	uint64_t head_seq;
 	uint8_t head_hash[32];
 	uint64_t bad_seq; /* first bad sequence number, 0 if none */
+	/* The stored checkpoint (signature verified) if there was one; the
+	 * log must then match it at its size. */
+	bool has_cp;
+	struct checkpoint cp;
 	/* Every case, replayed from the records alone, sorted by case id. */
 	struct case_state *cases;
 	size_t n_cases;
@@ -62,6 +68,13 @@ int audit_stream_new(struct audit_stream **out, const struct config *c,
 int audit_stream_record(struct audit_stream *s, struct audit_info *info,
                         uint64_t seq, const uint8_t *rec, size_t len,
                         struct keten_error *err) WUR;
+/* Checks cp's signature against the region's broker key now, and holds
+ * the log to it when the stream reaches cp->size: the same head hash and,
+ * for a stream from record 1, the same Merkle root (KETEN_E_CHAIN if
+ * not). A checkpoint of fewer records than already verified has only its
+ * signature checked. The newest pending checkpoint replaces an older. */
+int audit_stream_checkpoint(struct audit_stream *s, const struct checkpoint *cp,
+                            struct keten_error *err) WUR;
 /* The last record verified (from_seq - 1 before any) and its hash. */
 uint64_t audit_stream_last(const struct audit_stream *s, uint8_t hash[32]);
 /* The record a KETEN_E_CHAIN refusal is about (0 if none). */

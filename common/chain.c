@@ -5,11 +5,12 @@
 
 #include "bytes.h"
 #include "chain.h"
+#include "merkle.h"
 #include "wire.h"
 
 static const char genesis_tag[] = "KETEN-GENESIS-V1";
 static const char record_tag[] = "KETEN-RECORD-V1";
-static const char receipt_tag[] = "KETEN-RECEIPT-V1";
+static const char checkpoint_tag[] = "KETEN-CHECKPOINT-V1";
 
 void
 chain_genesis(uint8_t out[32], const char *region)
@@ -78,42 +79,87 @@ chain_record_hash_of(uint8_t out[32], const struct record *r)
 }
 
 void
-chain_receipt_pae(uint8_t out[CHAIN_RECEIPT_PAE_LEN], const struct receipt *r)
+chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
+                     const struct checkpoint *c)
 {
-	uint8_t *p = out;
-
-	memcpy(p, receipt_tag, sizeof(receipt_tag));
-	p += sizeof(receipt_tag);
-	bytes_put_be64(p, r->seq);
-	p += 8;
-	memcpy(p, r->record_hash, 32);
-	p += 32;
-	memcpy(p, r->message_id, 16);
-	p += 16;
-	bytes_put_be64(p, (uint64_t)r->received_at_us);
-	p += 8;
-	bytes_put_be64(p, r->head_seq);
-	p += 8;
-	memcpy(p, r->head_hash, 32);
+	memcpy(out, checkpoint_tag, sizeof(checkpoint_tag));
+	chain_checkpoint_encode(out + sizeof(checkpoint_tag), c);
 }
 
 void
-chain_receipt_sign(struct receipt *r, const uint8_t sk[64])
+chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
+                        const struct checkpoint *c)
 {
-	uint8_t pae[CHAIN_RECEIPT_PAE_LEN];
+	uint8_t *p = out;
 
-	chain_receipt_pae(pae, r);
-	crypto_sign_detached(r->signature, NULL, pae, sizeof(pae), sk);
+	bytes_put_be64(p, c->size);
+	p += 8;
+	memcpy(p, c->head_hash, 32);
+	p += 32;
+	memcpy(p, c->root, 32);
+	p += 32;
+	bytes_put_be64(p, c->access_size);
+	p += 8;
+	memcpy(p, c->access_head, 32);
+	p += 32;
+	bytes_put_be64(p, (uint64_t)c->signed_at_us);
+}
+
+void
+chain_checkpoint_store(uint8_t out[CHAIN_CHECKPOINT_STORED],
+                       const struct checkpoint *c)
+{
+	chain_checkpoint_encode(out, c);
+	memcpy(out + CHAIN_CHECKPOINT_LEN, c->signature, 64);
 }
 
 int
-chain_receipt_verify(const struct receipt *r, const uint8_t pk[32])
+chain_checkpoint_load(struct checkpoint *c, const uint8_t *buf, size_t len)
 {
-	uint8_t pae[CHAIN_RECEIPT_PAE_LEN];
+	const uint8_t *p = buf;
 
-	chain_receipt_pae(pae, r);
-	return crypto_sign_verify_detached(r->signature, pae, sizeof(pae),
+	if (len != CHAIN_CHECKPOINT_STORED)
+		return -1;
+	c->size = bytes_get_be64(p);
+	memcpy(c->head_hash, p + 8, 32);
+	memcpy(c->root, p + 40, 32);
+	c->access_size = bytes_get_be64(p + 72);
+	memcpy(c->access_head, p + 80, 32);
+	c->signed_at_us = (int64_t)bytes_get_be64(p + 112);
+	memcpy(c->signature, p + CHAIN_CHECKPOINT_LEN, 64);
+	return 0;
+}
+
+void
+chain_checkpoint_sign(struct checkpoint *c, const uint8_t sk[64])
+{
+	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN];
+
+	chain_checkpoint_pae(pae, c);
+	crypto_sign_detached(c->signature, NULL, pae, sizeof(pae), sk);
+}
+
+int
+chain_checkpoint_verify(const struct checkpoint *c, const uint8_t pk[32])
+{
+	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN];
+
+	chain_checkpoint_pae(pae, c);
+	return crypto_sign_verify_detached(c->signature, pae, sizeof(pae),
 	                                   pk) == 0
 	           ? 0
 	           : -1;
+}
+
+int
+chain_inclusion_verify(uint64_t seq, const uint8_t record_hash[32],
+                       const struct checkpoint *c, const uint8_t (*path)[32],
+                       size_t n_path)
+{
+	uint8_t leaf[32];
+
+	if (seq == 0 || seq > c->size)
+		return -1;
+	merkle_leaf(leaf, record_hash);
+	return merkle_verify(leaf, seq - 1, c->size, path, n_path, c->root);
 }

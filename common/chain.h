@@ -1,7 +1,7 @@
 /*
  * The hash chain: the stored record layout, record hashes, the genesis
- * value and signed receipts (docs/PROTOCOL.md, "Records"). Pure functions:
- * no I/O, no storage.
+ * value, signed checkpoints and inclusion proofs (docs/PROTOCOL.md 9-10).
+ * Pure functions: no I/O, no storage.
  */
 #ifndef KETEN_CHAIN_H
 #define KETEN_CHAIN_H
@@ -11,7 +11,7 @@
 
 #include "error.h"
 
-struct receipt;
+struct checkpoint;
 
 /* Bytes before the envelope in a stored record: seq, prev hash, time. */
 #define CHAIN_RECORD_HEADER (8 + 32 + 8)
@@ -35,13 +35,32 @@ void chain_record_hash_of(uint8_t out[32], const struct record *r);
 /* BLAKE2b-256 of the domain tag and the stored bytes. */
 void chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len);
 
-/* The bytes a receipt signature covers (CHAIN_RECEIPT_PAE_LEN). */
-#define CHAIN_RECEIPT_PAE_LEN (17 + 8 + 32 + 16 + 8 + 8 + 32)
-void chain_receipt_pae(uint8_t out[CHAIN_RECEIPT_PAE_LEN],
-                       const struct receipt *r);
-/* Fills r->signature. */
-void chain_receipt_sign(struct receipt *r, const uint8_t sk[64]);
-/* 0 if r carries a valid broker signature, else -1. */
-int chain_receipt_verify(const struct receipt *r, const uint8_t pk[32]) WUR;
+/*
+ * Checkpoints (PROTOCOL.md 10.2). CHAIN_CHECKPOINT_LEN bytes of fields;
+ * the PAE puts the 20-byte tag "KETEN-CHECKPOINT-V1\0" before them; the
+ * stored form (meta "checkpoint") puts the signature after them.
+ */
+#define CHAIN_CHECKPOINT_LEN     (8 + 32 + 32 + 8 + 32 + 8)
+#define CHAIN_CHECKPOINT_PAE_LEN (20 + CHAIN_CHECKPOINT_LEN)
+#define CHAIN_CHECKPOINT_STORED  (CHAIN_CHECKPOINT_LEN + 64)
+void chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
+                             const struct checkpoint *c);
+void chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
+                          const struct checkpoint *c);
+void chain_checkpoint_store(uint8_t out[CHAIN_CHECKPOINT_STORED],
+                            const struct checkpoint *c);
+/* Parses the stored form; 0 or -1. */
+int chain_checkpoint_load(struct checkpoint *c, const uint8_t *buf,
+                          size_t len) WUR;
+/* Fills c->signature. */
+void chain_checkpoint_sign(struct checkpoint *c, const uint8_t sk[64]);
+/* 0 if c carries a valid broker signature, else -1. */
+int chain_checkpoint_verify(const struct checkpoint *c,
+                            const uint8_t pk[32]) WUR;
+/* 0 if path proves record seq, with record_hash, is in the tree c signed
+ * (seq <= c->size), else -1. No signature check. */
+int chain_inclusion_verify(uint64_t seq, const uint8_t record_hash[32],
+                           const struct checkpoint *c,
+                           const uint8_t (*path)[32], size_t n_path) WUR;
 
 #endif

@@ -13,7 +13,9 @@
 #include <lmdb.h>
 
 #include "bytes.h"
+#include "chain.h"
 #include "ledger.h"
+#include "wire.h"
 
 struct ledger {
 	MDB_env *env;
@@ -175,6 +177,41 @@ ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
 {
 	return walk(l, LEDGER_DB_LOG, "head", false, fn, end, arg, head_seq,
 	            head_hash, region, err);
+}
+
+int
+ledger_checkpoint(struct ledger *l, struct checkpoint *cp, bool *has,
+                  struct keten_error *err)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi meta;
+	MDB_val k = {.mv_size = 10, .mv_data = "checkpoint"}, v;
+	int rc;
+
+	*has = false;
+	rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(l->env, 0)) == 0)
+		rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
+		                 mdb_strerror(rc));
+	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) == 0)
+		rc = mdb_get(txn, meta, &k, &v);
+	if (rc == 0 && chain_checkpoint_load(cp, v.mv_data, v.mv_size) != 0)
+		rc = MDB_CORRUPTED;
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return KETEN_OK;
+	if (rc == MDB_CORRUPTED)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "the stored checkpoint is not %d bytes "
+		                 "(altered)",
+		                 CHAIN_CHECKPOINT_STORED);
+	if (rc != 0)
+		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
+		                 mdb_strerror(rc));
+	*has = true;
+	return KETEN_OK;
 }
 
 int

@@ -7,6 +7,7 @@
 #ifndef KETEN_LEDGER_H
 #define KETEN_LEDGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,12 +18,13 @@
 #define LEDGER_DB_INBOX   "inbox"   /* recipient id, NUL, be64 seq -> "" */
 #define LEDGER_DB_CONTENT "content" /* be64 seq -> sealed content */
 #define LEDGER_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
-#define LEDGER_DB_META    "meta"    /* "head" -> be64 seq | hash; "region" */
+#define LEDGER_DB_META    "meta"    /* "head", "checkpoint", "region", ... */
 #define LEDGER_DB_CASES   "cases"   /* case id -> case state (case.c) */
 #define LEDGER_DB_CASEIDX "caseidx" /* agency id, NUL, case id -> "" */
 #define LEDGER_DB_CASELOG "caselog" /* case id, be64 seq -> "" */
 #define LEDGER_DB_ACCESS  "access"  /* be64 access seq -> entry (access.h) */
-#define LEDGER_MAX_DBS    12
+#define LEDGER_DB_TREE    "tree"    /* level, be64 index -> Merkle node */
+#define LEDGER_MAX_DBS    16
 
 struct ledger;
 
@@ -49,6 +51,14 @@ typedef int (*ledger_end_fn)(void *arg, int status);
 int ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
                     void *arg, uint64_t *head_seq, uint8_t head_hash[32],
                     char region[KETEN_ID_MAX + 1], struct keten_error *err) WUR;
+
+/* The signed checkpoint stored now (meta "checkpoint", unverified), in a
+ * snapshot of its own: a walk begun after it sees at least its records.
+ * *has is false if there is none (a log from before checkpoints, never
+ * opened by a newer broker). KETEN_E_CHAIN if it is not a checkpoint. */
+struct checkpoint;
+int ledger_checkpoint(struct ledger *l, struct checkpoint *cp, bool *has,
+                      struct keten_error *err) WUR;
 
 /* The same over the access log (access.h), with its own head; a data
  * directory from before the access log walks as empty. */

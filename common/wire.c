@@ -686,24 +686,75 @@ case_from_pb(struct wire_case *wc, const Keten__CaseSummary *cs)
 	return 0;
 }
 
-/* protobuf-c views of n delivered records, in two calloc'd arrays. */
-static int
-delivered_to_pb(Keten__Delivered **items, Keten__Delivered ***ptrs,
-                const struct delivered *d, size_t n)
+static void
+cp_to_pb(Keten__Checkpoint *pc, const struct checkpoint *c)
 {
-	*items = NULL;
-	*ptrs = NULL;
+	keten__checkpoint__init(pc);
+	pc->size = c->size;
+	pc->head_hash = bin(c->head_hash, KETEN_HASH_LEN);
+	pc->root = bin(c->root, KETEN_HASH_LEN);
+	pc->access_size = c->access_size;
+	pc->access_head = bin(c->access_head, KETEN_HASH_LEN);
+	pc->signed_at_us = c->signed_at_us;
+	pc->signature = bin(c->signature, WIRE_SIG_LEN);
+}
+
+/* 0, or -1 if absent or a field has the wrong size. */
+static int
+cp_from_pb(struct checkpoint *c, const Keten__Checkpoint *pc)
+{
+	if (pc == NULL)
+		return -1;
+	c->size = pc->size;
+	c->access_size = pc->access_size;
+	c->signed_at_us = pc->signed_at_us;
+	return copy_fixed(c->head_hash, KETEN_HASH_LEN, pc->head_hash) ||
+	               copy_fixed(c->root, KETEN_HASH_LEN, pc->root) ||
+	               copy_fixed(c->access_head, KETEN_HASH_LEN,
+	                          pc->access_head) ||
+	               copy_fixed(c->signature, WIRE_SIG_LEN, pc->signature)
+	           ? -1
+	           : 0;
+}
+
+/* protobuf-c views of n delivered records and their proofs, in calloc'd
+ * arrays; free with pb_delivered_free. */
+struct pb_delivered {
+	Keten__Delivered *items, **ptrs;
+	ProtobufCBinaryData *path;
+};
+
+static void
+pb_delivered_free(struct pb_delivered *p)
+{
+	free(p->items);
+	free(p->ptrs);
+	free(p->path);
+}
+
+static int
+delivered_to_pb(struct pb_delivered *p, const struct delivered *d, size_t n)
+{
+	size_t n_path = 0, k = 0;
+
+	memset(p, 0, sizeof(*p));
 	if (n == 0)
 		return KETEN_OK;
-	*items = calloc(n, sizeof(**items));
-	*ptrs = calloc(n, sizeof(**ptrs));
-	if (*items == NULL || *ptrs == NULL) {
-		free(*items);
-		free(*ptrs);
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].n_path > WIRE_PATH_MAX)
+			return KETEN_E_MALFORMED;
+		n_path += d[i].n_path;
+	}
+	p->items = calloc(n, sizeof(*p->items));
+	p->ptrs = calloc(n, sizeof(*p->ptrs));
+	p->path = n_path ? calloc(n_path, sizeof(*p->path)) : NULL;
+	if (p->items == NULL || p->ptrs == NULL ||
+	    (n_path > 0 && p->path == NULL)) {
+		pb_delivered_free(p);
 		return KETEN_E_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		Keten__Delivered *x = &(*items)[i];
+		Keten__Delivered *x = &p->items[i];
 		keten__delivered__init(x);
 		x->seq = d[i].seq;
 		x->received_at_us = d[i].received_at_us;
@@ -711,19 +762,35 @@ delivered_to_pb(Keten__Delivered **items, Keten__Delivered ***ptrs,
 		x->prev_hash = bin(d[i].prev_hash, KETEN_HASH_LEN);
 		x->envelope = bin(d[i].envelope, d[i].envelope_len);
 		x->sealed_content = bin(d[i].sealed, d[i].sealed_len);
-		(*ptrs)[i] = x;
+		x->n_path = d[i].n_path;
+		x->path = d[i].n_path ? &p->path[k] : NULL;
+		for (size_t j = 0; j < d[i].n_path; j++)
+			p->path[k++] =
+			    bin(d[i].path + j * KETEN_HASH_LEN, KETEN_HASH_LEN);
+		p->ptrs[i] = x;
 	}
 	return KETEN_OK;
 }
 
-/* Views of n protobuf-c records, pointing into them; 0 or -1. */
+/* Views of n protobuf-c records, pointing into them, and their proofs
+ * copied into one block (*paths, malloc'd); 0 or -1. */
 static int
-delivered_from_pb(struct delivered **out, Keten__Delivered **in, size_t n)
+delivered_from_pb(struct delivered **out, uint8_t **paths,
+                  Keten__Delivered **in, size_t n)
 {
+	size_t n_path = 0, k = 0;
+
 	*out = NULL;
 	if (n == 0)
 		return 0;
 	if ((*out = calloc(n, sizeof(**out))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (in[i]->n_path > WIRE_PATH_MAX)
+			return -1;
+		n_path += in[i]->n_path;
+	}
+	if (n_path > 0 && (*paths = malloc(n_path * KETEN_HASH_LEN)) == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct delivered *d = &(*out)[i];
@@ -737,6 +804,12 @@ delivered_from_pb(struct delivered **out, Keten__Delivered **in, size_t n)
 		d->envelope_len = in[i]->envelope.len;
 		d->sealed = in[i]->sealed_content.data;
 		d->sealed_len = in[i]->sealed_content.len;
+		d->n_path = in[i]->n_path;
+		d->path = d->n_path ? *paths + k * KETEN_HASH_LEN : NULL;
+		for (size_t j = 0; j < d->n_path; j++, k++)
+			if (copy_fixed(*paths + k * KETEN_HASH_LEN,
+			               KETEN_HASH_LEN, in[i]->path[j]))
+				return -1;
 	}
 	return 0;
 }
@@ -753,7 +826,9 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 	Keten__CasesReply cs = KETEN__CASES_REPLY__INIT;
 	Keten__CaseReply c1 = KETEN__CASE_REPLY__INIT;
 	Keten__ReplayReply rp = KETEN__REPLAY_REPLY__INIT;
-	Keten__Delivered *items = NULL, **ptrs = NULL;
+	Keten__Checkpoint cpb;
+	ProtobufCBinaryData path[WIRE_PATH_MAX];
+	struct pb_delivered dv = {0};
 	struct pb_case *pc = NULL;
 	Keten__CaseSummary **cps = NULL;
 	int ret;
@@ -771,21 +846,30 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		rc.record_hash = bin(r->receipt.record_hash, KETEN_HASH_LEN);
 		rc.message_id = bin(r->receipt.message_id, KETEN_MSG_ID_LEN);
 		rc.received_at_us = r->receipt.received_at_us;
-		rc.head_seq = r->receipt.head_seq;
-		rc.head_hash = bin(r->receipt.head_hash, KETEN_HASH_LEN);
-		rc.signature = bin(r->receipt.signature, WIRE_SIG_LEN);
 		rc.prev_hash = bin(r->receipt.prev_hash, KETEN_HASH_LEN);
+		cp_to_pb(&cpb, &r->receipt.cp);
+		rc.checkpoint = &cpb;
+		if (r->receipt.n_path > WIRE_PATH_MAX)
+			return KETEN_E_MALFORMED;
+		for (size_t i = 0; i < r->receipt.n_path; i++)
+			path[i] = bin(r->receipt.path[i], KETEN_HASH_LEN);
+		rc.n_path = r->receipt.n_path;
+		rc.path = path;
 		m.kind_case = KETEN__REPLY__KIND_RECEIPT;
 		m.receipt = &rc;
 		break;
 	case WIRE_REP_FETCH:
-		if (delivered_to_pb(&items, &ptrs, r->fetch.items,
-		                    r->fetch.n) != KETEN_OK)
-			return KETEN_E_NOMEM;
+		if ((ret = delivered_to_pb(&dv, r->fetch.items, r->fetch.n)) !=
+		    KETEN_OK)
+			return ret;
 		f.n_messages = r->fetch.n;
-		f.messages = ptrs;
+		f.messages = dv.ptrs;
 		f.cursor = r->fetch.cursor;
 		f.more = r->fetch.more;
+		if (r->fetch.has_cp) {
+			cp_to_pb(&cpb, &r->fetch.cp);
+			f.checkpoint = &cpb;
+		}
 		m.kind_case = KETEN__REPLY__KIND_FETCH;
 		m.fetch = &f;
 		break;
@@ -824,26 +908,30 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		break;
 	case WIRE_REP_CASE:
 		if ((pc = calloc(1, sizeof(*pc))) == NULL ||
-		    delivered_to_pb(&items, &ptrs, r->kase.records,
-		                    r->kase.n) != KETEN_OK) {
+		    delivered_to_pb(&dv, r->kase.records, r->kase.n) !=
+		        KETEN_OK) {
 			free(pc);
 			return KETEN_E_NOMEM;
 		}
 		case_to_pb(pc, &r->kase.summary);
 		c1.summary = &pc->cs;
 		c1.n_records = r->kase.n;
-		c1.records = ptrs;
+		c1.records = dv.ptrs;
 		c1.more = r->kase.more;
 		c1.now_us = r->kase.now_us;
 		m.kind_case = KETEN__REPLY__KIND_CASE;
 		m.case_ = &c1;
 		break;
 	case WIRE_REP_REPLAY:
-		if (delivered_to_pb(&items, &ptrs, r->replay.records,
-		                    r->replay.n) != KETEN_OK)
-			return KETEN_E_NOMEM;
+		if ((ret = delivered_to_pb(&dv, r->replay.records,
+		                           r->replay.n)) != KETEN_OK)
+			return ret;
 		rp.n_records = r->replay.n;
-		rp.records = ptrs;
+		rp.records = dv.ptrs;
+		if (r->replay.has_cp) {
+			cp_to_pb(&cpb, &r->replay.cp);
+			rp.checkpoint = &cpb;
+		}
 		rp.more = r->replay.more;
 		rp.head_seq = r->replay.head_seq;
 		rp.head_hash = bin(r->replay.head_hash, KETEN_HASH_LEN);
@@ -852,8 +940,7 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 		break;
 	}
 	ret = pack(out, len, &m.base);
-	free(items);
-	free(ptrs);
+	pb_delivered_free(&dv);
 	free(pc);
 	free(cps);
 	return ret;
@@ -884,17 +971,18 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		r->kind = WIRE_REP_RECEIPT;
 		r->receipt.seq = rc->seq;
 		r->receipt.received_at_us = rc->received_at_us;
-		r->receipt.head_seq = rc->head_seq;
 		bad = copy_fixed(r->receipt.record_hash, KETEN_HASH_LEN,
 		                 rc->record_hash) ||
 		      copy_fixed(r->receipt.message_id, KETEN_MSG_ID_LEN,
 		                 rc->message_id) ||
-		      copy_fixed(r->receipt.head_hash, KETEN_HASH_LEN,
-		                 rc->head_hash) ||
-		      copy_fixed(r->receipt.signature, WIRE_SIG_LEN,
-		                 rc->signature) ||
 		      copy_fixed(r->receipt.prev_hash, KETEN_HASH_LEN,
-		                 rc->prev_hash);
+		                 rc->prev_hash) ||
+		      cp_from_pb(&r->receipt.cp, rc->checkpoint) ||
+		      rc->n_path > WIRE_PATH_MAX;
+		for (size_t i = 0; !bad && i < rc->n_path; i++)
+			bad = copy_fixed(r->receipt.path[i], KETEN_HASH_LEN,
+			                 rc->path[i]);
+		r->receipt.n_path = bad ? 0 : rc->n_path;
 		break;
 	}
 	case KETEN__REPLY__KIND_FETCH:
@@ -902,8 +990,12 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		r->fetch.cursor = m->fetch->cursor;
 		r->fetch.more = m->fetch->more;
 		r->fetch.n = m->fetch->n_messages;
-		bad = delivered_from_pb(&r->fetch.items, m->fetch->messages,
-		                        m->fetch->n_messages);
+		bad =
+		    delivered_from_pb(&r->fetch.items, &r->paths,
+		                      m->fetch->messages, m->fetch->n_messages);
+		r->fetch.has_cp = m->fetch->checkpoint != NULL;
+		if (!bad && r->fetch.has_cp)
+			bad = cp_from_pb(&r->fetch.cp, m->fetch->checkpoint);
 		break;
 	case KETEN__REPLY__KIND_ACK:
 		r->kind = WIRE_REP_ACK;
@@ -933,18 +1025,22 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		r->kase.now_us = m->case_->now_us;
 		r->kase.n = m->case_->n_records;
 		bad = case_from_pb(&r->kase.summary, m->case_->summary) ||
-		      delivered_from_pb(&r->kase.records, m->case_->records,
-		                        m->case_->n_records);
+		      delivered_from_pb(&r->kase.records, &r->paths,
+		                        m->case_->records, m->case_->n_records);
 		break;
 	case KETEN__REPLY__KIND_REPLAY:
 		r->kind = WIRE_REP_REPLAY;
 		r->replay.more = m->replay->more;
 		r->replay.head_seq = m->replay->head_seq;
 		r->replay.n = m->replay->n_records;
-		bad = copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
-		                 m->replay->head_hash) ||
-		      delivered_from_pb(&r->replay.records, m->replay->records,
-		                        m->replay->n_records);
+		bad =
+		    copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
+		               m->replay->head_hash) ||
+		    delivered_from_pb(&r->replay.records, &r->paths,
+		                      m->replay->records, m->replay->n_records);
+		r->replay.has_cp = m->replay->checkpoint != NULL;
+		if (!bad && r->replay.has_cp)
+			bad = cp_from_pb(&r->replay.cp, m->replay->checkpoint);
 		break;
 	default:
 		bad = 1;
@@ -967,6 +1063,7 @@ wire_reply_clear(struct reply *r)
 	free(r->cases.items);
 	free(r->kase.records);
 	free(r->replay.records);
+	free(r->paths);
 	memset(r, 0, sizeof(*r));
 }
 

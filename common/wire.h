@@ -114,16 +114,29 @@ struct request {
 	void *pb;
 };
 
+/* The broker's signature over the log as a commit left it (PROTOCOL.md
+ * 10.2). */
+struct checkpoint {
+	uint64_t size; /* records: the head's seq */
+	uint8_t head_hash[KETEN_HASH_LEN];
+	uint8_t root[KETEN_HASH_LEN]; /* Merkle tree head over 1..size */
+	uint64_t access_size;
+	uint8_t access_head[KETEN_HASH_LEN];
+	int64_t signed_at_us;
+	uint8_t signature[WIRE_SIG_LEN];
+};
+
+#define WIRE_PATH_MAX 64 /* MERKLE_PATH_MAX */
+
 struct receipt {
 	uint64_t seq;
 	uint8_t record_hash[KETEN_HASH_LEN];
 	uint8_t message_id[KETEN_MSG_ID_LEN];
 	int64_t received_at_us;
-	uint64_t head_seq;
-	uint8_t head_hash[KETEN_HASH_LEN];
-	uint8_t signature[WIRE_SIG_LEN];
-	uint8_t
-	    prev_hash[KETEN_HASH_LEN]; /* not signed: checked by recomputing */
+	uint8_t prev_hash[KETEN_HASH_LEN]; /* checked by recomputing */
+	struct checkpoint cp;              /* covers seq */
+	size_t n_path;                     /* the inclusion proof of seq */
+	uint8_t path[WIRE_PATH_MAX][KETEN_HASH_LEN];
 };
 
 struct delivered {
@@ -135,6 +148,10 @@ struct delivered {
 	size_t envelope_len;
 	const uint8_t *sealed;
 	size_t sealed_len;
+	/* fetch: the inclusion proof in the reply's checkpoint, n_path
+	 * hashes of KETEN_HASH_LEN bytes each */
+	const uint8_t *path;
+	size_t n_path;
 };
 
 enum wire_reply_kind {
@@ -168,6 +185,8 @@ struct reply {
 		size_t n;
 		uint64_t cursor;
 		bool more;
+		bool has_cp;
+		struct checkpoint cp;
 	} fetch;
 	uint64_t ack_cursor;
 	struct {
@@ -193,7 +212,10 @@ struct reply {
 		bool more;
 		uint64_t head_seq;
 		uint8_t head_hash[KETEN_HASH_LEN];
+		bool has_cp;
+		struct checkpoint cp;
 	} replay;
+	uint8_t *paths; /* decoded proofs of delivered records */
 	void *pb;
 };
 

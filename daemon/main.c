@@ -147,7 +147,7 @@ serve(const char *path)
 	if (signer_new(&sg, &k, &err) != KETEN_OK)
 		goto out;
 	if (store_open(&b.store, c->data_dir, c->map_size, c->map_max,
-	               c->region, &err) != KETEN_OK) {
+	               c->region, signer_checkpoint, sg, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}

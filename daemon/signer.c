@@ -1,4 +1,4 @@
-/* Broker receipt signing. Must never copy, log or return the secret key. */
+/* Broker checkpoint signing. Must never copy, log or return the secret key. */
 #include <stdlib.h>
 
 #include "chain.h"
@@ -22,9 +22,11 @@ signer_new(struct signer **out, struct keys **k, struct keten_error *err)
 }
 
 void
-signer_receipt(const struct signer *s, struct receipt *r)
+signer_checkpoint(void *s, struct checkpoint *c)
 {
-	chain_receipt_sign(r, s->keys->sign_sk);
+	const struct signer *sg = s;
+
+	chain_checkpoint_sign(c, sg->keys->sign_sk);
 }
 
 void

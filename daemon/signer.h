@@ -14,8 +14,9 @@ struct signer;
 /* Takes ownership of *k (and sets it to NULL): the caller keeps no copy. */
 int signer_new(struct signer **out, struct keys **k,
                struct keten_error *err) WUR;
-/* Signs a receipt in place. Thread-safe: reads the key only. */
-void signer_receipt(const struct signer *s, struct receipt *r);
+/* Signs a checkpoint in place. Thread-safe: reads the key only. The
+ * signature of the type store_open wants (a void * for the signer). */
+void signer_checkpoint(void *s, struct checkpoint *c);
 /* Wipes the key and frees; NULL is a no-op. */
 void signer_destroy(struct signer **s);
 

@@ -14,15 +14,28 @@
 
 #include "bytes.h"
 #include "chain.h"
+#include "clock.h"
 #include "ledger.h"
 #include "log.h"
+#include "merkle.h"
 #include "store.h"
 #include "text.h"
+
+/* The writer's cache of recently completed Merkle nodes: slot index %
+ * n at each level, n = CACHE_SLOTS >> level (at least 4). It holds the
+ * frontier and the nodes of the latest batches, so the writer computes
+ * each receipt's proof without reading LMDB. */
+#define CACHE_SLOTS 1024
+struct node_slot {
+	uint64_t index;
+	bool valid;
+	uint8_t hash[32];
+};
 
 struct store {
 	MDB_env *env;
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
-	MDB_dbi cases, caseidx, caselog, access;
+	MDB_dbi cases, caseidx, caselog, access, tree;
 	char region[KETEN_ID_MAX + 1];
 	uint8_t genesis[32];
 	/* Readers hold it shared for the length of a read transaction; the
@@ -36,6 +49,14 @@ struct store {
 	/* The access log's head, likewise the writer's. */
 	uint64_t access_seq;
 	uint8_t access_hash[32];
+	/* The Merkle tree's right edge and the latest checkpoint, and the
+	 * node cache: the writer's. */
+	struct merkle_frontier tree_f;
+	struct checkpoint cp;
+	store_sign_fn sign;
+	void *sign_arg;
+	struct node_slot *cache[MERKLE_LEVELS];
+	size_t cache_n[MERKLE_LEVELS];
 };
 
 /* seq | record hash | head seq | head hash | received at | prev hash */
@@ -58,6 +79,144 @@ inbox_key(uint8_t *out, const char *agency, uint64_t seq)
 	out[n] = 0;
 	bytes_put_be64(out + n + 1, seq);
 	return n + 9;
+}
+
+/* The tree database's key of the complete subtree (level, index). */
+#define TREE_KEY_LEN 9
+static MDB_val
+tree_key(uint8_t out[TREE_KEY_LEN], unsigned level, uint64_t index)
+{
+	out[0] = (uint8_t)level;
+	bytes_put_be64(out + 1, index);
+	return val(out, TREE_KEY_LEN);
+}
+
+static void
+cache_put(struct store *s, unsigned level, uint64_t index,
+          const uint8_t hash[32])
+{
+	struct node_slot *sl = &s->cache[level][index % s->cache_n[level]];
+
+	sl->index = index;
+	sl->valid = true;
+	memcpy(sl->hash, hash, 32);
+}
+
+static void
+cache_free(struct store *s)
+{
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++)
+		free(s->cache[l]);
+}
+
+static void
+cache_drop(struct store *s)
+{
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++)
+		for (size_t i = 0; i < s->cache_n[l]; i++)
+			s->cache[l][i].valid = false;
+}
+
+/* A node from txn's snapshot (merkle_get_fn). An LMDB code. */
+struct node_reader {
+	struct store *s;
+	MDB_txn *txn; /* the writer opens one only on a cache miss */
+	bool cached;
+};
+
+static int
+node_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	struct node_reader *r = arg;
+	struct store *s = r->s;
+	uint8_t key[TREE_KEY_LEN];
+	MDB_val k = tree_key(key, level, index), v;
+	int rc;
+
+	if (r->cached) {
+		const struct node_slot *sl =
+		    &s->cache[level][index % s->cache_n[level]];
+		if (sl->valid && sl->index == index) {
+			memcpy(out, sl->hash, 32);
+			return 0;
+		}
+		if (r->txn == NULL &&
+		    (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn)) !=
+		        0)
+			return rc;
+	}
+	if ((rc = mdb_get(r->txn, s->tree, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (v.mv_size != 32)
+		return MDB_CORRUPTED;
+	memcpy(out, v.mv_data, 32);
+	return 0;
+}
+
+/* Stores a node the frontier completed (merkle_done_fn). */
+struct node_writer {
+	struct store *s;
+	MDB_txn *txn;
+};
+
+static int
+node_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+{
+	struct node_writer *w = arg;
+	uint8_t key[TREE_KEY_LEN];
+	MDB_val k = tree_key(key, level, index), v = val(hash, 32);
+	int rc = mdb_put(w->txn, w->s->tree, &k, &v, 0);
+
+	if (rc == 0)
+		cache_put(w->s, level, index, hash);
+	return rc;
+}
+
+/* Appends a record hash to the tree. An LMDB code. */
+static int
+tree_append(struct store *s, MDB_txn *txn, const uint8_t record_hash[32])
+{
+	struct node_writer w = {s, txn};
+	uint8_t leaf[32];
+
+	merkle_leaf(leaf, record_hash);
+	return merkle_frontier_push(&s->tree_f, leaf, node_put, &w);
+}
+
+/* The frontier of the stored tree of size leaves, from txn. */
+static int
+tree_load(struct store *s, MDB_txn *txn, uint64_t size)
+{
+	struct node_reader r = {s, txn, false};
+	int rc;
+
+	merkle_frontier_init(&s->tree_f);
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++) {
+		uint64_t index;
+		if (!((size >> l) & 1))
+			continue;
+		index = (size >> l) - 1;
+		if ((rc = node_get(&r, l, index, s->tree_f.node[l])) != 0)
+			return rc;
+		cache_put(s, l, index, s->tree_f.node[l]);
+	}
+	s->tree_f.size = size;
+	return 0;
+}
+
+/* The record's inclusion proof in the writer's latest checkpoint. */
+static int
+writer_path(struct store *s, struct receipt *r)
+{
+	struct node_reader nr = {s, NULL, true};
+	int rc;
+
+	r->cp = s->cp;
+	rc = merkle_path(r->path, &r->n_path, r->seq - 1, s->cp.size, node_get,
+	                 &nr);
+	if (nr.txn != NULL)
+		mdb_txn_abort(nr.txn);
+	return rc;
 }
 
 /* The head stored in txn's snapshot, or 0 and the genesis hash before the
@@ -118,7 +277,7 @@ static int case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
  * set if a record breaks the rules (then the broker must not start).
  */
 #define SCHEMA_KEY     "schema"
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static int
 cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
@@ -180,7 +339,47 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 	return 0;
 }
 
-/* Brings an older data directory up to this schema. */
+/*
+ * The Merkle tree came with checkpoints (schema 3): build it from the log,
+ * in order. An LMDB code.
+ */
+static int
+tree_rebuild(struct store *s, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	merkle_frontier_init(&s->tree_f);
+	if ((rc = mdb_drop(txn, s->tree, 0)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint8_t h[32];
+		if (k.mv_size != 8 || bytes_get_be64(k.mv_data) != n + 1) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		chain_record_hash(h, v.mv_data, v.mv_size);
+		if ((rc = tree_append(s, txn, h)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n != s->head_seq)
+		return MDB_CORRUPTED;
+	if (n > 0)
+		log_info("event=tree_rebuilt records=%llu",
+		         (unsigned long long)n);
+	return 0;
+}
+
+/* Brings an older data directory up to this schema, and loads the tree's
+ * frontier. */
 static int
 upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 {
@@ -189,25 +388,91 @@ upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 	int rc = mdb_get(txn, s->meta, &k, &v);
 
 	if (rc == 0 && v.mv_size == 1 && *(uint8_t *)v.mv_data == ver)
-		return 0;
-	if (rc == 0) { /* a newer broker's directory, or damage */
+		return tree_load(s, txn, s->head_seq);
+	if (rc == 0 && !(v.mv_size == 1 && *(uint8_t *)v.mv_data == 2)) {
+		/* a newer broker's directory, or damage */
 		error_set(why, KETEN_E_CONFIG,
 		          "its schema is not version %d; use the keten version "
 		          "that wrote it",
 		          SCHEMA_VERSION);
 		return -1;
 	}
-	if (rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	if ((rc = cases_rebuild(s, txn, why)) != 0)
+	if (rc == MDB_NOTFOUND && (rc = cases_rebuild(s, txn, why)) != 0)
+		return rc;
+	if ((rc = tree_rebuild(s, txn)) != 0)
 		return rc;
 	v = val(&ver, 1);
 	return mdb_put(txn, s->meta, &k, &v, 0);
 }
 
+/* The checkpoint of the writer's view, signed. */
+static void
+checkpoint_make(struct store *s, struct checkpoint *cp, int64_t now_us)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->size = s->head_seq;
+	memcpy(cp->head_hash, s->head_hash, 32);
+	merkle_frontier_root(&s->tree_f, cp->root);
+	cp->access_size = s->access_seq;
+	memcpy(cp->access_head, s->access_hash, 32);
+	cp->signed_at_us = now_us;
+	s->sign(s->sign_arg, cp);
+}
+
+static int
+checkpoint_put(struct store *s, MDB_txn *txn, const struct checkpoint *cp)
+{
+	uint8_t buf[CHAIN_CHECKPOINT_STORED];
+	MDB_val k = val("checkpoint", 10), v;
+
+	chain_checkpoint_store(buf, cp);
+	v = val(buf, sizeof(buf));
+	return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+/* The stored checkpoint, if any: 0, MDB_NOTFOUND or an LMDB code. */
+static int
+checkpoint_get(struct store *s, MDB_txn *txn, struct checkpoint *cp)
+{
+	MDB_val k = val("checkpoint", 10), v;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+
+	if (rc != 0)
+		return rc;
+	return chain_checkpoint_load(cp, v.mv_data, v.mv_size) == 0
+	           ? 0
+	           : MDB_CORRUPTED;
+}
+
+/* Keeps the stored checkpoint if it signs the log as it is; otherwise
+ * (a directory from before checkpoints) signs a new one. */
+static int
+checkpoint_ensure(struct store *s, MDB_txn *txn)
+{
+	struct checkpoint want;
+	int rc = checkpoint_get(s, txn, &s->cp);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	checkpoint_make(s, &want, clock_now_us());
+	if (rc == 0 && s->cp.size == want.size &&
+	    memcmp(s->cp.head_hash, want.head_hash, 32) == 0 &&
+	    memcmp(s->cp.root, want.root, 32) == 0 &&
+	    s->cp.access_size == want.access_size &&
+	    memcmp(s->cp.access_head, want.access_head, 32) == 0)
+		return 0;
+	if (rc == 0) /* signed, but not this log: it was altered */
+		return MDB_CORRUPTED;
+	s->cp = want;
+	return checkpoint_put(s, txn, &want);
+}
+
 int
 store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
-           const char *region, struct keten_error *err)
+           const char *region, store_sign_fn sign, void *sign_arg,
+           struct keten_error *err)
 {
 	struct store *s;
 	MDB_txn *txn = NULL;
@@ -224,7 +489,19 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	strcpy(s->region, region);
 	chain_genesis(s->genesis, region);
+	s->sign = sign;
+	s->sign_arg = sign_arg;
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++) {
+		size_t n = CACHE_SLOTS >> (l < 8 ? l : 8);
+		s->cache_n[l] = n;
+		if ((s->cache[l] = calloc(n, sizeof(*s->cache[l]))) == NULL) {
+			cache_free(s);
+			free(s);
+			return error_set(err, KETEN_E_NOMEM, "out of memory");
+		}
+	}
 	if (pthread_rwlock_init(&s->remap, NULL) != 0) {
+		cache_free(s);
 		free(s);
 		return error_set(err, KETEN_E_NOMEM, "cannot create a lock");
 	}
@@ -255,7 +532,9 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	                       &s->caseidx)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASELOG, MDB_CREATE,
 	                       &s->caselog)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_ACCESS, MDB_CREATE, &s->access)))
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_ACCESS, MDB_CREATE, &s->access)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_TREE, MDB_CREATE, &s->tree)))
 		goto fail;
 	k = val("region", 6);
 	rc = mdb_get(txn, s->meta, &k, &v);
@@ -266,6 +545,8 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	                       memcmp(v.mv_data, region, v.mv_size) != 0)) {
 		mdb_txn_abort(txn);
 		mdb_env_close(s->env);
+		pthread_rwlock_destroy(&s->remap);
+		cache_free(s);
 		free(s);
 		return error_set(
 		    err, KETEN_E_CONFIG,
@@ -283,10 +564,26 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 		mdb_txn_abort(txn);
 		mdb_env_close(s->env);
 		pthread_rwlock_destroy(&s->remap);
+		cache_free(s);
 		free(s);
 		return error_set(err, KETEN_E_CONFIG,
 		                 "cannot serve data directory %s: %s", dir,
 		                 why.message);
+	}
+	if (rc != 0)
+		goto fail;
+	step = "sign the log's checkpoint";
+	if ((rc = checkpoint_ensure(s, txn)) == MDB_CORRUPTED) {
+		mdb_txn_abort(txn);
+		mdb_env_close(s->env);
+		pthread_rwlock_destroy(&s->remap);
+		cache_free(s);
+		free(s);
+		return error_set(err, KETEN_E_CONFIG,
+		                 "cannot serve data directory %s: its signed "
+		                 "checkpoint does not match its log or access "
+		                 "log; run keten audit verify on it",
+		                 dir);
 	}
 	if (rc != 0)
 		goto fail;
@@ -309,6 +606,7 @@ fail:
 	if (s->env)
 		mdb_env_close(s->env);
 	pthread_rwlock_destroy(&s->remap);
+	cache_free(s);
 	free(s);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
@@ -321,11 +619,12 @@ store_close(struct store **s)
 		return;
 	mdb_env_close((*s)->env);
 	pthread_rwlock_destroy(&(*s)->remap);
+	cache_free(*s);
 	free(*s);
 	*s = NULL;
 }
 
-/* A resubmitted message id: same envelope means the first receipt. */
+/* A resubmitted message id: same envelope means the same record. */
 static int
 apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
                 const MDB_val *found)
@@ -340,8 +639,6 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 		return MDB_CORRUPTED;
 	it->receipt.seq = bytes_get_be64(p);
 	memcpy(it->receipt.record_hash, p + 8, 32);
-	it->receipt.head_seq = bytes_get_be64(p + 40);
-	memcpy(it->receipt.head_hash, p + 48, 32);
 	it->receipt.received_at_us = (int64_t)bytes_get_be64(p + 80);
 	memcpy(it->receipt.prev_hash, p + 88, 32);
 	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
@@ -455,6 +752,8 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 		return rc;
 	chain_record_encode(v.mv_data, &r);
 	chain_record_hash(it->receipt.record_hash, v.mv_data, len);
+	if ((rc = tree_append(s, txn, it->receipt.record_hash)) != 0)
+		return rc;
 
 	if (it->sealed_len > 0) {
 		k = val(key, 8);
@@ -473,8 +772,8 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	}
 	if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 		return rc;
-	/* The head fields (zero until then) are filled in once the batch's
-	 * head is known; a duplicate within this batch reads the rest. */
+	/* The head fields of schema 1 and 2 stay zero: a receipt now
+	 * carries the latest checkpoint instead. */
 	memset(mval, 0, sizeof(mval));
 	bytes_put_be64(mval, r.seq);
 	memcpy(mval + 8, it->receipt.record_hash, 32);
@@ -561,36 +860,14 @@ apply_access(struct store *s, MDB_txn *txn, struct store_item *it,
 	return 0;
 }
 
-/* Writes the batch's head into each new msgid entry and the metadata. */
+/* Writes the heads and the batch's signed checkpoint into the metadata. */
 static int
-finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
+finish_batch(struct store *s, MDB_txn *txn, int64_t now_us)
 {
-	uint8_t hv[40], mval[MSGID_VAL_LEN];
+	uint8_t hv[40];
 	MDB_val k, v;
 	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		struct store_item *it = &items[i];
-		if (it->op != STORE_SUBMIT || it->status != KETEN_OK)
-			continue;
-		if (it->duplicate && it->receipt.head_seq != 0)
-			continue; /* answered from an earlier batch */
-		it->receipt.head_seq = s->head_seq;
-		memcpy(it->receipt.head_hash, s->head_hash, 32);
-		if (it->duplicate)
-			continue; /* its first copy in this batch gets written
-			           */
-		bytes_put_be64(mval, it->receipt.seq);
-		memcpy(mval + 8, it->receipt.record_hash, 32);
-		bytes_put_be64(mval + 40, s->head_seq);
-		memcpy(mval + 48, s->head_hash, 32);
-		bytes_put_be64(mval + 80, (uint64_t)it->receipt.received_at_us);
-		memcpy(mval + 88, it->receipt.prev_hash, 32);
-		k = val(it->message_id, KETEN_MSG_ID_LEN);
-		v = val(mval, sizeof(mval));
-		if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
-			return rc;
-	}
 	bytes_put_be64(hv, s->head_seq);
 	memcpy(hv + 8, s->head_hash, 32);
 	k = val("head", 4);
@@ -600,7 +877,13 @@ finish_batch(struct store *s, MDB_txn *txn, struct store_item *items, size_t n)
 	bytes_put_be64(hv, s->access_seq);
 	memcpy(hv + 8, s->access_hash, 32);
 	k = val("access_head", 11);
-	return mdb_put(txn, s->meta, &k, &v, 0);
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+		return rc;
+	/* Signed before the commit, stored in it: a checkpoint never
+	 * describes a log that is not on disk, and a reader's snapshot
+	 * always has the one for its head. */
+	checkpoint_make(s, &s->cp, now_us);
+	return checkpoint_put(s, txn, &s->cp);
 }
 
 /* One attempt at a batch: 0, or the LMDB error (nothing written). */
@@ -630,7 +913,7 @@ apply_once(struct store *s, struct store_item *items, size_t n, int64_t now_us)
 			return rc;
 		}
 	}
-	if ((rc = finish_batch(s, txn, items, n)) != 0) {
+	if ((rc = finish_batch(s, txn, now_us)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -668,8 +951,15 @@ store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
 {
 	uint64_t old_seq = s->head_seq, old_aseq = s->access_seq;
 	uint8_t old_hash[32], old_ahash[32];
+	struct merkle_frontier *old_tree = malloc(sizeof(*old_tree));
+	struct checkpoint old_cp = s->cp;
 	int rc;
 
+	if (old_tree == NULL) {
+		rc = ENOMEM;
+		goto fail;
+	}
+	*old_tree = s->tree_f;
 	memcpy(old_hash, s->head_hash, 32);
 	memcpy(old_ahash, s->access_hash, 32);
 	while ((rc = apply_once(s, items, n, now_us)) != 0) {
@@ -678,8 +968,28 @@ store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
 		memcpy(s->head_hash, old_hash, 32);
 		s->access_seq = old_aseq;
 		memcpy(s->access_hash, old_ahash, 32);
-		if (rc != MDB_MAP_FULL || grow_map(s) != 0)
+		s->tree_f = *old_tree;
+		s->cp = old_cp;
+		cache_drop(s);
+		if (rc != MDB_MAP_FULL || grow_map(s) != 0) {
+			free(old_tree);
 			goto fail;
+		}
+	}
+	free(old_tree);
+	/* Durable: now each receipt gets the checkpoint and its proof. */
+	for (size_t i = 0; i < n; i++) {
+		struct store_item *it = &items[i];
+		if (it->op != STORE_SUBMIT || it->status != KETEN_OK)
+			continue;
+		if ((rc = writer_path(s, &it->receipt)) != 0)
+			it->status = error_set(
+			    &it->err, KETEN_E_STORAGE,
+			    "recorded as record %llu, but its proof could not "
+			    "be read (%s); resubmit the same bytes for the "
+			    "receipt",
+			    (unsigned long long)it->receipt.seq,
+			    mdb_strerror(rc));
 	}
 	return KETEN_OK;
 fail:
@@ -809,6 +1119,7 @@ records_free(struct delivered *recs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free((void *)(uintptr_t)recs[i].envelope);
 		free((void *)(uintptr_t)recs[i].sealed);
+		free((void *)(uintptr_t)recs[i].path);
 	}
 	free(recs);
 }
@@ -832,6 +1143,32 @@ read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&s->remap);
+}
+
+/* Each record's inclusion proof in the checkpoint of txn's snapshot. */
+static int
+prove(struct store *s, MDB_txn *txn, struct delivered *d, size_t n,
+      struct checkpoint *cp)
+{
+	struct node_reader r = {s, txn, false};
+	uint8_t path[MERKLE_PATH_MAX][32];
+	int rc;
+
+	if ((rc = checkpoint_get(s, txn, cp)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p;
+		if (d[i].seq == 0 || d[i].seq > cp->size)
+			return MDB_CORRUPTED;
+		if ((rc = merkle_path(path, &d[i].n_path, d[i].seq - 1,
+		                      cp->size, node_get, &r)) != 0)
+			return rc;
+		if ((p = malloc(d[i].n_path * 32 + 1)) == NULL)
+			return ENOMEM;
+		memcpy(p, path, d[i].n_path * 32);
+		d[i].path = p;
+	}
+	return 0;
 }
 
 int
@@ -887,6 +1224,10 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
+	if (out->n > 0 &&
+	    (rc = prove(s, txn, out->items, out->n, &out->cp)) != 0)
+		goto fail_txn;
+	out->has_cp = out->n > 0;
 	read_end(s, txn, cur);
 	return KETEN_OK;
 fail_txn:
@@ -1082,6 +1423,10 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 		goto fail;
 	/* From the same snapshot as the records: never behind them. */
 	if ((rc = head_get(s, txn, &out->head_seq, out->head_hash)) != 0)
+		goto fail_txn;
+	if ((rc = checkpoint_get(s, txn, &out->cp)) == 0)
+		out->has_cp = true;
+	else if (rc != MDB_NOTFOUND)
 		goto fail_txn;
 	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
 		goto fail_txn;

@@ -38,8 +38,8 @@ struct store_item {
 	bool access_repeat; /* the same read was just accounted: skip it */
 	/* outputs */
 	int status;             /* KETEN_OK or a refusal code */
-	bool duplicate;         /* submit: answered with its first receipt */
-	struct receipt receipt; /* submit: all but the signature */
+	bool duplicate;         /* submit: answered with its first record */
+	struct receipt receipt; /* submit: with checkpoint and proof */
 	uint64_t cursor;        /* ack: the cursor after this item */
 	struct keten_error err; /* refusal sentence */
 	/* submit: the agencies whose inbox got the record (new records only) */
@@ -47,14 +47,22 @@ struct store_item {
 	char to[CASE_PARTIES_MAX][KETEN_ID_MAX + 1];
 };
 
+/* Signs a checkpoint in place (signer_checkpoint). */
+typedef void (*store_sign_fn)(void *arg, struct checkpoint *cp);
+
 /* map_size is the initial map; it doubles when full, up to map_max (0:
- * until the disk is full). */
+ * until the disk is full). Every commit stores a checkpoint signed with
+ * sign(sign_arg, ...); so does opening a log whose checkpoint is missing
+ * (a directory from before checkpoints). */
 int store_open(struct store **out, const char *dir, size_t map_size,
-               size_t map_max, const char *region, struct keten_error *err) WUR;
+               size_t map_max, const char *region, store_sign_fn sign,
+               void *sign_arg, struct keten_error *err) WUR;
 void store_close(struct store **s);
 
-/* Applies the items in one durable transaction. Returns non-OK only if the
- * whole batch failed (nothing was written; each item's status says why). */
+/* Applies the items in one durable transaction, with a signed checkpoint.
+ * Returns non-OK only if the whole batch failed (nothing was written; each
+ * item's status says why). After the commit each recorded submit's
+ * receipt gets the checkpoint and its inclusion proof. */
 int store_apply(struct store *s, struct store_item *items, size_t n,
                 int64_t now_us, struct keten_error *err) WUR;
 
@@ -65,11 +73,13 @@ int store_head(struct store *s, uint64_t *seq, uint8_t hash[32]) WUR;
  * about max_bytes, and the head seq of the same read snapshot. items[]
  * and their bytes are malloc'd: free with store_fetch_free. */
 struct store_fetch {
-	struct delivered *items;
+	struct delivered *items; /* each with its inclusion proof in cp */
 	size_t n;
 	uint64_t cursor;
 	bool more;
 	uint64_t head_seq;
+	bool has_cp; /* whenever n > 0 */
+	struct checkpoint cp;
 };
 int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
                 uint64_t after_seq, size_t max_n, size_t max_bytes,
@@ -114,6 +124,8 @@ struct store_replay {
 	bool more;
 	uint64_t head_seq;
 	uint8_t head_hash[32];
+	bool has_cp; /* the checkpoint of the same snapshot */
+	struct checkpoint cp;
 };
 int store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
                  size_t max_n, size_t max_bytes, struct keten_error *err) WUR;

@@ -232,6 +232,8 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	r.fetch.n = f.n;
 	r.fetch.cursor = f.cursor;
 	r.fetch.more = f.more;
+	r.fetch.has_cp = f.has_cp;
+	r.fetch.cp = f.cp;
 	job_reply(j, &r);
 	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
 	          (unsigned long long)f.cursor);
@@ -351,6 +353,8 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	r.replay.more = sr.more;
 	r.replay.head_seq = sr.head_seq;
 	memcpy(r.replay.head_hash, sr.head_hash, KETEN_HASH_LEN);
+	r.replay.has_cp = sr.has_cp;
+	r.replay.cp = sr.cp;
 	job_reply(j, &r);
 	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
 	          (unsigned long long)j->req.from_seq, sr.n);

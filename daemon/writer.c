@@ -1,9 +1,10 @@
 /*
  * The single writer: takes every verified job waiting, appends them in one
- * durable LMDB transaction (group commit), then signs and releases the
- * receipts. No receipt leaves before its commit is on disk, and no read's
- * reply before its access log entry is. After each commit it tells the I/O
- * thread whose inboxes grew, so waiting subscriptions wake.
+ * durable LMDB transaction (group commit) with one signed checkpoint, then
+ * releases the receipts, each with its proof against that checkpoint. No
+ * receipt leaves before its commit is on disk, and no read's reply before its
+ * access log entry is. After each commit it tells the I/O thread whose inboxes
+ * grew, so waiting subscriptions wake.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "log.h"
 
 static void
-answer(struct broker *b, struct job *j)
+answer(struct job *j)
 {
 	struct reply r;
 
@@ -43,9 +44,8 @@ answer(struct broker *b, struct job *j)
 		r.ack_cursor = j->item.cursor;
 	} else {
 		r.kind = WIRE_REP_RECEIPT;
-		r.receipt = j->item.receipt;
-		/* Deterministic Ed25519: a duplicate gets the same bytes. */
-		signer_receipt(b->signer, &r.receipt);
+		r.receipt =
+		    j->item.receipt; /* checkpoint signed in the commit */
 	}
 	job_reply(j, &r);
 }
@@ -165,7 +165,7 @@ writer_main(void *arg)
 		          (long long)(clock_mono_us() - t0));
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->item = items[i];
-			answer(b, batch[i]);
+			answer(batch[i]);
 			if (items[i].status == KETEN_OK &&
 			    items[i].op == STORE_SUBMIT)
 				log_info(

@@ -639,6 +639,14 @@ cmd_audit(int argc, char **argv)
 		       ",\"head_hash\":\"%s\",\"bad_seq\":%" PRIu64,
 		       rc == KETEN_OK ? "true" : "false", a.records, a.cases,
 		       a.head_seq, head, a.bad_seq);
+		if (a.has_checkpoint) {
+			char root[65];
+			keten_hex(root, a.checkpoint.root, 32);
+			printf(",\"checkpoint\":{\"size\":%" PRIu64
+			       ",\"root\":\"%s\",\"signed_at_us\":%" PRId64 "}",
+			       a.checkpoint.size, root,
+			       a.checkpoint.signed_at_us);
+		}
 		if (rc != KETEN_OK) {
 			fputs(",\"error\":", stdout);
 			json_str(stdout, err.message);
@@ -655,10 +663,20 @@ cmd_audit(int argc, char **argv)
 	}
 	if (rc != KETEN_OK)
 		return cli_fail("audit verify", &err);
-	if (!o.json)
+	if (!o.json) {
 		printf("ok: %" PRIu64 " records verified, %" PRIu64
 		       " cases replayed by the case rules\nhead %" PRIu64
 		       " %s\n",
 		       a.records, a.cases, a.head_seq, head);
+		if (a.has_checkpoint) {
+			char root[65], when[32];
+			keten_hex(root, a.checkpoint.root, 32);
+			cli_time(when, a.checkpoint.signed_at_us);
+			printf("checkpoint %" PRIu64
+			       " signed %s by the broker, "
+			       "root %s: matches\n",
+			       a.checkpoint.size, when, root);
+		}
+	}
 	return EXIT_OK;
 }

@@ -94,7 +94,8 @@ send_referral(int argc, char **argv)
 	struct keten_client *c;
 	struct keten_error err;
 	uint8_t case_id[KETEN_CASE_ID_LEN];
-	char case_hex[2 * KETEN_CASE_ID_LEN + 1], hash_hex[65], when[32];
+	char case_hex[2 * KETEN_CASE_ID_LEN + 1], hash_hex[65], root_hex[65];
+	char when[32];
 	long days = 0; /* 0: the region's default */
 	char *end;
 	int ch;
@@ -218,16 +219,20 @@ send_referral(int argc, char **argv)
 	keten_hex(case_hex, case_id, sizeof(case_id));
 	keten_hex(hash_hex, rc.record_hash, 32);
 	cli_time(when, rc.received_at_us);
+	keten_hex(root_hex, rc.proof.checkpoint.root, 32);
 	if (o.json)
 		printf("{\"case\":\"%s\",\"seq\":%" PRIu64 ",\"record_hash\":"
 		       "\"%s\",\"received_at\":\"%s\",\"head_seq\":%" PRIu64
-		       "}\n",
-		       case_hex, rc.seq, hash_hex, when, rc.head_seq);
+		       ",\"root\":\"%s\",\"proof_hashes\":%zu}\n",
+		       case_hex, rc.seq, hash_hex, when,
+		       rc.proof.checkpoint.size, root_hex, rc.proof.n_path);
 	else
 		printf("referral recorded: case %s\n  record %" PRIu64
-		       " at %s, hash %s\n  receipt signed by the broker and "
-		       "verified\n",
-		       case_hex, rc.seq, when, hash_hex);
+		       " at %s, hash %s\n  in the log of %" PRIu64
+		       " record%s the broker signed; proof verified\n",
+		       case_hex, rc.seq, when, hash_hex,
+		       rc.proof.checkpoint.size,
+		       rc.proof.checkpoint.size == 1 ? "" : "s");
 	keten_client_destroy(&c);
 	return EXIT_OK;
 }

@@ -21,6 +21,10 @@ struct walk {
 	uint8_t prev[KETEN_HASH_LEN];
 	uint64_t bad;
 	struct keten_error *err;
+	/* The broker's signed checkpoint: the access log must reach its
+	 * access_size with its access_head (PROTOCOL.md 21). */
+	bool has_cp;
+	struct checkpoint cp;
 };
 
 static int
@@ -59,6 +63,11 @@ one(void *arg, uint64_t key, const uint8_t *val, size_t len)
 	w->last_at = e.at_us;
 	w->n++;
 	access_hash(w->prev, val, len);
+	if (w->has_cp && w->n == w->cp.access_size &&
+	    sodium_memcmp(w->prev, w->cp.access_head, KETEN_HASH_LEN) != 0)
+		return bad(w, key,
+		           "differs from the access log the broker signed "
+		           "(altered after it was signed)");
 	if (w->fn == NULL)
 		return KETEN_OK;
 	memset(&out, 0, sizeof(out));
@@ -96,7 +105,14 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 		return rc;
 	w.cfg = c;
 	access_genesis(w.prev, c->region);
-	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK)
+	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK &&
+	    (rc = ledger_checkpoint(l, &w.cp, &w.has_cp, err)) == KETEN_OK &&
+	    w.has_cp && chain_checkpoint_verify(&w.cp, c->broker_sign_pk) != 0)
+		rc = error_set(err, KETEN_E_CHAIN,
+		               "the stored checkpoint is not signed by the "
+		               "broker key in %s",
+		               config_path);
+	if (rc == KETEN_OK)
 		rc = ledger_walk_access(l, one, &w, &head_seq, head_hash,
 		                        region, err);
 	/* Another region's log does not link to this region's genesis:
@@ -119,6 +135,19 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 		               (unsigned long long)head_seq,
 		               (unsigned long long)w.n,
 		               head_seq == w.n ? " with another hash" : "");
+	}
+	if (rc == KETEN_OK && w.has_cp && w.n < w.cp.access_size) {
+		w.bad = w.n + 1;
+		rc = error_set(err, KETEN_E_CHAIN,
+		               "the broker signed an access log of %llu "
+		               "entries, but this one ends at %llu (entries "
+		               "removed at the end)",
+		               (unsigned long long)w.cp.access_size,
+		               (unsigned long long)w.n);
+	}
+	if (rc == KETEN_OK && w.has_cp) {
+		out->has_checkpoint = true;
+		client_cp_public(&out->checkpoint, &w.cp);
 	}
 	if (rc != KETEN_OK && err != NULL && err->message[0] == '\0')
 		error_set(err, rc, "the entry handler stopped the audit");

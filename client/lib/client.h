@@ -5,6 +5,7 @@
 #ifndef KETEN_CLIENT_H
 #define KETEN_CLIENT_H
 
+#include "chain.h"
 #include "config.h"
 #include "keten.h"
 #include "keys.h"
@@ -29,6 +30,10 @@ struct keten_client {
 	size_t n_inflight;
 	unsigned handshakes; /* CURVE handshakes so far: a reconnect adds one */
 	uint64_t sub_after;  /* the subscription delivered up to here */
+	/* The last checkpoint whose signature verified, as stored bytes:
+	 * a batch's receipts all carry the same one, checked once. */
+	bool has_cp_ok;
+	uint8_t cp_ok[CHAIN_CHECKPOINT_STORED];
 };
 
 struct keten_prepared {
@@ -49,6 +54,22 @@ int client_finish_prepare(struct keten_prepared *p, struct keten_client *c,
 /* The public view of a case state and its due times, overdue at at_us. */
 void client_case_public(struct keten_case *out, const struct wire_case *wc,
                         int64_t at_us);
+
+/* KETEN_OK if cp carries the region broker's signature; else
+ * KETEN_E_RECEIPT. Verifies each distinct checkpoint once. */
+int client_checkpoint(struct keten_client *c, const struct checkpoint *cp,
+                      struct keten_error *err) WUR;
+/* KETEN_OK if cp's signature holds (client_checkpoint) and path proves
+ * record seq with record_hash is in it; then *out gets both. Else
+ * KETEN_E_RECEIPT naming the record. */
+int client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
+                 const uint8_t record_hash[32], const struct checkpoint *cp,
+                 const uint8_t (*path)[32], size_t n_path,
+                 struct keten_error *err) WUR;
+
+/* The public copy of a checkpoint. */
+void client_cp_public(struct keten_checkpoint *out,
+                      const struct checkpoint *cp);
 
 /* Sends a request (its request_id is assigned and returned in *id). */
 int client_send(struct keten_client *c, uint64_t *id, struct request *r,

@@ -166,6 +166,13 @@ inbox_of(struct keten_inbox **out, struct keten_client *c, struct reply *r,
 		}
 		after = r->fetch.items[i].seq;
 	}
+	if (n > 0 && !r->fetch.has_cp) {
+		wire_reply_clear(r);
+		return error_set(
+		    err, KETEN_E_RECEIPT,
+		    "the broker delivered records without a signed "
+		    "checkpoint");
+	}
 	in = calloc(1, sizeof(*in));
 	priv = calloc(1, sizeof(*priv));
 	if (in == NULL || priv == NULL ||
@@ -185,6 +192,20 @@ inbox_of(struct keten_inbox **out, struct keten_client *c, struct reply *r,
 	in->n = n;
 	in->cursor = r->fetch.cursor;
 	in->more = r->fetch.more;
+	/* Each record in the log the broker signed, before anything of it
+	 * is believed. */
+	for (size_t i = 0; i < n; i++) {
+		const struct delivered *d = &r->fetch.items[i];
+		int rc =
+		    client_proof(&in->messages[i].proof, c, d->seq,
+		                 d->record_hash, &r->fetch.cp,
+		                 (const uint8_t(*)[32])d->path, d->n_path, err);
+		if (rc != KETEN_OK) {
+			wire_reply_clear(r);
+			keten_inbox_free(&in);
+			return rc;
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		open_one(&in->messages[i], &priv->contents[i], c,
 		         &r->fetch.items[i]);

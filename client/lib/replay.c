@@ -99,7 +99,8 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	struct audit_stream *st;
 	uint64_t head_seq = 0, last;
 	uint8_t head_hash[32], last_hash[32];
-	bool more = true;
+	struct checkpoint cp;
+	bool more = true, has_cp = false;
 	int rc;
 
 	error_clear(err);
@@ -134,6 +135,13 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 			               "with something else");
 			break;
 		}
+		/* Before the records: the log is held to it when the
+		 * stream reaches its size. */
+		if (r.replay.has_cp) {
+			cp = r.replay.cp;
+			has_cp = true;
+			rc = audit_stream_checkpoint(st, &cp, err);
+		}
 		for (size_t i = 0; i < r.replay.n && rc == KETEN_OK; i++)
 			rc = one(st, &r.replay.records[i], fn, arg, err);
 		head_seq = r.replay.head_seq;
@@ -165,6 +173,12 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 		 * hash as it is (the caller can compare it with its own). */
 		if (rc == KETEN_OK && out->records == 0 && prev_hash == NULL)
 			memcpy(out->head_hash, head_hash, 32);
+	}
+	/* The newest checkpoint, if the replay ended at its size: the
+	 * stream held the log to it there. */
+	if (rc == KETEN_OK && has_cp && cp.size == last && last > 0) {
+		out->has_checkpoint = true;
+		client_cp_public(&out->checkpoint, &cp);
 	}
 	audit_stream_free(&st);
 	return rc;

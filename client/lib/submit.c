@@ -132,21 +132,16 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 	return KETEN_OK;
 }
 
-/* Checks a receipt against the message it answers. */
+/* Checks a receipt against the message it answers (PROTOCOL.md 10.3). */
 static int
 check_receipt(struct keten_receipt *out, const struct receipt *r,
-              const struct keten_client *c, const struct keten_prepared *p,
+              struct keten_client *c, const struct keten_prepared *p,
               struct keten_error *err)
 {
 	struct record rec;
 	uint8_t hash[32];
+	int rc;
 
-	if (chain_receipt_verify(r, c->cfg->broker_sign_pk) != 0)
-		return error_set(
-		    err, KETEN_E_RECEIPT,
-		    "the receipt for record %llu is not signed by the broker "
-		    "key in %s",
-		    (unsigned long long)r->seq, c->cfg->path);
 	if (memcmp(r->message_id, p->message_id, KETEN_MSG_ID_LEN) != 0)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "the receipt names another message id");
@@ -162,17 +157,15 @@ check_receipt(struct keten_receipt *out, const struct receipt *r,
 		                 "envelope: the broker "
 		                 "recorded something else",
 		                 (unsigned long long)r->seq);
-	if (r->head_seq < r->seq)
-		return error_set(
-		    err, KETEN_E_RECEIPT,
-		    "the receipt's chain head precedes its record");
+	if ((rc = client_proof(&out->proof, c, r->seq, r->record_hash, &r->cp,
+	                       (const uint8_t(*)[32])r->path, r->n_path,
+	                       err)) != KETEN_OK)
+		return rc;
 	out->seq = r->seq;
 	memcpy(out->record_hash, r->record_hash, 32);
 	memcpy(out->message_id, r->message_id, KETEN_MSG_ID_LEN);
 	out->received_at_us = r->received_at_us;
-	out->head_seq = r->head_seq;
-	memcpy(out->head_hash, r->head_hash, 32);
-	memcpy(out->signature, r->signature, 64);
+	memcpy(out->prev_hash, r->prev_hash, 32);
 	return KETEN_OK;
 }
 

@@ -2,8 +2,10 @@
  * A client's decode path for one reply frame from the broker: the reply,
  * then each delivered envelope and its body, as the inbox reads them, each
  * case summary and case record, as `keten cases` and `keten case` read
- * them, and each replayed record, as an auditor's replay verifies it. A
- * client must survive a hostile or broken broker too.
+ * them, and each replayed record, as an auditor's replay verifies it;
+ * each checkpoint and inclusion proof as libketen checks them
+ * (client/lib/proof.c). A client must survive a hostile or broken broker
+ * too.
  */
 #include <string.h>
 
@@ -28,6 +30,8 @@ static struct agency agencies[] = {
 };
 static struct config region = {
     .region = "flevoland", .agencies = agencies, .n_agencies = 2};
+/* The key make_seeds signs checkpoints with: the same seed. */
+static uint8_t broker_pk[32];
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -44,26 +48,41 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	for (size_t i = 0; i < region.n_agencies; i++)
 		memcpy(agencies[i].sign_pk, pk, sizeof(pk));
+	memcpy(broker_pk, pk, sizeof(pk));
 	sodium_memzero(sk, sizeof(sk));
 	return 0;
-}
-
-static void
-same_receipt(const struct receipt *a, const struct receipt *b)
-{
-	FUZZ_CHECK(a->seq == b->seq && a->head_seq == b->head_seq);
-	FUZZ_CHECK(a->received_at_us == b->received_at_us);
-	FUZZ_CHECK(memcmp(a->record_hash, b->record_hash, KETEN_HASH_LEN) == 0);
-	FUZZ_CHECK(memcmp(a->message_id, b->message_id, KETEN_MSG_ID_LEN) == 0);
-	FUZZ_CHECK(memcmp(a->head_hash, b->head_hash, KETEN_HASH_LEN) == 0);
-	FUZZ_CHECK(memcmp(a->signature, b->signature, WIRE_SIG_LEN) == 0);
-	FUZZ_CHECK(memcmp(a->prev_hash, b->prev_hash, KETEN_HASH_LEN) == 0);
 }
 
 static int
 same_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static void
+same_cp(const struct checkpoint *a, const struct checkpoint *b)
+{
+	FUZZ_CHECK(a->size == b->size && a->access_size == b->access_size);
+	FUZZ_CHECK(a->signed_at_us == b->signed_at_us);
+	FUZZ_CHECK(memcmp(a->head_hash, b->head_hash, KETEN_HASH_LEN) == 0);
+	FUZZ_CHECK(memcmp(a->root, b->root, KETEN_HASH_LEN) == 0);
+	FUZZ_CHECK(memcmp(a->access_head, b->access_head, KETEN_HASH_LEN) == 0);
+	FUZZ_CHECK(memcmp(a->signature, b->signature, WIRE_SIG_LEN) == 0);
+}
+
+static void
+same_receipt(const struct receipt *a, const struct receipt *b)
+{
+	FUZZ_CHECK(a->seq == b->seq);
+	FUZZ_CHECK(a->received_at_us == b->received_at_us);
+	FUZZ_CHECK(memcmp(a->record_hash, b->record_hash, KETEN_HASH_LEN) == 0);
+	FUZZ_CHECK(memcmp(a->message_id, b->message_id, KETEN_MSG_ID_LEN) == 0);
+	FUZZ_CHECK(memcmp(a->prev_hash, b->prev_hash, KETEN_HASH_LEN) == 0);
+	same_cp(&a->cp, &b->cp);
+	FUZZ_CHECK(a->n_path == b->n_path);
+	FUZZ_CHECK(a->n_path <= WIRE_PATH_MAX);
+	FUZZ_CHECK(same_bytes(a->path[0], a->n_path * KETEN_HASH_LEN,
+	                      b->path[0], b->n_path * KETEN_HASH_LEN));
 }
 
 static void
@@ -83,7 +102,60 @@ same_delivered(const struct delivered *a, size_t na, const struct delivered *b,
 		                      y->envelope_len));
 		FUZZ_CHECK(same_bytes(x->sealed, x->sealed_len, y->sealed,
 		                      y->sealed_len));
+		FUZZ_CHECK(x->n_path == y->n_path);
+		FUZZ_CHECK(same_bytes(x->path, x->n_path * KETEN_HASH_LEN,
+		                      y->path, y->n_path * KETEN_HASH_LEN));
 	}
+}
+
+/*
+ * What libketen does with a checkpoint (client_checkpoint): checks the
+ * signature and caches the stored form, which must load back as the same
+ * checkpoint with the same verdict. Returns whether it is signed.
+ */
+static int
+check_cp(const struct checkpoint *cp)
+{
+	uint8_t stored[CHAIN_CHECKPOINT_STORED];
+	struct checkpoint again;
+	int ok = chain_checkpoint_verify(cp, broker_pk) == 0;
+
+	chain_checkpoint_store(stored, cp);
+	FUZZ_CHECK(chain_checkpoint_load(&again, stored, sizeof(stored)) == 0);
+	same_cp(&again, cp);
+	FUZZ_CHECK((chain_checkpoint_verify(&again, broker_pk) == 0) == ok);
+	return ok;
+}
+
+/* And with a proof (client_proof): whatever the broker sent, a proof that
+ * holds puts the record inside the checkpoint. */
+static void
+check_inclusion(uint64_t seq, const uint8_t record_hash[32],
+                const struct checkpoint *cp, const uint8_t *path, size_t n_path)
+{
+	FUZZ_CHECK(n_path <= WIRE_PATH_MAX);
+	FUZZ_CHECK(n_path == 0 || path != NULL);
+	if (chain_inclusion_verify(seq, record_hash, cp,
+	                           (const uint8_t(*)[32])path, n_path) == 0)
+		FUZZ_CHECK(seq >= 1 && seq <= cp->size);
+}
+
+/* Delivered records' proofs lie inside the reply's one block of them. */
+static void
+check_paths(const struct reply *r, const struct delivered *d, size_t n)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		FUZZ_CHECK(d[i].n_path <= WIRE_PATH_MAX);
+		total += d[i].n_path;
+	}
+	FUZZ_CHECK((total == 0) == (r->paths == NULL));
+	for (size_t i = 0; i < n; i++)
+		if (d[i].n_path > 0)
+			FUZZ_CHECK(d[i].path >= r->paths &&
+			           d[i].path + d[i].n_path * KETEN_HASH_LEN <=
+			               r->paths + total * KETEN_HASH_LEN);
 }
 
 /* What libketen reads of a decoded summary (client_case_public copies the
@@ -261,6 +333,8 @@ round_trip(const struct reply *r)
 	case WIRE_REP_FETCH:
 		FUZZ_CHECK(again.fetch.cursor == r->fetch.cursor);
 		FUZZ_CHECK(again.fetch.more == r->fetch.more);
+		FUZZ_CHECK(again.fetch.has_cp == r->fetch.has_cp);
+		same_cp(&again.fetch.cp, &r->fetch.cp);
 		same_delivered(again.fetch.items, again.fetch.n, r->fetch.items,
 		               r->fetch.n);
 		break;
@@ -290,6 +364,8 @@ round_trip(const struct reply *r)
 		FUZZ_CHECK(again.replay.head_seq == r->replay.head_seq);
 		FUZZ_CHECK(memcmp(again.replay.head_hash, r->replay.head_hash,
 		                  KETEN_HASH_LEN) == 0);
+		FUZZ_CHECK(again.replay.has_cp == r->replay.has_cp);
+		same_cp(&again.replay.cp, &r->replay.cp);
 		same_delivered(again.replay.records, again.replay.n,
 		               r->replay.records, r->replay.n);
 		break;
@@ -324,8 +400,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r.kind == WIRE_REP_PING)
 		FUZZ_CHECK(r.ping.agency != NULL);
-	if (r.kind == WIRE_REP_FETCH)
+	/* What a client checks of a receipt, and of a fetch's records. */
+	if (r.kind == WIRE_REP_RECEIPT) {
+		FUZZ_CHECK(r.paths == NULL);
+		check_cp(&r.receipt.cp);
+		check_inclusion(r.receipt.seq, r.receipt.record_hash,
+		                &r.receipt.cp, r.receipt.path[0],
+		                r.receipt.n_path);
+	}
+	if (r.kind == WIRE_REP_FETCH) {
 		FUZZ_CHECK(r.fetch.n == 0 || r.fetch.items != NULL);
+		check_paths(&r, r.fetch.items, r.fetch.n);
+		if (r.fetch.has_cp) {
+			check_cp(&r.fetch.cp);
+			for (size_t i = 0; i < r.fetch.n; i++)
+				check_inclusion(r.fetch.items[i].seq,
+				                r.fetch.items[i].record_hash,
+				                &r.fetch.cp,
+				                r.fetch.items[i].path,
+				                r.fetch.items[i].n_path);
+		} else {
+			FUZZ_CHECK(zero(&r.fetch.cp, sizeof(r.fetch.cp)));
+		}
+	}
 	if (r.kind == WIRE_REP_CASES) {
 		FUZZ_CHECK(r.cases.n == 0 || r.cases.items != NULL);
 		for (size_t i = 0; i < r.cases.n; i++)
@@ -333,10 +430,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r.kind == WIRE_REP_CASE) {
 		FUZZ_CHECK(r.kase.n == 0 || r.kase.records != NULL);
+		check_paths(&r, r.kase.records, r.kase.n);
 		check_case(&r.kase.summary);
 	}
-	if (r.kind == WIRE_REP_REPLAY)
+	if (r.kind == WIRE_REP_REPLAY) {
 		FUZZ_CHECK(r.replay.n == 0 || r.replay.records != NULL);
+		check_paths(&r, r.replay.records, r.replay.n);
+		if (r.replay.has_cp)
+			check_cp(&r.replay.cp);
+		else
+			FUZZ_CHECK(zero(&r.replay.cp, sizeof(r.replay.cp)));
+	}
 	round_trip(&r);
 	if (r.kind == WIRE_REP_FETCH)
 		for (size_t i = 0; i < r.fetch.n; i++)

@@ -15,6 +15,7 @@
 #include "case.h"
 #include "chain.h"
 #include "envelope.h"
+#include "merkle.h"
 #include "text.h"
 #include "wire.h"
 
@@ -321,37 +322,144 @@ submits(const uint8_t sk[64])
 	}
 }
 
+/* ---- checkpoints and proofs, as the broker makes them ---- */
+
+#define TREE_MAX 8 /* records in a seed's log */
+
+/* The complete subtrees of a log of up to TREE_MAX records. */
+struct tree {
+	uint8_t sub[4][TREE_MAX][KETEN_HASH_LEN];
+};
+
+static int
+tree_done(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+{
+	struct tree *t = arg;
+
+	if (level >= 4 || index >= TREE_MAX)
+		return -1;
+	memcpy(t->sub[level][index], hash, KETEN_HASH_LEN);
+	return 0;
+}
+
+static int
+tree_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	struct tree *t = arg;
+
+	if (level >= 4 || index >= TREE_MAX)
+		return -1;
+	memcpy(out, t->sub[level][index], KETEN_HASH_LEN);
+	return 0;
+}
+
+/* The signed checkpoint of a log of n records with hashes rh, and the
+ * tree to take proofs from. */
+static void
+checkpoint_of(struct checkpoint *cp, struct tree *t,
+              const uint8_t (*rh)[KETEN_HASH_LEN], size_t n,
+              const uint8_t sk[64])
+{
+	struct merkle_frontier f;
+	uint8_t leaf[KETEN_HASH_LEN];
+
+	if (n == 0 || n > TREE_MAX)
+		die("checkpoint_of: bad size");
+	memset(cp, 0, sizeof(*cp));
+	memset(t, 0, sizeof(*t));
+	merkle_frontier_init(&f);
+	for (size_t i = 0; i < n; i++) {
+		merkle_leaf(leaf, rh[i]);
+		if (merkle_frontier_push(&f, leaf, tree_done, t) != 0)
+			die("merkle_frontier_push");
+	}
+	cp->size = n;
+	memcpy(cp->head_hash, rh[n - 1], KETEN_HASH_LEN);
+	merkle_frontier_root(&f, cp->root);
+	cp->access_size = 4;
+	fill(cp->access_head, KETEN_HASH_LEN, 200);
+	cp->signed_at_us = 1700000000000100 + (int64_t)n;
+	chain_checkpoint_sign(cp, sk);
+}
+
+/* Record seq's inclusion proof in the tree of cp; checked before use. */
+static size_t
+proof_of(uint8_t path[MERKLE_PATH_MAX][KETEN_HASH_LEN], struct tree *t,
+         const struct checkpoint *cp, uint64_t seq,
+         const uint8_t record_hash[KETEN_HASH_LEN])
+{
+	size_t n_path;
+
+	if (merkle_path(path, &n_path, seq - 1, cp->size, tree_get, t) != 0 ||
+	    chain_inclusion_verify(seq, record_hash, cp,
+	                           (const uint8_t(*)[KETEN_HASH_LEN])path,
+	                           n_path) != 0)
+		die("merkle_path");
+	return n_path;
+}
+
 static void
 replies(const uint8_t *env, size_t env_len, const uint8_t *sealed,
         size_t sealed_len, const uint8_t sk[64])
 {
 	struct reply r = {.request_id = 7, .kind = WIRE_REP_RECEIPT};
+	static struct tree t;
+	static uint8_t path[2][MERKLE_PATH_MAX][KETEN_HASH_LEN];
+	uint8_t rh[3][KETEN_HASH_LEN];
 	struct delivered d[2];
+	struct checkpoint cp;
 
-	r.receipt.seq = 1;
-	fill(r.receipt.record_hash, KETEN_HASH_LEN, 10);
+	/* Record 2 of a log of 3: a proof of two hashes. */
+	for (size_t i = 0; i < 3; i++)
+		fill(rh[i], KETEN_HASH_LEN, (uint8_t)(10 + i));
+	checkpoint_of(&r.receipt.cp, &t, (const uint8_t(*)[32])rh, 3, sk);
+	r.receipt.seq = 2;
+	memcpy(r.receipt.record_hash, rh[1], KETEN_HASH_LEN);
 	fill(r.receipt.message_id, KETEN_MSG_ID_LEN, 1);
 	r.receipt.received_at_us = 1700000000000100;
-	r.receipt.head_seq = 1;
-	memcpy(r.receipt.head_hash, r.receipt.record_hash, KETEN_HASH_LEN);
-	fill(r.receipt.prev_hash, KETEN_HASH_LEN, 50);
-	chain_receipt_sign(&r.receipt, sk);
+	memcpy(r.receipt.prev_hash, rh[0], KETEN_HASH_LEN);
+	r.receipt.n_path =
+	    proof_of(r.receipt.path, &t, &r.receipt.cp, 2, rh[1]);
 	reply("receipt", &r);
+	/* The first record of a new log: the root is its leaf, no path. */
+	checkpoint_of(&r.receipt.cp, &t, (const uint8_t(*)[32])rh, 1, sk);
+	r.receipt.seq = 1;
+	memcpy(r.receipt.record_hash, rh[0], KETEN_HASH_LEN);
+	chain_genesis(r.receipt.prev_hash, "flevoland");
+	r.receipt.n_path =
+	    proof_of(r.receipt.path, &t, &r.receipt.cp, 1, rh[0]);
+	reply("receipt-first", &r);
 
+	/* Records 2 and 3 of a log of 3: proofs of two hashes and one. */
+	for (size_t i = 0; i < 3; i++)
+		fill(rh[i], KETEN_HASH_LEN, (uint8_t)(19 + i));
+	checkpoint_of(&cp, &t, (const uint8_t(*)[32])rh, 3, sk);
 	for (size_t i = 0; i < 2; i++) {
 		memset(&d[i], 0, sizeof(d[i]));
-		d[i].seq = i + 1;
+		d[i].seq = i + 2;
 		d[i].received_at_us = 1700000000000100 + (int64_t)i;
-		fill(d[i].record_hash, KETEN_HASH_LEN, (uint8_t)(20 + i));
-		fill(d[i].prev_hash, KETEN_HASH_LEN, (uint8_t)(40 + i));
+		memcpy(d[i].record_hash, rh[i + 1], KETEN_HASH_LEN);
+		memcpy(d[i].prev_hash, rh[i], KETEN_HASH_LEN);
 		d[i].envelope = env;
 		d[i].envelope_len = env_len;
 		d[i].sealed = sealed;
 		d[i].sealed_len = i == 0 ? sealed_len : 0; /* 2nd destroyed */
+		d[i].n_path =
+		    proof_of(path[i], &t, &cp, d[i].seq, d[i].record_hash);
+		d[i].path = path[i][0];
 	}
 	reply("fetch", &(struct reply){.request_id = 8,
 	                               .kind = WIRE_REP_FETCH,
-	                               .fetch = {d, 2, 0, true}});
+	                               .fetch = {.items = d,
+	                                         .n = 2,
+	                                         .cursor = 0,
+	                                         .more = true,
+	                                         .has_cp = true,
+	                                         .cp = cp}});
+	/* Nothing waiting: no records, no checkpoint. */
+	reply("fetch-empty", &(struct reply){.request_id = 8,
+	                                     .kind = WIRE_REP_FETCH,
+	                                     .fetch = {.cursor = 3}});
 	reply("error",
 	      &(struct reply){.request_id = 7,
 	                      .kind = WIRE_REP_ERROR,
@@ -448,8 +556,9 @@ case_replies(const uint8_t *sk)
  * The log as the broker replays it (sealed content never included): a
  * referral, its decline and a close of one case, chained from the region's
  * genesis and signed with the key fuzz_reply verifies against, so the whole
- * log verifies; then the last two records alone, a page from record 2 with
- * more to follow.
+ * log verifies, with the log's checkpoint signed by that key too; then the
+ * last two records alone, a page from record 2 with more to follow and no
+ * checkpoint.
  */
 static void
 replay_replies(const uint8_t *sk)
@@ -486,8 +595,22 @@ replay_replies(const uint8_t *sk)
 	r.replay.n = 3;
 	r.replay.head_seq = 3;
 	memcpy(r.replay.head_hash, prev, KETEN_HASH_LEN);
+	/* The checkpoint of the same log, signed by the same key. */
+	{
+		static struct tree t;
+		uint8_t rh[3][KETEN_HASH_LEN];
+
+		for (size_t i = 0; i < 3; i++)
+			memcpy(rh[i], d[i].record_hash, KETEN_HASH_LEN);
+		checkpoint_of(&r.replay.cp, &t, (const uint8_t(*)[32])rh, 3,
+		              sk);
+		r.replay.has_cp = true;
+	}
 	reply("replay", &r);
 
+	/* A page without a checkpoint. */
+	memset(&r.replay.cp, 0, sizeof(r.replay.cp));
+	r.replay.has_cp = false;
 	r.request_id = 15;
 	r.replay.records = &d[1];
 	r.replay.n = 2;

@@ -13,6 +13,7 @@
 #include <lmdb.h>
 
 #include "../check.h"
+#include "access.h"
 #include "harness.h"
 
 static struct harness H;
@@ -81,7 +82,9 @@ entries(void)
 }
 
 /* Overwrites (del 1: removes) access entry seq in a copy; del 2 drops
- * the whole access database. */
+ * the whole access database; del 3 removes entry seq (the last) and sets
+ * the stored access head to the entry before it, as one would who wants
+ * the removal to go unseen. */
 static void
 tamper(const char *dir, uint64_t seq, int del)
 {
@@ -100,6 +103,19 @@ tamper(const char *dir, uint64_t seq, int del)
 	CHECK(mdb_dbi_open(txn, "access", 0, &dbi) == 0);
 	if (del == 2) {
 		CHECK(mdb_drop(txn, dbi, 1) == 0);
+	} else if (del == 3) {
+		MDB_dbi meta;
+		uint8_t head[40], pk[8];
+		MDB_val pkey = {8, pk}, mk = {11, "access_head"},
+		        hv = {40, head};
+		for (int i = 0; i < 8; i++)
+			pk[i] = (uint8_t)((seq - 1) >> (56 - 8 * i));
+		CHECK(mdb_get(txn, dbi, &pkey, &val) == 0);
+		access_hash(head + 8, val.mv_data, val.mv_size);
+		memcpy(head, pk, 8);
+		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);
+		CHECK(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+		CHECK(mdb_put(txn, meta, &mk, &hv, 0) == 0);
 	} else if (del) {
 		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);
 	} else {
@@ -287,6 +303,14 @@ main(void)
 		struct keten_audit o2;
 		audit(&all, &o2, H.data, KETEN_OK);
 		tamper(copy, o2.records, 1);
+		audit(&s, &out, copy, KETEN_E_CHAIN);
+		CHECK_INT(out.bad_seq, o2.records);
+		/* ... and with the stored head moved back too: the broker's
+		 * signed checkpoint still counts it (PROTOCOL.md 21). */
+		CHECK(o2.has_checkpoint);
+		CHECK_INT(o2.checkpoint.access_size, o2.records);
+		CHECK(system(cmd) == 0);
+		tamper(copy, o2.records, 3);
 		audit(&s, &out, copy, KETEN_E_CHAIN);
 		CHECK_INT(out.bad_seq, o2.records);
 	}

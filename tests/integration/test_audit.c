@@ -272,7 +272,12 @@ main(void)
 	/* While the broker runs: read-only, and it verifies. */
 	CHECK_INT(keten_audit_verify(&a, h.config, h.data, &err), KETEN_OK);
 	CHECK_INT(a.records, RECORDS);
-	CHECK(memcmp(a.head_hash, rc.head_hash, 32) == 0);
+	CHECK(memcmp(a.head_hash, rc.record_hash, 32) == 0);
+	/* The audit held the log to the broker's latest checkpoint. */
+	CHECK(a.has_checkpoint);
+	CHECK_INT(a.checkpoint.size, RECORDS);
+	CHECK(memcmp(a.checkpoint.head_hash, rc.record_hash, 32) == 0);
+	CHECK(memcmp(a.checkpoint.root, rc.proof.checkpoint.root, 32) == 0);
 	CHECK_INT(harness_stop(&h), 0);
 
 	snprintf(dir, sizeof(dir), "%s/copy", h.dir);

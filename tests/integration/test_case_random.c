@@ -1083,7 +1083,7 @@ main(void)
 		done++;
 		if (got == KETEN_OK) {
 			CHECK_INT(rc.seq, head + 1);
-			CHECK_INT(rc.head_seq, head + 1);
+			CHECK_INT(rc.proof.checkpoint.size, head + 1);
 			head++;
 			accepted++;
 			if (o.type == KETEN_MSG_REFERRAL)

@@ -60,13 +60,38 @@ round_trip(struct harness *h)
 	keten_prepared_ids(case_id, msg_id, p);
 	CHECK_INT(keten_submit(&rc, almere, p, &err), KETEN_OK);
 	CHECK_INT(rc.seq, 1);
-	CHECK_INT(rc.head_seq, 1);
+	CHECK_INT(rc.proof.checkpoint.size, 1);
+	CHECK_INT(rc.proof.n_path, 0); /* the only leaf is the root */
 	CHECK(memcmp(rc.message_id, msg_id, 16) == 0);
-	CHECK(memcmp(rc.head_hash, rc.record_hash, 32) == 0);
+	CHECK(memcmp(rc.proof.checkpoint.head_hash, rc.record_hash, 32) == 0);
+	/* The receipt is evidence on its own: anyone with the region
+	 * config can check it, and a changed record or proof fails. */
+	CHECK_INT(keten_proof_check(h->config, rc.seq, rc.record_hash,
+	                            &rc.proof, &err),
+	          KETEN_OK);
+	{
+		struct keten_proof bad = rc.proof;
+		uint8_t other[32];
+		memcpy(other, rc.record_hash, 32);
+		other[31] ^= 1;
+		CHECK_INT(keten_proof_check(h->config, rc.seq, other, &rc.proof,
+		                            &err),
+		          KETEN_E_RECEIPT);
+		bad.checkpoint.signed_at_us++;
+		CHECK_INT(keten_proof_check(h->config, rc.seq, rc.record_hash,
+		                            &bad, &err),
+		          KETEN_E_RECEIPT);
+		CHECK(strstr(err.message, "not signed") != NULL);
+	}
 
-	/* The same message again: recorded once, the first receipt again. */
+	/* The same message again: recorded once, the same record again, in
+	 * the checkpoint of the commit that answered it. */
 	CHECK_INT(keten_submit(&rc2, almere, p, &err), KETEN_OK);
-	CHECK(memcmp(&rc, &rc2, sizeof(rc)) == 0);
+	CHECK_INT(rc2.seq, rc.seq);
+	CHECK(memcmp(rc2.record_hash, rc.record_hash, 32) == 0);
+	CHECK(memcmp(rc2.prev_hash, rc.prev_hash, 32) == 0);
+	CHECK(rc2.received_at_us == rc.received_at_us);
+	CHECK_INT(rc2.proof.checkpoint.size, 1);
 	CHECK_INT(harness_head(h, "lt-almere"), 1);
 	keten_prepared_free(&p);
 
@@ -82,6 +107,11 @@ round_trip(struct harness *h)
 		CHECK(strcmp(m->recipient, "vt-flevoland") == 0);
 		CHECK(memcmp(m->case_id, case_id, 16) == 0);
 		CHECK(memcmp(m->record_hash, rc.record_hash, 32) == 0);
+		/* Delivered with its proof: in the log the broker signed. */
+		CHECK(m->proof.checkpoint.size >= 1);
+		CHECK_INT(keten_proof_check(h->config, m->seq, m->record_hash,
+		                            &m->proof, &err),
+		          KETEN_OK);
 		CHECK_INT(m->urgency, KETEN_URGENCY_URGENT);
 		CHECK(m->content != NULL);
 		if (m->content) {

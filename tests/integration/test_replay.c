@@ -46,13 +46,22 @@ run(char *out, size_t cap, const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* The "head N HASH" line of a summary. */
+/* The "head N HASH" line of a summary, without what follows it (two
+ * buffers: two calls may be compared). */
 static const char *
 head_line(const char *out)
 {
+	static char buf[2][160];
+	static int k;
 	const char *h = strstr(out, "\nhead ");
+	size_t n = h ? strcspn(h + 1, "\n") : 0;
 
-	return h ? h + 1 : "";
+	k ^= 1;
+	if (n >= sizeof(buf[k]))
+		n = sizeof(buf[k]) - 1;
+	memcpy(buf[k], h ? h + 1 : "", n);
+	buf[k][n] = '\0';
+	return buf[k];
 }
 
 static void

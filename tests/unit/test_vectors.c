@@ -1,7 +1,8 @@
 /*
  * Known answers for the signing encoding, envelope bytes, content hash,
- * genesis, record bytes and hashes and receipts, computed from fixed inputs
- * and compared with tests/vectors/keten-v1.exp. A change to any of these
+ * genesis, record bytes and hashes, the Merkle tree over them, an
+ * inclusion proof and a signed checkpoint, computed from fixed inputs and
+ * compared with tests/vectors/keten-v1.exp. A change to any of these
  * byte layouts fails here. KETEN_WRITE_VECTORS=1 rewrites the file (and
  * fails, so a rewrite is never a silent pass).
  */
@@ -14,6 +15,7 @@
 #include "../check.h"
 #include "chain.h"
 #include "envelope.h"
+#include "merkle.h"
 #include "text.h"
 #include "wire.h"
 
@@ -71,11 +73,24 @@ static const char exp_header[] =
     "#   || be64 received_at_us (1700000000600000) || envelope.\n"
     "# record2_hash = BLAKE2b-256(\"KETEN-RECORD-V1\\0\" || record2).\n"
     "#\n"
-    "# receipt_pae = \"KETEN-RECEIPT-V1\\0\" (17 bytes) || be64 seq (1)\n"
-    "#   || record_hash (record1_hash) || message_id (00 01 .. 0f)\n"
-    "#   || be64 received_at_us (1700000000500000) || be64 head_seq (2)\n"
-    "#   || head_hash (record2_hash). 121 bytes.\n"
-    "# receipt_sig = Ed25519 signature of receipt_pae by the broker key.\n"
+    "# The Merkle tree over record hashes (RFC 9162 2.1 with BLAKE2b-256\n"
+    "# in place of SHA-256; leaf index 0 holds record 1):\n"
+    "# merkle_leaf_1 = BLAKE2b-256(00 || record1_hash).\n"
+    "# merkle_leaf_2 = BLAKE2b-256(00 || record2_hash).\n"
+    "# merkle_root_2 = BLAKE2b-256(01 || merkle_leaf_1 || merkle_leaf_2):\n"
+    "#   the tree head over records 1 and 2.\n"
+    "# proof_1_of_2 = the inclusion proof (RFC 9162 2.1.3.1) of record 1\n"
+    "#   (leaf 0) in that tree of 2: its hashes concatenated, leaf first;\n"
+    "#   here one hash, merkle_leaf_2.\n"
+    "#\n"
+    "# checkpoint_pae = \"KETEN-CHECKPOINT-V1\\0\" (20 bytes) || be64 size "
+    "(2)\n"
+    "#   || head_hash (record2_hash) || root (merkle_root_2)\n"
+    "#   || be64 access_size (0) || access_head (bytes 60 61 .. 7f, 32\n"
+    "#   bytes: a stand-in, not the access log's genesis)\n"
+    "#   || be64 signed_at_us (1700000000600000). 140 bytes.\n"
+    "# checkpoint_sig = Ed25519 signature of checkpoint_pae by the broker\n"
+    "#   key.\n"
     "#\n";
 
 struct vector {
@@ -116,6 +131,18 @@ lookup(const char *name)
 	return "";
 }
 
+/* merkle_path's view of a tree of two leaves, (level 0, index i). */
+static int
+get_leaf(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	const uint8_t(*leaves)[32] = arg;
+
+	if (level != 0 || index > 1)
+		return -1;
+	memcpy(out, leaves[index], 32);
+	return 0;
+}
+
 /* Computes every vector from the fixed inputs the header describes. */
 static int
 compute(void)
@@ -127,11 +154,13 @@ compute(void)
 	uint8_t genesis[32], h1[32], h2[32], sig[64];
 	uint8_t *body = NULL, *env = NULL, *pae = NULL, *stored = NULL;
 	size_t body_len = 0, env_len = 0, pae_len;
-	uint8_t rpae[CHAIN_RECEIPT_PAE_LEN];
+	uint8_t cpae[CHAIN_CHECKPOINT_PAE_LEN];
+	uint8_t l1[32], l2[32], root2[32], path[MERKLE_PATH_MAX][32];
+	size_t n_path = 0;
 	struct body b;
 	struct envelope e;
 	struct record r;
-	struct receipt rc;
+	struct checkpoint cp;
 
 	seq_bytes(seed, 32, 0x00);
 	if (crypto_sign_seed_keypair(apk, ask, seed) != 0)
@@ -217,18 +246,53 @@ compute(void)
 	chain_record_hash(h2, stored, CHAIN_RECORD_HEADER + env_len);
 	add("record2_hash", h2, 32);
 
-	memset(&rc, 0, sizeof(rc));
-	rc.seq = 1;
-	memcpy(rc.record_hash, h1, 32);
-	seq_bytes(rc.message_id, 16, 0x00);
-	rc.received_at_us = 1700000000500000LL;
-	rc.head_seq = 2;
-	memcpy(rc.head_hash, h2, 32);
-	chain_receipt_pae(rpae, &rc);
-	add("receipt_pae", rpae, sizeof(rpae));
-	chain_receipt_sign(&rc, bsk);
-	add("receipt_sig", rc.signature, 64);
-	CHECK_INT(chain_receipt_verify(&rc, bpk), 0);
+	merkle_leaf(l1, h1);
+	add("merkle_leaf_1", l1, 32);
+	merkle_leaf(l2, h2);
+	add("merkle_leaf_2", l2, 32);
+	merkle_node(root2, l1, l2);
+	add("merkle_root_2", root2, 32);
+	{
+		/* The same root as the log grows it. */
+		struct merkle_frontier f;
+		uint8_t again[32];
+
+		merkle_frontier_init(&f);
+		CHECK_INT(merkle_frontier_push(&f, l1, NULL, NULL), 0);
+		CHECK_INT(merkle_frontier_push(&f, l2, NULL, NULL), 0);
+		merkle_frontier_root(&f, again);
+		CHECK(memcmp(again, root2, 32) == 0);
+	}
+	{
+		uint8_t leaves[2][32];
+
+		memcpy(leaves[0], l1, 32);
+		memcpy(leaves[1], l2, 32);
+		CHECK_INT(merkle_path(path, &n_path, 0, 2, get_leaf, leaves),
+		          0);
+	}
+	CHECK_INT(n_path, 1);
+	add("proof_1_of_2", &path[0][0], 32 * n_path);
+
+	memset(&cp, 0, sizeof(cp));
+	cp.size = 2;
+	memcpy(cp.head_hash, h2, 32);
+	memcpy(cp.root, root2, 32);
+	cp.access_size = 0;
+	seq_bytes(cp.access_head, 32, 0x60);
+	cp.signed_at_us = 1700000000600000LL;
+	chain_checkpoint_pae(cpae, &cp);
+	add("checkpoint_pae", cpae, sizeof(cpae));
+	chain_checkpoint_sign(&cp, bsk);
+	add("checkpoint_sig", cp.signature, 64);
+	/* The vectors are only worth having if they verify. */
+	CHECK_INT(chain_checkpoint_verify(&cp, bpk), 0);
+	CHECK_INT(
+	    crypto_sign_verify_detached(cp.signature, cpae, sizeof(cpae), bpk),
+	    0);
+	CHECK_INT(chain_inclusion_verify(1, h1, &cp, (const uint8_t(*)[32])path,
+	                                 n_path),
+	          0);
 
 	sodium_memzero(ask, sizeof(ask));
 	sodium_memzero(bsk, sizeof(bsk));
@@ -347,6 +411,19 @@ main(void)
 	              "00000001"                             /* version */
 	              "00000001",                            /* type */
 	              52) == 0);
+	CHECK(strncmp(lookup("checkpoint_pae"),
+	              "4b4554454e2d434845434b504f494e542d563100" /* tag, NUL */
+	              "0000000000000002",                        /* size */
+	              56) == 0);
+	CHECK_INT(strlen(lookup("checkpoint_pae")),
+	          2 * CHAIN_CHECKPOINT_PAE_LEN);
+	/* size || head_hash || root: the root follows record 2's hash. */
+	CHECK(strncmp(lookup("checkpoint_pae") + 56, lookup("record2_hash"),
+	              64) == 0);
+	CHECK(strncmp(lookup("checkpoint_pae") + 120, lookup("merkle_root_2"),
+	              64) == 0);
+	/* The proof of leaf 0 in a tree of two is its sibling leaf. */
+	CHECK(strcmp(lookup("proof_1_of_2"), lookup("merkle_leaf_2")) == 0);
 	if (w != NULL && strcmp(w, "1") == 0) {
 		if (write_exp() == 0)
 			fprintf(

@@ -16,13 +16,21 @@ static struct keten_error err;
 /* ---- a tiny protobuf writer for hand-made frames ---- */
 
 struct pb {
-	uint8_t b[2048];
+	uint8_t b[4096];
 	size_t n;
 };
 
 static void
+pb_room(const struct pb *p, size_t len)
+{
+	if (len > sizeof(p->b) - p->n)
+		abort(); /* a frame too big for the test's buffer */
+}
+
+static void
 pb_varint(struct pb *p, uint64_t v)
 {
+	pb_room(p, 10);
 	while (v >= 0x80) {
 		p->b[p->n++] = (uint8_t)(v | 0x80);
 		v >>= 7;
@@ -42,6 +50,7 @@ pb_bytes(struct pb *p, int field, const void *data, size_t len)
 {
 	pb_varint(p, ((uint64_t)field << 3) | 2);
 	pb_varint(p, len);
+	pb_room(p, len);
 	memcpy(p->b + p->n, data, len);
 	p->n += len;
 }
@@ -627,6 +636,107 @@ rep_decode(struct reply *r, const uint8_t *buf, size_t n)
 	return rc;
 }
 
+/* A checkpoint whose fields all differ, v varying them. */
+static void
+make_cp(struct checkpoint *c, uint8_t v)
+{
+	memset(c, 0, sizeof(*c));
+	c->size = 1003 + v;
+	c->access_size = 77 + v;
+	c->signed_at_us = 1700000000000099LL + v;
+	for (int i = 0; i < 32; i++) {
+		c->head_hash[i] = (uint8_t)(0x90 + i + v);
+		c->root[i] = (uint8_t)(0x30 + i + v);
+		c->access_head[i] = (uint8_t)(0x50 - i + v);
+	}
+	for (int i = 0; i < 64; i++)
+		c->signature[i] = (uint8_t)(sig64[i] + v);
+}
+
+static int
+same_cp(const struct checkpoint *a, const struct checkpoint *b)
+{
+	return a->size == b->size && a->access_size == b->access_size &&
+	       a->signed_at_us == b->signed_at_us &&
+	       memcmp(a->head_hash, b->head_hash, 32) == 0 &&
+	       memcmp(a->root, b->root, 32) == 0 &&
+	       memcmp(a->access_head, b->access_head, 32) == 0 &&
+	       memcmp(a->signature, b->signature, 64) == 0;
+}
+
+static int
+zeros(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* n hashes, each byte different from every other hash's. */
+static void
+make_path(uint8_t *path, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n * 32; i++)
+		path[i] = (uint8_t)(v + i);
+}
+
+/*
+ * A Checkpoint by hand: size 2, head_hash, root, access_size 5,
+ * access_head, signed_at_us, signature; field `bad` (2, 3, 5 or 7; 0 for
+ * none) one of the wrong size.
+ */
+static void
+make_cp_pb(struct pb *p, int bad)
+{
+	uint8_t long_hash[33];
+
+	memcpy(long_hash, hash32, 32);
+	long_hash[32] = 0;
+	p->n = 0;
+	pb_uint(p, 1, 2);
+	pb_bytes(p, 2, hash32, bad == 2 ? 31 : 32);
+	pb_bytes(p, 3, long_hash, bad == 3 ? 33 : 32);
+	pb_uint(p, 4, 5);
+	pb_bytes(p, 5, hash32, bad == 5 ? 0 : 32);
+	pb_uint(p, 6, 1700000000000000ULL);
+	pb_bytes(p, 7, sig64, bad == 7 ? 63 : 64);
+}
+
+/*
+ * A Reply with a Receipt by hand: seq 1, record_hash, message_id,
+ * received_at_us, prev_hash, a checkpoint (unless bad is -1) and n_path
+ * path hashes. bad is a Receipt field to give the wrong size (2, 3, 8;
+ * 10: the last path hash), or 20 + a Checkpoint field.
+ */
+static void
+make_receipt_pb(struct pb *p, int bad, size_t n_path)
+{
+	struct pb rc, cp;
+	uint8_t h[33];
+
+	rc.n = 0;
+	pb_uint(&rc, 1, 1);
+	pb_bytes(&rc, 2, hash32, bad == 2 ? 31 : 32);
+	pb_bytes(&rc, 3, mid, bad == 3 ? 15 : 16);
+	pb_uint(&rc, 4, 1700000000000000ULL);
+	pb_bytes(&rc, 8, hash32, bad == 8 ? 1 : 32);
+	if (bad != -1) {
+		make_cp_pb(&cp, bad > 20 ? bad - 20 : 0);
+		pb_msg(&rc, 9, &cp);
+	}
+	for (size_t i = 0; i < n_path; i++) {
+		make_path(h, 1, (uint8_t)i);
+		h[32] = 0xff;
+		pb_bytes(&rc, 10, h, bad == 10 && i + 1 == n_path ? 33 : 32);
+	}
+	p->n = 0;
+	pb_uint(p, 1, 3);
+	pb_msg(p, 11, &rc);
+}
+
 static void
 test_reply(void)
 {
@@ -634,7 +744,8 @@ test_reply(void)
 	struct delivered items[3];
 	const uint8_t e0[] = "env-0", e1[] = "envelope-one", e2[] = "2";
 	const uint8_t s0[] = "sealed-0", s2[] = "sealed-two";
-	struct pb p, rc;
+	uint8_t path0[3 * 32], path2[1 * 32];
+	struct pb p;
 
 	/* error */
 	memset(&r, 0, sizeof(r));
@@ -661,22 +772,51 @@ test_reply(void)
 	memcpy(r.receipt.record_hash, hash32, 32);
 	memcpy(r.receipt.message_id, mid, 16);
 	r.receipt.received_at_us = 1700000000000042LL;
-	r.receipt.head_seq = 1003;
-	for (int i = 0; i < 32; i++) {
-		r.receipt.head_hash[i] = (uint8_t)(0x90 + i);
+	for (int i = 0; i < 32; i++)
 		r.receipt.prev_hash[i] = (uint8_t)(0x70 + i);
-	}
-	memcpy(r.receipt.signature, sig64, 64);
+	make_cp(&r.receipt.cp, 0);
+	r.receipt.n_path = 5;
+	make_path(&r.receipt.path[0][0], 5, 0x01);
 	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
 	CHECK_INT(d.kind, WIRE_REP_RECEIPT);
-	CHECK(d.receipt.seq == 1000 && d.receipt.head_seq == 1003);
+	CHECK_INT(d.request_id, 12);
+	CHECK(d.receipt.seq == 1000);
 	CHECK(d.receipt.received_at_us == 1700000000000042LL);
 	CHECK(memcmp(d.receipt.record_hash, hash32, 32) == 0);
 	CHECK(memcmp(d.receipt.message_id, mid, 16) == 0);
-	CHECK(memcmp(d.receipt.head_hash, r.receipt.head_hash, 32) == 0);
 	CHECK(memcmp(d.receipt.prev_hash, r.receipt.prev_hash, 32) == 0);
-	CHECK(memcmp(d.receipt.signature, sig64, 64) == 0);
+	CHECK(same_cp(&d.receipt.cp, &r.receipt.cp));
+	CHECK_INT(d.receipt.cp.size, 1003);
+	CHECK_INT(d.receipt.cp.access_size, 77);
+	CHECK_INT(d.receipt.cp.signed_at_us, 1700000000000099LL);
+	CHECK_INT(d.receipt.n_path, 5);
+	CHECK(memcmp(d.receipt.path, r.receipt.path, 5 * 32) == 0);
+	CHECK(zeros(&d.receipt.path[0][0] + 5 * 32,
+	            sizeof(d.receipt.path) - 5 * 32));
 	wire_reply_clear(&d);
+	/* No path (a tree of one record), and the longest path. */
+	r.receipt.n_path = 0;
+	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
+	CHECK_INT(d.receipt.n_path, 0);
+	CHECK(same_cp(&d.receipt.cp, &r.receipt.cp));
+	CHECK(zeros(d.receipt.path, sizeof(d.receipt.path)));
+	wire_reply_clear(&d);
+	r.receipt.n_path = WIRE_PATH_MAX;
+	make_path(&r.receipt.path[0][0], WIRE_PATH_MAX, 0x07);
+	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
+	CHECK_INT(d.receipt.n_path, WIRE_PATH_MAX);
+	CHECK(memcmp(d.receipt.path, r.receipt.path, sizeof(r.receipt.path)) ==
+	      0);
+	wire_reply_clear(&d);
+	/* One more than a path can hold: the encoder refuses it. */
+	r.receipt.n_path = WIRE_PATH_MAX + 1;
+	{
+		uint8_t *out = NULL;
+		size_t len = 0;
+
+		CHECK_INT(wire_reply_encode(&out, &len, &r), KETEN_E_MALFORMED);
+		CHECK(out == NULL);
+	}
 
 	/* fetch with several items, one with its content destroyed */
 	memset(&r, 0, sizeof(r));
@@ -702,16 +842,38 @@ test_reply(void)
 	items[2].envelope_len = sizeof(e2);
 	items[2].sealed = s2;
 	items[2].sealed_len = sizeof(s2);
+	/* Proofs of different lengths, the middle one none. */
+	make_path(path0, 3, 0x00);
+	make_path(path2, 1, 0xa0);
+	items[0].path = path0;
+	items[0].n_path = 3;
+	items[2].path = path2;
+	items[2].n_path = 1;
 	r.fetch.items = items;
 	r.fetch.n = 3;
 	r.fetch.cursor = 3;
 	r.fetch.more = true;
+	r.fetch.has_cp = true;
+	make_cp(&r.fetch.cp, 9);
 	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
 	CHECK_INT(d.kind, WIRE_REP_FETCH);
 	CHECK_INT(d.fetch.n, 3);
 	CHECK_INT(d.fetch.cursor, 3);
 	CHECK(d.fetch.more);
+	CHECK(d.fetch.has_cp);
+	CHECK(same_cp(&d.fetch.cp, &r.fetch.cp));
+	CHECK_INT(d.fetch.cp.size, 1012);
+	CHECK(d.paths != NULL);
 	if (d.fetch.n == 3) {
+		CHECK_INT(d.fetch.items[0].n_path, 3);
+		CHECK_INT(d.fetch.items[1].n_path, 0);
+		CHECK_INT(d.fetch.items[2].n_path, 1);
+		CHECK(d.fetch.items[0].path != NULL &&
+		      memcmp(d.fetch.items[0].path, path0, sizeof(path0)) == 0);
+		CHECK(d.fetch.items[2].path != NULL &&
+		      memcmp(d.fetch.items[2].path, path2, sizeof(path2)) == 0);
+		/* Copies, not views of the frame (rep_roundtrip wiped it). */
+		CHECK(d.fetch.items[0].path != path0);
 		CHECK_INT(d.fetch.items[0].seq, 4);
 		CHECK_INT(d.fetch.items[1].seq, 9);
 		CHECK_INT(d.fetch.items[2].seq, 12);
@@ -728,7 +890,17 @@ test_reply(void)
 	}
 	wire_reply_clear(&d);
 	CHECK(d.fetch.items == NULL && d.pb == NULL);
-	/* An empty fetch. */
+	/* Without a checkpoint: has_cp stays false, cp zero. */
+	r.fetch.has_cp = false;
+	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
+	CHECK(!d.fetch.has_cp);
+	CHECK(zeros(&d.fetch.cp, sizeof(d.fetch.cp)));
+	CHECK_INT(d.fetch.n, 3);
+	if (d.fetch.n == 3)
+		CHECK(d.fetch.items[2].n_path == 1 &&
+		      memcmp(d.fetch.items[2].path, path2, 32) == 0);
+	wire_reply_clear(&d);
+	/* An empty fetch: no proofs to hold. */
 	r.fetch.n = 0;
 	r.fetch.items = NULL;
 	r.fetch.more = false;
@@ -736,6 +908,75 @@ test_reply(void)
 	CHECK_INT(d.kind, WIRE_REP_FETCH);
 	CHECK_INT(d.fetch.n, 0);
 	CHECK(!d.fetch.more);
+	CHECK(!d.fetch.has_cp);
+	CHECK(d.paths == NULL);
+	wire_reply_clear(&d);
+	/* Items none of which has a proof. */
+	memset(items, 0, sizeof(items));
+	items[0].seq = 5;
+	items[1].seq = 6;
+	r.fetch.items = items;
+	r.fetch.n = 2;
+	r.fetch.has_cp = true;
+	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
+	CHECK_INT(d.fetch.n, 2);
+	CHECK(d.fetch.has_cp && same_cp(&d.fetch.cp, &r.fetch.cp));
+	if (d.fetch.n == 2)
+		CHECK(d.fetch.items[0].n_path == 0 &&
+		      d.fetch.items[1].n_path == 0 &&
+		      d.fetch.items[1].seq == 6);
+	CHECK(d.paths == NULL);
+	wire_reply_clear(&d);
+
+	/* replay, with the latest checkpoint and without */
+	memset(&r, 0, sizeof(r));
+	memset(items, 0, sizeof(items));
+	r.request_id = 16;
+	r.kind = WIRE_REP_REPLAY;
+	for (int i = 0; i < 2; i++) {
+		items[i].seq = 7 + (uint64_t)i;
+		items[i].received_at_us = 700 + i;
+		memset(items[i].record_hash, 0x31 + i, 32);
+		memset(items[i].prev_hash, 0x30 + i, 32);
+		items[i].envelope = i ? e1 : e0;
+		items[i].envelope_len = i ? sizeof(e1) : sizeof(e0);
+	}
+	r.replay.records = items;
+	r.replay.n = 2;
+	r.replay.more = true;
+	r.replay.head_seq = 1012;
+	memset(r.replay.head_hash, 0x5a, 32);
+	r.replay.has_cp = true;
+	make_cp(&r.replay.cp, 9);
+	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
+	CHECK_INT(d.kind, WIRE_REP_REPLAY);
+	CHECK_INT(d.request_id, 16);
+	CHECK_INT(d.replay.n, 2);
+	CHECK(d.replay.more);
+	CHECK_INT(d.replay.head_seq, 1012);
+	CHECK(memcmp(d.replay.head_hash, r.replay.head_hash, 32) == 0);
+	CHECK(d.replay.has_cp);
+	CHECK(same_cp(&d.replay.cp, &r.replay.cp));
+	if (d.replay.n == 2) {
+		CHECK_INT(d.replay.records[1].seq, 8);
+		CHECK_INT(d.replay.records[1].received_at_us, 701);
+		CHECK_INT(d.replay.records[1].record_hash[0], 0x32);
+		CHECK_INT(d.replay.records[1].prev_hash[31], 0x31);
+		CHECK(memcmp(d.replay.records[1].envelope, e1, sizeof(e1)) ==
+		      0);
+		CHECK_INT(d.replay.records[0].n_path, 0);
+	}
+	CHECK(zeros(&d.fetch, sizeof(d.fetch)));
+	wire_reply_clear(&d);
+	r.replay.has_cp = false;
+	r.replay.more = false;
+	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
+	CHECK_INT(d.kind, WIRE_REP_REPLAY);
+	CHECK_INT(d.replay.n, 2);
+	CHECK(!d.replay.more);
+	CHECK(!d.replay.has_cp);
+	CHECK(zeros(&d.replay.cp, sizeof(d.replay.cp)));
+	CHECK_INT(d.replay.head_seq, 1012);
 	wire_reply_clear(&d);
 
 	/* ack */
@@ -771,51 +1012,194 @@ test_reply(void)
 	pb_uint(&p, 1, 3);
 	CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
 	CHECK(d.pb == NULL);
-	for (int field = 2; field <= 8; field++) {
-		if (field == 4 || field == 5)
-			continue; /* numbers, not fixed-size bytes */
-		rc.n = 0;
-		pb_uint(&rc, 1, 1);
-		pb_bytes(&rc, 2, hash32, field == 2 ? 31 : 32);
-		pb_bytes(&rc, 3, mid, field == 3 ? 15 : 16);
-		pb_bytes(&rc, 6, hash32, field == 6 ? 0 : 32);
-		pb_bytes(&rc, 7, sig64, field == 7 ? 63 : 64);
-		pb_bytes(&rc, 8, hash32, field == 8 ? 1 : 32);
-		p.n = 0;
-		pb_uint(&p, 1, 3);
-		pb_msg(&p, 11, &rc);
-		CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
-	}
-	/* The same receipt with every size right decodes. */
-	rc.n = 0;
-	pb_uint(&rc, 1, 1);
-	pb_bytes(&rc, 2, hash32, 32);
-	pb_bytes(&rc, 3, mid, 16);
-	pb_bytes(&rc, 6, hash32, 32);
-	pb_bytes(&rc, 7, sig64, 64);
-	pb_bytes(&rc, 8, hash32, 32);
-	p.n = 0;
-	pb_uint(&p, 1, 3);
-	pb_msg(&p, 11, &rc);
-	CHECK_INT(rep_decode(&d, p.b, p.n), KETEN_OK);
-	wire_reply_clear(&d);
-	/* A fetch whose second item has a short record hash. */
+	/* A receipt with one field of the wrong size: its own (2, 3, 8), a
+	 * path hash (10), or its checkpoint's (20 + 2, 3, 5, 7). */
 	{
+		static const int bad[] = {2, 3, 8, 10, 22, 23, 25, 27};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			make_receipt_pb(&p, bad[i], 3);
+			CHECK(refused(rep_decode(&d, p.b, p.n),
+			              KETEN_E_MALFORMED));
+			CHECK(d.pb == NULL);
+		}
+	}
+	/* A path hash of the wrong size, even as the only one. */
+	make_receipt_pb(&p, 10, 1);
+	CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
+	/* No checkpoint, with or without a path: nothing it could prove. */
+	make_receipt_pb(&p, -1, 0);
+	CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
+	CHECK(zeros(&d, sizeof(d)));
+	make_receipt_pb(&p, -1, 2);
+	CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
+	/* More path hashes than a tree of 2^64 leaves needs. */
+	make_receipt_pb(&p, 0, WIRE_PATH_MAX + 1);
+	CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
+	/* The same receipt with every size right decodes, field by field. */
+	make_receipt_pb(&p, 0, WIRE_PATH_MAX);
+	CHECK_INT(rep_decode(&d, p.b, p.n), KETEN_OK);
+	CHECK_INT(d.request_id, 3);
+	CHECK_INT(d.receipt.seq, 1);
+	CHECK_INT(d.receipt.n_path, WIRE_PATH_MAX);
+	{
+		uint8_t h[32];
+
+		make_path(h, 1, WIRE_PATH_MAX - 1);
+		CHECK(memcmp(d.receipt.path[WIRE_PATH_MAX - 1], h, 32) == 0);
+	}
+	CHECK_INT(d.receipt.cp.size, 2);
+	CHECK_INT(d.receipt.cp.access_size, 5);
+	CHECK_INT(d.receipt.cp.signed_at_us, 1700000000000000LL);
+	CHECK(memcmp(d.receipt.cp.head_hash, hash32, 32) == 0);
+	CHECK(memcmp(d.receipt.cp.root, hash32, 32) == 0);
+	CHECK(memcmp(d.receipt.cp.access_head, hash32, 32) == 0);
+	CHECK(memcmp(d.receipt.cp.signature, sig64, 64) == 0);
+	wire_reply_clear(&d);
+	make_receipt_pb(&p, 0, 0);
+	CHECK_INT(rep_decode(&d, p.b, p.n), KETEN_OK);
+	CHECK_INT(d.receipt.n_path, 0);
+	wire_reply_clear(&d);
+	/* A fetch whose second item has a short record hash; the same
+	 * with it right decodes. */
+	for (int short_hash = 1; short_hash >= 0; short_hash--) {
 		struct pb f, it;
 
 		f.n = 0;
 		it.n = 0;
 		pb_uint(&it, 1, 1);
 		pb_bytes(&it, 3, hash32, 32);
+		pb_bytes(&it, 6, hash32, 32);
 		pb_msg(&f, 1, &it);
 		it.n = 0;
 		pb_uint(&it, 1, 2);
-		pb_bytes(&it, 3, hash32, 31);
+		pb_bytes(&it, 3, hash32, short_hash ? 31 : 32);
+		pb_bytes(&it, 6, hash32, 32);
 		pb_msg(&f, 1, &it);
 		p.n = 0;
 		pb_msg(&p, 12, &f);
-		CHECK(refused(rep_decode(&d, p.b, p.n), KETEN_E_MALFORMED));
-		CHECK(d.fetch.items == NULL);
+		if (short_hash) {
+			CHECK(refused(rep_decode(&d, p.b, p.n),
+			              KETEN_E_MALFORMED));
+			CHECK(d.fetch.items == NULL);
+		} else {
+			CHECK_INT(rep_decode(&d, p.b, p.n), KETEN_OK);
+			CHECK_INT(d.fetch.n, 2);
+			wire_reply_clear(&d);
+		}
+	}
+	/* Fetches by hand: item 1 with two path hashes, item 2 with
+	 * `hashes` of which the last is `last` bytes, and a checkpoint
+	 * whose field `cp_bad` has the wrong size (-1: no checkpoint). */
+	{
+		static const struct {
+			size_t hashes, last;
+			int cp_bad, ok;
+		} cases[] = {
+		    {1, 32, 0, 1},
+		    {0, 32, 0, 1},
+		    {WIRE_PATH_MAX, 32, 0, 1},
+		    {3, 32, -1, 1},
+		    {1, 31, 0, 0},
+		    {3, 33, 0, 0},
+		    {1, 0, 0, 0},
+		    {WIRE_PATH_MAX + 1, 32, 0, 0},
+		    {1, 32, 2, 0},
+		    {1, 32, 7, 0},
+		};
+		struct pb f, it, cp;
+		uint8_t h[33];
+
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			f.n = 0;
+			it.n = 0;
+			pb_uint(&it, 1, 1);
+			pb_bytes(&it, 3, hash32, 32);
+			pb_bytes(&it, 6, hash32, 32);
+			make_path(h, 1, 0x10);
+			pb_bytes(&it, 7, h, 32);
+			make_path(h, 1, 0x30);
+			pb_bytes(&it, 7, h, 32);
+			pb_msg(&f, 1, &it);
+			it.n = 0;
+			pb_uint(&it, 1, 2);
+			pb_bytes(&it, 3, hash32, 32);
+			pb_bytes(&it, 6, hash32, 32);
+			for (size_t i = 0; i < cases[c].hashes; i++) {
+				make_path(h, 1, (uint8_t)(0x80 + i));
+				pb_bytes(&it, 7, h,
+				         i + 1 == cases[c].hashes
+				             ? cases[c].last
+				             : 32);
+			}
+			pb_msg(&f, 1, &it);
+			if (cases[c].cp_bad >= 0) {
+				make_cp_pb(&cp, cases[c].cp_bad);
+				pb_msg(&f, 4, &cp);
+			}
+			p.n = 0;
+			pb_msg(&p, 12, &f);
+			if (!cases[c].ok) {
+				CHECK(refused(rep_decode(&d, p.b, p.n),
+				              KETEN_E_MALFORMED));
+				CHECK(zeros(&d, sizeof(d)));
+				continue;
+			}
+			CHECK_INT(rep_decode(&d, p.b, p.n), KETEN_OK);
+			CHECK_INT(d.fetch.n, 2);
+			CHECK(d.fetch.has_cp == (cases[c].cp_bad == 0));
+			if (d.fetch.n != 2)
+				goto next;
+			CHECK_INT(d.fetch.items[0].n_path, 2);
+			CHECK_INT(d.fetch.items[1].n_path, cases[c].hashes);
+			make_path(h, 1, 0x30);
+			CHECK(memcmp(d.fetch.items[0].path + 32, h, 32) == 0);
+			if (cases[c].hashes > 0) {
+				size_t last = cases[c].hashes - 1;
+				make_path(h, 1, (uint8_t)(0x80 + last));
+				CHECK(memcmp(d.fetch.items[1].path + 32 * last,
+				             h, 32) == 0);
+			}
+			if (d.fetch.has_cp)
+				CHECK(d.fetch.cp.size == 2 &&
+				      memcmp(d.fetch.cp.signature, sig64, 64) ==
+				          0);
+		next:
+			wire_reply_clear(&d);
+		}
+	}
+	/* A replay whose checkpoint has a field of the wrong size; the same
+	 * with it right; without one. */
+	{
+		static const int cp_bad[] = {5, 0, -1};
+		struct pb rp, cp;
+
+		for (size_t c = 0; c < 3; c++) {
+			int bad = cp_bad[c];
+
+			rp.n = 0;
+			pb_uint(&rp, 3, 9);
+			pb_bytes(&rp, 4, hash32, 32);
+			if (bad >= 0) {
+				make_cp_pb(&cp, bad);
+				pb_msg(&rp, 5, &cp);
+			}
+			p.n = 0;
+			pb_msg(&p, 17, &rp);
+			if (bad == 5) {
+				CHECK(refused(rep_decode(&d, p.b, p.n),
+				              KETEN_E_MALFORMED));
+				continue;
+			}
+			CHECK_INT(rep_decode(&d, p.b, p.n), KETEN_OK);
+			CHECK_INT(d.kind, WIRE_REP_REPLAY);
+			CHECK_INT(d.replay.head_seq, 9);
+			CHECK(d.replay.has_cp == (bad == 0));
+			if (bad == 0)
+				CHECK(d.replay.cp.size == 2 &&
+				      d.replay.cp.access_size == 5);
+			wire_reply_clear(&d);
+		}
 	}
 }
 
