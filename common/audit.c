@@ -688,6 +688,12 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	}
 	res->has_cp = w.cp_pending;
 	res->cp = w.cp;
+	/* A checkpoint of the empty log: genesis and the empty tree, now,
+	 * since the walk never reaches a record 0. */
+	if (w.cp_pending && w.cp.size == 0 && (rc = cp_holds(&w)) != 0) {
+		ledger_close(&l);
+		return rc;
+	}
 	if (par_start(&par, &w) == 0) {
 		rc = ledger_walk_end(l, par_record, par_end, &par, &meta_seq,
 		                     meta_hash, region, err);
@@ -717,9 +723,6 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		    region, c->region);
 	res->head_seq = res->records;
 	memcpy(res->head_hash, w.prev, 32);
-	if (w.cp_pending && w.cp.size == 0 && res->records == 0 &&
-	    (rc = cp_holds(&w)) != 0)
-		return rc;
 	if (w.cp_pending) {
 		res->bad_seq = res->records + 1;
 		return error_set(

@@ -446,8 +446,8 @@ checkpoint_get(struct store *s, MDB_txn *txn, struct checkpoint *cp)
 	           : MDB_CORRUPTED;
 }
 
-/* Keeps the stored checkpoint if it signs the log as it is; otherwise
- * (a directory from before checkpoints) signs a new one. */
+/* Signs a checkpoint of the log as it is, unless the stored one signs a
+ * different log (then MDB_CORRUPTED: the broker must not start). */
 static int
 checkpoint_ensure(struct store *s, MDB_txn *txn)
 {
@@ -457,14 +457,14 @@ checkpoint_ensure(struct store *s, MDB_txn *txn)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	checkpoint_make(s, &want, clock_now_us());
-	if (rc == 0 && s->cp.size == want.size &&
-	    memcmp(s->cp.head_hash, want.head_hash, 32) == 0 &&
-	    memcmp(s->cp.root, want.root, 32) == 0 &&
-	    s->cp.access_size == want.access_size &&
-	    memcmp(s->cp.access_head, want.access_head, 32) == 0)
-		return 0;
-	if (rc == 0) /* signed, but not this log: it was altered */
-		return MDB_CORRUPTED;
+	if (rc == 0 && (s->cp.size != want.size ||
+	                memcmp(s->cp.head_hash, want.head_hash, 32) != 0 ||
+	                memcmp(s->cp.root, want.root, 32) != 0 ||
+	                s->cp.access_size != want.access_size ||
+	                memcmp(s->cp.access_head, want.access_head, 32) != 0))
+		return MDB_CORRUPTED; /* signed, but not this log: altered */
+	/* Signed afresh even when it matches: the broker's key may have
+	 * changed since, and the checkpoint must verify with this one. */
 	s->cp = want;
 	return checkpoint_put(s, txn, &want);
 }

@@ -112,6 +112,13 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 		               "the stored checkpoint is not signed by the "
 		               "broker key in %s",
 		               config_path);
+	if (rc == KETEN_OK && w.has_cp && w.cp.access_size == 0 &&
+	    sodium_memcmp(w.cp.access_head, w.prev, KETEN_HASH_LEN) != 0)
+		rc =
+		    error_set(err, KETEN_E_CHAIN,
+		              "the stored checkpoint signs an empty access log "
+		              "with a head other than this region's access "
+		              "genesis");
 	if (rc == KETEN_OK)
 		rc = ledger_walk_access(l, one, &w, &head_seq, head_hash,
 		                        region, err);

@@ -56,7 +56,8 @@ void client_case_public(struct keten_case *out, const struct wire_case *wc,
                         int64_t at_us);
 
 /* KETEN_OK if cp carries the region broker's signature; else
- * KETEN_E_RECEIPT. Verifies each distinct checkpoint once. */
+ * KETEN_E_RECEIPT. Remembers the last one that verified, so the replies
+ * of one commit cost one signature check. */
 int client_checkpoint(struct keten_client *c, const struct checkpoint *cp,
                       struct keten_error *err) WUR;
 /* KETEN_OK if cp's signature holds (client_checkpoint) and path proves

@@ -88,6 +88,12 @@ keten_proof_check(const char *config_path, uint64_t seq,
 	int rc;
 
 	error_clear(err);
+	if (config_path == NULL || record_hash == NULL || p == NULL)
+		return error_set(err, KETEN_E_USAGE,
+		                 "keten_proof_check needs a config path, a "
+		                 "record hash and a proof");
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load(&cfg, config_path, err)) != KETEN_OK)
 		return rc;
 	cp_private(&cp, &p->checkpoint);

@@ -137,6 +137,17 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 		}
 		/* Before the records: the log is held to it when the
 		 * stream reaches its size. */
+		if (r.replay.has_cp && r.replay.cp.size != r.replay.head_seq) {
+			wire_reply_clear(&r);
+			rc =
+			    error_set(err, KETEN_E_CHAIN,
+			              "the broker's checkpoint and head of the "
+			              "same read disagree (%llu and %llu "
+			              "records)",
+			              (unsigned long long)r.replay.cp.size,
+			              (unsigned long long)r.replay.head_seq);
+			break;
+		}
 		if (r.replay.has_cp) {
 			cp = r.replay.cp;
 			has_cp = true;
@@ -176,7 +187,8 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	}
 	/* The newest checkpoint, if the replay ended at its size: the
 	 * stream held the log to it there. */
-	if (rc == KETEN_OK && has_cp && cp.size == last && last > 0) {
+	if (rc == KETEN_OK && has_cp && cp.size == last && last > 0 &&
+	    (out->records > 0 || prev_hash != NULL)) {
 		out->has_checkpoint = true;
 		client_cp_public(&out->checkpoint, &cp);
 	}
