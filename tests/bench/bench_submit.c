@@ -13,9 +13,11 @@
  * A fresh broker and data directory per run; medians over the runs. A
  * benchmark, not a test: it never fails on time.
  *
- * usage: bench_submit [--runs R] [--single N] [--pipelined N]
+ * usage: bench_submit [--runs R] [--single N] [--pipelined N] [--only K]
+ * --only K (repeatable) runs only the in-flight level K, for profiling.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 
 #define N_LEVELS 4
 static const size_t LEVELS[N_LEVELS] = {1, 16, 64, 256};
+static bool level_on[N_LEVELS] = {true, true, true, true};
 
 struct result {
 	double rate, p50_ms, p99_ms, p999_ms;
@@ -125,10 +128,12 @@ main(int argc, char **argv)
 	    {"runs", required_argument, NULL, 'r'},
 	    {"single", required_argument, NULL, 's'},
 	    {"pipelined", required_argument, NULL, 'p'},
+	    {"only", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
 	size_t runs = 3, n1 = 2000, nk = 20000, bytes = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	bool only = false;
 	double rate[N_LEVELS][99], p50[N_LEVELS][99], p99[N_LEVELS][99],
 	    p999[N_LEVELS][99], hwm[99], anon[99], audit[99];
 	double ceil_one, ceil_all;
@@ -145,9 +150,19 @@ main(int argc, char **argv)
 		case 'p':
 			nk = strtoul(optarg, NULL, 10);
 			break;
+		case 'o':
+			if (!only) {
+				memset(level_on, 0, sizeof(level_on));
+				only = true;
+			}
+			for (size_t l = 0; l < N_LEVELS; l++)
+				if (LEVELS[l] == strtoul(optarg, NULL, 10))
+					level_on[l] = true;
+			break;
 		default:
 			fprintf(stderr, "usage: bench_submit [--runs R] "
-			                "[--single N] [--pipelined N]\n");
+			                "[--single N] [--pipelined N] "
+			                "[--only K]...\n");
 			return 2;
 		}
 	}
@@ -181,7 +196,10 @@ main(int argc, char **argv)
 		harness_start(&h);
 		c = harness_client(&h, "lt-almere");
 		for (size_t l = 0; l < N_LEVELS; l++)
-			m[l] = prepare(c, LEVELS[l] == 1 ? n1 : nk, &bytes);
+			m[l] =
+			    level_on[l]
+			        ? prepare(c, LEVELS[l] == 1 ? n1 : nk, &bytes)
+			        : NULL;
 		if (run_i == 0)
 			printf("message: %zu bytes on the wire (envelope + "
 			       "sealed content)\n",
@@ -189,10 +207,13 @@ main(int argc, char **argv)
 		printf("run %zu:", run_i + 1);
 		for (size_t l = 0; l < N_LEVELS; l++) {
 			size_t n = LEVELS[l] == 1 ? n1 : nk;
-			struct result r = run(c, m[l], n, LEVELS[l]);
-			printf(" %zu: %.0f/s p50 %.2f p99 %.2f p999 %.2f ms%s",
-			       LEVELS[l], r.rate, r.p50_ms, r.p99_ms, r.p999_ms,
-			       l + 1 < N_LEVELS ? " |" : "\n");
+			struct result r;
+			if (!level_on[l])
+				continue;
+			r = run(c, m[l], n, LEVELS[l]);
+			printf(" | %zu: %.0f/s p50 %.2f p99 %.2f p999 %.2f ms",
+			       LEVELS[l], r.rate, r.p50_ms, r.p99_ms,
+			       r.p999_ms);
 			rate[l][run_i] = r.rate;
 			p50[l][run_i] = r.p50_ms;
 			p99[l][run_i] = r.p99_ms;
@@ -200,6 +221,7 @@ main(int argc, char **argv)
 			free_all(m[l], n);
 			total += n;
 		}
+		printf("\n");
 		mem = bench_memory(h.pid);
 		hwm[run_i] = (double)mem.hwm / 1024;
 		anon[run_i] = (double)mem.anon / 1024;
@@ -221,6 +243,8 @@ main(int argc, char **argv)
 	printf("\nmedians of %zu run(s):\n", runs);
 	for (size_t l = 0; l < N_LEVELS; l++) {
 		double r = bench_median(rate[l], runs);
+		if (!level_on[l])
+			continue;
 		printf("  %3zu in flight: %7.0f messages/s (%3.0f%% of the "
 		       "verify ceiling), receipt p50 %.2f ms, p99 %.2f ms, "
 		       "p999 %.2f ms\n",
