@@ -469,6 +469,19 @@ checkpoint_ensure(struct store *s, MDB_txn *txn)
 	return checkpoint_put(s, txn, &want);
 }
 
+/* Undoes a store_open that got as far as the lock. */
+static void
+discard(struct store *s, MDB_txn *txn)
+{
+	if (txn)
+		mdb_txn_abort(txn);
+	if (s->env)
+		mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->remap);
+	cache_free(s);
+	free(s);
+}
+
 int
 store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
            const char *region, store_sign_fn sign, void *sign_arg,
@@ -543,11 +556,7 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 		rc = mdb_put(txn, s->meta, &k, &v, 0);
 	} else if (rc == 0 && (v.mv_size != strlen(region) ||
 	                       memcmp(v.mv_data, region, v.mv_size) != 0)) {
-		mdb_txn_abort(txn);
-		mdb_env_close(s->env);
-		pthread_rwlock_destroy(&s->remap);
-		cache_free(s);
-		free(s);
+		discard(s, txn);
 		return error_set(
 		    err, KETEN_E_CONFIG,
 		    "data directory %s belongs to another region than '%s'; "
@@ -561,11 +570,7 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 		goto fail;
 	step = "bring the data up to this version";
 	if ((rc = upgrade(s, txn, &why)) == -1) {
-		mdb_txn_abort(txn);
-		mdb_env_close(s->env);
-		pthread_rwlock_destroy(&s->remap);
-		cache_free(s);
-		free(s);
+		discard(s, txn);
 		return error_set(err, KETEN_E_CONFIG,
 		                 "cannot serve data directory %s: %s", dir,
 		                 why.message);
@@ -574,11 +579,7 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 		goto fail;
 	step = "sign the log's checkpoint";
 	if ((rc = checkpoint_ensure(s, txn)) == MDB_CORRUPTED) {
-		mdb_txn_abort(txn);
-		mdb_env_close(s->env);
-		pthread_rwlock_destroy(&s->remap);
-		cache_free(s);
-		free(s);
+		discard(s, txn);
 		return error_set(err, KETEN_E_CONFIG,
 		                 "cannot serve data directory %s: its signed "
 		                 "checkpoint does not match its log or access "
@@ -601,13 +602,7 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	*out = s;
 	return KETEN_OK;
 fail:
-	if (txn)
-		mdb_txn_abort(txn);
-	if (s->env)
-		mdb_env_close(s->env);
-	pthread_rwlock_destroy(&s->remap);
-	cache_free(s);
-	free(s);
+	discard(s, txn);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
 }
