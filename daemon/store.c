@@ -946,15 +946,10 @@ store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
 {
 	uint64_t old_seq = s->head_seq, old_aseq = s->access_seq;
 	uint8_t old_hash[32], old_ahash[32];
-	struct merkle_frontier *old_tree = malloc(sizeof(*old_tree));
+	struct merkle_frontier old_tree = s->tree_f; /* 2 KiB */
 	struct checkpoint old_cp = s->cp;
 	int rc;
 
-	if (old_tree == NULL) {
-		rc = ENOMEM;
-		goto fail;
-	}
-	*old_tree = s->tree_f;
 	memcpy(old_hash, s->head_hash, 32);
 	memcpy(old_ahash, s->access_hash, 32);
 	while ((rc = apply_once(s, items, n, now_us)) != 0) {
@@ -963,15 +958,12 @@ store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
 		memcpy(s->head_hash, old_hash, 32);
 		s->access_seq = old_aseq;
 		memcpy(s->access_hash, old_ahash, 32);
-		s->tree_f = *old_tree;
+		s->tree_f = old_tree;
 		s->cp = old_cp;
 		cache_drop(s);
-		if (rc != MDB_MAP_FULL || grow_map(s) != 0) {
-			free(old_tree);
+		if (rc != MDB_MAP_FULL || grow_map(s) != 0)
 			goto fail;
-		}
 	}
-	free(old_tree);
 	/* Durable: now each receipt gets the checkpoint and its proof. */
 	for (size_t i = 0; i < n; i++) {
 		struct store_item *it = &items[i];
