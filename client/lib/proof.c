@@ -74,7 +74,8 @@ client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
 		                 (unsigned long long)cp->size);
 	client_cp_public(&out->checkpoint, cp);
 	out->n_path = n_path;
-	memcpy(out->path, path, n_path * KETEN_HASH_LEN);
+	if (n_path > 0) /* a one-record log has an empty path, maybe NULL */
+		memcpy(out->path, path, n_path * KETEN_HASH_LEN);
 	return KETEN_OK;
 }
 
