@@ -184,11 +184,14 @@ replay(struct walk *w, uint64_t seq, int64_t at_us, const struct body *b)
 	return 0;
 }
 
+/* The broker's order: by the seq of the record that opened the case. */
 static int
-by_id(const void *a, const void *b)
+by_opening(const void *a, const void *b)
 {
-	return memcmp(((const struct case_state *)a)->id,
-	              ((const struct case_state *)b)->id, KETEN_CASE_ID_LEN);
+	uint64_t x = ((const struct case_state *)a)->opened_seq;
+	uint64_t y = ((const struct case_state *)b)->opened_seq;
+
+	return (x > y) - (x < y);
 }
 
 void
@@ -712,7 +715,8 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 			w.cases[res->n_cases++] = w.cases[i];
 	res->cases = w.cases;
 	if (res->n_cases > 1)
-		qsort(res->cases, res->n_cases, sizeof(*res->cases), by_id);
+		qsort(res->cases, res->n_cases, sizeof(*res->cases),
+		      by_opening);
 	if (rc != KETEN_OK)
 		return rc;
 	if (strcmp(region, c->region) != 0)

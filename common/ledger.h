@@ -19,9 +19,12 @@
 #define LEDGER_DB_CONTENT "content" /* be64 seq -> sealed content */
 #define LEDGER_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
 #define LEDGER_DB_META    "meta"    /* "head", "checkpoint", "region", ... */
-#define LEDGER_DB_CASES   "cases"   /* case id -> case state (case.c) */
-#define LEDGER_DB_CASEIDX "caseidx" /* agency id, NUL, case id -> "" */
-#define LEDGER_DB_CASELOG "caselog" /* case id, be64 seq -> "" */
+/* A case's number is the seq of the referral that opened it: keyed by it,
+ * a new case's entries go at the end of each tree, not on random pages. */
+#define LEDGER_DB_CASENO  "caseno"  /* case id -> be64 case number */
+#define LEDGER_DB_CASES   "cases"   /* be64 case number -> state (case.c) */
+#define LEDGER_DB_CASEIDX "caseidx" /* agency id, NUL, be64 number -> "" */
+#define LEDGER_DB_CASELOG "caselog" /* be64 number, be64 seq -> "" */
 #define LEDGER_DB_ACCESS  "access"  /* be64 access seq -> entry (access.h) */
 #define LEDGER_DB_TREE    "tree"    /* level, be64 index -> Merkle node */
 #define LEDGER_MAX_DBS    16

@@ -35,7 +35,7 @@ struct node_slot {
 struct store {
 	MDB_env *env;
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
-	MDB_dbi cases, caseidx, caselog, access, tree;
+	MDB_dbi caseno, cases, caseidx, caselog, access, tree;
 	char region[KETEN_ID_MAX + 1];
 	uint8_t genesis[32];
 	/* Readers hold it shared for the length of a read transaction; the
@@ -271,13 +271,14 @@ static int case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
                     size_t old_parties, const uint8_t seqkey[8]);
 
 /*
- * The case databases came with the case rules (schema 2). A data directory
- * recorded before them has a log but no cases: rebuild them from the log,
- * in order, through the same rules. Returns an LMDB code, or -1 with why
- * set if a record breaks the rules (then the broker must not start).
+ * The case databases came with the case rules (schema 2) and were keyed by
+ * case number from schema 4 on. A data directory recorded before has a log
+ * but no cases, or cases keyed by id: (re)build them from the log, in
+ * order, through the same rules. Returns an LMDB code, or -1 with why set
+ * if a record breaks the rules (then the broker must not start).
  */
 #define SCHEMA_KEY     "schema"
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static int
 cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
@@ -287,7 +288,11 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 	uint64_t n = 0;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+	if ((rc = mdb_drop(txn, s->caseno, 0)) != 0 ||
+	    (rc = mdb_drop(txn, s->cases, 0)) != 0 ||
+	    (rc = mdb_drop(txn, s->caseidx, 0)) != 0 ||
+	    (rc = mdb_drop(txn, s->caselog, 0)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -384,12 +389,18 @@ static int
 upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 {
 	MDB_val k = val(SCHEMA_KEY, strlen(SCHEMA_KEY)), v;
-	uint8_t ver = SCHEMA_VERSION;
+	uint8_t ver = SCHEMA_VERSION, was = 1; /* schema 1 did not say */
 	int rc = mdb_get(txn, s->meta, &k, &v);
 
-	if (rc == 0 && v.mv_size == 1 && *(uint8_t *)v.mv_data == ver)
+	if (rc == 0 && v.mv_size == 1)
+		was = *(uint8_t *)v.mv_data;
+	else if (rc != MDB_NOTFOUND)
+		was = 0;
+	if (was == ver)
 		return tree_load(s, txn, s->head_seq);
-	if (rc == 0 && !(v.mv_size == 1 && *(uint8_t *)v.mv_data == 2)) {
+	if (was < 1 || was > ver) {
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
 		/* a newer broker's directory, or damage */
 		error_set(why, KETEN_E_CONFIG,
 		          "its schema is not version %d; use the keten version "
@@ -397,12 +408,14 @@ upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 		          SCHEMA_VERSION);
 		return -1;
 	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
+	if ((rc = cases_rebuild(s, txn, why)) != 0)
 		return rc;
-	if (rc == MDB_NOTFOUND && (rc = cases_rebuild(s, txn, why)) != 0)
+	if (was < 3 && (rc = tree_rebuild(s, txn)) != 0)
 		return rc;
-	if ((rc = tree_rebuild(s, txn)) != 0)
+	if (was == 3 && (rc = tree_load(s, txn, s->head_seq)) != 0)
 		return rc;
+	if (s->head_seq > 0)
+		log_info("event=schema_upgraded from=%u to=%u", was, ver);
 	v = val(&ver, 1);
 	return mdb_put(txn, s->meta, &k, &v, 0);
 }
@@ -540,6 +553,8 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	    (rc =
 	         mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE, &s->cursor)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_CASENO, MDB_CREATE, &s->caseno)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASES, MDB_CREATE, &s->cases)) ||
 	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASEIDX, MDB_CREATE,
 	                       &s->caseidx)) ||
@@ -657,47 +672,92 @@ apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
 	return 0;
 }
 
+/* The stored state of case number no (its opening record's seq). */
+static int
+case_get_at(struct store *s, MDB_txn *txn, struct case_state *st,
+            const uint8_t no[8])
+{
+	MDB_val k = val(no, 8), v;
+	int rc = mdb_get(txn, s->cases, &k, &v);
+
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc; /* numbered */
+	if (case_decode(st, v.mv_data, v.mv_size) != 0 ||
+	    st->opened_seq != bytes_get_be64(no))
+		return MDB_CORRUPTED;
+	return 0;
+}
+
+/* The number of a case: 0, MDB_NOTFOUND or an LMDB code. */
+static int
+case_number(struct store *s, MDB_txn *txn, uint8_t no[8],
+            const uint8_t id[KETEN_CASE_ID_LEN])
+{
+	MDB_val k = val(id, KETEN_CASE_ID_LEN), v;
+	int rc = mdb_get(txn, s->caseno, &k, &v);
+
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	memcpy(no, v.mv_data, 8);
+	return 0;
+}
+
 /* The stored state of a case, or CASE_NONE (zeroed) if it has none. */
 static int
 case_get(struct store *s, MDB_txn *txn, struct case_state *st,
          const uint8_t id[KETEN_CASE_ID_LEN])
 {
-	MDB_val k = val(id, KETEN_CASE_ID_LEN), v;
-	int rc = mdb_get(txn, s->cases, &k, &v);
+	uint8_t no[8];
+	int rc = case_number(s, txn, no, id);
 
 	memset(st, 0, sizeof(*st));
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
-	return case_decode(st, v.mv_data, v.mv_size) == 0 ? 0 : MDB_CORRUPTED;
+	if ((rc = case_get_at(s, txn, st, no)) != 0)
+		return rc;
+	return memcmp(st->id, id, KETEN_CASE_ID_LEN) == 0 ? 0 : MDB_CORRUPTED;
 }
 
 /* The case's new state and its indexes after record seqkey; parties from
- * old_parties on joined with it (case_step only appends parties). */
+ * old_parties on joined with it (case_step only appends parties), and
+ * none before means the record opened it. The case's number is its
+ * opening seq, above every other: a new case's entries are appended. */
 static int
 case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
          size_t old_parties, const uint8_t seqkey[8])
 {
-	uint8_t buf[CASE_ENCODED_MAX], key[KETEN_ID_MAX + 1 + 16];
+	uint8_t buf[CASE_ENCODED_MAX], no[8], key[KETEN_ID_MAX + 1 + 16];
+	unsigned fresh = old_parties == 0 ? MDB_APPEND : 0;
 	MDB_val k, v;
 	int rc;
 
-	k = val(st->id, KETEN_CASE_ID_LEN);
+	bytes_put_be64(no, st->opened_seq);
+	if (fresh) {
+		k = val(st->id, KETEN_CASE_ID_LEN);
+		v = val(no, 8);
+		if ((rc = mdb_put(txn, s->caseno, &k, &v, MDB_NOOVERWRITE)) !=
+		    0)
+			return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+	}
+	k = val(no, 8);
 	v = val(buf, case_encode(buf, st));
-	if ((rc = mdb_put(txn, s->cases, &k, &v, 0)) != 0)
+	if ((rc = mdb_put(txn, s->cases, &k, &v, fresh)) != 0)
 		return rc;
-	memcpy(key, st->id, KETEN_CASE_ID_LEN);
-	memcpy(key + KETEN_CASE_ID_LEN, seqkey, 8);
-	k = val(key, KETEN_CASE_ID_LEN + 8);
+	memcpy(key, no, 8);
+	memcpy(key + 8, seqkey, 8);
+	k = val(key, 16);
 	v = val("", 0);
-	if ((rc = mdb_put(txn, s->caselog, &k, &v, 0)) != 0)
+	if ((rc = mdb_put(txn, s->caselog, &k, &v, fresh)) != 0)
 		return rc;
 	for (size_t i = old_parties; i < st->n_parties; i++) {
 		size_t n = strlen(st->parties[i].id);
 		memcpy(key, st->parties[i].id, n + 1);
-		memcpy(key + n + 1, st->id, KETEN_CASE_ID_LEN);
-		k = val(key, n + 1 + KETEN_CASE_ID_LEN);
+		memcpy(key + n + 1, no, 8);
+		k = val(key, n + 1 + 8);
 		v = val("", 0);
 		if ((rc = mdb_put(txn, s->caseidx, &k, &v, 0)) != 0)
 			return rc;
@@ -1232,53 +1292,65 @@ store_fetch_free(struct store_fetch *f)
 	memset(f, 0, sizeof(*f));
 }
 
-/* Steps cur to the next case for the listing: every case (agency NULL),
- * or the next of agency's index entries. *id gets the case id. */
+/* Steps cur to the next case for the listing, in number (opening) order:
+ * every case (agency NULL, cur on cases), or the next of agency's index
+ * entries (cur on caseidx); first: the first after number `after` (all
+ * zero: from the start). no gets the case's number. */
 static int
 next_case(MDB_cursor *cur, const char *agency, uint8_t *prefix, size_t plen,
-          const uint8_t *after, bool first, const uint8_t **id)
+          const uint8_t after[8], bool first, uint8_t no[8])
 {
 	MDB_val k, v;
 	int rc;
 
 	if (first) {
-		if (agency == NULL) {
-			k = val(after, KETEN_CASE_ID_LEN);
-			rc = mdb_cursor_get(cur, &k, &v,
-			                    after ? MDB_SET_RANGE : MDB_FIRST);
-		} else {
-			memcpy(prefix + plen,
-			       after ? after : (const uint8_t *)"",
-			       after ? KETEN_CASE_ID_LEN : 0);
-			k = val(prefix, plen + (after ? KETEN_CASE_ID_LEN : 0));
-			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		}
+		memcpy(prefix + plen, after, 8);
+		k = val(prefix, plen + 8);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		/* Skip the `after` entry itself. */
+		if (rc == 0 && k.mv_size == plen + 8 &&
+		    memcmp(k.mv_data, prefix, plen + 8) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	} else {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
-	/* Skip the `after` entry itself. */
-	if (rc == 0 && first && after != NULL &&
-	    k.mv_size == plen + KETEN_CASE_ID_LEN &&
-	    memcmp((uint8_t *)k.mv_data + plen, after, KETEN_CASE_ID_LEN) == 0)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	if (rc != 0)
 		return rc;
-	if (k.mv_size != plen + KETEN_CASE_ID_LEN ||
-	    memcmp(k.mv_data, prefix, plen) != 0)
-		return MDB_NOTFOUND; /* past this agency's entries */
-	*id = (const uint8_t *)k.mv_data + plen;
+	if (k.mv_size != plen + 8 || memcmp(k.mv_data, prefix, plen) != 0)
+		return agency ? MDB_NOTFOUND /* past this agency's entries */
+		              : MDB_CORRUPTED;
+	memcpy(no, (const uint8_t *)k.mv_data + plen, 8);
 	return 0;
+}
+
+/* Where a listing continues: the number of case `after`, if agency (NULL:
+ * anyone) may see it. 0, -1 if not, or an LMDB code. */
+static int
+listing_after(struct store *s, MDB_txn *txn, uint8_t no[8], const char *agency,
+              const uint8_t *after)
+{
+	struct case_state st;
+	int rc;
+
+	memset(no, 0, 8);
+	if (after == NULL)
+		return 0;
+	if ((rc = case_number(s, txn, no, after)) == MDB_NOTFOUND)
+		return -1;
+	if (rc != 0 || (rc = case_get_at(s, txn, &st, no)) != 0)
+		return rc;
+	return agency == NULL || case_involves(&st, agency) ? 0 : -1;
 }
 
 int
 store_cases(struct store *s, struct store_cases *out, const char *agency,
             const uint8_t *after, size_t max_n, struct keten_error *err)
 {
-	uint8_t prefix[KETEN_ID_MAX + 1 + KETEN_CASE_ID_LEN];
+	uint8_t prefix[KETEN_ID_MAX + 1 + 8], no[8];
 	size_t plen = agency ? strlen(agency) + 1 : 0;
+	char hex[2 * KETEN_CASE_ID_LEN + 1];
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
-	const uint8_t *id;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1289,22 +1361,33 @@ store_cases(struct store *s, struct store_cases *out, const char *agency,
 		memcpy(prefix, agency, plen);
 	if ((rc = read_begin(s, &txn)) != 0)
 		goto fail;
+	if ((rc = listing_after(s, txn, no, agency, after)) == -1) {
+		read_end(s, txn, NULL);
+		free(out->items);
+		memset(out, 0, sizeof(*out));
+		text_hex(hex, after, KETEN_CASE_ID_LEN);
+		/* As for a case read: no one learns that a case they are
+		 * not part of exists. */
+		return error_set(
+		    err, KETEN_E_CASE_UNKNOWN,
+		    "case %s to continue after is unknown, or %s "
+		    "is not a party to it; continue after the last "
+		    "case of the previous page",
+		    hex, agency ? agency : "you");
+	}
+	if (rc != 0)
+		goto fail_txn;
 	if ((rc = mdb_cursor_open(txn, agency ? s->caseidx : s->cases, &cur)) !=
 	    0)
 		goto fail_txn;
-	for (rc = next_case(cur, agency, prefix, plen, after, true, &id);
-	     rc == 0;
-	     rc = next_case(cur, agency, prefix, plen, after, false, &id)) {
+	for (rc = next_case(cur, agency, prefix, plen, no, true, no); rc == 0;
+	     rc = next_case(cur, agency, prefix, plen, no, false, no)) {
 		if (out->n == max_n) {
 			out->more = true;
 			break;
 		}
-		if ((rc = case_get(s, txn, &out->items[out->n], id)) != 0)
+		if ((rc = case_get_at(s, txn, &out->items[out->n], no)) != 0)
 			goto fail_txn;
-		if (out->items[out->n].status == CASE_NONE) {
-			rc = MDB_CORRUPTED; /* indexed but not stored */
-			goto fail_txn;
-		}
 		out->n++;
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -1325,7 +1408,7 @@ store_case(struct store *s, struct store_case *out, const char *agency,
            const uint8_t case_id[KETEN_CASE_ID_LEN], uint64_t after_seq,
            size_t max_bytes, struct keten_error *err)
 {
-	uint8_t key[KETEN_CASE_ID_LEN + 8];
+	uint8_t key[16];
 	size_t cap = 0, bytes = 0;
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
@@ -1351,22 +1434,21 @@ store_case(struct store *s, struct store_case *out, const char *agency,
 	}
 	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
 		goto fail_txn;
-	memcpy(key, case_id, KETEN_CASE_ID_LEN);
+	bytes_put_be64(key, out->st.opened_seq);
 	/* After the last possible record: the summary alone. */
-	bytes_put_be64(key + KETEN_CASE_ID_LEN,
+	bytes_put_be64(key + 8,
 	               after_seq == UINT64_MAX ? UINT64_MAX : after_seq + 1);
 	k = val(key, sizeof(key));
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint64_t seq;
-		if (k.mv_size != sizeof(key) ||
-		    memcmp(k.mv_data, case_id, KETEN_CASE_ID_LEN) != 0)
+		if (k.mv_size != sizeof(key) || memcmp(k.mv_data, key, 8) != 0)
 			break;
 		if (bytes >= max_bytes) {
 			out->more = true;
 			break;
 		}
-		seq = bytes_get_be64((uint8_t *)k.mv_data + KETEN_CASE_ID_LEN);
+		seq = bytes_get_be64((uint8_t *)k.mv_data + 8);
 		if ((rc = log_get(s, txn, seq, &v)) != 0 ||
 		    (rc = take_record(&out->records, &out->n, &cap, 0, seq,
 		                      &v)) != 0)

@@ -463,11 +463,10 @@ keten_cases(struct keten_case **out, size_t *n, struct keten_client *c,
 			cap = ncap;
 		}
 		for (size_t i = 0; i < r.cases.n && rc == KETEN_OK; i++) {
-			/* Pages come in case id order: anything else could
+			/* Pages come in opening order: anything else could
 			 * repeat cases, or never end. */
-			if (have > 0 && memcmp(r.cases.items[i].st.id,
-			                       all[have - 1].case_id,
-			                       KETEN_CASE_ID_LEN) <= 0)
+			if (have > 0 && r.cases.items[i].st.opened_seq <=
+			                    all[have - 1].opened_seq)
 				rc = error_set(err, KETEN_E_MALFORMED,
 				               "the broker listed cases out of "
 				               "order");

@@ -881,7 +881,7 @@ model_case(const uint8_t id[KETEN_CASE_ID_LEN])
 
 /*
  * Every case as the auditor sees it, and every agency's own list: exactly
- * the model's cases, in case id order, each with the model's one holder.
+ * the model's cases, in opening order, each with the model's one holder.
  * Hands the auditor's list back in *keep if asked.
  */
 static void
@@ -906,9 +906,8 @@ verify_all(const char *where, struct keten_case **keep, size_t *keep_n)
 			FIELD(c != NULL, "%s is listed a case the model lacks",
 			      names[a]);
 			FIELD(i == 0 ||
-			          memcmp(all[i - 1].case_id, all[i].case_id,
-			                 KETEN_CASE_ID_LEN) < 0,
-			      "%s's list is not in strict case id order",
+			          all[i - 1].opened_seq < all[i].opened_seq,
+			      "%s's list is not in strict opening order",
 			      names[a]);
 			if (c == NULL)
 				continue;
