@@ -1368,12 +1368,13 @@ store_cases(struct store *s, struct store_cases *out, const char *agency,
 		text_hex(hex, after, KETEN_CASE_ID_LEN);
 		/* As for a case read: no one learns that a case they are
 		 * not part of exists. */
-		return error_set(
-		    err, KETEN_E_CASE_UNKNOWN,
-		    "case %s to continue after is unknown, or %s "
-		    "is not a party to it; continue after the last "
-		    "case of the previous page",
-		    hex, agency ? agency : "you");
+		return error_set(err, KETEN_E_CASE_UNKNOWN,
+		                 "case %s to continue after is unknown%s%s%s; "
+		                 "continue after the last case of the "
+		                 "previous page",
+		                 hex, agency ? ", or " : "",
+		                 agency ? agency : "",
+		                 agency ? " is not a party to it" : "");
 	}
 	if (rc != 0)
 		goto fail_txn;
@@ -1428,9 +1429,9 @@ store_case(struct store *s, struct store_case *out, const char *agency,
 		/* The same answer either way: no one learns that a case
 		 * they are not part of exists. */
 		return error_set(err, KETEN_E_CASE_UNKNOWN,
-		                 "case %s is unknown, or %s is not a party to "
-		                 "it",
-		                 hex, agency ? agency : "you");
+		                 "case %s is unknown%s%s%s", hex,
+		                 agency ? ", or " : "", agency ? agency : "",
+		                 agency ? " is not a party to it" : "");
 	}
 	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
 		goto fail_txn;

@@ -86,9 +86,10 @@ int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
                 struct keten_error *err) WUR;
 void store_fetch_free(struct store_fetch *f);
 
-/* The cases agency is a party to (every case if agency is NULL), in case
- * id order after `after` (NULL: from the first), at most max_n. items is
- * malloc'd: free() it. */
+/* The cases agency is a party to (every case if agency is NULL), in
+ * opening order after case `after` (NULL: from the first), at most max_n;
+ * KETEN_E_CASE_UNKNOWN if agency may not see `after`. items is malloc'd:
+ * free() it. */
 struct store_cases {
 	struct case_state *items;
 	size_t n;
