@@ -59,9 +59,12 @@ struct store {
 	size_t cache_n[MERKLE_LEVELS];
 };
 
-/* seq | record hash | head seq | head hash | received at | prev hash */
-#define MSGID_VAL_LEN (8 + 32 + 8 + 32 + 8 + 32)
-#define INBOX_KEY_MAX (KETEN_ID_MAX + 1 + 8)
+/* A msgid value is the record's be64 seq. Before schema 4 it went on with
+ * the receipt fields (120 bytes in all); those are read from the record
+ * now, so the old values still serve. */
+#define MSGID_VAL_LEN     8
+#define MSGID_VAL_LEN_OLD 120
+#define INBOX_KEY_MAX     (KETEN_ID_MAX + 1 + 8)
 
 static MDB_val
 val(const void *p, size_t n)
@@ -639,25 +642,27 @@ static int
 apply_duplicate(struct store *s, MDB_txn *txn, struct store_item *it,
                 const MDB_val *found)
 {
-	const uint8_t *p = found->mv_data;
 	uint8_t key[8];
 	MDB_val k, v;
 	struct record r;
 	int rc;
 
-	if (found->mv_size != MSGID_VAL_LEN)
+	if (found->mv_size != MSGID_VAL_LEN &&
+	    found->mv_size != MSGID_VAL_LEN_OLD)
 		return MDB_CORRUPTED;
-	it->receipt.seq = bytes_get_be64(p);
-	memcpy(it->receipt.record_hash, p + 8, 32);
-	it->receipt.received_at_us = (int64_t)bytes_get_be64(p + 80);
-	memcpy(it->receipt.prev_hash, p + 88, 32);
-	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
-	bytes_put_be64(key, it->receipt.seq);
+	memcpy(key, found->mv_data, 8);
 	k = val(key, 8);
 	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
-		return rc;
-	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 ||
+	    r.seq != bytes_get_be64(key))
 		return MDB_CORRUPTED;
+	/* The receipt fields, from the record itself. */
+	it->receipt.seq = r.seq;
+	chain_record_hash(it->receipt.record_hash, v.mv_data, v.mv_size);
+	it->receipt.received_at_us = r.received_at_us;
+	memcpy(it->receipt.prev_hash, r.prev_hash, 32);
+	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
 	if (r.envelope_len == it->envelope_len &&
 	    memcmp(r.envelope, it->envelope, it->envelope_len) == 0) {
 		it->duplicate = true;
@@ -769,7 +774,7 @@ static int
 apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
              int64_t now_us)
 {
-	uint8_t key[8], ibox[INBOX_KEY_MAX], mval[MSGID_VAL_LEN];
+	uint8_t key[8], ibox[INBOX_KEY_MAX];
 	const char *to[CASE_PARTIES_MAX];
 	struct case_state st;
 	struct record r;
@@ -827,15 +832,8 @@ apply_submit(struct store *s, MDB_txn *txn, struct store_item *it,
 	}
 	if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 		return rc;
-	/* The head fields of schema 1 and 2 stay zero: a receipt now
-	 * carries the latest checkpoint instead. */
-	memset(mval, 0, sizeof(mval));
-	bytes_put_be64(mval, r.seq);
-	memcpy(mval + 8, it->receipt.record_hash, 32);
-	bytes_put_be64(mval + 80, (uint64_t)now_us);
-	memcpy(mval + 88, r.prev_hash, 32);
 	k = val(it->message_id, KETEN_MSG_ID_LEN);
-	v = val(mval, sizeof(mval));
+	v = val(key, 8); /* the seq */
 	if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
 		return rc;
 
