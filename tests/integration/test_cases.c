@@ -526,25 +526,53 @@ log_count(const char *s)
 
 /* A referral opening the case the test names (refer() gets a random id),
  * so that opening order and case id order can be made to differ. */
+/* Submits frame as agency `as`; the receipt in *rc. */
 static void
-refer_id(const uint8_t case_id[16], const char *from, const char *to)
+submit_frame(struct receipt *rc, const char *as, const uint8_t *frame,
+             size_t len)
 {
 	struct raw r;
-	struct craft cr;
 	struct reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	raw_connect(&r, &H, as);
+	CHECK_INT(raw_call1(&r, &rep, frame, len, 5000), 0);
+	CHECK_INT(rep.kind, WIRE_REP_RECEIPT);
+	if (rep.kind == WIRE_REP_ERROR)
+		fprintf(stderr, "submit as %s: %d %s\n", as, rep.error.code,
+		        rep.error.message ? rep.error.message : "");
+	*rc = rep.receipt;
+	wire_reply_clear(&rep);
+	raw_close(&r);
+}
+
+/* A referral opening case_id; its frame in *keep (malloc'd) and receipt
+ * in *rc if keep is not NULL. */
+static void
+refer_keep(const uint8_t case_id[16], const char *from, const char *to,
+           uint8_t **keep, size_t *keep_len, struct receipt *rc)
+{
+	struct craft cr;
+	struct receipt tmp;
 	uint8_t *frame;
 	size_t len;
 
 	craft_init(&cr, from, to);
 	cr.case_id = case_id;
 	frame = craft_submit(&len, &H, &cr);
-	memset(&rep, 0, sizeof(rep));
-	raw_connect(&r, &H, from);
-	CHECK_INT(raw_call1(&r, &rep, frame, len, 5000), 0);
-	CHECK_INT(rep.kind, WIRE_REP_RECEIPT);
-	wire_reply_clear(&rep);
-	raw_close(&r);
-	free(frame);
+	submit_frame(rc ? rc : &tmp, from, frame, len);
+	if (keep != NULL) {
+		*keep = frame;
+		*keep_len = len;
+	} else {
+		free(frame);
+	}
+}
+
+static void
+refer_id(const uint8_t case_id[16], const char *from, const char *to)
+{
+	refer_keep(case_id, from, to, NULL, NULL, NULL);
 }
 
 /*
@@ -905,7 +933,8 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 {
 	MDB_env *env;
 	MDB_txn *txn;
-	MDB_dbi caseno, cases, caseidx, caselog, meta;
+	MDB_dbi caseno, cases, caseidx, caselog, meta, msgid;
+	MDB_cursor *cur;
 	MDB_val k = {.mv_size = 6, .mv_data = "schema"}, v;
 	MDB_stat ms;
 	uint8_t no[8], three = 3;
@@ -920,6 +949,7 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	CHECK_INT(mdb_dbi_open(txn, "caseidx", 0, &caseidx), 0);
 	CHECK_INT(mdb_dbi_open(txn, "caselog", 0, &caselog), 0);
 	CHECK_INT(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	CHECK_INT(mdb_dbi_open(txn, "msgid", 0, &msgid), 0);
 
 	/* Schema 4, as this broker wrote it. */
 	CHECK(mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 1 &&
@@ -950,6 +980,31 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	rekey(txn, caseidx, true, opened, n);
 	rekey(txn, caselog, false, opened, n);
 	CHECK_INT(mdb_drop(txn, caseno, 1), 0);
+	/* msgid values were 120 bytes then: the seq, then receipt fields
+	 * the broker no longer reads. Filled with junk here, so a broker
+	 * that read them would answer a resubmission wrongly. */
+	{
+		uint8_t id[16][16], old[16][120];
+		size_t n_ids = 0;
+		CHECK_INT(mdb_cursor_open(txn, msgid, &cur), 0);
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		     rc == 0 && n_ids < 16;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			CHECK_INT(k.mv_size, 16);
+			CHECK_INT(v.mv_size, 8);
+			memcpy(id[n_ids], k.mv_data, 16);
+			memset(old[n_ids], 0xa5, 120);
+			memcpy(old[n_ids], v.mv_data, 8);
+			n_ids++;
+		}
+		mdb_cursor_close(cur);
+		CHECK_INT(n_ids, n_log);
+		for (size_t i = 0; i < n_ids; i++) {
+			k = (MDB_val){.mv_size = 16, .mv_data = id[i]};
+			v = (MDB_val){.mv_size = 120, .mv_data = old[i]};
+			CHECK_INT(mdb_put(txn, msgid, &k, &v, 0), 0);
+		}
+	}
 	k = (MDB_val){.mv_size = 6, .mv_data = "schema"};
 	v = (MDB_val){.mv_size = 1, .mv_data = &three};
 	CHECK_INT(mdb_put(txn, meta, &k, &v, 0), 0);
@@ -1002,6 +1057,9 @@ upgrade_from_3(void)
 	const uint64_t opened[4] = {1, 3, 5, 9};
 	struct keten_case was[4], now;
 	struct keten_case_history *hist;
+	struct receipt first, again;
+	uint8_t *first_frame = NULL;
+	size_t first_len = 0;
 	struct keten_error err;
 	size_t cases;
 
@@ -1011,7 +1069,8 @@ upgrade_from_3(void)
 	}
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
-	refer_id(ids[A], LT, VT);
+	refer_keep(ids[A], LT, VT, &first_frame, &first_len, &first);
+	CHECK_INT(first.seq, 1);
 	OK(VT, ACCEPT, ids[A], NULL);
 	refer_id(ids[B], LT2, VT);
 	OK(VT, HANDOVER, ids[A], GI);
@@ -1069,6 +1128,19 @@ upgrade_from_3(void)
 	}
 	CHECK_INT(keten_case_history(&hist, client(LT2), ids[A], &err),
 	          KETEN_E_CASE_UNKNOWN);
+
+	/* A resubmission found through an old 120-byte msgid entry: the
+	 * same record, its fields read from the record, nothing added. */
+	if (first_frame != NULL) {
+		submit_frame(&again, LT, first_frame, first_len);
+		CHECK_INT(again.seq, 1);
+		CHECK(memcmp(again.record_hash, first.record_hash, 32) == 0);
+		CHECK(memcmp(again.prev_hash, first.prev_hash, 32) == 0);
+		CHECK(again.received_at_us == first.received_at_us);
+		CHECK_INT(again.cp.size, 10);
+		CHECK_INT(harness_head(&H, AUDITOR), 10);
+		free(first_frame);
+	}
 
 	/* The rebuilt cases go on, and new ones open after them. */
 	refer_id(ids[E], LT, VT);
