@@ -386,6 +386,43 @@ tree_rebuild(struct store *s, MDB_txn *txn)
 	return 0;
 }
 
+/* Whether the case databases have this schema's shape, judged by the
+ * first and last entries of `cases` and the first of `caseno`: 0, -1 if
+ * not, or an LMDB code. They are derived from the log, so a directory
+ * whose upgrade was cut short, or that was tampered with, is rebuilt
+ * rather than served wrong. */
+static int
+cases_shape(struct store *s, MDB_txn *txn)
+{
+	static const MDB_cursor_op ops[] = {MDB_FIRST, MDB_LAST};
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0;
+
+	if ((rc = mdb_cursor_open(txn, s->cases, &cur)) != 0)
+		return rc;
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
+		struct case_state st;
+		if ((rc = mdb_cursor_get(cur, &k, &v, ops[i])) != 0)
+			break;
+		if (k.mv_size != 8 ||
+		    case_decode(&st, v.mv_data, v.mv_size) != 0 ||
+		    st.opened_seq != bytes_get_be64(k.mv_data) ||
+		    st.opened_seq > s->head_seq)
+			rc = -1;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if ((rc = mdb_cursor_open(txn, s->caseno, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && (k.mv_size != KETEN_CASE_ID_LEN || v.mv_size != 8))
+		rc = -1;
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Brings an older data directory up to this schema, and loads the tree's
  * frontier. */
 static int
@@ -399,8 +436,18 @@ upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 		was = *(uint8_t *)v.mv_data;
 	else if (rc != MDB_NOTFOUND)
 		was = 0;
-	if (was == ver)
+	if (was == ver) {
+		if ((rc = cases_shape(s, txn)) == -1) {
+			log_warn("event=cases_damaged action=rebuild "
+			         "reason=\"the case databases do not have "
+			         "schema %u's shape\"",
+			         ver);
+			rc = cases_rebuild(s, txn, why);
+		}
+		if (rc != 0)
+			return rc;
 		return tree_load(s, txn, s->head_seq);
+	}
 	if (was < 1 || was > ver) {
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return rc;
