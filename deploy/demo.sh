@@ -81,6 +81,16 @@ as() {
 	KETEN_KEY=$(key "$who") "$keten" "$@"
 }
 
+# prints PATTERN CMD...: CMD succeeds and its output holds PATTERN. Not
+# `CMD | grep -q`: under pipefail, grep leaving at the first match can
+# kill CMD with SIGPIPE and fail the step on a race.
+prints() {
+	local pat=$1 out
+	shift
+	out=$("$@") || return 1
+	grep -q -- "$pat" <<<"$out"
+}
+
 # expect_case STATUS HOLDER: the case, as the auditor reads it from the
 # broker, is in that state and held by that agency.
 expect_case() {
@@ -134,11 +144,11 @@ echo "$out"
 grep -q "Noor de Vries" <<<"$out" || fail "decrypted content not shown"
 grep -q "signature of lt-almere ok" <<<"$out" || fail "signature not verified"
 as vt-flevoland inbox --ack | tail -1
-as vt-flevoland inbox | grep -q "no new messages" ||
+prints "no new messages" as vt-flevoland inbox ||
 	fail "the message is still in the inbox after taking it"
 
 step "nobody else sees it: lt-lelystad"
-as lt-lelystad inbox | grep -q "no new messages" ||
+prints "no new messages" as lt-lelystad inbox ||
 	fail "another agency saw the message"
 refused "lt-lelystad is not part of the case" \
 	as lt-lelystad case show "$case"
@@ -155,7 +165,7 @@ step "vt-flevoland tells lt-almere what it did (terugkoppeling aan melder)"
 as vt-flevoland feedback "$case" --to lt-almere \
 	--text "Melding in onderzoek genomen; veiligheidsplan opgesteld." ||
 	fail "feedback"
-as lt-almere inbox | grep -q "veiligheidsplan opgesteld" ||
+prints "veiligheidsplan opgesteld" as lt-almere inbox ||
 	fail "lt-almere did not get the feedback"
 
 step "vt-flevoland hands over to gi-save; SAVE asks, then accepts"
@@ -166,7 +176,7 @@ as vt-flevoland handover "$case" --to gi-save --urgency urgent \
 expect_case offered vt-flevoland
 as gi-save ask "$case" \
 	--text "Is de school op de hoogte van het veiligheidsplan?" || fail "ask"
-as vt-flevoland inbox | grep -q "Is de school op de hoogte" ||
+prints "Is de school op de hoogte" as vt-flevoland inbox ||
 	fail "vt-flevoland did not get the question"
 as vt-flevoland answer "$case" \
 	--text "Ja, de intern begeleider is betrokken." || fail "answer"
@@ -205,14 +215,14 @@ as vt-flevoland cases --overdue || fail "an offer is overdue"
 
 step "the auditor verifies the chain and replays every case from it"
 "$keten" audit verify -c "$config" "$work/data" || fail "audit failed"
-"$keten" audit cases -c "$config" "$work/data" | grep -q "$case  closed" ||
+prints "$case  closed" "$keten" audit cases -c "$config" "$work/data" ||
 	fail "the audit replay does not find the case closed"
 
 step "the access log: every read of a message or a case, accounted (NEN 7513)"
 "$keten" audit access -c "$config" "$work/data" | tail -n 6 ||
 	fail "the access log does not verify"
-"$keten" audit access -c "$config" --jsonl "$work/data" |
-	grep -q '"kind":"fetch","agency":"vt-flevoland"' ||
+prints '"kind":"fetch","agency":"vt-flevoland"' \
+	"$keten" audit access -c "$config" --jsonl "$work/data" ||
 	fail "VT's inbox reads are not in the access log"
 
 step "stopping ketend"
