@@ -43,6 +43,7 @@ struct store {
 	 * when no transaction in this process is inside the old mapping. */
 	pthread_rwlock_t remap;
 	size_t map_size, map_max; /* the writer's */
+	bool told_damaged;        /* the start's warning, given */
 	/* The writer's view of the head; only the writer thread touches it. */
 	uint64_t head_seq;
 	uint8_t head_hash[32];
@@ -283,6 +284,27 @@ static int case_put(struct store *s, MDB_txn *txn, const struct case_state *st,
 #define SCHEMA_KEY     "schema"
 #define SCHEMA_VERSION 4
 
+/* The record stored under key k, and its body: 0 or MDB_CORRUPTED, also if
+ * the key is not the record's own seq. */
+static int
+record_body(struct record *r, struct body *b, const MDB_val *k,
+            const MDB_val *v)
+{
+	struct envelope e;
+	struct keten_error tmp;
+	int rc;
+
+	if (k->mv_size != 8 ||
+	    chain_record_decode(r, v->mv_data, v->mv_size) != 0 ||
+	    r->seq != bytes_get_be64(k->mv_data) ||
+	    wire_envelope_decode(&e, r->envelope, r->envelope_len, &tmp) !=
+	        KETEN_OK)
+		return MDB_CORRUPTED;
+	rc = wire_body_decode(b, e.type, e.body, e.body_len, &tmp);
+	wire_envelope_clear(&e);
+	return rc == KETEN_OK ? 0 : MDB_CORRUPTED;
+}
+
 static int
 cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 {
@@ -300,7 +322,6 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct record r;
-		struct envelope e;
 		struct body b;
 		struct case_msg m;
 		struct case_state st;
@@ -308,15 +329,8 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 		uint8_t key[8];
 		size_t parties;
 
-		if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 ||
-		    wire_envelope_decode(&e, r.envelope, r.envelope_len,
-		                         &tmp) != KETEN_OK) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		rc = wire_body_decode(&b, e.type, e.body, e.body_len, &tmp);
-		wire_envelope_clear(&e);
-		if (rc != KETEN_OK) {
+		/* Gaps too: a case's number is its opening record's seq. */
+		if ((rc = record_body(&r, &b, &k, &v)) != 0 || r.seq != n + 1) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -333,7 +347,7 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 			rc = -1;
 			break;
 		}
-		bytes_put_be64(key, r.seq);
+		bytes_put_be64(key, r.seq); /* k is not ours past a put */
 		if ((rc = case_put(s, txn, &st, parties, key)) != 0)
 			break;
 		n++;
@@ -341,6 +355,8 @@ cases_rebuild(struct store *s, MDB_txn *txn, struct keten_error *why)
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
+	if (n != s->head_seq)
+		return MDB_CORRUPTED;
 	if (n > 0)
 		log_info("event=cases_rebuilt records=%llu",
 		         (unsigned long long)n);
@@ -386,11 +402,65 @@ tree_rebuild(struct store *s, MDB_txn *txn)
 	return 0;
 }
 
+/* Whether the newest entry of `caselog` is a (case number, seq) pair of
+ * this log: 0, -1 if not, or an LMDB code. One above the head would make
+ * every later case's append fail. */
+static int
+caselog_shape(struct store *s, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0) {
+		uint64_t no = k.mv_size == 16 ? bytes_get_be64(k.mv_data) : 0;
+		uint64_t seq =
+		    no ? bytes_get_be64((uint8_t *)k.mv_data + 8) : 0;
+		if (no == 0 || seq < no || seq > s->head_seq)
+			rc = -1;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return s->head_seq == 0 ? 0 : -1;
+	return rc;
+}
+
+/* Whether the case of the head record has it as its last: 0, -1 if not,
+ * or an LMDB code. Catches case databases emptied, or left behind the log
+ * (every record belongs to a case). */
+static int
+head_case_shape(struct store *s, MDB_txn *txn)
+{
+	uint8_t key[8];
+	MDB_val k = val(key, 8), v;
+	struct record r;
+	struct body b;
+	struct case_state st;
+	int rc;
+
+	if (s->head_seq == 0)
+		return 0;
+	bytes_put_be64(key, s->head_seq);
+	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0 ||
+	    (rc = record_body(&r, &b, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	rc = case_get(s, txn, &st, b.h.case_id);
+	if (rc == MDB_CORRUPTED)
+		return -1;
+	if (rc != 0)
+		return rc;
+	return st.opened_seq != 0 && st.last_seq == s->head_seq ? 0 : -1;
+}
+
 /* Whether the case databases have this schema's shape, judged by the
- * first and last entries of `cases` and the first of `caseno`: 0, -1 if
- * not, or an LMDB code. They are derived from the log, so a directory
- * whose upgrade was cut short, or that was tampered with, is rebuilt
- * rather than served wrong. */
+ * first and last entries of `cases` and `caselog`, the first of `caseno`
+ * and the head record's case: 0, -1 if not, or an LMDB code. They are
+ * derived from the log, so a directory whose upgrade was cut short, or
+ * that was tampered with, is rebuilt rather than served wrong. A damaged
+ * log is not mended here: the audit finds that. */
 static int
 cases_shape(struct store *s, MDB_txn *txn)
 {
@@ -412,15 +482,19 @@ cases_shape(struct store *s, MDB_txn *txn)
 			rc = -1;
 	}
 	mdb_cursor_close(cur);
-	if (rc != 0)
-		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
 	if ((rc = mdb_cursor_open(txn, s->caseno, &cur)) != 0)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	if (rc == 0 && (k.mv_size != KETEN_CASE_ID_LEN || v.mv_size != 8))
 		rc = -1;
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = caselog_shape(s, txn)) != 0)
+		return rc;
+	return head_case_shape(s, txn);
 }
 
 /* Brings an older data directory up to this schema, and loads the tree's
@@ -438,10 +512,13 @@ upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 		was = 0;
 	if (was == ver) {
 		if ((rc = cases_shape(s, txn)) == -1) {
-			log_warn("event=cases_damaged action=rebuild "
-			         "reason=\"the case databases do not have "
-			         "schema %u's shape\"",
-			         ver);
+			if (!s->told_damaged) /* once, if the map grows */
+				log_warn(
+				    "event=cases_damaged action=rebuild "
+				    "reason=\"the case databases do not match "
+				    "schema %u or the log\"",
+				    ver);
+			s->told_damaged = true;
 			rc = cases_rebuild(s, txn, why);
 		}
 		if (rc != 0)
@@ -532,17 +609,104 @@ checkpoint_ensure(struct store *s, MDB_txn *txn)
 	return checkpoint_put(s, txn, &want);
 }
 
+static int grow_map(struct store *s);
+
 /* Undoes a store_open that got as far as the lock. */
 static void
-discard(struct store *s, MDB_txn *txn)
+discard(struct store *s)
 {
-	if (txn)
-		mdb_txn_abort(txn);
 	if (s->env)
 		mdb_env_close(s->env);
 	pthread_rwlock_destroy(&s->remap);
 	cache_free(s);
 	free(s);
+}
+
+/*
+ * The start transaction: creates the databases, checks the region, brings
+ * the data up to this schema and signs the checkpoint, all or nothing.
+ * 0; an LMDB code with *step saying what failed; or -1 with err set when
+ * the directory must not be served.
+ */
+static int
+open_txn(struct store *s, const char *dir, const char **step,
+         struct keten_error *err)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	struct keten_error why;
+	int rc;
+
+	*step = "create the databases";
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_dbi_open(txn, LEDGER_DB_LOG, MDB_CREATE, &s->log)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_MSGID, MDB_CREATE, &s->msgid)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_INBOX, MDB_CREATE, &s->inbox)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CONTENT, MDB_CREATE,
+	                       &s->content)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE, &s->cursor)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_CASENO, MDB_CREATE, &s->caseno)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASES, MDB_CREATE, &s->cases)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASEIDX, MDB_CREATE,
+	                       &s->caseidx)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASELOG, MDB_CREATE,
+	                       &s->caselog)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LEDGER_DB_ACCESS, MDB_CREATE, &s->access)) ||
+	    (rc = mdb_dbi_open(txn, LEDGER_DB_TREE, MDB_CREATE, &s->tree)))
+		goto out;
+	k = val("region", 6);
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v = val(s->region, strlen(s->region));
+		rc = mdb_put(txn, s->meta, &k, &v, 0);
+	} else if (rc == 0 && (v.mv_size != strlen(s->region) ||
+	                       memcmp(v.mv_data, s->region, v.mv_size) != 0)) {
+		error_set(err, KETEN_E_CONFIG,
+		          "data directory %s belongs to another region than "
+		          "'%s'; refusing to mix chains",
+		          dir, s->region);
+		rc = -1;
+	}
+	if (rc != 0)
+		goto out;
+	*step = "read the head";
+	if ((rc = read_head(s, txn)) != 0)
+		goto out;
+	*step = "bring the data up to this version";
+	if ((rc = upgrade(s, txn, &why)) == -1) {
+		error_set(err, KETEN_E_CONFIG,
+		          "cannot serve data directory %s: %s", dir,
+		          why.message);
+	} else if (rc == MDB_CORRUPTED) {
+		error_set(err, KETEN_E_CONFIG,
+		          "cannot serve data directory %s: its log is damaged "
+		          "(%s); run keten audit verify on it",
+		          dir, mdb_strerror(rc));
+		rc = -1;
+	}
+	if (rc != 0)
+		goto out;
+	*step = "sign the log's checkpoint";
+	if ((rc = checkpoint_ensure(s, txn)) == MDB_CORRUPTED) {
+		error_set(err, KETEN_E_CONFIG,
+		          "cannot serve data directory %s: its signed "
+		          "checkpoint does not match its log or access log; "
+		          "run keten audit verify on it",
+		          dir);
+		rc = -1;
+	}
+	if (rc != 0)
+		goto out;
+	*step = "commit";
+	return mdb_txn_commit(txn);
+out:
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 int
@@ -551,11 +715,9 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
            struct keten_error *err)
 {
 	struct store *s;
-	MDB_txn *txn = NULL;
-	MDB_val k, v;
+	MDB_envinfo info;
 	int rc;
 	const char *step = "create the environment";
-	struct keten_error why;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return error_set(err, KETEN_E_IO,
@@ -593,81 +755,34 @@ store_open(struct store **out, const char *dir, size_t map_size, size_t map_max,
 	/* Default sync: a commit is on disk before mdb_txn_commit returns. */
 	if ((rc = mdb_env_open(s->env, dir, 0, 0600)) != 0)
 		goto fail;
-	step = "create the databases";
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_LOG, MDB_CREATE, &s->log)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_MSGID, MDB_CREATE, &s->msgid)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_INBOX, MDB_CREATE, &s->inbox)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_CONTENT, MDB_CREATE,
-	                       &s->content)) ||
-	    (rc =
-	         mdb_dbi_open(txn, LEDGER_DB_CURSOR, MDB_CREATE, &s->cursor)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_META, MDB_CREATE, &s->meta)) ||
-	    (rc =
-	         mdb_dbi_open(txn, LEDGER_DB_CASENO, MDB_CREATE, &s->caseno)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASES, MDB_CREATE, &s->cases)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASEIDX, MDB_CREATE,
-	                       &s->caseidx)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_CASELOG, MDB_CREATE,
-	                       &s->caselog)) ||
-	    (rc =
-	         mdb_dbi_open(txn, LEDGER_DB_ACCESS, MDB_CREATE, &s->access)) ||
-	    (rc = mdb_dbi_open(txn, LEDGER_DB_TREE, MDB_CREATE, &s->tree)))
-		goto fail;
-	k = val("region", 6);
-	rc = mdb_get(txn, s->meta, &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		v = val(region, strlen(region));
-		rc = mdb_put(txn, s->meta, &k, &v, 0);
-	} else if (rc == 0 && (v.mv_size != strlen(region) ||
-	                       memcmp(v.mv_data, region, v.mv_size) != 0)) {
-		discard(s, txn);
+	/* An existing file may be bigger than the configured map. */
+	mdb_env_info(s->env, &info);
+	s->map_size = info.me_mapsize;
+	/* An upgrade rebuilds indexes in this one transaction, so it may
+	 * need more room than the directory had: grow, as a commit would. */
+	while ((rc = open_txn(s, dir, &step, err)) == MDB_MAP_FULL &&
+	       grow_map(s) == 0) {
+		merkle_frontier_init(&s->tree_f);
+		cache_drop(s);
+	}
+	if (rc == -1) {
+		discard(s);
+		return err->code;
+	}
+	if (rc == MDB_MAP_FULL) {
+		discard(s);
 		return error_set(
-		    err, KETEN_E_CONFIG,
-		    "data directory %s belongs to another region than '%s'; "
-		    "refusing to mix chains",
-		    dir, region);
+		    err, KETEN_E_STORAGE,
+		    "cannot %s LMDB store in %s: the map is full at "
+		    "limits.map_max_mb; free disk space or raise it",
+		    step, dir);
 	}
 	if (rc != 0)
 		goto fail;
-	step = "read the head";
-	if ((rc = read_head(s, txn)) != 0)
-		goto fail;
-	step = "bring the data up to this version";
-	if ((rc = upgrade(s, txn, &why)) == -1) {
-		discard(s, txn);
-		return error_set(err, KETEN_E_CONFIG,
-		                 "cannot serve data directory %s: %s", dir,
-		                 why.message);
-	}
-	if (rc != 0)
-		goto fail;
-	step = "sign the log's checkpoint";
-	if ((rc = checkpoint_ensure(s, txn)) == MDB_CORRUPTED) {
-		discard(s, txn);
-		return error_set(err, KETEN_E_CONFIG,
-		                 "cannot serve data directory %s: its signed "
-		                 "checkpoint does not match its log or access "
-		                 "log; run keten audit verify on it",
-		                 dir);
-	}
-	if (rc != 0)
-		goto fail;
-	step = "commit";
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc != 0)
-		goto fail;
-	{
-		/* An existing file may be bigger than the configured map. */
-		MDB_envinfo info;
-		mdb_env_info(s->env, &info);
-		s->map_size = info.me_mapsize;
-	}
 	*out = s;
 	return KETEN_OK;
 fail:
-	discard(s, txn);
+	discard(s);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
 }

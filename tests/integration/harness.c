@@ -214,6 +214,40 @@ harness_start(struct harness *h)
 }
 
 int
+harness_start_refused(struct harness *h)
+{
+	const char *ketend = getenv("KETEND");
+	pid_t pid;
+	int status;
+
+	if (ketend == NULL)
+		ketend = KETEND_PATH;
+	if ((pid = fork()) < 0)
+		die("fork", strerror(errno));
+	if (pid == 0) {
+		int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(ketend, "ketend", "-c", h->config, "--log-level", "info",
+		      (char *)NULL);
+		_exit(127);
+	}
+	track(pid, 0);
+	for (int i = 0; i < 1000; i++) { /* 10 s */
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			track(0, pid);
+			return WIFEXITED(status) ? WEXITSTATUS(status)
+			                         : 128 + WTERMSIG(status);
+		}
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	track(0, pid);
+	return -1;
+}
+
+int
 harness_stop(struct harness *h)
 {
 	int status = 0;

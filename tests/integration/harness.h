@@ -37,6 +37,9 @@ void harness_region(struct harness *h, const char *const *agencies, size_t n,
                     const char *extra_limits);
 /* Starts ketend and waits until it answers; exits the test on failure. */
 void harness_start(struct harness *h);
+/* Starts ketend expecting it to refuse to (its log says why): its exit
+ * status, or -1 if it was still running after 10 s (then it is killed). */
+int harness_start_refused(struct harness *h);
 /* SIGTERM and wait; returns ketend's exit status (0 = clean, no leaks). */
 int harness_stop(struct harness *h);
 /* SIGKILL and wait. */

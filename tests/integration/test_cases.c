@@ -1252,6 +1252,211 @@ damaged_cases(void)
 	harness_cleanup(&H);
 }
 
+/* A write transaction on the stopped broker's data directory, and its
+ * databases by name. */
+struct edit {
+	MDB_env *env;
+	MDB_txn *txn;
+};
+
+static void
+edit_begin(struct edit *e, size_t spare_pages)
+{
+	CHECK_INT(mdb_env_create(&e->env), 0);
+	CHECK_INT(mdb_env_set_maxdbs(e->env, 16), 0);
+	CHECK_INT(mdb_env_open(e->env, H.data, 0, 0600), 0);
+	if (spare_pages > 0) {
+		/* Shrink the map to what the data uses, and a little: the
+		 * commit makes it the directory's size. */
+		MDB_envinfo info;
+		MDB_stat st;
+		CHECK_INT(mdb_env_info(e->env, &info), 0);
+		CHECK_INT(mdb_env_stat(e->env, &st), 0);
+		CHECK_INT(mdb_env_set_mapsize(
+		              e->env, (info.me_last_pgno + 1 + spare_pages) *
+		                          st.ms_psize),
+		          0);
+	}
+	CHECK_INT(mdb_txn_begin(e->env, NULL, 0, &e->txn), 0);
+}
+
+static MDB_dbi
+edit_db(struct edit *e, const char *name)
+{
+	MDB_dbi d = 0;
+	CHECK_INT(mdb_dbi_open(e->txn, name, 0, &d), 0);
+	return d;
+}
+
+static void
+edit_end(struct edit *e)
+{
+	CHECK_INT(mdb_txn_commit(e->txn), 0);
+	mdb_env_close(e->env);
+}
+
+/* Puts (no, seq) into caselog, as a stale or forged entry would be. */
+static void
+put_caselog(struct edit *e, uint64_t no, uint64_t seq)
+{
+	uint8_t key[16];
+	MDB_val k = {.mv_size = 16, .mv_data = key}, v = {0, ""};
+
+	bytes_put_be64(key, no);
+	bytes_put_be64(key + 8, seq);
+	CHECK_INT(mdb_put(e->txn, edit_db(e, "caselog"), &k, &v, 0), 0);
+}
+
+/*
+ * Case databases that do not match the log in ways the first and last
+ * entries of `cases` cannot show: a caselog entry above the head (which
+ * would refuse every new case), case databases emptied, the head's case
+ * lost. Each is rebuilt from the log at start. A log whose record is not
+ * under its own seq is not mended: the broker refuses to start, and says
+ * so.
+ */
+static void
+stale_cases(void)
+{
+	static const char *const dbs[] = {"caseno", "cases", "caseidx",
+	                                  "caselog"};
+	struct edit e;
+	uint8_t no[8];
+	MDB_val k, v;
+
+	for (int i = 0; i < 4; i++) {
+		randombytes_buf(ids[i], 16);
+		ids[i][0] = (uint8_t)(0xc0 - 0x30 * i);
+	}
+	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&H);
+	refer_id(ids[0], LT, VT);
+	refer_id(ids[1], LT2, VT);
+	OK(VT, ACCEPT, ids[1], NULL);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+
+	/* An entry above the head: a new case's append would collide. */
+	edit_begin(&e, 0);
+	put_caselog(&e, 100, 100);
+	edit_end(&e);
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
+	CHECK_INT(log_count("event=cases_rebuilt records=3"), 1);
+	refer_id(ids[2], LT, VT);
+	STATE(ids[2], OFFERED, LT, VT);
+	CHECK_INT(state(ids[2]).opened_seq, 4);
+	LIST(AUDITOR, "abc");
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+
+	/* All four emptied, the schema mark kept. */
+	edit_begin(&e, 0);
+	for (size_t i = 0; i < 4; i++)
+		CHECK_INT(mdb_drop(e.txn, edit_db(&e, dbs[i]), 0), 0);
+	edit_end(&e);
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 2);
+	CHECK_INT(log_count("event=cases_rebuilt records=4"), 1);
+	STATE(ids[0], OFFERED, LT, VT);
+	STATE(ids[1], HELD, VT, NULL);
+	STATE(ids[2], OFFERED, LT, VT);
+	LIST(AUDITOR, "abc");
+	LIST(LT, "ac");
+	refer_id(ids[3], LT2, VT);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+
+	/* The head's case lost, the cases before it intact. */
+	edit_begin(&e, 0);
+	k = (MDB_val){.mv_size = 16, .mv_data = ids[3]};
+	CHECK_INT(mdb_del(e.txn, edit_db(&e, "caseno"), &k, NULL), 0);
+	bytes_put_be64(no, 5);
+	k = (MDB_val){.mv_size = 8, .mv_data = no};
+	CHECK_INT(mdb_del(e.txn, edit_db(&e, "cases"), &k, NULL), 0);
+	edit_end(&e);
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 3);
+	CHECK_INT(log_count("event=cases_rebuilt records=5"), 1);
+	STATE(ids[3], OFFERED, LT2, VT);
+	LIST(AUDITOR, "abcd");
+	LIST(LT2, "bd");
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	/* Nothing left to mend. */
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged"), 3);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+
+	/* Record 3's bytes under key 2, and the cases to rebuild: the
+	 * broker refuses, naming the damage, and leaves the log alone. */
+	edit_begin(&e, 0);
+	{
+		MDB_dbi log = edit_db(&e, "log");
+		uint8_t key[8], rec[8192];
+		size_t len = 0;
+		bytes_put_be64(key, 3);
+		k = (MDB_val){.mv_size = 8, .mv_data = key};
+		if (mdb_get(e.txn, log, &k, &v) == 0 &&
+		    v.mv_size <= sizeof(rec)) {
+			len = v.mv_size;
+			memcpy(rec, v.mv_data, len);
+		}
+		CHECK(len > 0);
+		bytes_put_be64(key, 2);
+		v = (MDB_val){.mv_size = len, .mv_data = rec};
+		CHECK_INT(mdb_put(e.txn, log, &k, &v, 0), 0);
+	}
+	put_caselog(&e, 100, 100);
+	edit_end(&e);
+	CHECK(harness_start_refused(&H) > 0);
+	CHECK_INT(log_count("its log is damaged"), 1);
+	CHECK_INT(log_count("keten audit verify"), 1);
+	CHECK_INT(log_count("event=cases_rebuilt"), 3);
+	{
+		size_t cases;
+		CHECK_INT(stored_schema(H.data, &cases), 4);
+		CHECK_INT(cases, 4); /* the rebuild's start was not kept */
+	}
+	harness_cleanup(&H);
+}
+
+/*
+ * An upgrade or repair rebuilds the case databases in the start
+ * transaction, which needs room beside the old ones: on a directory with
+ * no room left the broker grows the map, as a commit would, and starts.
+ */
+static void
+rebuild_grows_map(void)
+{
+	enum { N = 1500 };
+	struct edit e;
+	int grown;
+
+	harness_region(&H, harness_flevoland, harness_flevoland_n,
+	               "  map_size_mb: 1\n");
+	harness_start(&H);
+	harness_fill(&H, N, "vol");
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	grown = log_count("event=map_grown");
+
+	edit_begin(&e, 16);
+	put_caselog(&e, N + 1, N + 1);
+	edit_end(&e);
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
+	CHECK_INT(log_count("event=cases_rebuilt records=1500"), 1);
+	CHECK(log_count("event=map_grown") > grown);
+	CHECK_INT(harness_head(&H, AUDITOR), N);
+	refer_id(ids[0], LT, VT);
+	CHECK_INT(state(ids[0]).opened_seq, N + 1);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	harness_cleanup(&H);
+}
+
 int
 main(void)
 {
@@ -1277,5 +1482,7 @@ main(void)
 	paging();
 	upgrade_from_3();
 	damaged_cases();
+	stale_cases();
+	rebuild_grows_map();
 	return check_done("test_cases");
 }
