@@ -435,7 +435,7 @@ static int
 head_case_shape(struct store *s, MDB_txn *txn)
 {
 	uint8_t key[8];
-	MDB_val k = val(key, 8), v;
+	MDB_val k, v;
 	struct record r;
 	struct body b;
 	struct case_state st;
@@ -444,6 +444,7 @@ head_case_shape(struct store *s, MDB_txn *txn)
 	if (s->head_seq == 0)
 		return 0;
 	bytes_put_be64(key, s->head_seq);
+	k = val(key, 8);
 	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0 ||
 	    (rc = record_body(&r, &b, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
