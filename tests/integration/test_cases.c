@@ -1186,72 +1186,6 @@ upgrade_from_3(void)
 	harness_cleanup(&H);
 }
 
-/*
- * A directory marked schema 4 whose `cases` is not keyed by number (an
- * upgrade cut short, or a hand-edited copy): the broker rebuilds the case
- * databases from the log instead of serving them wrong, once.
- */
-static void
-damaged_cases(void)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi cases;
-	MDB_val k, v;
-	uint8_t no[8], state[1024];
-	size_t len = 0;
-
-	for (int i = 0; i < 2; i++) {
-		randombytes_buf(ids[i], 16);
-		ids[i][0] = (uint8_t)(0x80 - 0x40 * i);
-	}
-	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
-	harness_start(&H);
-	refer_id(ids[0], LT, VT);
-	refer_id(ids[1], LT2, VT);
-	OK(VT, ACCEPT, ids[1], NULL);
-	drop_clients();
-	CHECK_INT(harness_stop(&H), 0);
-
-	/* Case 1 (opened at record 1) moved under its id, as in schema 3. */
-	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, 16), 0);
-	CHECK_INT(mdb_env_open(env, H.data, 0, 0600), 0);
-	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	CHECK_INT(mdb_dbi_open(txn, "cases", 0, &cases), 0);
-	bytes_put_be64(no, 1);
-	k = (MDB_val){.mv_size = 8, .mv_data = no};
-	if (mdb_get(txn, cases, &k, &v) == 0 && v.mv_size <= sizeof(state)) {
-		len = v.mv_size;
-		memcpy(state, v.mv_data, len);
-	}
-	CHECK(len > 0);
-	CHECK_INT(mdb_del(txn, cases, &k, NULL), 0);
-	k = (MDB_val){.mv_size = 16, .mv_data = ids[0]};
-	v = (MDB_val){.mv_size = len, .mv_data = state};
-	CHECK_INT(mdb_put(txn, cases, &k, &v, 0), 0);
-	CHECK_INT(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-
-	harness_start(&H);
-	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
-	CHECK_INT(log_count("event=cases_rebuilt records=3"), 1);
-	STATE(ids[0], OFFERED, LT, VT);
-	STATE(ids[1], HELD, VT, NULL);
-	LIST(AUDITOR, "ab");
-	LIST(VT, "ab");
-	LIST(LT2, "b");
-	drop_clients();
-	CHECK_INT(harness_stop(&H), 0);
-	/* Rebuilt right: the next start finds nothing to mend. */
-	harness_start(&H);
-	CHECK_INT(log_count("event=cases_damaged"), 1);
-	LIST(AUDITOR, "ab");
-	drop_clients();
-	CHECK_INT(harness_stop(&H), 0);
-	harness_cleanup(&H);
-}
-
 /* A write transaction on the stopped broker's data directory, and its
  * databases by name. */
 struct edit {
@@ -1307,6 +1241,75 @@ put_caselog(struct edit *e, uint64_t no, uint64_t seq)
 	CHECK_INT(mdb_put(e->txn, edit_db(e, "caselog"), &k, &v, 0), 0);
 }
 
+/* Fresh ids[0..n), in falling id order, and a broker's directory with
+ * three records: case a referred by LT, case b referred by LT2 and
+ * accepted by VT. The broker is stopped. */
+static void
+three_records(int n, int step)
+{
+	for (int i = 0; i < n; i++) {
+		randombytes_buf(ids[i], 16);
+		ids[i][0] = (uint8_t)(0xc0 - step * i);
+	}
+	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&H);
+	refer_id(ids[0], LT, VT);
+	refer_id(ids[1], LT2, VT);
+	OK(VT, ACCEPT, ids[1], NULL);
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+}
+
+/*
+ * A directory marked schema 4 whose `cases` is not keyed by number (an
+ * upgrade cut short, or a hand-edited copy): the broker rebuilds the case
+ * databases from the log instead of serving them wrong, once.
+ */
+static void
+damaged_cases(void)
+{
+	struct edit e;
+	MDB_dbi cases;
+	MDB_val k, v;
+	uint8_t no[8], state[1024];
+	size_t len = 0;
+
+	three_records(2, 0x40);
+	/* Case 1 (opened at record 1) moved under its id, as in schema 3. */
+	edit_begin(&e, 0);
+	cases = edit_db(&e, "cases");
+	bytes_put_be64(no, 1);
+	k = (MDB_val){.mv_size = 8, .mv_data = no};
+	if (mdb_get(e.txn, cases, &k, &v) == 0 && v.mv_size <= sizeof(state)) {
+		len = v.mv_size;
+		memcpy(state, v.mv_data, len);
+	}
+	CHECK(len > 0);
+	CHECK_INT(mdb_del(e.txn, cases, &k, NULL), 0);
+	k = (MDB_val){.mv_size = 16, .mv_data = ids[0]};
+	v = (MDB_val){.mv_size = len, .mv_data = state};
+	CHECK_INT(mdb_put(e.txn, cases, &k, &v, 0), 0);
+	edit_end(&e);
+
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
+	CHECK_INT(log_count("event=cases_rebuilt records=3"), 1);
+	STATE(ids[0], OFFERED, LT, VT);
+	STATE(ids[1], HELD, VT, NULL);
+	LIST(AUDITOR, "ab");
+	LIST(VT, "ab");
+	LIST(LT2, "b");
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	/* Rebuilt right: the next start finds nothing to mend. */
+	harness_start(&H);
+	CHECK_INT(log_count("event=cases_damaged"), 1);
+	LIST(AUDITOR, "ab");
+	drop_clients();
+	CHECK_INT(harness_stop(&H), 0);
+	harness_cleanup(&H);
+}
+
 /*
  * Case databases that do not match the log in ways the first and last
  * entries of `cases` cannot show: a caselog entry above the head (which
@@ -1324,17 +1327,7 @@ stale_cases(void)
 	uint8_t no[8];
 	MDB_val k, v;
 
-	for (int i = 0; i < 4; i++) {
-		randombytes_buf(ids[i], 16);
-		ids[i][0] = (uint8_t)(0xc0 - 0x30 * i);
-	}
-	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
-	harness_start(&H);
-	refer_id(ids[0], LT, VT);
-	refer_id(ids[1], LT2, VT);
-	OK(VT, ACCEPT, ids[1], NULL);
-	drop_clients();
-	CHECK_INT(harness_stop(&H), 0);
+	three_records(4, 0x30);
 
 	/* An entry above the head: a new case's append would collide. */
 	edit_begin(&e, 0);
