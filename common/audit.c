@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "casebook.h"
 #include "chain.h"
 #include "envelope.h"
 #include "ledger.h"
@@ -29,17 +30,12 @@ struct walk {
 	bool cases_on;    /* the case rules need the log from record 1 */
 	struct audit_info *info; /* the stream's out-parameter, or NULL */
 	struct audit_result own; /* a stream's result */
-	/* Cases, densely in first-seen order, and an open-addressed index
-	 * into them (slot value i+1; 0 is free). Case ids are chosen by
-	 * clients, so the index hashes them with a secret key: ids made to
-	 * collide cannot make the replay quadratic. */
-	struct case_state *cases;
-	size_t n, cap;
-	uint32_t *slots;
-	size_t n_slots;
-	uint8_t key[crypto_shorthash_KEYBYTES];
+	struct casebook *book;   /* the cases, when cases_on */
 	/* Every message id seen, with its record: a message is recorded
-	 * once (PROTOCOL.md 10.4), so a repeat is a forged record. */
+	 * once (PROTOCOL.md 10.4), so a repeat is a forged record. Message
+	 * ids are chosen by clients, so the index hashes them with a secret
+	 * key: ids made to collide cannot make the walk quadratic. */
+	uint8_t key[crypto_shorthash_KEYBYTES];
 	struct seen *ids;
 	size_t n_ids, n_id_slots;
 	/* The Merkle tree of the records walked (from record 1 only), and
@@ -108,97 +104,35 @@ struct audit_stream {
 
 static int broken(struct walk *w, uint64_t seq, const char *what);
 
-static size_t
-slot_of(const struct walk *w, const uint32_t *slots, size_t n_slots,
-        const uint8_t *id)
-{
-	uint8_t h8[crypto_shorthash_BYTES];
-	uint64_t h;
-
-	crypto_shorthash(h8, id, KETEN_CASE_ID_LEN, w->key);
-	memcpy(&h, h8, sizeof(h));
-	for (h &= n_slots - 1;
-	     slots[h] != 0 &&
-	     memcmp(w->cases[slots[h] - 1].id, id, KETEN_CASE_ID_LEN) != 0;
-	     h = (h + 1) & (n_slots - 1))
-		;
-	return h;
-}
-
-/* The case's state (zeroed if new); NULL if out of memory. */
-static struct case_state *
-case_slot(struct walk *w, const uint8_t *id)
-{
-	size_t h;
-
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 256;
-		struct case_state *p = realloc(w->cases, cap * sizeof(*p));
-		if (p == NULL)
-			return NULL;
-		w->cases = p;
-		w->cap = cap;
-	}
-	if (2 * (w->n + 1) > w->n_slots) {
-		size_t n_slots = w->n_slots ? 2 * w->n_slots : 1024;
-		uint32_t *t = calloc(n_slots, sizeof(*t));
-		if (t == NULL || n_slots > UINT32_MAX) {
-			free(t);
-			return NULL;
-		}
-		for (size_t i = 0; i < w->n; i++)
-			t[slot_of(w, t, n_slots, w->cases[i].id)] =
-			    (uint32_t)(i + 1);
-		free(w->slots);
-		w->slots = t;
-		w->n_slots = n_slots;
-	}
-	h = slot_of(w, w->slots, w->n_slots, id);
-	if (w->slots[h] == 0) {
-		memset(&w->cases[w->n], 0, sizeof(w->cases[w->n]));
-		w->slots[h] = (uint32_t)(++w->n);
-	}
-	return &w->cases[w->slots[h] - 1];
-}
-
 /* Replays one verified record's body through the case rules. */
 static int
 replay(struct walk *w, uint64_t seq, int64_t at_us, const struct body *b)
 {
-	struct case_state *st = case_slot(w, b->h.case_id);
+	struct case_state st;
+	size_t at;
 	struct case_msg m;
 	struct keten_error why;
 	char what[KETEN_ERROR_MAX + 64];
 
-	if (st == NULL)
-		return error_set(w->err, KETEN_E_NOMEM,
-		                 "out of memory replaying the cases");
+	casebook_get(w->book, b->h.case_id, &st, &at);
 	case_msg_of(&m, b, seq, at_us);
-	if (case_step(st, &m, &why) != KETEN_OK) {
+	if (case_step(&st, &m, &why) != KETEN_OK) {
 		snprintf(what, sizeof(what),
 		         "breaks the case rules, so the broker should have "
 		         "refused it: %s",
 		         why.message);
 		return broken(w, seq, what);
 	}
+	if (casebook_put(w->book, at, &st) != 0)
+		return error_set(w->err, KETEN_E_NOMEM,
+		                 "out of memory replaying the cases");
 	return 0;
-}
-
-/* The broker's order: by the seq of the record that opened the case. */
-static int
-by_opening(const void *a, const void *b)
-{
-	uint64_t x = ((const struct case_state *)a)->opened_seq;
-	uint64_t y = ((const struct case_state *)b)->opened_seq;
-
-	return (x > y) - (x < y);
 }
 
 void
 audit_result_free(struct audit_result *res)
 {
-	free(res->cases);
-	res->cases = NULL;
+	casebook_free(&res->cases);
 	res->n_cases = 0;
 }
 
@@ -575,6 +509,10 @@ audit_stream_new(struct audit_stream **out, const struct config *c,
 	w->res = &w->own;
 	if (from_seq <= 1) {
 		chain_genesis(w->prev, c->region);
+		if ((w->book = casebook_new()) == NULL) {
+			free(st);
+			return error_set(err, KETEN_E_NOMEM, "out of memory");
+		}
 		w->cases_on = true;
 		w->tree_on = true;
 	} else {
@@ -648,8 +586,7 @@ audit_stream_free(struct audit_stream **st)
 {
 	if (st == NULL || *st == NULL)
 		return;
-	free((*st)->w.cases);
-	free((*st)->w.slots);
+	casebook_free(&(*st)->w.book);
 	free((*st)->w.ids);
 	free(*st);
 	*st = NULL;
@@ -697,6 +634,10 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		ledger_close(&l);
 		return rc;
 	}
+	if ((w.book = casebook_new()) == NULL) {
+		ledger_close(&l);
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	}
 	if (par_start(&par, &w) == 0) {
 		rc = ledger_walk_end(l, par_record, par_end, &par, &meta_seq,
 		                     meta_hash, region, err);
@@ -706,17 +647,11 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		                 region, err);
 	}
 	ledger_close(&l);
-	/* Hand the cases over, sorted, even on failure. A case whose
-	 * referral was refused stays CASE_NONE: leave it out. */
-	free(w.slots);
+	/* Hand the cases over, in the order they were opened, even on
+	 * failure. */
 	free(w.ids);
-	for (size_t i = 0; i < w.n; i++)
-		if (w.cases[i].status != CASE_NONE)
-			w.cases[res->n_cases++] = w.cases[i];
-	res->cases = w.cases;
-	if (res->n_cases > 1)
-		qsort(res->cases, res->n_cases, sizeof(*res->cases),
-		      by_opening);
+	res->cases = w.book;
+	res->n_cases = casebook_count(w.book);
 	if (rc != KETEN_OK)
 		return rc;
 	if (strcmp(region, c->region) != 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "case.h"
+#include "casebook.h"
 #include "config.h"
 #include "error.h"
 #include "wire.h"
@@ -23,8 +24,9 @@ struct audit_result {
 	 * log must then match it at its size. */
 	bool has_cp;
 	struct checkpoint cp;
-	/* Every case, replayed from the records alone, sorted by case id. */
-	struct case_state *cases;
+	/* Every case, replayed from the records alone, in the order they
+	 * were opened: read one with casebook_case. */
+	struct casebook *cases;
 	size_t n_cases;
 };
 

@@ -104,7 +104,8 @@ keten_audit_cases(struct keten_case **out, size_t *n, const char *config_path,
 	    (all = calloc(res.n_cases ? res.n_cases : 1, sizeof(*all))) == NULL)
 		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
 	for (size_t i = 0; rc == KETEN_OK && i < res.n_cases; i++) {
-		struct wire_case wc = {.st = res.cases[i]};
+		struct wire_case wc = {0};
+		casebook_case(res.cases, i, &wc.st);
 		case_offer_due(&wc.ack_due_us, &wc.decide_due_us, &wc.st, c);
 		client_case_public(&all[i], &wc, at_us);
 	}
