@@ -152,17 +152,16 @@ void
 casebook_get(const struct casebook *b, const uint8_t *id, struct case_state *st,
              size_t *at)
 {
-	size_t h;
-
+	if (b->n_slots != 0) {
+		size_t h = slot(b, CASES, b->slots, b->n_slots, id);
+		if (b->slots[h] != 0) {
+			*at = b->slots[h] - 1;
+			expand(b, &b->cases[*at], st); /* zeroes st first */
+			return;
+		}
+	}
 	*at = SIZE_MAX;
 	memset(st, 0, sizeof(*st));
-	if (b->n_slots == 0)
-		return;
-	h = slot(b, CASES, b->slots, b->n_slots, id);
-	if (b->slots[h] != 0) {
-		*at = b->slots[h] - 1;
-		expand(b, &b->cases[*at], st);
-	}
 }
 
 int
