@@ -117,9 +117,16 @@ int64_t cli_time_now(void);
 /* An ISO 8601 UTC time from microseconds since the epoch. */
 void cli_time(char out[32], int64_t us);
 /* Parses a moment: ISO 8601 UTC "2026-11-30T17:00:00Z", or a span from
- * now_us, "+2d", "-90s", "+1h30m" (units w d h m s). 0, or -1 if arg is
- * neither. */
-int cli_time_parse(int64_t *us, const char *arg, int64_t now_us);
+ * now_us, "+DURATION" or "-DURATION" in keten's one duration grammar
+ * (keten_duration_add: "+2d", "-90s", "+5wd"). 0, or -1 if arg is
+ * neither; err's message then says why a span's duration was refused, and
+ * is empty if arg was no span. */
+int cli_time_parse(int64_t *us, struct keten_error *err, const char *arg,
+                   int64_t now_us);
+/* Prints why cli_time_parse refused arg, given to --OPT of VERB: the
+ * duration grammar's sentence, or "takes FORMS, not 'ARG'". */
+void cli_time_refused(const char *verb, const char *opt, const char *forms,
+                      const char *arg, const struct keten_error *err);
 /* cli_time_parse for --at, from now; on failure prints "keten VERB: --at
  * takes ..." and returns -1. */
 int cli_time_parse_at(int64_t *at_us, const char *verb, const char *arg);

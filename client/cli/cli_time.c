@@ -3,10 +3,8 @@
  * now, and spans for a person ("3d4h", "2h ago"). Reads only this
  * machine's clock; never judges a deadline (the broker and libketen do).
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,67 +19,21 @@ cli_time_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* "2d", "1h30m", "90s": units w d h m s, in any order, summed. */
-static int
-parse_span(int64_t *us, const char *s)
-{
-	int64_t total = 0, unit;
-	unsigned long long v;
-	char *end;
-
-	if (*s == '\0')
-		return -1;
-	while (*s) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		errno = 0;
-		v = strtoull(s, &end, 10);
-		switch (*end) {
-		case 'w':
-			unit = 7 * 86400;
-			break;
-		case 'd':
-			unit = 86400;
-			break;
-		case 'h':
-			unit = 3600;
-			break;
-		case 'm':
-			unit = 60;
-			break;
-		case 's':
-			unit = 1;
-			break;
-		default:
-			return -1;
-		}
-		/* a hundred years is more than any deadline needs */
-		if (errno ||
-		    v > 100ULL * 366 * 86400 / (unsigned long long)unit)
-			return -1;
-		total += (int64_t)v * unit;
-		if (total > 100LL * 366 * 86400)
-			return -1;
-		s = end + 1;
-	}
-	*us = total * 1000000;
-	return 0;
-}
-
 int
-cli_time_parse(int64_t *us, const char *arg, int64_t now_us)
+cli_time_parse(int64_t *us, struct keten_error *err, const char *arg,
+               int64_t now_us)
 {
 	struct tm tm, back;
-	int64_t span;
 	time_t t;
 	int n = -1;
 
-	if (arg[0] == '+' || arg[0] == '-') {
-		if (parse_span(&span, arg + 1) != 0)
-			return -1;
-		*us = arg[0] == '+' ? now_us + span : now_us - span;
-		return 0;
-	}
+	err->message[0] = '\0';
+	/* the span's duration is libketen's: keten has one grammar */
+	if (arg[0] == '+' || arg[0] == '-')
+		return keten_duration_add(us, now_us, arg[0] == '+' ? 1 : -1,
+		                          arg + 1, err) == KETEN_OK
+		           ? 0
+		           : -1;
 	memset(&tm, 0, sizeof(tm));
 	if (sscanf(arg, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
 	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
@@ -99,6 +51,18 @@ cli_time_parse(int64_t *us, const char *arg, int64_t now_us)
 		return -1;
 	*us = (int64_t)t * 1000000;
 	return 0;
+}
+
+void
+cli_time_refused(const char *verb, const char *opt, const char *forms,
+                 const char *arg, const struct keten_error *err)
+{
+	if (err->message[0] != '\0')
+		fprintf(stderr, "keten %s: --%s %s: %s\n", verb, opt, arg,
+		        err->message);
+	else
+		fprintf(stderr, "keten %s: --%s takes %s, not '%s'\n", verb,
+		        opt, forms, arg);
 }
 
 void
@@ -163,12 +127,13 @@ cli_time(char out[32], int64_t us)
 int
 cli_time_parse_at(int64_t *at_us, const char *verb, const char *arg)
 {
-	if (cli_time_parse(at_us, arg, cli_time_now()) == 0)
+	struct keten_error err;
+
+	if (cli_time_parse(at_us, &err, arg, cli_time_now()) == 0)
 		return 0;
-	fprintf(stderr,
-	        "keten %s: --at takes an ISO 8601 UTC time "
-	        "(2026-11-30T17:00:00Z) or +DURATION (+2d, +3h, +90s), "
-	        "not '%s'\n",
-	        verb, arg);
+	cli_time_refused(verb, "at",
+	                 "an ISO 8601 UTC time (2026-11-30T17:00:00Z) or "
+	                 "+DURATION (+2d, +3h, +90s)",
+	                 arg, &err);
 	return -1;
 }

@@ -162,15 +162,23 @@ step_help(FILE *f, const struct step_verb *v)
 static int
 parse_respond_by(int64_t *us, const char *arg, int64_t now_us)
 {
+	struct keten_error err;
 	char full[32];
+	const char *moment = arg;
 	int y, m, d, n = -1;
 
 	if (sscanf(arg, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && n == 10 &&
 	    arg[n] == '\0') {
 		snprintf(full, sizeof(full), "%sT23:59:59Z", arg);
-		return cli_time_parse(us, full, now_us);
+		moment = full;
 	}
-	return cli_time_parse(us, arg, now_us);
+	if (cli_time_parse(us, &err, moment, now_us) == 0)
+		return 0;
+	cli_time_refused("handover", "respond-by",
+	                 "2026-11-30T17:00:00Z, 2026-11-30 or +DURATION (+5d, "
+	                 "+36h)",
+	                 arg, &err);
+	return -1;
 }
 
 static void
@@ -329,14 +337,8 @@ cmd_step(int argc, char **argv)
 			break;
 		case 'b':
 			if (parse_respond_by(&s.respond_by_us, optarg,
-			                     cli_time_now()) != 0) {
-				fprintf(stderr,
-				        "keten handover: --respond-by takes "
-				        "2026-11-30T17:00:00Z, 2026-11-30 or "
-				        "+DURATION (+5d, +36h), not '%s'\n",
-				        optarg);
+			                     cli_time_now()) != 0)
 				return EXIT_USAGE;
-			}
 			if (s.respond_by_us <= cli_time_now()) {
 				fprintf(stderr,
 				        "keten handover: --respond-by "
