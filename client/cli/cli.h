@@ -137,12 +137,27 @@ void cli_time_ago(char out[40], int64_t then_us, int64_t at_us);
 /* JSON output: ,"key":"2026-11-30T17:00:00Z", or ,"key":null for 0. */
 void cli_time_json(const char *key, int64_t us);
 
-/* ---- words a person types (cli_words.c) ---- */
+/* ---- word lists a person types (cli_words.c) ---- */
+
+/* The lists: decline reasons and outcomes hold libketen's words (its
+ * keten_*_name functions), urgencies the CLI's own; NONE has no words. */
+enum cli_words {
+	CLI_WORDS_NONE,
+	CLI_WORDS_REASON,
+	CLI_WORDS_OUTCOME,
+	CLI_WORDS_URGENCY
+};
 
 /* "routine", "urgent", "immediate"; "?" if unknown. */
 const char *cli_words_urgency(enum keten_urgency u);
 /* The urgency named word, or 0. */
 enum keten_urgency cli_words_urgency_parse(const char *word);
+/* For --help: one line per word, indented, its meaning in a column after
+ * the longest word (a word with no meaning stands alone). */
+void cli_words_help(FILE *f, enum cli_words list, int indent);
+/* Prints "keten VERB: --OPT is a, b or c, not 'ARG'" to stderr. */
+void cli_words_refused(const char *verb, const char *opt, enum cli_words list,
+                       const char *arg);
 
 /* ---- TEXT options (cli_atfile.c) ---- */
 

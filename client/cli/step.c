@@ -58,84 +58,111 @@ static const struct step_verb {
 	const char *name;
 	enum keten_message_type type;
 	unsigned options, required;
-	const char *help; /* from the synopsis up to the common options */
+	enum cli_words list; /* the words an option takes, or NONE */
+	/* --help from the synopsis up to the common options: help[0], the
+	 * list's words, help[1] */
+	const char *help[2];
 } step_verbs[] = {
-    {"acknowledge", KETEN_MSG_ACKNOWLEDGE, O_NOTE, 0,
-     "usage: keten acknowledge CASE [--note TEXT] [OPTIONS]\n\n"
-     "Confirms receipt of the case offered to this agency (the\n"
-     "ontvangstbevestiging). The decision deadline starts counting now\n"
-     "when the sender left it to the region's default. Not to be confused\n"
-     "with 'keten ack', which moves the inbox cursor.\n\n"
-     "  --note TEXT          a note to the holder (sealed)\n\n" TEXT_HELP},
-    {"accept", KETEN_MSG_ACCEPT, O_NOTE, 0,
-     "usage: keten accept CASE [--note TEXT] [OPTIONS]\n\n"
-     "Takes the case offered to this agency: from now on this agency\n"
-     "holds it.\n\n"
-     "  --note TEXT          a note to the previous holder "
-     "(sealed)\n\n" TEXT_HELP},
-    {"decline", KETEN_MSG_DECLINE, O_REASON | O_NOTE, O_REASON,
-     "usage: keten decline CASE --reason REASON [--note TEXT] [OPTIONS]\n\n"
-     "Refuses the case offered to this agency; it stays with the agency\n"
-     "that offered it.\n\n"
-     "  --reason REASON      why (required), one of:\n"
-     "                         not_competent      not this agency's task\n"
-     "                         no_capacity        no room to take it on\n"
-     "                         insufficient_info  too little to decide on\n"
-     "                         wrong_region       belongs to another region\n"
-     "                         other              the note says why\n"
-     "  --note TEXT          an explanation to the holder "
-     "(sealed)\n\n" TEXT_HELP},
-    {"handover", KETEN_MSG_HANDOVER,
+    {"acknowledge",
+     KETEN_MSG_ACKNOWLEDGE,
+     O_NOTE,
+     0,
+     CLI_WORDS_NONE,
+     {"usage: keten acknowledge CASE [--note TEXT] [OPTIONS]\n\n"
+      "Confirms receipt of the case offered to this agency (the\n"
+      "ontvangstbevestiging). The decision deadline starts counting now\n"
+      "when the sender left it to the region's default. Not to be confused\n"
+      "with 'keten ack', which moves the inbox cursor.\n\n"
+      "  --note TEXT          a note to the holder (sealed)\n\n" TEXT_HELP}},
+    {"accept",
+     KETEN_MSG_ACCEPT,
+     O_NOTE,
+     0,
+     CLI_WORDS_NONE,
+     {"usage: keten accept CASE [--note TEXT] [OPTIONS]\n\n"
+      "Takes the case offered to this agency: from now on this agency\n"
+      "holds it.\n\n"
+      "  --note TEXT          a note to the previous holder "
+      "(sealed)\n\n" TEXT_HELP}},
+    {"decline",
+     KETEN_MSG_DECLINE,
+     O_REASON | O_NOTE,
+     O_REASON,
+     CLI_WORDS_REASON,
+     {"usage: keten decline CASE --reason REASON [--note TEXT] [OPTIONS]\n\n"
+      "Refuses the case offered to this agency; it stays with the agency\n"
+      "that offered it.\n\n"
+      "  --reason REASON      why (required), one of:\n",
+      "  --note TEXT          an explanation to the holder "
+      "(sealed)\n\n" TEXT_HELP}},
+    {"handover",
+     KETEN_MSG_HANDOVER,
      O_TO | O_URGENCY | O_RESPOND_BY | O_KNOWN | O_SAFETY | O_MONITORING |
          O_INFORMED | O_NOTES,
      O_TO | O_KNOWN,
-     "usage: keten handover CASE --to AGENCY --known TEXT [OPTIONS]\n\n"
-     "Offers a case this agency holds to another agency (warme\n"
-     "overdracht), with a dossier sealed to that agency. Until it\n"
-     "accepts, this agency still holds the case.\n\n"
-     "  --to AGENCY          the agency offered the case (required)\n"
-     "  --urgency LEVEL      routine (default), urgent, immediate\n"
-     "  --respond-by WHEN    decision deadline: 2026-11-30T17:00:00Z, a\n"
-     "                       date (2026-11-30: the end of that day, UTC)\n"
-     "                       or +DURATION from now (+5d, +36h); default:\n"
-     "                       the region's, counted from acknowledgement\n"
-     "  --known TEXT         what is known about child and family "
-     "(required)\n"
-     "  --safety TEXT        safety conditions (veiligheidsvoorwaarden)\n"
-     "  --monitoring TEXT    monitoring plan\n"
-     "  --family-informed    the family knows of the handover\n"
-     "  --notes TEXT         anything else\n\n" TEXT_HELP},
-    {"withdraw", KETEN_MSG_WITHDRAW, O_NOTE, 0,
-     "usage: keten withdraw CASE [--note TEXT] [OPTIONS]\n\n"
-     "Takes back this agency's open offer of a case it holds.\n\n"
-     "  --note TEXT          a note to the agency offered it "
-     "(sealed)\n\n" TEXT_HELP},
-    {"ask", KETEN_MSG_INFO_REQUEST, O_TEXT, O_TEXT,
-     "usage: keten ask CASE --text QUESTIONS [OPTIONS]\n\n"
-     "Asks the holder questions about the case offered to this agency\n"
-     "before deciding on it.\n\n"
-     "  --text QUESTIONS     the questions (required, sealed)\n\n" TEXT_HELP},
-    {"answer", KETEN_MSG_INFO_REPLY, O_TEXT, O_TEXT,
-     "usage: keten answer CASE --text ANSWERS [OPTIONS]\n\n"
-     "Answers the questions asked about this agency's open offer.\n\n"
-     "  --text ANSWERS       the answers (required, sealed)\n\n" TEXT_HELP},
-    {"feedback", KETEN_MSG_FEEDBACK, O_TO | O_TEXT, O_TO | O_TEXT,
-     "usage: keten feedback CASE --to AGENCY --text TEXT [OPTIONS]\n\n"
-     "Informs an agency that referred the case earlier how it goes\n"
-     "(terugkoppeling aan melder). Only the holder sends feedback.\n\n"
-     "  --to AGENCY          an agency that referred the case (required)\n"
-     "  --text TEXT          the update (required, sealed)\n\n" TEXT_HELP},
-    {"close", KETEN_MSG_CLOSE, O_OUTCOME, O_OUTCOME,
-     "usage: keten close CASE --outcome OUTCOME [OPTIONS]\n\n"
-     "Closes a case this agency holds; every agency in the case is told.\n"
-     "Nothing can follow a close.\n\n"
-     "  --outcome OUTCOME    how it ended (required), one of:\n"
-     "                         completed       the help or measure is "
-     "finished\n"
-     "                         voluntary_care  continued in voluntary care\n"
-     "                         no_concerns     concerns not confirmed\n"
-     "                         moved           the family left the region\n"
-     "                         other\n\n"},
+     CLI_WORDS_NONE,
+     {"usage: keten handover CASE --to AGENCY --known TEXT [OPTIONS]\n\n"
+      "Offers a case this agency holds to another agency (warme\n"
+      "overdracht), with a dossier sealed to that agency. Until it\n"
+      "accepts, this agency still holds the case.\n\n"
+      "  --to AGENCY          the agency offered the case (required)\n"
+      "  --urgency LEVEL      routine (default), urgent, immediate\n"
+      "  --respond-by WHEN    decision deadline: 2026-11-30T17:00:00Z, a\n"
+      "                       date (2026-11-30: the end of that day, UTC)\n"
+      "                       or +DURATION from now (+5d, +36h); default:\n"
+      "                       the region's, counted from acknowledgement\n"
+      "  --known TEXT         what is known about child and family "
+      "(required)\n"
+      "  --safety TEXT        safety conditions (veiligheidsvoorwaarden)\n"
+      "  --monitoring TEXT    monitoring plan\n"
+      "  --family-informed    the family knows of the handover\n"
+      "  --notes TEXT         anything else\n\n" TEXT_HELP}},
+    {"withdraw",
+     KETEN_MSG_WITHDRAW,
+     O_NOTE,
+     0,
+     CLI_WORDS_NONE,
+     {"usage: keten withdraw CASE [--note TEXT] [OPTIONS]\n\n"
+      "Takes back this agency's open offer of a case it holds.\n\n"
+      "  --note TEXT          a note to the agency offered it "
+      "(sealed)\n\n" TEXT_HELP}},
+    {"ask",
+     KETEN_MSG_INFO_REQUEST,
+     O_TEXT,
+     O_TEXT,
+     CLI_WORDS_NONE,
+     {"usage: keten ask CASE --text QUESTIONS [OPTIONS]\n\n"
+      "Asks the holder questions about the case offered to this agency\n"
+      "before deciding on it.\n\n"
+      "  --text QUESTIONS     the questions (required, sealed)\n\n" TEXT_HELP}},
+    {"answer",
+     KETEN_MSG_INFO_REPLY,
+     O_TEXT,
+     O_TEXT,
+     CLI_WORDS_NONE,
+     {"usage: keten answer CASE --text ANSWERS [OPTIONS]\n\n"
+      "Answers the questions asked about this agency's open offer.\n\n"
+      "  --text ANSWERS       the answers (required, sealed)\n\n" TEXT_HELP}},
+    {"feedback",
+     KETEN_MSG_FEEDBACK,
+     O_TO | O_TEXT,
+     O_TO | O_TEXT,
+     CLI_WORDS_NONE,
+     {"usage: keten feedback CASE --to AGENCY --text TEXT [OPTIONS]\n\n"
+      "Informs an agency that referred the case earlier how it goes\n"
+      "(terugkoppeling aan melder). Only the holder sends feedback.\n\n"
+      "  --to AGENCY          an agency that referred the case (required)\n"
+      "  --text TEXT          the update (required, sealed)\n\n" TEXT_HELP}},
+    {"close",
+     KETEN_MSG_CLOSE,
+     O_OUTCOME,
+     O_OUTCOME,
+     CLI_WORDS_OUTCOME,
+     {"usage: keten close CASE --outcome OUTCOME [OPTIONS]\n\n"
+      "Closes a case this agency holds; every agency in the case is told.\n"
+      "Nothing can follow a close.\n\n"
+      "  --outcome OUTCOME    how it ended (required), one of:\n",
+      "\n"}},
 };
 
 static const struct step_verb *
@@ -150,7 +177,10 @@ step_verb_find(const char *name)
 static void
 step_help(FILE *f, const struct step_verb *v)
 {
-	fputs(v->help, f);
+	fputs(v->help[0], f);
+	cli_words_help(f, v->list, 25);
+	if (v->help[1] != NULL)
+		fputs(v->help[1], f);
 	fputs(
 	    "Prints what was recorded: the case and its record number. Exit\n"
 	    "status 1 if the broker refused (its sentence names the rule).\n\n",
@@ -306,32 +336,23 @@ cmd_step(int argc, char **argv)
 		case 'r':
 			if ((s.reason = keten_decline_reason_parse(optarg)) ==
 			    0) {
-				fprintf(stderr,
-				        "keten decline: --reason is "
-				        "not_competent, no_capacity, "
-				        "insufficient_info, wrong_region or "
-				        "other, not '%s'\n",
-				        optarg);
+				cli_words_refused(v->name, "reason",
+				                  CLI_WORDS_REASON, optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'o':
 			if ((s.outcome = keten_outcome_parse(optarg)) == 0) {
-				fprintf(stderr,
-				        "keten close: --outcome is completed, "
-				        "voluntary_care, no_concerns, moved or "
-				        "other, not '%s'\n",
-				        optarg);
+				cli_words_refused(v->name, "outcome",
+				                  CLI_WORDS_OUTCOME, optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'u':
 			if ((s.urgency = cli_words_urgency_parse(optarg)) ==
 			    0) {
-				fprintf(stderr,
-				        "keten handover: --urgency is routine, "
-				        "urgent or immediate, not '%s'\n",
-				        optarg);
+				cli_words_refused(v->name, "urgency",
+				                  CLI_WORDS_URGENCY, optarg);
 				return EXIT_USAGE;
 			}
 			break;
