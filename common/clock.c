@@ -31,6 +31,9 @@ clock_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+_Static_assert(CLOCK_DURATION_MAX_DAYS == 3650,
+               "CLOCK_DURATION_RULE spells out the limit");
+
 static const struct {
 	const char *word;
 	int64_t seconds; /* 0: working days */
@@ -88,11 +91,12 @@ weekday(int64_t day)
 	return ((day % 7) + 7 + 3) % 7;
 }
 
-/* The calendar days from `day` to `n` working days later (see clock.h). */
+/* The calendar days from a day of weekday w to n working days later (see
+ * clock.h). */
 static int64_t
-working_days_span(int64_t day, unsigned n)
+working_days_span(int64_t w, unsigned n)
 {
-	int64_t w = weekday(day), back = 0, rem = n % 5;
+	int64_t back = 0, rem = n % 5;
 
 	if (n == 0)
 		return 0;
@@ -105,17 +109,39 @@ working_days_span(int64_t day, unsigned n)
 	return (int64_t)(n / 5) * 7 + rem + (w + rem > 4 ? 2 : 0) - back;
 }
 
+/* t's day, floored for times before 1970. */
+static int64_t
+day_of(int64_t t_us)
+{
+	int64_t day = t_us / DAY_US;
+
+	return t_us % DAY_US < 0 ? day - 1 : day;
+}
+
 int64_t
 clock_add(int64_t t_us, const struct duration *d)
 {
-	int64_t day = t_us / DAY_US, span, wd_us;
+	int64_t span, wd_us;
 
-	if (t_us % DAY_US < 0)
-		day--; /* floor, for times before 1970 */
-	span = working_days_span(day, d->working_days);
+	span = working_days_span(weekday(day_of(t_us)), d->working_days);
 	if (__builtin_mul_overflow(span, DAY_US, &wd_us))
 		return INT64_MAX;
 	return add_sat(add_sat(t_us, wd_us), d->us);
+}
+
+int64_t
+clock_sub(int64_t t_us, const struct duration *d)
+{
+	int64_t span, wd_us;
+
+	/* Stepping back from weekday w meets the same days as stepping
+	 * forward from 4 - w: the mirror maps Monday-Friday onto itself. */
+	span = working_days_span((4 - weekday(day_of(t_us)) + 7) % 7,
+	                         d->working_days);
+	if (__builtin_mul_overflow(span, DAY_US, &wd_us))
+		return INT64_MIN;
+	return add_sat(add_sat(t_us, -wd_us),
+	               d->us == INT64_MIN ? INT64_MAX : -d->us);
 }
 
 void

@@ -237,17 +237,15 @@ get_duration(struct loader *l, const yaml_node_t *n, const char *key,
 	const char *s = scalar(n);
 
 	if (s == NULL)
-		return bad(
-		    l, n,
-		    "'deadlines.%s' must be one duration: 45s, 30m, 12h, "
-		    "3d or 5wd (working days)",
-		    key);
+		return bad(l, n,
+		           "'deadlines.%s' must be one "
+		           "duration: " CLOCK_DURATION_UNITS,
+		           key);
 	if (clock_parse_duration(out, s) != 0)
 		return bad(l, n,
-		           "'deadlines.%s' must be a whole number above 0 and "
-		           "a unit: 45s, 30m, 12h, 3d or 5wd (working days), "
-		           "at most %d days; not '%s'",
-		           key, CLOCK_DURATION_MAX_DAYS, s);
+		           "'deadlines.%s' must be " CLOCK_DURATION_RULE
+		           "; not '%s'",
+		           key, s);
 	return KETEN_OK;
 }
 

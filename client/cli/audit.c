@@ -85,15 +85,9 @@ audit_cases(int argc, char **argv)
 			overdue_only = 1;
 			break;
 		case 'A':
-			if (cli_parse_time(&at_us, optarg, cli_now_us()) != 0) {
-				fprintf(stderr,
-				        "keten audit cases: --at takes an ISO "
-				        "8601 UTC time (2026-11-30T17:00:00Z) "
-				        "or +DURATION (+2d, +3h, +90s), not "
-				        "'%s'\n",
-				        optarg);
+			if (cli_time_parse_at(&at_us, "audit cases", optarg) !=
+			    0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'h':
 			cases_help(stdout);
@@ -122,7 +116,7 @@ audit_cases(int argc, char **argv)
 	}
 	if (rc != KETEN_OK)
 		return cli_fail("audit cases", &err);
-	overdue = cli_cases_print(cs, n, at_us ? at_us : cli_now_us(), o.json,
+	overdue = cli_cases_print(cs, n, at_us ? at_us : cli_time_now(), o.json,
 	                          overdue_only);
 	free(cs);
 	return overdue_only && overdue ? EXIT_REFUSED : EXIT_OK;

@@ -71,9 +71,6 @@ void json_str(FILE *f, const char *s);
 /* Whether the n bytes at s are valid UTF-8 (shortest forms, no
  * surrogates). */
 int cli_utf8_valid(const char *s, size_t n);
-/* An ISO 8601 UTC time from microseconds since the epoch. */
-void cli_time(char out[32], int64_t us);
-
 int cmd_keygen(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_send(int argc, char **argv);
@@ -82,7 +79,7 @@ int cmd_ack(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 /* acknowledge, accept, decline, handover, withdraw, ask, answer, feedback,
- * close: one function, argv[0] says which step (case.c). */
+ * close: one function, argv[0] says which step (step.c). */
 int cmd_step(int argc, char **argv);
 int cmd_cases(int argc, char **argv);
 int cmd_case(int argc, char **argv);
@@ -113,22 +110,74 @@ void cli_stop_install(void);
 int cli_stop_asked(void);
 void cli_stop_busy(int busy);
 
-/* ---- shared by the case views (case.c) ---- */
+/* ---- times (cli_time.c) ---- */
 
 /* Microseconds since the epoch, by this machine's clock. */
-int64_t cli_now_us(void);
+int64_t cli_time_now(void);
+/* An ISO 8601 UTC time from microseconds since the epoch. */
+void cli_time(char out[32], int64_t us);
 /* Parses a moment: ISO 8601 UTC "2026-11-30T17:00:00Z", or a span from
- * now_us, "+2d", "-90s", "+1h30m" (units w d h m s). 0, or -1 if arg is
- * neither. */
-int cli_parse_time(int64_t *us, const char *arg, int64_t now_us);
+ * now_us, "+DURATION" or "-DURATION" in keten's one duration grammar
+ * (keten_duration_add: "+2d", "-90s", "+5wd"). 0, or -1 if arg is
+ * neither; err's message then says why a span's duration was refused, and
+ * is empty if arg was no span. */
+int cli_time_parse(int64_t *us, struct keten_error *err, const char *arg,
+                   int64_t now_us);
+/* Prints why cli_time_parse refused arg, given to --OPT of VERB: the
+ * duration grammar's sentence, or "takes FORMS, not 'ARG'". */
+void cli_time_refused(const char *verb, const char *opt, const char *forms,
+                      const char *arg, const struct keten_error *err);
+/* cli_time_parse for --at, from now; on failure prints "keten VERB: --at
+ * takes ..." and returns -1. */
+int cli_time_parse_at(int64_t *at_us, const char *verb, const char *arg);
 /* A span as a person reads it: "3d4h", "2h13m", "15m", "40s". */
-void cli_duration(char out[32], int64_t us);
+void cli_time_span(char out[32], int64_t us);
+/* "2h ago", or "in 2h" when then_us lies after at_us. */
+void cli_time_ago(char out[40], int64_t then_us, int64_t at_us);
+/* JSON output: ,"key":"2026-11-30T17:00:00Z", or ,"key":null for 0. */
+void cli_time_json(const char *key, int64_t us);
+
+/* ---- word lists a person types (cli_words.c) ---- */
+
+/* The lists: decline reasons and outcomes hold libketen's words (its
+ * keten_*_name functions), urgencies the CLI's own; NONE has no words. */
+enum cli_words {
+	CLI_WORDS_NONE,
+	CLI_WORDS_REASON,
+	CLI_WORDS_OUTCOME,
+	CLI_WORDS_URGENCY
+};
+
 /* "routine", "urgent", "immediate"; "?" if unknown. */
-const char *cli_urgency_name(enum keten_urgency u);
+const char *cli_words_urgency(enum keten_urgency u);
+/* The urgency named word, or 0. */
+enum keten_urgency cli_words_urgency_parse(const char *word);
+/* For --help: one line per word, indented, its meaning in a column after
+ * the longest word (a word with no meaning stands alone). */
+void cli_words_help(FILE *f, enum cli_words list, int indent);
+/* Prints "keten VERB: --OPT is a, b or c, not 'ARG'" to stderr. */
+void cli_words_refused(const char *verb, const char *opt, enum cli_words list,
+                       const char *arg);
+
+/* ---- TEXT options (cli_atfile.c) ---- */
+
+/* A TEXT option's value as given in *text: "@FILE" is replaced by FILE's
+ * contents, read whole into *loaded (the caller frees it), and "@@..." by
+ * "@..."; anything else stays. On a file that cannot be read or is not
+ * UTF-8 text, prints "keten VERB: --OPT @FILE: why" and returns -1. */
+int cli_atfile_resolve(const char **text, char **loaded, const char *verb,
+                       const char *opt);
+
+/* ---- the case views (cases.c) ---- */
+
 /* Prints cases one line each under a header, ages and offers judged at
  * at_us (or, with json, one JSON object per line); with overdue_only,
  * only the overdue ones. Returns how many overdue cases it printed. */
 size_t cli_cases_print(const struct keten_case *cs, size_t n, int64_t at_us,
                        int json, int overdue_only);
+/* "held", or "closed (OUTCOME)". */
+void cli_cases_status(char out[48], const struct keten_case *k);
+/* Prints one case as a JSON object, with no line break. */
+void cli_cases_json(const struct keten_case *k);
 
 #endif

@@ -95,11 +95,11 @@ show_human(const struct keten_message *m)
 		if (m->respond_by_us) {
 			cli_time(due, m->respond_by_us);
 			printf("    %-18s %s (respond by %s)\n", "urgency",
-			       cli_urgency_name(m->urgency), due);
+			       cli_words_urgency(m->urgency), due);
 		} else {
 			printf("    %-18s %s (respond by: the region's "
 			       "default)\n",
-			       "urgency", cli_urgency_name(m->urgency));
+			       "urgency", cli_words_urgency(m->urgency));
 		}
 	}
 	if (m->has_offer_id) {
@@ -209,7 +209,7 @@ show_json(const struct keten_message *m)
 	       case_hex, hash, when);
 	if (is_offer(m->type)) {
 		printf(",\"urgency\":\"%s\",\"respond_by\":",
-		       cli_urgency_name(m->urgency));
+		       cli_words_urgency(m->urgency));
 		if (m->respond_by_us) {
 			cli_time(due, m->respond_by_us);
 			printf("\"%s\"", due);

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -128,16 +127,6 @@ cli_connect(const struct cli_common *o)
 		exit(cli_fail("connect", &err));
 	keten_client_set_timeout(c, o->timeout_ms);
 	return c;
-}
-
-void
-cli_time(char out[32], int64_t us)
-{
-	time_t t = (time_t)(us / 1000000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int

@@ -4,7 +4,8 @@
 # control, an invalid UTF-8 byte and Dutch names go through a real ketend;
 # 'keten inbox' must show no raw control byte and keep the names, and
 # 'keten inbox --json' must be valid JSON (jq) in valid UTF-8 (iconv) that
-# gives back what was sent. Also checks cli_fail on a refusal sentence.
+# gives back what was sent. Also checks cli_fail on a refusal sentence,
+# and the duration grammar's refusal of the CLI's old spellings.
 # usage: test_cli_text.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 export LC_ALL=C # strings are bytes here; UTF-8 is checked with iconv
@@ -121,6 +122,22 @@ set -e
 check "refusal exits non-zero" yes "$([ "$rc" -ne 0 ] && echo yes)"
 check "refusal: no raw control bytes" 0 "$(raw_controls "$tmp/err.txt")"
 has "refusal names it" "$tmp/err.txt" 'x\x1b[2Jy'
+
+# Spans from now take keten's one duration grammar (docs/keten.md,
+# "Durations"): working days too, and the CLI's old weeks and sums are
+# refused with a sentence naming the value and the units.
+as lt-almere cases --at +2wd >/dev/null
+as lt-almere cases --at -1wd >/dev/null
+for old in 1h30m 2w; do
+	set +e
+	as lt-almere cases --at "+$old" >/dev/null 2>"$tmp/err.txt"
+	rc=$?
+	set -e
+	check "--at +$old: usage error" 2 "$rc"
+	has "--at +$old: names the value" "$tmp/err.txt" "not '$old'"
+	has "--at +$old: names the units" "$tmp/err.txt" \
+		"45s, 30m, 12h, 3d or 5wd (working days)"
+done
 
 kill -TERM "$pid"
 rc=0

@@ -1,7 +1,8 @@
 /*
- * clock: durations parse only in their five forms, print back in the
- * shortest one, and add working days across weekends in UTC, checked
- * against gmtime_r stepping one day at a time.
+ * clock: durations parse only in their five forms (keten's one grammar, the
+ * config's and the CLI's), print back in the shortest one, and add or
+ * subtract working days across weekends in UTC, checked against gmtime_r
+ * stepping one day at a time.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -125,6 +126,12 @@ test_refused(void)
 	    "0x10s",
 	    "1e3s",
 	    "5d\n",
+	    /* The CLI's old spellings: weeks and sums are not durations. */
+	    "2w",
+	    "1w",
+	    "1h30m",
+	    "1d12h",
+	    "5wd2h",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -201,15 +208,16 @@ test_format(void)
 	CHECK(strcmp(small, "365") == 0);
 }
 
-/* The oracle: step whole UTC days with gmtime_r, counting Mon-Fri. */
+/* The oracle: step whole UTC days with gmtime_r, forward (dir 1) or back
+ * (dir -1), counting Mon-Fri. */
 static int64_t
-add_by_steps(int64_t t_us, unsigned n)
+step_days(int64_t t_us, unsigned n, int dir)
 {
 	while (n > 0) {
 		time_t secs;
 		struct tm tm;
 
-		t_us += DAY_US;
+		t_us += dir * DAY_US;
 		secs = (time_t)((t_us - (((t_us % SEC_US) + SEC_US) % SEC_US)) /
 		                SEC_US);
 		gmtime_r(&secs, &tm);
@@ -281,8 +289,8 @@ test_add(void)
 	     t < SAT_19691227_1200 + 14 * DAY_US; t += HOUR_US + 17)
 		for (unsigned n = 0; n <= 12; n++) {
 			d = wd(n);
-			if (clock_add(t, &d) != add_by_steps(t, n)) {
-				CHECK_INT(clock_add(t, &d), add_by_steps(t, n));
+			if (clock_add(t, &d) != step_days(t, n, 1)) {
+				CHECK_INT(clock_add(t, &d), step_days(t, n, 1));
 				fprintf(stderr, "t=%lld n=%u\n", (long long)t,
 				        n);
 				return;
@@ -292,8 +300,8 @@ test_add(void)
 	     t += HOUR_US + 17)
 		for (unsigned n = 0; n <= 12; n++) {
 			d = wd(n);
-			if (clock_add(t, &d) != add_by_steps(t, n)) {
-				CHECK_INT(clock_add(t, &d), add_by_steps(t, n));
+			if (clock_add(t, &d) != step_days(t, n, 1)) {
+				CHECK_INT(clock_add(t, &d), step_days(t, n, 1));
 				fprintf(stderr, "t=%lld n=%u\n", (long long)t,
 				        n);
 				return;
@@ -303,7 +311,75 @@ test_add(void)
 	for (int k = 0; k < 7; k++) {
 		d = wd(3650);
 		CHECK_INT(clock_add(MON_0304 + k * DAY_US, &d),
-		          add_by_steps(MON_0304 + k * DAY_US, 3650));
+		          step_days(MON_0304 + k * DAY_US, 3650, 1));
+	}
+}
+
+/* clock_sub against the oracle from every hour in [from, to); and from a
+ * working day, back from where clock_add lands is where it started. */
+static int
+sub_range(int64_t from, int64_t to)
+{
+	struct duration d;
+
+	for (int64_t t = from; t < to; t += HOUR_US + 17)
+		for (unsigned n = 0; n <= 12; n++) {
+			d = wd(n);
+			if (clock_sub(t, &d) != step_days(t, n, -1)) {
+				CHECK_INT(clock_sub(t, &d),
+				          step_days(t, n, -1));
+				fprintf(stderr, "t=%lld n=%u\n", (long long)t,
+				        n);
+				return -1;
+			}
+			if (step_days(t - DAY_US, 1, 1) == t &&
+			    clock_sub(clock_add(t, &d), &d) != t) {
+				CHECK_INT(clock_sub(clock_add(t, &d), &d), t);
+				fprintf(stderr, "t=%lld n=%u\n", (long long)t,
+				        n);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+static void
+test_sub(void)
+{
+	struct duration d;
+
+	/* The mirror of test_add: back across the weekend. */
+	d = wd(1);
+	CHECK_INT(clock_sub(MON_0304, &d), FRI_0301);
+	CHECK_INT(clock_sub(SUN_0303, &d), FRI_0301);
+	CHECK_INT(clock_sub(SAT_0302, &d), FRI_0301);
+	CHECK_INT(clock_sub(FRI_0301, &d), THU_0229);
+	CHECK_INT(clock_sub(TUE_0305, &d), MON_0304);
+	d = wd(5);
+	CHECK_INT(clock_sub(MON_0311, &d), MON_0304);
+	CHECK_INT(clock_sub(FRI_0308, &d), FRI_0301);
+	CHECK_INT(clock_sub(MON_19691229_1200, &d),
+	          MON_19691229_1200 - 7 * DAY_US);
+	/* Fixed lengths, and both parts: working days first. */
+	d = fixed(DAY_US);
+	CHECK_INT(clock_sub(MON_0304, &d), SUN_0303);
+	d = (struct duration){12 * HOUR_US, 1};
+	CHECK_INT(clock_sub(MON_0304, &d), FRI_0301 - 12 * HOUR_US);
+	/* Saturates instead of wrapping. */
+	d = fixed(DAY_US);
+	CHECK_INT(clock_sub(INT64_MIN + 5, &d), INT64_MIN);
+	d = wd(UINT32_MAX);
+	CHECK_INT(clock_sub(0, &d), INT64_MIN);
+
+	/* Every start in four weeks, each hour, against the oracle. */
+	if (sub_range(SAT_19691227_1200 - 14 * DAY_US,
+	              SAT_19691227_1200 + 14 * DAY_US) != 0 ||
+	    sub_range(MON_0304 - 14 * DAY_US, MON_0304 + 14 * DAY_US) != 0)
+		return;
+	for (int k = 0; k < 7; k++) {
+		d = wd(3650);
+		CHECK_INT(clock_sub(MON_0304 + k * DAY_US, &d),
+		          step_days(MON_0304 + k * DAY_US, 3650, -1));
 	}
 }
 
@@ -314,5 +390,6 @@ main(void)
 	test_refused();
 	test_format();
 	test_add();
+	test_sub();
 	return check_done("test_clock");
 }
