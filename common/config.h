@@ -33,7 +33,7 @@ struct agency {
  * except auditor: an auditor sends and receives nothing.
  */
 struct route {
-	uint32_t type; /* WIRE_TYPE_REFERRAL, _HANDOVER or _FEEDBACK (wire.h) */
+	uint32_t type; /* KETEN_MSG_REFERRAL, _HANDOVER or _FEEDBACK (wire.h) */
 	enum keten_kind from, to;
 };
 

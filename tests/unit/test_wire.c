@@ -136,7 +136,7 @@ test_envelope(void)
 
 	memset(&e, 0, sizeof(e));
 	e.version = WIRE_VERSION;
-	e.type = WIRE_TYPE_REFERRAL;
+	e.type = KETEN_MSG_REFERRAL;
 	strcpy(e.signer, "lt-almere");
 	e.body = body;
 	e.body_len = sizeof(body);
@@ -150,7 +150,7 @@ test_envelope(void)
 
 	CHECK_INT(env_decode(&d, out, len), KETEN_OK);
 	CHECK_INT(d.version, 1);
-	CHECK_INT(d.type, WIRE_TYPE_REFERRAL);
+	CHECK_INT(d.type, KETEN_MSG_REFERRAL);
 	CHECK(strcmp(d.signer, "lt-almere") == 0);
 	CHECK_INT(d.body_len, sizeof(body));
 	CHECK(d.body != NULL && memcmp(d.body, body, sizeof(body)) == 0);
@@ -316,7 +316,7 @@ body_decode(struct body *b, const uint8_t *buf, size_t n)
 
 	memcpy(copy, buf, n);
 	memset(&err, 0, sizeof(err));
-	rc = wire_body_decode(b, WIRE_TYPE_REFERRAL, copy, n, &err);
+	rc = wire_body_decode(b, KETEN_MSG_REFERRAL, copy, n, &err);
 	free(copy);
 	return rc;
 }
@@ -338,7 +338,7 @@ test_body(void)
 	b.h.sent_at_us = 1700000000000000LL;
 	memcpy(b.content_hash, hash32, 32);
 	b.has_content = true;
-	b.type = WIRE_TYPE_REFERRAL;
+	b.type = KETEN_MSG_REFERRAL;
 	b.u.offer.respond_by_us = 1700000999000000LL;
 	for (int u = KETEN_URGENCY_ROUTINE; u <= KETEN_URGENCY_IMMEDIATE; u++) {
 		b.u.offer.urgency = u;
@@ -350,7 +350,7 @@ test_body(void)
 		CHECK(memcmp(d.h.case_id, cid, 16) == 0);
 		CHECK(d.h.sent_at_us == 1700000000000000LL);
 		CHECK(memcmp(d.content_hash, hash32, 32) == 0);
-		CHECK_INT(d.type, WIRE_TYPE_REFERRAL);
+		CHECK_INT(d.type, KETEN_MSG_REFERRAL);
 		CHECK_INT(d.u.offer.urgency, u);
 		CHECK(d.u.offer.respond_by_us == 1700000999000000LL);
 		if (u < KETEN_URGENCY_IMMEDIATE)
@@ -638,7 +638,7 @@ rep_decode(struct reply *r, const uint8_t *buf, size_t n)
 
 /* A checkpoint whose fields all differ, v varying them. */
 static void
-make_cp(struct checkpoint *c, uint8_t v)
+make_cp(struct keten_checkpoint *c, uint8_t v)
 {
 	memset(c, 0, sizeof(*c));
 	c->size = 1003 + v;
@@ -654,7 +654,7 @@ make_cp(struct checkpoint *c, uint8_t v)
 }
 
 static int
-same_cp(const struct checkpoint *a, const struct checkpoint *b)
+same_cp(const struct keten_checkpoint *a, const struct keten_checkpoint *b)
 {
 	return a->size == b->size && a->access_size == b->access_size &&
 	       a->signed_at_us == b->signed_at_us &&
@@ -1233,7 +1233,7 @@ test_content(void)
 
 	CHECK_INT(wire_content_encode(&out, &len, &c), KETEN_OK);
 	memset(&err, 0, sizeof(err));
-	CHECK_INT(wire_content_decode(&d, WIRE_TYPE_REFERRAL, out, len, &err),
+	CHECK_INT(wire_content_decode(&d, KETEN_MSG_REFERRAL, out, len, &err),
 	          KETEN_OK);
 	memset(out, 0, len); /* the decoded strings are not in out */
 	free(out);
@@ -1271,7 +1271,7 @@ test_content(void)
 		e.family_consented = true;
 		CHECK_INT(wire_content_encode(&out, &len, &e), KETEN_OK);
 		CHECK_INT(
-		    wire_content_decode(&d, WIRE_TYPE_REFERRAL, out, len, &err),
+		    wire_content_decode(&d, KETEN_MSG_REFERRAL, out, len, &err),
 		    KETEN_OK);
 		free(out);
 		CHECK(d.referral.child.name && d.referral.child.name[0] == 0);
@@ -1284,7 +1284,7 @@ test_content(void)
 		wire_content_clear(&d);
 	}
 	/* An empty buffer: no child at all, still no NULL strings. */
-	CHECK_INT(wire_content_decode(&d, WIRE_TYPE_REFERRAL,
+	CHECK_INT(wire_content_decode(&d, KETEN_MSG_REFERRAL,
 	                              (const uint8_t *)"", 0, &err),
 	          KETEN_OK);
 	CHECK(d.referral.child.name != NULL && d.referral.child.bsn != NULL);
@@ -1293,7 +1293,7 @@ test_content(void)
 
 	memset(&err, 0, sizeof(err));
 	CHECK(
-	    refused(wire_content_decode(&d, WIRE_TYPE_REFERRAL,
+	    refused(wire_content_decode(&d, KETEN_MSG_REFERRAL,
 	                                (const uint8_t *)"\x0a\x05xy", 4, &err),
 	            KETEN_E_MALFORMED));
 	CHECK(d.pb == NULL);
@@ -1323,7 +1323,7 @@ test_envelope_version(void)
 	/* The encoder passes anything through: the decoder is the gate. */
 	memset(&e, 0, sizeof(e));
 	e.version = 7;
-	e.type = WIRE_TYPE_REFERRAL;
+	e.type = KETEN_MSG_REFERRAL;
 	strcpy(e.signer, "lt-almere");
 	e.body = body;
 	e.body_len = sizeof(body);
