@@ -252,137 +252,335 @@ delivered_from_pb(struct delivered **out, uint8_t **paths,
 	return 0;
 }
 
+/*
+ * Each kind of reply is a pair, to and from protobuf-c, side by side, and
+ * one row of reply_kinds. An encoder fills the room's structs and hangs
+ * them on room->m; a decoder returns 0, or -1 for a field of the wrong
+ * size or kind (or no memory for the views).
+ */
+
+/* The protobuf-c structs one reply is encoded from, on the encoder's
+ * stack; what they need allocated is freed by room_free. */
+struct room {
+	Keten__Reply m;
+	union {
+		Keten__Error error;
+		Keten__Receipt receipt;
+		Keten__FetchReply fetch;
+		Keten__AckReply ack;
+		Keten__PingReply ping;
+		Keten__CasesReply cases;
+		Keten__CaseReply kase;
+		Keten__ReplayReply replay;
+	} u;
+	Keten__Checkpoint cp;
+	ProtobufCBinaryData path[WIRE_PATH_MAX];
+	struct pb_delivered dv;
+	struct pb_case *pc;
+	Keten__CaseSummary **cps;
+};
+
+static void
+room_free(struct room *x)
+{
+	pb_delivered_free(&x->dv);
+	free(x->pc);
+	free(x->cps);
+}
+
+static int
+error_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__Error *e = &x->u.error;
+
+	keten__error__init(e);
+	e->code = (uint32_t)r->error.code;
+	e->message = (char *)(uintptr_t)r->error.message;
+	x->m.error = e;
+	return KETEN_OK;
+}
+
+static int
+error_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	r->error.code = (int)m->error->code;
+	r->error.message = m->error->message ? m->error->message : "";
+	return 0;
+}
+
+static int
+receipt_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__Receipt *rc = &x->u.receipt;
+
+	keten__receipt__init(rc);
+	rc->seq = r->receipt.seq;
+	rc->record_hash = wire_bin(r->receipt.record_hash, KETEN_HASH_LEN);
+	rc->message_id = wire_bin(r->receipt.message_id, KETEN_MSG_ID_LEN);
+	rc->received_at_us = r->receipt.received_at_us;
+	rc->prev_hash = wire_bin(r->receipt.prev_hash, KETEN_HASH_LEN);
+	cp_to_pb(&x->cp, &r->receipt.cp);
+	rc->checkpoint = &x->cp;
+	if (r->receipt.n_path > WIRE_PATH_MAX)
+		return KETEN_E_MALFORMED;
+	for (size_t i = 0; i < r->receipt.n_path; i++)
+		x->path[i] = wire_bin(r->receipt.path[i], KETEN_HASH_LEN);
+	rc->n_path = r->receipt.n_path;
+	rc->path = x->path;
+	x->m.receipt = rc;
+	return KETEN_OK;
+}
+
+static int
+receipt_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	const Keten__Receipt *rc = m->receipt;
+	int bad;
+
+	r->receipt.seq = rc->seq;
+	r->receipt.received_at_us = rc->received_at_us;
+	bad = wire_copy_fixed(r->receipt.record_hash, KETEN_HASH_LEN,
+	                      rc->record_hash) ||
+	      wire_copy_fixed(r->receipt.message_id, KETEN_MSG_ID_LEN,
+	                      rc->message_id) ||
+	      wire_copy_fixed(r->receipt.prev_hash, KETEN_HASH_LEN,
+	                      rc->prev_hash) ||
+	      cp_from_pb(&r->receipt.cp, rc->checkpoint) ||
+	      rc->n_path > WIRE_PATH_MAX;
+	for (size_t i = 0; !bad && i < rc->n_path; i++)
+		bad = wire_copy_fixed(r->receipt.path[i], KETEN_HASH_LEN,
+		                      rc->path[i]);
+	r->receipt.n_path = bad ? 0 : rc->n_path;
+	return bad ? -1 : 0;
+}
+
+static int
+fetch_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__FetchReply *f = &x->u.fetch;
+	int ret;
+
+	keten__fetch_reply__init(f);
+	if ((ret = delivered_to_pb(&x->dv, r->fetch.items, r->fetch.n)) !=
+	    KETEN_OK)
+		return ret;
+	f->n_messages = r->fetch.n;
+	f->messages = x->dv.ptrs;
+	f->cursor = r->fetch.cursor;
+	f->more = r->fetch.more;
+	if (r->fetch.has_cp) {
+		cp_to_pb(&x->cp, &r->fetch.cp);
+		f->checkpoint = &x->cp;
+	}
+	x->m.fetch = f;
+	return KETEN_OK;
+}
+
+static int
+fetch_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	const Keten__FetchReply *f = m->fetch;
+
+	r->fetch.cursor = f->cursor;
+	r->fetch.more = f->more;
+	r->fetch.n = f->n_messages;
+	r->fetch.has_cp = f->checkpoint != NULL;
+	if (delivered_from_pb(&r->fetch.items, &r->paths, f->messages,
+	                      f->n_messages) != 0)
+		return -1;
+	return r->fetch.has_cp ? cp_from_pb(&r->fetch.cp, f->checkpoint) : 0;
+}
+
+static int
+ack_to_pb(struct room *x, const struct reply *r)
+{
+	keten__ack_reply__init(&x->u.ack);
+	x->u.ack.cursor = r->ack_cursor;
+	x->m.ack = &x->u.ack;
+	return KETEN_OK;
+}
+
+static int
+ack_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	r->ack_cursor = m->ack->cursor;
+	return 0;
+}
+
+static int
+ping_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__PingReply *p = &x->u.ping;
+
+	keten__ping_reply__init(p);
+	p->agency = (char *)(uintptr_t)(r->ping.agency ? r->ping.agency : "");
+	p->head_seq = r->ping.head_seq;
+	x->m.ping = p;
+	return KETEN_OK;
+}
+
+static int
+ping_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	r->ping.agency = m->ping->agency ? m->ping->agency : "";
+	r->ping.head_seq = m->ping->head_seq;
+	return 0;
+}
+
+static int
+cases_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__CasesReply *cs = &x->u.cases;
+
+	keten__cases_reply__init(cs);
+	if (r->cases.n > 0) {
+		x->pc = calloc(r->cases.n, sizeof(*x->pc));
+		x->cps = calloc(r->cases.n, sizeof(*x->cps));
+		if (x->pc == NULL || x->cps == NULL)
+			return KETEN_E_NOMEM;
+	}
+	for (size_t i = 0; i < r->cases.n; i++) {
+		case_to_pb(&x->pc[i], &r->cases.items[i]);
+		x->cps[i] = &x->pc[i].cs;
+	}
+	cs->n_cases = r->cases.n;
+	cs->cases = x->cps;
+	cs->more = r->cases.more;
+	cs->now_us = r->cases.now_us;
+	x->m.cases = cs;
+	return KETEN_OK;
+}
+
+static int
+cases_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	r->cases.more = m->cases->more;
+	r->cases.now_us = m->cases->now_us;
+	r->cases.n = m->cases->n_cases;
+	if (r->cases.n > 0 &&
+	    (r->cases.items = calloc(r->cases.n, sizeof(*r->cases.items))) ==
+	        NULL)
+		return -1;
+	for (size_t i = 0; i < r->cases.n; i++)
+		if (case_from_pb(&r->cases.items[i], m->cases->cases[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+case_reply_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__CaseReply *c1 = &x->u.kase;
+	int ret;
+
+	keten__case_reply__init(c1);
+	if ((x->pc = calloc(1, sizeof(*x->pc))) == NULL)
+		return KETEN_E_NOMEM;
+	if ((ret = delivered_to_pb(&x->dv, r->kase.records, r->kase.n)) !=
+	    KETEN_OK)
+		return ret;
+	case_to_pb(x->pc, &r->kase.summary);
+	c1->summary = &x->pc->cs;
+	c1->n_records = r->kase.n;
+	c1->records = x->dv.ptrs;
+	c1->more = r->kase.more;
+	c1->now_us = r->kase.now_us;
+	x->m.case_ = c1;
+	return KETEN_OK;
+}
+
+static int
+case_reply_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	const Keten__CaseReply *c1 = m->case_;
+
+	r->kase.more = c1->more;
+	r->kase.now_us = c1->now_us;
+	r->kase.n = c1->n_records;
+	if (case_from_pb(&r->kase.summary, c1->summary) != 0)
+		return -1;
+	return delivered_from_pb(&r->kase.records, &r->paths, c1->records,
+	                         c1->n_records);
+}
+
+static int
+replay_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__ReplayReply *rp = &x->u.replay;
+	int ret;
+
+	keten__replay_reply__init(rp);
+	if ((ret = delivered_to_pb(&x->dv, r->replay.records, r->replay.n)) !=
+	    KETEN_OK)
+		return ret;
+	rp->n_records = r->replay.n;
+	rp->records = x->dv.ptrs;
+	if (r->replay.has_cp) {
+		cp_to_pb(&x->cp, &r->replay.cp);
+		rp->checkpoint = &x->cp;
+	}
+	rp->more = r->replay.more;
+	rp->head_seq = r->replay.head_seq;
+	rp->head_hash = wire_bin(r->replay.head_hash, KETEN_HASH_LEN);
+	x->m.replay = rp;
+	return KETEN_OK;
+}
+
+static int
+replay_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	const Keten__ReplayReply *rp = m->replay;
+
+	r->replay.more = rp->more;
+	r->replay.head_seq = rp->head_seq;
+	r->replay.n = rp->n_records;
+	r->replay.has_cp = rp->checkpoint != NULL;
+	if (wire_copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
+	                    rp->head_hash) != 0 ||
+	    delivered_from_pb(&r->replay.records, &r->paths, rp->records,
+	                      rp->n_records) != 0)
+		return -1;
+	return r->replay.has_cp ? cp_from_pb(&r->replay.cp, rp->checkpoint) : 0;
+}
+
+static const struct reply_kind {
+	enum wire_reply_kind kind;
+	Keten__Reply__KindCase pb;
+	int (*to_pb)(struct room *x, const struct reply *r);
+	int (*from_pb)(struct reply *r, const Keten__Reply *m);
+} reply_kinds[] = {
+    {WIRE_REP_ERROR, KETEN__REPLY__KIND_ERROR, error_to_pb, error_from_pb},
+    {WIRE_REP_RECEIPT, KETEN__REPLY__KIND_RECEIPT, receipt_to_pb,
+     receipt_from_pb},
+    {WIRE_REP_FETCH, KETEN__REPLY__KIND_FETCH, fetch_to_pb, fetch_from_pb},
+    {WIRE_REP_ACK, KETEN__REPLY__KIND_ACK, ack_to_pb, ack_from_pb},
+    {WIRE_REP_PING, KETEN__REPLY__KIND_PING, ping_to_pb, ping_from_pb},
+    {WIRE_REP_CASES, KETEN__REPLY__KIND_CASES, cases_to_pb, cases_from_pb},
+    {WIRE_REP_CASE, KETEN__REPLY__KIND_CASE, case_reply_to_pb,
+     case_reply_from_pb},
+    {WIRE_REP_REPLAY, KETEN__REPLY__KIND_REPLAY, replay_to_pb, replay_from_pb},
+};
+
+#define REPLY_KINDS (sizeof(reply_kinds) / sizeof(reply_kinds[0]))
+
 int
 wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 {
-	Keten__Reply m = KETEN__REPLY__INIT;
-	Keten__Error e = KETEN__ERROR__INIT;
-	Keten__Receipt rc = KETEN__RECEIPT__INIT;
-	Keten__FetchReply f = KETEN__FETCH_REPLY__INIT;
-	Keten__AckReply a = KETEN__ACK_REPLY__INIT;
-	Keten__PingReply p = KETEN__PING_REPLY__INIT;
-	Keten__CasesReply cs = KETEN__CASES_REPLY__INIT;
-	Keten__CaseReply c1 = KETEN__CASE_REPLY__INIT;
-	Keten__ReplayReply rp = KETEN__REPLAY_REPLY__INIT;
-	Keten__Checkpoint cpb;
-	ProtobufCBinaryData path[WIRE_PATH_MAX];
-	struct pb_delivered dv = {0};
-	struct pb_case *pc = NULL;
-	Keten__CaseSummary **cps = NULL;
-	int ret;
+	struct room x;
+	int ret = KETEN_OK;
 
-	m.request_id = r->request_id;
-	switch (r->kind) {
-	case WIRE_REP_ERROR:
-		e.code = (uint32_t)r->error.code;
-		e.message = (char *)(uintptr_t)r->error.message;
-		m.kind_case = KETEN__REPLY__KIND_ERROR;
-		m.error = &e;
-		break;
-	case WIRE_REP_RECEIPT:
-		rc.seq = r->receipt.seq;
-		rc.record_hash =
-		    wire_bin(r->receipt.record_hash, KETEN_HASH_LEN);
-		rc.message_id =
-		    wire_bin(r->receipt.message_id, KETEN_MSG_ID_LEN);
-		rc.received_at_us = r->receipt.received_at_us;
-		rc.prev_hash = wire_bin(r->receipt.prev_hash, KETEN_HASH_LEN);
-		cp_to_pb(&cpb, &r->receipt.cp);
-		rc.checkpoint = &cpb;
-		if (r->receipt.n_path > WIRE_PATH_MAX)
-			return KETEN_E_MALFORMED;
-		for (size_t i = 0; i < r->receipt.n_path; i++)
-			path[i] = wire_bin(r->receipt.path[i], KETEN_HASH_LEN);
-		rc.n_path = r->receipt.n_path;
-		rc.path = path;
-		m.kind_case = KETEN__REPLY__KIND_RECEIPT;
-		m.receipt = &rc;
-		break;
-	case WIRE_REP_FETCH:
-		if ((ret = delivered_to_pb(&dv, r->fetch.items, r->fetch.n)) !=
-		    KETEN_OK)
-			return ret;
-		f.n_messages = r->fetch.n;
-		f.messages = dv.ptrs;
-		f.cursor = r->fetch.cursor;
-		f.more = r->fetch.more;
-		if (r->fetch.has_cp) {
-			cp_to_pb(&cpb, &r->fetch.cp);
-			f.checkpoint = &cpb;
+	memset(&x, 0, sizeof(x));
+	keten__reply__init(&x.m);
+	x.m.request_id = r->request_id;
+	for (size_t i = 0; i < REPLY_KINDS; i++)
+		if (reply_kinds[i].kind == r->kind) {
+			x.m.kind_case = reply_kinds[i].pb;
+			ret = reply_kinds[i].to_pb(&x, r);
+			break;
 		}
-		m.kind_case = KETEN__REPLY__KIND_FETCH;
-		m.fetch = &f;
-		break;
-	case WIRE_REP_ACK:
-		a.cursor = r->ack_cursor;
-		m.kind_case = KETEN__REPLY__KIND_ACK;
-		m.ack = &a;
-		break;
-	case WIRE_REP_PING:
-		p.agency =
-		    (char *)(uintptr_t)(r->ping.agency ? r->ping.agency : "");
-		p.head_seq = r->ping.head_seq;
-		m.kind_case = KETEN__REPLY__KIND_PING;
-		m.ping = &p;
-		break;
-	case WIRE_REP_CASES:
-		if (r->cases.n > 0) {
-			pc = calloc(r->cases.n, sizeof(*pc));
-			cps = calloc(r->cases.n, sizeof(*cps));
-			if (pc == NULL || cps == NULL) {
-				free(pc);
-				free(cps);
-				return KETEN_E_NOMEM;
-			}
-		}
-		for (size_t i = 0; i < r->cases.n; i++) {
-			case_to_pb(&pc[i], &r->cases.items[i]);
-			cps[i] = &pc[i].cs;
-		}
-		cs.n_cases = r->cases.n;
-		cs.cases = cps;
-		cs.more = r->cases.more;
-		cs.now_us = r->cases.now_us;
-		m.kind_case = KETEN__REPLY__KIND_CASES;
-		m.cases = &cs;
-		break;
-	case WIRE_REP_CASE:
-		if ((pc = calloc(1, sizeof(*pc))) == NULL ||
-		    delivered_to_pb(&dv, r->kase.records, r->kase.n) !=
-		        KETEN_OK) {
-			free(pc);
-			return KETEN_E_NOMEM;
-		}
-		case_to_pb(pc, &r->kase.summary);
-		c1.summary = &pc->cs;
-		c1.n_records = r->kase.n;
-		c1.records = dv.ptrs;
-		c1.more = r->kase.more;
-		c1.now_us = r->kase.now_us;
-		m.kind_case = KETEN__REPLY__KIND_CASE;
-		m.case_ = &c1;
-		break;
-	case WIRE_REP_REPLAY:
-		if ((ret = delivered_to_pb(&dv, r->replay.records,
-		                           r->replay.n)) != KETEN_OK)
-			return ret;
-		rp.n_records = r->replay.n;
-		rp.records = dv.ptrs;
-		if (r->replay.has_cp) {
-			cp_to_pb(&cpb, &r->replay.cp);
-			rp.checkpoint = &cpb;
-		}
-		rp.more = r->replay.more;
-		rp.head_seq = r->replay.head_seq;
-		rp.head_hash = wire_bin(r->replay.head_hash, KETEN_HASH_LEN);
-		m.kind_case = KETEN__REPLY__KIND_REPLAY;
-		m.replay = &rp;
-		break;
-	}
-	ret = wire_pack(out, len, &m.base);
-	pb_delivered_free(&dv);
-	free(pc);
-	free(cps);
+	if (ret == KETEN_OK)
+		ret = wire_pack(out, len, &x.m.base);
+	room_free(&x);
 	return ret;
 }
 
@@ -391,7 +589,7 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
                   struct keten_error *err)
 {
 	Keten__Reply *m;
-	int bad = 0;
+	int bad = 1;
 
 	memset(r, 0, sizeof(*r));
 	if ((m = keten__reply__unpack(NULL, len, buf)) == NULL)
@@ -400,91 +598,12 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		    "the broker's reply is not a valid protobuf Reply");
 	r->pb = m;
 	r->request_id = m->request_id;
-	switch (m->kind_case) {
-	case KETEN__REPLY__KIND_ERROR:
-		r->kind = WIRE_REP_ERROR;
-		r->error.code = (int)m->error->code;
-		r->error.message = m->error->message ? m->error->message : "";
-		break;
-	case KETEN__REPLY__KIND_RECEIPT: {
-		Keten__Receipt *rc = m->receipt;
-		r->kind = WIRE_REP_RECEIPT;
-		r->receipt.seq = rc->seq;
-		r->receipt.received_at_us = rc->received_at_us;
-		bad = wire_copy_fixed(r->receipt.record_hash, KETEN_HASH_LEN,
-		                      rc->record_hash) ||
-		      wire_copy_fixed(r->receipt.message_id, KETEN_MSG_ID_LEN,
-		                      rc->message_id) ||
-		      wire_copy_fixed(r->receipt.prev_hash, KETEN_HASH_LEN,
-		                      rc->prev_hash) ||
-		      cp_from_pb(&r->receipt.cp, rc->checkpoint) ||
-		      rc->n_path > WIRE_PATH_MAX;
-		for (size_t i = 0; !bad && i < rc->n_path; i++)
-			bad = wire_copy_fixed(r->receipt.path[i],
-			                      KETEN_HASH_LEN, rc->path[i]);
-		r->receipt.n_path = bad ? 0 : rc->n_path;
-		break;
-	}
-	case KETEN__REPLY__KIND_FETCH:
-		r->kind = WIRE_REP_FETCH;
-		r->fetch.cursor = m->fetch->cursor;
-		r->fetch.more = m->fetch->more;
-		r->fetch.n = m->fetch->n_messages;
-		bad =
-		    delivered_from_pb(&r->fetch.items, &r->paths,
-		                      m->fetch->messages, m->fetch->n_messages);
-		r->fetch.has_cp = m->fetch->checkpoint != NULL;
-		if (!bad && r->fetch.has_cp)
-			bad = cp_from_pb(&r->fetch.cp, m->fetch->checkpoint);
-		break;
-	case KETEN__REPLY__KIND_ACK:
-		r->kind = WIRE_REP_ACK;
-		r->ack_cursor = m->ack->cursor;
-		break;
-	case KETEN__REPLY__KIND_PING:
-		r->kind = WIRE_REP_PING;
-		r->ping.agency = m->ping->agency ? m->ping->agency : "";
-		r->ping.head_seq = m->ping->head_seq;
-		break;
-	case KETEN__REPLY__KIND_CASES:
-		r->kind = WIRE_REP_CASES;
-		r->cases.more = m->cases->more;
-		r->cases.now_us = m->cases->now_us;
-		r->cases.n = m->cases->n_cases;
-		if (r->cases.n > 0 &&
-		    (r->cases.items =
-		         calloc(r->cases.n, sizeof(*r->cases.items))) == NULL)
-			bad = 1;
-		for (size_t i = 0; i < r->cases.n && !bad; i++)
-			bad = case_from_pb(&r->cases.items[i],
-			                   m->cases->cases[i]);
-		break;
-	case KETEN__REPLY__KIND_CASE:
-		r->kind = WIRE_REP_CASE;
-		r->kase.more = m->case_->more;
-		r->kase.now_us = m->case_->now_us;
-		r->kase.n = m->case_->n_records;
-		bad = case_from_pb(&r->kase.summary, m->case_->summary) ||
-		      delivered_from_pb(&r->kase.records, &r->paths,
-		                        m->case_->records, m->case_->n_records);
-		break;
-	case KETEN__REPLY__KIND_REPLAY:
-		r->kind = WIRE_REP_REPLAY;
-		r->replay.more = m->replay->more;
-		r->replay.head_seq = m->replay->head_seq;
-		r->replay.n = m->replay->n_records;
-		bad =
-		    wire_copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
-		                    m->replay->head_hash) ||
-		    delivered_from_pb(&r->replay.records, &r->paths,
-		                      m->replay->records, m->replay->n_records);
-		r->replay.has_cp = m->replay->checkpoint != NULL;
-		if (!bad && r->replay.has_cp)
-			bad = cp_from_pb(&r->replay.cp, m->replay->checkpoint);
-		break;
-	default:
-		bad = 1;
-	}
+	for (size_t i = 0; i < REPLY_KINDS; i++)
+		if (reply_kinds[i].pb == m->kind_case) {
+			r->kind = reply_kinds[i].kind;
+			bad = reply_kinds[i].from_pb(r, m);
+			break;
+		}
 	if (bad) {
 		wire_reply_clear(r);
 		return error_set(
