@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "wire.h"
+#include "wire_pb.h"
 
 static struct keten_error err;
 
@@ -1334,10 +1334,41 @@ test_envelope_version(void)
 	free(out);
 }
 
+/* common/wire.c asserts that each C enum value equals the proto's; this
+ * catches a value the proto gains that the C enums (and the words) lack:
+ * protobuf-c knows each enum's values only at run time. */
+static void
+test_enums_match_proto(void)
+{
+	CHECK_INT(keten__message_type__descriptor.n_values,
+	          KETEN_MSG_TYPE_MAX + 1);
+	CHECK_INT(keten__decline_reason__descriptor.n_values,
+	          KETEN_DECLINE_MAX + 1);
+	CHECK_INT(keten__outcome__descriptor.n_values, KETEN_OUTCOME_MAX + 1);
+	CHECK_INT(keten__case_status__descriptor.n_values,
+	          KETEN_CASE_CLOSED + 1);
+	for (int t = 1; t <= KETEN_MSG_TYPE_MAX; t++)
+		CHECK(strcmp(keten_message_type_name(t), "?") != 0 &&
+		      keten_message_type_parse(keten_message_type_name(t)) ==
+		          (enum keten_message_type)t);
+	for (int r = 1; r <= KETEN_DECLINE_MAX; r++)
+		CHECK(keten_decline_reason_parse(keten_decline_reason_name(
+		          r)) == (enum keten_decline_reason)r);
+	for (int o = 1; o <= KETEN_OUTCOME_MAX; o++)
+		CHECK(keten_outcome_parse(keten_outcome_name(o)) ==
+		      (enum keten_outcome)o);
+	CHECK(strcmp(keten_message_type_name(KETEN_MSG_TYPE_MAX + 1), "?") ==
+	      0);
+	CHECK(strcmp(keten_outcome_name(0), "?") == 0);
+	CHECK(strcmp(keten_case_status_name(0), "none") == 0);
+	CHECK(keten_decline_reason_parse(NULL) == 0);
+}
+
 int
 main(void)
 {
 	init_fixtures();
+	test_enums_match_proto();
 	test_envelope();
 	test_body();
 	test_request();
