@@ -1,5 +1,6 @@
 /*
- * The wire: the only code that calls protobuf-c's pack and unpack. Decoders
+ * The wire: the only code that calls protobuf-c's pack and unpack
+ * (common/wire*.c, which alone include the private wire_pb.h). Decoders
  * check every length and id before anything else sees the data, so each one
  * is a fuzz target. Layouts are specified in docs/PROTOCOL.md.
  */
