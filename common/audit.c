@@ -44,7 +44,7 @@ struct walk {
 	bool tree_on;
 	struct merkle_frontier tree;
 	bool cp_pending;
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 };
 
 struct seen {
@@ -543,7 +543,8 @@ audit_stream_record(struct audit_stream *st, struct audit_info *info,
 }
 
 int
-audit_stream_checkpoint(struct audit_stream *st, const struct checkpoint *cp,
+audit_stream_checkpoint(struct audit_stream *st,
+                        const struct keten_checkpoint *cp,
                         struct keten_error *err)
 {
 	struct walk *w = &st->w;

@@ -23,7 +23,7 @@ struct audit_result {
 	/* The stored checkpoint (signature verified) if there was one; the
 	 * log must then match it at its size. */
 	bool has_cp;
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 	/* Every case, replayed from the records alone, in the order they
 	 * were opened: read one with casebook_case. */
 	struct casebook *cases;
@@ -75,7 +75,8 @@ int audit_stream_record(struct audit_stream *s, struct audit_info *info,
  * for a stream from record 1, the same Merkle root (KETEN_E_CHAIN if
  * not). A checkpoint of fewer records than already verified has only its
  * signature checked. The newest pending checkpoint replaces an older. */
-int audit_stream_checkpoint(struct audit_stream *s, const struct checkpoint *cp,
+int audit_stream_checkpoint(struct audit_stream *s,
+                            const struct keten_checkpoint *cp,
                             struct keten_error *err) WUR;
 /* The last record verified (from_seq - 1 before any) and its hash. */
 uint64_t audit_stream_last(const struct audit_stream *s, uint8_t hash[32]);

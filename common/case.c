@@ -12,21 +12,6 @@
 #include "wire.h"
 
 const char *
-case_status_name(enum case_status s)
-{
-	switch (s) {
-	case CASE_OFFERED:
-		return "offered";
-	case CASE_HELD:
-		return "held";
-	case CASE_CLOSED:
-		return "closed";
-	default:
-		return "none";
-	}
-}
-
-const char *
 case_holder(const struct case_state *st)
 {
 	return st->parties[st->holder].id;
@@ -79,7 +64,7 @@ open_offer(struct case_state *st, const struct case_msg *m,
 	st->offer.to = (uint8_t)to;
 	st->offer.at_us = m->at_us;
 	st->offer.respond_by_us = m->respond_by_us;
-	st->status = CASE_OFFERED;
+	st->status = KETEN_CASE_OFFERED;
 	return KETEN_OK;
 }
 
@@ -100,7 +85,7 @@ static int
 step_open(struct case_state *st, const struct case_msg *m,
           struct keten_error *err, const char *hex)
 {
-	if (m->type != WIRE_TYPE_REFERRAL)
+	if (m->type != KETEN_MSG_REFERRAL)
 		return unknown(err, hex, m->sender);
 	memset(st, 0, sizeof(*st));
 	memcpy(st->id, m->case_id, KETEN_CASE_ID_LEN);
@@ -117,7 +102,7 @@ step_holder(struct case_state *st, const struct case_msg *m,
             struct keten_error *err, const char *hex)
 {
 	const char *holder = case_holder(st);
-	const char *what = wire_type_name(m->type);
+	const char *what = keten_message_type_name(m->type);
 	int to;
 
 	if (strcmp(m->sender, holder) != 0)
@@ -126,28 +111,28 @@ step_holder(struct case_state *st, const struct case_msg *m,
 		                 "send this %s",
 		                 hex, holder, what);
 	switch (m->type) {
-	case WIRE_TYPE_HANDOVER:
-		if (st->status == CASE_OFFERED)
+	case KETEN_MSG_HANDOVER:
+		if (st->status == KETEN_CASE_OFFERED)
 			return error_set(
 			    err, KETEN_E_OFFER_OPEN,
 			    "case %s already has an open %s to %s (record "
 			    "%llu); withdraw it or wait for the answer first",
-			    hex, wire_type_name(st->offer.type),
+			    hex, keten_message_type_name(st->offer.type),
 			    st->parties[st->offer.to].id,
 			    (unsigned long long)st->offer.seq);
 		return open_offer(st, m, err, hex);
-	case WIRE_TYPE_CLOSE:
-		if (st->status == CASE_OFFERED)
+	case KETEN_MSG_CLOSE:
+		if (st->status == KETEN_CASE_OFFERED)
 			return error_set(
 			    err, KETEN_E_OFFER_OPEN,
 			    "case %s has an open %s to %s; withdraw it before "
 			    "closing the case",
-			    hex, wire_type_name(st->offer.type),
+			    hex, keten_message_type_name(st->offer.type),
 			    st->parties[st->offer.to].id);
-		st->status = CASE_CLOSED;
+		st->status = KETEN_CASE_CLOSED;
 		st->outcome = m->outcome;
 		return KETEN_OK;
-	case WIRE_TYPE_FEEDBACK:
+	case KETEN_MSG_FEEDBACK:
 		to = party_find(st, m->recipient);
 		if (to < 0 || !st->parties[to].referred)
 			return error_set(
@@ -158,10 +143,10 @@ step_holder(struct case_state *st, const struct case_msg *m,
 			    m->recipient, hex);
 		return KETEN_OK;
 	default: /* withdraw, info_reply: about the open offer */
-		if (st->status != CASE_OFFERED)
+		if (st->status != KETEN_CASE_OFFERED)
 			return error_set(err, KETEN_E_NO_OFFER,
 			                 "case %s has no open offer to %s", hex,
-			                 m->type == WIRE_TYPE_WITHDRAW
+			                 m->type == KETEN_MSG_WITHDRAW
 			                     ? "withdraw"
 			                     : "answer questions about");
 		if (m->offer_id == NULL ||
@@ -178,8 +163,8 @@ step_holder(struct case_state *st, const struct case_msg *m,
 			                 "recipient, not to %s",
 			                 what, st->parties[st->offer.to].id,
 			                 m->recipient);
-		if (m->type == WIRE_TYPE_WITHDRAW)
-			st->status = CASE_HELD;
+		if (m->type == KETEN_MSG_WITHDRAW)
+			st->status = KETEN_CASE_HELD;
 		return KETEN_OK;
 	}
 }
@@ -190,9 +175,9 @@ static int
 step_answer(struct case_state *st, const struct case_msg *m,
             struct keten_error *err, const char *hex)
 {
-	const char *what = wire_type_name(m->type);
+	const char *what = keten_message_type_name(m->type);
 
-	if (st->status != CASE_OFFERED)
+	if (st->status != KETEN_CASE_OFFERED)
 		return error_set(err, KETEN_E_NO_OFFER,
 		                 "case %s has no open offer to %s; it is held "
 		                 "by %s",
@@ -215,7 +200,7 @@ step_answer(struct case_state *st, const struct case_msg *m,
 		                 "it, not to %s",
 		                 case_holder(st), m->recipient);
 	switch (m->type) {
-	case WIRE_TYPE_ACKNOWLEDGE:
+	case KETEN_MSG_ACKNOWLEDGE:
 		if (st->offer.acked_us != 0)
 			return error_set(err, KETEN_E_ACKNOWLEDGED,
 			                 "the offer of case %s was already "
@@ -223,17 +208,20 @@ step_answer(struct case_state *st, const struct case_msg *m,
 			                 hex);
 		st->offer.acked_us = m->at_us;
 		break;
-	case WIRE_TYPE_INFO_REQUEST:
+	case KETEN_MSG_INFO_REQUEST:
 		st->offer.questions++;
 		break;
-	case WIRE_TYPE_ACCEPT:
+	case KETEN_MSG_ACCEPT:
 		/* Responsibility moves: the offerer becomes a referrer. */
 		st->parties[st->holder].referred = true;
 		st->holder = st->offer.to;
-		st->status = CASE_HELD;
+		st->status = KETEN_CASE_HELD;
 		break;
-	case WIRE_TYPE_DECLINE:
-		st->status = CASE_HELD; /* back to the holder, never a void */
+	case KETEN_MSG_DECLINE:
+		st->status =
+		    KETEN_CASE_HELD; /* back to the holder, never a void */
+		break;
+	default: /* only answers reach here */
 		break;
 	}
 	return KETEN_OK;
@@ -252,9 +240,9 @@ case_msg_of(struct case_msg *m, const struct body *b, uint64_t seq,
 	m->offer_id = b->has_offer_id ? b->offer_id : NULL;
 	m->seq = seq;
 	m->at_us = at_us;
-	if (b->type == WIRE_TYPE_REFERRAL || b->type == WIRE_TYPE_HANDOVER)
+	if (b->type == KETEN_MSG_REFERRAL || b->type == KETEN_MSG_HANDOVER)
 		m->respond_by_us = b->u.offer.respond_by_us;
-	if (b->type == WIRE_TYPE_CLOSE)
+	if (b->type == KETEN_MSG_CLOSE)
 		m->outcome = b->u.outcome;
 }
 
@@ -270,10 +258,10 @@ case_step(struct case_state *st, const struct case_msg *m,
 	if (strcmp(m->sender, m->recipient) == 0)
 		return error_set(err, KETEN_E_WRONG_PARTY,
 		                 "%s cannot send this %s to itself", m->sender,
-		                 wire_type_name(m->type));
+		                 keten_message_type_name(m->type));
 	if (st->status == CASE_NONE)
 		rc = step_open(&next, m, err, hex);
-	else if (m->type == WIRE_TYPE_REFERRAL)
+	else if (m->type == KETEN_MSG_REFERRAL)
 		rc =
 		    error_set(err, KETEN_E_CASE_EXISTS,
 		              "case %s already exists (opened at record %llu); "
@@ -281,15 +269,15 @@ case_step(struct case_state *st, const struct case_msg *m,
 		              hex, (unsigned long long)st->opened_seq);
 	else if (!case_involves(st, m->sender))
 		rc = unknown(err, hex, m->sender);
-	else if (st->status == CASE_CLOSED)
+	else if (st->status == KETEN_CASE_CLOSED)
 		rc = error_set(err, KETEN_E_CASE_CLOSED,
 		               "case %s was closed by %s at record %llu; "
 		               "nothing may follow a close",
 		               hex, case_holder(st),
 		               (unsigned long long)st->last_seq);
-	else if (m->type == WIRE_TYPE_ACKNOWLEDGE ||
-	         m->type == WIRE_TYPE_ACCEPT || m->type == WIRE_TYPE_DECLINE ||
-	         m->type == WIRE_TYPE_INFO_REQUEST)
+	else if (m->type == KETEN_MSG_ACKNOWLEDGE ||
+	         m->type == KETEN_MSG_ACCEPT || m->type == KETEN_MSG_DECLINE ||
+	         m->type == KETEN_MSG_INFO_REQUEST)
 		rc = step_answer(&next, m, err, hex);
 	else
 		rc = step_holder(&next, m, err, hex);
@@ -308,7 +296,7 @@ case_recipients(const char *out[CASE_PARTIES_MAX],
 {
 	size_t n = 0;
 
-	if (m->type != WIRE_TYPE_CLOSE) {
+	if (m->type != KETEN_MSG_CLOSE) {
 		out[0] = m->recipient;
 		return 1;
 	}
@@ -323,12 +311,12 @@ case_offer_due(int64_t *ack_due_us, int64_t *decide_due_us,
                const struct case_state *st, const struct config *c)
 {
 	const struct case_offer *o = &st->offer;
-	const struct duration *decide = o->type == WIRE_TYPE_HANDOVER
+	const struct duration *decide = o->type == KETEN_MSG_HANDOVER
 	                                    ? &c->deadline_handover
 	                                    : &c->deadline_referral;
 
 	*ack_due_us = *decide_due_us = 0;
-	if (st->status != CASE_OFFERED)
+	if (st->status != KETEN_CASE_OFFERED)
 		return;
 	*ack_due_us = clock_add(o->at_us, &c->deadline_acknowledge);
 	/* The sender's own deadline wins; else the decision clock starts at
@@ -345,7 +333,7 @@ case_overdue(const struct case_state *st, const struct config *c,
 {
 	int64_t ack_due, decide_due;
 
-	if (st->status != CASE_OFFERED)
+	if (st->status != KETEN_CASE_OFFERED)
 		return false;
 	case_offer_due(&ack_due, &decide_due, st, c);
 	return (st->offer.acked_us == 0 && now_us > ack_due) ||
@@ -400,11 +388,11 @@ case_decode(struct case_state *st, const uint8_t *buf, size_t len)
 	const uint8_t *p = buf, *end = buf + len;
 
 	memset(st, 0, sizeof(*st));
-	if (len < CASE_FIXED_LEN || p[0] != 1 || p[1] < CASE_OFFERED ||
-	    p[1] > CASE_CLOSED || p[3] == 0 || p[3] > CASE_PARTIES_MAX ||
+	if (len < CASE_FIXED_LEN || p[0] != 1 || p[1] < KETEN_CASE_OFFERED ||
+	    p[1] > KETEN_CASE_CLOSED || p[3] == 0 || p[3] > CASE_PARTIES_MAX ||
 	    p[2] >= p[3])
 		return -1;
-	st->status = (enum case_status)p[1];
+	st->status = p[1];
 	st->holder = p[2];
 	st->n_parties = p[3];
 	p += 4;

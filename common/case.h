@@ -14,12 +14,9 @@
 #include "config.h"
 #include "error.h"
 
-enum case_status {
-	CASE_NONE = 0, /* no referral opened it yet */
-	CASE_OFFERED,  /* an offer is open; the holder still holds */
-	CASE_HELD,     /* held, no open offer */
-	CASE_CLOSED    /* closed; nothing may follow */
-};
+/* A case's status is the public enum keten_case_status; a case no referral
+ * opened yet (a zeroed struct case_state) has none. */
+#define CASE_NONE ((enum keten_case_status)0)
 
 #define CASE_PARTIES_MAX KETEN_CASE_PARTIES_MAX
 /* The longest encoding case_encode writes. */
@@ -33,39 +30,39 @@ struct case_party {
 struct case_offer {
 	uint8_t message_id[KETEN_MSG_ID_LEN];
 	uint64_t seq;
-	uint32_t type;         /* referral or handover */
-	uint8_t to;            /* index into parties */
-	int64_t at_us;         /* broker time of the offer's record */
-	int64_t acked_us;      /* 0 until acknowledged */
+	enum keten_message_type type; /* referral or handover */
+	uint8_t to;                   /* index into parties */
+	int64_t at_us;                /* broker time of the offer's record */
+	int64_t acked_us;             /* 0 until acknowledged */
 	int64_t respond_by_us; /* as the offer said; 0 = region default */
 	uint32_t questions;
 };
 
 struct case_state {
 	uint8_t id[KETEN_CASE_ID_LEN];
-	enum case_status status;
+	enum keten_case_status status;
 	uint8_t holder; /* index into parties */
 	uint8_t n_parties;
-	uint32_t outcome; /* when closed */
+	enum keten_outcome outcome; /* when closed */
 	uint32_t messages;
 	uint64_t opened_seq, last_seq;
 	int64_t opened_at_us, updated_at_us;
-	struct case_offer offer; /* when status is CASE_OFFERED */
+	struct case_offer offer; /* when status is KETEN_CASE_OFFERED */
 	struct case_party parties[CASE_PARTIES_MAX];
 };
 
 /* What the state machine reads of one recorded message. */
 struct case_msg {
-	uint32_t type;
+	enum keten_message_type type;
 	const char *sender;
 	const char *recipient; /* "" for close */
 	const uint8_t *message_id;
 	const uint8_t *case_id;
-	const uint8_t *offer_id; /* answers and withdraw; NULL if absent */
-	uint64_t seq;            /* the record it is (or would be) */
-	int64_t at_us;           /* broker time of that record */
-	int64_t respond_by_us;   /* referral, handover */
-	uint32_t outcome;        /* close */
+	const uint8_t *offer_id;    /* answers and withdraw; NULL if absent */
+	uint64_t seq;               /* the record it is (or would be) */
+	int64_t at_us;              /* broker time of that record */
+	int64_t respond_by_us;      /* referral, handover */
+	enum keten_outcome outcome; /* close */
 };
 
 struct body;
@@ -103,8 +100,5 @@ bool case_overdue(const struct case_state *st, const struct config *c,
 /* Storage form (not a wire format: only store.c keeps it). */
 size_t case_encode(uint8_t out[CASE_ENCODED_MAX], const struct case_state *st);
 int case_decode(struct case_state *st, const uint8_t *buf, size_t len) WUR;
-
-/* "offered", "held", "closed". */
-const char *case_status_name(enum case_status s);
 
 #endif

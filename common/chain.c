@@ -80,7 +80,7 @@ chain_record_hash_of(uint8_t out[32], const struct record *r)
 
 void
 chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
-                     const struct checkpoint *c)
+                     const struct keten_checkpoint *c)
 {
 	memcpy(out, checkpoint_tag, sizeof(checkpoint_tag));
 	chain_checkpoint_encode(out + sizeof(checkpoint_tag), c);
@@ -88,7 +88,7 @@ chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
 
 void
 chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
-                        const struct checkpoint *c)
+                        const struct keten_checkpoint *c)
 {
 	uint8_t *p = out;
 
@@ -107,14 +107,15 @@ chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
 
 void
 chain_checkpoint_store(uint8_t out[CHAIN_CHECKPOINT_STORED],
-                       const struct checkpoint *c)
+                       const struct keten_checkpoint *c)
 {
 	chain_checkpoint_encode(out, c);
 	memcpy(out + CHAIN_CHECKPOINT_LEN, c->signature, 64);
 }
 
 int
-chain_checkpoint_load(struct checkpoint *c, const uint8_t *buf, size_t len)
+chain_checkpoint_load(struct keten_checkpoint *c, const uint8_t *buf,
+                      size_t len)
 {
 	const uint8_t *p = buf;
 
@@ -131,7 +132,7 @@ chain_checkpoint_load(struct checkpoint *c, const uint8_t *buf, size_t len)
 }
 
 void
-chain_checkpoint_sign(struct checkpoint *c, const uint8_t sk[64])
+chain_checkpoint_sign(struct keten_checkpoint *c, const uint8_t sk[64])
 {
 	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN];
 
@@ -140,7 +141,7 @@ chain_checkpoint_sign(struct checkpoint *c, const uint8_t sk[64])
 }
 
 int
-chain_checkpoint_verify(const struct checkpoint *c, const uint8_t pk[32])
+chain_checkpoint_verify(const struct keten_checkpoint *c, const uint8_t pk[32])
 {
 	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN];
 
@@ -153,8 +154,8 @@ chain_checkpoint_verify(const struct checkpoint *c, const uint8_t pk[32])
 
 int
 chain_inclusion_verify(uint64_t seq, const uint8_t record_hash[32],
-                       const struct checkpoint *c, const uint8_t (*path)[32],
-                       size_t n_path)
+                       const struct keten_checkpoint *c,
+                       const uint8_t (*path)[32], size_t n_path)
 {
 	uint8_t leaf[32];
 

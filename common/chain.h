@@ -11,7 +11,7 @@
 
 #include "error.h"
 
-struct checkpoint;
+struct keten_checkpoint;
 
 /* Bytes before the envelope in a stored record: seq, prev hash, time. */
 #define CHAIN_RECORD_HEADER (8 + 32 + 8)
@@ -44,23 +44,23 @@ void chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len);
 #define CHAIN_CHECKPOINT_PAE_LEN (20 + CHAIN_CHECKPOINT_LEN)
 #define CHAIN_CHECKPOINT_STORED  (CHAIN_CHECKPOINT_LEN + 64)
 void chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
-                             const struct checkpoint *c);
+                             const struct keten_checkpoint *c);
 void chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
-                          const struct checkpoint *c);
+                          const struct keten_checkpoint *c);
 void chain_checkpoint_store(uint8_t out[CHAIN_CHECKPOINT_STORED],
-                            const struct checkpoint *c);
+                            const struct keten_checkpoint *c);
 /* Parses the stored form; 0 or -1. */
-int chain_checkpoint_load(struct checkpoint *c, const uint8_t *buf,
+int chain_checkpoint_load(struct keten_checkpoint *c, const uint8_t *buf,
                           size_t len) WUR;
 /* Fills c->signature. */
-void chain_checkpoint_sign(struct checkpoint *c, const uint8_t sk[64]);
+void chain_checkpoint_sign(struct keten_checkpoint *c, const uint8_t sk[64]);
 /* 0 if c carries a valid broker signature, else -1. */
-int chain_checkpoint_verify(const struct checkpoint *c,
+int chain_checkpoint_verify(const struct keten_checkpoint *c,
                             const uint8_t pk[32]) WUR;
 /* 0 if path proves record seq, with record_hash, is in the tree c signed
  * (seq <= c->size), else -1. No signature check. */
 int chain_inclusion_verify(uint64_t seq, const uint8_t record_hash[32],
-                           const struct checkpoint *c,
+                           const struct keten_checkpoint *c,
                            const uint8_t (*path)[32], size_t n_path) WUR;
 
 #endif

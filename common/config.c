@@ -45,13 +45,13 @@ config_route_kind_name(enum keten_kind kind)
  * to a GI (and the GI to the Raad) or back to the local team; feedback goes
  * to earlier referrers, which the case state machine checks. */
 const struct route config_default_routes[] = {
-    {WIRE_TYPE_REFERRAL, KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS},
-    {WIRE_TYPE_HANDOVER, KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS},
-    {WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS, KETEN_KIND_GI},
-    {WIRE_TYPE_HANDOVER, KETEN_KIND_GI, KETEN_KIND_RAAD},
-    {WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS, KETEN_KIND_LOCAL_TEAM},
-    {WIRE_TYPE_HANDOVER, KETEN_KIND_RAAD, KETEN_KIND_GI},
-    {WIRE_TYPE_FEEDBACK, KETEN_KIND_NONE, KETEN_KIND_NONE},
+    {KETEN_MSG_REFERRAL, KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS},
+    {KETEN_MSG_HANDOVER, KETEN_KIND_LOCAL_TEAM, KETEN_KIND_VEILIG_THUIS},
+    {KETEN_MSG_HANDOVER, KETEN_KIND_VEILIG_THUIS, KETEN_KIND_GI},
+    {KETEN_MSG_HANDOVER, KETEN_KIND_GI, KETEN_KIND_RAAD},
+    {KETEN_MSG_HANDOVER, KETEN_KIND_VEILIG_THUIS, KETEN_KIND_LOCAL_TEAM},
+    {KETEN_MSG_HANDOVER, KETEN_KIND_RAAD, KETEN_KIND_GI},
+    {KETEN_MSG_FEEDBACK, KETEN_KIND_NONE, KETEN_KIND_NONE},
 };
 const size_t config_n_default_routes =
     sizeof(config_default_routes) / sizeof(config_default_routes[0]);
@@ -313,12 +313,12 @@ static int
 get_route_type(struct loader *l, const yaml_node_t *n, uint32_t *out)
 {
 	const char *s = scalar(n);
-	uint32_t t = s ? wire_type_parse(s) : 0;
+	uint32_t t = s ? keten_message_type_parse(s) : 0;
 
 	switch (t) {
-	case WIRE_TYPE_REFERRAL:
-	case WIRE_TYPE_HANDOVER:
-	case WIRE_TYPE_FEEDBACK:
+	case KETEN_MSG_REFERRAL:
+	case KETEN_MSG_HANDOVER:
+	case KETEN_MSG_FEEDBACK:
 		*out = t;
 		return KETEN_OK;
 	case 0:
@@ -326,7 +326,7 @@ get_route_type(struct loader *l, const yaml_node_t *n, uint32_t *out)
 		           "unknown message type '%s' in route: use referral, "
 		           "handover or feedback",
 		           s ? s : "(not a word)");
-	case WIRE_TYPE_CLOSE:
+	case KETEN_MSG_CLOSE:
 		return bad(l, n,
 		           "close has no route: it goes from the case's holder "
 		           "to every agency in the case; only referral, "
@@ -336,7 +336,7 @@ get_route_type(struct loader *l, const yaml_node_t *n, uint32_t *out)
 		           "%s has no route: answers go back along the offer "
 		           "they answer; only referral, handover and feedback "
 		           "are routed",
-		           wire_type_name(t));
+		           keten_message_type_name(t));
 	}
 }
 
@@ -389,7 +389,7 @@ route_covers(const struct route *a, const struct route *b)
 static void
 route_words(char *out, size_t n, const struct route *r)
 {
-	snprintf(out, n, "%s %s -> %s", wire_type_name(r->type),
+	snprintf(out, n, "%s %s -> %s", keten_message_type_name(r->type),
 	         config_route_kind_name(r->from),
 	         config_route_kind_name(r->to));
 }

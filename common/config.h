@@ -33,7 +33,8 @@ struct agency {
  * except auditor: an auditor sends and receives nothing.
  */
 struct route {
-	uint32_t type; /* WIRE_TYPE_REFERRAL, _HANDOVER or _FEEDBACK (wire.h) */
+	/* KETEN_MSG_REFERRAL, _HANDOVER or _FEEDBACK */
+	enum keten_message_type type;
 	enum keten_kind from, to;
 };
 

@@ -87,12 +87,81 @@ enum keten_urgency {
 	KETEN_URGENCY_IMMEDIATE = 3
 };
 
+/* Message types; docs/PROTOCOL.md, "Messages", says who may send each.
+ * The numbers are the wire's. */
+enum keten_message_type {
+	KETEN_MSG_REFERRAL = 1,     /* opens a case, offering it */
+	KETEN_MSG_ACKNOWLEDGE = 2,  /* offer recipient: received */
+	KETEN_MSG_ACCEPT = 3,       /* offer recipient: takes the case */
+	KETEN_MSG_DECLINE = 4,      /* offer recipient: refuses, with reason */
+	KETEN_MSG_HANDOVER = 5,     /* holder offers the case on */
+	KETEN_MSG_WITHDRAW = 6,     /* holder takes its open offer back */
+	KETEN_MSG_INFO_REQUEST = 7, /* offer recipient asks questions */
+	KETEN_MSG_INFO_REPLY = 8,   /* holder answers them */
+	KETEN_MSG_FEEDBACK = 9,     /* holder informs an earlier referrer */
+	KETEN_MSG_CLOSE = 10        /* holder ends the case */
+};
+#define KETEN_MSG_TYPE_MAX KETEN_MSG_CLOSE /* the last message type */
+
+enum keten_decline_reason {
+	KETEN_DECLINE_NOT_COMPETENT = 1, /* not this agency's task */
+	KETEN_DECLINE_NO_CAPACITY = 2,
+	KETEN_DECLINE_INSUFFICIENT_INFO = 3,
+	KETEN_DECLINE_WRONG_REGION = 4,
+	KETEN_DECLINE_OTHER = 5 /* the note says why */
+};
+#define KETEN_DECLINE_MAX KETEN_DECLINE_OTHER /* the last reason */
+
+enum keten_outcome {
+	KETEN_OUTCOME_COMPLETED = 1,      /* the help or measure is finished */
+	KETEN_OUTCOME_VOLUNTARY_CARE = 2, /* continued in voluntary care */
+	KETEN_OUTCOME_NO_CONCERNS = 3,    /* concerns not confirmed */
+	KETEN_OUTCOME_MOVED = 4,          /* the family left the region */
+	KETEN_OUTCOME_OTHER = 5
+};
+#define KETEN_OUTCOME_MAX KETEN_OUTCOME_OTHER /* the last outcome */
+
+enum keten_case_status {
+	KETEN_CASE_OFFERED = 1, /* an offer is open; the holder still holds */
+	KETEN_CASE_HELD = 2,    /* held, no open offer */
+	KETEN_CASE_CLOSED = 3
+};
+
+/* Names as the CLI and config use them ("info_request", "no_capacity",
+ * "voluntary_care"); "?" if unknown. The _parse functions return 0 for an
+ * unknown word. Every value from 1 to its _MAX has a name, so a caller
+ * can list the words. */
+KETEN_API const char *keten_message_type_name(enum keten_message_type t);
+KETEN_API enum keten_message_type keten_message_type_parse(const char *word);
+KETEN_API const char *keten_decline_reason_name(enum keten_decline_reason r);
+KETEN_API enum keten_decline_reason
+keten_decline_reason_parse(const char *word);
+KETEN_API const char *keten_outcome_name(enum keten_outcome o);
+KETEN_API enum keten_outcome keten_outcome_parse(const char *word);
+/* A case status word: "offered", "held", "closed". */
+KETEN_API const char *keten_case_status_name(enum keten_case_status s);
+
 #define KETEN_ID_MAX           63 /* longest agency id, in bytes */
 #define KETEN_CASE_ID_LEN      16
 #define KETEN_MSG_ID_LEN       16
 #define KETEN_HASH_LEN         32
 #define KETEN_KEY_LEN          32
 #define KETEN_CASE_PARTIES_MAX 16 /* the most agencies in one case */
+
+/*
+ * A checkpoint: the broker's signature over the log as one commit left it
+ * (docs/PROTOCOL.md 10.2). It signs the chain head and the Merkle tree
+ * head over every record, so one signature covers the whole batch.
+ */
+struct keten_checkpoint {
+	uint64_t size;                     /* records in the log: the head */
+	uint8_t head_hash[KETEN_HASH_LEN]; /* record hash of record `size` */
+	uint8_t root[KETEN_HASH_LEN]; /* Merkle tree head, records 1..size */
+	uint64_t access_size;         /* entries in the access log */
+	uint8_t access_head[KETEN_HASH_LEN]; /* the access log's head hash */
+	int64_t signed_at_us;                /* broker clock, µs since epoch */
+	uint8_t signature[64];               /* broker Ed25519 */
+};
 
 struct keten_person {
 	const char *name;

@@ -180,7 +180,7 @@ ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
 }
 
 int
-ledger_checkpoint(struct ledger *l, struct checkpoint *cp, bool *has,
+ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
                   struct keten_error *err)
 {
 	MDB_txn *txn = NULL;

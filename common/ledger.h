@@ -59,8 +59,8 @@ int ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
  * snapshot of its own: a walk begun after it sees at least its records.
  * *has is false if there is none (a log from before checkpoints, never
  * opened by a newer broker). KETEN_E_CHAIN if it is not a checkpoint. */
-struct checkpoint;
-int ledger_checkpoint(struct ledger *l, struct checkpoint *cp, bool *has,
+struct keten_checkpoint;
+int ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
                       struct keten_error *err) WUR;
 
 /* The same over the access log (access.h), with its own head; a data

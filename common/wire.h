@@ -1,5 +1,6 @@
 /*
- * The wire: the only code that calls protobuf-c's pack and unpack. Decoders
+ * The wire: the only code that calls protobuf-c's pack and unpack
+ * (common/wire*.c, which alone include the private wire_pb.h). Decoders
  * check every length and id before anything else sees the data, so each one
  * is a fuzz target. Layouts are specified in docs/PROTOCOL.md.
  */
@@ -16,32 +17,13 @@
 #define WIRE_VERSION 1
 #define WIRE_SIG_LEN 64
 
-/* Message types; the numbers are the proto's MessageType. */
-enum wire_type {
-	WIRE_TYPE_REFERRAL = 1,
-	WIRE_TYPE_ACKNOWLEDGE,
-	WIRE_TYPE_ACCEPT,
-	WIRE_TYPE_DECLINE,
-	WIRE_TYPE_HANDOVER,
-	WIRE_TYPE_WITHDRAW,
-	WIRE_TYPE_INFO_REQUEST,
-	WIRE_TYPE_INFO_REPLY,
-	WIRE_TYPE_FEEDBACK,
-	WIRE_TYPE_CLOSE
-};
-#define WIRE_TYPE_MAX    WIRE_TYPE_CLOSE
-#define WIRE_DECLINE_MAX 5 /* DeclineReason's last value */
-#define WIRE_OUTCOME_MAX 5 /* Outcome's last value */
-
-/* "referral", "info_request", ...; "?" for an unknown type. */
-const char *wire_type_name(uint32_t type);
-/* The type named by word, or 0. */
-uint32_t wire_type_parse(const char *word);
+/* Message types, decline reasons, outcomes and case status are the public
+ * enums of keten_public.h; common/wire.c asserts they equal the proto's. */
 
 /* A decoded envelope; body points into decoder-owned memory. */
 struct envelope {
 	uint32_t version;
-	uint32_t type;
+	enum keten_message_type type;
 	char signer[KETEN_ID_MAX + 1];
 	const uint8_t *body;
 	size_t body_len;
@@ -59,8 +41,8 @@ struct header {
 
 /* A decoded body: a plain copy, nothing to free. */
 struct body {
-	struct header h; /* h.recipient is "" only for a close */
-	uint32_t type;   /* the enum wire_type it was decoded as */
+	struct header h;              /* h.recipient is "" only for a close */
+	enum keten_message_type type; /* the type it was decoded as */
 	bool has_content;
 	uint8_t content_hash[KETEN_HASH_LEN];
 	bool has_offer_id; /* answers, withdraw, info_reply */
@@ -69,17 +51,17 @@ struct body {
 		struct {
 			int urgency;
 			int64_t respond_by_us;
-		} offer;                 /* referral, handover */
-		uint32_t decline_reason; /* decline */
-		uint32_t outcome;        /* close */
+		} offer; /* referral, handover */
+		enum keten_decline_reason decline_reason; /* decline */
+		enum keten_outcome outcome;               /* close */
 	} u;
 };
 
 /* Whether a message of this type must carry sealed content (1), may (0)
  * or must not (-1). */
-int wire_type_content(uint32_t type);
+int wire_type_content(enum keten_message_type type);
 /* Whether this type answers an open offer, so carries its offer_id. */
-bool wire_type_needs_offer(uint32_t type);
+bool wire_type_needs_offer(enum keten_message_type type);
 
 enum wire_request_kind {
 	WIRE_REQ_SUBMIT = 1,
@@ -114,17 +96,7 @@ struct request {
 	void *pb;
 };
 
-/* The broker's signature over the log as a commit left it (PROTOCOL.md
- * 10.2). */
-struct checkpoint {
-	uint64_t size; /* records: the head's seq */
-	uint8_t head_hash[KETEN_HASH_LEN];
-	uint8_t root[KETEN_HASH_LEN]; /* Merkle tree head over 1..size */
-	uint64_t access_size;
-	uint8_t access_head[KETEN_HASH_LEN];
-	int64_t signed_at_us;
-	uint8_t signature[WIRE_SIG_LEN];
-};
+/* A checkpoint is the public struct keten_checkpoint (keten_public.h). */
 
 #define WIRE_PATH_MAX 64 /* MERKLE_PATH_MAX */
 
@@ -134,7 +106,7 @@ struct receipt {
 	uint8_t message_id[KETEN_MSG_ID_LEN];
 	int64_t received_at_us;
 	uint8_t prev_hash[KETEN_HASH_LEN]; /* checked by recomputing */
-	struct checkpoint cp;              /* covers seq */
+	struct keten_checkpoint cp;        /* covers seq */
 	size_t n_path;                     /* the inclusion proof of seq */
 	uint8_t path[WIRE_PATH_MAX][KETEN_HASH_LEN];
 };
@@ -186,7 +158,7 @@ struct reply {
 		uint64_t cursor;
 		bool more;
 		bool has_cp;
-		struct checkpoint cp;
+		struct keten_checkpoint cp;
 	} fetch;
 	uint64_t ack_cursor;
 	struct {
@@ -213,7 +185,7 @@ struct reply {
 		uint64_t head_seq;
 		uint8_t head_hash[KETEN_HASH_LEN];
 		bool has_cp;
-		struct checkpoint cp;
+		struct keten_checkpoint cp;
 	} replay;
 	uint8_t *paths; /* decoded proofs of delivered records */
 	void *pb;
@@ -230,8 +202,9 @@ int wire_body_encode(uint8_t **out, size_t *len, const struct body *b) WUR;
 /* Decodes a body signed as message type `type` and checks that it fits
  * that type: the detail, recipient, content hash and offer_id it must or
  * must not have (docs/PROTOCOL.md, "Messages"). */
-int wire_body_decode(struct body *b, uint32_t type, const uint8_t *buf,
-                     size_t len, struct keten_error *err) WUR;
+int wire_body_decode(struct body *b, enum keten_message_type type,
+                     const uint8_t *buf, size_t len,
+                     struct keten_error *err) WUR;
 
 int wire_request_encode(uint8_t **out, size_t *len,
                         const struct request *r) WUR;
@@ -252,7 +225,7 @@ void wire_reply_clear(struct reply *r);
  * Which member is set follows the message type: a referral's content, a
  * handover's dossier, or any other message's note. */
 struct content {
-	uint32_t type;
+	enum keten_message_type type;
 	struct keten_referral_content referral;
 	struct keten_dossier dossier;
 	const char *note;
@@ -264,8 +237,9 @@ int wire_content_encode(uint8_t **out, size_t *len,
 int wire_dossier_encode(uint8_t **out, size_t *len,
                         const struct keten_dossier *d) WUR;
 int wire_note_encode(uint8_t **out, size_t *len, const char *text) WUR;
-int wire_content_decode(struct content *c, uint32_t type, const uint8_t *buf,
-                        size_t len, struct keten_error *err) WUR;
+int wire_content_decode(struct content *c, enum keten_message_type type,
+                        const uint8_t *buf, size_t len,
+                        struct keten_error *err) WUR;
 void wire_content_clear(struct content *c);
 
 #endif

@@ -66,9 +66,9 @@ check_config(const char *path)
 	for (size_t i = 0; i < c->n_routes; i++) {
 		const struct route *r = &c->routes[i];
 
-		printf("  %-12s %-12s -> ", wire_type_name(r->type),
+		printf("  %-12s %-12s -> ", keten_message_type_name(r->type),
 		       config_route_kind_name(r->from));
-		if (r->type == WIRE_TYPE_FEEDBACK)
+		if (r->type == KETEN_MSG_FEEDBACK)
 			printf("%-12s (only to an agency that referred the "
 			       "case)\n",
 			       config_route_kind_name(r->to));

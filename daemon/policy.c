@@ -17,8 +17,8 @@ policy_route_check(const struct config *c, const struct agency *from,
                    uint32_t type, const struct agency *to,
                    struct keten_error *err)
 {
-	if (type != WIRE_TYPE_REFERRAL && type != WIRE_TYPE_HANDOVER &&
-	    type != WIRE_TYPE_FEEDBACK)
+	if (type != KETEN_MSG_REFERRAL && type != KETEN_MSG_HANDOVER &&
+	    type != KETEN_MSG_FEEDBACK)
 		return KETEN_OK;
 	if (from->kind == KETEN_KIND_AUDITOR || to->kind == KETEN_KIND_AUDITOR)
 		return error_set(err, KETEN_E_ROUTE,
@@ -34,6 +34,6 @@ policy_route_check(const struct config *c, const struct agency *from,
 	    err, KETEN_E_ROUTE,
 	    "a %s may not send a %s to a %s (%s -> %s is not a route in "
 	    "this region)",
-	    config_kind_name(from->kind), wire_type_name(type),
+	    config_kind_name(from->kind), keten_message_type_name(type),
 	    config_kind_name(to->kind), from->id, to->id);
 }

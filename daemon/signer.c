@@ -22,7 +22,7 @@ signer_new(struct signer **out, struct keys **k, struct keten_error *err)
 }
 
 void
-signer_checkpoint(void *s, struct checkpoint *c)
+signer_checkpoint(void *s, struct keten_checkpoint *c)
 {
 	const struct signer *sg = s;
 

@@ -16,7 +16,7 @@ int signer_new(struct signer **out, struct keys **k,
                struct keten_error *err) WUR;
 /* Signs a checkpoint in place. Thread-safe: reads the key only. The
  * signature of the type store_open wants (a void * for the signer). */
-void signer_checkpoint(void *s, struct checkpoint *c);
+void signer_checkpoint(void *s, struct keten_checkpoint *c);
 /* Wipes the key and frees; NULL is a no-op. */
 void signer_destroy(struct signer **s);
 

@@ -53,7 +53,7 @@ struct store {
 	/* The Merkle tree's right edge and the latest checkpoint, and the
 	 * node cache: the writer's. */
 	struct merkle_frontier tree_f;
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 	store_sign_fn sign;
 	void *sign_arg;
 	struct node_slot *cache[MERKLE_LEVELS];
@@ -550,7 +550,7 @@ upgrade(struct store *s, MDB_txn *txn, struct keten_error *why)
 
 /* The checkpoint of the writer's view, signed. */
 static void
-checkpoint_make(struct store *s, struct checkpoint *cp, int64_t now_us)
+checkpoint_make(struct store *s, struct keten_checkpoint *cp, int64_t now_us)
 {
 	memset(cp, 0, sizeof(*cp));
 	cp->size = s->head_seq;
@@ -563,7 +563,7 @@ checkpoint_make(struct store *s, struct checkpoint *cp, int64_t now_us)
 }
 
 static int
-checkpoint_put(struct store *s, MDB_txn *txn, const struct checkpoint *cp)
+checkpoint_put(struct store *s, MDB_txn *txn, const struct keten_checkpoint *cp)
 {
 	uint8_t buf[CHAIN_CHECKPOINT_STORED];
 	MDB_val k = val("checkpoint", 10), v;
@@ -575,7 +575,7 @@ checkpoint_put(struct store *s, MDB_txn *txn, const struct checkpoint *cp)
 
 /* The stored checkpoint, if any: 0, MDB_NOTFOUND or an LMDB code. */
 static int
-checkpoint_get(struct store *s, MDB_txn *txn, struct checkpoint *cp)
+checkpoint_get(struct store *s, MDB_txn *txn, struct keten_checkpoint *cp)
 {
 	MDB_val k = val("checkpoint", 10), v;
 	int rc = mdb_get(txn, s->meta, &k, &v);
@@ -592,7 +592,7 @@ checkpoint_get(struct store *s, MDB_txn *txn, struct checkpoint *cp)
 static int
 checkpoint_ensure(struct store *s, MDB_txn *txn)
 {
-	struct checkpoint want;
+	struct keten_checkpoint want;
 	int rc = checkpoint_get(s, txn, &s->cp);
 
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -1168,7 +1168,7 @@ store_apply(struct store *s, struct store_item *items, size_t n, int64_t now_us,
 	uint64_t old_seq = s->head_seq, old_aseq = s->access_seq;
 	uint8_t old_hash[32], old_ahash[32];
 	struct merkle_frontier old_tree = s->tree_f; /* 2 KiB */
-	struct checkpoint old_cp = s->cp;
+	struct keten_checkpoint old_cp = s->cp;
 	int rc;
 
 	memcpy(old_hash, s->head_hash, 32);
@@ -1356,7 +1356,7 @@ read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
 /* Each record's inclusion proof in the checkpoint of txn's snapshot. */
 static int
 prove(struct store *s, MDB_txn *txn, struct delivered *d, size_t n,
-      struct checkpoint *cp)
+      struct keten_checkpoint *cp)
 {
 	struct node_reader r = {s, txn, false};
 	uint8_t path[MERKLE_PATH_MAX][32];

@@ -48,7 +48,7 @@ struct store_item {
 };
 
 /* Signs a checkpoint in place (signer_checkpoint). */
-typedef void (*store_sign_fn)(void *arg, struct checkpoint *cp);
+typedef void (*store_sign_fn)(void *arg, struct keten_checkpoint *cp);
 
 /* map_size is the initial map; it doubles when full, up to map_max (0:
  * until the disk is full). Every commit stores a checkpoint signed with
@@ -79,7 +79,7 @@ struct store_fetch {
 	bool more;
 	uint64_t head_seq;
 	bool has_cp; /* whenever n > 0 */
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 };
 int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
                 uint64_t after_seq, size_t max_n, size_t max_bytes,
@@ -126,7 +126,7 @@ struct store_replay {
 	uint64_t head_seq;
 	uint8_t head_hash[32];
 	bool has_cp; /* the checkpoint of the same snapshot */
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 };
 int store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
                  size_t max_n, size_t max_bytes, struct keten_error *err) WUR;

@@ -148,7 +148,7 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 		                 "header.sender '%s' is not the signer '%s'",
 		                 j->body.h.sender, signer->id);
 	/* A close goes to every party; anything else to one agency. */
-	if (j->body.type != WIRE_TYPE_CLOSE &&
+	if (j->body.type != KETEN_MSG_CLOSE &&
 	    (to = config_find(c, j->body.h.recipient)) == NULL)
 		return error_set(err, KETEN_E_RECIPIENT,
 		                 "recipient '%s' is not an agency in region %s",
@@ -165,14 +165,14 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 		    err, KETEN_E_FIELD,
 		    "the sealed content is missing; this %s carries a "
 		    "content_hash, so it must carry content sealed to %s",
-		    wire_type_name(j->body.type),
+		    keten_message_type_name(j->body.type),
 		    to ? to->id : "its recipient");
 	if (!j->body.has_content && j->req.sealed_len != 0)
 		return error_set(
 		    err, KETEN_E_FIELD,
 		    "sealed content was sent with this %s, whose body "
 		    "has no content_hash",
-		    wire_type_name(j->body.type));
+		    keten_message_type_name(j->body.type));
 	if (j->body.has_content) {
 		envelope_content_hash(hash, j->req.sealed, j->req.sealed_len);
 		if (memcmp(hash, j->body.content_hash, KETEN_HASH_LEN) != 0)

@@ -24,7 +24,7 @@ struct walk {
 	/* The broker's signed checkpoint: the access log must reach its
 	 * access_size with its access_head (PROTOCOL.md 21). */
 	bool has_cp;
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 };
 
 static int
@@ -154,7 +154,7 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	}
 	if (rc == KETEN_OK && w.has_cp) {
 		out->has_checkpoint = true;
-		client_cp_public(&out->checkpoint, &w.cp);
+		out->checkpoint = w.cp;
 	}
 	if (rc != KETEN_OK && err != NULL && err->message[0] == '\0')
 		error_set(err, rc, "the entry handler stopped the audit");

@@ -17,76 +17,6 @@
 #include "envelope.h"
 #include "text.h"
 
-static const char *const reasons[] = {
-    [KETEN_DECLINE_NOT_COMPETENT] = "not_competent",
-    [KETEN_DECLINE_NO_CAPACITY] = "no_capacity",
-    [KETEN_DECLINE_INSUFFICIENT_INFO] = "insufficient_info",
-    [KETEN_DECLINE_WRONG_REGION] = "wrong_region",
-    [KETEN_DECLINE_OTHER] = "other",
-};
-
-static const char *const outcomes[] = {
-    [KETEN_OUTCOME_COMPLETED] = "completed",
-    [KETEN_OUTCOME_VOLUNTARY_CARE] = "voluntary_care",
-    [KETEN_OUTCOME_NO_CONCERNS] = "no_concerns",
-    [KETEN_OUTCOME_MOVED] = "moved",
-    [KETEN_OUTCOME_OTHER] = "other",
-};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static int
-word_index(const char *const *words, size_t n, const char *word)
-{
-	for (size_t i = 1; word != NULL && i < n; i++)
-		if (strcmp(words[i], word) == 0)
-			return (int)i;
-	return 0;
-}
-
-const char *
-keten_message_type_name(enum keten_message_type t)
-{
-	return wire_type_name((uint32_t)t);
-}
-
-enum keten_message_type
-keten_message_type_parse(const char *word)
-{
-	return word ? (enum keten_message_type)wire_type_parse(word) : 0;
-}
-
-const char *
-keten_decline_reason_name(enum keten_decline_reason r)
-{
-	return r >= 1 && (size_t)r < NELEM(reasons) ? reasons[r] : "?";
-}
-
-enum keten_decline_reason
-keten_decline_reason_parse(const char *word)
-{
-	return (enum keten_decline_reason)word_index(reasons, NELEM(reasons),
-	                                             word);
-}
-
-const char *
-keten_outcome_name(enum keten_outcome o)
-{
-	return o >= 1 && (size_t)o < NELEM(outcomes) ? outcomes[o] : "?";
-}
-
-enum keten_outcome
-keten_outcome_parse(const char *word)
-{
-	return (enum keten_outcome)word_index(outcomes, NELEM(outcomes), word);
-}
-
-const char *
-keten_case_status_name(enum keten_case_status s)
-{
-	return case_status_name((enum case_status)s);
-}
-
 int
 keten_case_id_parse(uint8_t out[KETEN_CASE_ID_LEN], const char *hex)
 {
@@ -104,26 +34,26 @@ client_case_public(struct keten_case *out, const struct wire_case *wc,
 
 	memset(out, 0, sizeof(*out));
 	memcpy(out->case_id, st->id, KETEN_CASE_ID_LEN);
-	out->status = (enum keten_case_status)st->status;
+	out->status = st->status;
 	snprintf(out->holder, sizeof(out->holder), "%s", case_holder(st));
 	out->opened_seq = st->opened_seq;
 	out->last_seq = st->last_seq;
 	out->opened_at_us = st->opened_at_us;
 	out->updated_at_us = st->updated_at_us;
 	out->messages = st->messages;
-	out->outcome = (enum keten_outcome)st->outcome;
+	out->outcome = st->outcome;
 	out->n_parties = st->n_parties;
 	for (size_t i = 0; i < st->n_parties; i++) {
 		snprintf(out->parties[i].agency, sizeof(out->parties[i].agency),
 		         "%s", st->parties[i].id);
 		out->parties[i].referred = st->parties[i].referred;
 	}
-	if (st->status != CASE_OFFERED)
+	if (st->status != KETEN_CASE_OFFERED)
 		return;
 	out->has_offer = true;
 	memcpy(out->offer.message_id, st->offer.message_id, KETEN_MSG_ID_LEN);
 	out->offer.seq = st->offer.seq;
-	out->offer.type = (enum keten_message_type)st->offer.type;
+	out->offer.type = st->offer.type;
 	snprintf(out->offer.from, sizeof(out->offer.from), "%s",
 	         case_holder(st));
 	snprintf(out->offer.to, sizeof(out->offer.to), "%s",
@@ -150,7 +80,7 @@ resolve(struct keten_step *s, uint8_t offer_id[KETEN_MSG_ID_LEN],
 	const struct case_state *st;
 	struct reply r;
 	char hex[2 * KETEN_CASE_ID_LEN + 1];
-	bool need_offer = wire_type_needs_offer((uint32_t)s->type);
+	bool need_offer = wire_type_needs_offer(s->type);
 	bool need_to = s->recipient == NULL && s->type != KETEN_MSG_CLOSE;
 	int rc = KETEN_OK;
 
@@ -168,11 +98,11 @@ resolve(struct keten_step *s, uint8_t offer_id[KETEN_MSG_ID_LEN],
 	}
 	st = &r.kase.summary.st;
 	text_hex(hex, s->case_id, KETEN_CASE_ID_LEN);
-	if (st->status != CASE_OFFERED && need_offer) {
+	if (st->status != KETEN_CASE_OFFERED && need_offer) {
 		rc = error_set(err, KETEN_E_NO_OFFER,
 		               "case %s has no open offer (state %s, holder "
 		               "%s)",
-		               hex, case_status_name(st->status),
+		               hex, keten_case_status_name(st->status),
 		               case_holder(st));
 	} else {
 		if (need_offer && s->offer_id == NULL) {
@@ -186,7 +116,7 @@ resolve(struct keten_step *s, uint8_t offer_id[KETEN_MSG_ID_LEN],
 			bool from_holder = s->type == KETEN_MSG_WITHDRAW ||
 			                   s->type == KETEN_MSG_INFO_REPLY;
 			snprintf(recipient, KETEN_ID_MAX + 1, "%s",
-			         from_holder && st->status == CASE_OFFERED
+			         from_holder && st->status == KETEN_CASE_OFFERED
 			             ? st->parties[st->offer.to].id
 			             : case_holder(st));
 			s->recipient = recipient;
@@ -199,8 +129,8 @@ resolve(struct keten_step *s, uint8_t offer_id[KETEN_MSG_ID_LEN],
 static int
 check_step(const struct keten_step *s, struct keten_error *err)
 {
-	const char *name = wire_type_name((uint32_t)s->type);
-	int content = wire_type_content((uint32_t)s->type);
+	const char *name = keten_message_type_name(s->type);
+	int content = wire_type_content(s->type);
 
 	if (s->type <= KETEN_MSG_REFERRAL || s->type > KETEN_MSG_CLOSE)
 		return error_set(err, KETEN_E_USAGE,
@@ -229,11 +159,11 @@ check_step(const struct keten_step *s, struct keten_error *err)
 		    err, KETEN_E_USAGE,
 		    "urgency must be routine, urgent or immediate");
 	if (s->type == KETEN_MSG_DECLINE &&
-	    (s->reason < 1 || (size_t)s->reason >= NELEM(reasons)))
+	    (s->reason < 1 || s->reason > KETEN_DECLINE_MAX))
 		return error_set(err, KETEN_E_USAGE,
 		                 "a decline needs a reason");
 	if (s->type == KETEN_MSG_CLOSE &&
-	    (s->outcome < 1 || (size_t)s->outcome >= NELEM(outcomes)))
+	    (s->outcome < 1 || s->outcome > KETEN_OUTCOME_MAX))
 		return error_set(err, KETEN_E_USAGE,
 		                 "a close needs an outcome");
 	return KETEN_OK;
@@ -263,7 +193,7 @@ keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
 		                 "recipient '%s' is not an agency in region %s",
 		                 s.recipient, c->cfg->region);
 	memset(&b, 0, sizeof(b));
-	b.type = (uint32_t)s.type;
+	b.type = s.type;
 	randombytes_buf(b.h.message_id, KETEN_MSG_ID_LEN);
 	memcpy(b.h.case_id, s.case_id, KETEN_CASE_ID_LEN);
 	snprintf(b.h.sender, sizeof(b.h.sender), "%s", c->me->id);
@@ -279,9 +209,9 @@ keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
 		b.u.offer.respond_by_us = s.respond_by_us;
 		rc = wire_dossier_encode(&plain, &plain_len, s.dossier);
 	} else if (s.type == KETEN_MSG_DECLINE) {
-		b.u.decline_reason = (uint32_t)s.reason;
+		b.u.decline_reason = s.reason;
 	} else if (s.type == KETEN_MSG_CLOSE) {
-		b.u.outcome = (uint32_t)s.outcome;
+		b.u.outcome = s.outcome;
 	}
 	if (rc == KETEN_OK && s.note != NULL)
 		rc = wire_note_encode(&plain, &plain_len, s.note);
@@ -559,18 +489,18 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 	ev->seq = d->seq;
 	ev->received_at_us = d->received_at_us;
 	ev->sent_at_us = b.h.sent_at_us;
-	ev->type = (enum keten_message_type)b.type;
+	ev->type = b.type;
 	snprintf(ev->sender, sizeof(ev->sender), "%s", b.h.sender);
 	snprintf(ev->recipient, sizeof(ev->recipient), "%s", b.h.recipient);
 	memcpy(ev->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
-	if (b.type == WIRE_TYPE_REFERRAL || b.type == WIRE_TYPE_HANDOVER) {
+	if (b.type == KETEN_MSG_REFERRAL || b.type == KETEN_MSG_HANDOVER) {
 		ev->urgency = (enum keten_urgency)b.u.offer.urgency;
 		ev->respond_by_us = b.u.offer.respond_by_us;
 	}
-	if (b.type == WIRE_TYPE_DECLINE)
-		ev->reason = (enum keten_decline_reason)b.u.decline_reason;
-	if (b.type == WIRE_TYPE_CLOSE)
-		ev->outcome = (enum keten_outcome)b.u.outcome;
+	if (b.type == KETEN_MSG_DECLINE)
+		ev->reason = b.u.decline_reason;
+	if (b.type == KETEN_MSG_CLOSE)
+		ev->outcome = b.u.outcome;
 	if (b.has_offer_id)
 		ev->offer_age_us = d->received_at_us - offered;
 	snprintf(ev->holder, sizeof(ev->holder), "%s", case_holder(st));
@@ -587,9 +517,9 @@ compare(const struct case_state *mine, const struct case_state *theirs,
 	uint8_t ea[CASE_ENCODED_MAX], eb[CASE_ENCODED_MAX];
 	size_t na, nb;
 
-	if (a.status != CASE_OFFERED)
+	if (a.status != KETEN_CASE_OFFERED)
 		memset(&a.offer, 0, sizeof(a.offer));
-	if (b.status != CASE_OFFERED)
+	if (b.status != KETEN_CASE_OFFERED)
 		memset(&b.offer, 0, sizeof(b.offer));
 	na = case_encode(ea, &a);
 	nb = case_encode(eb, &b);

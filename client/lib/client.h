@@ -58,19 +58,15 @@ void client_case_public(struct keten_case *out, const struct wire_case *wc,
 /* KETEN_OK if cp carries the region broker's signature; else
  * KETEN_E_RECEIPT. Remembers the last one that verified, so the replies
  * of one commit cost one signature check. */
-int client_checkpoint(struct keten_client *c, const struct checkpoint *cp,
+int client_checkpoint(struct keten_client *c, const struct keten_checkpoint *cp,
                       struct keten_error *err) WUR;
 /* KETEN_OK if cp's signature holds (client_checkpoint) and path proves
  * record seq with record_hash is in it; then *out gets both. Else
  * KETEN_E_RECEIPT naming the record. */
 int client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
-                 const uint8_t record_hash[32], const struct checkpoint *cp,
-                 const uint8_t (*path)[32], size_t n_path,
-                 struct keten_error *err) WUR;
-
-/* The public copy of a checkpoint. */
-void client_cp_public(struct keten_checkpoint *out,
-                      const struct checkpoint *cp);
+                 const uint8_t record_hash[32],
+                 const struct keten_checkpoint *cp, const uint8_t (*path)[32],
+                 size_t n_path, struct keten_error *err) WUR;
 
 /* Sends a request (its request_id is assigned and returned in *id). */
 int client_send(struct keten_client *c, uint64_t *id, struct request *r,

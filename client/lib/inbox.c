@@ -84,24 +84,24 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    e.signer);
 		goto out;
 	}
-	m->type = (enum keten_message_type)b.type;
+	m->type = b.type;
 	strcpy(m->recipient, b.h.recipient);
 	memcpy(m->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
 	memcpy(m->case_id, b.h.case_id, KETEN_CASE_ID_LEN);
 	m->sent_at_us = b.h.sent_at_us;
-	if (b.type == WIRE_TYPE_REFERRAL || b.type == WIRE_TYPE_HANDOVER) {
+	if (b.type == KETEN_MSG_REFERRAL || b.type == KETEN_MSG_HANDOVER) {
 		m->urgency = (enum keten_urgency)b.u.offer.urgency;
 		m->respond_by_us = b.u.offer.respond_by_us;
 	}
 	m->has_offer_id = b.has_offer_id;
 	memcpy(m->offer_id, b.offer_id, KETEN_MSG_ID_LEN);
-	if (b.type == WIRE_TYPE_DECLINE)
-		m->reason = (enum keten_decline_reason)b.u.decline_reason;
-	if (b.type == WIRE_TYPE_CLOSE)
-		m->outcome = (enum keten_outcome)b.u.outcome;
+	if (b.type == KETEN_MSG_DECLINE)
+		m->reason = b.u.decline_reason;
+	if (b.type == KETEN_MSG_CLOSE)
+		m->outcome = b.u.outcome;
 	/* A close is addressed to no one: the broker gives it to every
 	 * party of the case. */
-	if (b.type != WIRE_TYPE_CLOSE &&
+	if (b.type != KETEN_MSG_CLOSE &&
 	    strcmp(b.h.recipient, c->me->id) != 0) {
 		bad(m, KETEN_E_RECIPIENT, "addressed to %s, not to us",
 		    b.h.recipient);
@@ -131,10 +131,10 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 	}
 	if (wire_content_decode(ct, b.type, plain, plain_len, &tmp) != KETEN_OK)
 		bad(m, KETEN_E_DECRYPT, "the opened content does not fit a %s",
-		    wire_type_name(b.type));
-	else if (b.type == WIRE_TYPE_REFERRAL)
+		    keten_message_type_name(b.type));
+	else if (b.type == KETEN_MSG_REFERRAL)
 		m->content = &ct->referral;
-	else if (b.type == WIRE_TYPE_HANDOVER)
+	else if (b.type == KETEN_MSG_HANDOVER)
 		m->dossier = &ct->dossier;
 	else
 		m->note = ct->note;

@@ -78,7 +78,7 @@ keten_audit_verify(struct keten_audit *out, const char *config_path,
 	out->cases = res.n_cases;
 	out->has_checkpoint = res.has_cp && rc == KETEN_OK;
 	if (out->has_checkpoint)
-		client_cp_public(&out->checkpoint, &res.cp);
+		out->checkpoint = res.cp;
 	audit_result_free(&res);
 	return rc;
 }

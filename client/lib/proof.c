@@ -11,32 +11,8 @@
 #include "client.h"
 #include "error.h"
 
-void
-client_cp_public(struct keten_checkpoint *out, const struct checkpoint *cp)
-{
-	out->size = cp->size;
-	memcpy(out->head_hash, cp->head_hash, KETEN_HASH_LEN);
-	memcpy(out->root, cp->root, KETEN_HASH_LEN);
-	out->access_size = cp->access_size;
-	memcpy(out->access_head, cp->access_head, KETEN_HASH_LEN);
-	out->signed_at_us = cp->signed_at_us;
-	memcpy(out->signature, cp->signature, 64);
-}
-
-static void
-cp_private(struct checkpoint *out, const struct keten_checkpoint *cp)
-{
-	out->size = cp->size;
-	memcpy(out->head_hash, cp->head_hash, KETEN_HASH_LEN);
-	memcpy(out->root, cp->root, KETEN_HASH_LEN);
-	out->access_size = cp->access_size;
-	memcpy(out->access_head, cp->access_head, KETEN_HASH_LEN);
-	out->signed_at_us = cp->signed_at_us;
-	memcpy(out->signature, cp->signature, 64);
-}
-
 int
-client_checkpoint(struct keten_client *c, const struct checkpoint *cp,
+client_checkpoint(struct keten_client *c, const struct keten_checkpoint *cp,
                   struct keten_error *err)
 {
 	uint8_t stored[CHAIN_CHECKPOINT_STORED];
@@ -57,7 +33,7 @@ client_checkpoint(struct keten_client *c, const struct checkpoint *cp,
 
 int
 client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
-             const uint8_t record_hash[32], const struct checkpoint *cp,
+             const uint8_t record_hash[32], const struct keten_checkpoint *cp,
              const uint8_t (*path)[32], size_t n_path, struct keten_error *err)
 {
 	int rc;
@@ -72,7 +48,7 @@ client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
 		                 "hold",
 		                 (unsigned long long)seq,
 		                 (unsigned long long)cp->size);
-	client_cp_public(&out->checkpoint, cp);
+	out->checkpoint = *cp;
 	out->n_path = n_path;
 	if (n_path > 0) /* a one-record log has an empty path, maybe NULL */
 		memcpy(out->path, path, n_path * KETEN_HASH_LEN);
@@ -85,7 +61,7 @@ keten_proof_check(const char *config_path, uint64_t seq,
                   const struct keten_proof *p, struct keten_error *err)
 {
 	struct config *cfg;
-	struct checkpoint cp;
+	const struct keten_checkpoint *cp = &p->checkpoint;
 	int rc;
 
 	error_clear(err);
@@ -97,21 +73,20 @@ keten_proof_check(const char *config_path, uint64_t seq,
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load(&cfg, config_path, err)) != KETEN_OK)
 		return rc;
-	cp_private(&cp, &p->checkpoint);
-	if (chain_checkpoint_verify(&cp, cfg->broker_sign_pk) != 0)
+	if (chain_checkpoint_verify(cp, cfg->broker_sign_pk) != 0)
 		rc = error_set(err, KETEN_E_RECEIPT,
 		               "the checkpoint of %llu records is not signed "
 		               "by the broker key in %s",
-		               (unsigned long long)cp.size, config_path);
+		               (unsigned long long)cp->size, config_path);
 	else if (p->n_path > KETEN_PATH_MAX ||
-	         chain_inclusion_verify(seq, record_hash, &cp,
+	         chain_inclusion_verify(seq, record_hash, cp,
 	                                (const uint8_t(*)[32])p->path,
 	                                p->n_path) != 0)
 		rc = error_set(err, KETEN_E_RECEIPT,
 		               "the proof that record %llu is in the signed "
 		               "log of %llu records does not hold",
 		               (unsigned long long)seq,
-		               (unsigned long long)cp.size);
+		               (unsigned long long)cp->size);
 	config_destroy(&cfg);
 	return rc;
 }

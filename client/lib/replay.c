@@ -51,7 +51,7 @@ one(struct audit_stream *st, const struct delivered *d, keten_record_fn fn,
 	out.sent_at_us = info.sent_at_us;
 	memcpy(out.record_hash, info.record_hash, 32);
 	memcpy(out.prev_hash, info.prev_hash, 32);
-	out.type = (enum keten_message_type)info.type;
+	out.type = info.type;
 	memcpy(out.sender, info.sender, sizeof(out.sender));
 	memcpy(out.recipient, info.recipient, sizeof(out.recipient));
 	memcpy(out.case_id, info.case_id, KETEN_CASE_ID_LEN);
@@ -99,7 +99,7 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	struct audit_stream *st;
 	uint64_t head_seq = 0, last;
 	uint8_t head_hash[32], last_hash[32];
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 	bool more = true, has_cp = false;
 	int rc;
 
@@ -190,7 +190,7 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	if (rc == KETEN_OK && has_cp && cp.size == last && last > 0 &&
 	    (out->records > 0 || prev_hash != NULL)) {
 		out->has_checkpoint = true;
-		client_cp_public(&out->checkpoint, &cp);
+		out->checkpoint = cp;
 	}
 	audit_stream_free(&st);
 	return rc;

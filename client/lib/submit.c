@@ -114,7 +114,7 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 	strcpy(b.h.sender, c->me->id);
 	strcpy(b.h.recipient, to->id);
 	b.h.sent_at_us = clock_now_us();
-	b.type = WIRE_TYPE_REFERRAL;
+	b.type = KETEN_MSG_REFERRAL;
 	b.u.offer.urgency = (int)r->urgency;
 	b.u.offer.respond_by_us = r->respond_by_us; /* 0: region default */
 	if (wire_content_encode(&plain, &plain_len, r->content) != KETEN_OK) {

@@ -34,12 +34,12 @@ check_body(uint32_t type, const uint8_t *buf, size_t len)
 	FUZZ_CHECK(b.type == type);
 	FUZZ_CHECK(text_valid_id(b.h.sender));
 	/* Only a close has no recipient. */
-	FUZZ_CHECK(type == WIRE_TYPE_CLOSE ? b.h.recipient[0] == '\0'
+	FUZZ_CHECK(type == KETEN_MSG_CLOSE ? b.h.recipient[0] == '\0'
 	                                   : text_valid_id(b.h.recipient));
 	FUZZ_CHECK(wire_type_content(type) <= 0 || b.has_content);
 	FUZZ_CHECK(wire_type_content(type) >= 0 || !b.has_content);
 	FUZZ_CHECK(b.has_offer_id == wire_type_needs_offer(type));
-	if (type == WIRE_TYPE_REFERRAL || type == WIRE_TYPE_HANDOVER)
+	if (type == KETEN_MSG_REFERRAL || type == KETEN_MSG_HANDOVER)
 		FUZZ_CHECK(b.u.offer.urgency >= KETEN_URGENCY_ROUTINE &&
 		           b.u.offer.urgency <= KETEN_URGENCY_IMMEDIATE);
 
@@ -78,7 +78,7 @@ fuzz_envelope_and_body(const uint8_t *buf, size_t len)
 	}
 	FUZZ_CHECK(e.pb != NULL);
 	FUZZ_CHECK(e.version == WIRE_VERSION);
-	FUZZ_CHECK(e.type >= 1 && e.type <= WIRE_TYPE_MAX);
+	FUZZ_CHECK(e.type >= 1 && e.type <= KETEN_MSG_TYPE_MAX);
 	FUZZ_CHECK(text_valid_id(e.signer));
 	FUZZ_CHECK(e.body_len == 0 || e.body != NULL);
 
@@ -95,7 +95,7 @@ fuzz_envelope_and_body(const uint8_t *buf, size_t len)
 	free(out);
 
 	/* The body as every type, not only the one the envelope says. */
-	for (uint32_t t = 1; t <= WIRE_TYPE_MAX; t++)
+	for (uint32_t t = 1; t <= KETEN_MSG_TYPE_MAX; t++)
 		check_body(t, e.body, e.body_len);
 	wire_envelope_clear(&e);
 	FUZZ_CHECK(e.pb == NULL);

@@ -131,7 +131,7 @@ probe(const struct case_state *st)
 	who[1] = st->parties[st->offer.to].id;
 	who[2] = st->parties[st->n_parties - 1].id;
 	who[3] = outsider;
-	for (uint32_t t = 1; t <= WIRE_TYPE_MAX; t++)
+	for (uint32_t t = 1; t <= KETEN_MSG_TYPE_MAX; t++)
 		for (int s = 0; s < 4; s++)
 			for (int r = 0; r < 4; r++) {
 				struct case_state copy = *st;
@@ -139,7 +139,7 @@ probe(const struct case_state *st)
 				    .type = t,
 				    .sender = who[s],
 				    .recipient =
-				        t == WIRE_TYPE_CLOSE ? "" : who[r],
+				        t == KETEN_MSG_CLOSE ? "" : who[r],
 				    .message_id = mid,
 				    .case_id = st->id,
 				    .offer_id = wire_type_needs_offer(t)
@@ -150,7 +150,7 @@ probe(const struct case_state *st)
 				    .outcome = 1};
 				int64_t ack_due, decide_due;
 
-				if (t == WIRE_TYPE_CLOSE && r > 0)
+				if (t == KETEN_MSG_CLOSE && r > 0)
 					break;
 				if (step(&copy, &m) != KETEN_OK)
 					continue;
@@ -176,7 +176,8 @@ stored(const uint8_t *data, size_t size)
 	if (case_decode(&st, data, size) != 0)
 		return;
 	/* What the broker indexes with before anything else. */
-	FUZZ_CHECK(st.status >= CASE_OFFERED && st.status <= CASE_CLOSED);
+	FUZZ_CHECK(st.status >= KETEN_CASE_OFFERED &&
+	           st.status <= KETEN_CASE_CLOSED);
 	FUZZ_CHECK(st.n_parties >= 1 && st.n_parties <= CASE_PARTIES_MAX);
 	FUZZ_CHECK(st.holder < st.n_parties);
 	FUZZ_CHECK(st.offer.to < st.n_parties);
@@ -236,8 +237,8 @@ find(const struct case_state *st, const char *id)
 static bool
 is_answer(uint32_t t)
 {
-	return t == WIRE_TYPE_ACKNOWLEDGE || t == WIRE_TYPE_ACCEPT ||
-	       t == WIRE_TYPE_DECLINE || t == WIRE_TYPE_INFO_REQUEST;
+	return t == KETEN_MSG_ACKNOWLEDGE || t == KETEN_MSG_ACCEPT ||
+	       t == KETEN_MSG_DECLINE || t == KETEN_MSG_INFO_REQUEST;
 }
 
 /*
@@ -259,13 +260,13 @@ model(struct case_state *st, const struct case_msg *m)
 
 	if (strcmp(m->sender, m->recipient) == 0)
 		return KETEN_E_WRONG_PARTY;
-	if (st->status == CASE_NONE && m->type != WIRE_TYPE_REFERRAL)
+	if (st->status == CASE_NONE && m->type != KETEN_MSG_REFERRAL)
 		return KETEN_E_CASE_UNKNOWN; /* 1 */
-	if (st->status != CASE_NONE && m->type == WIRE_TYPE_REFERRAL)
+	if (st->status != CASE_NONE && m->type == KETEN_MSG_REFERRAL)
 		return KETEN_E_CASE_EXISTS; /* 2 */
 	if (st->status != CASE_NONE && !case_involves(st, m->sender))
 		return KETEN_E_CASE_UNKNOWN; /* 3: not a party */
-	if (st->status == CASE_CLOSED)
+	if (st->status == KETEN_CASE_CLOSED)
 		return KETEN_E_CASE_CLOSED; /* 4 */
 	if (st->status == CASE_NONE) {
 		memset(st, 0, sizeof(*st));
@@ -280,7 +281,7 @@ model(struct case_state *st, const struct case_msg *m)
 		goto offer;
 	}
 	if (is_answer(m->type)) {
-		if (st->status != CASE_OFFERED)
+		if (st->status != KETEN_CASE_OFFERED)
 			return KETEN_E_NO_OFFER; /* 5 */
 		if (strcmp(m->sender, offeree) != 0)
 			return KETEN_E_NOT_OFFEREE; /* 6 */
@@ -288,30 +289,30 @@ model(struct case_state *st, const struct case_msg *m)
 			return KETEN_E_NO_OFFER; /* 7 */
 		if (strcmp(m->recipient, holder) != 0)
 			return KETEN_E_WRONG_PARTY; /* 8 */
-		if (m->type == WIRE_TYPE_ACKNOWLEDGE && st->offer.acked_us != 0)
+		if (m->type == KETEN_MSG_ACKNOWLEDGE && st->offer.acked_us != 0)
 			return KETEN_E_ACKNOWLEDGED; /* 9 */
 		switch (m->type) {
-		case WIRE_TYPE_ACKNOWLEDGE:
+		case KETEN_MSG_ACKNOWLEDGE:
 			st->offer.acked_us = m->at_us;
 			break;
-		case WIRE_TYPE_INFO_REQUEST:
+		case KETEN_MSG_INFO_REQUEST:
 			st->offer.questions++;
 			break;
-		case WIRE_TYPE_ACCEPT:
+		case KETEN_MSG_ACCEPT:
 			st->parties[st->holder].referred = true;
 			st->holder = st->offer.to;
-			st->status = CASE_HELD;
+			st->status = KETEN_CASE_HELD;
 			break;
 		default:
-			st->status = CASE_HELD;
+			st->status = KETEN_CASE_HELD;
 		}
 		goto done;
 	}
 	if (strcmp(m->sender, holder) != 0)
 		return KETEN_E_NOT_HOLDER; /* 10 */
 	switch (m->type) {
-	case WIRE_TYPE_HANDOVER:
-		if (st->status == CASE_OFFERED)
+	case KETEN_MSG_HANDOVER:
+		if (st->status == KETEN_CASE_OFFERED)
 			return KETEN_E_OFFER_OPEN; /* 11 */
 		if (strcmp(m->recipient, holder) == 0)
 			return KETEN_E_WRONG_PARTY; /* 12 */
@@ -322,24 +323,24 @@ model(struct case_state *st, const struct case_msg *m)
 			strcpy(st->parties[to].id, m->recipient);
 		}
 		goto offer;
-	case WIRE_TYPE_CLOSE:
-		if (st->status == CASE_OFFERED)
+	case KETEN_MSG_CLOSE:
+		if (st->status == KETEN_CASE_OFFERED)
 			return KETEN_E_OFFER_OPEN; /* 14 */
-		st->status = CASE_CLOSED;
+		st->status = KETEN_CASE_CLOSED;
 		st->outcome = m->outcome;
 		goto done;
-	case WIRE_TYPE_FEEDBACK:
+	case KETEN_MSG_FEEDBACK:
 		if ((to = find(st, m->recipient)) < 0 ||
 		    !st->parties[to].referred)
 			return KETEN_E_WRONG_PARTY; /* 15 */
 		goto done;
 	default: /* withdraw, info_reply */
-		if (st->status != CASE_OFFERED || !right_offer)
+		if (st->status != KETEN_CASE_OFFERED || !right_offer)
 			return KETEN_E_NO_OFFER; /* 16, 17 */
 		if (strcmp(m->recipient, offeree) != 0)
 			return KETEN_E_WRONG_PARTY; /* 18 */
-		if (m->type == WIRE_TYPE_WITHDRAW)
-			st->status = CASE_HELD;
+		if (m->type == KETEN_MSG_WITHDRAW)
+			st->status = KETEN_CASE_HELD;
 		goto done;
 	}
 offer:
@@ -350,7 +351,7 @@ offer:
 	st->offer.to = (uint8_t)to;
 	st->offer.at_us = m->at_us;
 	st->offer.respond_by_us = m->respond_by_us;
-	st->status = CASE_OFFERED;
+	st->status = KETEN_CASE_OFFERED;
 done:
 	st->messages++;
 	st->last_seq = m->seq;
@@ -367,7 +368,8 @@ check_state(const struct case_state *st, const struct case_state *before,
 	size_t n_to;
 	int64_t ack_due, decide_due;
 
-	FUZZ_CHECK(st->status >= CASE_OFFERED && st->status <= CASE_CLOSED);
+	FUZZ_CHECK(st->status >= KETEN_CASE_OFFERED &&
+	           st->status <= KETEN_CASE_CLOSED);
 	FUZZ_CHECK(memcmp(st->id, case_id, KETEN_CASE_ID_LEN) == 0);
 	FUZZ_CHECK(st->n_parties >= 2 && st->n_parties <= CASE_PARTIES_MAX);
 	FUZZ_CHECK(st->holder < st->n_parties);
@@ -382,12 +384,12 @@ check_state(const struct case_state *st, const struct case_state *before,
 	}
 	FUZZ_CHECK(case_involves(st, case_holder(st)));
 	/* An open offer goes from the holder to another agency. */
-	if (st->status == CASE_OFFERED)
+	if (st->status == KETEN_CASE_OFFERED)
 		FUZZ_CHECK(st->offer.to != st->holder);
 	/* Only an accept moves the holder, and only to the offeree. */
 	if (before->status != CASE_NONE &&
 	    strcmp(case_holder(st), case_holder(before)) != 0)
-		FUZZ_CHECK(m->type == WIRE_TYPE_ACCEPT &&
+		FUZZ_CHECK(m->type == KETEN_MSG_ACCEPT &&
 		           strcmp(case_holder(st),
 		                  before->parties[before->offer.to].id) == 0);
 	/* Parties only grow; the referred flag is never cleared. */
@@ -402,11 +404,11 @@ check_state(const struct case_state *st, const struct case_state *before,
 	FUZZ_CHECK(st->last_seq == m->seq && st->updated_at_us == m->at_us);
 	/* Both ends of a message are parties afterwards. */
 	FUZZ_CHECK(case_involves(st, m->sender));
-	if (m->type != WIRE_TYPE_CLOSE)
+	if (m->type != KETEN_MSG_CLOSE)
 		FUZZ_CHECK(case_involves(st, m->recipient));
 	/* Delivery: the recipient, or for a close every other party. */
 	n_to = case_recipients(to, st, m);
-	if (m->type == WIRE_TYPE_CLOSE) {
+	if (m->type == KETEN_MSG_CLOSE) {
 		FUZZ_CHECK(n_to == (size_t)st->n_parties - 1);
 		for (size_t i = 0; i < n_to; i++)
 			FUZZ_CHECK(strcmp(to[i], m->sender) != 0 &&
@@ -416,7 +418,7 @@ check_state(const struct case_state *st, const struct case_state *before,
 	}
 	/* Deadlines: nothing unless offered; the offer's own wins. */
 	case_offer_due(&ack_due, &decide_due, st, &cfg);
-	if (st->status != CASE_OFFERED) {
+	if (st->status != KETEN_CASE_OFFERED) {
 		FUZZ_CHECK(ack_due == 0 && decide_due == 0);
 		FUZZ_CHECK(!case_overdue(st, &cfg, INT64_MAX));
 	} else {
@@ -445,7 +447,7 @@ sequence(const uint8_t *data, size_t size)
 	memset(ids, 0, sizeof(ids));
 	for (size_t k = 0; k + 4 <= size; k += 4) {
 		const uint8_t *op = data + k;
-		uint32_t type = (op[0] & 0x0f) % WIRE_TYPE_MAX + 1;
+		uint32_t type = (op[0] & 0x0f) % KETEN_MSG_TYPE_MAX + 1;
 		struct case_state before = st;
 		struct case_msg m = {.type = type, .case_id = case_id};
 		uint8_t *mid = ids[(k / 4) & 1], *prev = ids[!((k / 4) & 1)];
@@ -457,7 +459,7 @@ sequence(const uint8_t *data, size_t size)
 		memcpy(mid + 8, &k, sizeof(k));
 		m.message_id = mid;
 		m.sender = agency(&st, op[1]);
-		m.recipient = type == WIRE_TYPE_CLOSE ? "" : agency(&st, op[2]);
+		m.recipient = type == KETEN_MSG_CLOSE ? "" : agency(&st, op[2]);
 		if (wire_type_needs_offer(type)) {
 			switch ((op[0] >> 4) & 3) {
 			case 2:
@@ -475,11 +477,11 @@ sequence(const uint8_t *data, size_t size)
 		at += (op[0] >> 6) * 1000000;
 		m.seq = ++seq;
 		m.at_us = at;
-		if (type == WIRE_TYPE_REFERRAL || type == WIRE_TYPE_HANDOVER)
+		if (type == KETEN_MSG_REFERRAL || type == KETEN_MSG_HANDOVER)
 			m.respond_by_us =
 			    op[3] & 0x80 ? at + (op[3] & 0x7f) * DAY_US : 0;
-		if (type == WIRE_TYPE_CLOSE)
-			m.outcome = op[3] % WIRE_OUTCOME_MAX + 1;
+		if (type == KETEN_MSG_CLOSE)
+			m.outcome = op[3] % KETEN_OUTCOME_MAX + 1;
 
 		want = st;
 		want_rc = model(&want, &m);
@@ -488,18 +490,18 @@ sequence(const uint8_t *data, size_t size)
 			fprintf(stderr,
 			        "step %zu: %s from %s to %s: case_step %d, the "
 			        "tables %d; %s, held by %s, %d parties\n",
-			        k / 4, wire_type_name(type), m.sender,
+			        k / 4, keten_message_type_name(type), m.sender,
 			        m.recipient, rc, want_rc,
-			        case_status_name(st.status),
+			        keten_case_status_name(st.status),
 			        st.n_parties ? case_holder(&st) : "-",
 			        st.n_parties);
 		FUZZ_CHECK(rc == want_rc);
 		if (rc != KETEN_OK) {
 			/* Nothing follows a close; 17.3's first rules win. */
-			if (before.status == CASE_CLOSED)
+			if (before.status == KETEN_CASE_CLOSED)
 				FUZZ_CHECK(strcmp(m.sender, m.recipient) == 0
 				               ? rc == KETEN_E_WRONG_PARTY
-				           : type == WIRE_TYPE_REFERRAL
+				           : type == KETEN_MSG_REFERRAL
 				               ? rc == KETEN_E_CASE_EXISTS
 				           : !case_involves(&before, m.sender)
 				               ? rc == KETEN_E_CASE_UNKNOWN

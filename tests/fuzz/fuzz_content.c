@@ -59,7 +59,7 @@ round_trip(const struct keten_referral_content *c)
 	size_t len = 0;
 
 	FUZZ_CHECK(wire_content_encode(&out, &len, c) == KETEN_OK);
-	FUZZ_CHECK(wire_content_decode(&again, WIRE_TYPE_REFERRAL, out, len,
+	FUZZ_CHECK(wire_content_decode(&again, KETEN_MSG_REFERRAL, out, len,
 	                               &err) == KETEN_OK);
 	same_person(&a->child, &c->child);
 	FUZZ_CHECK(a->n_household == c->n_household);
@@ -93,7 +93,7 @@ dossier(const struct keten_dossier *d)
 	FUZZ_CHECK(d->known != NULL && d->safety_conditions != NULL);
 	FUZZ_CHECK(d->monitoring_plan != NULL && d->notes != NULL);
 	FUZZ_CHECK(wire_dossier_encode(&out, &len, d) == KETEN_OK);
-	FUZZ_CHECK(wire_content_decode(&again, WIRE_TYPE_HANDOVER, out, len,
+	FUZZ_CHECK(wire_content_decode(&again, KETEN_MSG_HANDOVER, out, len,
 	                               &err) == KETEN_OK);
 	FUZZ_CHECK(same_str(a->known, d->known));
 	FUZZ_CHECK(same_str(a->safety_conditions, d->safety_conditions));
@@ -130,12 +130,12 @@ only_member(const struct content *c)
 	const struct keten_referral_content none_r = {0};
 	const struct keten_dossier none_d = {0};
 
-	if (c->type != WIRE_TYPE_REFERRAL)
+	if (c->type != KETEN_MSG_REFERRAL)
 		FUZZ_CHECK(memcmp(&c->referral, &none_r, sizeof(none_r)) == 0 &&
 		           c->arrays == NULL);
-	if (c->type != WIRE_TYPE_HANDOVER)
+	if (c->type != KETEN_MSG_HANDOVER)
 		FUZZ_CHECK(memcmp(&c->dossier, &none_d, sizeof(none_d)) == 0);
-	if (c->type == WIRE_TYPE_REFERRAL || c->type == WIRE_TYPE_HANDOVER)
+	if (c->type == KETEN_MSG_REFERRAL || c->type == KETEN_MSG_HANDOVER)
 		FUZZ_CHECK(c->note == NULL);
 }
 
@@ -156,10 +156,10 @@ decode_as(uint32_t type, const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(c.type == type && c.pb != NULL);
 	only_member(&c);
-	if (type == WIRE_TYPE_REFERRAL) {
+	if (type == KETEN_MSG_REFERRAL) {
 		check(&c.referral);
 		round_trip(&c.referral);
-	} else if (type == WIRE_TYPE_HANDOVER) {
+	} else if (type == KETEN_MSG_HANDOVER) {
 		dossier(&c.dossier);
 	} else {
 		note(c.note, type);
@@ -173,7 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* As every type's plaintext: a referral's content, a handover's
 	 * dossier, every other type's note. */
-	for (uint32_t t = 1; t <= WIRE_TYPE_MAX; t++)
+	for (uint32_t t = 1; t <= KETEN_MSG_TYPE_MAX; t++)
 		decode_as(t, data, size);
 	return 0;
 }

@@ -60,7 +60,7 @@ same_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 }
 
 static void
-same_cp(const struct checkpoint *a, const struct checkpoint *b)
+same_cp(const struct keten_checkpoint *a, const struct keten_checkpoint *b)
 {
 	FUZZ_CHECK(a->size == b->size && a->access_size == b->access_size);
 	FUZZ_CHECK(a->signed_at_us == b->signed_at_us);
@@ -114,10 +114,10 @@ same_delivered(const struct delivered *a, size_t na, const struct delivered *b,
  * checkpoint with the same verdict. Returns whether it is signed.
  */
 static int
-check_cp(const struct checkpoint *cp)
+check_cp(const struct keten_checkpoint *cp)
 {
 	uint8_t stored[CHAIN_CHECKPOINT_STORED];
-	struct checkpoint again;
+	struct keten_checkpoint again;
 	int ok = chain_checkpoint_verify(cp, broker_pk) == 0;
 
 	chain_checkpoint_store(stored, cp);
@@ -131,7 +131,8 @@ check_cp(const struct checkpoint *cp)
  * holds puts the record inside the checkpoint. */
 static void
 check_inclusion(uint64_t seq, const uint8_t record_hash[32],
-                const struct checkpoint *cp, const uint8_t *path, size_t n_path)
+                const struct keten_checkpoint *cp, const uint8_t *path,
+                size_t n_path)
 {
 	FUZZ_CHECK(n_path <= WIRE_PATH_MAX);
 	FUZZ_CHECK(n_path == 0 || path != NULL);
@@ -165,14 +166,15 @@ check_case(const struct wire_case *wc)
 {
 	const struct case_state *st = &wc->st;
 
-	FUZZ_CHECK(st->status >= CASE_OFFERED && st->status <= CASE_CLOSED);
+	FUZZ_CHECK(st->status >= KETEN_CASE_OFFERED &&
+	           st->status <= KETEN_CASE_CLOSED);
 	FUZZ_CHECK(st->n_parties >= 1 && st->n_parties <= CASE_PARTIES_MAX);
 	FUZZ_CHECK(st->holder < st->n_parties);
 	FUZZ_CHECK(st->offer.to < st->n_parties);
 	for (size_t i = 0; i < st->n_parties; i++)
 		FUZZ_CHECK(text_valid_id(st->parties[i].id));
 	/* Nothing of an offer is kept unless one is open. */
-	if (st->status != CASE_OFFERED)
+	if (st->status != KETEN_CASE_OFFERED)
 		FUZZ_CHECK(st->offer.seq == 0 && st->offer.to == 0 &&
 		           wc->ack_due_us == 0 && wc->decide_due_us == 0);
 }
@@ -285,9 +287,9 @@ audit_page(const struct reply *r)
 			           0);
 			FUZZ_CHECK(memcmp(info.record_hash, hash, 32) == 0);
 			FUZZ_CHECK(info.type >= 1 &&
-			           info.type <= WIRE_TYPE_MAX);
+			           info.type <= KETEN_MSG_TYPE_MAX);
 			FUZZ_CHECK(config_find(&region, info.sender) != NULL);
-			FUZZ_CHECK(info.type == WIRE_TYPE_CLOSE
+			FUZZ_CHECK(info.type == KETEN_MSG_CLOSE
 			               ? info.recipient[0] == '\0'
 			               : text_valid_id(info.recipient));
 			FUZZ_CHECK(audit_stream_last(st, last) == d->seq);

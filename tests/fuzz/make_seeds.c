@@ -173,7 +173,7 @@ envelope(uint8_t **out, size_t *len, const uint8_t *sealed, size_t sealed_len,
 {
 	struct body b;
 
-	body_of(&b, WIRE_TYPE_REFERRAL, 1);
+	body_of(&b, KETEN_MSG_REFERRAL, 1);
 	envelope_content_hash(b.content_hash, sealed, sealed_len);
 	b.has_content = true;
 	b.u.offer.urgency = KETEN_URGENCY_URGENT;
@@ -188,7 +188,7 @@ handover_envelope(uint8_t **out, size_t *len, const uint8_t sk[64])
 {
 	struct body b;
 
-	body_of(&b, WIRE_TYPE_HANDOVER, 5);
+	body_of(&b, KETEN_MSG_HANDOVER, 5);
 	fill(b.content_hash, KETEN_HASH_LEN, 77);
 	b.has_content = true;
 	b.u.offer.urgency = KETEN_URGENCY_ROUTINE;
@@ -200,7 +200,7 @@ decline_envelope(uint8_t **out, size_t *len, const uint8_t sk[64])
 {
 	struct body b;
 
-	body_of(&b, WIRE_TYPE_DECLINE, 2);
+	body_of(&b, KETEN_MSG_DECLINE, 2);
 	strcpy(b.h.sender, "vt-flevoland");
 	strcpy(b.h.recipient, "lt-almere");
 	b.u.decline_reason = 2; /* no capacity */
@@ -212,7 +212,7 @@ close_envelope(uint8_t **out, size_t *len, const uint8_t sk[64])
 {
 	struct body b;
 
-	body_of(&b, WIRE_TYPE_CLOSE, 9);
+	body_of(&b, KETEN_MSG_CLOSE, 9);
 	b.h.recipient[0] = '\0';
 	b.u.outcome = 1; /* completed */
 	sign_body(out, len, &b, sk);
@@ -356,7 +356,7 @@ tree_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 /* The signed checkpoint of a log of n records with hashes rh, and the
  * tree to take proofs from. */
 static void
-checkpoint_of(struct checkpoint *cp, struct tree *t,
+checkpoint_of(struct keten_checkpoint *cp, struct tree *t,
               const uint8_t (*rh)[KETEN_HASH_LEN], size_t n,
               const uint8_t sk[64])
 {
@@ -385,7 +385,7 @@ checkpoint_of(struct checkpoint *cp, struct tree *t,
 /* Record seq's inclusion proof in the tree of cp; checked before use. */
 static size_t
 proof_of(uint8_t path[MERKLE_PATH_MAX][KETEN_HASH_LEN], struct tree *t,
-         const struct checkpoint *cp, uint64_t seq,
+         const struct keten_checkpoint *cp, uint64_t seq,
          const uint8_t record_hash[KETEN_HASH_LEN])
 {
 	size_t n_path;
@@ -407,7 +407,7 @@ replies(const uint8_t *env, size_t env_len, const uint8_t *sealed,
 	static uint8_t path[2][MERKLE_PATH_MAX][KETEN_HASH_LEN];
 	uint8_t rh[3][KETEN_HASH_LEN];
 	struct delivered d[2];
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 
 	/* Record 2 of a log of 3: a proof of two hashes. */
 	for (size_t i = 0; i < 3; i++)
@@ -479,8 +479,8 @@ static void
 case_after(struct wire_case *wc, int steps)
 {
 	static const uint32_t types[] = {
-	    WIRE_TYPE_REFERRAL, WIRE_TYPE_ACKNOWLEDGE, WIRE_TYPE_ACCEPT,
-	    WIRE_TYPE_HANDOVER, WIRE_TYPE_DECLINE,     WIRE_TYPE_CLOSE};
+	    KETEN_MSG_REFERRAL, KETEN_MSG_ACKNOWLEDGE, KETEN_MSG_ACCEPT,
+	    KETEN_MSG_HANDOVER, KETEN_MSG_DECLINE,     KETEN_MSG_CLOSE};
 	static const char *const from[] = {"lt-almere",    "vt-flevoland",
 	                                   "vt-flevoland", "vt-flevoland",
 	                                   "gi-flevoland", "vt-flevoland"};
@@ -509,7 +509,7 @@ case_after(struct wire_case *wc, int steps)
 		if (case_step(&wc->st, &m, &err) != KETEN_OK)
 			die(err.message);
 	}
-	if (wc->st.status == CASE_OFFERED) {
+	if (wc->st.status == KETEN_CASE_OFFERED) {
 		wc->ack_due_us = wc->st.offer.at_us + 5 * INT64_C(86400000000);
 		wc->decide_due_us =
 		    wc->st.offer.acked_us != 0
@@ -640,51 +640,51 @@ case_seeds(void)
 	 * close. */
 	static const uint8_t chain[] = {
 	    0x00,
-	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(1), 0x81),
-	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_INFO_REQUEST, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_INFO_REPLY, HOLDER, OFFEREE, 0),
-	    OP(WIRE_TYPE_ACCEPT, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_FEEDBACK, HOLDER, REFERRER, 0),
-	    OP(WIRE_TYPE_HANDOVER, HOLDER, AG(2), 0),
-	    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 2),
-	    OP(WIRE_TYPE_HANDOVER, HOLDER, AG(3), 0x85),
-	    OP(WIRE_TYPE_WITHDRAW, HOLDER, OFFEREE, 0),
-	    OP(WIRE_TYPE_HANDOVER, HOLDER, PARTY(3), 0),
-	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_ACCEPT, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_FEEDBACK, HOLDER, PARTY(0), 0),
-	    OP(WIRE_TYPE_CLOSE, HOLDER, 0, 3),
-	    OP(WIRE_TYPE_ACKNOWLEDGE, AG(1), HOLDER, 0),
-	    OP(WIRE_TYPE_FEEDBACK, HOLDER, PARTY(0), 0),
-	    OP(WIRE_TYPE_CLOSE, HOLDER, 0, 1),
-	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(1), 0),
-	    OP(WIRE_TYPE_FEEDBACK, HOLDER, HOLDER, 0),
+	    OP(KETEN_MSG_REFERRAL, AG(0), AG(1), 0x81),
+	    OP(KETEN_MSG_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_INFO_REQUEST, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_INFO_REPLY, HOLDER, OFFEREE, 0),
+	    OP(KETEN_MSG_ACCEPT, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_FEEDBACK, HOLDER, REFERRER, 0),
+	    OP(KETEN_MSG_HANDOVER, HOLDER, AG(2), 0),
+	    OP(KETEN_MSG_DECLINE, OFFEREE, HOLDER, 2),
+	    OP(KETEN_MSG_HANDOVER, HOLDER, AG(3), 0x85),
+	    OP(KETEN_MSG_WITHDRAW, HOLDER, OFFEREE, 0),
+	    OP(KETEN_MSG_HANDOVER, HOLDER, PARTY(3), 0),
+	    OP(KETEN_MSG_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_ACCEPT, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_FEEDBACK, HOLDER, PARTY(0), 0),
+	    OP(KETEN_MSG_CLOSE, HOLDER, 0, 3),
+	    OP(KETEN_MSG_ACKNOWLEDGE, AG(1), HOLDER, 0),
+	    OP(KETEN_MSG_FEEDBACK, HOLDER, PARTY(0), 0),
+	    OP(KETEN_MSG_CLOSE, HOLDER, 0, 1),
+	    OP(KETEN_MSG_REFERRAL, AG(0), AG(1), 0),
+	    OP(KETEN_MSG_FEEDBACK, HOLDER, HOLDER, 0),
 	};
 	/* Refusals: before a referral, stale and unknown offer ids, the
 	 * wrong sender and recipient, a second acknowledge, an offer to
 	 * the holder itself, a close while offered. */
 	static const uint8_t refusals[] = {
 	    0x00,
-	    OP(WIRE_TYPE_ACCEPT, AG(1), AG(0), 0),
-	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(0), 0),
-	    OP(WIRE_TYPE_REFERRAL, AG(0), AG(1), 0),
-	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
-	    OP_ID(WIRE_TYPE_ACCEPT, 2, OFFEREE, HOLDER),
-	    OP_ID(WIRE_TYPE_ACCEPT, 3, OFFEREE, HOLDER),
-	    OP(WIRE_TYPE_ACCEPT, AG(5), HOLDER, 0),
-	    OP(WIRE_TYPE_ACCEPT, OFFEREE, AG(5), 0),
-	    OP(WIRE_TYPE_HANDOVER, HOLDER, AG(2), 0),
-	    OP(WIRE_TYPE_CLOSE, HOLDER, 0, 0),
-	    OP(WIRE_TYPE_WITHDRAW, OFFEREE, HOLDER, 0),
-	    OP_ID(WIRE_TYPE_WITHDRAW, 3, HOLDER, OFFEREE),
-	    OP(WIRE_TYPE_WITHDRAW, HOLDER, AG(7), 0),
-	    OP(WIRE_TYPE_FEEDBACK, HOLDER, OFFEREE, 0),
-	    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 0),
-	    OP(WIRE_TYPE_INFO_REPLY, HOLDER, PARTY(1), 0),
-	    OP(WIRE_TYPE_HANDOVER, HOLDER, HOLDER, 0),
+	    OP(KETEN_MSG_ACCEPT, AG(1), AG(0), 0),
+	    OP(KETEN_MSG_REFERRAL, AG(0), AG(0), 0),
+	    OP(KETEN_MSG_REFERRAL, AG(0), AG(1), 0),
+	    OP(KETEN_MSG_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_ACKNOWLEDGE, OFFEREE, HOLDER, 0),
+	    OP_ID(KETEN_MSG_ACCEPT, 2, OFFEREE, HOLDER),
+	    OP_ID(KETEN_MSG_ACCEPT, 3, OFFEREE, HOLDER),
+	    OP(KETEN_MSG_ACCEPT, AG(5), HOLDER, 0),
+	    OP(KETEN_MSG_ACCEPT, OFFEREE, AG(5), 0),
+	    OP(KETEN_MSG_HANDOVER, HOLDER, AG(2), 0),
+	    OP(KETEN_MSG_CLOSE, HOLDER, 0, 0),
+	    OP(KETEN_MSG_WITHDRAW, OFFEREE, HOLDER, 0),
+	    OP_ID(KETEN_MSG_WITHDRAW, 3, HOLDER, OFFEREE),
+	    OP(KETEN_MSG_WITHDRAW, HOLDER, AG(7), 0),
+	    OP(KETEN_MSG_FEEDBACK, HOLDER, OFFEREE, 0),
+	    OP(KETEN_MSG_DECLINE, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_DECLINE, OFFEREE, HOLDER, 0),
+	    OP(KETEN_MSG_INFO_REPLY, HOLDER, PARTY(1), 0),
+	    OP(KETEN_MSG_HANDOVER, HOLDER, HOLDER, 0),
 	};
 	/* Sixteen parties, then a handover to a seventeenth. */
 	uint8_t full[1 + 4 * (2 + 2 * 15 + 2)], *p = full;
@@ -697,14 +697,14 @@ case_seeds(void)
 	*p++ = 0x00;
 	for (int i = 1; i <= 16; i++) {
 		uint8_t op[8] = {
-		    OP(i == 1 ? WIRE_TYPE_REFERRAL : WIRE_TYPE_HANDOVER,
+		    OP(i == 1 ? KETEN_MSG_REFERRAL : KETEN_MSG_HANDOVER,
 		       i == 1 ? AG(0) : HOLDER, AG(i), 0),
-		    OP(WIRE_TYPE_DECLINE, OFFEREE, HOLDER, 0)};
+		    OP(KETEN_MSG_DECLINE, OFFEREE, HOLDER, 0)};
 		memcpy(p, op, sizeof(op)), p += sizeof(op);
 	}
 	{
-		uint8_t op[8] = {OP(WIRE_TYPE_HANDOVER, HOLDER, AG(17), 0),
-		                 OP(WIRE_TYPE_HANDOVER, HOLDER, PARTY(9), 0)};
+		uint8_t op[8] = {OP(KETEN_MSG_HANDOVER, HOLDER, AG(17), 0),
+		                 OP(KETEN_MSG_HANDOVER, HOLDER, PARTY(9), 0)};
 		memcpy(p, op, sizeof(op)), p += sizeof(op);
 	}
 	put("case", "seq-full", full, (size_t)(p - full));

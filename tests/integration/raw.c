@@ -104,7 +104,7 @@ craft_init(struct craft *c, const char *from, const char *to)
 	c->signer = c->sign_as = c->sender = from;
 	c->recipient = to;
 	c->version = WIRE_VERSION;
-	c->env_type = c->body_type = WIRE_TYPE_REFERRAL;
+	c->env_type = c->body_type = KETEN_MSG_REFERRAL;
 	c->marker = "craft";
 }
 
@@ -147,7 +147,7 @@ craft_submit(size_t *len, const struct harness *h, const struct craft *c)
 	b.h.sent_at_us = clock_now_us();
 	envelope_content_hash(b.content_hash, sealed, sealed_len);
 	b.has_content = true;
-	b.type = WIRE_TYPE_REFERRAL; /* the only detail the encoder knows */
+	b.type = KETEN_MSG_REFERRAL; /* the only detail the encoder knows */
 	b.u.offer.urgency = KETEN_URGENCY_URGENT;
 	b.u.offer.respond_by_us = b.h.sent_at_us + 1000000;
 	if (wire_body_encode(&body, &body_len, &b) != 0)

@@ -704,7 +704,7 @@ perform(struct op *o, struct keten_receipt *rc, struct keten_error *err,
 		                           err);
 	}
 	memset(&s, 0, sizeof(s));
-	s.type = (enum keten_message_type)o->type;
+	s.type = o->type;
 	memcpy(s.case_id, o->case_id, KETEN_CASE_ID_LEN);
 	s.recipient = rname(o->recipient);
 	if (o->offer_pick != O_NONE && o->offer_pick != O_NULL)
@@ -738,8 +738,8 @@ describe(char *out, size_t n, const struct op *o, const struct resolved *r)
 	    "%s %s%s -> %s%s, offer_id %s, case %s (#%d%s: %s, "
 	    "holder %s, offer to %s%s, %d parties)",
 	    names[o->sender], o->raw ? "raw " : "",
-	    keten_message_type_name((enum keten_message_type)o->type),
-	    to ? to : "?", o->recipient == R_NULL ? " (resolved)" : "",
+	    keten_message_type_name(o->type), to ? to : "?",
+	    o->recipient == R_NULL ? " (resolved)" : "",
 	    offer_words[o->offer_pick], hex, o->kase,
 	    c && c->tourist ? ", tourist" : "",
 	    c ? keten_case_status_name(c->status) : "unknown",
@@ -963,8 +963,7 @@ expect_history(const struct mcase *c, int as)
 		      i, (unsigned long long)e->seq,
 		      keten_message_type_name(e->type), e->sender, e->recipient,
 		      e->holder, (unsigned long long)m->seq,
-		      keten_message_type_name((enum keten_message_type)m->type),
-		      names[m->sender],
+		      keten_message_type_name(m->type), names[m->sender],
 		      m->recipient >= 0 ? names[m->recipient] : "",
 		      names[m->holder]);
 	}

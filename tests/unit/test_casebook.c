@@ -40,7 +40,7 @@ state_of(struct case_state *st, size_t i)
 	memset(st, 0, sizeof(*st));
 	memset(st->id, 0xA5, sizeof(st->id));
 	memcpy(st->id, &i, sizeof(i));
-	st->status = (enum case_status)(1 + i % 3);
+	st->status = (enum keten_case_status)(1 + i % 3);
 	st->n_parties = (uint8_t)(i % (CASE_PARTIES_MAX + 1));
 	st->holder = st->n_parties ? (uint8_t)(i % st->n_parties) : 0;
 	st->outcome = (uint32_t)i * 7;
@@ -107,7 +107,7 @@ main(void)
 		snprintf(want.parties[p].id, sizeof(want.parties[p].id),
 		         "agency-%zu", p);
 	want.holder = CASE_PARTIES_MAX - 1;
-	want.status = CASE_CLOSED;
+	want.status = KETEN_CASE_CLOSED;
 	CHECK(casebook_put(b, 5, &want) == 0);
 	casebook_get(b, want.id, &st, &at);
 	CHECK_INT(at, 5);

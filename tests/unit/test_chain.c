@@ -159,7 +159,7 @@ all_zero(const uint8_t *p, size_t n)
  * at the wrong offset, in the wrong order or in the wrong byte order
  * shows. */
 static void
-make_checkpoint(struct checkpoint *c)
+make_checkpoint(struct keten_checkpoint *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->size = 0x1112131415161718ULL;
@@ -172,7 +172,8 @@ make_checkpoint(struct checkpoint *c)
 }
 
 static void
-same_checkpoint(const struct checkpoint *a, const struct checkpoint *b)
+same_checkpoint(const struct keten_checkpoint *a,
+                const struct keten_checkpoint *b)
 {
 	CHECK(a->size == b->size);
 	CHECK(memcmp(a->head_hash, b->head_hash, 32) == 0);
@@ -186,7 +187,7 @@ same_checkpoint(const struct checkpoint *a, const struct checkpoint *b)
 static void
 test_checkpoint_layout(void)
 {
-	struct checkpoint c;
+	struct keten_checkpoint c;
 	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN + 1],
 	    want[CHAIN_CHECKPOINT_PAE_LEN];
 	uint8_t enc[CHAIN_CHECKPOINT_LEN + 1];
@@ -259,15 +260,16 @@ test_checkpoint_sign(void)
 		const char *name;
 		size_t off, len;
 	} fields[] = {
-	    {"size", offsetof(struct checkpoint, size), 8},
-	    {"head_hash", offsetof(struct checkpoint, head_hash), 32},
-	    {"root", offsetof(struct checkpoint, root), 32},
-	    {"access_size", offsetof(struct checkpoint, access_size), 8},
-	    {"access_head", offsetof(struct checkpoint, access_head), 32},
-	    {"signed_at_us", offsetof(struct checkpoint, signed_at_us), 8},
-	    {"signature", offsetof(struct checkpoint, signature), 64},
+	    {"size", offsetof(struct keten_checkpoint, size), 8},
+	    {"head_hash", offsetof(struct keten_checkpoint, head_hash), 32},
+	    {"root", offsetof(struct keten_checkpoint, root), 32},
+	    {"access_size", offsetof(struct keten_checkpoint, access_size), 8},
+	    {"access_head", offsetof(struct keten_checkpoint, access_head), 32},
+	    {"signed_at_us", offsetof(struct keten_checkpoint, signed_at_us),
+	     8},
+	    {"signature", offsetof(struct keten_checkpoint, signature), 64},
 	};
-	struct checkpoint c, t;
+	struct keten_checkpoint c, t;
 	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN], sig[64];
 	uint8_t other_pk[32], other_sk[64], seed[32];
 	int tried = 0;
@@ -328,7 +330,7 @@ test_checkpoint_sign(void)
 static void
 test_checkpoint_store(void)
 {
-	struct checkpoint c, d;
+	struct keten_checkpoint c, d;
 	uint8_t buf[CHAIN_CHECKPOINT_STORED + 8], enc[CHAIN_CHECKPOINT_LEN];
 	static const size_t bad_len[] = {0,
 	                                 1,
@@ -425,7 +427,7 @@ test_inclusion(void)
 {
 	static struct subtrees t;
 	struct merkle_frontier f;
-	struct checkpoint c, w;
+	struct keten_checkpoint c, w;
 	uint8_t rh[N_REC][32], roots[N_REC + 1][32], leaf[32];
 	uint8_t path[MERKLE_PATH_MAX + 1][32], x[32];
 	uint8_t env[16];

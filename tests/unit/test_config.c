@@ -514,19 +514,19 @@ test_routes_deadlines(void)
 		return;
 	}
 	CHECK_INT(c->n_routes, 7);
-	CHECK(route_is(c, 0, WIRE_TYPE_REFERRAL, KETEN_KIND_LOCAL_TEAM,
+	CHECK(route_is(c, 0, KETEN_MSG_REFERRAL, KETEN_KIND_LOCAL_TEAM,
 	               KETEN_KIND_VEILIG_THUIS));
-	CHECK(route_is(c, 1, WIRE_TYPE_HANDOVER, KETEN_KIND_LOCAL_TEAM,
+	CHECK(route_is(c, 1, KETEN_MSG_HANDOVER, KETEN_KIND_LOCAL_TEAM,
 	               KETEN_KIND_VEILIG_THUIS));
-	CHECK(route_is(c, 2, WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS,
+	CHECK(route_is(c, 2, KETEN_MSG_HANDOVER, KETEN_KIND_VEILIG_THUIS,
 	               KETEN_KIND_GI));
 	CHECK(
-	    route_is(c, 3, WIRE_TYPE_HANDOVER, KETEN_KIND_GI, KETEN_KIND_RAAD));
-	CHECK(route_is(c, 4, WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS,
+	    route_is(c, 3, KETEN_MSG_HANDOVER, KETEN_KIND_GI, KETEN_KIND_RAAD));
+	CHECK(route_is(c, 4, KETEN_MSG_HANDOVER, KETEN_KIND_VEILIG_THUIS,
 	               KETEN_KIND_LOCAL_TEAM));
 	CHECK(
-	    route_is(c, 5, WIRE_TYPE_HANDOVER, KETEN_KIND_RAAD, KETEN_KIND_GI));
-	CHECK(route_is(c, 6, WIRE_TYPE_FEEDBACK, KETEN_KIND_NONE,
+	    route_is(c, 5, KETEN_MSG_HANDOVER, KETEN_KIND_RAAD, KETEN_KIND_GI));
+	CHECK(route_is(c, 6, KETEN_MSG_FEEDBACK, KETEN_KIND_NONE,
 	               KETEN_KIND_NONE));
 	CHECK_INT(config_n_default_routes, 7);
 	CHECK(memcmp(c->routes, config_default_routes,
@@ -561,14 +561,14 @@ test_routes_deadlines(void)
 		return;
 	}
 	CHECK_INT(c->n_routes, 4);
-	CHECK(route_is(c, 0, WIRE_TYPE_REFERRAL, KETEN_KIND_LOCAL_TEAM,
+	CHECK(route_is(c, 0, KETEN_MSG_REFERRAL, KETEN_KIND_LOCAL_TEAM,
 	               KETEN_KIND_VEILIG_THUIS));
-	CHECK(route_is(c, 1, WIRE_TYPE_HANDOVER, KETEN_KIND_VEILIG_THUIS,
+	CHECK(route_is(c, 1, KETEN_MSG_HANDOVER, KETEN_KIND_VEILIG_THUIS,
 	               KETEN_KIND_GI));
-	CHECK(route_is(c, 2, WIRE_TYPE_REFERRAL, KETEN_KIND_VEILIG_THUIS,
+	CHECK(route_is(c, 2, KETEN_MSG_REFERRAL, KETEN_KIND_VEILIG_THUIS,
 	               KETEN_KIND_GI));
 	CHECK(
-	    route_is(c, 3, WIRE_TYPE_FEEDBACK, KETEN_KIND_GI, KETEN_KIND_NONE));
+	    route_is(c, 3, KETEN_MSG_FEEDBACK, KETEN_KIND_GI, KETEN_KIND_NONE));
 	CHECK_INT(c->deadline_acknowledge.us, (int64_t)12 * 3600 * 1000000);
 	CHECK_INT(c->deadline_acknowledge.working_days, 0);
 	CHECK_INT(c->deadline_referral.us, (int64_t)3 * 86400 * 1000000);
@@ -584,7 +584,7 @@ test_routes_deadlines(void)
 	CHECK_INT(load(&c, "one-route.yaml", path), KETEN_OK);
 	if (c != NULL) {
 		CHECK_INT(c->n_routes, 1);
-		CHECK(route_is(c, 0, WIRE_TYPE_FEEDBACK, KETEN_KIND_NONE,
+		CHECK(route_is(c, 0, KETEN_MSG_FEEDBACK, KETEN_KIND_NONE,
 		               KETEN_KIND_NONE));
 		CHECK_INT(c->deadline_handover.working_days, 20);
 		CHECK_INT(c->deadline_acknowledge.us,

@@ -160,7 +160,7 @@ compute(void)
 	struct body b;
 	struct envelope e;
 	struct record r;
-	struct checkpoint cp;
+	struct keten_checkpoint cp;
 
 	seq_bytes(seed, 32, 0x00);
 	if (crypto_sign_seed_keypair(apk, ask, seed) != 0)
@@ -187,7 +187,7 @@ compute(void)
 	b.h.sent_at_us = 1700000000000000LL;
 	memcpy(b.content_hash, chash, 32);
 	b.has_content = true;
-	b.type = WIRE_TYPE_REFERRAL;
+	b.type = KETEN_MSG_REFERRAL;
 	b.u.offer.urgency = KETEN_URGENCY_URGENT;
 	b.u.offer.respond_by_us = 1700086400000000LL;
 	if (wire_body_encode(&body, &body_len, &b) != KETEN_OK)
@@ -197,9 +197,9 @@ compute(void)
 	pae_len = envelope_pae_len(body_len);
 	if ((pae = malloc(pae_len)) == NULL)
 		return -1;
-	envelope_pae(pae, WIRE_VERSION, WIRE_TYPE_REFERRAL, body, body_len);
+	envelope_pae(pae, WIRE_VERSION, KETEN_MSG_REFERRAL, body, body_len);
 	add("envelope_pae", pae, pae_len);
-	if (envelope_sign(sig, WIRE_VERSION, WIRE_TYPE_REFERRAL, body, body_len,
+	if (envelope_sign(sig, WIRE_VERSION, KETEN_MSG_REFERRAL, body, body_len,
 	                  ask) != KETEN_OK)
 		return -1;
 	add("envelope_sig", sig, 64);
@@ -208,7 +208,7 @@ compute(void)
 
 	memset(&e, 0, sizeof(e));
 	e.version = WIRE_VERSION;
-	e.type = WIRE_TYPE_REFERRAL;
+	e.type = KETEN_MSG_REFERRAL;
 	strcpy(e.signer, "lt-almere");
 	e.body = body;
 	e.body_len = body_len;

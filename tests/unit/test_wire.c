@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "wire.h"
+#include "wire_pb.h"
 
 static struct keten_error err;
 
@@ -136,7 +136,7 @@ test_envelope(void)
 
 	memset(&e, 0, sizeof(e));
 	e.version = WIRE_VERSION;
-	e.type = WIRE_TYPE_REFERRAL;
+	e.type = KETEN_MSG_REFERRAL;
 	strcpy(e.signer, "lt-almere");
 	e.body = body;
 	e.body_len = sizeof(body);
@@ -150,7 +150,7 @@ test_envelope(void)
 
 	CHECK_INT(env_decode(&d, out, len), KETEN_OK);
 	CHECK_INT(d.version, 1);
-	CHECK_INT(d.type, WIRE_TYPE_REFERRAL);
+	CHECK_INT(d.type, KETEN_MSG_REFERRAL);
 	CHECK(strcmp(d.signer, "lt-almere") == 0);
 	CHECK_INT(d.body_len, sizeof(body));
 	CHECK(d.body != NULL && memcmp(d.body, body, sizeof(body)) == 0);
@@ -316,7 +316,7 @@ body_decode(struct body *b, const uint8_t *buf, size_t n)
 
 	memcpy(copy, buf, n);
 	memset(&err, 0, sizeof(err));
-	rc = wire_body_decode(b, WIRE_TYPE_REFERRAL, copy, n, &err);
+	rc = wire_body_decode(b, KETEN_MSG_REFERRAL, copy, n, &err);
 	free(copy);
 	return rc;
 }
@@ -338,7 +338,7 @@ test_body(void)
 	b.h.sent_at_us = 1700000000000000LL;
 	memcpy(b.content_hash, hash32, 32);
 	b.has_content = true;
-	b.type = WIRE_TYPE_REFERRAL;
+	b.type = KETEN_MSG_REFERRAL;
 	b.u.offer.respond_by_us = 1700000999000000LL;
 	for (int u = KETEN_URGENCY_ROUTINE; u <= KETEN_URGENCY_IMMEDIATE; u++) {
 		b.u.offer.urgency = u;
@@ -350,7 +350,7 @@ test_body(void)
 		CHECK(memcmp(d.h.case_id, cid, 16) == 0);
 		CHECK(d.h.sent_at_us == 1700000000000000LL);
 		CHECK(memcmp(d.content_hash, hash32, 32) == 0);
-		CHECK_INT(d.type, WIRE_TYPE_REFERRAL);
+		CHECK_INT(d.type, KETEN_MSG_REFERRAL);
 		CHECK_INT(d.u.offer.urgency, u);
 		CHECK(d.u.offer.respond_by_us == 1700000999000000LL);
 		if (u < KETEN_URGENCY_IMMEDIATE)
@@ -638,7 +638,7 @@ rep_decode(struct reply *r, const uint8_t *buf, size_t n)
 
 /* A checkpoint whose fields all differ, v varying them. */
 static void
-make_cp(struct checkpoint *c, uint8_t v)
+make_cp(struct keten_checkpoint *c, uint8_t v)
 {
 	memset(c, 0, sizeof(*c));
 	c->size = 1003 + v;
@@ -654,7 +654,7 @@ make_cp(struct checkpoint *c, uint8_t v)
 }
 
 static int
-same_cp(const struct checkpoint *a, const struct checkpoint *b)
+same_cp(const struct keten_checkpoint *a, const struct keten_checkpoint *b)
 {
 	return a->size == b->size && a->access_size == b->access_size &&
 	       a->signed_at_us == b->signed_at_us &&
@@ -1233,7 +1233,7 @@ test_content(void)
 
 	CHECK_INT(wire_content_encode(&out, &len, &c), KETEN_OK);
 	memset(&err, 0, sizeof(err));
-	CHECK_INT(wire_content_decode(&d, WIRE_TYPE_REFERRAL, out, len, &err),
+	CHECK_INT(wire_content_decode(&d, KETEN_MSG_REFERRAL, out, len, &err),
 	          KETEN_OK);
 	memset(out, 0, len); /* the decoded strings are not in out */
 	free(out);
@@ -1271,7 +1271,7 @@ test_content(void)
 		e.family_consented = true;
 		CHECK_INT(wire_content_encode(&out, &len, &e), KETEN_OK);
 		CHECK_INT(
-		    wire_content_decode(&d, WIRE_TYPE_REFERRAL, out, len, &err),
+		    wire_content_decode(&d, KETEN_MSG_REFERRAL, out, len, &err),
 		    KETEN_OK);
 		free(out);
 		CHECK(d.referral.child.name && d.referral.child.name[0] == 0);
@@ -1284,7 +1284,7 @@ test_content(void)
 		wire_content_clear(&d);
 	}
 	/* An empty buffer: no child at all, still no NULL strings. */
-	CHECK_INT(wire_content_decode(&d, WIRE_TYPE_REFERRAL,
+	CHECK_INT(wire_content_decode(&d, KETEN_MSG_REFERRAL,
 	                              (const uint8_t *)"", 0, &err),
 	          KETEN_OK);
 	CHECK(d.referral.child.name != NULL && d.referral.child.bsn != NULL);
@@ -1293,7 +1293,7 @@ test_content(void)
 
 	memset(&err, 0, sizeof(err));
 	CHECK(
-	    refused(wire_content_decode(&d, WIRE_TYPE_REFERRAL,
+	    refused(wire_content_decode(&d, KETEN_MSG_REFERRAL,
 	                                (const uint8_t *)"\x0a\x05xy", 4, &err),
 	            KETEN_E_MALFORMED));
 	CHECK(d.pb == NULL);
@@ -1323,7 +1323,7 @@ test_envelope_version(void)
 	/* The encoder passes anything through: the decoder is the gate. */
 	memset(&e, 0, sizeof(e));
 	e.version = 7;
-	e.type = WIRE_TYPE_REFERRAL;
+	e.type = KETEN_MSG_REFERRAL;
 	strcpy(e.signer, "lt-almere");
 	e.body = body;
 	e.body_len = sizeof(body);
@@ -1334,10 +1334,41 @@ test_envelope_version(void)
 	free(out);
 }
 
+/* common/wire.c asserts that each C enum value equals the proto's; this
+ * catches a value the proto gains that the C enums (and the words) lack:
+ * protobuf-c knows each enum's values only at run time. */
+static void
+test_enums_match_proto(void)
+{
+	CHECK_INT(keten__message_type__descriptor.n_values,
+	          KETEN_MSG_TYPE_MAX + 1);
+	CHECK_INT(keten__decline_reason__descriptor.n_values,
+	          KETEN_DECLINE_MAX + 1);
+	CHECK_INT(keten__outcome__descriptor.n_values, KETEN_OUTCOME_MAX + 1);
+	CHECK_INT(keten__case_status__descriptor.n_values,
+	          KETEN_CASE_CLOSED + 1);
+	for (int t = 1; t <= KETEN_MSG_TYPE_MAX; t++)
+		CHECK(strcmp(keten_message_type_name(t), "?") != 0 &&
+		      keten_message_type_parse(keten_message_type_name(t)) ==
+		          (enum keten_message_type)t);
+	for (int r = 1; r <= KETEN_DECLINE_MAX; r++)
+		CHECK(keten_decline_reason_parse(keten_decline_reason_name(
+		          r)) == (enum keten_decline_reason)r);
+	for (int o = 1; o <= KETEN_OUTCOME_MAX; o++)
+		CHECK(keten_outcome_parse(keten_outcome_name(o)) ==
+		      (enum keten_outcome)o);
+	CHECK(strcmp(keten_message_type_name(KETEN_MSG_TYPE_MAX + 1), "?") ==
+	      0);
+	CHECK(strcmp(keten_outcome_name(0), "?") == 0);
+	CHECK(strcmp(keten_case_status_name(0), "none") == 0);
+	CHECK(keten_decline_reason_parse(NULL) == 0);
+}
+
 int
 main(void)
 {
 	init_fixtures();
+	test_enums_match_proto();
 	test_envelope();
 	test_body();
 	test_request();
