@@ -31,6 +31,7 @@
 struct broker {
 	const struct config *cfg;
 	struct store *store;
+	struct store_writer *writer; /* the writer thread's alone */
 	const struct signer *signer;
 	void *zctx;
 	atomic_bool

@@ -146,8 +146,9 @@ serve(const char *path)
 	memcpy(curve_sk, k->curve_sk, 32);
 	if (signer_new(&sg, &k, &err) != KETEN_OK)
 		goto out;
-	if (store_open(&b.store, c->data_dir, c->map_size, c->map_max,
-	               c->region, signer_checkpoint, sg, &err) != KETEN_OK) {
+	if (store_open(&b.store, &b.writer, c->data_dir, c->map_size,
+	               c->map_max, c->region, signer_checkpoint, sg,
+	               &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}
@@ -177,7 +178,7 @@ out:
 	if (b.zctx)
 		zmq_ctx_term(b.zctx);
 	free(workers);
-	store_close(&b.store);
+	store_close(&b.store, &b.writer);
 	signer_destroy(&sg);
 	keys_destroy(&k);
 	config_destroy(&c);

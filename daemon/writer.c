@@ -158,7 +158,7 @@ writer_main(void *arg)
 		t0 = clock_mono_us();
 		now = clock_now_us();
 		skip_repeats(b, last, items, batch, n, now);
-		if (store_apply(b->store, items, n, now, &err) != KETEN_OK)
+		if (store_apply(b->writer, items, n, now, &err) != KETEN_OK)
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
 		log_debug("event=commit n=%zu us=%lld", n,
