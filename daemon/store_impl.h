@@ -3,11 +3,11 @@
  * thread reads, the writer's own state, and the calls between the files.
  * Must never be included outside daemon/store*.c.
  *
- * Calls run one way: store.c (open, close, map growth, heads) calls
- * store_upgrade.c, store_tree.c and store_cases.c; store_upgrade.c and
- * store_write.c call store_tree.c and store_cases.c; store_read.c calls
+ * Calls run one way, with no circle: store.c (open, close, map growth,
+ * heads) calls store_upgrade.c and store_tree.c; store_upgrade.c calls
  * store_tree.c and store_cases.c; store_write.c and store_read.c call
- * store.c's heads and map growth.
+ * store.c, store_tree.c and store_cases.c; store_tree.c and
+ * store_cases.c call no other store file.
  */
 #ifndef KETEN_STORE_IMPL_H
 #define KETEN_STORE_IMPL_H
