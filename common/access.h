@@ -2,7 +2,7 @@
  * The access log (NEN 7513): one entry per read that disclosed records or
  * case state to an agency or auditor, hash-chained like the message log
  * but in a chain of its own (docs/PROTOCOL.md, "The access log"). Pure:
- * layouts and hashes only; daemon/store.c writes entries, the offline
+ * layouts and hashes only; daemon/store_write.c writes entries, the offline
  * audit reads them.
  */
 #ifndef KETEN_ACCESS_H

@@ -97,7 +97,7 @@ void case_offer_due(int64_t *ack_due_us, int64_t *decide_due_us,
 bool case_overdue(const struct case_state *st, const struct config *c,
                   int64_t now_us);
 
-/* Storage form (not a wire format: only store.c keeps it). */
+/* Storage form (not a wire format: only daemon/store_cases.c keeps it). */
 size_t case_encode(uint8_t out[CASE_ENCODED_MAX], const struct case_state *st);
 int case_decode(struct case_state *st, const uint8_t *buf, size_t len) WUR;
 

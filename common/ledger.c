@@ -15,6 +15,7 @@
 #include "bytes.h"
 #include "chain.h"
 #include "ledger.h"
+#include "ledger_layout.h"
 #include "wire.h"
 
 struct ledger {
@@ -39,14 +40,14 @@ ledger_open(struct ledger **out, const char *dir, struct keten_error *err)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	if ((rc = mdb_env_create(&l->env)) != 0)
 		goto fail;
-	if ((rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0)
+	if ((rc = mdb_env_set_maxdbs(l->env, LAYOUT_MAX_DBS)) != 0)
 		goto fail;
 	rc = mdb_env_open(l->env, dir, MDB_RDONLY, 0600);
 	if (rc == EACCES || rc == EROFS) {
 		/* A read-only copy: no lock file can be made; nobody writes. */
 		mdb_env_close(l->env);
 		if ((rc = mdb_env_create(&l->env)) != 0 ||
-		    (rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0)
+		    (rc = mdb_env_set_maxdbs(l->env, LAYOUT_MAX_DBS)) != 0)
 			goto fail;
 		rc = mdb_env_open(l->env, dir, MDB_RDONLY | MDB_NOLOCK, 0600);
 	}
@@ -75,7 +76,7 @@ ledger_close(struct ledger **l)
 /* Walks database `db` with its head stored under meta key `head`; a
  * missing database is empty if `optional`. */
 static int
-walk(struct ledger *l, const char *db, const char *head, bool optional,
+walk(struct ledger *l, const char *db, MDB_val head, bool optional,
      ledger_record_fn fn, ledger_end_fn end, void *arg, uint64_t *head_seq,
      uint8_t head_hash[32], char region[KETEN_ID_MAX + 1],
      struct keten_error *err)
@@ -98,7 +99,7 @@ walk(struct ledger *l, const char *db, const char *head, bool optional,
 	if (rc != 0)
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                 mdb_strerror(rc));
-	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) != 0) {
+	if ((rc = mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta)) != 0) {
 		mdb_txn_abort(txn);
 		return error_set(
 		    err, KETEN_E_IO,
@@ -108,8 +109,7 @@ walk(struct ledger *l, const char *db, const char *head, bool optional,
 	if ((rc = mdb_dbi_open(txn, db, 0, &log)) != 0) {
 		/* A database that came later is empty in older directories,
 		 * unless the head says it had entries: then it was removed. */
-		k.mv_data = (void *)(uintptr_t)head;
-		k.mv_size = strlen(head);
+		k = head;
 		if (optional && rc == MDB_NOTFOUND &&
 		    mdb_get(txn, meta, &k, &v) == 0) {
 			mdb_txn_abort(txn);
@@ -125,14 +125,12 @@ walk(struct ledger *l, const char *db, const char *head, bool optional,
 		                 "the data directory holds no keten %s: %s", db,
 		                 mdb_strerror(rc));
 	}
-	k.mv_data = (void *)(uintptr_t)head;
-	k.mv_size = strlen(head);
-	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 40) {
+	k = head;
+	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == LAYOUT_HEAD_LEN) {
 		*head_seq = bytes_get_be64(v.mv_data);
 		memcpy(head_hash, (const uint8_t *)v.mv_data + 8, 32);
 	}
-	k.mv_data = "region";
-	k.mv_size = 6;
+	k = LAYOUT_KEY(LAYOUT_META_REGION);
 	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size <= KETEN_ID_MAX) {
 		memcpy(region, v.mv_data, v.mv_size);
 		region[v.mv_size] = '\0';
@@ -166,8 +164,8 @@ ledger_walk(struct ledger *l, ledger_record_fn fn, void *arg,
             uint64_t *head_seq, uint8_t head_hash[32],
             char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
-	return walk(l, LEDGER_DB_LOG, "head", false, fn, NULL, arg, head_seq,
-	            head_hash, region, err);
+	return walk(l, LAYOUT_DB_LOG, LAYOUT_KEY(LAYOUT_META_HEAD), false, fn,
+	            NULL, arg, head_seq, head_hash, region, err);
 }
 
 int
@@ -175,8 +173,8 @@ ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
                 void *arg, uint64_t *head_seq, uint8_t head_hash[32],
                 char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
-	return walk(l, LEDGER_DB_LOG, "head", false, fn, end, arg, head_seq,
-	            head_hash, region, err);
+	return walk(l, LAYOUT_DB_LOG, LAYOUT_KEY(LAYOUT_META_HEAD), false, fn,
+	            end, arg, head_seq, head_hash, region, err);
 }
 
 int
@@ -185,7 +183,7 @@ ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
 {
 	MDB_txn *txn = NULL;
 	MDB_dbi meta;
-	MDB_val k = {.mv_size = 10, .mv_data = "checkpoint"}, v;
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
 	int rc;
 
 	*has = false;
@@ -195,7 +193,7 @@ ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
 	if (rc != 0)
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                 mdb_strerror(rc));
-	if ((rc = mdb_dbi_open(txn, LEDGER_DB_META, 0, &meta)) == 0)
+	if ((rc = mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta)) == 0)
 		rc = mdb_get(txn, meta, &k, &v);
 	if (rc == 0 && chain_checkpoint_load(cp, v.mv_data, v.mv_size) != 0)
 		rc = MDB_CORRUPTED;
@@ -219,6 +217,6 @@ ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,
                    uint64_t *head_seq, uint8_t head_hash[32],
                    char region[KETEN_ID_MAX + 1], struct keten_error *err)
 {
-	return walk(l, LEDGER_DB_ACCESS, "access_head", true, fn, NULL, arg,
-	            head_seq, head_hash, region, err);
+	return walk(l, LAYOUT_DB_ACCESS, LAYOUT_KEY(LAYOUT_META_ACCESS_HEAD),
+	            true, fn, NULL, arg, head_seq, head_hash, region, err);
 }

@@ -1,8 +1,8 @@
 /*
  * Read-only access to a broker's LMDB data directory, for auditors: works
  * while the broker runs, or on a copy. Never writes. The database names and
- * key layouts here are shared with daemon/store.c (docs/PROTOCOL.md,
- * "Storage").
+ * key layouts are ledger_layout.h's, shared with daemon/store*.c
+ * (docs/PROTOCOL.md, "Storage").
  */
 #ifndef KETEN_LEDGER_H
 #define KETEN_LEDGER_H
@@ -12,22 +12,6 @@
 #include <stdint.h>
 
 #include "error.h"
-
-#define LEDGER_DB_LOG     "log"     /* be64 seq -> stored record */
-#define LEDGER_DB_MSGID   "msgid"   /* message id -> first receipt fields */
-#define LEDGER_DB_INBOX   "inbox"   /* recipient id, NUL, be64 seq -> "" */
-#define LEDGER_DB_CONTENT "content" /* be64 seq -> sealed content */
-#define LEDGER_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
-#define LEDGER_DB_META    "meta"    /* "head", "checkpoint", "region", ... */
-/* A case's number is the seq of the referral that opened it: keyed by it,
- * a new case's entries go at the end of each tree, not on random pages. */
-#define LEDGER_DB_CASENO  "caseno"  /* case id -> be64 case number */
-#define LEDGER_DB_CASES   "cases"   /* be64 case number -> state (case.c) */
-#define LEDGER_DB_CASEIDX "caseidx" /* agency id, NUL, be64 number -> "" */
-#define LEDGER_DB_CASELOG "caselog" /* be64 number, be64 seq -> "" */
-#define LEDGER_DB_ACCESS  "access"  /* be64 access seq -> entry (access.h) */
-#define LEDGER_DB_TREE    "tree"    /* level, be64 index -> Merkle node */
-#define LEDGER_MAX_DBS    16
 
 struct ledger;
 

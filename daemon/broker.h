@@ -40,8 +40,14 @@ struct broker {
 };
 
 void *verify_main(void *broker); /* a verify worker thread */
-void *writer_main(void *broker); /* the single writer thread */
-void *zap_main(void *broker);    /* the ZAP handler thread */
+/* The single writer thread's start: the only holder of the store's writer
+ * state, which no other thread is given. */
+struct writer_start {
+	struct broker *b;
+	struct store_writer *w;
+};
+void *writer_main(void *start); /* the single writer thread */
+void *zap_main(void *broker);   /* the ZAP handler thread */
 /* Runs the I/O loop until SIGINT/SIGTERM; returns 0 on a clean stop. */
 int transport_run(struct broker *b, const uint8_t curve_sk[32]);
 

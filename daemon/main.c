@@ -120,6 +120,8 @@ static int
 serve(const char *path)
 {
 	struct broker b;
+	struct store_writer *sw = NULL;
+	struct writer_start ws;
 	struct config *c = NULL;
 	struct keys *k = NULL;
 	struct signer *sg = NULL;
@@ -146,7 +148,7 @@ serve(const char *path)
 	memcpy(curve_sk, k->curve_sk, 32);
 	if (signer_new(&sg, &k, &err) != KETEN_OK)
 		goto out;
-	if (store_open(&b.store, c->data_dir, c->map_size, c->map_max,
+	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
 	               c->region, signer_checkpoint, sg, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
@@ -156,8 +158,10 @@ serve(const char *path)
 	if ((b.zctx = zmq_ctx_new()) == NULL ||
 	    (workers = calloc(c->workers, sizeof(*workers))) == NULL)
 		goto out;
+	ws.b = &b;
+	ws.w = sw;
 	if (pthread_create(&zap, NULL, zap_main, &b) != 0 ||
-	    pthread_create(&writer, NULL, writer_main, &b) != 0)
+	    pthread_create(&writer, NULL, writer_main, &ws) != 0)
 		fatalx("event=thread_start_failed");
 	for (unsigned i = 0; i < c->workers; i++)
 		if (pthread_create(&workers[i], NULL, verify_main, &b) != 0)
@@ -177,7 +181,7 @@ out:
 	if (b.zctx)
 		zmq_ctx_term(b.zctx);
 	free(workers);
-	store_close(&b.store);
+	store_close(&b.store, &sw);
 	signer_destroy(&sg);
 	keys_destroy(&k);
 	config_destroy(&c);

@@ -1,7 +1,8 @@
 /*
  * The broker's LMDB store: the only code in the daemon that includes
- * lmdb.h. One writer thread calls store_apply; any thread may read.
- * MDB_vals never leave a transaction: readers get copies.
+ * lmdb.h. Any thread may read through the struct store; only the writer
+ * thread holds the struct store_writer that store_apply needs. MDB_vals
+ * never leave a transaction: readers get copies.
  */
 #ifndef KETEN_STORE_H
 #define KETEN_STORE_H
@@ -15,7 +16,8 @@
 #include "error.h"
 #include "wire.h"
 
-struct store;
+struct store;        /* what every thread reads */
+struct store_writer; /* what only the writer thread holds */
 
 enum store_op { STORE_SUBMIT = 1, STORE_ACK, STORE_ACCESS };
 
@@ -53,17 +55,20 @@ typedef void (*store_sign_fn)(void *arg, struct keten_checkpoint *cp);
 /* map_size is the initial map; it doubles when full, up to map_max (0:
  * until the disk is full). Every commit stores a checkpoint signed with
  * sign(sign_arg, ...); so does opening a log whose checkpoint is missing
- * (a directory from before checkpoints). */
-int store_open(struct store **out, const char *dir, size_t map_size,
-               size_t map_max, const char *region, store_sign_fn sign,
-               void *sign_arg, struct keten_error *err) WUR;
-void store_close(struct store **s);
+ * (a directory from before checkpoints). *writer is the writer's state:
+ * give it to the writer thread alone. */
+int store_open(struct store **out, struct store_writer **writer,
+               const char *dir, size_t map_size, size_t map_max,
+               const char *region, store_sign_fn sign, void *sign_arg,
+               struct keten_error *err) WUR;
+/* Closes both, once no thread uses them; NULLs them. */
+void store_close(struct store **s, struct store_writer **writer);
 
 /* Applies the items in one durable transaction, with a signed checkpoint.
  * Returns non-OK only if the whole batch failed (nothing was written; each
  * item's status says why). After the commit each recorded submit's
  * receipt gets the checkpoint and its inclusion proof. */
-int store_apply(struct store *s, struct store_item *items, size_t n,
+int store_apply(struct store_writer *w, struct store_item *items, size_t n,
                 int64_t now_us, struct keten_error *err) WUR;
 
 /* The chain head (0 and the genesis hash for an empty log). */

@@ -122,7 +122,8 @@ notice_of(struct broker *b, struct store_item *items, size_t n)
 void *
 writer_main(void *arg)
 {
-	struct broker *b = arg;
+	struct broker *b = ((struct writer_start *)arg)->b;
+	struct store_writer *sw = ((struct writer_start *)arg)->w;
 	unsigned max = b->cfg->batch_max, done = 0;
 	struct job **batch = calloc(max, sizeof(*batch));
 	struct store_item *items = calloc(max, sizeof(*items));
@@ -158,7 +159,7 @@ writer_main(void *arg)
 		t0 = clock_mono_us();
 		now = clock_now_us();
 		skip_repeats(b, last, items, batch, n, now);
-		if (store_apply(b->store, items, n, now, &err) != KETEN_OK)
+		if (store_apply(sw, items, n, now, &err) != KETEN_OK)
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
 		log_debug("event=commit n=%zu us=%lld", n,

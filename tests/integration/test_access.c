@@ -15,6 +15,7 @@
 #include "../check.h"
 #include "access.h"
 #include "harness.h"
+#include "ledger_layout.h"
 
 static struct harness H;
 
@@ -91,30 +92,26 @@ tamper(const char *dir, uint64_t seq, int del)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	uint8_t k[8], buf[256];
-	MDB_val key = {8, k}, val;
+	uint8_t k[LAYOUT_SEQ_KEY_LEN], buf[256];
+	MDB_val key = layout_seq_key(k, seq), val;
 
-	for (int i = 0; i < 8; i++)
-		k[i] = (uint8_t)(seq >> (56 - 8 * i));
 	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 16);
+	mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS);
 	CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
 	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-	CHECK(mdb_dbi_open(txn, "access", 0, &dbi) == 0);
+	CHECK(mdb_dbi_open(txn, LAYOUT_DB_ACCESS, 0, &dbi) == 0);
 	if (del == 2) {
 		CHECK(mdb_drop(txn, dbi, 1) == 0);
 	} else if (del == 3) {
 		MDB_dbi meta;
-		uint8_t head[40], pk[8];
-		MDB_val pkey = {8, pk}, mk = {11, "access_head"},
-		        hv = {40, head};
-		for (int i = 0; i < 8; i++)
-			pk[i] = (uint8_t)((seq - 1) >> (56 - 8 * i));
+		uint8_t head[LAYOUT_HEAD_LEN], pk[LAYOUT_SEQ_KEY_LEN], hash[32];
+		MDB_val pkey = layout_seq_key(pk, seq - 1),
+		        mk = LAYOUT_KEY(LAYOUT_META_ACCESS_HEAD), hv;
 		CHECK(mdb_get(txn, dbi, &pkey, &val) == 0);
-		access_hash(head + 8, val.mv_data, val.mv_size);
-		memcpy(head, pk, 8);
+		access_hash(hash, val.mv_data, val.mv_size);
+		hv = layout_head_val(head, seq - 1, hash);
 		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);
-		CHECK(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+		CHECK(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta) == 0);
 		CHECK(mdb_put(txn, meta, &mk, &hv, 0) == 0);
 	} else if (del) {
 		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);

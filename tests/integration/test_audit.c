@@ -14,6 +14,7 @@
 #include "../check.h"
 #include "chain.h"
 #include "harness.h"
+#include "ledger_layout.h"
 
 #define RECORDS 8
 
@@ -60,10 +61,10 @@ tamper(const char *dir, void (*fn)(MDB_txn *, MDB_dbi))
 	MDB_txn *txn;
 	MDB_dbi dbi;
 
-	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS) ||
 	    mdb_env_open(env, dir, 0, 0600) ||
 	    mdb_txn_begin(env, NULL, 0, &txn) ||
-	    mdb_dbi_open(txn, "log", 0, &dbi))
+	    mdb_dbi_open(txn, LAYOUT_DB_LOG, 0, &dbi))
 		exit(99);
 	fn(txn, dbi);
 	if (mdb_txn_commit(txn))
@@ -77,10 +78,9 @@ static size_t saved_len[2];
 static void
 get_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int slot)
 {
-	uint8_t k[8];
-	MDB_val key = {8, k}, val;
+	uint8_t k[LAYOUT_SEQ_KEY_LEN];
+	MDB_val key = layout_seq_key(k, seq), val;
 
-	be64(k, seq);
 	if (mdb_get(txn, dbi, &key, &val) || val.mv_size > sizeof(saved[0]))
 		exit(99);
 	memcpy(saved[slot], val.mv_data, val.mv_size);
@@ -90,10 +90,10 @@ get_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int slot)
 static void
 put_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int slot)
 {
-	uint8_t k[8];
-	MDB_val key = {8, k}, val = {saved_len[slot], saved[slot]};
+	uint8_t k[LAYOUT_SEQ_KEY_LEN];
+	MDB_val key = layout_seq_key(k, seq),
+	        val = layout_val(saved[slot], saved_len[slot]);
 
-	be64(k, seq);
 	if (mdb_put(txn, dbi, &key, &val, 0))
 		exit(99);
 }
@@ -101,10 +101,9 @@ put_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int slot)
 static void
 del_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
 {
-	uint8_t k[8];
-	MDB_val key = {8, k};
+	uint8_t k[LAYOUT_SEQ_KEY_LEN];
+	MDB_val key = layout_seq_key(k, seq);
 
-	be64(k, seq);
 	if (mdb_del(txn, dbi, &key, NULL))
 		exit(99);
 }
@@ -153,8 +152,9 @@ save2(MDB_txn *t, MDB_dbi d)
 static void
 repeat2(MDB_txn *t, MDB_dbi d)
 {
-	uint8_t k[8], head[40];
-	MDB_val key = {8, k}, val, hk = {4, "head"}, hv = {40, head};
+	uint8_t k[LAYOUT_SEQ_KEY_LEN], head[LAYOUT_HEAD_LEN], hash[32];
+	MDB_val key = layout_seq_key(k, RECORDS + 1), val,
+	        hk = LAYOUT_KEY(LAYOUT_META_HEAD), hv;
 	MDB_dbi meta;
 
 	get_rec(t, d, 2, 0);
@@ -162,13 +162,12 @@ repeat2(MDB_txn *t, MDB_dbi d)
 	be64(saved[0], RECORDS + 1);
 	chain_record_hash(saved[0] + 8, saved[1], saved_len[1]);
 	memcpy(saved[0] + 40, saved[1] + 40, 8); /* the last record's time */
-	be64(k, RECORDS + 1);
-	val.mv_size = saved_len[0];
-	val.mv_data = saved[0];
-	if (mdb_put(t, d, &key, &val, 0) || mdb_dbi_open(t, "meta", 0, &meta))
+	val = layout_val(saved[0], saved_len[0]);
+	if (mdb_put(t, d, &key, &val, 0) ||
+	    mdb_dbi_open(t, LAYOUT_DB_META, 0, &meta))
 		exit(99);
-	be64(head, RECORDS + 1);
-	chain_record_hash(head + 8, saved[0], saved_len[0]);
+	chain_record_hash(hash, saved[0], saved_len[0]);
+	hv = layout_head_val(head, RECORDS + 1, hash);
 	if (mdb_put(t, meta, &hk, &hv, 0))
 		exit(99);
 }

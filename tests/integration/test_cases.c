@@ -14,6 +14,7 @@
 #include "bytes.h"
 #include "case.h"
 #include "harness.h"
+#include "ledger_layout.h"
 #include "raw.h"
 
 static struct harness H;
@@ -448,14 +449,15 @@ case_full(void)
 static void
 forget_cases(const char *data)
 {
-	const char *dbs[] = {"cases", "caseidx", "caselog"};
+	const char *dbs[] = {LAYOUT_DB_CASES, LAYOUT_DB_CASEIDX,
+	                     LAYOUT_DB_CASELOG};
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val k = {.mv_size = 6, .mv_data = "schema"};
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA);
 
 	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, 16), 0);
+	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
 	CHECK_INT(mdb_env_set_mapsize(env, 1UL << 30), 0);
 	CHECK_INT(mdb_env_open(env, data, 0, 0600), 0);
 	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
@@ -463,7 +465,7 @@ forget_cases(const char *data)
 		CHECK_INT(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0);
 		CHECK_INT(mdb_drop(txn, dbi, 1), 0);
 	}
-	CHECK_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &dbi), 0);
 	CHECK_INT(mdb_del(txn, dbi, &k, NULL), 0);
 	CHECK_INT(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
@@ -913,8 +915,8 @@ rekey(MDB_txn *txn, MDB_dbi dbi, bool last, const uint64_t *opened, size_t n)
 	mdb_cursor_close(cur);
 	CHECK_INT(mdb_drop(txn, dbi, 0), 0);
 	for (size_t i = 0; i < ne; i++) {
-		k = (MDB_val){.mv_size = e[i].klen, .mv_data = e[i].key};
-		v = (MDB_val){.mv_size = e[i].vlen, .mv_data = e[i].val};
+		k = layout_val(e[i].key, e[i].klen);
+		v = layout_val(e[i].val, e[i].vlen);
 		CHECK_INT(mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE), 0);
 	}
 }
@@ -935,25 +937,25 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	MDB_txn *txn;
 	MDB_dbi caseno, cases, caseidx, caselog, meta, msgid;
 	MDB_cursor *cur;
-	MDB_val k = {.mv_size = 6, .mv_data = "schema"}, v;
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
 	MDB_stat ms;
 	uint8_t no[8], three = 3;
 
 	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, 16), 0);
+	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
 	CHECK_INT(mdb_env_set_mapsize(env, 1UL << 30), 0);
 	CHECK_INT(mdb_env_open(env, data, 0, 0600), 0);
 	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	CHECK_INT(mdb_dbi_open(txn, "caseno", 0, &caseno), 0);
-	CHECK_INT(mdb_dbi_open(txn, "cases", 0, &cases), 0);
-	CHECK_INT(mdb_dbi_open(txn, "caseidx", 0, &caseidx), 0);
-	CHECK_INT(mdb_dbi_open(txn, "caselog", 0, &caselog), 0);
-	CHECK_INT(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-	CHECK_INT(mdb_dbi_open(txn, "msgid", 0, &msgid), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASENO, 0, &caseno), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASES, 0, &cases), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASEIDX, 0, &caseidx), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASELOG, 0, &caselog), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_MSGID, 0, &msgid), 0);
 
 	/* Schema 4, as this broker wrote it. */
 	CHECK(mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 1 &&
-	      *(uint8_t *)v.mv_data == 4);
+	      *(uint8_t *)v.mv_data == LAYOUT_SCHEMA_VERSION);
 	CHECK_INT(mdb_stat(txn, caseno, &ms), 0);
 	CHECK_INT(ms.ms_entries, n);
 	CHECK_INT(mdb_stat(txn, cases, &ms), 0);
@@ -964,11 +966,10 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	CHECK_INT(ms.ms_entries, n_log);
 	for (size_t i = 0; i < n; i++) {
 		struct case_state st;
-		k = (MDB_val){.mv_size = 16, .mv_data = ids[i]};
+		k = layout_caseno_key(ids[i]);
 		CHECK(mdb_get(txn, caseno, &k, &v) == 0 && v.mv_size == 8 &&
 		      bytes_get_be64(v.mv_data) == opened[i]);
-		bytes_put_be64(no, opened[i]);
-		k = (MDB_val){.mv_size = 8, .mv_data = no};
+		k = layout_seq_key(no, opened[i]);
 		CHECK(mdb_get(txn, cases, &k, &v) == 0 &&
 		      case_decode(&st, v.mv_data, v.mv_size) == 0 &&
 		      memcmp(st.id, ids[i], 16) == 0 &&
@@ -984,29 +985,29 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	 * the broker no longer reads. Filled with junk here, so a broker
 	 * that read them would answer a resubmission wrongly. */
 	{
-		uint8_t id[16][16], old[16][120];
+		uint8_t id[16][16], old[16][LAYOUT_MSGID_VAL_LEN_OLD];
 		size_t n_ids = 0;
 		CHECK_INT(mdb_cursor_open(txn, msgid, &cur), 0);
 		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 		     rc == 0 && n_ids < 16;
 		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			CHECK_INT(k.mv_size, 16);
-			CHECK_INT(v.mv_size, 8);
+			CHECK_INT(k.mv_size, KETEN_MSG_ID_LEN);
+			CHECK_INT(v.mv_size, LAYOUT_MSGID_VAL_LEN);
 			memcpy(id[n_ids], k.mv_data, 16);
-			memset(old[n_ids], 0xa5, 120);
-			memcpy(old[n_ids], v.mv_data, 8);
+			memset(old[n_ids], 0xa5, LAYOUT_MSGID_VAL_LEN_OLD);
+			memcpy(old[n_ids], v.mv_data, LAYOUT_MSGID_VAL_LEN);
 			n_ids++;
 		}
 		mdb_cursor_close(cur);
 		CHECK_INT(n_ids, n_log);
 		for (size_t i = 0; i < n_ids; i++) {
-			k = (MDB_val){.mv_size = 16, .mv_data = id[i]};
-			v = (MDB_val){.mv_size = 120, .mv_data = old[i]};
+			k = layout_msgid_key(id[i]);
+			v = layout_val(old[i], LAYOUT_MSGID_VAL_LEN_OLD);
 			CHECK_INT(mdb_put(txn, msgid, &k, &v, 0), 0);
 		}
 	}
-	k = (MDB_val){.mv_size = 6, .mv_data = "schema"};
-	v = (MDB_val){.mv_size = 1, .mv_data = &three};
+	k = LAYOUT_KEY(LAYOUT_META_SCHEMA);
+	v = layout_val(&three, 1);
 	CHECK_INT(mdb_put(txn, meta, &k, &v, 0), 0);
 	CHECK_INT(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
@@ -1020,17 +1021,17 @@ stored_schema(const char *data, size_t *cases)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi meta, caseno;
-	MDB_val k = {.mv_size = 6, .mv_data = "schema"}, v;
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
 	MDB_stat ms;
 	int schema = -1;
 
 	*cases = 0;
 	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, 16), 0);
+	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
 	CHECK_INT(mdb_env_open(env, data, MDB_RDONLY, 0600), 0);
 	CHECK_INT(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	CHECK_INT(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-	CHECK_INT(mdb_dbi_open(txn, "caseno", 0, &caseno), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta), 0);
+	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASENO, 0, &caseno), 0);
 	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 1)
 		schema = *(uint8_t *)v.mv_data;
 	CHECK_INT(mdb_stat(txn, caseno, &ms), 0);
@@ -1197,7 +1198,7 @@ static void
 edit_begin(struct edit *e, size_t spare_pages)
 {
 	CHECK_INT(mdb_env_create(&e->env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(e->env, 16), 0);
+	CHECK_INT(mdb_env_set_maxdbs(e->env, LAYOUT_MAX_DBS), 0);
 	CHECK_INT(mdb_env_open(e->env, H.data, 0, 0600), 0);
 	if (spare_pages > 0) {
 		/* Shrink the map to what the data uses, and a little: the
@@ -1233,12 +1234,10 @@ edit_end(struct edit *e)
 static void
 put_caselog(struct edit *e, uint64_t no, uint64_t seq)
 {
-	uint8_t key[16];
-	MDB_val k = {.mv_size = 16, .mv_data = key}, v = {0, ""};
+	uint8_t key[LAYOUT_CASELOG_KEY_LEN];
+	MDB_val k = layout_caselog_key(key, no, seq), v = layout_val("", 0);
 
-	bytes_put_be64(key, no);
-	bytes_put_be64(key + 8, seq);
-	CHECK_INT(mdb_put(e->txn, edit_db(e, "caselog"), &k, &v, 0), 0);
+	CHECK_INT(mdb_put(e->txn, edit_db(e, LAYOUT_DB_CASELOG), &k, &v, 0), 0);
 }
 
 /* Fresh ids[0..n), in falling id order, and a broker's directory with
@@ -1277,17 +1276,16 @@ damaged_cases(void)
 	three_records(2, 0x40);
 	/* Case 1 (opened at record 1) moved under its id, as in schema 3. */
 	edit_begin(&e, 0);
-	cases = edit_db(&e, "cases");
-	bytes_put_be64(no, 1);
-	k = (MDB_val){.mv_size = 8, .mv_data = no};
+	cases = edit_db(&e, LAYOUT_DB_CASES);
+	k = layout_seq_key(no, 1);
 	if (mdb_get(e.txn, cases, &k, &v) == 0 && v.mv_size <= sizeof(state)) {
 		len = v.mv_size;
 		memcpy(state, v.mv_data, len);
 	}
 	CHECK(len > 0);
 	CHECK_INT(mdb_del(e.txn, cases, &k, NULL), 0);
-	k = (MDB_val){.mv_size = 16, .mv_data = ids[0]};
-	v = (MDB_val){.mv_size = len, .mv_data = state};
+	k = layout_caseno_key(ids[0]); /* schema 3 keyed cases by id */
+	v = layout_val(state, len);
 	CHECK_INT(mdb_put(e.txn, cases, &k, &v, 0), 0);
 	edit_end(&e);
 
@@ -1321,8 +1319,8 @@ damaged_cases(void)
 static void
 stale_cases(void)
 {
-	static const char *const dbs[] = {"caseno", "cases", "caseidx",
-	                                  "caselog"};
+	static const char *const dbs[] = {LAYOUT_DB_CASENO, LAYOUT_DB_CASES,
+	                                  LAYOUT_DB_CASEIDX, LAYOUT_DB_CASELOG};
 	struct edit e;
 	uint8_t no[8];
 	MDB_val k, v;
@@ -1362,11 +1360,10 @@ stale_cases(void)
 
 	/* The head's case lost, the cases before it intact. */
 	edit_begin(&e, 0);
-	k = (MDB_val){.mv_size = 16, .mv_data = ids[3]};
-	CHECK_INT(mdb_del(e.txn, edit_db(&e, "caseno"), &k, NULL), 0);
-	bytes_put_be64(no, 5);
-	k = (MDB_val){.mv_size = 8, .mv_data = no};
-	CHECK_INT(mdb_del(e.txn, edit_db(&e, "cases"), &k, NULL), 0);
+	k = layout_caseno_key(ids[3]);
+	CHECK_INT(mdb_del(e.txn, edit_db(&e, LAYOUT_DB_CASENO), &k, NULL), 0);
+	k = layout_seq_key(no, 5);
+	CHECK_INT(mdb_del(e.txn, edit_db(&e, LAYOUT_DB_CASES), &k, NULL), 0);
 	edit_end(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 3);
@@ -1386,19 +1383,18 @@ stale_cases(void)
 	 * broker refuses, naming the damage, and leaves the log alone. */
 	edit_begin(&e, 0);
 	{
-		MDB_dbi log = edit_db(&e, "log");
-		uint8_t key[8], rec[8192];
+		MDB_dbi log = edit_db(&e, LAYOUT_DB_LOG);
+		uint8_t key[LAYOUT_SEQ_KEY_LEN], rec[8192];
 		size_t len = 0;
-		bytes_put_be64(key, 3);
-		k = (MDB_val){.mv_size = 8, .mv_data = key};
+		k = layout_seq_key(key, 3);
 		if (mdb_get(e.txn, log, &k, &v) == 0 &&
 		    v.mv_size <= sizeof(rec)) {
 			len = v.mv_size;
 			memcpy(rec, v.mv_data, len);
 		}
 		CHECK(len > 0);
-		bytes_put_be64(key, 2);
-		v = (MDB_val){.mv_size = len, .mv_data = rec};
+		k = layout_seq_key(key, 2);
+		v = layout_val(rec, len);
 		CHECK_INT(mdb_put(e.txn, log, &k, &v, 0), 0);
 	}
 	put_caselog(&e, 100, 100);

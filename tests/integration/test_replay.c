@@ -17,6 +17,7 @@
 
 #include "../check.h"
 #include "harness.h"
+#include "ledger_layout.h"
 
 static struct harness H;
 
@@ -106,17 +107,15 @@ flip(const char *dir, uint64_t seq)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	uint8_t k[8], buf[8192];
-	MDB_val key = {8, k}, val;
+	uint8_t k[LAYOUT_SEQ_KEY_LEN], buf[8192];
+	MDB_val key = layout_seq_key(k, seq), val;
 
-	for (int i = 0; i < 8; i++)
-		k[i] = (uint8_t)(seq >> (56 - 8 * i));
 	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 16);
+	mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS);
 	mdb_env_set_mapsize(env, (size_t)1 << 32);
 	CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
 	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-	CHECK(mdb_dbi_open(txn, "log", 0, &dbi) == 0);
+	CHECK(mdb_dbi_open(txn, LAYOUT_DB_LOG, 0, &dbi) == 0);
 	CHECK(mdb_get(txn, dbi, &key, &val) == 0);
 	CHECK(val.mv_size <= sizeof(buf));
 	memcpy(buf, val.mv_data, val.mv_size);

@@ -1,0 +1,146 @@
+/*
+ * The LMDB layout of a data directory (docs/PROTOCOL.md 13.2): database
+ * names, meta keys, key builders and the schema version, for the daemon's
+ * store, common's ledger and the tests. Nothing else may spell one out.
+ */
+#ifndef KETEN_LEDGER_LAYOUT_H
+#define KETEN_LEDGER_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "bytes.h"
+#include "keten_public.h"
+
+/* The storage version this broker writes (meta "schema", 1 byte). */
+#define LAYOUT_SCHEMA_VERSION 4
+#define LAYOUT_MAX_DBS        16 /* room for the databases below */
+
+#define LAYOUT_DB_LOG     "log"     /* be64 seq -> stored record */
+#define LAYOUT_DB_MSGID   "msgid"   /* message id -> be64 seq (schema 4) */
+#define LAYOUT_DB_INBOX   "inbox"   /* recipient id, NUL, be64 seq -> "" */
+#define LAYOUT_DB_CONTENT "content" /* be64 seq -> sealed content */
+#define LAYOUT_DB_CURSOR  "cursor"  /* agency id -> be64 acknowledged seq */
+#define LAYOUT_DB_META    "meta"    /* the LAYOUT_META_* keys below */
+/* A case's number is the seq of the referral that opened it: keyed by it,
+ * a new case's entries go at the end of each tree, not on random pages. */
+#define LAYOUT_DB_CASENO  "caseno"  /* case id -> be64 case number */
+#define LAYOUT_DB_CASES   "cases"   /* be64 case number -> state (case.c) */
+#define LAYOUT_DB_CASEIDX "caseidx" /* agency id, NUL, be64 number -> "" */
+#define LAYOUT_DB_CASELOG "caselog" /* be64 number, be64 seq -> "" */
+#define LAYOUT_DB_ACCESS  "access"  /* be64 access seq -> entry (access.h) */
+#define LAYOUT_DB_TREE    "tree"    /* level, be64 index -> Merkle node */
+
+/* The keys of meta; build them with LAYOUT_KEY. */
+#define LAYOUT_META_HEAD        "head"        /* be64 seq, record hash */
+#define LAYOUT_META_ACCESS_HEAD "access_head" /* be64 seq, entry hash */
+#define LAYOUT_META_CHECKPOINT  "checkpoint"  /* chain_checkpoint_store */
+#define LAYOUT_META_REGION      "region"      /* the region id, no NUL */
+#define LAYOUT_META_SCHEMA      "schema"      /* LAYOUT_SCHEMA_VERSION */
+
+#define LAYOUT_HEAD_LEN 40 /* a head value: be64 seq, 32-byte hash */
+
+/* A msgid value is the record's be64 seq since schema 4. Before, it went
+ * on with the receipt fields (120 bytes in all); those are read from the
+ * record now, so the old values still serve. */
+#define LAYOUT_MSGID_VAL_LEN     8
+#define LAYOUT_MSGID_VAL_LEN_OLD 120
+
+#define LAYOUT_SEQ_KEY_LEN     8 /* log, content, cases, access */
+#define LAYOUT_INBOX_KEY_MAX   (KETEN_ID_MAX + 1 + 8)
+#define LAYOUT_CASEIDX_KEY_MAX (KETEN_ID_MAX + 1 + 8)
+#define LAYOUT_CASELOG_KEY_LEN 16
+#define LAYOUT_TREE_KEY_LEN    9
+
+/* The MDB_val of n bytes at p: borrowed, valid while p is. */
+static inline MDB_val
+layout_val(const void *p, size_t n)
+{
+	MDB_val v = {.mv_size = n, .mv_data = (void *)(uintptr_t)p};
+	return v;
+}
+
+/* The MDB_val of a string literal, without its NUL ("" refuses anything
+ * but a literal, whose length sizeof knows). */
+#define LAYOUT_KEY(lit) layout_val("" lit, sizeof(lit) - 1)
+
+/* A be64 key: a seq (log, content), a case number (cases) or an access
+ * seq (access). */
+static inline MDB_val
+layout_seq_key(uint8_t out[LAYOUT_SEQ_KEY_LEN], uint64_t seq)
+{
+	bytes_put_be64(out, seq);
+	return layout_val(out, LAYOUT_SEQ_KEY_LEN);
+}
+
+static inline MDB_val
+layout_msgid_key(const uint8_t id[KETEN_MSG_ID_LEN])
+{
+	return layout_val(id, KETEN_MSG_ID_LEN);
+}
+
+static inline MDB_val
+layout_caseno_key(const uint8_t id[KETEN_CASE_ID_LEN])
+{
+	return layout_val(id, KETEN_CASE_ID_LEN);
+}
+
+static inline MDB_val
+layout_cursor_key(const char *agency)
+{
+	return layout_val(agency, strlen(agency));
+}
+
+/* An inbox key: agency, NUL, be64 seq, in out (LAYOUT_INBOX_KEY_MAX);
+ * returns its length. */
+static inline size_t
+layout_inbox_key(uint8_t *out, const char *agency, uint64_t seq)
+{
+	size_t n = strlen(agency);
+
+	memcpy(out, agency, n);
+	out[n] = 0;
+	bytes_put_be64(out + n + 1, seq);
+	return n + 9;
+}
+
+/* A caseidx key: agency, NUL, be64 case number (LAYOUT_CASEIDX_KEY_MAX). */
+static inline MDB_val
+layout_caseidx_key(uint8_t *out, const char *agency, uint64_t no)
+{
+	return layout_val(out, layout_inbox_key(out, agency, no));
+}
+
+static inline MDB_val
+layout_caselog_key(uint8_t out[LAYOUT_CASELOG_KEY_LEN], uint64_t no,
+                   uint64_t seq)
+{
+	bytes_put_be64(out, no);
+	bytes_put_be64(out + 8, seq);
+	return layout_val(out, LAYOUT_CASELOG_KEY_LEN);
+}
+
+/* The tree database's key of the complete subtree (level, index). */
+static inline MDB_val
+layout_tree_key(uint8_t out[LAYOUT_TREE_KEY_LEN], unsigned level,
+                uint64_t index)
+{
+	out[0] = (uint8_t)level;
+	bytes_put_be64(out + 1, index);
+	return layout_val(out, LAYOUT_TREE_KEY_LEN);
+}
+
+/* A head value (meta "head", "access_head"). */
+static inline MDB_val
+layout_head_val(uint8_t out[LAYOUT_HEAD_LEN], uint64_t seq,
+                const uint8_t hash[32])
+{
+	bytes_put_be64(out, seq);
+	memcpy(out + 8, hash, 32);
+	return layout_val(out, LAYOUT_HEAD_LEN);
+}
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * The store's private parts, for daemon/store*.c only: the handle every
+ * thread reads, the writer's own state, and the calls between the files.
+ * Must never be included outside daemon/store*.c.
+ *
+ * Calls run one way, with no circle: store.c (open, close, map growth,
+ * heads) calls store_upgrade.c and store_tree.c; store_upgrade.c calls
+ * store_tree.c and store_cases.c; store_write.c and store_read.c call
+ * store.c, store_tree.c and store_cases.c; store_tree.c and
+ * store_cases.c call no other store file.
+ */
+#ifndef KETEN_STORE_IMPL_H
+#define KETEN_STORE_IMPL_H
+
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "ledger_layout.h"
+#include "merkle.h"
+#include "store.h"
+
+/* What every thread reads: fixed once store_open returns, but for the
+ * lock. Holds no way to the writer's state. */
+struct store {
+	MDB_env *env;
+	MDB_dbi log, msgid, inbox, content, cursor, meta;
+	MDB_dbi caseno, cases, caseidx, caselog, access, tree;
+	char region[KETEN_ID_MAX + 1];
+	uint8_t genesis[32];
+	/* The one lock. Readers hold it shared for the length of a read
+	 * transaction; the writer holds it alone only to grow the map,
+	 * which LMDB allows only when no transaction in this process is
+	 * inside the old mapping. */
+	pthread_rwlock_t remap;
+};
+
+/* What only the writer thread holds (store_open hands it out once):
+ * only functions given a struct store_writer can touch these. */
+struct node_slot; /* store_tree.c's node cache */
+struct store_writer {
+	struct store *s;
+	size_t map_size, map_max;
+	bool told_damaged; /* the start's warning, given */
+	/* The writer's view of the heads. */
+	uint64_t head_seq;
+	uint8_t head_hash[32];
+	uint64_t access_seq;
+	uint8_t access_hash[32];
+	/* The Merkle tree's right edge, the latest checkpoint and the node
+	 * cache. */
+	struct merkle_frontier tree_f;
+	struct keten_checkpoint cp;
+	store_sign_fn sign;
+	void *sign_arg;
+	struct node_slot *cache[MERKLE_LEVELS];
+	size_t cache_n[MERKLE_LEVELS];
+};
+
+/* store.c. LMDB codes throughout. */
+/* The head stored in txn's snapshot, or 0 and the genesis hash before the
+ * first commit. */
+int store_head_get(const struct store *s, MDB_txn *txn, uint64_t *seq,
+                   uint8_t hash[32]);
+/* Doubles the map (up to map_max): 0 if it grew. */
+int store_grow_map(struct store_writer *w);
+
+/* store_tree.c: the node cache, the tree, proofs and checkpoints. */
+int store_tree_cache_new(struct store_writer *w);
+void store_tree_cache_free(struct store_writer *w);
+void store_tree_cache_drop(struct store_writer *w);
+int store_tree_append(struct store_writer *w, MDB_txn *txn,
+                      const uint8_t record_hash[32]);
+int store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size);
+int store_tree_path(struct store_writer *w, struct receipt *r);
+int store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
+                     size_t n, struct keten_checkpoint *cp);
+void store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
+                           int64_t now_us);
+int store_checkpoint_put(const struct store *s, MDB_txn *txn,
+                         const struct keten_checkpoint *cp);
+int store_checkpoint_get(const struct store *s, MDB_txn *txn,
+                         struct keten_checkpoint *cp);
+int store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn);
+
+/* store_cases.c: a case's state and indexes. */
+int store_cases_at(const struct store *s, MDB_txn *txn, struct case_state *st,
+                   const uint8_t no[8]);
+int store_cases_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
+                       const uint8_t id[KETEN_CASE_ID_LEN]);
+int store_cases_get(const struct store *s, MDB_txn *txn, struct case_state *st,
+                    const uint8_t id[KETEN_CASE_ID_LEN]);
+int store_cases_put(const struct store *s, MDB_txn *txn,
+                    const struct case_state *st, size_t old_parties,
+                    const uint8_t seqkey[8]);
+
+/* store_upgrade.c: brings an older data directory up to this schema, and
+ * loads the tree's frontier; -1 with why set if it must not be served. */
+int store_upgrade(struct store_writer *w, MDB_txn *txn,
+                  struct keten_error *why);
+
+#endif

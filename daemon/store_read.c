@@ -1,0 +1,465 @@
+/*
+ * The store's read path: heads, inbox fetches, case listings, one case's
+ * history and log replays, each in one read snapshot under the remap lock.
+ * Any thread may call it; it must never write, and never hand out an
+ * MDB_val: callers get copies.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain.h"
+#include "store_impl.h"
+#include "text.h"
+
+int
+store_head(struct store *s, uint64_t *seq, uint8_t hash[32])
+{
+	MDB_txn *txn;
+	int rc;
+
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&s->remap);
+		return KETEN_E_IO;
+	}
+	/* A damaged head is an error, not an empty log. */
+	rc = store_head_get(s, txn, seq, hash);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
+	return rc == 0 ? KETEN_OK : KETEN_E_IO;
+}
+
+/* Copies out the stored record v (record seq) without its content. */
+static int
+record_copy(struct delivered *d, uint64_t seq, const MDB_val *v)
+{
+	struct record r;
+	uint8_t *buf;
+
+	if (chain_record_decode(&r, v->mv_data, v->mv_size) != 0)
+		return MDB_CORRUPTED;
+	d->seq = seq;
+	d->received_at_us = r.received_at_us;
+	memcpy(d->prev_hash, r.prev_hash, 32);
+	chain_record_hash(d->record_hash, v->mv_data, v->mv_size);
+	if ((buf = malloc(r.envelope_len ? r.envelope_len : 1)) == NULL)
+		return ENOMEM;
+	memcpy(buf, r.envelope, r.envelope_len);
+	d->envelope = buf;
+	d->envelope_len = r.envelope_len;
+	d->sealed = NULL;
+	d->sealed_len = 0;
+	return 0;
+}
+
+static int
+log_get(const struct store *s, MDB_txn *txn, uint64_t seq, MDB_val *v)
+{
+	uint8_t key[8];
+	MDB_val k;
+
+	k = layout_seq_key(key, seq);
+	return mdb_get(txn, s->log, &k, v);
+}
+
+/* Record seq with its sealed content, if it still has any. */
+static int
+copy_out(struct delivered *d, MDB_txn *txn, const struct store *s, uint64_t seq)
+{
+	uint8_t key[8];
+	MDB_val k, v;
+	uint8_t *buf;
+	int rc;
+
+	if ((rc = log_get(s, txn, seq, &v)) != 0 ||
+	    (rc = record_copy(d, seq, &v)) != 0)
+		return rc;
+	k = layout_seq_key(key, seq);
+	rc = mdb_get(txn, s->content, &k, &v);
+	if (rc == MDB_NOTFOUND) /* none, or destroyed */
+		return 0;
+	if (rc != 0)
+		return rc;
+	if ((buf = malloc(v.mv_size ? v.mv_size : 1)) == NULL)
+		return ENOMEM;
+	memcpy(buf, v.mv_data, v.mv_size);
+	d->sealed = buf;
+	d->sealed_len = v.mv_size;
+	return 0;
+}
+
+/* Appends the stored record v (record seq, no content) to a growing
+ * array of at most limit (0: no limit). Counted before it is filled, so
+ * records_free frees a partial copy. */
+static int
+take_record(struct delivered **recs, size_t *n, size_t *cap, size_t limit,
+            uint64_t seq, const MDB_val *v)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		struct delivered *p;
+		if (limit != 0 && ncap > limit)
+			ncap = limit;
+		if ((p = realloc(*recs, ncap * sizeof(*p))) == NULL)
+			return ENOMEM;
+		*recs = p;
+		*cap = ncap;
+	}
+	memset(&(*recs)[*n], 0, sizeof(**recs));
+	return record_copy(&(*recs)[(*n)++], seq, v);
+}
+
+static void
+records_free(struct delivered *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((void *)(uintptr_t)recs[i].envelope);
+		free((void *)(uintptr_t)recs[i].sealed);
+		free((void *)(uintptr_t)recs[i].path);
+	}
+	free(recs);
+}
+
+/* A read transaction under the remap lock; end it with read_end. */
+static int
+read_begin(struct store *s, MDB_txn **txn)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn)) != 0)
+		pthread_rwlock_unlock(&s->remap);
+	return rc;
+}
+
+static void
+read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
+{
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->remap);
+}
+
+int
+store_fetch(struct store *s, struct store_fetch *out, const char *agency,
+            uint64_t after_seq, size_t max_n, size_t max_bytes,
+            struct keten_error *err)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t ibox[LAYOUT_INBOX_KEY_MAX], hash[32];
+	size_t prefix = strlen(agency) + 1, bytes = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->items = calloc(max_n, sizeof(*out->items))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	k = layout_cursor_key(agency);
+	rc = mdb_get(txn, s->cursor, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		out->cursor = bytes_get_be64(v.mv_data);
+	else if (rc != MDB_NOTFOUND)
+		goto fail_txn;
+	if ((rc = store_head_get(s, txn, &out->head_seq, hash)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->inbox, &cur)) != 0)
+		goto fail_txn;
+	if (after_seq < out->cursor)
+		after_seq = out->cursor;
+	/* Saturating, as in store_case: no record follows UINT64_MAX. */
+	k = layout_val(ibox, layout_inbox_key(ibox, agency,
+	                                      after_seq == UINT64_MAX
+	                                          ? UINT64_MAX
+	                                          : after_seq + 1));
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct delivered *d;
+		if (k.mv_size != prefix + 8 || memcmp(k.mv_data, ibox, prefix))
+			break; /* past this agency's entries */
+		if (out->n == max_n || bytes >= max_bytes) {
+			out->more = true;
+			break;
+		}
+		d = &out->items[out->n];
+		if ((rc = copy_out(
+		         d, txn, s,
+		         bytes_get_be64((uint8_t *)k.mv_data + prefix))) != 0) {
+			out->n++; /* so its partial copy is freed */
+			goto fail_txn;
+		}
+		bytes += d->envelope_len + d->sealed_len;
+		out->n++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	if (out->n > 0 &&
+	    (rc = store_tree_prove(s, txn, out->items, out->n, &out->cp)) != 0)
+		goto fail_txn;
+	out->has_cp = out->n > 0;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	store_fetch_free(out);
+	return error_set(err, KETEN_E_IO, "cannot read the inbox: %s",
+	                 mdb_strerror(rc));
+}
+
+void
+store_fetch_free(struct store_fetch *f)
+{
+	records_free(f->items, f->n);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Steps cur to the next case for the listing, in number (opening) order:
+ * every case (agency NULL, cur on cases), or the next of agency's index
+ * entries (cur on caseidx); first: the first after number `after` (all
+ * zero: from the start). no gets the case's number. */
+static int
+next_case(MDB_cursor *cur, const char *agency, uint8_t *prefix, size_t plen,
+          const uint8_t after[8], bool first, uint8_t no[8])
+{
+	MDB_val k, v;
+	int rc;
+
+	if (first) {
+		memcpy(prefix + plen, after, 8);
+		k = layout_val(prefix, plen + 8);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		/* Skip the `after` entry itself. */
+		if (rc == 0 && k.mv_size == plen + 8 &&
+		    memcmp(k.mv_data, prefix, plen + 8) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0)
+		return rc;
+	if (k.mv_size != plen + 8 || memcmp(k.mv_data, prefix, plen) != 0)
+		return agency ? MDB_NOTFOUND /* past this agency's entries */
+		              : MDB_CORRUPTED;
+	memcpy(no, (const uint8_t *)k.mv_data + plen, 8);
+	return 0;
+}
+
+/* Where a listing continues: the number of case `after`, if agency (NULL:
+ * anyone) may see it. 0, -1 if not, or an LMDB code. */
+static int
+listing_after(const struct store *s, MDB_txn *txn, uint8_t no[8],
+              const char *agency, const uint8_t *after)
+{
+	struct case_state st;
+	int rc;
+
+	memset(no, 0, 8);
+	if (after == NULL)
+		return 0;
+	if ((rc = store_cases_number(s, txn, no, after)) == MDB_NOTFOUND)
+		return -1;
+	if (rc != 0 || (rc = store_cases_at(s, txn, &st, no)) != 0)
+		return rc;
+	return agency == NULL || case_involves(&st, agency) ? 0 : -1;
+}
+
+int
+store_cases(struct store *s, struct store_cases *out, const char *agency,
+            const uint8_t *after, size_t max_n, struct keten_error *err)
+{
+	uint8_t prefix[LAYOUT_CASEIDX_KEY_MAX], no[8];
+	size_t plen = agency ? strlen(agency) + 1 : 0;
+	char hex[2 * KETEN_CASE_ID_LEN + 1];
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->items = calloc(max_n ? max_n : 1, sizeof(*out->items))) ==
+	    NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	if (agency)
+		memcpy(prefix, agency, plen);
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = listing_after(s, txn, no, agency, after)) == -1) {
+		read_end(s, txn, NULL);
+		free(out->items);
+		memset(out, 0, sizeof(*out));
+		text_hex(hex, after, KETEN_CASE_ID_LEN);
+		/* As for a case read: no one learns that a case they are
+		 * not part of exists. */
+		return error_set(err, KETEN_E_CASE_UNKNOWN,
+		                 "case %s to continue after is unknown%s%s%s; "
+		                 "continue after the last case of the "
+		                 "previous page",
+		                 hex, agency ? ", or " : "",
+		                 agency ? agency : "",
+		                 agency ? " is not a party to it" : "");
+	}
+	if (rc != 0)
+		goto fail_txn;
+	if ((rc = mdb_cursor_open(txn, agency ? s->caseidx : s->cases, &cur)) !=
+	    0)
+		goto fail_txn;
+	for (rc = next_case(cur, agency, prefix, plen, no, true, no); rc == 0;
+	     rc = next_case(cur, agency, prefix, plen, no, false, no)) {
+		if (out->n == max_n) {
+			out->more = true;
+			break;
+		}
+		if ((rc = store_cases_at(s, txn, &out->items[out->n], no)) != 0)
+			goto fail_txn;
+		out->n++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	free(out->items);
+	memset(out, 0, sizeof(*out));
+	return error_set(err, KETEN_E_IO, "cannot read the cases: %s",
+	                 mdb_strerror(rc));
+}
+
+int
+store_case(struct store *s, struct store_case *out, const char *agency,
+           const uint8_t case_id[KETEN_CASE_ID_LEN], uint64_t after_seq,
+           size_t max_bytes, struct keten_error *err)
+{
+	uint8_t key[LAYOUT_CASELOG_KEY_LEN];
+	size_t cap = 0, bytes = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	char hex[2 * KETEN_CASE_ID_LEN + 1];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = store_cases_get(s, txn, &out->st, case_id)) != 0)
+		goto fail_txn;
+	if (out->st.status == CASE_NONE ||
+	    (agency != NULL && !case_involves(&out->st, agency))) {
+		read_end(s, txn, NULL);
+		text_hex(hex, case_id, KETEN_CASE_ID_LEN);
+		/* The same answer either way: no one learns that a case
+		 * they are not part of exists. */
+		return error_set(err, KETEN_E_CASE_UNKNOWN,
+		                 "case %s is unknown%s%s%s", hex,
+		                 agency ? ", or " : "", agency ? agency : "",
+		                 agency ? " is not a party to it" : "");
+	}
+	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
+		goto fail_txn;
+	/* After the last possible record: the summary alone. */
+	k = layout_caselog_key(key, out->st.opened_seq,
+	                       after_seq == UINT64_MAX ? UINT64_MAX
+	                                               : after_seq + 1);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t seq;
+		if (k.mv_size != sizeof(key) || memcmp(k.mv_data, key, 8) != 0)
+			break;
+		if (bytes >= max_bytes) {
+			out->more = true;
+			break;
+		}
+		seq = bytes_get_be64((uint8_t *)k.mv_data + 8);
+		if ((rc = log_get(s, txn, seq, &v)) != 0 ||
+		    (rc = take_record(&out->records, &out->n, &cap, 0, seq,
+		                      &v)) != 0)
+			goto fail_txn;
+		bytes += out->records[out->n - 1].envelope_len;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	store_case_free(out);
+	return error_set(err, KETEN_E_IO, "cannot read the case: %s",
+	                 mdb_strerror(rc));
+}
+
+void
+store_case_free(struct store_case *c)
+{
+	records_free(c->records, c->n);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
+             size_t max_n, size_t max_bytes, struct keten_error *err)
+{
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
+	size_t cap = 0, bytes = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (max_n == 0)
+		max_n = 1;
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	/* From the same snapshot as the records: never behind them. */
+	if ((rc = store_head_get(s, txn, &out->head_seq, out->head_hash)) != 0)
+		goto fail_txn;
+	if ((rc = store_checkpoint_get(s, txn, &out->cp)) == 0)
+		out->has_cp = true;
+	else if (rc != MDB_NOTFOUND)
+		goto fail_txn;
+	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		goto fail_txn;
+	k = layout_seq_key(key, from_seq ? from_seq : 1);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8) {
+			rc = MDB_CORRUPTED;
+			goto fail_txn;
+		}
+		if (out->n == max_n || (out->n > 0 && bytes >= max_bytes)) {
+			out->more = true;
+			break;
+		}
+		/* The cursor holds the record: no second lookup. Grown as
+		 * needed, so a replay past the head costs nothing. */
+		if ((rc = take_record(&out->records, &out->n, &cap, max_n,
+		                      bytes_get_be64(k.mv_data), &v)) != 0)
+			goto fail_txn;
+		bytes += out->records[out->n - 1].envelope_len;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	store_replay_free(out);
+	if (rc == ENOMEM)
+		return error_set(err, KETEN_E_NOMEM,
+		                 "out of memory replaying the log");
+	return error_set(err, KETEN_E_IO, "cannot replay the log: %s",
+	                 mdb_strerror(rc));
+}
+
+void
+store_replay_free(struct store_replay *r)
+{
+	records_free(r->records, r->n);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,257 @@
+/*
+ * The store's Merkle tree: the writer's node cache, the tree's nodes in
+ * LMDB, inclusion proofs and the signed checkpoints of its root. Must
+ * never commit a transaction: its callers own theirs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain.h"
+#include "clock.h"
+#include "store_impl.h"
+
+/* The writer's cache of recently completed Merkle nodes: slot index %
+ * n at each level, n = CACHE_SLOTS >> level (at least 4). It holds the
+ * frontier and the nodes of the latest batches, so the writer computes
+ * each receipt's proof without reading LMDB. */
+#define CACHE_SLOTS 1024
+struct node_slot {
+	uint64_t index;
+	bool valid;
+	uint8_t hash[32];
+};
+
+int
+store_tree_cache_new(struct store_writer *w)
+{
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++) {
+		size_t n = CACHE_SLOTS >> (l < 8 ? l : 8);
+		w->cache_n[l] = n;
+		if ((w->cache[l] = calloc(n, sizeof(*w->cache[l]))) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+cache_put(struct store_writer *w, unsigned level, uint64_t index,
+          const uint8_t hash[32])
+{
+	struct node_slot *sl = &w->cache[level][index % w->cache_n[level]];
+
+	sl->index = index;
+	sl->valid = true;
+	memcpy(sl->hash, hash, 32);
+}
+
+void
+store_tree_cache_free(struct store_writer *w)
+{
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++)
+		free(w->cache[l]);
+}
+
+void
+store_tree_cache_drop(struct store_writer *w)
+{
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++)
+		for (size_t i = 0; i < w->cache_n[l]; i++)
+			w->cache[l][i].valid = false;
+}
+
+/* A node from txn's snapshot (merkle_get_fn). An LMDB code. A reader
+ * has no cache (w NULL); the writer looks in its own first. */
+struct node_reader {
+	const struct store *s;
+	struct store_writer *w;
+	MDB_txn *txn; /* the writer opens one only on a cache miss */
+};
+
+static int
+node_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	struct node_reader *r = arg;
+	const struct store *s = r->s;
+	uint8_t key[LAYOUT_TREE_KEY_LEN];
+	MDB_val k = layout_tree_key(key, level, index), v;
+	int rc;
+
+	if (r->w != NULL) {
+		const struct node_slot *sl =
+		    &r->w->cache[level][index % r->w->cache_n[level]];
+		if (sl->valid && sl->index == index) {
+			memcpy(out, sl->hash, 32);
+			return 0;
+		}
+		if (r->txn == NULL &&
+		    (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn)) !=
+		        0)
+			return rc;
+	}
+	if ((rc = mdb_get(r->txn, s->tree, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (v.mv_size != 32)
+		return MDB_CORRUPTED;
+	memcpy(out, v.mv_data, 32);
+	return 0;
+}
+
+/* Stores a node the frontier completed (merkle_done_fn). */
+struct node_writer {
+	struct store_writer *w;
+	MDB_txn *txn;
+};
+
+static int
+node_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+{
+	struct node_writer *nw = arg;
+	uint8_t key[LAYOUT_TREE_KEY_LEN];
+	MDB_val k = layout_tree_key(key, level, index),
+	        v = layout_val(hash, 32);
+	int rc = mdb_put(nw->txn, nw->w->s->tree, &k, &v, 0);
+
+	if (rc == 0)
+		cache_put(nw->w, level, index, hash);
+	return rc;
+}
+
+/* Appends a record hash to the tree. An LMDB code. */
+int
+store_tree_append(struct store_writer *w, MDB_txn *txn,
+                  const uint8_t record_hash[32])
+{
+	struct node_writer nw = {w, txn};
+	uint8_t leaf[32];
+
+	merkle_leaf(leaf, record_hash);
+	return merkle_frontier_push(&w->tree_f, leaf, node_put, &nw);
+}
+
+/* The frontier of the stored tree of size leaves, from txn. */
+int
+store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size)
+{
+	struct node_reader r = {w->s, NULL, txn};
+	int rc;
+
+	merkle_frontier_init(&w->tree_f);
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++) {
+		uint64_t index;
+		if (!((size >> l) & 1))
+			continue;
+		index = (size >> l) - 1;
+		if ((rc = node_get(&r, l, index, w->tree_f.node[l])) != 0)
+			return rc;
+		cache_put(w, l, index, w->tree_f.node[l]);
+	}
+	w->tree_f.size = size;
+	return 0;
+}
+
+/* The record's inclusion proof in the writer's latest checkpoint. */
+int
+store_tree_path(struct store_writer *w, struct receipt *r)
+{
+	struct node_reader nr = {w->s, w, NULL};
+	int rc;
+
+	r->cp = w->cp;
+	rc = merkle_path(r->path, &r->n_path, r->seq - 1, w->cp.size, node_get,
+	                 &nr);
+	if (nr.txn != NULL)
+		mdb_txn_abort(nr.txn);
+	return rc;
+}
+
+/* Each record's inclusion proof in the checkpoint of txn's snapshot. */
+int
+store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
+                 size_t n, struct keten_checkpoint *cp)
+{
+	struct node_reader r = {s, NULL, txn};
+	uint8_t path[MERKLE_PATH_MAX][32];
+	int rc;
+
+	if ((rc = store_checkpoint_get(s, txn, cp)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p;
+		if (d[i].seq == 0 || d[i].seq > cp->size)
+			return MDB_CORRUPTED;
+		if ((rc = merkle_path(path, &d[i].n_path, d[i].seq - 1,
+		                      cp->size, node_get, &r)) != 0)
+			return rc;
+		if ((p = malloc(d[i].n_path * 32 + 1)) == NULL)
+			return ENOMEM;
+		memcpy(p, path, d[i].n_path * 32);
+		d[i].path = p;
+	}
+	return 0;
+}
+
+/* The checkpoint of the writer's view, signed. */
+void
+store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
+                      int64_t now_us)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->size = w->head_seq;
+	memcpy(cp->head_hash, w->head_hash, 32);
+	merkle_frontier_root(&w->tree_f, cp->root);
+	cp->access_size = w->access_seq;
+	memcpy(cp->access_head, w->access_hash, 32);
+	cp->signed_at_us = now_us;
+	w->sign(w->sign_arg, cp);
+}
+
+int
+store_checkpoint_put(const struct store *s, MDB_txn *txn,
+                     const struct keten_checkpoint *cp)
+{
+	uint8_t buf[CHAIN_CHECKPOINT_STORED];
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
+
+	chain_checkpoint_store(buf, cp);
+	v = layout_val(buf, sizeof(buf));
+	return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+/* The stored checkpoint, if any: 0, MDB_NOTFOUND or an LMDB code. */
+int
+store_checkpoint_get(const struct store *s, MDB_txn *txn,
+                     struct keten_checkpoint *cp)
+{
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+
+	if (rc != 0)
+		return rc;
+	return chain_checkpoint_load(cp, v.mv_data, v.mv_size) == 0
+	           ? 0
+	           : MDB_CORRUPTED;
+}
+
+/* Signs a checkpoint of the log as it is, unless the stored one signs a
+ * different log (then MDB_CORRUPTED: the broker must not start). */
+int
+store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
+{
+	struct keten_checkpoint want;
+	int rc = store_checkpoint_get(w->s, txn, &w->cp);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	store_checkpoint_make(w, &want, clock_now_us());
+	if (rc == 0 && (w->cp.size != want.size ||
+	                memcmp(w->cp.head_hash, want.head_hash, 32) != 0 ||
+	                memcmp(w->cp.root, want.root, 32) != 0 ||
+	                w->cp.access_size != want.access_size ||
+	                memcmp(w->cp.access_head, want.access_head, 32) != 0))
+		return MDB_CORRUPTED; /* signed, but not this log: altered */
+	/* Signed afresh even when it matches: the broker's key may have
+	 * changed since, and the checkpoint must verify with this one. */
+	w->cp = want;
+	return store_checkpoint_put(w->s, txn, &want);
+}

@@ -1,0 +1,287 @@
+/*
+ * Schema upgrades of a data directory: the schema mark, the rebuilds of
+ * the case databases and the tree from the log, and the shape checks that
+ * find damaged case databases. Runs only inside store_open's transaction;
+ * must never change the log itself.
+ */
+#include <string.h>
+
+#include "chain.h"
+#include "log.h"
+#include "store_impl.h"
+
+/* The record stored under key k, and its body: 0 or MDB_CORRUPTED, also if
+ * the key is not the record's own seq. */
+static int
+record_body(struct record *r, struct body *b, const MDB_val *k,
+            const MDB_val *v)
+{
+	struct envelope e;
+	struct keten_error tmp;
+	int rc;
+
+	if (k->mv_size != 8 ||
+	    chain_record_decode(r, v->mv_data, v->mv_size) != 0 ||
+	    r->seq != bytes_get_be64(k->mv_data) ||
+	    wire_envelope_decode(&e, r->envelope, r->envelope_len, &tmp) !=
+	        KETEN_OK)
+		return MDB_CORRUPTED;
+	rc = wire_body_decode(b, e.type, e.body, e.body_len, &tmp);
+	wire_envelope_clear(&e);
+	return rc == KETEN_OK ? 0 : MDB_CORRUPTED;
+}
+
+/*
+ * The case databases came with the case rules (schema 2) and were keyed by
+ * case number from schema 4 on. A data directory recorded before has a log
+ * but no cases, or cases keyed by id: (re)build them from the log, in
+ * order, through the same rules. Returns an LMDB code, or -1 with why set
+ * if a record breaks the rules (then the broker must not start).
+ */
+static int
+cases_rebuild(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
+{
+	const struct store *s = w->s;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = mdb_drop(txn, s->caseno, 0)) != 0 ||
+	    (rc = mdb_drop(txn, s->cases, 0)) != 0 ||
+	    (rc = mdb_drop(txn, s->caseidx, 0)) != 0 ||
+	    (rc = mdb_drop(txn, s->caselog, 0)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct record r;
+		struct body b;
+		struct case_msg m;
+		struct case_state st;
+		struct keten_error tmp;
+		uint8_t key[8];
+		size_t parties;
+
+		/* Gaps too: a case's number is its opening record's seq. */
+		if ((rc = record_body(&r, &b, &k, &v)) != 0 || r.seq != n + 1) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		case_msg_of(&m, &b, r.seq, r.received_at_us);
+		if ((rc = store_cases_get(s, txn, &st, b.h.case_id)) != 0)
+			break;
+		parties = st.n_parties;
+		if (case_step(&st, &m, &tmp) != KETEN_OK) {
+			error_set(
+			    why, KETEN_E_CONFIG,
+			    "record %llu breaks the case rules (%s); this "
+			    "log cannot be given case states",
+			    (unsigned long long)r.seq, tmp.message);
+			rc = -1;
+			break;
+		}
+		bytes_put_be64(key, r.seq); /* k is not ours past a put */
+		if ((rc = store_cases_put(s, txn, &st, parties, key)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n != w->head_seq)
+		return MDB_CORRUPTED;
+	if (n > 0)
+		log_info("event=cases_rebuilt records=%llu",
+		         (unsigned long long)n);
+	return 0;
+}
+
+/*
+ * The Merkle tree came with checkpoints (schema 3): build it from the log,
+ * in order. An LMDB code.
+ */
+static int
+tree_rebuild(struct store_writer *w, MDB_txn *txn)
+{
+	const struct store *s = w->s;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	merkle_frontier_init(&w->tree_f);
+	if ((rc = mdb_drop(txn, s->tree, 0)) != 0 ||
+	    (rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint8_t h[32];
+		if (k.mv_size != 8 || bytes_get_be64(k.mv_data) != n + 1) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		chain_record_hash(h, v.mv_data, v.mv_size);
+		if ((rc = store_tree_append(w, txn, h)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n != w->head_seq)
+		return MDB_CORRUPTED;
+	if (n > 0)
+		log_info("event=tree_rebuilt records=%llu",
+		         (unsigned long long)n);
+	return 0;
+}
+
+/* Whether the newest entry of `caselog` is a (case number, seq) pair of
+ * this log: 0, -1 if not, or an LMDB code. One above the head would make
+ * every later case's append fail. */
+static int
+caselog_shape(struct store_writer *w, MDB_txn *txn)
+{
+	const struct store *s = w->s;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, s->caselog, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0) {
+		uint64_t no = k.mv_size == 16 ? bytes_get_be64(k.mv_data) : 0;
+		uint64_t seq =
+		    no ? bytes_get_be64((uint8_t *)k.mv_data + 8) : 0;
+		if (no == 0 || seq < no || seq > w->head_seq)
+			rc = -1;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return w->head_seq == 0 ? 0 : -1;
+	return rc;
+}
+
+/* Whether the case of the head record has it as its last: 0, -1 if not,
+ * or an LMDB code. Catches case databases emptied, or left behind the log
+ * (every record belongs to a case). */
+static int
+head_case_shape(struct store_writer *w, MDB_txn *txn)
+{
+	const struct store *s = w->s;
+	uint8_t key[8];
+	MDB_val k, v;
+	struct record r;
+	struct body b;
+	struct case_state st;
+	int rc;
+
+	if (w->head_seq == 0)
+		return 0;
+	k = layout_seq_key(key, w->head_seq);
+	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0 ||
+	    (rc = record_body(&r, &b, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	rc = store_cases_get(s, txn, &st, b.h.case_id);
+	if (rc == MDB_CORRUPTED)
+		return -1;
+	if (rc != 0)
+		return rc;
+	return st.opened_seq != 0 && st.last_seq == w->head_seq ? 0 : -1;
+}
+
+/* Whether the case databases have this schema's shape, judged by the
+ * first and last entries of `cases` and `caselog`, the first of `caseno`
+ * and the head record's case: 0, -1 if not, or an LMDB code. They are
+ * derived from the log, so a directory whose upgrade was cut short, or
+ * that was tampered with, is rebuilt rather than served wrong. A damaged
+ * log is not mended here: the audit finds that. */
+static int
+cases_shape(struct store_writer *w, MDB_txn *txn)
+{
+	const struct store *s = w->s;
+	static const MDB_cursor_op ops[] = {MDB_FIRST, MDB_LAST};
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0;
+
+	if ((rc = mdb_cursor_open(txn, s->cases, &cur)) != 0)
+		return rc;
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
+		struct case_state st;
+		if ((rc = mdb_cursor_get(cur, &k, &v, ops[i])) != 0)
+			break;
+		if (k.mv_size != 8 ||
+		    case_decode(&st, v.mv_data, v.mv_size) != 0 ||
+		    st.opened_seq != bytes_get_be64(k.mv_data) ||
+		    st.opened_seq > w->head_seq)
+			rc = -1;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, s->caseno, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && (k.mv_size != KETEN_CASE_ID_LEN || v.mv_size != 8))
+		rc = -1;
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = caselog_shape(w, txn)) != 0)
+		return rc;
+	return head_case_shape(w, txn);
+}
+
+/* Brings an older data directory up to this schema, and loads the tree's
+ * frontier. */
+int
+store_upgrade(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
+{
+	const struct store *s = w->s;
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
+	uint8_t ver = LAYOUT_SCHEMA_VERSION, was = 1; /* schema 1 did not say */
+	int rc = mdb_get(txn, s->meta, &k, &v);
+
+	if (rc == 0 && v.mv_size == 1)
+		was = *(uint8_t *)v.mv_data;
+	else if (rc != MDB_NOTFOUND)
+		was = 0;
+	if (was == ver) {
+		if ((rc = cases_shape(w, txn)) == -1) {
+			if (!w->told_damaged) /* once, if the map grows */
+				log_warn(
+				    "event=cases_damaged action=rebuild "
+				    "reason=\"the case databases do not match "
+				    "schema %u or the log\"",
+				    ver);
+			w->told_damaged = true;
+			rc = cases_rebuild(w, txn, why);
+		}
+		if (rc != 0)
+			return rc;
+		return store_tree_load(w, txn, w->head_seq);
+	}
+	if (was < 1 || was > ver) {
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		/* a newer broker's directory, or damage */
+		error_set(why, KETEN_E_CONFIG,
+		          "its schema is not version %d; use the keten version "
+		          "that wrote it",
+		          LAYOUT_SCHEMA_VERSION);
+		return -1;
+	}
+	if ((rc = cases_rebuild(w, txn, why)) != 0)
+		return rc;
+	if (was < 3 && (rc = tree_rebuild(w, txn)) != 0)
+		return rc;
+	if (was == 3 && (rc = store_tree_load(w, txn, w->head_seq)) != 0)
+		return rc;
+	if (w->head_seq > 0)
+		log_info("event=schema_upgraded from=%u to=%u", was, ver);
+	v = layout_val(&ver, 1);
+	return mdb_put(txn, s->meta, &k, &v, 0);
+}

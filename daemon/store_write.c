@@ -1,0 +1,315 @@
+/*
+ * The store's write path: the writer applies a batch of submissions, acks
+ * and access entries in one durable transaction with one signed
+ * checkpoint. Only the writer thread calls it; must never write outside
+ * that one transaction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chain.h"
+#include "log.h"
+#include "store_impl.h"
+
+/* A resubmitted message id: same envelope means the same record. */
+static int
+apply_duplicate(const struct store *s, MDB_txn *txn, struct store_item *it,
+                const MDB_val *found)
+{
+	uint8_t key[8];
+	MDB_val k, v;
+	struct record r;
+	int rc;
+
+	if (found->mv_size != LAYOUT_MSGID_VAL_LEN &&
+	    found->mv_size != LAYOUT_MSGID_VAL_LEN_OLD)
+		return MDB_CORRUPTED;
+	memcpy(key, found->mv_data, 8);
+	k = layout_val(key, LAYOUT_SEQ_KEY_LEN);
+	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 ||
+	    r.seq != bytes_get_be64(key))
+		return MDB_CORRUPTED;
+	/* The receipt fields, from the record itself. */
+	it->receipt.seq = r.seq;
+	chain_record_hash(it->receipt.record_hash, v.mv_data, v.mv_size);
+	it->receipt.received_at_us = r.received_at_us;
+	memcpy(it->receipt.prev_hash, r.prev_hash, 32);
+	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
+	if (r.envelope_len == it->envelope_len &&
+	    memcmp(r.envelope, it->envelope, it->envelope_len) == 0) {
+		it->duplicate = true;
+		it->status = KETEN_OK;
+	} else {
+		it->status = error_set(
+		    &it->err, KETEN_E_ID_REUSED,
+		    "message id is already recorded as record %llu with "
+		    "different content; use a new message id",
+		    (unsigned long long)it->receipt.seq);
+	}
+	return 0;
+}
+
+static int
+apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
+             int64_t now_us)
+{
+	const struct store *s = w->s;
+	uint8_t key[8], ibox[LAYOUT_INBOX_KEY_MAX];
+	const char *to[CASE_PARTIES_MAX];
+	struct case_state st;
+	struct record r;
+	MDB_val k, v;
+	size_t len = CHAIN_RECORD_HEADER + it->envelope_len, n_to, parties;
+	int rc;
+
+	k = layout_msgid_key(it->message_id);
+	rc = mdb_get(txn, s->msgid, &k, &v);
+	if (rc == 0)
+		return apply_duplicate(s, txn, it, &v);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+
+	/* The case rules, against the state this transaction sees: a
+	 * refusal writes nothing. */
+	if ((rc = store_cases_get(s, txn, &st, it->msg.case_id)) != 0)
+		return rc;
+	parties = st.n_parties;
+	it->msg.seq = w->head_seq + 1;
+	it->msg.at_us = now_us;
+	if ((it->status = case_step(&st, &it->msg, &it->err)) != KETEN_OK)
+		return 0;
+
+	r.seq = w->head_seq + 1;
+	memcpy(r.prev_hash, w->head_hash, 32);
+	r.received_at_us = now_us;
+	r.envelope = it->envelope;
+	r.envelope_len = it->envelope_len;
+	k = layout_seq_key(key, r.seq);
+	v.mv_size = len;
+	/* MDB_RESERVE: encode straight into the page, no extra copy. */
+	if ((rc = mdb_put(txn, s->log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+		return rc;
+	chain_record_encode(v.mv_data, &r);
+	chain_record_hash(it->receipt.record_hash, v.mv_data, len);
+	if ((rc = store_tree_append(w, txn, it->receipt.record_hash)) != 0)
+		return rc;
+
+	if (it->sealed_len > 0) {
+		k = layout_val(key, LAYOUT_SEQ_KEY_LEN);
+		v = layout_val(it->sealed, it->sealed_len);
+		if ((rc = mdb_put(txn, s->content, &k, &v, MDB_APPEND)) != 0)
+			return rc;
+	}
+	n_to = case_recipients(to, &st, &it->msg);
+	it->n_to = n_to;
+	for (size_t i = 0; i < n_to; i++) {
+		k = layout_val(ibox, layout_inbox_key(ibox, to[i], r.seq));
+		v = layout_val("", 0);
+		if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
+			return rc;
+		snprintf(it->to[i], sizeof(it->to[i]), "%s", to[i]);
+	}
+	if ((rc = store_cases_put(s, txn, &st, parties, key)) != 0)
+		return rc;
+	k = layout_msgid_key(it->message_id);
+	v = layout_val(key, LAYOUT_MSGID_VAL_LEN); /* the seq */
+	if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
+		return rc;
+
+	it->receipt.seq = r.seq;
+	it->receipt.received_at_us = now_us;
+	memcpy(it->receipt.prev_hash, r.prev_hash, 32);
+	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
+	it->status = KETEN_OK;
+	w->head_seq = r.seq;
+	memcpy(w->head_hash, it->receipt.record_hash, 32);
+	return 0;
+}
+
+static int
+apply_ack(const struct store *s, MDB_txn *txn, struct store_item *it)
+{
+	uint8_t ibox[LAYOUT_INBOX_KEY_MAX], cur[8];
+	MDB_val k, v;
+	uint64_t old = 0;
+	int rc;
+
+	k = layout_cursor_key(it->agency);
+	rc = mdb_get(txn, s->cursor, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		old = bytes_get_be64(v.mv_data);
+	else if (rc != MDB_NOTFOUND)
+		return rc == 0 ? MDB_CORRUPTED : rc;
+	it->cursor = old;
+	if (it->ack_seq <= old) { /* already acknowledged: idempotent */
+		it->status = KETEN_OK;
+		return 0;
+	}
+	k = layout_val(ibox, layout_inbox_key(ibox, it->agency, it->ack_seq));
+	rc = mdb_get(txn, s->inbox, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		it->status = error_set(
+		    &it->err, KETEN_E_BAD_ACK,
+		    "record %llu is not addressed to %s; acknowledge the "
+		    "sequence number of a message you received",
+		    (unsigned long long)it->ack_seq, it->agency);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	bytes_put_be64(cur, it->ack_seq);
+	k = layout_cursor_key(it->agency);
+	v = layout_val(cur, 8);
+	if ((rc = mdb_put(txn, s->cursor, &k, &v, 0)) != 0)
+		return rc;
+	it->cursor = it->ack_seq;
+	it->status = KETEN_OK;
+	return 0;
+}
+
+/* Appends the read it->access describes to the access log. */
+static int
+apply_access(struct store_writer *w, MDB_txn *txn, struct store_item *it,
+             int64_t now_us)
+{
+	const struct store *s = w->s;
+	uint8_t key[8], buf[ACCESS_ENTRY_MAX];
+	MDB_val k, v;
+	size_t len;
+	int rc;
+
+	it->access.seq = w->access_seq + 1;
+	it->access.at_us = now_us;
+	memcpy(it->access.prev_hash, w->access_hash, 32);
+	len = access_encode(buf, &it->access);
+	k = layout_seq_key(key, it->access.seq);
+	v = layout_val(buf, len);
+	if ((rc = mdb_put(txn, s->access, &k, &v, MDB_APPEND)) != 0)
+		return rc;
+	w->access_seq = it->access.seq;
+	access_hash(w->access_hash, buf, len);
+	it->status = KETEN_OK;
+	return 0;
+}
+
+/* Writes the heads and the batch's signed checkpoint into the metadata. */
+static int
+finish_batch(struct store_writer *w, MDB_txn *txn, int64_t now_us)
+{
+	const struct store *s = w->s;
+	uint8_t hv[LAYOUT_HEAD_LEN];
+	MDB_val k, v;
+	int rc;
+
+	k = LAYOUT_KEY(LAYOUT_META_HEAD);
+	v = layout_head_val(hv, w->head_seq, w->head_hash);
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+		return rc;
+	k = LAYOUT_KEY(LAYOUT_META_ACCESS_HEAD);
+	v = layout_head_val(hv, w->access_seq, w->access_hash);
+	if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+		return rc;
+	/* Signed before the commit, stored in it: a checkpoint never
+	 * describes a log that is not on disk, and a reader's snapshot
+	 * always has the one for its head. */
+	store_checkpoint_make(w, &w->cp, now_us);
+	return store_checkpoint_put(s, txn, &w->cp);
+}
+
+/* One attempt at a batch: 0, or the LMDB error (nothing written). */
+static int
+apply_once(struct store_writer *w, struct store_item *items, size_t n,
+           int64_t now_us)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(w->s->env, NULL, 0, &txn)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct store_item *it = &items[i];
+		it->duplicate = false;
+		it->n_to = 0;
+		error_clear(&it->err);
+		if (it->op == STORE_SUBMIT)
+			rc = apply_submit(w, txn, it, now_us);
+		else if (it->op == STORE_ACK)
+			rc = apply_ack(w->s, txn, it);
+		else if (!it->access_repeat)
+			rc = apply_access(w, txn, it, now_us);
+		else
+			it->status = KETEN_OK; /* accounted a moment ago */
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+	}
+	if ((rc = finish_batch(w, txn, now_us)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+int
+store_apply(struct store_writer *w, struct store_item *items, size_t n,
+            int64_t now_us, struct keten_error *err)
+{
+	uint64_t old_seq = w->head_seq, old_aseq = w->access_seq;
+	uint8_t old_hash[32], old_ahash[32];
+	struct merkle_frontier old_tree = w->tree_f; /* 2 KiB */
+	struct keten_checkpoint old_cp = w->cp;
+	int rc;
+
+	memcpy(old_hash, w->head_hash, 32);
+	memcpy(old_ahash, w->access_hash, 32);
+	while ((rc = apply_once(w, items, n, now_us)) != 0) {
+		/* the aborted batch changed nothing */
+		w->head_seq = old_seq;
+		memcpy(w->head_hash, old_hash, 32);
+		w->access_seq = old_aseq;
+		memcpy(w->access_hash, old_ahash, 32);
+		w->tree_f = old_tree;
+		w->cp = old_cp;
+		store_tree_cache_drop(w);
+		if (rc != MDB_MAP_FULL || store_grow_map(w) != 0)
+			goto fail;
+	}
+	/* Durable: now each receipt gets the checkpoint and its proof. */
+	for (size_t i = 0; i < n; i++) {
+		struct store_item *it = &items[i];
+		if (it->op != STORE_SUBMIT || it->status != KETEN_OK)
+			continue;
+		if ((rc = store_tree_path(w, &it->receipt)) != 0)
+			it->status = error_set(
+			    &it->err, KETEN_E_STORAGE,
+			    "recorded as record %llu, but its proof could not "
+			    "be read (%s); resubmit the same bytes for the "
+			    "receipt",
+			    (unsigned long long)it->receipt.seq,
+			    mdb_strerror(rc));
+	}
+	return KETEN_OK;
+fail:
+	for (size_t i = 0; i < n; i++) {
+		if (rc == MDB_MAP_FULL || rc == ENOSPC)
+			items[i].status = error_set(
+			    &items[i].err, KETEN_E_STORAGE,
+			    "the broker's storage is full (%s); nothing was "
+			    "recorded, retry later",
+			    mdb_strerror(rc));
+		else
+			items[i].status = error_set(
+			    &items[i].err, KETEN_E_STORAGE,
+			    "the broker could not write (%s); nothing was "
+			    "recorded",
+			    mdb_strerror(rc));
+	}
+	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
+	        mdb_strerror(rc));
+	return error_set(err, KETEN_E_STORAGE, "commit failed: %s",
+	                 mdb_strerror(rc));
+}
