@@ -15,14 +15,15 @@
 #include "audit.h"
 #include "casebook.h"
 #include "chain.h"
-#include "envelope.h"
 #include "ledger.h"
 #include "merkle.h"
+#include "record.h"
 #include "text.h"
 #include "wire.h"
 
 struct walk {
 	const struct config *c;
+	struct record_roster roster; /* the config's keys */
 	struct audit_result *res;
 	struct keten_error *err;
 	uint8_t prev[32];
@@ -165,19 +166,23 @@ cp_holds(struct walk *w)
 	return broken(w, w->cp.size ? w->cp.size : 1, what);
 }
 
-/* What a verify thread found out ahead of the walk (parallel audit). */
-enum pre { PRE_UNKNOWN = 0, PRE_OK, PRE_BADSIG };
+/* What the walk says when record_open refuses a record. */
+static const char *const refusal[RECORD_N_FAULTS] = {
+    [RECORD_UNDECODABLE] = "the envelope does not decode (altered)",
+    [RECORD_UNKNOWN_SIGNER] = "signed by an agency not in the region config",
+    [RECORD_BADSIG] = "the envelope signature does not verify (altered)",
+    [RECORD_BADBODY] = "the body is invalid or its sender is not its signer",
+    [RECORD_NOT_SENDER] = "the body is invalid or its sender is not its signer",
+};
 
 static int
 check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
-                 enum pre pre)
+                 enum record_sig sig)
 {
 	uint64_t expect = w->res->records + 1;
 	struct record r;
-	struct envelope e;
-	struct body b;
-	const struct agency *a;
-	struct keten_error tmp;
+	struct signed_record o;
+	const struct body *b = &o.body;
 	int bad = 0;
 
 	if (key != expect)
@@ -204,33 +209,11 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		             : "its hash differs from the prev_hash the next "
 		               "record links to (this record or the next "
 		               "was altered, removed or reordered)");
-	if (wire_envelope_decode(&e, r.envelope, r.envelope_len, &tmp) != 0)
-		return broken(w, key, "the envelope does not decode (altered)");
-	if ((a = config_find(w->c, e.signer)) == NULL) {
-		wire_envelope_clear(&e);
-		return broken(w, key,
-		              "signed by an agency not in the region "
-		              "config");
-	}
-	if (pre == PRE_BADSIG ||
-	    (pre == PRE_UNKNOWN &&
-	     envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
-	                     a->sign_pk) != 0))
-		bad = 1;
-	else if (wire_body_decode(&b, e.type, e.body, e.body_len, &tmp) != 0 ||
-	         strcmp(b.h.sender, e.signer) != 0)
-		bad = 2;
-	wire_envelope_clear(&e);
-	if (bad == 1)
-		return broken(w, key,
-		              "the envelope signature does not verify "
-		              "(altered)");
-	if (bad == 2)
-		return broken(w, key,
-		              "the body is invalid or its sender is not its "
-		              "signer");
+	if (record_open(&o, &w->roster, r.envelope, r.envelope_len, sig,
+	                NULL) != KETEN_OK)
+		return broken(w, key, refusal[o.fault]);
 	{
-		uint64_t first = seen_add(w, b.h.message_id, key);
+		uint64_t first = seen_add(w, b->h.message_id, key);
 		char what[128];
 		if (first == UINT64_MAX)
 			return error_set(w->err, KETEN_E_NOMEM,
@@ -243,7 +226,7 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 			return broken(w, key, what);
 		}
 	}
-	if (w->cases_on && (bad = replay(w, key, r.received_at_us, &b)) != 0)
+	if (w->cases_on && (bad = replay(w, key, r.received_at_us, b)) != 0)
 		return bad;
 	chain_record_hash(w->prev, val, len);
 	w->res->records = key;
@@ -261,13 +244,13 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		i->received_at_us = r.received_at_us;
 		memcpy(i->prev_hash, r.prev_hash, 32);
 		memcpy(i->record_hash, w->prev, 32);
-		i->type = b.type;
-		snprintf(i->sender, sizeof(i->sender), "%s", b.h.sender);
+		i->type = b->type;
+		snprintf(i->sender, sizeof(i->sender), "%s", b->h.sender);
 		snprintf(i->recipient, sizeof(i->recipient), "%s",
-		         b.h.recipient);
-		memcpy(i->case_id, b.h.case_id, KETEN_CASE_ID_LEN);
-		memcpy(i->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
-		i->sent_at_us = b.h.sent_at_us;
+		         b->h.recipient);
+		memcpy(i->case_id, b->h.case_id, KETEN_CASE_ID_LEN);
+		memcpy(i->message_id, b->h.message_id, KETEN_MSG_ID_LEN);
+		i->sent_at_us = b->h.sent_at_us;
 	}
 	return 0;
 }
@@ -275,7 +258,7 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 static int
 check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 {
-	return check_record_pre(arg, key, val, len, PRE_UNKNOWN);
+	return check_record_pre(arg, key, val, len, RECORD_SIG_CHECK);
 }
 
 /*
@@ -311,25 +294,15 @@ struct par {
 	atomic_size_t next; /* the next slot of the work to claim */
 };
 
+/* The signature, checked ahead of the walk: a record_sig, as a byte. */
 static uint8_t
-presign(const struct config *c, const uint8_t *val, size_t len)
+presign(const struct record_roster *roster, const uint8_t *val, size_t len)
 {
 	struct record r;
-	struct envelope e;
-	struct keten_error tmp;
-	const struct agency *a;
-	uint8_t pre = PRE_UNKNOWN;
 
-	if (chain_record_decode(&r, val, len) != 0 ||
-	    wire_envelope_decode(&e, r.envelope, r.envelope_len, &tmp) != 0)
-		return PRE_UNKNOWN; /* the walk says why */
-	if ((a = config_find(c, e.signer)) != NULL)
-		pre = envelope_verify(e.signature, e.version, e.type, e.body,
-		                      e.body_len, a->sign_pk) == 0
-		          ? PRE_OK
-		          : PRE_BADSIG;
-	wire_envelope_clear(&e);
-	return pre;
+	if (chain_record_decode(&r, val, len) != 0)
+		return RECORD_SIG_CHECK; /* the walk says why */
+	return (uint8_t)record_verify(roster, r.envelope, r.envelope_len);
 }
 
 static void *
@@ -355,7 +328,7 @@ par_thread(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		while ((i = atomic_fetch_add(&p->next, 1)) < n)
 			work[i].pre =
-			    presign(p->w->c, work[i].val, work[i].len);
+			    presign(&p->w->roster, work[i].val, work[i].len);
 		pthread_mutex_lock(&p->mu);
 		if (++p->finished == p->n_threads)
 			pthread_cond_signal(&p->done);
@@ -381,7 +354,7 @@ par_walk(struct par *p, int b)
 	for (size_t i = 0; i < p->n[b]; i++) {
 		const struct slot *s = &p->buf[b][i];
 		int rc = check_record_pre(p->w, s->key, s->val, s->len,
-		                          (enum pre)s->pre);
+		                          (enum record_sig)s->pre);
 		if (rc != 0)
 			return rc;
 	}
@@ -420,7 +393,7 @@ par_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 	s->key = key;
 	s->val = val;
 	s->len = len;
-	s->pre = PRE_UNKNOWN;
+	s->pre = RECORD_SIG_CHECK;
 	return p->n[p->fill] == PAR_CHUNK ? par_rotate(p) : 0;
 }
 
@@ -506,6 +479,7 @@ audit_stream_new(struct audit_stream **out, const struct config *c,
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	w = &st->w;
 	w->c = c;
+	w->roster = record_roster_config(c);
 	w->res = &w->own;
 	if (from_seq <= 1) {
 		chain_genesis(w->prev, c->region);
@@ -597,7 +571,8 @@ int
 audit_verify_dir(struct audit_result *res, const struct config *c,
                  const char *dir, struct keten_error *err)
 {
-	struct walk w = {.c = c, .res = res, .err = err};
+	struct walk w = {
+	    .c = c, .roster = record_roster_config(c), .res = res, .err = err};
 	struct par par;
 	struct ledger *l = NULL;
 	uint64_t meta_seq;

@@ -23,7 +23,6 @@ job_free(struct job *j)
 		return;
 	zmq_msg_close(&j->frame);
 	wire_request_clear(&j->req);
-	wire_envelope_clear(&j->env);
 	free(j->out);
 	free(j->notice_woke);
 	free(j);

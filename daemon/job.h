@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "record.h"
 #include "store.h"
 #include "wire.h"
 
@@ -23,8 +24,7 @@ struct job {
 	const struct agency *agency; /* authenticated by ZAP */
 	zmq_msg_t frame;             /* the request as received */
 	struct request req;
-	struct envelope env;
-	struct body body;
+	struct signed_record rec; /* a submit's; item.msg points into it */
 	struct store_item item;
 	int64_t t0_us;    /* when the I/O thread received it */
 	uint64_t peek_id; /* request_id read before decoding, for refusals */

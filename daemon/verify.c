@@ -12,6 +12,7 @@
 #include "job.h"
 #include "log.h"
 #include "policy.h"
+#include "record.h"
 
 struct worker {
 	struct broker *b;
@@ -115,67 +116,67 @@ maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
 	return PARKED;
 }
 
+/* The roster a connection signs with: its own agency's key, no other. */
+static const struct agency *
+connection_signer(const void *arg, const char *signer, struct keten_error *err)
+{
+	const struct agency *a = arg;
+
+	if (strcmp(signer, a->id) != 0) {
+		error_set(err, KETEN_E_SIGNER,
+		          "the envelope is signed as '%s' but this connection "
+		          "is authenticated as '%s'",
+		          signer, a->id);
+		return NULL;
+	}
+	return a;
+}
+
 static int
 handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 {
 	const struct config *c = w->b->cfg;
-	const struct agency *signer, *to = NULL;
+	const struct record_roster roster = {.find = connection_signer,
+	                                     .arg = j->agency};
+	const struct body *b = &j->rec.body;
+	const struct agency *to = NULL;
 	uint8_t hash[KETEN_HASH_LEN];
 	int rc;
 
-	if ((rc = wire_envelope_decode(&j->env, j->req.envelope,
-	                               j->req.envelope_len, err)) != KETEN_OK)
+	if ((rc = record_open(&j->rec, &roster, j->req.envelope,
+	                      j->req.envelope_len, RECORD_SIG_CHECK, err)) !=
+	    KETEN_OK)
 		return rc;
-	if (strcmp(j->env.signer, j->agency->id) != 0)
-		return error_set(
-		    err, KETEN_E_SIGNER,
-		    "the envelope is signed as '%s' but this connection is "
-		    "authenticated as '%s'",
-		    j->env.signer, j->agency->id);
-	signer = j->agency;
-	if (envelope_verify(j->env.signature, j->env.version, j->env.type,
-	                    j->env.body, j->env.body_len, signer->sign_pk) != 0)
-		return error_set(
-		    err, KETEN_E_BADSIG,
-		    "the envelope signature does not verify with %s's signing "
-		    "key in the region config",
-		    signer->id);
-	if ((rc = wire_body_decode(&j->body, j->env.type, j->env.body,
-	                           j->env.body_len, err)) != KETEN_OK)
-		return rc;
-	if (strcmp(j->body.h.sender, signer->id) != 0)
-		return error_set(err, KETEN_E_SIGNER,
-		                 "header.sender '%s' is not the signer '%s'",
-		                 j->body.h.sender, signer->id);
 	/* A close goes to every party; anything else to one agency. */
-	if (j->body.type != KETEN_MSG_CLOSE &&
-	    (to = config_find(c, j->body.h.recipient)) == NULL)
+	if (b->type != KETEN_MSG_CLOSE &&
+	    (to = config_find(c, b->h.recipient)) == NULL)
 		return error_set(err, KETEN_E_RECIPIENT,
 		                 "recipient '%s' is not an agency in region %s",
-		                 j->body.h.recipient, c->region);
+		                 b->h.recipient, c->region);
 	if (to != NULL && to->kind == KETEN_KIND_AUDITOR)
 		return error_set(err, KETEN_E_RECIPIENT,
 		                 "%s is an auditor and receives no messages",
 		                 to->id);
-	if (to != NULL && (rc = policy_route_check(c, signer, j->env.type, to,
-	                                           err)) != KETEN_OK)
+	if (to != NULL &&
+	    (rc = policy_route_check(c, j->rec.agency, j->rec.type, to, err)) !=
+	        KETEN_OK)
 		return rc;
-	if (j->body.has_content && j->req.sealed_len == 0)
+	if (b->has_content && j->req.sealed_len == 0)
 		return error_set(
 		    err, KETEN_E_FIELD,
 		    "the sealed content is missing; this %s carries a "
 		    "content_hash, so it must carry content sealed to %s",
-		    keten_message_type_name(j->body.type),
+		    keten_message_type_name(b->type),
 		    to ? to->id : "its recipient");
-	if (!j->body.has_content && j->req.sealed_len != 0)
+	if (!b->has_content && j->req.sealed_len != 0)
 		return error_set(
 		    err, KETEN_E_FIELD,
 		    "sealed content was sent with this %s, whose body "
 		    "has no content_hash",
-		    keten_message_type_name(j->body.type));
-	if (j->body.has_content) {
+		    keten_message_type_name(b->type));
+	if (b->has_content) {
 		envelope_content_hash(hash, j->req.sealed, j->req.sealed_len);
-		if (memcmp(hash, j->body.content_hash, KETEN_HASH_LEN) != 0)
+		if (memcmp(hash, b->content_hash, KETEN_HASH_LEN) != 0)
 			return error_set(
 			    err, KETEN_E_CONTENT_HASH,
 			    "the sealed content's hash differs from the "
@@ -187,10 +188,10 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 	j->item.envelope_len = j->req.envelope_len;
 	j->item.sealed = j->req.sealed;
 	j->item.sealed_len = j->req.sealed_len;
-	memcpy(j->item.message_id, j->body.h.message_id, KETEN_MSG_ID_LEN);
+	memcpy(j->item.message_id, b->h.message_id, KETEN_MSG_ID_LEN);
 	/* The writer fills in seq and time; case rules are checked there,
 	 * against the state of the transaction that records it. */
-	case_msg_of(&j->item.msg, &j->body, 0, 0);
+	case_msg_of(&j->item.msg, b, 0, 0);
 	return KETEN_OK;
 }
 

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "clock.h"
 #include "envelope.h"
+#include "record.h"
 #include "text.h"
 
 int
@@ -441,14 +442,14 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 	                     .received_at_us = d->received_at_us,
 	                     .envelope = d->envelope,
 	                     .envelope_len = d->envelope_len};
-	struct envelope e;
-	struct body b;
+	struct signed_record o;
+	const struct record_roster roster = record_roster_config(c->cfg);
+	const struct body *b = &o.body;
 	struct case_msg m;
-	const struct agency *from;
 	struct keten_error why;
 	uint8_t hash[32];
 	int64_t offered = st->offer.at_us;
-	int rc = KETEN_OK;
+	int rc;
 
 	memcpy(rec.prev_hash, d->prev_hash, 32);
 	chain_record_hash_of(hash, &rec);
@@ -457,29 +458,25 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 		                 "record %llu's hash does not match its "
 		                 "envelope",
 		                 (unsigned long long)d->seq);
-	if (wire_envelope_decode(&e, d->envelope, d->envelope_len, &why) != 0)
+	rc = record_open(&o, &roster, d->envelope, d->envelope_len,
+	                 RECORD_SIG_CHECK, &why);
+	if (o.fault == RECORD_UNDECODABLE)
 		return error_set(
 		    err, KETEN_E_CHAIN,
 		    "record %llu: the envelope does not decode: %s",
 		    (unsigned long long)d->seq, why.message);
-	if ((from = config_find(c->cfg, e.signer)) == NULL ||
-	    envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
-	                    from->sign_pk) != 0)
-		rc = error_set(err, KETEN_E_CHAIN,
-		               "record %llu: the signature of '%s' does not "
-		               "verify with the region config",
-		               (unsigned long long)d->seq, e.signer);
-	else if (wire_body_decode(&b, e.type, e.body, e.body_len, &why) != 0 ||
-	         strcmp(b.h.sender, e.signer) != 0 ||
-	         memcmp(b.h.case_id, case_id, KETEN_CASE_ID_LEN) != 0)
-		rc = error_set(err, KETEN_E_CHAIN,
-		               "record %llu: the body is invalid or belongs "
-		               "to another case",
-		               (unsigned long long)d->seq);
-	wire_envelope_clear(&e);
-	if (rc != KETEN_OK)
-		return rc;
-	case_msg_of(&m, &b, d->seq, d->received_at_us);
+	if (o.fault == RECORD_UNKNOWN_SIGNER || o.fault == RECORD_BADSIG)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "record %llu: the signature of '%s' does not "
+		                 "verify with the region config",
+		                 (unsigned long long)d->seq, o.signer);
+	if (rc != KETEN_OK ||
+	    memcmp(b->h.case_id, case_id, KETEN_CASE_ID_LEN) != 0)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "record %llu: the body is invalid or belongs "
+		                 "to another case",
+		                 (unsigned long long)d->seq);
+	case_msg_of(&m, b, d->seq, d->received_at_us);
 	if (case_step(st, &m, &why) != KETEN_OK)
 		return error_set(err, KETEN_E_CHAIN,
 		                 "record %llu breaks the case rules, so the "
@@ -488,20 +485,20 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 	memset(ev, 0, sizeof(*ev));
 	ev->seq = d->seq;
 	ev->received_at_us = d->received_at_us;
-	ev->sent_at_us = b.h.sent_at_us;
-	ev->type = b.type;
-	snprintf(ev->sender, sizeof(ev->sender), "%s", b.h.sender);
-	snprintf(ev->recipient, sizeof(ev->recipient), "%s", b.h.recipient);
-	memcpy(ev->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
-	if (b.type == KETEN_MSG_REFERRAL || b.type == KETEN_MSG_HANDOVER) {
-		ev->urgency = (enum keten_urgency)b.u.offer.urgency;
-		ev->respond_by_us = b.u.offer.respond_by_us;
+	ev->sent_at_us = b->h.sent_at_us;
+	ev->type = b->type;
+	snprintf(ev->sender, sizeof(ev->sender), "%s", b->h.sender);
+	snprintf(ev->recipient, sizeof(ev->recipient), "%s", b->h.recipient);
+	memcpy(ev->message_id, b->h.message_id, KETEN_MSG_ID_LEN);
+	if (b->type == KETEN_MSG_REFERRAL || b->type == KETEN_MSG_HANDOVER) {
+		ev->urgency = (enum keten_urgency)b->u.offer.urgency;
+		ev->respond_by_us = b->u.offer.respond_by_us;
 	}
-	if (b.type == KETEN_MSG_DECLINE)
-		ev->reason = b.u.decline_reason;
-	if (b.type == KETEN_MSG_CLOSE)
-		ev->outcome = b.u.outcome;
-	if (b.has_offer_id)
+	if (b->type == KETEN_MSG_DECLINE)
+		ev->reason = b->u.decline_reason;
+	if (b->type == KETEN_MSG_CLOSE)
+		ev->outcome = b->u.outcome;
+	if (b->has_offer_id)
 		ev->offer_age_us = d->received_at_us - offered;
 	snprintf(ev->holder, sizeof(ev->holder), "%s", case_holder(st));
 	return KETEN_OK;

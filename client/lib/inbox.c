@@ -14,6 +14,7 @@
 #include "client.h"
 #include "clock.h"
 #include "envelope.h"
+#include "record.h"
 
 struct inbox_priv {
 	struct content *contents;
@@ -33,17 +34,30 @@ bad(struct keten_message *m, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Why a delivered message is refused, around its signer's id ("" when
+ * the envelope does not decode): all KETEN_E_SENDER_SIG. */
+static const struct {
+	const char *before, *after;
+} refusal[RECORD_N_FAULTS] = {
+    [RECORD_UNDECODABLE] = {"the envelope does not decode", ""},
+    [RECORD_UNKNOWN_SIGNER] = {"signer '", "' is not in the region config"},
+    [RECORD_BADSIG] = {"the signature of ", " does not verify"},
+    [RECORD_BADBODY] = {"the body from ", " is invalid"},
+    [RECORD_NOT_SENDER] = {"the body from ", " is invalid"},
+};
+
 static void
 open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
          const struct delivered *d)
 {
-	struct envelope e;
-	struct body b;
-	const struct agency *from;
+	struct signed_record o;
+	const struct record_roster roster = record_roster_config(c->cfg);
+	const struct body *b = &o.body;
 	struct keten_error tmp;
 	struct record rec;
 	uint8_t hash[32], *plain = NULL;
 	size_t plain_len;
+	int rc;
 
 	m->seq = d->seq;
 	m->received_at_us = d->received_at_us;
@@ -60,66 +74,50 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    (unsigned long long)d->seq);
 		return;
 	}
-	if (wire_envelope_decode(&e, d->envelope, d->envelope_len, &tmp) != 0) {
-		bad(m, KETEN_E_SENDER_SIG, "the envelope does not decode");
+	rc = record_open(&o, &roster, d->envelope, d->envelope_len,
+	                 RECORD_SIG_CHECK, &tmp);
+	strcpy(m->sender, o.signer); /* "" if the envelope does not decode */
+	if (rc != KETEN_OK) {
+		bad(m, KETEN_E_SENDER_SIG, "%s%s%s", refusal[o.fault].before,
+		    o.signer, refusal[o.fault].after);
 		return;
 	}
-	strcpy(m->sender, e.signer);
-	if ((from = config_find(c->cfg, e.signer)) == NULL) {
-		bad(m, KETEN_E_SENDER_SIG,
-		    "signer '%s' is not in the region "
-		    "config",
-		    e.signer);
-		goto out;
+	m->type = b->type;
+	strcpy(m->recipient, b->h.recipient);
+	memcpy(m->message_id, b->h.message_id, KETEN_MSG_ID_LEN);
+	memcpy(m->case_id, b->h.case_id, KETEN_CASE_ID_LEN);
+	m->sent_at_us = b->h.sent_at_us;
+	if (b->type == KETEN_MSG_REFERRAL || b->type == KETEN_MSG_HANDOVER) {
+		m->urgency = (enum keten_urgency)b->u.offer.urgency;
+		m->respond_by_us = b->u.offer.respond_by_us;
 	}
-	if (envelope_verify(e.signature, e.version, e.type, e.body, e.body_len,
-	                    from->sign_pk) != 0) {
-		bad(m, KETEN_E_SENDER_SIG,
-		    "the signature of %s does not verify", e.signer);
-		goto out;
-	}
-	if (wire_body_decode(&b, e.type, e.body, e.body_len, &tmp) != 0 ||
-	    strcmp(b.h.sender, e.signer) != 0) {
-		bad(m, KETEN_E_SENDER_SIG, "the body from %s is invalid",
-		    e.signer);
-		goto out;
-	}
-	m->type = b.type;
-	strcpy(m->recipient, b.h.recipient);
-	memcpy(m->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
-	memcpy(m->case_id, b.h.case_id, KETEN_CASE_ID_LEN);
-	m->sent_at_us = b.h.sent_at_us;
-	if (b.type == KETEN_MSG_REFERRAL || b.type == KETEN_MSG_HANDOVER) {
-		m->urgency = (enum keten_urgency)b.u.offer.urgency;
-		m->respond_by_us = b.u.offer.respond_by_us;
-	}
-	m->has_offer_id = b.has_offer_id;
-	memcpy(m->offer_id, b.offer_id, KETEN_MSG_ID_LEN);
-	if (b.type == KETEN_MSG_DECLINE)
-		m->reason = b.u.decline_reason;
-	if (b.type == KETEN_MSG_CLOSE)
-		m->outcome = b.u.outcome;
+	m->has_offer_id = b->has_offer_id;
+	memcpy(m->offer_id, b->offer_id, KETEN_MSG_ID_LEN);
+	if (b->type == KETEN_MSG_DECLINE)
+		m->reason = b->u.decline_reason;
+	if (b->type == KETEN_MSG_CLOSE)
+		m->outcome = b->u.outcome;
 	/* A close is addressed to no one: the broker gives it to every
 	 * party of the case. */
-	if (b.type != KETEN_MSG_CLOSE &&
-	    strcmp(b.h.recipient, c->me->id) != 0) {
+	if (b->type != KETEN_MSG_CLOSE &&
+	    strcmp(b->h.recipient, c->me->id) != 0) {
 		bad(m, KETEN_E_RECIPIENT, "addressed to %s, not to us",
-		    b.h.recipient);
-		goto out;
+		    b->h.recipient);
+		return;
 	}
 	m->status = KETEN_OK;
-	if (!b.has_content)
-		goto out;
+	if (!b->has_content)
+		return;
 	if (d->sealed_len == 0) { /* destroyed: the record still verifies */
 		snprintf(m->status_message, sizeof(m->status_message),
 		         "content destroyed");
-		goto out;
+		return;
 	}
 	envelope_content_hash(hash, d->sealed, d->sealed_len);
-	if (sodium_memcmp(hash, b.content_hash, 32) != 0) {
+	if (sodium_memcmp(hash, b->content_hash, 32) != 0) {
 		bad(m, KETEN_E_CONTENT_HASH,
-		    "the content does not match what %s signed", e.signer);
-		goto out;
+		    "the content does not match what %s signed", o.signer);
+		return;
 	}
 	if (envelope_open(&plain, &plain_len, d->sealed, d->sealed_len,
 	                  c->keys->box_pk, c->keys->box_sk) != KETEN_OK) {
@@ -127,21 +125,20 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    "the content cannot be opened with %s's "
 		    "box key",
 		    c->me->id);
-		goto out;
+		return;
 	}
-	if (wire_content_decode(ct, b.type, plain, plain_len, &tmp) != KETEN_OK)
+	if (wire_content_decode(ct, b->type, plain, plain_len, &tmp) !=
+	    KETEN_OK)
 		bad(m, KETEN_E_DECRYPT, "the opened content does not fit a %s",
-		    keten_message_type_name(b.type));
-	else if (b.type == KETEN_MSG_REFERRAL)
+		    keten_message_type_name(b->type));
+	else if (b->type == KETEN_MSG_REFERRAL)
 		m->content = &ct->referral;
-	else if (b.type == KETEN_MSG_HANDOVER)
+	else if (b->type == KETEN_MSG_HANDOVER)
 		m->dossier = &ct->dossier;
 	else
 		m->note = ct->note;
 	sodium_memzero(plain, plain_len);
 	free(plain);
-out:
-	wire_envelope_clear(&e);
 }
 
 /* The inbox of a fetch reply r (which it clears), each message verified
