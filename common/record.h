@@ -47,9 +47,9 @@ struct record_roster record_roster_config(const struct config *c);
 struct signed_record {
 	enum record_fault fault; /* RECORD_OK, or the check that refused */
 	char signer[KETEN_ID_MAX + 1];
-	const struct agency *agency; /* the roster's entry; borrowed */
-	uint32_t type;               /* the signed message type */
-	struct body body;            /* decoded as type, sender == signer */
+	const struct agency *agency;  /* the roster's entry; borrowed */
+	enum keten_message_type type; /* the signed message type */
+	struct body body;             /* decoded as type, sender == signer */
 };
 
 /* Whether record_open checks the signature, or was told the result of an
