@@ -47,6 +47,15 @@ record_signer(struct signed_record *out, struct envelope *e,
 		wire_envelope_clear(e);
 		return out->fault = RECORD_UNKNOWN_SIGNER;
 	}
+	/* A key speaks only for its own agency, whatever a roster maps. */
+	if (strcmp(out->agency->id, e->signer) != 0) {
+		error_set(err, KETEN_E_SIGNER,
+		          "the roster gave %s's key for signer '%s'",
+		          out->agency->id, e->signer);
+		out->agency = NULL;
+		wire_envelope_clear(e);
+		return out->fault = RECORD_UNKNOWN_SIGNER;
+	}
 	return out->fault = RECORD_OK;
 }
 
@@ -70,8 +79,16 @@ record_open(struct signed_record *out, const struct record_roster *roster,
 
 	if (err == NULL)
 		err = &tmp;
+	error_clear(err);
 	if (record_signer(out, &e, roster, env, len, err) != RECORD_OK)
-		return err->code;
+		/* Never OK with a fault: a roster that refused without a
+		 * sentence is a bug, not a pass. */
+		return err->code != KETEN_OK
+		           ? err->code
+		           : error_set(err, KETEN_E_INTERNAL,
+		                       "the roster refused signer '%s' without "
+		                       "saying why",
+		                       out->signer);
 	if (sig == RECORD_SIG_CHECK)
 		sig = record_check(&e, out->agency);
 	if (sig != RECORD_SIG_GOOD) {

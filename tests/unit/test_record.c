@@ -213,6 +213,52 @@ test_roster(void)
 	free(env);
 }
 
+/* A roster with a bug: it gives another agency's key, or refuses with
+ * no sentence. The door must refuse either way, never pass. */
+static const struct agency *
+vt_for_anyone(const void *arg, const char *signer, struct keten_error *err)
+{
+	(void)signer;
+	(void)err;
+	return arg;
+}
+
+static const struct agency *
+silent_refusal(const void *arg, const char *signer, struct keten_error *err)
+{
+	(void)arg;
+	(void)signer;
+	(void)err;
+	return NULL;
+}
+
+static void
+test_roster_bugs(void)
+{
+	const struct record_roster wrong = {.find = vt_for_anyone,
+	                                    .arg = &agencies[1]};
+	const struct record_roster silent = {.find = silent_refusal};
+	struct signed_record o;
+	struct keten_error err;
+	size_t len;
+	/* Signed by vt-flevoland's key, but naming lt-almere as signer. */
+	uint8_t *env = make_envelope(&len, "lt-almere", sk_vt, FINE);
+
+	CHECK_INT(record_open(&o, &wrong, env, len, RECORD_SIG_CHECK, &err),
+	          KETEN_E_SIGNER);
+	CHECK_INT(o.fault, RECORD_UNKNOWN_SIGNER);
+	CHECK(o.agency == NULL);
+	CHECK(strstr(err.message, "vt-flevoland's key for signer "
+	                          "'lt-almere'") != NULL);
+	CHECK_INT(record_verify(&wrong, env, len), RECORD_SIG_CHECK);
+	CHECK_INT(record_open(&o, &silent, env, len, RECORD_SIG_CHECK, &err),
+	          KETEN_E_INTERNAL);
+	CHECK_INT(o.fault, RECORD_UNKNOWN_SIGNER);
+	CHECK_INT(record_open(&o, &silent, env, len, RECORD_SIG_CHECK, NULL),
+	          KETEN_E_INTERNAL);
+	free(env);
+}
+
 int
 main(void)
 {
@@ -239,6 +285,7 @@ main(void)
 	test_opens();
 	test_refusals();
 	test_roster();
+	test_roster_bugs();
 	sodium_memzero(sk_almere, sizeof(sk_almere));
 	sodium_memzero(sk_vt, sizeof(sk_vt));
 	sodium_memzero(sk_nowhere, sizeof(sk_nowhere));
