@@ -1,6 +1,7 @@
 /*
  * LMDB storage of the chain and its indexes (docs/PROTOCOL.md, "Storage"):
- * opening and closing the environment, growing its map, and the heads.
+ * opening and closing the environment, growing its map, and reading the
+ * heads in a transaction (store_read.c answers store_head).
  * The read and write paths, the tree, the case indexes and the upgrades
  * live beside it (store_impl.h). Must never return an MDB_val outside its
  * transaction, and never write outside the start transaction and
@@ -171,7 +172,7 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	if (rc != 0)
 		goto out;
 	*step = "sign the log's checkpoint";
-	if ((rc = store_checkpoint_ensure(w, txn)) == MDB_CORRUPTED) {
+	if ((rc = store_tree_checkpoint_ensure(w, txn)) == MDB_CORRUPTED) {
 		error_set(err, KETEN_E_CONFIG,
 		          "cannot serve data directory %s: its signed "
 		          "checkpoint does not match its log or access log; "

@@ -1,7 +1,9 @@
 /*
- * The broker's LMDB store: the only code in the daemon that includes
- * lmdb.h. Any thread may read through the struct store; only the writer
- * thread holds the struct store_writer that store_apply needs. MDB_vals
+ * The broker's LMDB store, read-write (common/ledger.c is the read-only
+ * door; both take the layout from common/ledger_layout.h). Only
+ * daemon/store*.c include lmdb.h, through store_impl.h, and nothing outside
+ * them sees an MDB_val. Any thread may read through the struct store; only the
+ * writer thread holds the struct store_writer that store_apply needs. MDB_vals
  * never leave a transaction: readers get copies.
  */
 #ifndef KETEN_STORE_H

@@ -9,8 +9,8 @@
 
 /* The stored state of case number no (its opening record's seq). */
 int
-store_cases_at(const struct store *s, MDB_txn *txn, struct case_state *st,
-               const uint8_t no[8])
+store_casedb_at(const struct store *s, MDB_txn *txn, struct case_state *st,
+                const uint8_t no[8])
 {
 	MDB_val k = layout_val(no, LAYOUT_SEQ_KEY_LEN), v;
 	int rc = mdb_get(txn, s->cases, &k, &v);
@@ -25,8 +25,8 @@ store_cases_at(const struct store *s, MDB_txn *txn, struct case_state *st,
 
 /* The number of a case: 0, MDB_NOTFOUND or an LMDB code. */
 int
-store_cases_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
-                   const uint8_t id[KETEN_CASE_ID_LEN])
+store_casedb_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
+                    const uint8_t id[KETEN_CASE_ID_LEN])
 {
 	MDB_val k = layout_caseno_key(id), v;
 	int rc = mdb_get(txn, s->caseno, &k, &v);
@@ -41,18 +41,18 @@ store_cases_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
 
 /* The stored state of a case, or CASE_NONE (zeroed) if it has none. */
 int
-store_cases_get(const struct store *s, MDB_txn *txn, struct case_state *st,
-                const uint8_t id[KETEN_CASE_ID_LEN])
+store_casedb_get(const struct store *s, MDB_txn *txn, struct case_state *st,
+                 const uint8_t id[KETEN_CASE_ID_LEN])
 {
 	uint8_t no[8];
-	int rc = store_cases_number(s, txn, no, id);
+	int rc = store_casedb_number(s, txn, no, id);
 
 	memset(st, 0, sizeof(*st));
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
-	if ((rc = store_cases_at(s, txn, st, no)) != 0)
+	if ((rc = store_casedb_at(s, txn, st, no)) != 0)
 		return rc;
 	return memcmp(st->id, id, KETEN_CASE_ID_LEN) == 0 ? 0 : MDB_CORRUPTED;
 }
@@ -62,10 +62,13 @@ store_cases_get(const struct store *s, MDB_txn *txn, struct case_state *st,
  * none before means the record opened it. The case's number is its
  * opening seq, above every other: a new case's entries are appended. */
 int
-store_cases_put(const struct store *s, MDB_txn *txn,
-                const struct case_state *st, size_t old_parties,
-                const uint8_t seqkey[8])
+store_casedb_put(const struct store *s, MDB_txn *txn,
+                 const struct case_state *st, size_t old_parties,
+                 const uint8_t seqkey[8])
 {
+	/* key holds a caselog key, then each caseidx key. */
+	_Static_assert(LAYOUT_CASEIDX_KEY_MAX >= LAYOUT_CASELOG_KEY_LEN,
+	               "a caselog key must fit the caseidx key buffer");
 	uint8_t buf[CASE_ENCODED_MAX], no[8], key[LAYOUT_CASEIDX_KEY_MAX];
 	unsigned fresh = old_parties == 0 ? MDB_APPEND : 0;
 	MDB_val k, v;

@@ -75,24 +75,24 @@ int store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size);
 int store_tree_path(struct store_writer *w, struct receipt *r);
 int store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
                      size_t n, struct keten_checkpoint *cp);
-void store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
-                           int64_t now_us);
-int store_checkpoint_put(const struct store *s, MDB_txn *txn,
-                         const struct keten_checkpoint *cp);
-int store_checkpoint_get(const struct store *s, MDB_txn *txn,
-                         struct keten_checkpoint *cp);
-int store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn);
+void store_tree_checkpoint_make(struct store_writer *w,
+                                struct keten_checkpoint *cp, int64_t now_us);
+int store_tree_checkpoint_put(const struct store *s, MDB_txn *txn,
+                              const struct keten_checkpoint *cp);
+int store_tree_checkpoint_get(const struct store *s, MDB_txn *txn,
+                              struct keten_checkpoint *cp);
+int store_tree_checkpoint_ensure(struct store_writer *w, MDB_txn *txn);
 
 /* store_cases.c: a case's state and indexes. */
-int store_cases_at(const struct store *s, MDB_txn *txn, struct case_state *st,
-                   const uint8_t no[8]);
-int store_cases_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
-                       const uint8_t id[KETEN_CASE_ID_LEN]);
-int store_cases_get(const struct store *s, MDB_txn *txn, struct case_state *st,
-                    const uint8_t id[KETEN_CASE_ID_LEN]);
-int store_cases_put(const struct store *s, MDB_txn *txn,
-                    const struct case_state *st, size_t old_parties,
-                    const uint8_t seqkey[8]);
+int store_casedb_at(const struct store *s, MDB_txn *txn, struct case_state *st,
+                    const uint8_t no[8]);
+int store_casedb_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
+                        const uint8_t id[KETEN_CASE_ID_LEN]);
+int store_casedb_get(const struct store *s, MDB_txn *txn, struct case_state *st,
+                     const uint8_t id[KETEN_CASE_ID_LEN]);
+int store_casedb_put(const struct store *s, MDB_txn *txn,
+                     const struct case_state *st, size_t old_parties,
+                     const uint8_t seqkey[8]);
 
 /* store_upgrade.c: brings an older data directory up to this schema, and
  * loads the tree's frontier; -1 with why set if it must not be served. */

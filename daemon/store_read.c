@@ -260,9 +260,9 @@ listing_after(const struct store *s, MDB_txn *txn, uint8_t no[8],
 	memset(no, 0, 8);
 	if (after == NULL)
 		return 0;
-	if ((rc = store_cases_number(s, txn, no, after)) == MDB_NOTFOUND)
+	if ((rc = store_casedb_number(s, txn, no, after)) == MDB_NOTFOUND)
 		return -1;
-	if (rc != 0 || (rc = store_cases_at(s, txn, &st, no)) != 0)
+	if (rc != 0 || (rc = store_casedb_at(s, txn, &st, no)) != 0)
 		return rc;
 	return agency == NULL || case_involves(&st, agency) ? 0 : -1;
 }
@@ -312,7 +312,8 @@ store_cases(struct store *s, struct store_cases *out, const char *agency,
 			out->more = true;
 			break;
 		}
-		if ((rc = store_cases_at(s, txn, &out->items[out->n], no)) != 0)
+		if ((rc = store_casedb_at(s, txn, &out->items[out->n], no)) !=
+		    0)
 			goto fail_txn;
 		out->n++;
 	}
@@ -345,7 +346,7 @@ store_case(struct store *s, struct store_case *out, const char *agency,
 	memset(out, 0, sizeof(*out));
 	if ((rc = read_begin(s, &txn)) != 0)
 		goto fail;
-	if ((rc = store_cases_get(s, txn, &out->st, case_id)) != 0)
+	if ((rc = store_casedb_get(s, txn, &out->st, case_id)) != 0)
 		goto fail_txn;
 	if (out->st.status == CASE_NONE ||
 	    (agency != NULL && !case_involves(&out->st, agency))) {
@@ -418,7 +419,7 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 	/* From the same snapshot as the records: never behind them. */
 	if ((rc = store_head_get(s, txn, &out->head_seq, out->head_hash)) != 0)
 		goto fail_txn;
-	if ((rc = store_checkpoint_get(s, txn, &out->cp)) == 0)
+	if ((rc = store_tree_checkpoint_get(s, txn, &out->cp)) == 0)
 		out->has_cp = true;
 	else if (rc != MDB_NOTFOUND)
 		goto fail_txn;

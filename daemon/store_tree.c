@@ -174,7 +174,7 @@ store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
 	uint8_t path[MERKLE_PATH_MAX][32];
 	int rc;
 
-	if ((rc = store_checkpoint_get(s, txn, cp)) != 0)
+	if ((rc = store_tree_checkpoint_get(s, txn, cp)) != 0)
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *p;
@@ -193,8 +193,8 @@ store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
 
 /* The checkpoint of the writer's view, signed. */
 void
-store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
-                      int64_t now_us)
+store_tree_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
+                           int64_t now_us)
 {
 	memset(cp, 0, sizeof(*cp));
 	cp->size = w->head_seq;
@@ -207,8 +207,8 @@ store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
 }
 
 int
-store_checkpoint_put(const struct store *s, MDB_txn *txn,
-                     const struct keten_checkpoint *cp)
+store_tree_checkpoint_put(const struct store *s, MDB_txn *txn,
+                          const struct keten_checkpoint *cp)
 {
 	uint8_t buf[CHAIN_CHECKPOINT_STORED];
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
@@ -220,8 +220,8 @@ store_checkpoint_put(const struct store *s, MDB_txn *txn,
 
 /* The stored checkpoint, if any: 0, MDB_NOTFOUND or an LMDB code. */
 int
-store_checkpoint_get(const struct store *s, MDB_txn *txn,
-                     struct keten_checkpoint *cp)
+store_tree_checkpoint_get(const struct store *s, MDB_txn *txn,
+                          struct keten_checkpoint *cp)
 {
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
 	int rc = mdb_get(txn, s->meta, &k, &v);
@@ -236,14 +236,14 @@ store_checkpoint_get(const struct store *s, MDB_txn *txn,
 /* Signs a checkpoint of the log as it is, unless the stored one signs a
  * different log (then MDB_CORRUPTED: the broker must not start). */
 int
-store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
+store_tree_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 {
 	struct keten_checkpoint want;
-	int rc = store_checkpoint_get(w->s, txn, &w->cp);
+	int rc = store_tree_checkpoint_get(w->s, txn, &w->cp);
 
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	store_checkpoint_make(w, &want, clock_now_us());
+	store_tree_checkpoint_make(w, &want, clock_now_us());
 	if (rc == 0 && (w->cp.size != want.size ||
 	                memcmp(w->cp.head_hash, want.head_hash, 32) != 0 ||
 	                memcmp(w->cp.root, want.root, 32) != 0 ||
@@ -253,5 +253,5 @@ store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 	/* Signed afresh even when it matches: the broker's key may have
 	 * changed since, and the checkpoint must verify with this one. */
 	w->cp = want;
-	return store_checkpoint_put(w->s, txn, &want);
+	return store_tree_checkpoint_put(w->s, txn, &want);
 }

@@ -69,7 +69,7 @@ cases_rebuild(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 			break;
 		}
 		case_msg_of(&m, &b, r.seq, r.received_at_us);
-		if ((rc = store_cases_get(s, txn, &st, b.h.case_id)) != 0)
+		if ((rc = store_casedb_get(s, txn, &st, b.h.case_id)) != 0)
 			break;
 		parties = st.n_parties;
 		if (case_step(&st, &m, &tmp) != KETEN_OK) {
@@ -82,7 +82,7 @@ cases_rebuild(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 			break;
 		}
 		bytes_put_be64(key, r.seq); /* k is not ours past a put */
-		if ((rc = store_cases_put(s, txn, &st, parties, key)) != 0)
+		if ((rc = store_casedb_put(s, txn, &st, parties, key)) != 0)
 			break;
 		n++;
 	}
@@ -184,7 +184,7 @@ head_case_shape(struct store_writer *w, MDB_txn *txn)
 	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0 ||
 	    (rc = record_body(&r, &b, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-	rc = store_cases_get(s, txn, &st, b.h.case_id);
+	rc = store_casedb_get(s, txn, &st, b.h.case_id);
 	if (rc == MDB_CORRUPTED)
 		return -1;
 	if (rc != 0)

@@ -74,7 +74,7 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 
 	/* The case rules, against the state this transaction sees: a
 	 * refusal writes nothing. */
-	if ((rc = store_cases_get(s, txn, &st, it->msg.case_id)) != 0)
+	if ((rc = store_casedb_get(s, txn, &st, it->msg.case_id)) != 0)
 		return rc;
 	parties = st.n_parties;
 	it->msg.seq = w->head_seq + 1;
@@ -112,7 +112,7 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 			return rc;
 		snprintf(it->to[i], sizeof(it->to[i]), "%s", to[i]);
 	}
-	if ((rc = store_cases_put(s, txn, &st, parties, key)) != 0)
+	if ((rc = store_casedb_put(s, txn, &st, parties, key)) != 0)
 		return rc;
 	k = layout_msgid_key(it->message_id);
 	v = layout_val(key, LAYOUT_MSGID_VAL_LEN); /* the seq */
@@ -215,8 +215,8 @@ finish_batch(struct store_writer *w, MDB_txn *txn, int64_t now_us)
 	/* Signed before the commit, stored in it: a checkpoint never
 	 * describes a log that is not on disk, and a reader's snapshot
 	 * always has the one for its head. */
-	store_checkpoint_make(w, &w->cp, now_us);
-	return store_checkpoint_put(s, txn, &w->cp);
+	store_tree_checkpoint_make(w, &w->cp, now_us);
+	return store_tree_checkpoint_put(s, txn, &w->cp);
 }
 
 /* One attempt at a batch: 0, or the LMDB error (nothing written). */
