@@ -133,7 +133,7 @@ cli_time_parse_at(int64_t *at_us, const char *verb, const char *arg)
 		return 0;
 	cli_time_refused(verb, "at",
 	                 "an ISO 8601 UTC time (2026-11-30T17:00:00Z) or "
-	                 "+DURATION (+2d, +3h, +90s)",
+	                 "+DURATION (+2d, +3h, +90s, +2wd)",
 	                 arg, &err);
 	return -1;
 }

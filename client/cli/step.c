@@ -206,7 +206,7 @@ parse_respond_by(int64_t *us, const char *arg, int64_t now_us)
 		return 0;
 	cli_time_refused("handover", "respond-by",
 	                 "2026-11-30T17:00:00Z, 2026-11-30 or +DURATION (+5d, "
-	                 "+36h)",
+	                 "+36h, +5wd)",
 	                 arg, &err);
 	return -1;
 }

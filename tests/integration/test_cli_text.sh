@@ -125,10 +125,11 @@ has "refusal names it" "$tmp/err.txt" 'x\x1b[2Jy'
 
 # Spans from now take keten's one duration grammar (docs/keten.md,
 # "Durations"): working days too, and the CLI's old weeks and sums are
-# refused with a sentence naming the value and the units.
+# refused with a sentence naming the value and the units, as are a zero,
+# more than 3650 days and an unknown unit.
 as lt-almere cases --at +2wd >/dev/null
 as lt-almere cases --at -1wd >/dev/null
-for old in 1h30m 2w; do
+for old in 1h30m 2w 0s 3651d 5x; do
 	set +e
 	as lt-almere cases --at "+$old" >/dev/null 2>"$tmp/err.txt"
 	rc=$?
