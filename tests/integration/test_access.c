@@ -16,6 +16,7 @@
 #include "access.h"
 #include "harness.h"
 #include "ledger_layout.h"
+#include "lmdb_edit.h"
 
 static struct harness H;
 
@@ -89,21 +90,18 @@ entries(void)
 static void
 tamper(const char *dir, uint64_t seq, int del)
 {
-	MDB_env *env;
+	struct lmdb_edit e;
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	uint8_t k[LAYOUT_SEQ_KEY_LEN], buf[256];
 	MDB_val key = layout_seq_key(k, seq), val;
 
-	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS);
-	CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
-	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-	CHECK(mdb_dbi_open(txn, LAYOUT_DB_ACCESS, 0, &dbi) == 0);
+	lmdb_edit_begin(&e, dir, 0, 0, 0);
+	txn = e.txn;
+	dbi = lmdb_edit_db(&e, LAYOUT_DB_ACCESS);
 	if (del == 2) {
 		CHECK(mdb_drop(txn, dbi, 1) == 0);
 	} else if (del == 3) {
-		MDB_dbi meta;
 		uint8_t head[LAYOUT_HEAD_LEN], pk[LAYOUT_SEQ_KEY_LEN], hash[32];
 		MDB_val pkey = layout_seq_key(pk, seq - 1),
 		        mk = LAYOUT_KEY(LAYOUT_META_ACCESS_HEAD), hv;
@@ -111,8 +109,8 @@ tamper(const char *dir, uint64_t seq, int del)
 		access_hash(hash, val.mv_data, val.mv_size);
 		hv = layout_head_val(head, seq - 1, hash);
 		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);
-		CHECK(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta) == 0);
-		CHECK(mdb_put(txn, meta, &mk, &hv, 0) == 0);
+		CHECK(mdb_put(txn, lmdb_edit_db(&e, LAYOUT_DB_META), &mk, &hv,
+		              0) == 0);
 	} else if (del) {
 		CHECK(mdb_del(txn, dbi, &key, NULL) == 0);
 	} else {
@@ -123,8 +121,7 @@ tamper(const char *dir, uint64_t seq, int del)
 		val.mv_data = buf;
 		CHECK(mdb_put(txn, dbi, &key, &val, 0) == 0);
 	}
-	CHECK(mdb_txn_commit(txn) == 0);
-	mdb_env_close(env);
+	lmdb_edit_commit(&e);
 }
 
 /* A store too full for more entries still serves reads; the broker's log

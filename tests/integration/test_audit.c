@@ -15,6 +15,7 @@
 #include "chain.h"
 #include "harness.h"
 #include "ledger_layout.h"
+#include "lmdb_edit.h"
 
 #define RECORDS 8
 
@@ -57,19 +58,11 @@ be64(uint8_t *p, uint64_t v)
 static void
 tamper(const char *dir, void (*fn)(MDB_txn *, MDB_dbi))
 {
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
+	struct lmdb_edit e;
 
-	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS) ||
-	    mdb_env_open(env, dir, 0, 0600) ||
-	    mdb_txn_begin(env, NULL, 0, &txn) ||
-	    mdb_dbi_open(txn, LAYOUT_DB_LOG, 0, &dbi))
-		exit(99);
-	fn(txn, dbi);
-	if (mdb_txn_commit(txn))
-		exit(99);
-	mdb_env_close(env);
+	lmdb_edit_begin(&e, dir, 0, 0, 0);
+	fn(e.txn, lmdb_edit_db(&e, LAYOUT_DB_LOG));
+	lmdb_edit_commit(&e);
 }
 
 static uint8_t saved[2][4096];

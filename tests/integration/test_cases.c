@@ -15,6 +15,7 @@
 #include "case.h"
 #include "harness.h"
 #include "ledger_layout.h"
+#include "lmdb_edit.h"
 #include "raw.h"
 
 static struct harness H;
@@ -451,24 +452,15 @@ forget_cases(const char *data)
 {
 	const char *dbs[] = {LAYOUT_DB_CASES, LAYOUT_DB_CASEIDX,
 	                     LAYOUT_DB_CASELOG};
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
+	struct lmdb_edit e;
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA);
 
-	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
-	CHECK_INT(mdb_env_set_mapsize(env, 1UL << 30), 0);
-	CHECK_INT(mdb_env_open(env, data, 0, 0600), 0);
-	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	for (size_t i = 0; i < 3; i++) {
-		CHECK_INT(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0);
-		CHECK_INT(mdb_drop(txn, dbi, 1), 0);
-	}
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &dbi), 0);
-	CHECK_INT(mdb_del(txn, dbi, &k, NULL), 0);
-	CHECK_INT(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	lmdb_edit_begin(&e, data, 0, 1UL << 30, 0);
+	for (size_t i = 0; i < 3; i++)
+		CHECK_INT(mdb_drop(e.txn, lmdb_edit_db(&e, dbs[i]), 1), 0);
+	CHECK_INT(mdb_del(e.txn, lmdb_edit_db(&e, LAYOUT_DB_META), &k, NULL),
+	          0);
+	lmdb_edit_commit(&e);
 }
 
 static void
@@ -933,7 +925,7 @@ static void
 to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
            size_t n_log)
 {
-	MDB_env *env;
+	struct lmdb_edit e;
 	MDB_txn *txn;
 	MDB_dbi caseno, cases, caseidx, caselog, meta, msgid;
 	MDB_cursor *cur;
@@ -941,17 +933,14 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	MDB_stat ms;
 	uint8_t no[8], three = 3;
 
-	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
-	CHECK_INT(mdb_env_set_mapsize(env, 1UL << 30), 0);
-	CHECK_INT(mdb_env_open(env, data, 0, 0600), 0);
-	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASENO, 0, &caseno), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASES, 0, &cases), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASEIDX, 0, &caseidx), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASELOG, 0, &caselog), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_MSGID, 0, &msgid), 0);
+	lmdb_edit_begin(&e, data, 0, 1UL << 30, 0);
+	txn = e.txn;
+	caseno = lmdb_edit_db(&e, LAYOUT_DB_CASENO);
+	cases = lmdb_edit_db(&e, LAYOUT_DB_CASES);
+	caseidx = lmdb_edit_db(&e, LAYOUT_DB_CASEIDX);
+	caselog = lmdb_edit_db(&e, LAYOUT_DB_CASELOG);
+	meta = lmdb_edit_db(&e, LAYOUT_DB_META);
+	msgid = lmdb_edit_db(&e, LAYOUT_DB_MSGID);
 
 	/* Schema 4, as this broker wrote it. */
 	CHECK(mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 1 &&
@@ -1009,8 +998,7 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	k = LAYOUT_KEY(LAYOUT_META_SCHEMA);
 	v = layout_val(&three, 1);
 	CHECK_INT(mdb_put(txn, meta, &k, &v, 0), 0);
-	CHECK_INT(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	lmdb_edit_commit(&e);
 }
 
 /* The stored schema mark and number of cases of a stopped broker's
@@ -1018,26 +1006,21 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 static int
 stored_schema(const char *data, size_t *cases)
 {
-	MDB_env *env;
-	MDB_txn *txn;
+	struct lmdb_edit e;
 	MDB_dbi meta, caseno;
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
 	MDB_stat ms;
 	int schema = -1;
 
 	*cases = 0;
-	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
-	CHECK_INT(mdb_env_open(env, data, MDB_RDONLY, 0600), 0);
-	CHECK_INT(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_CASENO, 0, &caseno), 0);
-	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 1)
+	lmdb_edit_begin(&e, data, LMDB_EDIT_READ_ONLY, 0, 0);
+	meta = lmdb_edit_db(&e, LAYOUT_DB_META);
+	caseno = lmdb_edit_db(&e, LAYOUT_DB_CASENO);
+	if (mdb_get(e.txn, meta, &k, &v) == 0 && v.mv_size == 1)
 		schema = *(uint8_t *)v.mv_data;
-	CHECK_INT(mdb_stat(txn, caseno, &ms), 0);
+	CHECK_INT(mdb_stat(e.txn, caseno, &ms), 0);
 	*cases = ms.ms_entries;
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
+	lmdb_edit_abort(&e);
 	return schema;
 }
 
@@ -1187,57 +1170,15 @@ upgrade_from_3(void)
 	harness_cleanup(&H);
 }
 
-/* A write transaction on the stopped broker's data directory, and its
- * databases by name. */
-struct edit {
-	MDB_env *env;
-	MDB_txn *txn;
-};
-
-static void
-edit_begin(struct edit *e, size_t spare_pages)
-{
-	CHECK_INT(mdb_env_create(&e->env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(e->env, LAYOUT_MAX_DBS), 0);
-	CHECK_INT(mdb_env_open(e->env, H.data, 0, 0600), 0);
-	if (spare_pages > 0) {
-		/* Shrink the map to what the data uses, and a little: the
-		 * commit makes it the directory's size. */
-		MDB_envinfo info;
-		MDB_stat st;
-		CHECK_INT(mdb_env_info(e->env, &info), 0);
-		CHECK_INT(mdb_env_stat(e->env, &st), 0);
-		CHECK_INT(mdb_env_set_mapsize(
-		              e->env, (info.me_last_pgno + 1 + spare_pages) *
-		                          st.ms_psize),
-		          0);
-	}
-	CHECK_INT(mdb_txn_begin(e->env, NULL, 0, &e->txn), 0);
-}
-
-static MDB_dbi
-edit_db(struct edit *e, const char *name)
-{
-	MDB_dbi d = 0;
-	CHECK_INT(mdb_dbi_open(e->txn, name, 0, &d), 0);
-	return d;
-}
-
-static void
-edit_end(struct edit *e)
-{
-	CHECK_INT(mdb_txn_commit(e->txn), 0);
-	mdb_env_close(e->env);
-}
-
 /* Puts (no, seq) into caselog, as a stale or forged entry would be. */
 static void
-put_caselog(struct edit *e, uint64_t no, uint64_t seq)
+put_caselog(struct lmdb_edit *e, uint64_t no, uint64_t seq)
 {
 	uint8_t key[LAYOUT_CASELOG_KEY_LEN];
 	MDB_val k = layout_caselog_key(key, no, seq), v = layout_val("", 0);
 
-	CHECK_INT(mdb_put(e->txn, edit_db(e, LAYOUT_DB_CASELOG), &k, &v, 0), 0);
+	CHECK_INT(
+	    mdb_put(e->txn, lmdb_edit_db(e, LAYOUT_DB_CASELOG), &k, &v, 0), 0);
 }
 
 /* Fresh ids[0..n), in falling id order, and a broker's directory with
@@ -1267,7 +1208,7 @@ three_records(int n, int step)
 static void
 damaged_cases(void)
 {
-	struct edit e;
+	struct lmdb_edit e;
 	MDB_dbi cases;
 	MDB_val k, v;
 	uint8_t no[8], state[1024];
@@ -1275,8 +1216,8 @@ damaged_cases(void)
 
 	three_records(2, 0x40);
 	/* Case 1 (opened at record 1) moved under its id, as in schema 3. */
-	edit_begin(&e, 0);
-	cases = edit_db(&e, LAYOUT_DB_CASES);
+	lmdb_edit_begin(&e, H.data, 0, 0, 0);
+	cases = lmdb_edit_db(&e, LAYOUT_DB_CASES);
 	k = layout_seq_key(no, 1);
 	if (mdb_get(e.txn, cases, &k, &v) == 0 && v.mv_size <= sizeof(state)) {
 		len = v.mv_size;
@@ -1287,7 +1228,7 @@ damaged_cases(void)
 	k = layout_caseno_key(ids[0]); /* schema 3 keyed cases by id */
 	v = layout_val(state, len);
 	CHECK_INT(mdb_put(e.txn, cases, &k, &v, 0), 0);
-	edit_end(&e);
+	lmdb_edit_commit(&e);
 
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
@@ -1321,16 +1262,16 @@ stale_cases(void)
 {
 	static const char *const dbs[] = {LAYOUT_DB_CASENO, LAYOUT_DB_CASES,
 	                                  LAYOUT_DB_CASEIDX, LAYOUT_DB_CASELOG};
-	struct edit e;
+	struct lmdb_edit e;
 	uint8_t no[8];
 	MDB_val k, v;
 
 	three_records(4, 0x30);
 
 	/* An entry above the head: a new case's append would collide. */
-	edit_begin(&e, 0);
+	lmdb_edit_begin(&e, H.data, 0, 0, 0);
 	put_caselog(&e, 100, 100);
-	edit_end(&e);
+	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
 	CHECK_INT(log_count("event=cases_rebuilt records=3"), 1);
@@ -1342,10 +1283,10 @@ stale_cases(void)
 	CHECK_INT(harness_stop(&H), 0);
 
 	/* All four emptied, the schema mark kept. */
-	edit_begin(&e, 0);
+	lmdb_edit_begin(&e, H.data, 0, 0, 0);
 	for (size_t i = 0; i < 4; i++)
-		CHECK_INT(mdb_drop(e.txn, edit_db(&e, dbs[i]), 0), 0);
-	edit_end(&e);
+		CHECK_INT(mdb_drop(e.txn, lmdb_edit_db(&e, dbs[i]), 0), 0);
+	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 2);
 	CHECK_INT(log_count("event=cases_rebuilt records=4"), 1);
@@ -1359,12 +1300,14 @@ stale_cases(void)
 	CHECK_INT(harness_stop(&H), 0);
 
 	/* The head's case lost, the cases before it intact. */
-	edit_begin(&e, 0);
+	lmdb_edit_begin(&e, H.data, 0, 0, 0);
 	k = layout_caseno_key(ids[3]);
-	CHECK_INT(mdb_del(e.txn, edit_db(&e, LAYOUT_DB_CASENO), &k, NULL), 0);
+	CHECK_INT(mdb_del(e.txn, lmdb_edit_db(&e, LAYOUT_DB_CASENO), &k, NULL),
+	          0);
 	k = layout_seq_key(no, 5);
-	CHECK_INT(mdb_del(e.txn, edit_db(&e, LAYOUT_DB_CASES), &k, NULL), 0);
-	edit_end(&e);
+	CHECK_INT(mdb_del(e.txn, lmdb_edit_db(&e, LAYOUT_DB_CASES), &k, NULL),
+	          0);
+	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 3);
 	CHECK_INT(log_count("event=cases_rebuilt records=5"), 1);
@@ -1381,9 +1324,9 @@ stale_cases(void)
 
 	/* Record 3's bytes under key 2, and the cases to rebuild: the
 	 * broker refuses, naming the damage, and leaves the log alone. */
-	edit_begin(&e, 0);
+	lmdb_edit_begin(&e, H.data, 0, 0, 0);
 	{
-		MDB_dbi log = edit_db(&e, LAYOUT_DB_LOG);
+		MDB_dbi log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
 		uint8_t key[LAYOUT_SEQ_KEY_LEN], rec[8192];
 		size_t len = 0;
 		k = layout_seq_key(key, 3);
@@ -1398,7 +1341,7 @@ stale_cases(void)
 		CHECK_INT(mdb_put(e.txn, log, &k, &v, 0), 0);
 	}
 	put_caselog(&e, 100, 100);
-	edit_end(&e);
+	lmdb_edit_commit(&e);
 	CHECK(harness_start_refused(&H) > 0);
 	CHECK_INT(log_count("its log is damaged"), 1);
 	CHECK_INT(log_count("keten audit verify"), 1);
@@ -1420,7 +1363,7 @@ static void
 rebuild_grows_map(void)
 {
 	enum { N = 1500 };
-	struct edit e;
+	struct lmdb_edit e;
 	int grown;
 
 	harness_region(&H, harness_flevoland, harness_flevoland_n,
@@ -1431,9 +1374,9 @@ rebuild_grows_map(void)
 	CHECK_INT(harness_stop(&H), 0);
 	grown = log_count("event=map_grown");
 
-	edit_begin(&e, 16);
+	lmdb_edit_begin(&e, H.data, 0, 0, 16);
 	put_caselog(&e, N + 1, N + 1);
-	edit_end(&e);
+	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
 	CHECK_INT(log_count("event=cases_rebuilt records=1500"), 1);

@@ -18,6 +18,7 @@
 #include "../check.h"
 #include "harness.h"
 #include "ledger_layout.h"
+#include "lmdb_edit.h"
 
 static struct harness H;
 
@@ -104,26 +105,20 @@ check_jsonl(const char *path, size_t n)
 static void
 flip(const char *dir, uint64_t seq)
 {
-	MDB_env *env;
-	MDB_txn *txn;
+	struct lmdb_edit e;
 	MDB_dbi dbi;
 	uint8_t k[LAYOUT_SEQ_KEY_LEN], buf[8192];
 	MDB_val key = layout_seq_key(k, seq), val;
 
-	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS);
-	mdb_env_set_mapsize(env, (size_t)1 << 32);
-	CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
-	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-	CHECK(mdb_dbi_open(txn, LAYOUT_DB_LOG, 0, &dbi) == 0);
-	CHECK(mdb_get(txn, dbi, &key, &val) == 0);
+	lmdb_edit_begin(&e, dir, 0, (size_t)1 << 32, 0);
+	dbi = lmdb_edit_db(&e, LAYOUT_DB_LOG);
+	CHECK(mdb_get(e.txn, dbi, &key, &val) == 0);
 	CHECK(val.mv_size <= sizeof(buf));
 	memcpy(buf, val.mv_data, val.mv_size);
 	buf[val.mv_size - 1] ^= 0x40;
 	val.mv_data = buf;
-	CHECK(mdb_put(txn, dbi, &key, &val, 0) == 0);
-	CHECK(mdb_txn_commit(txn) == 0);
-	mdb_env_close(env);
+	CHECK(mdb_put(e.txn, dbi, &key, &val, 0) == 0);
+	lmdb_edit_commit(&e);
 }
 
 /* The offline audit checks signatures on every core, chunk by chunk

@@ -13,6 +13,7 @@
 #include "chain.h"
 #include "harness.h"
 #include "ledger_layout.h"
+#include "lmdb_edit.h"
 #include "wire.h"
 
 static const char MARKER[] = "MARKER-sender-sig-51c2";
@@ -64,18 +65,15 @@ alter(const char *data)
 {
 	static const enum forgery forgeries[] = {FORGE_URGENCY, FORGE_SENDER,
 	                                         FORGE_STRANGER};
-	MDB_env *env;
+	struct lmdb_edit e;
 	MDB_txn *txn;
 	MDB_dbi log, meta;
 	MDB_val k, v;
 
-	CHECK_INT(mdb_env_create(&env), 0);
-	CHECK_INT(mdb_env_set_maxdbs(env, LAYOUT_MAX_DBS), 0);
-	CHECK_INT(mdb_env_set_mapsize(env, 1UL << 30), 0);
-	CHECK_INT(mdb_env_open(env, data, 0, 0600), 0);
-	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_LOG, 0, &log), 0);
-	CHECK_INT(mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta), 0);
+	lmdb_edit_begin(&e, data, 0, 1UL << 30, 0);
+	txn = e.txn;
+	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
+	meta = lmdb_edit_db(&e, LAYOUT_DB_META);
 	for (uint64_t seq = 1; seq <= 3; seq++) {
 		uint8_t key[LAYOUT_SEQ_KEY_LEN], *forged, *stored;
 		struct record r;
@@ -103,8 +101,7 @@ alter(const char *data)
 	CHECK_INT(mdb_del(txn, meta, &k, NULL), 0);
 	k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT);
 	CHECK_INT(mdb_del(txn, meta, &k, NULL), 0);
-	CHECK_INT(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	lmdb_edit_commit(&e);
 }
 
 int
