@@ -11,22 +11,28 @@
 
 #include "../check.h"
 #include "chain.h"
+#include "envelope.h"
 #include "harness.h"
+#include "keys.h"
 #include "ledger_layout.h"
 #include "lmdb_edit.h"
 #include "wire.h"
 
 static const char MARKER[] = "MARKER-sender-sig-51c2";
 
-/* What the broker does to a record: each keeps the sender's signature. */
+/* What the broker does to a record: the first three keep the sender's
+ * signature; the last has another agency sign the sender's body. */
 enum forgery {
-	FORGE_URGENCY, /* raises the urgency the sender chose */
-	FORGE_SENDER,  /* attributes it to another agency of the region */
-	FORGE_STRANGER /* attributes it to an agency the region lacks */
+	FORGE_URGENCY,  /* raises the urgency the sender chose */
+	FORGE_SENDER,   /* attributes it to another agency of the region */
+	FORGE_STRANGER, /* attributes it to an agency the region lacks */
+	FORGE_RESIGNED  /* lt-lelystad signs lt-almere's body as itself */
 };
 
-/* The envelope env altered as f says, its signature untouched:
- * malloc'd bytes. */
+/* lt-lelystad's signing key, for FORGE_RESIGNED: a colluding agency. */
+static const uint8_t *lelystad_sk;
+
+/* The envelope env altered as f says: malloc'd bytes. */
 static uint8_t *
 forge(size_t *len, const uint8_t *env, size_t env_len, enum forgery f)
 {
@@ -43,6 +49,8 @@ forge(size_t *len, const uint8_t *env, size_t env_len, enum forgery f)
 	if (f == FORGE_URGENCY) {
 		CHECK_INT(b.u.offer.urgency, KETEN_URGENCY_ROUTINE);
 		b.u.offer.urgency = KETEN_URGENCY_IMMEDIATE;
+	} else if (f == FORGE_RESIGNED) {
+		strcpy(e.signer, "lt-lelystad");
 	} else {
 		const char *who =
 		    f == FORGE_SENDER ? "lt-lelystad" : "lt-nowhere";
@@ -52,19 +60,23 @@ forge(size_t *len, const uint8_t *env, size_t env_len, enum forgery f)
 	CHECK_INT(wire_body_encode(&body, &body_len, &b), KETEN_OK);
 	e.body = body;
 	e.body_len = body_len;
+	if (f == FORGE_RESIGNED)
+		CHECK_INT(envelope_sign(e.signature, e.version, e.type, e.body,
+		                        e.body_len, lelystad_sk),
+		          KETEN_OK);
 	CHECK_INT(wire_envelope_encode(&out, len, &e), KETEN_OK);
 	wire_envelope_clear(&e);
 	free(body);
 	return out;
 }
 
-/* Alters records 1..3 of a stopped broker's log as forgeries[seq - 1],
+/* Alters records 1..4 of a stopped broker's log as forgeries[seq - 1],
  * and drops what would show it, so that the broker signs the new log. */
 static void
 alter(const char *data)
 {
-	static const enum forgery forgeries[] = {FORGE_URGENCY, FORGE_SENDER,
-	                                         FORGE_STRANGER};
+	static const enum forgery forgeries[] = {
+	    FORGE_URGENCY, FORGE_SENDER, FORGE_STRANGER, FORGE_RESIGNED};
 	struct lmdb_edit e;
 	MDB_txn *txn;
 	MDB_dbi log, meta;
@@ -74,7 +86,7 @@ alter(const char *data)
 	txn = e.txn;
 	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
 	meta = lmdb_edit_db(&e, LAYOUT_DB_META);
-	for (uint64_t seq = 1; seq <= 3; seq++) {
+	for (uint64_t seq = 1; seq <= 4; seq++) {
 		uint8_t key[LAYOUT_SEQ_KEY_LEN], *forged, *stored;
 		struct record r;
 		size_t len;
@@ -116,12 +128,18 @@ main(void)
 	struct keten_receipt rc;
 	struct keten_inbox *in = NULL;
 	struct keten_error err;
+	struct keys *lelystad = NULL;
 
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	CHECK_INT(keys_load(&lelystad, harness_key(&h, "lt-lelystad"), &err),
+	          KETEN_OK);
+	if (lelystad == NULL)
+		return check_done("test_sender_sig");
+	lelystad_sk = lelystad->sign_sk;
 	harness_start(&h);
 	almere = harness_client(&h, "lt-almere");
-	/* Three to alter, and a fourth the broker leaves as it was. */
-	for (int i = 0; i < 4; i++)
+	/* Four to alter, and a fifth the broker leaves as it was. */
+	for (int i = 0; i < 5; i++)
 		CHECK_INT(keten_send_referral(&rc, NULL, almere, &ref, &err),
 		          KETEN_OK);
 	keten_client_destroy(&almere);
@@ -133,12 +151,12 @@ main(void)
 	vt = harness_client(&h, "vt-flevoland");
 	/* The broker proves every record is in the log it signed... */
 	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
-	CHECK(in != NULL && in->n == 4);
-	if (in != NULL && in->n == 4) {
+	CHECK(in != NULL && in->n == 5);
+	if (in != NULL && in->n == 5) {
 		const struct keten_message *m = in->messages;
 
 		/* ...but only the sender's signature says what was sent. */
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 4; i++) {
 			CHECK_INT(m[i].seq, i + 1);
 			CHECK_INT(m[i].status, KETEN_E_SENDER_SIG);
 			CHECK(m[i].content == NULL);
@@ -150,14 +168,18 @@ main(void)
 		CHECK_STR_HAS(
 		    m[2].status_message,
 		    "signer 'lt-nowhere' is not in the region config");
-		CHECK_INT(m[3].status, KETEN_OK);
-		CHECK(strcmp(m[3].sender, "lt-almere") == 0);
-		CHECK_INT(m[3].urgency, KETEN_URGENCY_ROUTINE);
-		CHECK(m[3].content != NULL &&
-		      strcmp(m[3].content->child.name, MARKER) == 0);
+		/* A valid signature, but not by the body's sender. */
+		CHECK_STR_HAS(m[3].status_message,
+		              "the body from lt-lelystad is invalid");
+		CHECK_INT(m[4].status, KETEN_OK);
+		CHECK(strcmp(m[4].sender, "lt-almere") == 0);
+		CHECK_INT(m[4].urgency, KETEN_URGENCY_ROUTINE);
+		CHECK(m[4].content != NULL &&
+		      strcmp(m[4].content->child.name, MARKER) == 0);
 	}
 	keten_inbox_free(&in);
 	keten_client_destroy(&vt);
+	keys_destroy(&lelystad);
 	CHECK_INT(harness_stop(&h), 0);
 	harness_cleanup(&h);
 	return check_done("test_sender_sig");
