@@ -983,7 +983,8 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	 * the broker no longer reads. Filled with junk here, so a broker
 	 * that read them would answer a resubmission wrongly. */
 	{
-		uint8_t id[16][16], old[16][LAYOUT_MSGID_VAL_LEN_OLD];
+		uint8_t id[16][KETEN_MSG_ID_LEN],
+		    old[16][LAYOUT_MSGID_VAL_LEN_OLD];
 		size_t n_ids = 0;
 		CHECK_INT(mdb_cursor_open(txn, msgid, &cur), 0);
 		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -991,7 +992,7 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			CHECK_INT(k.mv_size, KETEN_MSG_ID_LEN);
 			CHECK_INT(v.mv_size, LAYOUT_MSGID_VAL_LEN);
-			memcpy(id[n_ids], k.mv_data, 16);
+			memcpy(id[n_ids], k.mv_data, KETEN_MSG_ID_LEN);
 			memset(old[n_ids], 0xa5, LAYOUT_MSGID_VAL_LEN_OLD);
 			memcpy(old[n_ids], v.mv_data, LAYOUT_MSGID_VAL_LEN);
 			n_ids++;
