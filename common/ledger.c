@@ -126,10 +126,8 @@ walk(struct ledger *l, const char *db, MDB_val head, bool optional,
 		                 mdb_strerror(rc));
 	}
 	k = head;
-	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == LAYOUT_HEAD_LEN) {
-		*head_seq = bytes_get_be64(v.mv_data);
-		memcpy(head_hash, (const uint8_t *)v.mv_data + 8, 32);
-	}
+	if (mdb_get(txn, meta, &k, &v) == 0) /* of another size: left */
+		(void)layout_head_parse(&v, head_seq, head_hash);
 	k = LAYOUT_KEY(LAYOUT_META_REGION);
 	if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size <= KETEN_ID_MAX) {
 		memcpy(region, v.mv_data, v.mv_size);
@@ -142,7 +140,8 @@ walk(struct ledger *l, const char *db, MDB_val head, bool optional,
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t key = k.mv_size == 8 ? bytes_get_be64(k.mv_data) : 0;
+		uint64_t key = 0; /* if the key is no seq */
+		(void)layout_be64_parse(&k, &key);
 		if ((ret = fn(arg, key, v.mv_data, v.mv_size)) != 0)
 			break;
 	}

@@ -41,19 +41,25 @@
 #define LAYOUT_META_REGION      "region"      /* the region id, no NUL */
 #define LAYOUT_META_SCHEMA      "schema"      /* LAYOUT_SCHEMA_VERSION */
 
-#define LAYOUT_HEAD_LEN 40 /* a head value: be64 seq, 32-byte hash */
+/* A big-endian uint64: a seq, a case number, an access seq. Keys of log,
+ * content, cases and access are one alone; so are the values of caseno
+ * and cursor. */
+#define LAYOUT_BE64_LEN 8
+
+/* A head value: be64 seq, 32-byte hash. */
+#define LAYOUT_HEAD_LEN (LAYOUT_BE64_LEN + KETEN_HASH_LEN)
 
 /* A msgid value is the record's be64 seq since schema 4. Before, it went
  * on with the receipt fields (120 bytes in all); those are read from the
  * record now, so the old values still serve. */
-#define LAYOUT_MSGID_VAL_LEN     8
+#define LAYOUT_MSGID_VAL_LEN     LAYOUT_BE64_LEN
 #define LAYOUT_MSGID_VAL_LEN_OLD 120
 
-#define LAYOUT_SEQ_KEY_LEN     8 /* log, content, cases, access */
-#define LAYOUT_INBOX_KEY_MAX   (KETEN_ID_MAX + 1 + 8)
-#define LAYOUT_CASEIDX_KEY_MAX (KETEN_ID_MAX + 1 + 8)
-#define LAYOUT_CASELOG_KEY_LEN 16
-#define LAYOUT_TREE_KEY_LEN    9
+#define LAYOUT_SEQ_KEY_LEN     LAYOUT_BE64_LEN /* log, content, cases, access */
+#define LAYOUT_INBOX_KEY_MAX   (KETEN_ID_MAX + 1 + LAYOUT_BE64_LEN)
+#define LAYOUT_CASEIDX_KEY_MAX (KETEN_ID_MAX + 1 + LAYOUT_BE64_LEN)
+#define LAYOUT_CASELOG_KEY_LEN (2 * LAYOUT_BE64_LEN)
+#define LAYOUT_TREE_KEY_LEN    (1 + LAYOUT_BE64_LEN)
 
 /* The MDB_val of n bytes at p: borrowed, valid while p is. */
 static inline MDB_val
@@ -104,7 +110,7 @@ layout_inbox_key(uint8_t *out, const char *agency, uint64_t seq)
 	memcpy(out, agency, n);
 	out[n] = 0;
 	bytes_put_be64(out + n + 1, seq);
-	return n + 9;
+	return n + 1 + LAYOUT_BE64_LEN;
 }
 
 /* A caseidx key: agency, NUL, be64 case number (LAYOUT_CASEIDX_KEY_MAX). */
@@ -119,7 +125,7 @@ layout_caselog_key(uint8_t out[LAYOUT_CASELOG_KEY_LEN], uint64_t no,
                    uint64_t seq)
 {
 	bytes_put_be64(out, no);
-	bytes_put_be64(out + 8, seq);
+	bytes_put_be64(out + LAYOUT_BE64_LEN, seq);
 	return layout_val(out, LAYOUT_CASELOG_KEY_LEN);
 }
 
@@ -136,11 +142,130 @@ layout_tree_key(uint8_t out[LAYOUT_TREE_KEY_LEN], unsigned level,
 /* A head value (meta "head", "access_head"). */
 static inline MDB_val
 layout_head_val(uint8_t out[LAYOUT_HEAD_LEN], uint64_t seq,
-                const uint8_t hash[32])
+                const uint8_t hash[KETEN_HASH_LEN])
 {
 	bytes_put_be64(out, seq);
-	memcpy(out + 8, hash, 32);
+	memcpy(out + LAYOUT_BE64_LEN, hash, KETEN_HASH_LEN);
 	return layout_val(out, LAYOUT_HEAD_LEN);
+}
+
+/*
+ * The readers below return 0 with what they read, or -1 if the key or
+ * value has not the shape (and then write nothing); what that means is
+ * the caller's to say.
+ */
+
+/* A be64 key or value alone (LAYOUT_BE64_LEN). */
+static inline int
+layout_be64_parse(const MDB_val *kv, uint64_t *x)
+{
+	if (kv->mv_size != LAYOUT_BE64_LEN)
+		return -1;
+	*x = bytes_get_be64(kv->mv_data);
+	return 0;
+}
+
+/* An inbox or caseidx key of agency: agency, NUL, be64. */
+static inline int
+layout_agency_parse(const MDB_val *k, const char *agency, uint64_t *x)
+{
+	size_t n = strlen(agency) + 1; /* with its NUL */
+
+	if (k->mv_size != n + LAYOUT_BE64_LEN ||
+	    memcmp(k->mv_data, agency, n) != 0)
+		return -1;
+	*x = bytes_get_be64((const uint8_t *)k->mv_data + n);
+	return 0;
+}
+
+/* A caseidx key of any agency: its id (NUL-terminated) and case number. */
+static inline int
+layout_caseidx_parse(const MDB_val *k, char agency[KETEN_ID_MAX + 1],
+                     uint64_t *no)
+{
+	const uint8_t *p = k->mv_data;
+	size_t n;
+
+	if (k->mv_size < 1 + LAYOUT_BE64_LEN ||
+	    k->mv_size > LAYOUT_CASEIDX_KEY_MAX)
+		return -1;
+	n = k->mv_size - 1 - LAYOUT_BE64_LEN;
+	if (p[n] != 0 || memchr(p, 0, n) != NULL)
+		return -1;
+	memcpy(agency, p, n + 1);
+	*no = bytes_get_be64(p + n + 1);
+	return 0;
+}
+
+static inline int
+layout_caselog_parse(const MDB_val *k, uint64_t *no, uint64_t *seq)
+{
+	if (k->mv_size != LAYOUT_CASELOG_KEY_LEN)
+		return -1;
+	*no = bytes_get_be64(k->mv_data);
+	*seq = bytes_get_be64((const uint8_t *)k->mv_data + LAYOUT_BE64_LEN);
+	return 0;
+}
+
+/* A msgid value of either length: the seq it starts with. */
+static inline int
+layout_msgid_parse(const MDB_val *v, uint64_t *seq)
+{
+	if (v->mv_size != LAYOUT_MSGID_VAL_LEN &&
+	    v->mv_size != LAYOUT_MSGID_VAL_LEN_OLD)
+		return -1;
+	*seq = bytes_get_be64(v->mv_data);
+	return 0;
+}
+
+static inline int
+layout_head_parse(const MDB_val *v, uint64_t *seq, uint8_t hash[KETEN_HASH_LEN])
+{
+	if (v->mv_size != LAYOUT_HEAD_LEN)
+		return -1;
+	*seq = bytes_get_be64(v->mv_data);
+	memcpy(hash, (const uint8_t *)v->mv_data + LAYOUT_BE64_LEN,
+	       KETEN_HASH_LEN);
+	return 0;
+}
+
+/*
+ * Schema 3, which this broker upgrades (store_upgrade.c) but never
+ * writes, for the tests that make such a directory. The case databases
+ * were keyed by case id where schema 4 has the case number, and there
+ * was no caseno:
+ *   cases:   case id -> state (case.c)
+ *   caseidx: agency id, NUL, case id -> ""
+ *   caselog: case id, be64 seq -> ""
+ */
+#define LAYOUT_V3_CASEIDX_KEY_MAX (KETEN_ID_MAX + 1 + KETEN_CASE_ID_LEN)
+#define LAYOUT_V3_CASELOG_KEY_LEN (KETEN_CASE_ID_LEN + LAYOUT_BE64_LEN)
+
+static inline MDB_val
+layout_v3_cases_key(const uint8_t id[KETEN_CASE_ID_LEN])
+{
+	return layout_val(id, KETEN_CASE_ID_LEN);
+}
+
+/* In out (LAYOUT_V3_CASEIDX_KEY_MAX). */
+static inline MDB_val
+layout_v3_caseidx_key(uint8_t *out, const char *agency,
+                      const uint8_t id[KETEN_CASE_ID_LEN])
+{
+	size_t n = strlen(agency) + 1; /* with its NUL */
+
+	memcpy(out, agency, n);
+	memcpy(out + n, id, KETEN_CASE_ID_LEN);
+	return layout_val(out, n + KETEN_CASE_ID_LEN);
+}
+
+static inline MDB_val
+layout_v3_caselog_key(uint8_t out[LAYOUT_V3_CASELOG_KEY_LEN],
+                      const uint8_t id[KETEN_CASE_ID_LEN], uint64_t seq)
+{
+	memcpy(out, id, KETEN_CASE_ID_LEN);
+	bytes_put_be64(out + KETEN_CASE_ID_LEN, seq);
+	return layout_val(out, LAYOUT_V3_CASELOG_KEY_LEN);
 }
 
 #endif

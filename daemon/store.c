@@ -32,11 +32,7 @@ store_head_get(const struct store *s, MDB_txn *txn, uint64_t *seq,
 	}
 	if (rc != 0)
 		return rc;
-	if (v.mv_size != LAYOUT_HEAD_LEN)
-		return MDB_CORRUPTED;
-	*seq = bytes_get_be64(v.mv_data);
-	memcpy(hash, (uint8_t *)v.mv_data + 8, 32);
-	return 0;
+	return layout_head_parse(&v, seq, hash) == 0 ? 0 : MDB_CORRUPTED;
 }
 
 /* Both heads into the writer's view. An LMDB code. */
@@ -57,11 +53,9 @@ read_head(struct store_writer *w, MDB_txn *txn)
 	}
 	if (rc != 0)
 		return rc;
-	if (v.mv_size != LAYOUT_HEAD_LEN)
-		return MDB_CORRUPTED;
-	w->access_seq = bytes_get_be64(v.mv_data);
-	memcpy(w->access_hash, (uint8_t *)v.mv_data + 8, 32);
-	return 0;
+	return layout_head_parse(&v, &w->access_seq, w->access_hash) == 0
+	           ? 0
+	           : MDB_CORRUPTED;
 }
 
 int

@@ -10,7 +10,7 @@
 /* The stored state of case number no (its opening record's seq). */
 int
 store_casedb_at(const struct store *s, MDB_txn *txn, struct case_state *st,
-                const uint8_t no[8])
+                const uint8_t no[LAYOUT_SEQ_KEY_LEN])
 {
 	MDB_val k = layout_val(no, LAYOUT_SEQ_KEY_LEN), v;
 	int rc = mdb_get(txn, s->cases, &k, &v);
@@ -25,7 +25,8 @@ store_casedb_at(const struct store *s, MDB_txn *txn, struct case_state *st,
 
 /* The number of a case: 0, MDB_NOTFOUND or an LMDB code. */
 int
-store_casedb_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
+store_casedb_number(const struct store *s, MDB_txn *txn,
+                    uint8_t no[LAYOUT_SEQ_KEY_LEN],
                     const uint8_t id[KETEN_CASE_ID_LEN])
 {
 	MDB_val k = layout_caseno_key(id), v;
@@ -33,9 +34,9 @@ store_casedb_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
 
 	if (rc != 0)
 		return rc;
-	if (v.mv_size != 8)
+	if (v.mv_size != LAYOUT_BE64_LEN)
 		return MDB_CORRUPTED;
-	memcpy(no, v.mv_data, 8);
+	memcpy(no, v.mv_data, LAYOUT_BE64_LEN);
 	return 0;
 }
 
@@ -44,7 +45,7 @@ int
 store_casedb_get(const struct store *s, MDB_txn *txn, struct case_state *st,
                  const uint8_t id[KETEN_CASE_ID_LEN])
 {
-	uint8_t no[8];
+	uint8_t no[LAYOUT_SEQ_KEY_LEN];
 	int rc = store_casedb_number(s, txn, no, id);
 
 	memset(st, 0, sizeof(*st));
@@ -64,12 +65,13 @@ store_casedb_get(const struct store *s, MDB_txn *txn, struct case_state *st,
 int
 store_casedb_put(const struct store *s, MDB_txn *txn,
                  const struct case_state *st, size_t old_parties,
-                 const uint8_t seqkey[8])
+                 const uint8_t seqkey[LAYOUT_SEQ_KEY_LEN])
 {
 	/* key holds a caselog key, then each caseidx key. */
 	_Static_assert(LAYOUT_CASEIDX_KEY_MAX >= LAYOUT_CASELOG_KEY_LEN,
 	               "a caselog key must fit the caseidx key buffer");
-	uint8_t buf[CASE_ENCODED_MAX], no[8], key[LAYOUT_CASEIDX_KEY_MAX];
+	uint8_t buf[CASE_ENCODED_MAX], no[LAYOUT_SEQ_KEY_LEN];
+	uint8_t key[LAYOUT_CASEIDX_KEY_MAX];
 	unsigned fresh = old_parties == 0 ? MDB_APPEND : 0;
 	MDB_val k, v;
 	int rc;
@@ -77,7 +79,7 @@ store_casedb_put(const struct store *s, MDB_txn *txn,
 	bytes_put_be64(no, st->opened_seq);
 	if (fresh) {
 		k = layout_caseno_key(st->id);
-		v = layout_val(no, 8);
+		v = layout_val(no, LAYOUT_BE64_LEN);
 		if ((rc = mdb_put(txn, s->caseno, &k, &v, MDB_NOOVERWRITE)) !=
 		    0)
 			return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;

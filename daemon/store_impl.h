@@ -85,14 +85,15 @@ int store_tree_checkpoint_ensure(struct store_writer *w, MDB_txn *txn);
 
 /* store_cases.c: a case's state and indexes. */
 int store_casedb_at(const struct store *s, MDB_txn *txn, struct case_state *st,
-                    const uint8_t no[8]);
-int store_casedb_number(const struct store *s, MDB_txn *txn, uint8_t no[8],
+                    const uint8_t no[LAYOUT_SEQ_KEY_LEN]);
+int store_casedb_number(const struct store *s, MDB_txn *txn,
+                        uint8_t no[LAYOUT_SEQ_KEY_LEN],
                         const uint8_t id[KETEN_CASE_ID_LEN]);
 int store_casedb_get(const struct store *s, MDB_txn *txn, struct case_state *st,
                      const uint8_t id[KETEN_CASE_ID_LEN]);
 int store_casedb_put(const struct store *s, MDB_txn *txn,
                      const struct case_state *st, size_t old_parties,
-                     const uint8_t seqkey[8]);
+                     const uint8_t seqkey[LAYOUT_SEQ_KEY_LEN]);
 
 /* store_upgrade.c: brings an older data directory up to this schema, and
  * loads the tree's frontier; -1 with why set if it must not be served. */

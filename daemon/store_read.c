@@ -56,7 +56,7 @@ record_copy(struct delivered *d, uint64_t seq, const MDB_val *v)
 static int
 log_get(const struct store *s, MDB_txn *txn, uint64_t seq, MDB_val *v)
 {
-	uint8_t key[8];
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
 	MDB_val k;
 
 	k = layout_seq_key(key, seq);
@@ -67,7 +67,7 @@ log_get(const struct store *s, MDB_txn *txn, uint64_t seq, MDB_val *v)
 static int
 copy_out(struct delivered *d, MDB_txn *txn, const struct store *s, uint64_t seq)
 {
-	uint8_t key[8];
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
 	MDB_val k, v;
 	uint8_t *buf;
 	int rc;
@@ -151,7 +151,7 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	uint8_t ibox[LAYOUT_INBOX_KEY_MAX], hash[32];
-	size_t prefix = strlen(agency) + 1, bytes = 0;
+	size_t bytes = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -161,9 +161,9 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 		goto fail;
 	k = layout_cursor_key(agency);
 	rc = mdb_get(txn, s->cursor, &k, &v);
-	if (rc == 0 && v.mv_size == 8)
-		out->cursor = bytes_get_be64(v.mv_data);
-	else if (rc != MDB_NOTFOUND)
+	if (rc == 0 && layout_be64_parse(&v, &out->cursor) != 0)
+		goto fail_txn;
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
 	if ((rc = store_head_get(s, txn, &out->head_seq, hash)) != 0 ||
 	    (rc = mdb_cursor_open(txn, s->inbox, &cur)) != 0)
@@ -178,16 +178,15 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct delivered *d;
-		if (k.mv_size != prefix + 8 || memcmp(k.mv_data, ibox, prefix))
+		uint64_t seq;
+		if (layout_agency_parse(&k, agency, &seq) != 0)
 			break; /* past this agency's entries */
 		if (out->n == max_n || bytes >= max_bytes) {
 			out->more = true;
 			break;
 		}
 		d = &out->items[out->n];
-		if ((rc = copy_out(
-		         d, txn, s,
-		         bytes_get_be64((uint8_t *)k.mv_data + prefix))) != 0) {
+		if ((rc = copy_out(d, txn, s, seq)) != 0) {
 			out->n++; /* so its partial copy is freed */
 			goto fail_txn;
 		}
@@ -217,47 +216,59 @@ store_fetch_free(struct store_fetch *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* The case number in a listing's key k: of cases (agency NULL) or of
+ * agency's caseidx entries. 0 or -1. */
+static int
+listed_number(const MDB_val *k, const char *agency, uint64_t *no)
+{
+	return agency ? layout_agency_parse(k, agency, no)
+	              : layout_be64_parse(k, no);
+}
+
 /* Steps cur to the next case for the listing, in number (opening) order:
  * every case (agency NULL, cur on cases), or the next of agency's index
  * entries (cur on caseidx); first: the first after number `after` (all
- * zero: from the start). no gets the case's number. */
+ * zero: from the start), with key (LAYOUT_CASEIDX_KEY_MAX) to build the
+ * start's key in. no gets the case's number. */
 static int
-next_case(MDB_cursor *cur, const char *agency, uint8_t *prefix, size_t plen,
-          const uint8_t after[8], bool first, uint8_t no[8])
+next_case(MDB_cursor *cur, const char *agency, uint8_t *key,
+          const uint8_t after[LAYOUT_SEQ_KEY_LEN], bool first,
+          uint8_t no[LAYOUT_SEQ_KEY_LEN])
 {
+	uint64_t from = bytes_get_be64(after), n;
 	MDB_val k, v;
 	int rc;
 
 	if (first) {
-		memcpy(prefix + plen, after, 8);
-		k = layout_val(prefix, plen + 8);
+		k = agency ? layout_caseidx_key(key, agency, from)
+		           : layout_seq_key(key, from);
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		/* Skip the `after` entry itself. */
-		if (rc == 0 && k.mv_size == plen + 8 &&
-		    memcmp(k.mv_data, prefix, plen + 8) == 0)
+		if (rc == 0 && listed_number(&k, agency, &n) == 0 && n == from)
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	} else {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (rc != 0)
 		return rc;
-	if (k.mv_size != plen + 8 || memcmp(k.mv_data, prefix, plen) != 0)
+	if (listed_number(&k, agency, &n) != 0)
 		return agency ? MDB_NOTFOUND /* past this agency's entries */
 		              : MDB_CORRUPTED;
-	memcpy(no, (const uint8_t *)k.mv_data + plen, 8);
+	bytes_put_be64(no, n);
 	return 0;
 }
 
 /* Where a listing continues: the number of case `after`, if agency (NULL:
  * anyone) may see it. 0, -1 if not, or an LMDB code. */
 static int
-listing_after(const struct store *s, MDB_txn *txn, uint8_t no[8],
-              const char *agency, const uint8_t *after)
+listing_after(const struct store *s, MDB_txn *txn,
+              uint8_t no[LAYOUT_SEQ_KEY_LEN], const char *agency,
+              const uint8_t *after)
 {
 	struct case_state st;
 	int rc;
 
-	memset(no, 0, 8);
+	memset(no, 0, LAYOUT_SEQ_KEY_LEN);
 	if (after == NULL)
 		return 0;
 	if ((rc = store_casedb_number(s, txn, no, after)) == MDB_NOTFOUND)
@@ -271,8 +282,7 @@ int
 store_cases(struct store *s, struct store_cases *out, const char *agency,
             const uint8_t *after, size_t max_n, struct keten_error *err)
 {
-	uint8_t prefix[LAYOUT_CASEIDX_KEY_MAX], no[8];
-	size_t plen = agency ? strlen(agency) + 1 : 0;
+	uint8_t key[LAYOUT_CASEIDX_KEY_MAX], no[LAYOUT_SEQ_KEY_LEN];
 	char hex[2 * KETEN_CASE_ID_LEN + 1];
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
@@ -282,8 +292,6 @@ store_cases(struct store *s, struct store_cases *out, const char *agency,
 	if ((out->items = calloc(max_n ? max_n : 1, sizeof(*out->items))) ==
 	    NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	if (agency)
-		memcpy(prefix, agency, plen);
 	if ((rc = read_begin(s, &txn)) != 0)
 		goto fail;
 	if ((rc = listing_after(s, txn, no, agency, after)) == -1) {
@@ -306,8 +314,8 @@ store_cases(struct store *s, struct store_cases *out, const char *agency,
 	if ((rc = mdb_cursor_open(txn, agency ? s->caseidx : s->cases, &cur)) !=
 	    0)
 		goto fail_txn;
-	for (rc = next_case(cur, agency, prefix, plen, no, true, no); rc == 0;
-	     rc = next_case(cur, agency, prefix, plen, no, false, no)) {
+	for (rc = next_case(cur, agency, key, no, true, no); rc == 0;
+	     rc = next_case(cur, agency, key, no, false, no)) {
 		if (out->n == max_n) {
 			out->more = true;
 			break;
@@ -367,14 +375,14 @@ store_case(struct store *s, struct store_case *out, const char *agency,
 	                                               : after_seq + 1);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t seq;
-		if (k.mv_size != sizeof(key) || memcmp(k.mv_data, key, 8) != 0)
+		uint64_t no, seq;
+		if (layout_caselog_parse(&k, &no, &seq) != 0 ||
+		    no != out->st.opened_seq)
 			break;
 		if (bytes >= max_bytes) {
 			out->more = true;
 			break;
 		}
-		seq = bytes_get_be64((uint8_t *)k.mv_data + 8);
 		if ((rc = log_get(s, txn, seq, &v)) != 0 ||
 		    (rc = take_record(&out->records, &out->n, &cap, 0, seq,
 		                      &v)) != 0)
@@ -428,7 +436,8 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 	k = layout_seq_key(key, from_seq ? from_seq : 1);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 8) {
+		uint64_t seq;
+		if (layout_be64_parse(&k, &seq) != 0) {
 			rc = MDB_CORRUPTED;
 			goto fail_txn;
 		}
@@ -438,8 +447,8 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 		}
 		/* The cursor holds the record: no second lookup. Grown as
 		 * needed, so a replay past the head costs nothing. */
-		if ((rc = take_record(&out->records, &out->n, &cap, max_n,
-		                      bytes_get_be64(k.mv_data), &v)) != 0)
+		if ((rc = take_record(&out->records, &out->n, &cap, max_n, seq,
+		                      &v)) != 0)
 			goto fail_txn;
 		bytes += out->records[out->n - 1].envelope_len;
 	}

@@ -18,11 +18,12 @@ record_body(struct record *r, struct body *b, const MDB_val *k,
 {
 	struct envelope e;
 	struct keten_error tmp;
+	uint64_t seq;
 	int rc;
 
-	if (k->mv_size != 8 ||
+	if (layout_be64_parse(k, &seq) != 0 ||
 	    chain_record_decode(r, v->mv_data, v->mv_size) != 0 ||
-	    r->seq != bytes_get_be64(k->mv_data) ||
+	    r->seq != seq ||
 	    wire_envelope_decode(&e, r->envelope, r->envelope_len, &tmp) !=
 	        KETEN_OK)
 		return MDB_CORRUPTED;
@@ -60,7 +61,7 @@ cases_rebuild(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 		struct case_msg m;
 		struct case_state st;
 		struct keten_error tmp;
-		uint8_t key[8];
+		uint8_t key[LAYOUT_SEQ_KEY_LEN];
 		size_t parties;
 
 		/* Gaps too: a case's number is its opening record's seq. */
@@ -117,7 +118,8 @@ tree_rebuild(struct store_writer *w, MDB_txn *txn)
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint8_t h[32];
-		if (k.mv_size != 8 || bytes_get_be64(k.mv_data) != n + 1) {
+		uint64_t seq;
+		if (layout_be64_parse(&k, &seq) != 0 || seq != n + 1) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -152,10 +154,9 @@ caselog_shape(struct store_writer *w, MDB_txn *txn)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
 	if (rc == 0) {
-		uint64_t no = k.mv_size == 16 ? bytes_get_be64(k.mv_data) : 0;
-		uint64_t seq =
-		    no ? bytes_get_be64((uint8_t *)k.mv_data + 8) : 0;
-		if (no == 0 || seq < no || seq > w->head_seq)
+		uint64_t no, seq;
+		if (layout_caselog_parse(&k, &no, &seq) != 0 || no == 0 ||
+		    seq < no || seq > w->head_seq)
 			rc = -1;
 	}
 	mdb_cursor_close(cur);
@@ -171,7 +172,7 @@ static int
 head_case_shape(struct store_writer *w, MDB_txn *txn)
 {
 	const struct store *s = w->s;
-	uint8_t key[8];
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
 	MDB_val k, v;
 	struct record r;
 	struct body b;
@@ -211,12 +212,12 @@ cases_shape(struct store_writer *w, MDB_txn *txn)
 		return rc;
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
 		struct case_state st;
+		uint64_t no;
 		if ((rc = mdb_cursor_get(cur, &k, &v, ops[i])) != 0)
 			break;
-		if (k.mv_size != 8 ||
+		if (layout_be64_parse(&k, &no) != 0 ||
 		    case_decode(&st, v.mv_data, v.mv_size) != 0 ||
-		    st.opened_seq != bytes_get_be64(k.mv_data) ||
-		    st.opened_seq > w->head_seq)
+		    st.opened_seq != no || st.opened_seq > w->head_seq)
 			rc = -1;
 	}
 	mdb_cursor_close(cur);
@@ -225,7 +226,8 @@ cases_shape(struct store_writer *w, MDB_txn *txn)
 	if ((rc = mdb_cursor_open(txn, s->caseno, &cur)) != 0)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	if (rc == 0 && (k.mv_size != KETEN_CASE_ID_LEN || v.mv_size != 8))
+	if (rc == 0 &&
+	    (k.mv_size != KETEN_CASE_ID_LEN || v.mv_size != LAYOUT_BE64_LEN))
 		rc = -1;
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)

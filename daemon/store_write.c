@@ -17,20 +17,18 @@ static int
 apply_duplicate(const struct store *s, MDB_txn *txn, struct store_item *it,
                 const MDB_val *found)
 {
-	uint8_t key[8];
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
+	uint64_t seq;
 	MDB_val k, v;
 	struct record r;
 	int rc;
 
-	if (found->mv_size != LAYOUT_MSGID_VAL_LEN &&
-	    found->mv_size != LAYOUT_MSGID_VAL_LEN_OLD)
+	if (layout_msgid_parse(found, &seq) != 0)
 		return MDB_CORRUPTED;
-	memcpy(key, found->mv_data, 8);
-	k = layout_val(key, LAYOUT_SEQ_KEY_LEN);
+	k = layout_seq_key(key, seq);
 	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 ||
-	    r.seq != bytes_get_be64(key))
+	if (chain_record_decode(&r, v.mv_data, v.mv_size) != 0 || r.seq != seq)
 		return MDB_CORRUPTED;
 	/* The receipt fields, from the record itself. */
 	it->receipt.seq = r.seq;
@@ -57,7 +55,7 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
              int64_t now_us)
 {
 	const struct store *s = w->s;
-	uint8_t key[8], ibox[LAYOUT_INBOX_KEY_MAX];
+	uint8_t key[LAYOUT_SEQ_KEY_LEN], ibox[LAYOUT_INBOX_KEY_MAX];
 	const char *to[CASE_PARTIES_MAX];
 	struct case_state st;
 	struct record r;
@@ -132,17 +130,17 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 static int
 apply_ack(const struct store *s, MDB_txn *txn, struct store_item *it)
 {
-	uint8_t ibox[LAYOUT_INBOX_KEY_MAX], cur[8];
+	uint8_t ibox[LAYOUT_INBOX_KEY_MAX], cur[LAYOUT_BE64_LEN];
 	MDB_val k, v;
 	uint64_t old = 0;
 	int rc;
 
 	k = layout_cursor_key(it->agency);
 	rc = mdb_get(txn, s->cursor, &k, &v);
-	if (rc == 0 && v.mv_size == 8)
-		old = bytes_get_be64(v.mv_data);
-	else if (rc != MDB_NOTFOUND)
-		return rc == 0 ? MDB_CORRUPTED : rc;
+	if (rc == 0 && layout_be64_parse(&v, &old) != 0)
+		return MDB_CORRUPTED;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
 	it->cursor = old;
 	if (it->ack_seq <= old) { /* already acknowledged: idempotent */
 		it->status = KETEN_OK;
@@ -162,7 +160,7 @@ apply_ack(const struct store *s, MDB_txn *txn, struct store_item *it)
 		return rc;
 	bytes_put_be64(cur, it->ack_seq);
 	k = layout_cursor_key(it->agency);
-	v = layout_val(cur, 8);
+	v = layout_val(cur, LAYOUT_BE64_LEN);
 	if ((rc = mdb_put(txn, s->cursor, &k, &v, 0)) != 0)
 		return rc;
 	it->cursor = it->ack_seq;
@@ -176,7 +174,7 @@ apply_access(struct store_writer *w, MDB_txn *txn, struct store_item *it,
              int64_t now_us)
 {
 	const struct store *s = w->s;
-	uint8_t key[8], buf[ACCESS_ENTRY_MAX];
+	uint8_t key[LAYOUT_SEQ_KEY_LEN], buf[ACCESS_ENTRY_MAX];
 	MDB_val k, v;
 	size_t len;
 	int rc;

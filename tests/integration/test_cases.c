@@ -861,18 +861,26 @@ expect_list(int line, const char *as, const char *which)
 }
 #define LIST(as, which) expect_list(__LINE__, as, which)
 
+/* The case databases rekey turns back to schema 3. */
+enum v3_db { V3_CASES, V3_CASEIDX, V3_CASELOG };
+
 /*
- * Re-keys every entry of dbi from a case number (the key's first 8 bytes,
- * or its last 8 if last) to the id of the case of that number: the case
- * ids[i] opened at seq opened[i].
+ * Re-keys every entry of dbi, the case database `which`, from its schema
+ * 4 key to its schema 3 one (ledger_layout.h): the case number becomes
+ * the id of the case of that number, the case ids[i] opened at seq
+ * opened[i].
  */
 static void
-rekey(MDB_txn *txn, MDB_dbi dbi, bool last, const uint64_t *opened, size_t n)
+rekey(MDB_txn *txn, MDB_dbi dbi, enum v3_db which, const uint64_t *opened,
+      size_t n)
 {
 	static struct {
-		uint8_t key[KETEN_ID_MAX + 1 + 16], val[CASE_ENCODED_MAX];
-		size_t klen, vlen;
+		uint8_t key[LAYOUT_V3_CASEIDX_KEY_MAX], val[CASE_ENCODED_MAX];
+		MDB_val k;
+		size_t vlen;
 	} e[64];
+	_Static_assert(LAYOUT_V3_CASEIDX_KEY_MAX >= LAYOUT_V3_CASELOG_KEY_LEN,
+	               "a schema 3 caselog key must fit the key buffer");
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t ne = 0;
@@ -881,25 +889,25 @@ rekey(MDB_txn *txn, MDB_dbi dbi, bool last, const uint64_t *opened, size_t n)
 	CHECK_INT(mdb_cursor_open(txn, dbi, &cur), 0);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		size_t at = last ? k.mv_size - 8 : 0, i = 0;
-		CHECK(ne < 64 && k.mv_size >= 8 &&
-		      k.mv_size + 8 <= sizeof(e->key) &&
-		      v.mv_size <= sizeof(e->val));
-		if (ne == 64 || k.mv_size < 8 ||
-		    k.mv_size + 8 > sizeof(e->key) ||
-		    v.mv_size > sizeof(e->val))
+		char agency[KETEN_ID_MAX + 1];
+		uint64_t no = 0, seq = 0;
+		size_t i = 0;
+		int bad = which == V3_CASES ? layout_be64_parse(&k, &no)
+		          : which == V3_CASEIDX
+		              ? layout_caseidx_parse(&k, agency, &no)
+		              : layout_caselog_parse(&k, &no, &seq);
+		CHECK(ne < 64 && bad == 0 && v.mv_size <= sizeof(e->val));
+		if (ne == 64 || bad != 0 || v.mv_size > sizeof(e->val))
 			break;
-		while (i < n &&
-		       opened[i] != bytes_get_be64((uint8_t *)k.mv_data + at))
+		while (i < n && opened[i] != no)
 			i++;
 		CHECK(i < n); /* the number of a case the test opened */
 		if (i == n)
 			continue;
-		memcpy(e[ne].key, k.mv_data, at);
-		memcpy(e[ne].key + at, ids[i], 16);
-		memcpy(e[ne].key + at + 16, (uint8_t *)k.mv_data + at + 8,
-		       k.mv_size - at - 8);
-		e[ne].klen = k.mv_size + 8;
+		e[ne].k = which == V3_CASES ? layout_v3_cases_key(ids[i])
+		          : which == V3_CASEIDX
+		              ? layout_v3_caseidx_key(e[ne].key, agency, ids[i])
+		              : layout_v3_caselog_key(e[ne].key, ids[i], seq);
 		memcpy(e[ne].val, v.mv_data, v.mv_size);
 		e[ne].vlen = v.mv_size;
 		ne++;
@@ -907,9 +915,8 @@ rekey(MDB_txn *txn, MDB_dbi dbi, bool last, const uint64_t *opened, size_t n)
 	mdb_cursor_close(cur);
 	CHECK_INT(mdb_drop(txn, dbi, 0), 0);
 	for (size_t i = 0; i < ne; i++) {
-		k = layout_val(e[i].key, e[i].klen);
 		v = layout_val(e[i].val, e[i].vlen);
-		CHECK_INT(mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE), 0);
+		CHECK_INT(mdb_put(txn, dbi, &e[i].k, &v, MDB_NOOVERWRITE), 0);
 	}
 }
 
@@ -931,7 +938,7 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	MDB_cursor *cur;
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
 	MDB_stat ms;
-	uint8_t no[8], three = 3;
+	uint8_t no[LAYOUT_SEQ_KEY_LEN], three = 3;
 
 	lmdb_edit_begin(&e, data, 0, 1UL << 30, 0);
 	txn = e.txn;
@@ -955,9 +962,11 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	CHECK_INT(ms.ms_entries, n_log);
 	for (size_t i = 0; i < n; i++) {
 		struct case_state st;
+		uint64_t number;
 		k = layout_caseno_key(ids[i]);
-		CHECK(mdb_get(txn, caseno, &k, &v) == 0 && v.mv_size == 8 &&
-		      bytes_get_be64(v.mv_data) == opened[i]);
+		CHECK(mdb_get(txn, caseno, &k, &v) == 0 &&
+		      layout_be64_parse(&v, &number) == 0 &&
+		      number == opened[i]);
 		k = layout_seq_key(no, opened[i]);
 		CHECK(mdb_get(txn, cases, &k, &v) == 0 &&
 		      case_decode(&st, v.mv_data, v.mv_size) == 0 &&
@@ -966,15 +975,16 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 	}
 
 	/* Back to schema 3. */
-	rekey(txn, cases, false, opened, n);
-	rekey(txn, caseidx, true, opened, n);
-	rekey(txn, caselog, false, opened, n);
+	rekey(txn, cases, V3_CASES, opened, n);
+	rekey(txn, caseidx, V3_CASEIDX, opened, n);
+	rekey(txn, caselog, V3_CASELOG, opened, n);
 	CHECK_INT(mdb_drop(txn, caseno, 1), 0);
 	/* msgid values were 120 bytes then: the seq, then receipt fields
 	 * the broker no longer reads. Filled with junk here, so a broker
 	 * that read them would answer a resubmission wrongly. */
 	{
-		uint8_t id[16][16], old[16][LAYOUT_MSGID_VAL_LEN_OLD];
+		uint8_t id[16][KETEN_MSG_ID_LEN],
+		    old[16][LAYOUT_MSGID_VAL_LEN_OLD];
 		size_t n_ids = 0;
 		CHECK_INT(mdb_cursor_open(txn, msgid, &cur), 0);
 		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -982,7 +992,7 @@ to_schema3(const char *data, const uint64_t *opened, size_t n, size_t n_idx,
 		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			CHECK_INT(k.mv_size, KETEN_MSG_ID_LEN);
 			CHECK_INT(v.mv_size, LAYOUT_MSGID_VAL_LEN);
-			memcpy(id[n_ids], k.mv_data, 16);
+			memcpy(id[n_ids], k.mv_data, KETEN_MSG_ID_LEN);
 			memset(old[n_ids], 0xa5, LAYOUT_MSGID_VAL_LEN_OLD);
 			memcpy(old[n_ids], v.mv_data, LAYOUT_MSGID_VAL_LEN);
 			n_ids++;
