@@ -19,7 +19,8 @@
 enum record_fault {
 	RECORD_OK = 0,
 	RECORD_UNDECODABLE,    /* the envelope does not decode */
-	RECORD_UNKNOWN_SIGNER, /* the roster has no key for the signer */
+	RECORD_UNKNOWN_SIGNER, /* the roster has no key for the signer (or,
+	                        * a roster's bug, another agency's) */
 	RECORD_BADSIG,         /* the signature does not verify */
 	RECORD_BADBODY,        /* the body does not decode or fit its type */
 	RECORD_NOT_SENDER      /* the body's sender is not the signer */
@@ -28,9 +29,12 @@ enum record_fault {
 
 /*
  * The door's one point of contact with the roster: who holds which
- * signing key. find returns the agency whose key signs for `signer`, or
- * NULL with err set (its code and sentence are the refusal's). It must be
- * safe to call from several threads at once (the audit's verify threads).
+ * signing key. find returns the agency whose key signs for `signer` (its
+ * id must be `signer`: the door refuses another agency's key with
+ * KETEN_E_SIGNER), or NULL with err set (its code and sentence are the
+ * refusal's; a NULL without a code is refused as KETEN_E_INTERNAL). It
+ * must be safe to call from several threads at once (the audit's verify
+ * threads).
  */
 struct record_roster {
 	const struct agency *(*find)(const void *arg, const char *signer,

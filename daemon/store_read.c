@@ -161,8 +161,10 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 		goto fail;
 	k = layout_cursor_key(agency);
 	rc = mdb_get(txn, s->cursor, &k, &v);
-	if (rc == 0 && layout_be64_parse(&v, &out->cursor) != 0)
+	if (rc == 0 && layout_be64_parse(&v, &out->cursor) != 0) {
+		rc = MDB_CORRUPTED; /* not "Successful return" */
 		goto fail_txn;
+	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
 	if ((rc = store_head_get(s, txn, &out->head_seq, hash)) != 0 ||

@@ -91,9 +91,9 @@ node_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 	}
 	if ((rc = mdb_get(r->txn, s->tree, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-	if (v.mv_size != 32)
+	if (v.mv_size != KETEN_HASH_LEN)
 		return MDB_CORRUPTED;
-	memcpy(out, v.mv_data, 32);
+	memcpy(out, v.mv_data, KETEN_HASH_LEN);
 	return 0;
 }
 

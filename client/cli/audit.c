@@ -51,7 +51,7 @@ cases_help(FILE *f)
 	    "      --at TIME       judge overdue at another moment: "
 	    "2026-11-30T17:00:00Z\n"
 	    "                      or +DURATION from now (+2d, +3h, "
-	    "-90s)\n"
+	    "+2wd, -90s)\n"
 	    "      --json          machine-readable output\n"
 	    "  -h, --help          this text\n",
 	    f);

@@ -234,7 +234,7 @@ cmd_cases(int argc, char **argv)
 			    "                    time (2026-11-30T17:00:00Z) "
 			    "or "
 			    "+DURATION from now\n"
-			    "                    (+2d, +3h, +90s; -DURATION "
+			    "                    (+2d, +3h, +2wd; -DURATION "
 			    "for "
 			    "the past)\n" CLI_COMMON_HELP,
 			    stdout);

@@ -109,7 +109,7 @@ static const struct step_verb {
       "  --urgency LEVEL      routine (default), urgent, immediate\n"
       "  --respond-by WHEN    decision deadline: 2026-11-30T17:00:00Z, a\n"
       "                       date (2026-11-30: the end of that day, UTC)\n"
-      "                       or +DURATION from now (+5d, +36h); default:\n"
+      "                       or +DURATION (+5d, +36h, +5wd); default:\n"
       "                       the region's, counted from acknowledgement\n"
       "  --known TEXT         what is known about child and family "
       "(required)\n"

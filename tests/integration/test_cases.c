@@ -1221,7 +1221,7 @@ damaged_cases(void)
 	struct lmdb_edit e;
 	MDB_dbi cases;
 	MDB_val k, v;
-	uint8_t no[8], state[1024];
+	uint8_t no[LAYOUT_SEQ_KEY_LEN], state[1024];
 	size_t len = 0;
 
 	three_records(2, 0x40);
@@ -1273,7 +1273,7 @@ stale_cases(void)
 	static const char *const dbs[] = {LAYOUT_DB_CASENO, LAYOUT_DB_CASES,
 	                                  LAYOUT_DB_CASEIDX, LAYOUT_DB_CASELOG};
 	struct lmdb_edit e;
-	uint8_t no[8];
+	uint8_t no[LAYOUT_SEQ_KEY_LEN];
 	MDB_val k, v;
 
 	three_records(4, 0x30);

@@ -140,6 +140,14 @@ for old in 1h30m 2w 0s 3651d 5x; do
 		"45s, 30m, 12h, 3d or 5wd (working days)"
 done
 
+# What is neither a time nor a span gets the forms, working days among them.
+set +e
+as lt-almere cases --at tomorrow >/dev/null 2>"$tmp/err.txt"
+rc=$?
+set -e
+check "--at tomorrow: usage error" 2 "$rc"
+has "--at tomorrow: names the forms" "$tmp/err.txt" "+DURATION (+2d, +3h, +90s, +2wd), not 'tomorrow'"
+
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?

@@ -171,6 +171,7 @@ main(void)
 		/* A valid signature, but not by the body's sender. */
 		CHECK_STR_HAS(m[3].status_message,
 		              "the body from lt-lelystad is invalid");
+		CHECK(strcmp(m[3].sender, "lt-lelystad") == 0);
 		CHECK_INT(m[4].status, KETEN_OK);
 		CHECK(strcmp(m[4].sender, "lt-almere") == 0);
 		CHECK_INT(m[4].urgency, KETEN_URGENCY_ROUTINE);
