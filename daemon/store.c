@@ -166,7 +166,7 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	if (rc != 0)
 		goto out;
 	*step = "sign the log's checkpoint";
-	if ((rc = store_tree_checkpoint_ensure(w, txn)) == MDB_CORRUPTED) {
+	if ((rc = store_checkpoint_ensure(w, txn)) == MDB_CORRUPTED) {
 		error_set(err, KETEN_E_CONFIG,
 		          "cannot serve data directory %s: its signed "
 		          "checkpoint does not match its log or access log; "

@@ -4,10 +4,12 @@
  * Must never be included outside daemon/store*.c.
  *
  * Calls run one way, with no circle: store.c (open, close, map growth,
- * heads) calls store_upgrade.c and store_tree.c; store_upgrade.c calls
- * store_tree.c and store_cases.c; store_write.c and store_read.c call
- * store.c, store_tree.c and store_cases.c; store_tree.c and
- * store_cases.c call no other store file.
+ * heads) calls store_upgrade.c, store_tree.c and store_checkpoint.c;
+ * store_upgrade.c calls store_tree.c and store_cases.c; store_write.c and
+ * store_read.c call store.c, store_tree.c, store_checkpoint.c and
+ * store_cases.c; store_tree.c calls store_checkpoint.c (a proof is
+ * against the stored checkpoint); store_checkpoint.c and store_cases.c
+ * call no other store file.
  */
 #ifndef KETEN_STORE_IMPL_H
 #define KETEN_STORE_IMPL_H
@@ -65,7 +67,7 @@ int store_head_get(const struct store *s, MDB_txn *txn, uint64_t *seq,
 /* Doubles the map (up to map_max): 0 if it grew. */
 int store_grow_map(struct store_writer *w);
 
-/* store_tree.c: the node cache, the tree, proofs and checkpoints. */
+/* store_tree.c: the node cache, the tree and proofs. */
 int store_tree_cache_new(struct store_writer *w);
 void store_tree_cache_free(struct store_writer *w);
 void store_tree_cache_drop(struct store_writer *w);
@@ -75,13 +77,18 @@ int store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size);
 int store_tree_path(struct store_writer *w, struct receipt *r);
 int store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
                      size_t n, struct keten_checkpoint *cp);
-void store_tree_checkpoint_make(struct store_writer *w,
-                                struct keten_checkpoint *cp, int64_t now_us);
-int store_tree_checkpoint_put(const struct store *s, MDB_txn *txn,
-                              const struct keten_checkpoint *cp);
-int store_tree_checkpoint_get(const struct store *s, MDB_txn *txn,
-                              struct keten_checkpoint *cp);
-int store_tree_checkpoint_ensure(struct store_writer *w, MDB_txn *txn);
+
+/* store_checkpoint.c: the signed checkpoints. */
+void store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
+                           int64_t now_us);
+int store_checkpoint_put(const struct store *s, MDB_txn *txn,
+                         const struct keten_checkpoint *cp);
+/* The stored checkpoint, if any: 0, MDB_NOTFOUND or an LMDB code. */
+int store_checkpoint_get(const struct store *s, MDB_txn *txn,
+                         struct keten_checkpoint *cp);
+/* Signs a checkpoint of the log as it is, unless the stored one signs a
+ * different log (then MDB_CORRUPTED: the broker must not start). */
+int store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn);
 
 /* store_cases.c: a case's state and indexes. */
 int store_casedb_at(const struct store *s, MDB_txn *txn, struct case_state *st,

@@ -429,7 +429,7 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 	/* From the same snapshot as the records: never behind them. */
 	if ((rc = store_head_get(s, txn, &out->head_seq, out->head_hash)) != 0)
 		goto fail_txn;
-	if ((rc = store_tree_checkpoint_get(s, txn, &out->cp)) == 0)
+	if ((rc = store_checkpoint_get(s, txn, &out->cp)) == 0)
 		out->has_cp = true;
 	else if (rc != MDB_NOTFOUND)
 		goto fail_txn;

@@ -1,14 +1,12 @@
 /*
  * The store's Merkle tree: the writer's node cache, the tree's nodes in
- * LMDB, inclusion proofs and the signed checkpoints of its root. Must
- * never commit a transaction: its callers own theirs.
+ * LMDB and inclusion proofs (against store_checkpoint.c's checkpoint).
+ * Must never commit a transaction: its callers own theirs.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chain.h"
-#include "clock.h"
 #include "store_impl.h"
 
 /* The writer's cache of recently completed Merkle nodes: slot index %
@@ -174,7 +172,7 @@ store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
 	uint8_t path[MERKLE_PATH_MAX][32];
 	int rc;
 
-	if ((rc = store_tree_checkpoint_get(s, txn, cp)) != 0)
+	if ((rc = store_checkpoint_get(s, txn, cp)) != 0)
 		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *p;
@@ -189,69 +187,4 @@ store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
 		d[i].path = p;
 	}
 	return 0;
-}
-
-/* The checkpoint of the writer's view, signed. */
-void
-store_tree_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
-                           int64_t now_us)
-{
-	memset(cp, 0, sizeof(*cp));
-	cp->size = w->head_seq;
-	memcpy(cp->head_hash, w->head_hash, 32);
-	merkle_frontier_root(&w->tree_f, cp->root);
-	cp->access_size = w->access_seq;
-	memcpy(cp->access_head, w->access_hash, 32);
-	cp->signed_at_us = now_us;
-	w->sign(w->sign_arg, cp);
-}
-
-int
-store_tree_checkpoint_put(const struct store *s, MDB_txn *txn,
-                          const struct keten_checkpoint *cp)
-{
-	uint8_t buf[CHAIN_CHECKPOINT_STORED];
-	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
-
-	chain_checkpoint_store(buf, cp);
-	v = layout_val(buf, sizeof(buf));
-	return mdb_put(txn, s->meta, &k, &v, 0);
-}
-
-/* The stored checkpoint, if any: 0, MDB_NOTFOUND or an LMDB code. */
-int
-store_tree_checkpoint_get(const struct store *s, MDB_txn *txn,
-                          struct keten_checkpoint *cp)
-{
-	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
-	int rc = mdb_get(txn, s->meta, &k, &v);
-
-	if (rc != 0)
-		return rc;
-	return chain_checkpoint_load(cp, v.mv_data, v.mv_size) == 0
-	           ? 0
-	           : MDB_CORRUPTED;
-}
-
-/* Signs a checkpoint of the log as it is, unless the stored one signs a
- * different log (then MDB_CORRUPTED: the broker must not start). */
-int
-store_tree_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
-{
-	struct keten_checkpoint want;
-	int rc = store_tree_checkpoint_get(w->s, txn, &w->cp);
-
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	store_tree_checkpoint_make(w, &want, clock_now_us());
-	if (rc == 0 && (w->cp.size != want.size ||
-	                memcmp(w->cp.head_hash, want.head_hash, 32) != 0 ||
-	                memcmp(w->cp.root, want.root, 32) != 0 ||
-	                w->cp.access_size != want.access_size ||
-	                memcmp(w->cp.access_head, want.access_head, 32) != 0))
-		return MDB_CORRUPTED; /* signed, but not this log: altered */
-	/* Signed afresh even when it matches: the broker's key may have
-	 * changed since, and the checkpoint must verify with this one. */
-	w->cp = want;
-	return store_tree_checkpoint_put(w->s, txn, &want);
 }

@@ -213,8 +213,8 @@ finish_batch(struct store_writer *w, MDB_txn *txn, int64_t now_us)
 	/* Signed before the commit, stored in it: a checkpoint never
 	 * describes a log that is not on disk, and a reader's snapshot
 	 * always has the one for its head. */
-	store_tree_checkpoint_make(w, &w->cp, now_us);
-	return store_tree_checkpoint_put(s, txn, &w->cp);
+	store_checkpoint_make(w, &w->cp, now_us);
+	return store_checkpoint_put(s, txn, &w->cp);
 }
 
 /* One attempt at a batch: 0, or the LMDB error (nothing written). */
