@@ -32,6 +32,81 @@ record_body(struct record *r, struct body *b, const MDB_val *k,
 	return rc == KETEN_OK ? 0 : MDB_CORRUPTED;
 }
 
+/* One record of a rebuild, n its seq (k and v are LMDB's until the step
+ * writes): 0, an LMDB code, or -1 with why set. */
+typedef int (*rebuild_step)(struct store_writer *w, MDB_txn *txn, uint64_t n,
+                            const MDB_val *k, const MDB_val *v,
+                            struct keten_error *why);
+
+/*
+ * Walks the log in order, from seq 1 with no gap, through step; the log
+ * must end at the head. Logs `event=EVENT records=N` if there were any.
+ * Returns what rebuild_step does.
+ */
+static int
+rebuild(struct store_writer *w, MDB_txn *txn, rebuild_step step,
+        const char *event, struct keten_error *why)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0, seq;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, w->s->log, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (layout_be64_parse(&k, &seq) != 0 || seq != n + 1) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if ((rc = step(w, txn, seq, &k, &v, why)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n != w->head_seq)
+		return MDB_CORRUPTED;
+	if (n > 0)
+		log_info("event=%s records=%llu", event, (unsigned long long)n);
+	return 0;
+}
+
+/* A record's case step (rebuild_step). Gaps matter here too: a case's
+ * number is its opening record's seq. */
+static int
+cases_step(struct store_writer *w, MDB_txn *txn, uint64_t n, const MDB_val *k,
+           const MDB_val *v, struct keten_error *why)
+{
+	const struct store *s = w->s;
+	struct record r;
+	struct body b;
+	struct case_msg m;
+	struct case_state st;
+	struct keten_error tmp;
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
+	size_t parties;
+	int rc;
+
+	if (record_body(&r, &b, k, v) != 0)
+		return MDB_CORRUPTED;
+	case_msg_of(&m, &b, r.seq, r.received_at_us);
+	if ((rc = store_casedb_get(s, txn, &st, b.h.case_id)) != 0)
+		return rc;
+	parties = st.n_parties;
+	if (case_step(&st, &m, &tmp) != KETEN_OK) {
+		error_set(why, KETEN_E_CONFIG,
+		          "record %llu breaks the case rules (%s); this "
+		          "log cannot be given case states",
+		          (unsigned long long)r.seq, tmp.message);
+		return -1;
+	}
+	layout_seq_key(key, n); /* k is not ours past a put */
+	return store_casedb_put(s, txn, &st, parties, key);
+}
+
 /*
  * The case databases came with the case rules (schema 2) and were keyed by
  * case number from schema 4 on. A data directory recorded before has a log
@@ -43,59 +118,28 @@ static int
 cases_rebuild(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 {
 	const struct store *s = w->s;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t n = 0;
 	int rc;
 
 	if ((rc = mdb_drop(txn, s->caseno, 0)) != 0 ||
 	    (rc = mdb_drop(txn, s->cases, 0)) != 0 ||
 	    (rc = mdb_drop(txn, s->caseidx, 0)) != 0 ||
-	    (rc = mdb_drop(txn, s->caselog, 0)) != 0 ||
-	    (rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+	    (rc = mdb_drop(txn, s->caselog, 0)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct record r;
-		struct body b;
-		struct case_msg m;
-		struct case_state st;
-		struct keten_error tmp;
-		uint8_t key[LAYOUT_SEQ_KEY_LEN];
-		size_t parties;
+	return rebuild(w, txn, cases_step, "cases_rebuilt", why);
+}
 
-		/* Gaps too: a case's number is its opening record's seq. */
-		if ((rc = record_body(&r, &b, &k, &v)) != 0 || r.seq != n + 1) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		case_msg_of(&m, &b, r.seq, r.received_at_us);
-		if ((rc = store_casedb_get(s, txn, &st, b.h.case_id)) != 0)
-			break;
-		parties = st.n_parties;
-		if (case_step(&st, &m, &tmp) != KETEN_OK) {
-			error_set(
-			    why, KETEN_E_CONFIG,
-			    "record %llu breaks the case rules (%s); this "
-			    "log cannot be given case states",
-			    (unsigned long long)r.seq, tmp.message);
-			rc = -1;
-			break;
-		}
-		bytes_put_be64(key, r.seq); /* k is not ours past a put */
-		if ((rc = store_casedb_put(s, txn, &st, parties, key)) != 0)
-			break;
-		n++;
-	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	if (n != w->head_seq)
-		return MDB_CORRUPTED;
-	if (n > 0)
-		log_info("event=cases_rebuilt records=%llu",
-		         (unsigned long long)n);
-	return 0;
+/* A record's leaf (rebuild_step). */
+static int
+tree_step(struct store_writer *w, MDB_txn *txn, uint64_t n, const MDB_val *k,
+          const MDB_val *v, struct keten_error *why)
+{
+	uint8_t h[KETEN_HASH_LEN];
+
+	(void)n;
+	(void)k;
+	(void)why;
+	chain_record_hash(h, v->mv_data, v->mv_size);
+	return store_tree_append(w, txn, h);
 }
 
 /*
@@ -105,38 +149,12 @@ cases_rebuild(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 static int
 tree_rebuild(struct store_writer *w, MDB_txn *txn)
 {
-	const struct store *s = w->s;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t n = 0;
 	int rc;
 
 	merkle_frontier_init(&w->tree_f);
-	if ((rc = mdb_drop(txn, s->tree, 0)) != 0 ||
-	    (rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+	if ((rc = mdb_drop(txn, w->s->tree, 0)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint8_t h[32];
-		uint64_t seq;
-		if (layout_be64_parse(&k, &seq) != 0 || seq != n + 1) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		chain_record_hash(h, v.mv_data, v.mv_size);
-		if ((rc = store_tree_append(w, txn, h)) != 0)
-			break;
-		n++;
-	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	if (n != w->head_seq)
-		return MDB_CORRUPTED;
-	if (n > 0)
-		log_info("event=tree_rebuilt records=%llu",
-		         (unsigned long long)n);
-	return 0;
+	return rebuild(w, txn, tree_step, "tree_rebuilt", NULL);
 }
 
 /* Whether the newest entry of `caselog` is a (case number, seq) pair of
