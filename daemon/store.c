@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "chain.h"
+#include "dirlock.h"
 #include "log.h"
 #include "store_impl.h"
 
@@ -89,6 +90,7 @@ discard(struct store *s, struct store_writer *w)
 {
 	if (s->env)
 		mdb_env_close(s->env);
+	dirlock_release(&s->dir_fd);
 	pthread_rwlock_destroy(&s->remap);
 	store_tree_cache_free(w);
 	free(w);
@@ -208,6 +210,7 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	}
 	w->s = s;
+	s->dir_fd = -1;
 	strcpy(s->region, region);
 	chain_genesis(s->genesis, region);
 	w->sign = sign;
@@ -219,6 +222,12 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		return error_set(err, KETEN_E_NOMEM, "cannot create a lock");
 	}
 	w->map_max = map_max;
+	/* Before LMDB sees the directory: a second broker must not even
+	 * open it (its start transaction would write). */
+	if ((rc = dirlock_take(&s->dir_fd, dir, err)) != KETEN_OK) {
+		discard(s, w);
+		return rc;
+	}
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail;
 	step = "size the map";
@@ -274,6 +283,7 @@ store_close(struct store **s, struct store_writer **w)
 	if (s == NULL || *s == NULL)
 		return;
 	mdb_env_close((*s)->env);
+	dirlock_release(&(*s)->dir_fd);
 	pthread_rwlock_destroy(&(*s)->remap);
 	free(*s);
 	*s = NULL;

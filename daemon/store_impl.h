@@ -35,6 +35,7 @@ struct store {
 	 * which LMDB allows only when no transaction in this process is
 	 * inside the old mapping. */
 	pthread_rwlock_t remap;
+	int dir_fd; /* holds the directory's lock (dirlock.h) */
 };
 
 /* What only the writer thread holds (store_open hands it out once):

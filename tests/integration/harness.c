@@ -104,6 +104,34 @@ harness_region(struct harness *h, const char *const *agencies, size_t n,
 	fclose(f);
 }
 
+void
+harness_twin(struct harness *twin, const struct harness *h)
+{
+	char line[1024];
+	FILE *in, *out;
+
+	memcpy(twin, h, sizeof(*twin));
+	twin->pid = 0;
+	memset(twin->clients, 0, sizeof(twin->clients));
+	snprintf(twin->config, sizeof(twin->config), "%s/region-twin.yaml",
+	         h->dir);
+	snprintf(twin->log, sizeof(twin->log), "%s/ketend-twin.log", h->dir);
+	twin->port = free_port();
+	if ((in = fopen(h->config, "r")) == NULL ||
+	    (out = fopen(twin->config, "w")) == NULL)
+		die("twin config", strerror(errno));
+	while (fgets(line, sizeof(line), in) != NULL) {
+		if (strncmp(line, "listen:", 7) == 0)
+			fprintf(out, "listen: tcp://127.0.0.1:%d\n",
+			        twin->port);
+		else
+			fputs(line, out);
+	}
+	fclose(in);
+	if (fclose(out) != 0)
+		die("twin config", strerror(errno));
+}
+
 const char *
 harness_key(const struct harness *h, const char *id)
 {

@@ -35,6 +35,9 @@ extern const size_t harness_flevoland_n;
  * YAML under limits: (e.g. "  map_size_mb: 1\n") or NULL. Exits on error. */
 void harness_region(struct harness *h, const char *const *agencies, size_t n,
                     const char *extra_limits);
+/* A second broker's harness for h's region and data directory: its own
+ * config (a new port) and log, in h's directory, which h cleans up. */
+void harness_twin(struct harness *twin, const struct harness *h);
 /* Starts ketend and waits until it answers; exits the test on failure. */
 void harness_start(struct harness *h);
 /* Starts ketend expecting it to refuse to (its log says why): its exit
