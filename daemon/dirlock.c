@@ -16,30 +16,35 @@
 
 /* The PID holding a flock on the file fd names, from /proc/locks ("1:
  * FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF", the device in hex), or
- * 0 if it cannot tell. */
+ * 0 if it cannot tell. Some filesystems (btrfs, overlayfs) print another
+ * device than stat(2) gives: then the one FLOCK holder of that inode. */
 static long
 dirlock_holder(int fd)
 {
 	char line[256], type[16];
 	unsigned int maj, min;
 	unsigned long long ino;
-	long pid, found = 0;
+	long pid, exact = 0, by_inode = 0;
+	int n_inode = 0;
 	struct stat st;
 	FILE *f;
 
 	if (fstat(fd, &st) != 0 || (f = fopen("/proc/locks", "r")) == NULL)
 		return 0;
-	while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+	while (exact == 0 && fgets(line, sizeof(line), f) != NULL) {
 		/* "N: TYPE ..." holders; "N: -> TYPE ..." are waiters. */
 		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", type, &pid,
-		           &maj, &min, &ino) == 5 &&
-		    strcmp(type, "FLOCK") == 0 && maj == major(st.st_dev) &&
-		    min == minor(st.st_dev) &&
-		    ino == (unsigned long long)st.st_ino)
-			found = pid;
+		           &maj, &min, &ino) != 5 ||
+		    strcmp(type, "FLOCK") != 0 ||
+		    ino != (unsigned long long)st.st_ino)
+			continue;
+		if (maj == major(st.st_dev) && min == minor(st.st_dev))
+			exact = pid;
+		else if (n_inode++ == 0)
+			by_inode = pid;
 	}
 	fclose(f);
-	return found;
+	return exact != 0 ? exact : n_inode == 1 ? by_inode : 0;
 }
 
 int
@@ -65,14 +70,15 @@ dirlock_take(int *fd, const char *dir, struct keten_error *err)
 		                 "cannot lock data directory %s: %s", dir,
 		                 strerror(e));
 	if (pid > 0)
-		return error_set(
-		    err, KETEN_E_IO,
-		    "data directory %s is in use by another broker "
-		    "(pid %ld); one ketend per data directory",
-		    dir, pid);
+		return error_set(err, KETEN_E_IO,
+		                 "data directory %s is locked by pid %ld, most "
+		                 "likely another ketend; one ketend per data "
+		                 "directory",
+		                 dir, pid);
 	return error_set(err, KETEN_E_IO,
-	                 "data directory %s is in use by another broker; one "
-	                 "ketend per data directory",
+	                 "data directory %s is locked by another process, "
+	                 "most likely another ketend; one ketend per data "
+	                 "directory",
 	                 dir);
 }
 
