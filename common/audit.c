@@ -18,6 +18,7 @@
 #include "ledger.h"
 #include "merkle.h"
 #include "record.h"
+#include "structwalk.h"
 #include "text.h"
 #include "wire.h"
 
@@ -581,7 +582,10 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = ledger_open(&l, dir, err)) != KETEN_OK)
+	/* First the file's pages, in a child: a damaged page must not
+	 * crash the audit, or the broker that runs it at start. */
+	if ((rc = structwalk_check(dir, err)) != KETEN_OK ||
+	    (rc = ledger_open(&l, dir, err)) != KETEN_OK)
 		return rc;
 	chain_genesis(w.prev, c->region);
 	w.cases_on = true;

@@ -153,6 +153,13 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	*step = "read the head";
 	if ((rc = read_head(w, txn)) != 0)
 		goto out;
+	*step = "check the derived databases against the log";
+	if ((rc = store_verify_derived(w, txn, &why)) == -1)
+		error_set(err, KETEN_E_CONFIG,
+		          "cannot serve data directory %s: %s", dir,
+		          why.message);
+	if (rc != 0)
+		goto out;
 	*step = "bring the data up to this version";
 	if ((rc = store_upgrade(w, txn, &why)) == -1) {
 		error_set(err, KETEN_E_CONFIG,
@@ -188,7 +195,8 @@ out:
 int
 store_open(struct store **out, struct store_writer **writer, const char *dir,
            size_t map_size, size_t map_max, const char *region,
-           store_sign_fn sign, void *sign_arg, struct keten_error *err)
+           store_sign_fn sign, void *sign_arg, store_check_fn check,
+           void *check_arg, struct keten_error *err)
 {
 	struct store *s;
 	struct store_writer *w;
@@ -224,7 +232,8 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	w->map_max = map_max;
 	/* Before LMDB sees the directory: a second broker must not even
 	 * open it (its start transaction would write). */
-	if ((rc = dirlock_take(&s->dir_fd, dir, err)) != KETEN_OK) {
+	if ((rc = dirlock_take(&s->dir_fd, dir, err)) != KETEN_OK ||
+	    (check != NULL && (rc = check(check_arg, dir, err)) != KETEN_OK)) {
 		discard(s, w);
 		return rc;
 	}
