@@ -154,22 +154,25 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	if ((rc = read_head(w, txn)) != 0)
 		goto out;
 	*step = "check the derived databases against the log";
-	if ((rc = store_verify_derived(w, txn, &why)) == -1)
-		error_set(err, KETEN_E_CONFIG,
-		          "cannot serve data directory %s: %s", dir,
-		          why.message);
-	if (rc != 0)
-		goto out;
-	*step = "bring the data up to this version";
-	if ((rc = store_upgrade(w, txn, &why)) == -1) {
+	if ((rc = store_verify_derived(w, txn, &why)) == 0) {
+		*step = "bring the data up to this version";
+		rc = store_upgrade(w, txn, &why);
+	}
+	if (rc == -1) {
 		error_set(err, KETEN_E_CONFIG,
 		          "cannot serve data directory %s: %s", dir,
 		          why.message);
 	} else if (rc == MDB_CORRUPTED) {
+		/* LMDB's word for it ("Located page was wrong type") would
+		 * blame the file; it is the log, head or indexes that do
+		 * not agree. */
 		error_set(err, KETEN_E_CONFIG,
-		          "cannot serve data directory %s: its log is damaged "
-		          "(%s); run keten audit verify on it",
-		          dir, mdb_strerror(rc));
+		          "cannot serve data directory %s: its log does not "
+		          "end at its stored head, or an index names records "
+		          "the log does not have (a head rolled back, or one "
+		          "from another copy of the directory); run keten "
+		          "audit verify on it",
+		          dir);
 		rc = -1;
 	}
 	if (rc != 0)
@@ -277,6 +280,12 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	return KETEN_OK;
 fail:
 	discard(s, w);
+	if (rc == ENOSPC)
+		return error_set(
+		    err, KETEN_E_STORAGE,
+		    "cannot %s LMDB store in %s: the disk is full; "
+		    "free disk space",
+		    step, dir);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
 }
