@@ -18,6 +18,7 @@
 #include "ledger.h"
 #include "merkle.h"
 #include "record.h"
+#include "structwalk.h"
 #include "text.h"
 #include "wire.h"
 
@@ -581,7 +582,10 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = ledger_open(&l, dir, err)) != KETEN_OK)
+	/* First the file's pages, in a child: a damaged page must not
+	 * crash the audit, or the broker that runs it at start. */
+	if ((rc = structwalk_check(dir, err)) != KETEN_OK ||
+	    (rc = ledger_open(&l, dir, err)) != KETEN_OK)
 		return rc;
 	chain_genesis(w.prev, c->region);
 	w.cases_on = true;
@@ -657,11 +661,27 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		    res->records < meta_seq ? res->records + 1 : meta_seq;
 		if (res->bad_seq == 0)
 			res->bad_seq = 1;
+		if (meta_seq < res->records)
+			return error_set(
+			    err, KETEN_E_CHAIN,
+			    "record %llu: the broker's recorded head is record "
+			    "%llu, behind the log's end at %llu (a head rolled "
+			    "back: written by another broker on the same "
+			    "directory, or restored from an older copy)",
+			    (unsigned long long)res->bad_seq,
+			    (unsigned long long)meta_seq,
+			    (unsigned long long)res->records);
+		if (meta_seq == res->records)
+			return error_set(
+			    err, KETEN_E_CHAIN,
+			    "record %llu: the broker's recorded head has the "
+			    "log's length but another hash (a head from "
+			    "another copy of the log, or this record altered)",
+			    (unsigned long long)res->bad_seq);
 		return error_set(
 		    err, KETEN_E_CHAIN,
 		    "record %llu: the broker's recorded head is record %llu "
-		    "but the log ends at %llu with a different hash (records "
-		    "removed at the end or altered)",
+		    "but the log ends at %llu (records removed at the end)",
 		    (unsigned long long)res->bad_seq,
 		    (unsigned long long)meta_seq,
 		    (unsigned long long)res->records);

@@ -58,7 +58,7 @@ keten_strerror(int code)
 	case KETEN_E_FORBIDDEN:
 		return "request not allowed for this agency";
 	case KETEN_E_STORAGE:
-		return "broker storage full";
+		return "the broker cannot store: storage full or failing";
 	case KETEN_E_BAD_ACK:
 		return "acknowledgement out of range";
 	case KETEN_E_FIELD:

@@ -23,6 +23,31 @@ struct ledger {
 };
 
 int
+ledger_env_open(MDB_env **env, const char *dir)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(env)) != 0)
+		return rc;
+	if ((rc = mdb_env_set_maxdbs(*env, LAYOUT_MAX_DBS)) == 0)
+		rc = mdb_env_open(*env, dir, MDB_RDONLY, 0600);
+	if (rc == EACCES || rc == EROFS) {
+		/* A read-only copy: no lock file can be made; nobody writes. */
+		mdb_env_close(*env);
+		if ((rc = mdb_env_create(env)) != 0)
+			return rc;
+		if ((rc = mdb_env_set_maxdbs(*env, LAYOUT_MAX_DBS)) == 0)
+			rc = mdb_env_open(*env, dir, MDB_RDONLY | MDB_NOLOCK,
+			                  0600);
+	}
+	if (rc != 0) {
+		mdb_env_close(*env);
+		*env = NULL;
+	}
+	return rc;
+}
+
+int
 ledger_open(struct ledger **out, const char *dir, struct keten_error *err)
 {
 	struct ledger *l;
@@ -38,29 +63,14 @@ ledger_open(struct ledger **out, const char *dir, struct keten_error *err)
 		    "%s is not a keten data directory (no data.mdb)", dir);
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	if ((rc = mdb_env_create(&l->env)) != 0)
-		goto fail;
-	if ((rc = mdb_env_set_maxdbs(l->env, LAYOUT_MAX_DBS)) != 0)
-		goto fail;
-	rc = mdb_env_open(l->env, dir, MDB_RDONLY, 0600);
-	if (rc == EACCES || rc == EROFS) {
-		/* A read-only copy: no lock file can be made; nobody writes. */
-		mdb_env_close(l->env);
-		if ((rc = mdb_env_create(&l->env)) != 0 ||
-		    (rc = mdb_env_set_maxdbs(l->env, LAYOUT_MAX_DBS)) != 0)
-			goto fail;
-		rc = mdb_env_open(l->env, dir, MDB_RDONLY | MDB_NOLOCK, 0600);
+	if ((rc = ledger_env_open(&l->env, dir)) != 0) {
+		free(l);
+		return error_set(err, KETEN_E_IO,
+		                 "cannot open %s read-only: %s", dir,
+		                 mdb_strerror(rc));
 	}
-	if (rc != 0)
-		goto fail;
 	*out = l;
 	return KETEN_OK;
-fail:
-	if (l->env)
-		mdb_env_close(l->env);
-	free(l);
-	return error_set(err, KETEN_E_IO, "cannot open %s read-only: %s", dir,
-	                 mdb_strerror(rc));
 }
 
 void

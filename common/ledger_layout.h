@@ -61,6 +61,12 @@
 #define LAYOUT_CASELOG_KEY_LEN (2 * LAYOUT_BE64_LEN)
 #define LAYOUT_TREE_KEY_LEN    (1 + LAYOUT_BE64_LEN)
 
+/* Opens dir's environment read-only for the read-only door (ledger.c,
+ * structwalk.c): with LMDB's reader lock, or without one on a copy that
+ * cannot take it (nobody writes there). An LMDB code; *env is NULL on
+ * failure. */
+int ledger_env_open(MDB_env **env, const char *dir);
+
 /* The MDB_val of n bytes at p: borrowed, valid while p is. */
 static inline MDB_val
 layout_val(const void *p, size_t n)

@@ -149,7 +149,8 @@ serve(const char *path)
 	if (signer_new(&sg, &k, &err) != KETEN_OK)
 		goto out;
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
-	               c->region, signer_checkpoint, sg, &err) != KETEN_OK) {
+	               c->region, signer_checkpoint, sg, store_verify_chain, c,
+	               &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}

@@ -153,16 +153,26 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	*step = "read the head";
 	if ((rc = read_head(w, txn)) != 0)
 		goto out;
-	*step = "bring the data up to this version";
-	if ((rc = store_upgrade(w, txn, &why)) == -1) {
+	*step = "check the derived databases against the log";
+	if ((rc = store_verify_derived(w, txn, &why)) == 0) {
+		*step = "bring the data up to this version";
+		rc = store_upgrade(w, txn, &why);
+	}
+	if (rc == -1) {
 		error_set(err, KETEN_E_CONFIG,
 		          "cannot serve data directory %s: %s", dir,
 		          why.message);
 	} else if (rc == MDB_CORRUPTED) {
+		/* LMDB's word for it ("Located page was wrong type") would
+		 * blame the file; it is the log, head or indexes that do
+		 * not agree. */
 		error_set(err, KETEN_E_CONFIG,
-		          "cannot serve data directory %s: its log is damaged "
-		          "(%s); run keten audit verify on it",
-		          dir, mdb_strerror(rc));
+		          "cannot serve data directory %s: its log does not "
+		          "end at its stored head, or an index names records "
+		          "the log does not have (a head rolled back, or one "
+		          "from another copy of the directory); run keten "
+		          "audit verify on it",
+		          dir);
 		rc = -1;
 	}
 	if (rc != 0)
@@ -188,7 +198,8 @@ out:
 int
 store_open(struct store **out, struct store_writer **writer, const char *dir,
            size_t map_size, size_t map_max, const char *region,
-           store_sign_fn sign, void *sign_arg, struct keten_error *err)
+           store_sign_fn sign, void *sign_arg, store_check_fn check,
+           void *check_arg, struct keten_error *err)
 {
 	struct store *s;
 	struct store_writer *w;
@@ -224,7 +235,8 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	w->map_max = map_max;
 	/* Before LMDB sees the directory: a second broker must not even
 	 * open it (its start transaction would write). */
-	if ((rc = dirlock_take(&s->dir_fd, dir, err)) != KETEN_OK) {
+	if ((rc = dirlock_take(&s->dir_fd, dir, err)) != KETEN_OK ||
+	    (check != NULL && (rc = check(check_arg, dir, err)) != KETEN_OK)) {
 		discard(s, w);
 		return rc;
 	}
@@ -268,6 +280,12 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	return KETEN_OK;
 fail:
 	discard(s, w);
+	if (rc == ENOSPC)
+		return error_set(
+		    err, KETEN_E_STORAGE,
+		    "cannot %s LMDB store in %s: the disk is full; "
+		    "free disk space",
+		    step, dir);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
 }

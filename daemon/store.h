@@ -54,14 +54,27 @@ struct store_item {
 /* Signs a checkpoint in place (signer_checkpoint). */
 typedef void (*store_sign_fn)(void *arg, struct keten_checkpoint *cp);
 
+/* Checks dir with its lock held, before LMDB opens it for writing:
+ * store_open goes no further unless it returns KETEN_OK. */
+typedef int (*store_check_fn)(void *arg, const char *dir,
+                              struct keten_error *err);
+
+/* The start's check (store_check_fn, arg a struct config): the structural
+ * walk and the whole chain, with the audit's code (audit_verify_dir).
+ * KETEN_E_CHAIN naming the first bad record, or the damaged database. */
+int store_verify_chain(void *arg, const char *dir, struct keten_error *err);
+
 /* map_size is the initial map; it doubles when full, up to map_max (0:
  * until the disk is full). Every commit stores a checkpoint signed with
  * sign(sign_arg, ...); so does opening a log whose checkpoint is missing
- * (a directory from before checkpoints). *writer is the writer's state:
+ * (a directory from before checkpoints). check(check_arg, dir), if not
+ * NULL, runs first; every derived database is then checked against the
+ * log (store_verify.c). *writer is the writer's state:
  * give it to the writer thread alone. */
 int store_open(struct store **out, struct store_writer **writer,
                const char *dir, size_t map_size, size_t map_max,
                const char *region, store_sign_fn sign, void *sign_arg,
+               store_check_fn check, void *check_arg,
                struct keten_error *err) WUR;
 /* Closes both, once no thread uses them; NULLs them. */
 void store_close(struct store **s, struct store_writer **writer);

@@ -18,6 +18,7 @@
 
 #include <lmdb.h>
 
+#include "chain.h"
 #include "ledger_layout.h"
 #include "merkle.h"
 #include "store.h"
@@ -107,5 +108,20 @@ int store_casedb_put(const struct store *s, MDB_txn *txn,
  * loads the tree's frontier; -1 with why set if it must not be served. */
 int store_upgrade(struct store_writer *w, MDB_txn *txn,
                   struct keten_error *why);
+/* The upgrade's rebuilds from the log, for store_verify.c: the case
+ * databases (-1 with why set if a record breaks the case rules) and the
+ * tree; and a log entry's record and body (0 or MDB_CORRUPTED). */
+int store_upgrade_rebuild_cases(struct store_writer *w, MDB_txn *txn,
+                                struct keten_error *why);
+int store_upgrade_rebuild_tree(struct store_writer *w, MDB_txn *txn);
+int store_upgrade_body(struct record *r, struct body *b, const MDB_val *k,
+                       const MDB_val *v);
+
+/* store_verify.c: every derived database against the log, in the start
+ * transaction, when the schema is this one; what disagrees is rebuilt.
+ * 0, an LMDB code, or -1 with why set if it must not be served (sealed
+ * content that does not match its record cannot be rebuilt). */
+int store_verify_derived(struct store_writer *w, MDB_txn *txn,
+                         struct keten_error *why);
 
 #endif

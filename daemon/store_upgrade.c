@@ -305,3 +305,23 @@ store_upgrade(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 	v = layout_val(&ver, 1);
 	return mdb_put(txn, s->meta, &k, &v, 0);
 }
+
+int
+store_upgrade_rebuild_cases(struct store_writer *w, MDB_txn *txn,
+                            struct keten_error *why)
+{
+	return cases_rebuild(w, txn, why);
+}
+
+int
+store_upgrade_rebuild_tree(struct store_writer *w, MDB_txn *txn)
+{
+	return tree_rebuild(w, txn);
+}
+
+int
+store_upgrade_body(struct record *r, struct body *b, const MDB_val *k,
+                   const MDB_val *v)
+{
+	return record_body(r, b, k, v);
+}

@@ -217,6 +217,40 @@ finish_batch(struct store_writer *w, MDB_txn *txn, int64_t now_us)
 	return store_checkpoint_put(s, txn, &w->cp);
 }
 
+/*
+ * What a client is told when a batch could not be written, by cause:
+ * the disk full, the map at its limit, another process writing to the log
+ * (an append whose key exists: the directory's lock was bypassed), or
+ * anything else. The sentence is the refusal's; the code, its number.
+ */
+static int
+store_write_refusal(struct keten_error *err, const struct store_writer *w,
+                    int rc)
+{
+	if (rc == ENOSPC)
+		return error_set(
+		    err, KETEN_E_STORAGE,
+		    "the broker's storage is full: its disk has no "
+		    "space left; nothing was recorded, retry later");
+	if (rc == MDB_MAP_FULL)
+		return error_set(
+		    err, KETEN_E_STORAGE,
+		    "the broker's storage is full: its store is at "
+		    "its size limit (%zu MiB, limits.map_max_mb); "
+		    "nothing was recorded, retry later",
+		    w->map_size >> 20);
+	if (rc == MDB_KEYEXIST)
+		return error_set(
+		    err, KETEN_E_UNAVAILABLE,
+		    "the broker found a record after its head that "
+		    "it did not write (another process is writing "
+		    "to its data directory); nothing was recorded");
+	return error_set(err, KETEN_E_STORAGE,
+	                 "the broker could not write to its storage (%s); "
+	                 "nothing was recorded",
+	                 mdb_strerror(rc));
+}
+
 /* One attempt at a batch: 0, or the LMDB error (nothing written). */
 static int
 apply_once(struct store_writer *w, struct store_item *items, size_t n,
@@ -292,22 +326,10 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 	}
 	return KETEN_OK;
 fail:
-	for (size_t i = 0; i < n; i++) {
-		if (rc == MDB_MAP_FULL || rc == ENOSPC)
-			items[i].status = error_set(
-			    &items[i].err, KETEN_E_STORAGE,
-			    "the broker's storage is full (%s); nothing was "
-			    "recorded, retry later",
-			    mdb_strerror(rc));
-		else
-			items[i].status = error_set(
-			    &items[i].err, KETEN_E_STORAGE,
-			    "the broker could not write (%s); nothing was "
-			    "recorded",
-			    mdb_strerror(rc));
-	}
+	for (size_t i = 0; i < n; i++)
+		items[i].status = store_write_refusal(&items[i].err, w, rc);
 	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
-	        mdb_strerror(rc));
-	return error_set(err, KETEN_E_STORAGE, "commit failed: %s",
-	                 mdb_strerror(rc));
+	        items[0].err.message);
+	return error_set(err, items[0].status, "commit failed: %s",
+	                 items[0].err.message);
 }

@@ -649,7 +649,11 @@ cmd_audit(int argc, char **argv)
 	}
 	if (rc == KETEN_E_CHAIN) {
 		if (!o.json) {
-			printf("FAILED at record %" PRIu64 ": ", a.bad_seq);
+			if (a.bad_seq != 0) /* else the file, not a record */
+				printf("FAILED at record %" PRIu64 ": ",
+				       a.bad_seq);
+			else
+				fputs("FAILED: ", stdout);
 			cli_put_text(stdout, err.message);
 			putchar('\n');
 		}

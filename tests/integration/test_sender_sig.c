@@ -1,13 +1,21 @@
 /*
- * Against a real ketend whose log was altered behind its back: libketen
- * must refuse each delivered message its sender did not sign with
- * KETEN_E_SENDER_SIG, even though the broker signed the altered log and
- * proves delivery into it. Edits LMDB only while ketend is stopped.
+ * A broker that alters what it delivers: libketen must refuse each
+ * delivered message its sender did not sign with KETEN_E_SENDER_SIG, even
+ * though the broker signs the altered log and proves delivery into it.
+ * A real ketend records five referrals; the test then plays the broker
+ * (its keys, its port) and delivers them with four forged, re-chained,
+ * in a checkpoint signed with the broker's key. A real ketend would now
+ * refuse to serve such a log (it verifies the chain at start), so the
+ * forgery is made on the wire. Reads LMDB only while ketend is stopped.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lmdb.h>
+#include <sodium.h>
+#include <zmq.h>
 
 #include "../check.h"
 #include "chain.h"
@@ -16,10 +24,10 @@
 #include "keys.h"
 #include "ledger_layout.h"
 #include "lmdb_edit.h"
+#include "merkle.h"
 #include "wire.h"
 
 static const char MARKER[] = "MARKER-sender-sig-51c2";
-
 /* What the broker does to a record: the first three keep the sender's
  * signature; the last has another agency sign the sender's body. */
 enum forgery {
@@ -70,50 +78,202 @@ forge(size_t *len, const uint8_t *env, size_t env_len, enum forgery f)
 	return out;
 }
 
-/* Alters records 1..4 of a stopped broker's log as forgeries[seq - 1],
- * and drops what would show it, so that the broker signs the new log. */
+enum { N = 5, LEVELS = 4 };
+
+/* The log the false broker shows: records, their content, the tree's
+ * complete subtrees and the signed checkpoint. */
+static struct {
+	uint8_t *rec[N + 1], *sealed[N + 1], *env[N + 1];
+	size_t rec_len[N + 1], sealed_len[N + 1], env_len[N + 1];
+	int64_t at_us[N + 1];
+	uint8_t hash[N + 1][32], prev[N + 1][32];
+	uint8_t node[LEVELS][N][32];
+	struct keten_checkpoint cp;
+} L;
+
+static int
+keep_node(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+{
+	(void)arg;
+	if (level < LEVELS && index < N)
+		memcpy(L.node[level][index], hash, 32);
+	return 0;
+}
+
+static int
+get_node(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	(void)arg;
+	if (level >= LEVELS || index >= N)
+		return -1;
+	memcpy(out, L.node[level][index], 32);
+	return 0;
+}
+
+/* Reads the five records and their content from the stopped broker's
+ * directory, forges records 1..4 as forgeries[seq - 1], chains them anew
+ * and signs a checkpoint of them with the broker's key. */
 static void
-alter(const char *data)
+forge_log(const struct harness *h, const struct keys *broker)
 {
 	static const enum forgery forgeries[] = {
 	    FORGE_URGENCY, FORGE_SENDER, FORGE_STRANGER, FORGE_RESIGNED};
+	struct merkle_frontier f;
 	struct lmdb_edit e;
-	MDB_txn *txn;
-	MDB_dbi log, meta;
-	MDB_val k, v;
+	MDB_dbi log, content;
+	uint8_t prev[32];
 
-	lmdb_edit_begin(&e, data, 0, 1UL << 30, 0);
-	txn = e.txn;
+	merkle_frontier_init(&f);
+	chain_genesis(prev, "testregion");
+	lmdb_edit_begin(&e, h->data, LMDB_EDIT_READ_ONLY, 0, 0);
 	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
-	meta = lmdb_edit_db(&e, LAYOUT_DB_META);
-	for (uint64_t seq = 1; seq <= 4; seq++) {
-		uint8_t key[LAYOUT_SEQ_KEY_LEN], *forged, *stored;
+	content = lmdb_edit_db(&e, LAYOUT_DB_CONTENT);
+	for (uint64_t seq = 1; seq <= N; seq++) {
+		uint8_t key[LAYOUT_SEQ_KEY_LEN], leaf[32];
 		struct record r;
-		size_t len;
+		MDB_val k = layout_seq_key(key, seq), v;
 
-		k = layout_seq_key(key, seq);
-		CHECK_INT(mdb_get(txn, log, &k, &v), 0);
+		CHECK_INT(mdb_get(e.txn, log, &k, &v), 0);
 		CHECK_INT(chain_record_decode(&r, v.mv_data, v.mv_size), 0);
-		forged =
-		    forge(&len, r.envelope, r.envelope_len, forgeries[seq - 1]);
-		r.envelope = forged;
-		r.envelope_len = len;
-		stored = malloc(CHAIN_RECORD_HEADER + len);
-		chain_record_encode(stored, &r);
-		v = (MDB_val){.mv_size = CHAIN_RECORD_HEADER + len,
-		              .mv_data = stored};
-		CHECK_INT(mdb_put(txn, log, &k, &v, 0), 0);
-		free(stored);
-		free(forged);
+		if (seq < N) {
+			L.env[seq] = forge(&L.env_len[seq], r.envelope,
+			                   r.envelope_len, forgeries[seq - 1]);
+		} else {
+			L.env[seq] = malloc(r.envelope_len);
+			memcpy(L.env[seq], r.envelope, r.envelope_len);
+			L.env_len[seq] = r.envelope_len;
+		}
+		CHECK_INT(mdb_get(e.txn, content, &k, &v), 0);
+		L.sealed[seq] = malloc(v.mv_size);
+		memcpy(L.sealed[seq], v.mv_data, v.mv_size);
+		L.sealed_len[seq] = v.mv_size;
+		L.at_us[seq] = r.received_at_us;
+		memcpy(r.prev_hash, prev, 32);
+		memcpy(L.prev[seq], prev, 32);
+		r.envelope = L.env[seq];
+		r.envelope_len = L.env_len[seq];
+		L.rec_len[seq] = CHAIN_RECORD_HEADER + r.envelope_len;
+		L.rec[seq] = malloc(L.rec_len[seq]);
+		chain_record_encode(L.rec[seq], &r);
+		chain_record_hash(L.hash[seq], L.rec[seq], L.rec_len[seq]);
+		memcpy(prev, L.hash[seq], 32);
+		merkle_leaf(leaf, L.hash[seq]);
+		CHECK_INT(merkle_frontier_push(&f, leaf, keep_node, NULL), 0);
 	}
-	/* Without its schema mark the broker rebuilds the tree from the
-	 * log; without a checkpoint it signs that tree afresh
-	 * (docs/PROTOCOL.md 13.2). */
-	k = LAYOUT_KEY(LAYOUT_META_SCHEMA);
-	CHECK_INT(mdb_del(txn, meta, &k, NULL), 0);
-	k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT);
-	CHECK_INT(mdb_del(txn, meta, &k, NULL), 0);
-	lmdb_edit_commit(&e);
+	lmdb_edit_abort(&e);
+	memset(&L.cp, 0, sizeof(L.cp));
+	L.cp.size = N;
+	memcpy(L.cp.head_hash, prev, 32);
+	merkle_frontier_root(&f, L.cp.root);
+	L.cp.signed_at_us = L.at_us[N];
+	chain_checkpoint_sign(&L.cp, broker->sign_sk);
+}
+
+/* The false broker: a CURVE ROUTER with the broker's transport key on
+ * its port, answering pings, fetches and acks from L. */
+struct fake {
+	const struct harness *h;
+	const struct keys *broker;
+	atomic_bool stop, ready;
+};
+
+static void
+answer(void *sock, zmq_msg_t *parts, int n)
+{
+	struct request req;
+	struct reply rep = {0};
+	struct delivered items[N];
+	struct keten_error err;
+	uint8_t paths[N][MERKLE_PATH_MAX][32];
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	if (wire_request_decode(&req, zmq_msg_data(&parts[n - 1]),
+	                        zmq_msg_size(&parts[n - 1]), &err) != KETEN_OK)
+		return;
+	rep.request_id = req.request_id;
+	if (req.kind == WIRE_REQ_PING) {
+		rep.kind = WIRE_REP_PING;
+		rep.ping.agency = "vt-flevoland";
+		rep.ping.head_seq = N;
+	} else if (req.kind == WIRE_REQ_FETCH) {
+		rep.kind = WIRE_REP_FETCH;
+		for (uint64_t seq = req.fetch_after + 1; seq <= N; seq++) {
+			struct delivered *d = &items[rep.fetch.n++];
+			size_t np = 0;
+			memset(d, 0, sizeof(*d));
+			d->seq = seq;
+			d->received_at_us = L.at_us[seq];
+			memcpy(d->record_hash, L.hash[seq], 32);
+			memcpy(d->prev_hash, L.prev[seq], 32);
+			d->envelope = L.env[seq];
+			d->envelope_len = L.env_len[seq];
+			d->sealed = L.sealed[seq];
+			d->sealed_len = L.sealed_len[seq];
+			CHECK_INT(merkle_path(paths[seq - 1], &np, seq - 1, N,
+			                      get_node, NULL),
+			          0);
+			d->path = &paths[seq - 1][0][0];
+			d->n_path = np;
+		}
+		rep.fetch.items = items;
+		rep.fetch.cursor = req.fetch_after;
+		rep.fetch.has_cp = true;
+		rep.fetch.cp = L.cp;
+	} else if (req.kind == WIRE_REQ_ACK) {
+		rep.kind = WIRE_REP_ACK;
+		rep.ack_cursor = req.ack_seq;
+	} else {
+		rep.kind = WIRE_REP_ERROR;
+		rep.error.code = KETEN_E_UNKNOWN_TYPE;
+		rep.error.message = "not played by this test";
+	}
+	wire_request_clear(&req);
+	CHECK_INT(wire_reply_encode(&out, &len, &rep), KETEN_OK);
+	for (int i = 0; i < n - 1; i++)
+		zmq_send(sock, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]),
+		         ZMQ_SNDMORE);
+	zmq_send(sock, out, len, 0);
+	free(out);
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *fk = arg;
+	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+	int one = 1, linger = 0;
+	char ep[64];
+
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", fk->h->port);
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, fk->broker->curve_sk, 32);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	CHECK_INT(zmq_bind(sock, ep), 0);
+	atomic_store(&fk->ready, true);
+	while (!atomic_load(&fk->stop)) {
+		zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
+		zmq_msg_t parts[4];
+		int n = 0, more = 1;
+		size_t ml = sizeof(more);
+
+		if (zmq_poll(&pi, 1, 50) <= 0)
+			continue;
+		while (more && n < 4) {
+			zmq_msg_init(&parts[n]);
+			if (zmq_msg_recv(&parts[n], sock, 0) < 0)
+				break;
+			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+			n++;
+		}
+		if (n >= 2 && !more)
+			answer(sock, parts, n);
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&parts[i]);
+	}
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return NULL;
 }
 
 int
@@ -128,7 +288,10 @@ main(void)
 	struct keten_receipt rc;
 	struct keten_inbox *in = NULL;
 	struct keten_error err;
-	struct keys *lelystad = NULL;
+	struct keys *lelystad = NULL, *broker = NULL;
+	struct fake fk = {0};
+	pthread_t fake_th;
+	char broker_key[400];
 
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	CHECK_INT(keys_load(&lelystad, harness_key(&h, "lt-lelystad"), &err),
@@ -136,6 +299,7 @@ main(void)
 	if (lelystad == NULL)
 		return check_done("test_sender_sig");
 	lelystad_sk = lelystad->sign_sk;
+	snprintf(broker_key, sizeof(broker_key), "%s/broker.key", h.dir);
 	harness_start(&h);
 	almere = harness_client(&h, "lt-almere");
 	/* Four to alter, and a fifth the broker leaves as it was. */
@@ -145,9 +309,13 @@ main(void)
 	keten_client_destroy(&almere);
 	CHECK_INT(harness_stop(&h), 0);
 
-	alter(h.data);
-	harness_start(&h);
-	CHECK(harness_log_has(&h, "event=tree_rebuilt"));
+	CHECK_INT(keys_load(&broker, broker_key, &err), KETEN_OK);
+	forge_log(&h, broker);
+	fk.h = &h;
+	fk.broker = broker;
+	CHECK_INT(pthread_create(&fake_th, NULL, fake_main, &fk), 0);
+	while (!atomic_load(&fk.ready))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	vt = harness_client(&h, "vt-flevoland");
 	/* The broker proves every record is in the log it signed... */
 	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
@@ -180,8 +348,10 @@ main(void)
 	}
 	keten_inbox_free(&in);
 	keten_client_destroy(&vt);
+	atomic_store(&fk.stop, true);
+	pthread_join(fake_th, NULL);
 	keys_destroy(&lelystad);
-	CHECK_INT(harness_stop(&h), 0);
+	keys_destroy(&broker);
 	harness_cleanup(&h);
 	return check_done("test_sender_sig");
 }
