@@ -630,7 +630,7 @@ check_no_proof(const struct table *t, uint64_t m, uint64_t n)
 static void
 test_small(void)
 {
-	for (uint64_t n = 0; n <= 300; n++) {
+	for (uint64_t n = 0; n <= 200; n++) {
 		uint8_t(*d)[32] = malloc((size_t)(n + 1) * 32);
 		struct merkle_frontier f;
 		struct table t;
