@@ -1,12 +1,12 @@
 /*
- * The Merkle tree over the log's record hashes (docs/PROTOCOL.md 9.6),
- * after RFC 9162 section 2.1 with BLAKE2b-256:
+ * The Merkle tree over the log's record hashes (docs/PROTOCOL.md 9.6):
+ * c2sp.org/merkle-tree, that is RFC 9162 section 2.1 with SHA-256:
  *
- *   leaf(record_hash) = BLAKE2b-256(0x00 || record_hash)
- *   node(left, right) = BLAKE2b-256(0x01 || left || right)
+ *   leaf(record_hash) = SHA-256(0x00 || record_hash)
+ *   node(left, right) = SHA-256(0x01 || left || right)
  *   MTH of n leaves    = node(MTH(first k), MTH(rest)), k the largest power
  *                        of two below n; MTH of one leaf is the leaf; MTH
- *                        of none is BLAKE2b-256 of the empty string.
+ *                        of none is SHA-256 of the empty string.
  *
  * Leaf index m (0-based) holds record seq m + 1. A complete subtree is
  * named by (level, index): it covers leaves [index << level, (index + 1)
@@ -72,5 +72,23 @@ int merkle_path(uint8_t path[MERKLE_PATH_MAX][32], size_t *n_path, uint64_t m,
 int merkle_verify(const uint8_t leaf[32], uint64_t m, uint64_t n,
                   const uint8_t (*path)[32], size_t n_path,
                   const uint8_t root[32]) WUR;
+
+/*
+ * The consistency proof (RFC 9162 2.1.4.1) from the tree of the first m
+ * leaves to that of the first n, 0 < m <= n (empty when m == n). get as
+ * for merkle_path. *n_proof gets the count (at most MERKLE_PATH_MAX).
+ */
+int merkle_consistency(uint8_t proof[MERKLE_PATH_MAX][32], size_t *n_proof,
+                       uint64_t m, uint64_t n, merkle_get_fn get,
+                       void *arg) WUR;
+
+/*
+ * Checks a consistency proof (RFC 9162 2.1.4.2): that the tree of n
+ * leaves with head root_n extends the tree of m leaves with head root_m,
+ * 0 < m <= n. 0 or -1 (also for a proof of the wrong length).
+ */
+int merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root_m[32],
+                              const uint8_t root_n[32],
+                              const uint8_t (*proof)[32], size_t n_proof) WUR;
 
 #endif

@@ -25,6 +25,7 @@
 #include "ledger_layout.h"
 #include "lmdb_edit.h"
 #include "merkle.h"
+#include "note.h"
 #include "wire.h"
 
 static const char MARKER[] = "MARKER-sender-sig-51c2";
@@ -90,6 +91,8 @@ static struct {
 	uint8_t node[LEVELS][N][32];
 	struct keten_checkpoint cp;
 } L;
+/* The forged log's checkpoint key, for the false broker's replies. */
+static struct note_key L_key;
 
 static int
 keep_node(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
@@ -166,7 +169,8 @@ forge_log(const struct harness *h, const struct keys *broker)
 	memcpy(L.cp.head_hash, prev, 32);
 	merkle_frontier_root(&f, L.cp.root);
 	L.cp.signed_at_us = L.at_us[N];
-	chain_checkpoint_sign(&L.cp, broker->sign_sk);
+	note_checkpoint_sign(&L.cp, NOTE_ORIGIN "testregion", broker->sign_sk);
+	CHECK_INT(note_broker_key(&L_key, "testregion", broker->sign_pk), 0);
 }
 
 /* The false broker: a CURVE ROUTER with the broker's transport key on
@@ -229,7 +233,7 @@ answer(void *sock, zmq_msg_t *parts, int n)
 		rep.error.message = "not played by this test";
 	}
 	wire_request_clear(&req);
-	CHECK_INT(wire_reply_encode(&out, &len, &rep), KETEN_OK);
+	CHECK_INT(wire_reply_encode(&out, &len, &rep, &L_key), KETEN_OK);
 	for (int i = 0; i < n - 1; i++)
 		zmq_send(sock, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]),
 		         ZMQ_SNDMORE);

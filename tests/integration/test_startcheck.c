@@ -261,15 +261,26 @@ structural(const char *db, uint64_t seq)
 	file = malloc((size_t)st.st_size);
 	CHECK(file != NULL && val != NULL &&
 	      read(fd, file, (size_t)st.st_size) == st.st_size);
-	if (file != NULL && val != NULL)
-		hit = memmem(file, (size_t)st.st_size, val, len);
-	CHECK(hit != NULL && hit - file > 16 &&
-	      memcmp(hit - sizeof(key), key, sizeof(key)) == 0 &&
-	      hit[-sizeof(key) - 2] == sizeof(key));
-	if (hit != NULL)
+	/* Copy-on-write leaves stale copies of the page in free pages:
+	 * damage every copy, so the live one is among them. */
+	for (size_t at = 0, n = 0; file != NULL && val != NULL; n++) {
+		uint8_t *p =
+		    memmem(file + at, (size_t)st.st_size - at, val, len);
+		if (p == NULL) {
+			CHECK(n > 0);
+			break;
+		}
+		at = (size_t)(p - file) + len;
+		if (p - file <= 16 ||
+		    memcmp(p - sizeof(key), key, sizeof(key)) != 0 ||
+		    p[-sizeof(key) - 2] != sizeof(key))
+			continue;
+		hit = p;
 		CHECK(pwrite(fd, huge, sizeof(huge),
-		             hit - sizeof(key) - 8 - file) ==
+		             p - sizeof(key) - 8 - file) ==
 		      (ssize_t)sizeof(huge));
+	}
+	CHECK(hit != NULL);
 	close(fd);
 	free(file);
 	free(val);

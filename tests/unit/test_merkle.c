@@ -1,8 +1,8 @@
 /*
  * merkle: the RFC 9162 tree over record hashes. Everything is checked
  * against a naive reference written here straight from RFC 9162 2.1
- * (MTH 2.1.1, PATH 2.1.3.1), hashing with crypto_generichash directly,
- * never through merkle_leaf / merkle_node.
+ * (MTH 2.1.1, PATH 2.1.3.1, PROOF 2.1.4.1), hashing with
+ * crypto_hash_sha256 directly, never through merkle_leaf / merkle_node.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,15 +19,15 @@ static void
 ref_hash1(uint8_t out[32], uint8_t prefix, const uint8_t *a, size_t alen,
           const uint8_t *b, size_t blen)
 {
-	crypto_generichash_state st;
+	crypto_hash_sha256_state st;
 
-	crypto_generichash_init(&st, NULL, 0, 32);
-	crypto_generichash_update(&st, &prefix, 1);
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, &prefix, 1);
 	if (alen > 0)
-		crypto_generichash_update(&st, a, alen);
+		crypto_hash_sha256_update(&st, a, alen);
 	if (blen > 0)
-		crypto_generichash_update(&st, b, blen);
-	crypto_generichash_final(&st, out, 32);
+		crypto_hash_sha256_update(&st, b, blen);
+	crypto_hash_sha256_final(&st, out);
 }
 
 static void
@@ -61,7 +61,7 @@ ref_mth(uint8_t out[32], const uint8_t (*d)[32], uint64_t n)
 	uint64_t k;
 
 	if (n == 0) {
-		crypto_generichash(out, 32, NULL, 0, NULL, 0);
+		crypto_hash_sha256(out, NULL, 0);
 		return;
 	}
 	if (n == 1) {
@@ -134,6 +134,44 @@ ref_verify(const uint8_t leaf[32], uint64_t m, uint64_t n,
 	if (m >= n || ref_root_from_path(r, leaf, m, n, path, len) != 0)
 		return -1;
 	return memcmp(r, root, 32) == 0 ? 0 : -1;
+}
+
+/* MTH of leaves [lo, lo + len) in some tree, for the reference proofs. */
+typedef void (*ref_mth_fn)(uint8_t out[32], uint64_t lo, uint64_t len,
+                           const void *ctx);
+
+/* SUBPROOF(m, D[lo .. lo + n), b) (RFC 9162 2.1.4.1); returns its
+ * length. proof holds MERKLE_PATH_MAX + 1 hashes. */
+static size_t
+ref_subproof(uint8_t proof[][32], uint64_t m, uint64_t lo, uint64_t n, int b,
+             ref_mth_fn mth, const void *ctx)
+{
+	uint64_t k;
+	size_t len;
+
+	if (m == n) {
+		if (b)
+			return 0;
+		mth(proof[0], lo, n, ctx);
+		return 1;
+	}
+	k = ref_split(n);
+	if (m <= k) {
+		len = ref_subproof(proof, m, lo, k, b, mth, ctx);
+		mth(proof[len], lo + k, n - k, ctx);
+	} else {
+		len = ref_subproof(proof, m - k, lo + k, n - k, 0, mth, ctx);
+		mth(proof[len], lo, k, ctx);
+	}
+	return len + 1;
+}
+
+static void
+ref_mth_of(uint8_t out[32], uint64_t lo, uint64_t len, const void *ctx)
+{
+	const uint8_t(*d)[32] = (const uint8_t(*)[32])ctx;
+
+	ref_mth(out, d + lo, len);
 }
 
 /* ---- helpers ---- */
@@ -313,7 +351,7 @@ test_primitives(void)
 	merkle_node(x, b, a); /* order matters */
 	CHECK(memcmp(x, y, 32) != 0);
 	merkle_empty(x);
-	crypto_generichash(y, 32, (const uint8_t *)"", 0, NULL, 0);
+	crypto_hash_sha256(y, (const uint8_t *)"", 0);
 	CHECK(memcmp(x, y, 32) == 0);
 	CHECK_INT(ref_split(2), 1);
 	CHECK_INT(ref_split(3), 2);
@@ -327,8 +365,8 @@ test_primitives(void)
 static void
 test_known_answer(void)
 {
-	static const uint8_t want_hex[] = "7a8f7576ce9632174eb77d57a6c8c98e"
-	                                  "3615e2ff67635fc48118199155cd9924";
+	static const uint8_t want_hex[] = "aebd0d3904d08cef8d0178cf5ba85e3f"
+	                                  "05a3303f19d83e79149da7087d6c61f7";
 	uint8_t rec[3][32], lf[3][32], in[65], n01[32], root[32], got[32];
 	uint8_t want[32];
 	struct merkle_frontier f;
@@ -338,15 +376,15 @@ test_known_answer(void)
 			rec[i][j] = (uint8_t)(i + j);
 		in[0] = 0x00;
 		memcpy(in + 1, rec[i], 32);
-		crypto_generichash(lf[i], 32, in, 33, NULL, 0);
+		crypto_hash_sha256(lf[i], in, 33);
 	}
 	in[0] = 0x01;
 	memcpy(in + 1, lf[0], 32);
 	memcpy(in + 33, lf[1], 32);
-	crypto_generichash(n01, 32, in, 65, NULL, 0);
+	crypto_hash_sha256(n01, in, 65);
 	memcpy(in + 1, n01, 32);
 	memcpy(in + 33, lf[2], 32);
-	crypto_generichash(root, 32, in, 65, NULL, 0);
+	crypto_hash_sha256(root, in, 65);
 	/* ...and as computed outside this program (Python hashlib). */
 	CHECK(sodium_hex2bin(want, 32, (const char *)want_hex,
 	                     sizeof(want_hex) - 1, NULL, NULL, NULL) == 0);
@@ -366,8 +404,8 @@ test_known_answer(void)
 	merkle_frontier_init(&f);
 	merkle_frontier_root(&f, got);
 	CHECK(sodium_hex2bin(want, 32,
-	                     "0e5751c026e543b2e8ab2eb06099daa1"
-	                     "d1e5df47778f7787faab45cdf12fe3a8",
+	                     "e3b0c44298fc1c149afbf4c8996fb924"
+	                     "27ae41e4649b934ca495991b7852b855",
 	                     64, NULL, NULL, NULL) == 0);
 	CHECK(memcmp(got, want, 32) == 0);
 }
@@ -592,7 +630,7 @@ check_no_proof(const struct table *t, uint64_t m, uint64_t n)
 static void
 test_small(void)
 {
-	for (uint64_t n = 0; n <= 300; n++) {
+	for (uint64_t n = 0; n <= 200; n++) {
 		uint8_t(*d)[32] = malloc((size_t)(n + 1) * 32);
 		struct merkle_frontier f;
 		struct table t;
@@ -876,6 +914,207 @@ test_huge(void)
 	}
 }
 
+/*
+ * The consistency proof from the first m to the first n leaves of t:
+ * equal to the reference, accepted, and refused after any change to a
+ * hash, the roots, or the proof's length.
+ */
+static void
+check_consistency(const struct table *t, const uint8_t (*d)[32], uint64_t m,
+                  uint64_t n)
+{
+	uint8_t proof[MERKLE_PATH_MAX][32], want[MERKLE_PATH_MAX + 1][32];
+	uint8_t bad[MERKLE_PATH_MAX + 1][32], x[32];
+	size_t n_proof = 99, n_want;
+	struct get_ctx g;
+	const uint8_t *rm = t->roots[m], *rn = t->roots[n];
+
+	memset(&g, 0, sizeof(g));
+	g.t = t;
+	g.n = n;
+	CHECK_INT(merkle_consistency(proof, &n_proof, m, n, on_get, &g), 0);
+	CHECK_INT(g.bad, 0);
+	n_want = m == 0 ? 0 : ref_subproof(want, m, 0, n, 1, ref_mth_of, d);
+	CHECK_INT(n_proof, n_want);
+	if (n_proof != n_want)
+		return;
+	for (size_t i = 0; i < n_proof; i++)
+		CHECK(memcmp(proof[i], want[i], 32) == 0);
+	CHECK_INT(merkle_consistency_verify(
+	              m, n, rm, rn, (const uint8_t(*)[32])proof, n_proof),
+	          0);
+	/* Each hash of the proof, each bit position class. */
+	for (size_t i = 0; i < n_proof; i++) {
+		memcpy(bad, proof, n_proof * 32);
+		bad[i][i % 32] ^= (uint8_t)(1u << (i % 8));
+		CHECK_INT(merkle_consistency_verify(
+		              m, n, rm, rn, (const uint8_t(*)[32])bad, n_proof),
+		          -1);
+	}
+	/* Either root changed. */
+	memcpy(x, rm, 32);
+	x[7] ^= 0x20;
+	CHECK_INT(merkle_consistency_verify(
+	              m, n, x, rn, (const uint8_t(*)[32])proof, n_proof),
+	          (m == 0 && n > 0) ? 0 : -1); /* all extend the empty tree */
+	memcpy(x, rn, 32);
+	x[31] ^= 0x01;
+	CHECK_INT(merkle_consistency_verify(
+	              m, n, rm, x, (const uint8_t(*)[32])proof, n_proof),
+	          (m == 0 && n > 0) ? 0 : -1);
+	/* Too short: every prefix; too long: one more hash, any hash. */
+	for (size_t len = 0; len < n_proof; len++)
+		CHECK_INT(merkle_consistency_verify(
+		              m, n, rm, rn, (const uint8_t(*)[32])proof, len),
+		          -1);
+	if (n_proof < MERKLE_PATH_MAX) {
+		memcpy(bad, proof, n_proof * 32);
+		memcpy(bad[n_proof], rn, 32);
+		CHECK_INT(merkle_consistency_verify(m, n, rm, rn,
+		                                    (const uint8_t(*)[32])bad,
+		                                    n_proof + 1),
+		          -1);
+		memset(bad[n_proof], 0, 32);
+		CHECK_INT(merkle_consistency_verify(m, n, rm, rn,
+		                                    (const uint8_t(*)[32])bad,
+		                                    n_proof + 1),
+		          -1);
+	}
+	/* Sizes the wrong way round. */
+	if (m < n)
+		CHECK_INT(merkle_consistency_verify(n, m, rn, rm,
+		                                    (const uint8_t(*)[32])proof,
+		                                    n_proof),
+		          -1);
+}
+
+static void
+test_consistency(void)
+{
+	enum { N = 40 };
+	uint8_t d[N][32], proof[MERKLE_PATH_MAX][32];
+	struct merkle_frontier f;
+	struct table t;
+	struct get_ctx g;
+	size_t n_proof;
+
+	build(&t, d, N, 0x5000, &f);
+	for (uint64_t n = 0; n <= N; n++)
+		for (uint64_t m = 0; m <= n; m++)
+			check_consistency(&t, (const uint8_t(*)[32])d, m, n);
+	/* m > n has no proof, and the getter is never asked. */
+	memset(&g, 0, sizeof(g));
+	g.t = &t;
+	g.n = 5;
+	n_proof = 99;
+	CHECK(merkle_consistency(proof, &n_proof, 6, 5, on_get, &g) != 0);
+	CHECK_INT(n_proof, 0);
+	CHECK_INT(g.calls, 0);
+	/* A getter's failure comes back unchanged, at once. */
+	for (uint64_t n = 2; n <= N; n++) {
+		for (uint64_t m = 1; m < n; m++) {
+			unsigned calls;
+
+			memset(&g, 0, sizeof(g));
+			g.t = &t;
+			g.n = n;
+			CHECK_INT(merkle_consistency(proof, &n_proof, m, n,
+			                             on_get, &g),
+			          0);
+			calls = g.calls;
+			CHECK(calls > 0);
+			for (unsigned at = 1; at <= calls; at++) {
+				memset(&g, 0, sizeof(g));
+				g.t = &t;
+				g.n = n;
+				g.fail_at = at;
+				g.fail_rc = (at & 1) ? 42 : -5;
+				CHECK_INT(merkle_consistency(proof, &n_proof, m,
+				                             n, on_get, &g),
+				          g.fail_rc);
+				CHECK_INT(g.calls, at);
+			}
+		}
+	}
+	table_free(&t);
+}
+
+static void
+virt_mth_of(uint8_t out[32], uint64_t lo, uint64_t len, const void *ctx)
+{
+	(void)ctx;
+	virt_mth(out, lo, len);
+}
+
+/* Consistency proofs in trees of up to 2^64 - 1 leaves. */
+static void
+test_consistency_huge(void)
+{
+	static const uint64_t sizes[] = {
+	    UINT64_MAX,
+	    (uint64_t)1 << 63,
+	    ((uint64_t)1 << 63) + 1,
+	    ((uint64_t)1 << 32) + 12345,
+	};
+
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		uint64_t n = sizes[s];
+		uint64_t ms[] = {1,
+		                 2,
+		                 3,
+		                 n / 2,
+		                 ref_split(n) - 1,
+		                 ref_split(n),
+		                 ref_split(n) + 1,
+		                 n - 2,
+		                 n - 1,
+		                 1 + rng_next() % (n - 1)};
+
+		virt_n = n;
+		for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+			uint8_t proof[MERKLE_PATH_MAX][32];
+			uint8_t want[MERKLE_PATH_MAX + 1][32], rm[32], rn[32];
+			uint64_t m = ms[i];
+			size_t n_proof = 99, n_want;
+			int rc;
+
+			/* The made-up tree is consistent along the old
+			 * tree's right edge: the ancestors of leaf m - 1. */
+			virt_m = m - 1;
+			virt_mth(rm, 0, m);
+			virt_mth(rn, 0, n);
+			virt_bad = 0;
+			n_want =
+			    ref_subproof(want, m, 0, n, 1, virt_mth_of, NULL);
+			rc = merkle_consistency(proof, &n_proof, m, n, virt_get,
+			                        NULL);
+			CHECK_INT(virt_bad, 0);
+			if (n_want >
+			    MERKLE_PATH_MAX) { /* longer than allowed */
+				CHECK(rc != 0);
+				continue;
+			}
+			CHECK_INT(rc, 0);
+			CHECK_INT(n_proof, n_want);
+			if (n_proof != n_want)
+				continue;
+			for (size_t j = 0; j < n_proof; j++)
+				CHECK(memcmp(proof[j], want[j], 32) == 0);
+			CHECK_INT(merkle_consistency_verify(
+			              m, n, rm, rn, (const uint8_t(*)[32])proof,
+			              n_proof),
+			          0);
+			if (n_proof == 0) /* m == n */
+				continue;
+			proof[n_proof - 1][3] ^= 4;
+			CHECK_INT(merkle_consistency_verify(
+			              m, n, rm, rn, (const uint8_t(*)[32])proof,
+			              n_proof),
+			          -1);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -888,6 +1127,8 @@ main(void)
 	test_get_fails();
 	test_push_fails();
 	test_huge();
+	test_consistency();
+	test_consistency_huge();
 	if (n_example_set)
 		printf("note: %u wrong-n proofs accepted as RFC 9162 does "
 		       "(same shape), e.g. m=%llu n=%llu as n=%llu\n",
