@@ -109,11 +109,7 @@ static size_t
 bundle_note(char *out, size_t cap, const struct config *c,
             const struct keten_checkpoint *cp)
 {
-	struct note_key k;
-
-	if (note_broker_key(&k, c->region, c->broker_sign_pk) != 0)
-		return 0;
-	return note_checkpoint_format(out, cap, &k, cp);
+	return note_checkpoint_format(out, cap, &c->broker_key, cp);
 }
 
 int
@@ -237,7 +233,6 @@ bundle_check(struct bundle_info *out, const struct config *c, const char *buf,
 {
 	struct note_proof p;
 	struct note n;
-	struct note_key k;
 	struct record r;
 	struct signed_record o;
 	struct record_roster roster = record_roster_config(c);
@@ -273,16 +268,15 @@ bundle_check(struct bundle_info *out, const struct config *c, const char *buf,
 		               (unsigned long long)p.index, seq);
 		goto done;
 	}
-	if (note_broker_key(&k, c->region, c->broker_sign_pk) != 0 ||
-	    note_checkpoint_parse(&out->cp, p.note, p.note_len, &k, &why) !=
-	        KETEN_OK) {
+	if (note_checkpoint_parse(&out->cp, p.note, p.note_len, &c->broker_key,
+	                          &why) != KETEN_OK) {
 		rc = error_set(err, KETEN_E_RECEIPT,
 		               "the checkpoint is not one of region %s's "
 		               "broker: %s",
 		               c->region, why.message);
 		goto done;
 	}
-	if (note_checkpoint_verify(&out->cp, &k) != 0) {
+	if (note_checkpoint_verify(&out->cp, &c->broker_key) != 0) {
 		rc = error_set(err, KETEN_E_RECEIPT,
 		               "the checkpoint of %llu records is not signed "
 		               "by the broker key in the region config",

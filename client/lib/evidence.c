@@ -24,7 +24,6 @@ anchor_load(struct keten_checkpoint *cp, const struct config *c,
             const char *path, struct keten_error *err)
 {
 	char buf[NOTE_MAX + 1];
-	struct note_key k;
 	struct keten_error why;
 	size_t len;
 	FILE *f;
@@ -38,20 +37,17 @@ anchor_load(struct keten_checkpoint *cp, const struct config *c,
 		return error_set(err, KETEN_E_IO, "cannot read %s", path);
 	}
 	fclose(f);
-	if (note_broker_key(&k, c->region, c->broker_sign_pk) != 0)
-		return error_set(err, KETEN_E_CONFIG,
-		                 "the region id '%s' is not a key name",
-		                 c->region);
 	if (len > NOTE_MAX)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "%s is not a checkpoint: more than %d bytes",
 		                 path, NOTE_MAX);
-	if (note_checkpoint_parse(cp, buf, len, &k, &why) != KETEN_OK)
+	if (note_checkpoint_parse(cp, buf, len, &c->broker_key, &why) !=
+	    KETEN_OK)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "%s is not a checkpoint of region %s's "
 		                 "broker: %s",
 		                 path, c->region, why.message);
-	if (note_checkpoint_verify(cp, &k) != 0)
+	if (note_checkpoint_verify(cp, &c->broker_key) != 0)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "the checkpoint of %llu records in %s is not "
 		                 "signed by the broker key in %s",
@@ -105,7 +101,6 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
                             struct keten_error *err)
 {
 	struct config *c;
-	struct note_key k;
 	char note[NOTE_MAX];
 	size_t len = 0;
 	int rc;
@@ -119,9 +114,8 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
 		return rc;
-	if (note_broker_key(&k, c->region, c->broker_sign_pk) == 0)
-		len = note_checkpoint_format(note, sizeof(note), &k,
-		                             &a->checkpoint);
+	len = note_checkpoint_format(note, sizeof(note), &c->broker_key,
+	                             &a->checkpoint);
 	config_destroy(&c);
 	if (len == 0)
 		return error_set(err, KETEN_E_INTERNAL,
