@@ -48,6 +48,9 @@ struct walk {
 	struct merkle_frontier tree;
 	bool cp_pending;
 	struct keten_checkpoint cp;
+	/* An outside checkpoint: the tree at its size must have its root. */
+	bool anchor_pending;
+	struct keten_checkpoint anchor;
 };
 
 struct seen {
@@ -168,6 +171,40 @@ cp_holds(struct walk *w)
 	return broken(w, w->cp.size ? w->cp.size : 1, what);
 }
 
+/* The log against an outside checkpoint it has reached (or fallen short
+ * of, at its end): PROTOCOL.md 10.x, what a witness or client keeps. */
+static int
+anchor_holds(struct walk *w, bool reached)
+{
+	uint8_t root[32];
+	unsigned long long n = w->anchor.size, have = w->res->records;
+
+	w->anchor_pending = false;
+	if (reached) {
+		merkle_frontier_root(&w->tree, root);
+		if (sodium_memcmp(w->anchor.root, root, 32) == 0) {
+			w->res->anchor = AUDIT_ANCHOR_OK;
+			return 0;
+		}
+		w->res->anchor = AUDIT_ANCHOR_DIFFERS;
+		w->res->bad_seq = n ? n : 1;
+		return error_set(w->err, KETEN_E_CHAIN,
+		                 "the log is not an extension of the outside "
+		                 "checkpoint of %llu records: its tree root at "
+		                 "%llu records differs from the checkpoint's "
+		                 "(records up to %llu were altered, removed or "
+		                 "reordered after it was signed)",
+		                 n, n, n);
+	}
+	w->res->anchor = AUDIT_ANCHOR_SHORTER;
+	w->res->bad_seq = have + 1;
+	return error_set(w->err, KETEN_E_CHAIN,
+	                 "the log is not an extension of the outside "
+	                 "checkpoint of %llu records: it holds only %llu "
+	                 "(shorter: records removed at the end)",
+	                 n, have);
+}
+
 /* What the walk says when record_open refuses a record. */
 static const char *const refusal[RECORD_N_FAULTS] = {
     [RECORD_UNDECODABLE] = "the envelope does not decode (altered)",
@@ -239,6 +276,9 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 			return broken(w, key, "the log is too long for a tree");
 	}
 	if (w->cp_pending && key == w->cp.size && (bad = cp_holds(w)) != 0)
+		return bad;
+	if (w->anchor_pending && key == w->anchor.size &&
+	    (bad = anchor_holds(w, true)) != 0)
 		return bad;
 	if (w->info != NULL) {
 		struct audit_info *i = w->info;
@@ -573,6 +613,14 @@ int
 audit_verify_dir(struct audit_result *res, const struct config *c,
                  const char *dir, struct keten_error *err)
 {
+	return audit_verify_dir_from(res, c, dir, NULL, err);
+}
+
+int
+audit_verify_dir_from(struct audit_result *res, const struct config *c,
+                      const char *dir, const struct keten_checkpoint *anchor,
+                      struct keten_error *err)
+{
 	struct walk w = {
 	    .c = c, .roster = record_roster_config(c), .res = res, .err = err};
 	struct par par;
@@ -615,6 +663,14 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		ledger_close(&l);
 		return rc;
 	}
+	if (anchor != NULL) {
+		w.anchor = *anchor;
+		w.anchor_pending = true;
+		if (anchor->size == 0 && (rc = anchor_holds(&w, true)) != 0) {
+			ledger_close(&l);
+			return rc;
+		}
+	}
 	if ((w.book = casebook_new()) == NULL) {
 		ledger_close(&l);
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
@@ -653,6 +709,8 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 		    (unsigned long long)w.cp.size,
 		    (unsigned long long)res->records);
 	}
+	if (w.anchor_pending)
+		return anchor_holds(&w, false);
 	/* No head stored yet: a broker that has recorded nothing. */
 	if (meta_seq == 0 && res->records == 0)
 		return KETEN_OK;

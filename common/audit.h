@@ -15,6 +15,15 @@
 #include "error.h"
 #include "wire.h"
 
+/* The log against an outside checkpoint: none given, an extension of it,
+ * shorter than it, or of a different tree at its size. */
+enum audit_anchor {
+	AUDIT_ANCHOR_NONE = 0,
+	AUDIT_ANCHOR_OK,
+	AUDIT_ANCHOR_SHORTER,
+	AUDIT_ANCHOR_DIFFERS
+};
+
 struct audit_result {
 	uint64_t records;
 	uint64_t head_seq;
@@ -24,6 +33,9 @@ struct audit_result {
 	 * log must then match it at its size. */
 	bool has_cp;
 	struct keten_checkpoint cp;
+	/* How the log stands to an outside checkpoint, if one was given to
+	 * audit_verify_dir_from (its signature checked by the caller). */
+	enum audit_anchor anchor;
 	/* Every case, replayed from the records alone, in the order they
 	 * were opened: read one with casebook_case. */
 	struct casebook *cases;
@@ -37,6 +49,18 @@ struct audit_result {
  * sentence in err if not; other codes if the directory cannot be read. */
 int audit_verify_dir(struct audit_result *res, const struct config *c,
                      const char *dir, struct keten_error *err) WUR;
+
+/*
+ * audit_verify_dir, and the log held to anchor (a checkpoint from outside
+ * the directory, whose signature the caller verified; NULL: none): the
+ * log must be at least anchor->size records long and its Merkle root at
+ * that size anchor->root. If not, KETEN_E_CHAIN with res->anchor set and
+ * a sentence naming both sizes; the checks above come first.
+ */
+int audit_verify_dir_from(struct audit_result *res, const struct config *c,
+                          const char *dir,
+                          const struct keten_checkpoint *anchor,
+                          struct keten_error *err) WUR;
 
 void audit_result_free(struct audit_result *res);
 

@@ -128,6 +128,8 @@ out=$(as lt-almere send referral --json \
 	fail "the referral was not recorded"
 case=$(sed -n 's/.*"case":"\([0-9a-f]\{32\}\)".*/\1/p' <<<"$out")
 [ -n "$case" ] || fail "no case id in: $out"
+referral_seq=$(sed -n 's/.*"seq":\([0-9]*\).*/\1/p' <<<"$out")
+[ -n "$referral_seq" ] || fail "no record number in: $out"
 echo "case $case"
 expect_case offered lt-almere
 
@@ -213,8 +215,9 @@ grep -q "replayed holder = raad-midden-nederland" <<<"$out" ||
 step "no offer is overdue"
 as vt-flevoland cases --overdue || fail "an offer is overdue"
 
-step "the auditor verifies the chain and replays every case from it"
-"$keten" audit verify -c "$config" "$work/data" || fail "audit failed"
+step "the auditor verifies the chain, keeps its checkpoint and replays every case from it"
+"$keten" audit verify -c "$config" --save-checkpoint "$work/audit.note" \
+	"$work/data" || fail "audit failed"
 prints "$case  closed" "$keten" audit cases -c "$config" "$work/data" ||
 	fail "the audit replay does not find the case closed"
 
@@ -231,4 +234,17 @@ wait "$broker_pid" || fail "ketend did not stop cleanly"
 broker_pid=""
 grep -q "event=stopped" "$work/ketend.log" || fail "no clean stop in the log"
 
-printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified.\n' "$case"
+step "the referral's offline proof: a .tlog-proof, checked with the region config alone"
+"$keten" audit proof -c "$config" --seq "$referral_seq" \
+	--out "$work/referral.tlog-proof" "$work/data" ||
+	fail "cannot write the referral's proof"
+"$keten" audit check-proof -c "$config" "$work/referral.tlog-proof" ||
+	fail "the referral's proof does not check"
+prints "record $referral_seq: referral lt-almere -> vt-flevoland, case $case" \
+	"$keten" audit check-proof -c "$config" "$work/referral.tlog-proof" ||
+	fail "the proof does not show the referral"
+prints "extends the checkpoint" "$keten" audit verify -c "$config" \
+	--checkpoint "$work/audit.note" "$work/data" ||
+	fail "the log does not extend the auditor's saved checkpoint"
+
+printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, the proof of the referral checked offline.\n' "$case"

@@ -52,6 +52,10 @@ int client_finish_prepare(struct keten_prepared *p, struct keten_client *c,
                           struct body *b, const uint8_t *plain,
                           size_t plain_len, const struct agency *to,
                           struct keten_error *err) WUR;
+/* The public view of a record the audit verified. */
+struct audit_info;
+void client_record_public(struct keten_record *out,
+                          const struct audit_info *info);
 /* The public view of a case state and its due times, overdue at at_us. */
 void client_case_public(struct keten_case *out, const struct wire_case *wc,
                         int64_t at_us);

@@ -59,28 +59,7 @@ int
 keten_audit_verify(struct keten_audit *out, const char *config_path,
                    const char *data_dir, struct keten_error *err)
 {
-	struct config *c;
-	struct audit_result res;
-	int rc;
-
-	error_clear(err);
-	memset(out, 0, sizeof(*out));
-	if (sodium_init() < 0)
-		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
-		return rc;
-	rc = audit_verify_dir(&res, c, data_dir, err);
-	config_destroy(&c);
-	out->records = res.records;
-	out->head_seq = res.head_seq;
-	memcpy(out->head_hash, res.head_hash, 32);
-	out->bad_seq = res.bad_seq;
-	out->cases = res.n_cases;
-	out->has_checkpoint = res.has_cp && rc == KETEN_OK;
-	if (out->has_checkpoint)
-		out->checkpoint = res.cp;
-	audit_result_free(&res);
-	return rc;
+	return keten_audit_verify_from(out, config_path, data_dir, NULL, err);
 }
 
 int

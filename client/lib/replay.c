@@ -15,6 +15,22 @@
 
 #define REPLAY_PAGE 1024
 
+void
+client_record_public(struct keten_record *out, const struct audit_info *info)
+{
+	memset(out, 0, sizeof(*out));
+	out->seq = info->seq;
+	out->received_at_us = info->received_at_us;
+	out->sent_at_us = info->sent_at_us;
+	memcpy(out->record_hash, info->record_hash, 32);
+	memcpy(out->prev_hash, info->prev_hash, 32);
+	out->type = info->type;
+	memcpy(out->sender, info->sender, sizeof(out->sender));
+	memcpy(out->recipient, info->recipient, sizeof(out->recipient));
+	memcpy(out->case_id, info->case_id, KETEN_CASE_ID_LEN);
+	memcpy(out->message_id, info->message_id, KETEN_MSG_ID_LEN);
+}
+
 /* Verifies one delivered record and hands it to fn. */
 static int
 one(struct audit_stream *st, const struct delivered *d, keten_record_fn fn,
@@ -45,17 +61,7 @@ one(struct audit_stream *st, const struct delivered *d, keten_record_fn fn,
 		                 (unsigned long long)d->seq);
 	if (fn == NULL)
 		return KETEN_OK;
-	memset(&out, 0, sizeof(out));
-	out.seq = info.seq;
-	out.received_at_us = info.received_at_us;
-	out.sent_at_us = info.sent_at_us;
-	memcpy(out.record_hash, info.record_hash, 32);
-	memcpy(out.prev_hash, info.prev_hash, 32);
-	out.type = info.type;
-	memcpy(out.sender, info.sender, sizeof(out.sender));
-	memcpy(out.recipient, info.recipient, sizeof(out.recipient));
-	memcpy(out.case_id, info.case_id, KETEN_CASE_ID_LEN);
-	memcpy(out.message_id, info.message_id, KETEN_MSG_ID_LEN);
+	client_record_public(&out, &info);
 	return fn(arg, &out);
 }
 

@@ -1,0 +1,187 @@
+/*
+ * What an auditor keeps or hands over outside a data directory: the log
+ * held to a checkpoint saved elsewhere, the stored checkpoint saved, and
+ * the offline proof bundle of one record (docs/PROTOCOL.md 10). Never
+ * writes to a data directory; trusts no file it reads.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "bundle.h"
+#include "client.h"
+#include "note.h"
+#include "savefile.h"
+
+/* Reads the signed checkpoint note in the file at path and checks that
+ * the region's broker signed it. */
+static int
+anchor_load(struct keten_checkpoint *cp, const struct config *c,
+            const char *path, struct keten_error *err)
+{
+	char buf[NOTE_MAX + 1];
+	struct keten_error why;
+	size_t len;
+	FILE *f;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return error_set(err, KETEN_E_IO, "cannot read %s: %s", path,
+		                 strerror(errno));
+	len = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f)) {
+		fclose(f);
+		return error_set(err, KETEN_E_IO, "cannot read %s", path);
+	}
+	fclose(f);
+	if (len > NOTE_MAX)
+		return error_set(err, KETEN_E_RECEIPT,
+		                 "%s is not a checkpoint: more than %d bytes",
+		                 path, NOTE_MAX);
+	if (note_checkpoint_parse(cp, buf, len, &c->broker_key, &why) !=
+	    KETEN_OK)
+		return error_set(err, KETEN_E_RECEIPT,
+		                 "%s is not a checkpoint of region %s's "
+		                 "broker: %s",
+		                 path, c->region, why.message);
+	if (note_checkpoint_verify(cp, &c->broker_key) != 0)
+		return error_set(err, KETEN_E_RECEIPT,
+		                 "the checkpoint of %llu records in %s is not "
+		                 "signed by the broker key in %s",
+		                 (unsigned long long)cp->size, path, c->path);
+	return KETEN_OK;
+}
+
+int
+keten_audit_verify_from(struct keten_audit *out, const char *config_path,
+                        const char *data_dir, const char *checkpoint_path,
+                        struct keten_error *err)
+{
+	struct config *c;
+	struct audit_result res;
+	struct keten_checkpoint anchor;
+	int rc;
+
+	error_clear(err);
+	memset(out, 0, sizeof(*out));
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	if (checkpoint_path != NULL &&
+	    (rc = anchor_load(&anchor, c, checkpoint_path, err)) != KETEN_OK) {
+		config_destroy(&c);
+		return rc;
+	}
+	rc = audit_verify_dir_from(&res, c, data_dir,
+	                           checkpoint_path ? &anchor : NULL, err);
+	config_destroy(&c);
+	out->records = res.records;
+	out->head_seq = res.head_seq;
+	memcpy(out->head_hash, res.head_hash, 32);
+	out->bad_seq = res.bad_seq;
+	out->cases = res.n_cases;
+	out->has_checkpoint = res.has_cp && rc == KETEN_OK;
+	if (out->has_checkpoint)
+		out->checkpoint = res.cp;
+	out->has_anchor = checkpoint_path != NULL;
+	if (out->has_anchor)
+		out->anchor = anchor;
+	out->anchor_status = (enum keten_anchor)res.anchor;
+	audit_result_free(&res);
+	return rc;
+}
+
+int
+keten_audit_save_checkpoint(const struct keten_audit *a,
+                            const char *config_path, const char *path,
+                            struct keten_error *err)
+{
+	struct config *c;
+	char note[NOTE_MAX];
+	size_t len = 0;
+	int rc;
+
+	error_clear(err);
+	if (a == NULL || path == NULL || !a->has_checkpoint)
+		return error_set(err, KETEN_E_USAGE,
+		                 "the audit verified no stored checkpoint to "
+		                 "save");
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	len = note_checkpoint_format(note, sizeof(note), &c->broker_key,
+	                             &a->checkpoint);
+	config_destroy(&c);
+	if (len == 0)
+		return error_set(err, KETEN_E_INTERNAL,
+		                 "cannot write the checkpoint's note");
+	return savefile_write(path, note, len, 0644, err);
+}
+
+int
+keten_audit_proof(char **bundle, size_t *len, const char *config_path,
+                  const char *data_dir, uint64_t seq, struct keten_error *err)
+{
+	struct config *c;
+	struct audit_result res;
+	int rc;
+
+	error_clear(err);
+	*bundle = NULL;
+	*len = 0;
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	rc = audit_verify_dir(&res, c, data_dir, err);
+	audit_result_free(&res);
+	if (rc == KETEN_OK && !res.has_cp)
+		rc = error_set(err, KETEN_E_USAGE,
+		               "the data directory holds no signed checkpoint "
+		               "yet: nothing to prove record %llu against",
+		               (unsigned long long)seq);
+	else if (rc == KETEN_OK)
+		rc = bundle_build(bundle, len, c, data_dir, &res.cp, seq, err);
+	config_destroy(&c);
+	return rc;
+}
+
+int
+keten_proof_bundle_check(struct keten_proven *out, const char *config_path,
+                         const char *bundle, size_t len,
+                         struct keten_error *err)
+{
+	struct config *c;
+	struct bundle_info info;
+	int rc;
+
+	error_clear(err);
+	memset(out, 0, sizeof(*out));
+	if (config_path == NULL || bundle == NULL)
+		return error_set(err, KETEN_E_USAGE,
+		                 "keten_proof_bundle_check needs a config path "
+		                 "and a bundle");
+	if (sodium_init() < 0)
+		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
+	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	rc = bundle_check(&info, c, bundle, len, err);
+	config_destroy(&c);
+	if (rc != KETEN_OK)
+		return rc;
+	client_record_public(&out->record, &info.rec);
+	out->checkpoint = info.cp;
+	for (size_t i = 0;
+	     i < info.n_cosigners && out->n_cosigners < KETEN_COSIGNERS_MAX;
+	     i++)
+		if (info.cosigner_len[i] <= KETEN_WITNESS_NAME_MAX)
+			snprintf(out->cosigners[out->n_cosigners++],
+			         sizeof(out->cosigners[0]), "%.*s",
+			         (int)info.cosigner_len[i], info.cosigner[i]);
+	return KETEN_OK;
+}

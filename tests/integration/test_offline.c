@@ -1,0 +1,413 @@
+/*
+ * Offline checks against an outside anchor (issue 15, point 4): a saved
+ * checkpoint catches the ten-record cut and a relinked change that the
+ * plain audit cannot see, and a record's .tlog-proof checks with the
+ * region config alone, refusing each altered part with its sentence.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "../check.h"
+#include "chain.h"
+#include "harness.h"
+#include "ledger_layout.h"
+#include "lmdb_edit.h"
+#include "note.h"
+
+#define FIRST   16 /* records when the first checkpoint is saved */
+#define RECORDS 20
+#define CUT     10
+
+static struct harness h;
+static struct keten_receipt receipts[RECORDS + 1]; /* by seq */
+static char out[1 << 16];
+
+/* Runs a shell command; its stdout and stderr in out, its exit status. */
+static int
+run(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	FILE *p;
+	size_t n;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	if ((p = popen(cmd, "r")) == NULL)
+		exit(99);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	printf("  $ %s\n%s", cmd, out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+copy_dir(const char *to)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+	         "rm -rf '%s' && mkdir -p '%s' && cp '%s/data.mdb' '%s/'", to,
+	         to, h.data, to);
+	if (system(cmd) != 0)
+		exit(99);
+}
+
+static void
+send_n(int from, int to)
+{
+	struct keten_client *c = harness_client(&h, "lt-almere");
+	struct keten_referral_content ct = harness_content("offline");
+	struct keten_referral ref = {.recipient = "vt-flevoland",
+	                             .urgency = KETEN_URGENCY_ROUTINE,
+	                             .content = &ct};
+	struct keten_receipt rc;
+	struct keten_error err;
+
+	for (int i = from; i <= to; i++) {
+		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
+		          KETEN_OK);
+		CHECK_INT(rc.seq, (uint64_t)i);
+		receipts[i] = rc;
+	}
+	keten_client_destroy(&c);
+}
+
+static void
+del_seq(MDB_txn *t, MDB_dbi d, uint64_t seq)
+{
+	uint8_t k[LAYOUT_SEQ_KEY_LEN];
+	MDB_val key = layout_seq_key(k, seq);
+
+	if (mdb_del(t, d, &key, NULL) != 0)
+		exit(99);
+}
+
+/* Sets meta head to (seq, hash) and deletes the stored checkpoint. */
+static void
+head_no_checkpoint(struct lmdb_edit *e, uint64_t seq, const uint8_t hash[32])
+{
+	MDB_dbi meta = lmdb_edit_db(e, LAYOUT_DB_META);
+	uint8_t head[LAYOUT_HEAD_LEN];
+	MDB_val hk = LAYOUT_KEY(LAYOUT_META_HEAD),
+	        hv = layout_head_val(head, seq, hash),
+	        ck = LAYOUT_KEY(LAYOUT_META_CHECKPOINT);
+
+	if (mdb_put(e->txn, meta, &hk, &hv, 0) != 0 ||
+	    mdb_del(e->txn, meta, &ck, NULL) != 0)
+		exit(99);
+}
+
+/* The issue's attack: the last CUT records gone from log and content,
+ * the head set back to the record before them, the checkpoint deleted. */
+static void
+cut_end(const char *dir)
+{
+	struct lmdb_edit e;
+	MDB_dbi log, content;
+
+	lmdb_edit_begin(&e, dir, 0, 0, 0);
+	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
+	content = lmdb_edit_db(&e, LAYOUT_DB_CONTENT);
+	for (uint64_t s = RECORDS - CUT + 1; s <= RECORDS; s++) {
+		del_seq(e.txn, log, s);
+		del_seq(e.txn, content, s);
+	}
+	head_no_checkpoint(&e, RECORDS - CUT,
+	                   receipts[RECORDS - CUT].record_hash);
+	lmdb_edit_commit(&e);
+}
+
+/* Record 6's received time changed, every later record relinked to the
+ * new hashes, the head moved along and the checkpoint deleted: a log
+ * that is whole in itself, but not the one the broker signed. */
+static void
+change_relink(const char *dir)
+{
+	struct lmdb_edit e;
+	MDB_dbi log;
+	uint8_t buf[8192], k[LAYOUT_SEQ_KEY_LEN], prev[32];
+
+	lmdb_edit_begin(&e, dir, 0, 0, 0);
+	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
+	for (uint64_t s = 6; s <= RECORDS; s++) {
+		MDB_val key = layout_seq_key(k, s), val;
+		if (mdb_get(e.txn, log, &key, &val) != 0 ||
+		    val.mv_size > sizeof(buf))
+			exit(99);
+		memcpy(buf, val.mv_data, val.mv_size);
+		if (s == 6)
+			buf[47] ^= 0x01; /* the last byte of received_at_us */
+		else
+			memcpy(buf + 8, prev, 32);
+		chain_record_hash(prev, buf, val.mv_size);
+		val = layout_val(buf, val.mv_size);
+		if (mdb_put(e.txn, log, &key, &val, 0) != 0)
+			exit(99);
+	}
+	head_no_checkpoint(&e, RECORDS, prev);
+	lmdb_edit_commit(&e);
+}
+
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 20);
+
+	if (f == NULL || buf == NULL)
+		exit(99);
+	*len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	return buf;
+}
+
+/* The bundle b with its line starting with prefix (after the first
+ * line) changed at column col: a base64 character one step along. */
+static char *
+alter_line(const char *b, size_t len, const char *prefix, size_t col)
+{
+	char *c = malloc(len + 1), *l;
+
+	memcpy(c, b, len);
+	c[len] = '\0';
+	l = strstr(c, prefix);
+	CHECK(l != NULL);
+	l += strlen(prefix) + col;
+	*l = *l == 'A' ? 'B' : 'A';
+	return c;
+}
+
+static int
+check_bundle(const char *b, size_t len, struct keten_error *err)
+{
+	struct keten_proven p;
+
+	return keten_proof_bundle_check(&p, h.config, b, len, err);
+}
+
+/* A bundle whose checkpoint is re-signed: by another key under the
+ * broker's name (another key ID), or with a flipped signature bit. */
+static char *
+resign(const char *b, size_t len, size_t *out_len, bool other_key)
+{
+	struct note_proof p;
+	struct note_key k;
+	struct keten_checkpoint cp;
+	struct keten_error err;
+	uint8_t *extra, pk[32], sk[64];
+	char note[NOTE_MAX], *res;
+
+	CHECK_INT(note_proof_parse(&p, &extra, b, len, &err), KETEN_OK);
+	crypto_sign_keypair(pk, sk);
+	CHECK_INT(note_key_init(&k, "keten/testregion", NOTE_ED25519, pk), 0);
+	/* the broker key's ID is needed only to parse the real note */
+	{
+		struct note n;
+		CHECK_INT(note_split(&n, p.note, p.note_len, &err), KETEN_OK);
+		struct note_key bk = k;
+		memcpy(bk.id, n.sigs[0].id, NOTE_KEY_ID);
+		CHECK_INT(
+		    note_checkpoint_parse(&cp, p.note, p.note_len, &bk, &err),
+		    KETEN_OK);
+		if (!other_key)
+			k = bk;
+	}
+	if (other_key)
+		note_checkpoint_sign(&cp, k.name, sk);
+	else
+		cp.signature[7] ^= 0x10;
+	p.note = note;
+	p.note_len = note_checkpoint_format(note, sizeof(note), &k, &cp);
+	CHECK(p.note_len > 0);
+	CHECK_INT(note_proof_format(&res, out_len, &p), KETEN_OK);
+	free(extra);
+	return res;
+}
+
+int
+main(void)
+{
+	struct keten_audit a;
+	struct keten_error err;
+	struct keten_proven p;
+	char dir[600], saved[600], saved2[600], proof[600], bad[600];
+	char *b, *x;
+	size_t len, xlen;
+
+	if (sodium_init() < 0)
+		return 99;
+	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&h);
+	send_n(1, FIRST);
+	snprintf(saved, sizeof(saved), "%s/saved.note", h.dir);
+	snprintf(saved2, sizeof(saved2), "%s/saved2.note", h.dir);
+
+	/* Beside the live broker: no outside checkpoint, so the end cannot
+	 * be vouched for; the checkpoint held is shown and saved. */
+	CHECK_INT(run("%s audit verify --config %s %s --save-checkpoint %s",
+	              harness_cli(), h.config, h.data, saved),
+	          0);
+	CHECK_STR_HAS(out, "truncation of the end cannot be ruled out "
+	                   "offline");
+	CHECK_STR_HAS(out, "newest checkpoint held: 16 records, signed ");
+	CHECK_STR_HAS(out, "saved the checkpoint of 16 records to ");
+	b = read_file(saved, &len);
+	CHECK(len > 20 && memcmp(b, "keten/testregion\n16\n", 20) == 0);
+	free(b);
+
+	/* The log grows: it extends the saved checkpoint. */
+	send_n(FIRST + 1, RECORDS);
+	CHECK_INT(run("%s audit verify --config %s %s --checkpoint %s "
+	              "--save-checkpoint %s",
+	              harness_cli(), h.config, h.data, saved, saved2),
+	          0);
+	CHECK_STR_HAS(out, "extends the checkpoint of 16 records signed ");
+	CHECK(strstr(out, "cannot be ruled out") == NULL);
+	CHECK_INT(keten_audit_verify_from(&a, h.config, h.data, saved2, &err),
+	          KETEN_OK);
+	CHECK_INT(a.anchor_status, KETEN_ANCHOR_OK);
+	CHECK_INT(a.anchor.size, RECORDS);
+	CHECK_INT(harness_stop(&h), 0);
+
+	/* The ten-record cut: the plain audit passes, the saved checkpoint
+	 * catches it, naming both sizes. */
+	snprintf(dir, sizeof(dir), "%s/cut", h.dir);
+	copy_dir(dir);
+	cut_end(dir);
+	CHECK_INT(
+	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
+	    0);
+	CHECK_STR_HAS(out, "ok: 10 records verified");
+	CHECK_STR_HAS(out, "truncation of the end cannot be ruled out "
+	                   "offline");
+	CHECK_INT(run("%s audit verify --config %s %s --checkpoint %s",
+	              harness_cli(), h.config, dir, saved2),
+	          1);
+	CHECK_STR_HAS(out, "FAILED against ");
+	CHECK_STR_HAS(out, "not an extension of the outside checkpoint of 20 "
+	                   "records: it holds only 10 (shorter");
+	CHECK_INT(run("%s audit verify --json --config %s %s --checkpoint %s",
+	              harness_cli(), h.config, dir, saved2),
+	          1);
+	CHECK_STR_HAS(out, "\"status\":\"shorter\"");
+	CHECK_INT(keten_audit_verify_from(&a, h.config, dir, saved, &err),
+	          KETEN_E_CHAIN);
+	CHECK_INT(a.anchor_status, KETEN_ANCHOR_SHORTER);
+	CHECK_STR_HAS(err.message, "of 16 records: it holds only 10");
+
+	/* A changed record, relinked: whole in itself, not what was
+	 * signed. */
+	copy_dir(dir);
+	change_relink(dir);
+	CHECK_INT(
+	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
+	    0);
+	CHECK_INT(run("%s audit verify --config %s %s --checkpoint %s",
+	              harness_cli(), h.config, dir, saved),
+	          1);
+	CHECK_STR_HAS(out, "not an extension of the outside checkpoint of 16 "
+	                   "records: its tree root at 16 records differs");
+	CHECK_INT(keten_audit_verify_from(&a, h.config, dir, saved2, &err),
+	          KETEN_E_CHAIN);
+	CHECK_INT(a.anchor_status, KETEN_ANCHOR_DIFFERS);
+
+	/* A checkpoint not signed by the region's broker is no anchor. */
+	b = read_file(saved, &len);
+	b[len - 10] = b[len - 10] == 'A' ? 'B' : 'A';
+	snprintf(bad, sizeof(bad), "%s/bad.note", h.dir);
+	{
+		FILE *f = fopen(bad, "wb");
+		CHECK(f != NULL && fwrite(b, 1, len, f) == len);
+		fclose(f);
+	}
+	free(b);
+	CHECK_INT(keten_audit_verify_from(&a, h.config, h.data, bad, &err),
+	          KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "is not signed by the broker key");
+	CHECK_INT(run("%s audit verify --config %s %s --checkpoint %s",
+	              harness_cli(), h.config, h.data, bad),
+	          1);
+
+	/* The proof of record 5, written and checked offline. */
+	snprintf(proof, sizeof(proof), "%s/r5.tlog-proof", h.dir);
+	CHECK_INT(run("%s audit proof --config %s --seq 5 --out %s %s",
+	              harness_cli(), h.config, proof, h.data),
+	          0);
+	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
+	              h.config, proof),
+	          0);
+	CHECK_STR_HAS(out, "ok: the proof holds");
+	CHECK_STR_HAS(out, "record 5: referral lt-almere -> vt-flevoland, "
+	                   "case ");
+	CHECK_STR_HAS(out, "in the checkpoint of 20 records signed ");
+	CHECK_INT(run("cd %s && %s audit proof --config %s --seq 20 %s && "
+	              "test -s record-20.tlog-proof",
+	              h.dir, harness_cli(), h.config, h.data),
+	          0);
+	CHECK_INT(run("%s audit proof --config %s --seq 21 %s", harness_cli(),
+	              h.config, h.data),
+	          2);
+	CHECK_STR_HAS(out, "record 21 is not in the stored checkpoint of 20 "
+	                   "records");
+
+	b = read_file(proof, &len);
+	CHECK_INT(keten_proof_bundle_check(&p, h.config, b, len, &err),
+	          KETEN_OK);
+	CHECK_INT(p.record.seq, 5);
+	CHECK(memcmp(p.record.record_hash, receipts[5].record_hash, 32) == 0);
+	CHECK(memcmp(p.record.message_id, receipts[5].message_id, 16) == 0);
+	CHECK_INT(p.checkpoint.size, RECORDS);
+	CHECK(strcmp(p.record.sender, "lt-almere") == 0);
+
+	/* Each altered part refused, with its sentence. */
+	x = alter_line(b, len, "\nindex 4\n", 1);
+	CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "does not lead from record 5 to the root");
+	free(x);
+	x = alter_line(b, len, "\nextra ", 200);
+	CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "does not lead from record 5 to the root");
+	free(x);
+	x = alter_line(b, len, "\nindex ", 0);
+	x[strstr(x, "\nindex ") - x + 7] = '6';
+	CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "the record is number 5 but the bundle's "
+	                           "index 6 stands for record 7");
+	free(x);
+	x = resign(b, len, &xlen, true);
+	CHECK_INT(check_bundle(x, xlen, &err), KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "the checkpoint is not one of region "
+	                           "testregion's broker");
+	free(x);
+	x = resign(b, len, &xlen, false);
+	CHECK_INT(check_bundle(x, xlen, &err), KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "the checkpoint of 20 records is not "
+	                           "signed by the broker key");
+	{
+		FILE *f = fopen(bad, "wb");
+		CHECK(f != NULL && fwrite(x, 1, xlen, f) == xlen);
+		fclose(f);
+	}
+	free(x);
+	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
+	              h.config, bad),
+	          1);
+	CHECK_STR_HAS(out, "FAILED: ");
+	CHECK_STR_HAS(out, "does not prove a record: the checkpoint of 20 "
+	                   "records is not signed by the broker key");
+	free(b);
+
+	harness_cleanup(&h);
+	return check_done("test_offline");
+}
