@@ -609,17 +609,12 @@ audit_stream_free(struct audit_stream **st)
 	*st = NULL;
 }
 
-int
-audit_verify_dir(struct audit_result *res, const struct config *c,
-                 const char *dir, struct keten_error *err)
-{
-	return audit_verify_dir_from(res, c, dir, NULL, err);
-}
-
-int
-audit_verify_dir_from(struct audit_result *res, const struct config *c,
-                      const char *dir, const struct keten_checkpoint *anchor,
-                      struct keten_error *err)
+/* audit_verify_dir_from; old_ok: a checkpoint of an older schema is
+ * left to the upgrade (audit_verify_dir_old) instead of refused. */
+static int
+verify_dir(struct audit_result *res, const struct config *c, const char *dir,
+           const struct keten_checkpoint *anchor, bool old_ok,
+           struct keten_error *err)
 {
 	struct walk w = {
 	    .c = c, .roster = record_roster_config(c), .res = res, .err = err};
@@ -641,7 +636,7 @@ audit_verify_dir_from(struct audit_result *res, const struct config *c,
 	w.tree_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
 	if ((rc = ledger_checkpoint(l, &w.cp, &w.cp_pending, &c->broker_key,
-	                            err)) != KETEN_OK) {
+	                            old_ok, err)) != KETEN_OK) {
 		ledger_close(&l);
 		return rc;
 	}
@@ -746,4 +741,26 @@ audit_verify_dir_from(struct audit_result *res, const struct config *c,
 		    (unsigned long long)res->records);
 	}
 	return KETEN_OK;
+}
+
+int
+audit_verify_dir(struct audit_result *res, const struct config *c,
+                 const char *dir, struct keten_error *err)
+{
+	return verify_dir(res, c, dir, NULL, false, err);
+}
+
+int
+audit_verify_dir_from(struct audit_result *res, const struct config *c,
+                      const char *dir, const struct keten_checkpoint *anchor,
+                      struct keten_error *err)
+{
+	return verify_dir(res, c, dir, anchor, false, err);
+}
+
+int
+audit_verify_dir_old(struct audit_result *res, const struct config *c,
+                     const char *dir, struct keten_error *err)
+{
+	return verify_dir(res, c, dir, NULL, true, err);
 }

@@ -189,7 +189,8 @@ ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
 
 int
 ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
-                  const struct note_key *broker, struct keten_error *err)
+                  const struct note_key *broker, bool old_ok,
+                  struct keten_error *err)
 {
 	struct keten_error why = {0};
 	MDB_txn *txn = NULL;
@@ -206,6 +207,8 @@ ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
 		                 mdb_strerror(rc));
 	if ((rc = mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta)) == 0)
 		rc = mdb_get(txn, meta, &k, &v);
+	if (rc == 0 && v.mv_size == LAYOUT_V4_CHECKPOINT_LEN && old_ok)
+		rc = MDB_NOTFOUND; /* the upgrade checks it */
 	if (rc == 0 && v.mv_size == LAYOUT_V4_CHECKPOINT_LEN)
 		error_set(
 		    &why, KETEN_E_CHAIN,

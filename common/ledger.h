@@ -47,7 +47,7 @@ int ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
 struct keten_checkpoint;
 struct note_key;
 int ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
-                      const struct note_key *broker,
+                      const struct note_key *broker, bool old_ok,
                       struct keten_error *err) WUR;
 
 /* The same over the access log (access.h), with its own head; a data

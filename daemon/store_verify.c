@@ -415,7 +415,7 @@ store_verify_chain(void *arg, const char *dir, struct keten_error *err)
 	    stat(path, &st) != 0)
 		return KETEN_OK; /* a new directory: nothing to verify */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = audit_verify_dir(&res, c, dir, &why);
+	rc = audit_verify_dir_old(&res, c, dir, &why);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc == KETEN_OK)
 		log_info("event=start_verified records=%llu cases=%zu ms=%.0f",

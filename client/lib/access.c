@@ -107,7 +107,7 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	w.cfg = c;
 	access_genesis(w.prev, c->region);
 	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK &&
-	    (rc = ledger_checkpoint(l, &w.cp, &w.has_cp, &c->broker_key,
+	    (rc = ledger_checkpoint(l, &w.cp, &w.has_cp, &c->broker_key, false,
 	                            err)) == KETEN_OK &&
 	    w.has_cp && note_checkpoint_verify(&w.cp, &c->broker_key) != 0)
 		rc = error_set(err, KETEN_E_CHAIN,
