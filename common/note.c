@@ -158,7 +158,8 @@ text_check(const char *buf, size_t len)
 			cp = (cp << 6) | (s[i + j] & 0x3f);
 		}
 		/* overlong, surrogate or beyond U+10FFFF */
-		if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		if ((need == 2 &&
+		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
 		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
 		    (cp >= 0x80 && cp <= 0x9f)) /* C1 controls */
 			return i;
@@ -208,8 +209,7 @@ split_sig(struct note_sig *s, const char *line, size_t len,
 }
 
 int
-note_split(struct note *n, const char *buf, size_t len,
-           struct keten_error *err)
+note_split(struct note *n, const char *buf, size_t len, struct keten_error *err)
 {
 	size_t bad, at = 0, cut = 0;
 	int rc;
@@ -430,9 +430,10 @@ checkpoint_text(struct keten_checkpoint *c, const char *text, size_t len,
 	    memcmp(l, "access ", 7) != 0 ||
 	    (t = read_u64(&c->access_size, l + 7, ll - 7)) == 0 ||
 	    read_hash_line(c->access_head, l + 7 + t, ll - 7 - t, " ") != 0)
-		return error_set(err, KETEN_E_MALFORMED,
-		                 "the checkpoint's fifth line is not \"access\", "
-		                 "a decimal size and the base64 of a hash");
+		return error_set(
+		    err, KETEN_E_MALFORMED,
+		    "the checkpoint's fifth line is not \"access\", "
+		    "a decimal size and the base64 of a hash");
 	if ((l = next_line(&p, end, &ll)) == NULL ||
 	    read_num_line(&t, l, ll, "time ") != 0 || t > INT64_MAX)
 		return error_set(err, KETEN_E_MALFORMED,
@@ -515,13 +516,13 @@ note_cosig_verify(const struct note_cosig *cs, const char *text,
                   size_t text_len, const struct note_key *k)
 {
 	uint8_t msg[NOTE_MAX + 64];
-	size_t n = cosig_message(msg, sizeof(msg), cs->timestamp, text,
-	                         text_len);
+	size_t n =
+	    cosig_message(msg, sizeof(msg), cs->timestamp, text, text_len);
 
 	if (n == 0)
 		return -1;
 	return crypto_sign_verify_detached(cs->sig, msg, n, k->pk) == 0 ? 0
-	                                                                 : -1;
+	                                                                : -1;
 }
 
 size_t
@@ -566,9 +567,8 @@ note_proof_format(char **out, size_t *len, const struct note_proof *p)
 	if (p->n_path > MERKLE_PATH_MAX || p->note_len > NOTE_MAX ||
 	    p->extra_len > NOTE_PROOF_MAX / 2)
 		return KETEN_E_USAGE;
-	cap = sizeof(proof_tag) + 6 + NOTE_B64_LEN(p->extra_len) + 1 + 6 +
-	      20 + 1 + p->n_path * (NOTE_B64_LEN(32) + 1) + 1 + p->note_len +
-	      1;
+	cap = sizeof(proof_tag) + 6 + NOTE_B64_LEN(p->extra_len) + 1 + 6 + 20 +
+	      1 + p->n_path * (NOTE_B64_LEN(32) + 1) + 1 + p->note_len + 1;
 	if ((b = malloc(cap)) == NULL)
 		return KETEN_E_NOMEM;
 	memcpy(b, proof_tag, sizeof(proof_tag) - 1);
@@ -637,10 +637,11 @@ note_proof_parse(struct note_proof *p, uint8_t **extra, const char *buf,
 		    read_hash_line(p->path[p->n_path], l, ll, "") != 0) {
 			free(*extra);
 			*extra = NULL;
-			return error_set(err, KETEN_E_MALFORMED,
-			                 "proof line %zu is not the base64 of a "
-			                 "32-byte hash, or there are more than %d",
-			                 p->n_path + 1, MERKLE_PATH_MAX);
+			return error_set(
+			    err, KETEN_E_MALFORMED,
+			    "proof line %zu is not the base64 of a "
+			    "32-byte hash, or there are more than %d",
+			    p->n_path + 1, MERKLE_PATH_MAX);
 		}
 		p->n_path++;
 	}

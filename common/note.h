@@ -26,8 +26,8 @@
 #define NOTE_COSIG_LEN (NOTE_KEY_ID + 8 + 64)
 /* The longest checkpoint body, and with its blank line and signature. */
 #define NOTE_CHECKPOINT_BODY_MAX                                               \
-	(sizeof(NOTE_ORIGIN) + KETEN_ID_MAX + 1 + 20 + 1 + 45 + 5 + 45 +       \
-	 7 + 20 + 1 + 45 + 5 + 20 + 1)
+	(sizeof(NOTE_ORIGIN) + KETEN_ID_MAX + 1 + 20 + 1 + 45 + 5 + 45 + 7 +   \
+	 20 + 1 + 45 + 5 + 20 + 1)
 #define NOTE_CHECKPOINT_MAX                                                    \
 	(NOTE_CHECKPOINT_BODY_MAX + 1 + 4 + NOTE_NAME_MAX + 1 + 92 + 1)
 /* Bytes of base64 (with padding) for n bytes, without a NUL. */
@@ -98,8 +98,7 @@ const struct note_sig *note_find(const struct note *n,
  */
 size_t note_checkpoint_body(char *out, size_t cap, const char *origin,
                             const struct keten_checkpoint *c);
-size_t note_checkpoint_format(char *out, size_t cap,
-                              const struct note_key *k,
+size_t note_checkpoint_format(char *out, size_t cap, const struct note_key *k,
                               const struct keten_checkpoint *c);
 /* Fills c->signature: Ed25519 by sk over the note text. */
 void note_checkpoint_sign(struct keten_checkpoint *c, const char *origin,
