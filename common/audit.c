@@ -17,6 +17,7 @@
 #include "chain.h"
 #include "ledger.h"
 #include "merkle.h"
+#include "note.h"
 #include "record.h"
 #include "text.h"
 #include "wire.h"
@@ -525,7 +526,7 @@ audit_stream_checkpoint(struct audit_stream *st,
 	int rc;
 
 	w->err = err;
-	if (chain_checkpoint_verify(cp, w->c->broker_sign_pk) != 0)
+	if (note_checkpoint_verify(cp, &w->c->broker_key) != 0)
 		return error_set(err, KETEN_E_CHAIN,
 		                 "the checkpoint of %llu records is not signed "
 		                 "by the broker key in the region config",
@@ -587,13 +588,13 @@ audit_verify_dir(struct audit_result *res, const struct config *c,
 	w.cases_on = true;
 	w.tree_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
-	if ((rc = ledger_checkpoint(l, &w.cp, &w.cp_pending, err)) !=
-	    KETEN_OK) {
+	if ((rc = ledger_checkpoint(l, &w.cp, &w.cp_pending, &c->broker_key,
+	                            err)) != KETEN_OK) {
 		ledger_close(&l);
 		return rc;
 	}
 	if (w.cp_pending &&
-	    chain_checkpoint_verify(&w.cp, c->broker_sign_pk) != 0) {
+	    note_checkpoint_verify(&w.cp, &c->broker_key) != 0) {
 		ledger_close(&l);
 		res->bad_seq = w.cp.size ? w.cp.size : 1;
 		return error_set(

@@ -10,7 +10,6 @@
 
 static const char genesis_tag[] = "KETEN-GENESIS-V1";
 static const char record_tag[] = "KETEN-RECORD-V1";
-static const char checkpoint_tag[] = "KETEN-CHECKPOINT-V1";
 
 void
 chain_genesis(uint8_t out[32], const char *region)
@@ -76,80 +75,6 @@ chain_record_hash_of(uint8_t out[32], const struct record *r)
 	crypto_generichash_update(&st, head, sizeof(head));
 	crypto_generichash_update(&st, r->envelope, r->envelope_len);
 	crypto_generichash_final(&st, out, 32);
-}
-
-void
-chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
-                     const struct keten_checkpoint *c)
-{
-	memcpy(out, checkpoint_tag, sizeof(checkpoint_tag));
-	chain_checkpoint_encode(out + sizeof(checkpoint_tag), c);
-}
-
-void
-chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
-                        const struct keten_checkpoint *c)
-{
-	uint8_t *p = out;
-
-	bytes_put_be64(p, c->size);
-	p += 8;
-	memcpy(p, c->head_hash, 32);
-	p += 32;
-	memcpy(p, c->root, 32);
-	p += 32;
-	bytes_put_be64(p, c->access_size);
-	p += 8;
-	memcpy(p, c->access_head, 32);
-	p += 32;
-	bytes_put_be64(p, (uint64_t)c->signed_at_us);
-}
-
-void
-chain_checkpoint_store(uint8_t out[CHAIN_CHECKPOINT_STORED],
-                       const struct keten_checkpoint *c)
-{
-	chain_checkpoint_encode(out, c);
-	memcpy(out + CHAIN_CHECKPOINT_LEN, c->signature, 64);
-}
-
-int
-chain_checkpoint_load(struct keten_checkpoint *c, const uint8_t *buf,
-                      size_t len)
-{
-	const uint8_t *p = buf;
-
-	if (len != CHAIN_CHECKPOINT_STORED)
-		return -1;
-	c->size = bytes_get_be64(p);
-	memcpy(c->head_hash, p + 8, 32);
-	memcpy(c->root, p + 40, 32);
-	c->access_size = bytes_get_be64(p + 72);
-	memcpy(c->access_head, p + 80, 32);
-	c->signed_at_us = (int64_t)bytes_get_be64(p + 112);
-	memcpy(c->signature, p + CHAIN_CHECKPOINT_LEN, 64);
-	return 0;
-}
-
-void
-chain_checkpoint_sign(struct keten_checkpoint *c, const uint8_t sk[64])
-{
-	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN];
-
-	chain_checkpoint_pae(pae, c);
-	crypto_sign_detached(c->signature, NULL, pae, sizeof(pae), sk);
-}
-
-int
-chain_checkpoint_verify(const struct keten_checkpoint *c, const uint8_t pk[32])
-{
-	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN];
-
-	chain_checkpoint_pae(pae, c);
-	return crypto_sign_verify_detached(c->signature, pae, sizeof(pae),
-	                                   pk) == 0
-	           ? 0
-	           : -1;
 }
 
 int

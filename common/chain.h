@@ -1,6 +1,7 @@
 /*
  * The hash chain: the stored record layout, record hashes, the genesis
- * value, signed checkpoints and inclusion proofs (docs/PROTOCOL.md 9-10).
+ * value and inclusion proofs (docs/PROTOCOL.md 9-10; the checkpoint note
+ * itself is note.h's).
  * Pure functions: no I/O, no storage.
  */
 #ifndef KETEN_CHAIN_H
@@ -35,28 +36,6 @@ void chain_record_hash_of(uint8_t out[32], const struct record *r);
 /* BLAKE2b-256 of the domain tag and the stored bytes. */
 void chain_record_hash(uint8_t out[32], const uint8_t *stored, size_t len);
 
-/*
- * Checkpoints (PROTOCOL.md 10.2). CHAIN_CHECKPOINT_LEN bytes of fields;
- * the PAE puts the 20-byte tag "KETEN-CHECKPOINT-V1\0" before them; the
- * stored form (meta "checkpoint") puts the signature after them.
- */
-#define CHAIN_CHECKPOINT_LEN     (8 + 32 + 32 + 8 + 32 + 8)
-#define CHAIN_CHECKPOINT_PAE_LEN (20 + CHAIN_CHECKPOINT_LEN)
-#define CHAIN_CHECKPOINT_STORED  (CHAIN_CHECKPOINT_LEN + 64)
-void chain_checkpoint_encode(uint8_t out[CHAIN_CHECKPOINT_LEN],
-                             const struct keten_checkpoint *c);
-void chain_checkpoint_pae(uint8_t out[CHAIN_CHECKPOINT_PAE_LEN],
-                          const struct keten_checkpoint *c);
-void chain_checkpoint_store(uint8_t out[CHAIN_CHECKPOINT_STORED],
-                            const struct keten_checkpoint *c);
-/* Parses the stored form; 0 or -1. */
-int chain_checkpoint_load(struct keten_checkpoint *c, const uint8_t *buf,
-                          size_t len) WUR;
-/* Fills c->signature. */
-void chain_checkpoint_sign(struct keten_checkpoint *c, const uint8_t sk[64]);
-/* 0 if c carries a valid broker signature, else -1. */
-int chain_checkpoint_verify(const struct keten_checkpoint *c,
-                            const uint8_t pk[32]) WUR;
 /* 0 if path proves record seq, with record_hash, is in the tree c signed
  * (seq <= c->size), else -1. No signature check. */
 int chain_inclusion_verify(uint64_t seq, const uint8_t record_hash[32],

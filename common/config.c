@@ -777,6 +777,10 @@ load_root(struct loader *l, yaml_node_t *root)
 		return bad(l, root, "'agencies' is missing");
 	if (c->connect[0] == '\0')
 		strcpy(c->connect, c->listen);
+	if (note_broker_key(&c->broker_key, c->region, c->broker_sign_pk) != 0)
+		return error_set(l->err, KETEN_E_INTERNAL,
+		                 "region '%s' makes no checkpoint key name",
+		                 c->region);
 	if (c->map_max != 0 && c->map_max < c->map_size)
 		return bad(
 		    l, limits ? limits : root,

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "note.h"
 #include "text.h"
 
 #define CONFIG_NAME_MAX         128
@@ -60,6 +61,7 @@ struct config {
 	char data_dir[PATH_MAX];           /* absolute after loading */
 	char broker_key_file[PATH_MAX]; /* absolute after loading; may be "" */
 	uint8_t broker_sign_pk[32];
+	struct note_key broker_key; /* its checkpoint key: "keten/<region>" */
 	uint8_t broker_curve_pk[32];
 	size_t max_message_bytes; /* largest request frame accepted */
 	size_t map_size;          /* initial LMDB map size in bytes */

@@ -16,6 +16,7 @@
 #include "chain.h"
 #include "ledger.h"
 #include "ledger_layout.h"
+#include "note.h"
 #include "wire.h"
 
 struct ledger {
@@ -178,8 +179,9 @@ ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
 
 int
 ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
-                  struct keten_error *err)
+                  const struct note_key *broker, struct keten_error *err)
 {
+	struct keten_error why = {0};
 	MDB_txn *txn = NULL;
 	MDB_dbi meta;
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
@@ -194,16 +196,23 @@ ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
 		                 mdb_strerror(rc));
 	if ((rc = mdb_dbi_open(txn, LAYOUT_DB_META, 0, &meta)) == 0)
 		rc = mdb_get(txn, meta, &k, &v);
-	if (rc == 0 && chain_checkpoint_load(cp, v.mv_data, v.mv_size) != 0)
+	if (rc == 0 && v.mv_size == LAYOUT_V4_CHECKPOINT_LEN)
+		error_set(
+		    &why, KETEN_E_CHAIN,
+		    "it is the binary checkpoint of schema 4; start this "
+		    "version's ketend on the directory once to upgrade it");
+	if (rc == 0 && (v.mv_size == LAYOUT_V4_CHECKPOINT_LEN ||
+	                note_checkpoint_parse(cp, v.mv_data, v.mv_size, broker,
+	                                      &why) != KETEN_OK))
 		rc = MDB_CORRUPTED;
 	mdb_txn_abort(txn);
 	if (rc == MDB_NOTFOUND)
 		return KETEN_OK;
 	if (rc == MDB_CORRUPTED)
 		return error_set(err, KETEN_E_CHAIN,
-		                 "the stored checkpoint is not %d bytes "
-		                 "(altered)",
-		                 CHAIN_CHECKPOINT_STORED);
+		                 "the stored checkpoint is not this region's "
+		                 "checkpoint note: %s",
+		                 why.message);
 	if (rc != 0)
 		return error_set(err, KETEN_E_IO, "cannot read the log: %s",
 		                 mdb_strerror(rc));

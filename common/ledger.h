@@ -42,9 +42,12 @@ int ledger_walk_end(struct ledger *l, ledger_record_fn fn, ledger_end_fn end,
 /* The signed checkpoint stored now (meta "checkpoint", unverified), in a
  * snapshot of its own: a walk begun after it sees at least its records.
  * *has is false if there is none (a log from before checkpoints, never
- * opened by a newer broker). KETEN_E_CHAIN if it is not a checkpoint. */
+ * opened by a newer broker). KETEN_E_CHAIN if it is not a checkpoint
+ * note of broker's key (its signature is the caller's to check). */
 struct keten_checkpoint;
+struct note_key;
 int ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
+                      const struct note_key *broker,
                       struct keten_error *err) WUR;
 
 /* The same over the access log (access.h), with its own head; a data

@@ -16,7 +16,7 @@
 #include "keten_public.h"
 
 /* The storage version this broker writes (meta "schema", 1 byte). */
-#define LAYOUT_SCHEMA_VERSION 4
+#define LAYOUT_SCHEMA_VERSION 5
 #define LAYOUT_MAX_DBS        16 /* room for the databases below */
 
 #define LAYOUT_DB_LOG     "log"     /* be64 seq -> stored record */
@@ -40,7 +40,7 @@
 /* The keys of meta; build them with LAYOUT_KEY. */
 #define LAYOUT_META_HEAD        "head"        /* be64 seq, record hash */
 #define LAYOUT_META_ACCESS_HEAD "access_head" /* be64 seq, entry hash */
-#define LAYOUT_META_CHECKPOINT  "checkpoint"  /* chain_checkpoint_store */
+#define LAYOUT_META_CHECKPOINT  "checkpoint"  /* the signed note (note.h) */
 #define LAYOUT_META_REGION      "region"      /* the region id, no NUL */
 #define LAYOUT_META_SCHEMA      "schema"      /* LAYOUT_SCHEMA_VERSION */
 
@@ -51,6 +51,11 @@
 
 /* A head value: be64 seq, 32-byte hash. */
 #define LAYOUT_HEAD_LEN (LAYOUT_BE64_LEN + KETEN_HASH_LEN)
+
+/* Before schema 5 the checkpoint was binary: be64 size, head hash, root
+ * (of a BLAKE2b tree), be64 access size, access head, be64 time, then
+ * the signature. The upgrade checks its heads against the log. */
+#define LAYOUT_V4_CHECKPOINT_LEN (8 + 32 + 32 + 8 + 32 + 8 + 64)
 
 /* A msgid value is the record's be64 seq since schema 4. Before, it went
  * on with the receipt fields (120 bytes in all); those are read from the

@@ -233,8 +233,15 @@ int wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
                         struct keten_error *err) WUR;
 void wire_request_clear(struct request *r);
 
-int wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r) WUR;
+/* A reply's checkpoint travels as the signed note of broker's key: the
+ * encoder writes it (KETEN_E_USAGE if a checkpoint comes without a key),
+ * the decoder parses it strictly, refusing another origin or key ID. Its
+ * signature is checked by the caller (note_checkpoint_verify). */
+struct note_key;
+int wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r,
+                      const struct note_key *broker) WUR;
 int wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
+                      const struct note_key *broker,
                       struct keten_error *err) WUR;
 void wire_reply_clear(struct reply *r);
 

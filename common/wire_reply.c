@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "note.h"
 #include "wire_pb.h"
 
 /* Room for one case summary's protobuf-c structs. */
@@ -120,38 +121,6 @@ case_from_pb(struct wire_case *wc, const Keten__CaseSummary *cs)
 	wc->ack_due_us = cs->offer->acknowledge_due_us;
 	wc->decide_due_us = cs->offer->decide_due_us;
 	return 0;
-}
-
-static void
-cp_to_pb(Keten__Checkpoint *pc, const struct keten_checkpoint *c)
-{
-	keten__checkpoint__init(pc);
-	pc->size = c->size;
-	pc->head_hash = wire_bin(c->head_hash, KETEN_HASH_LEN);
-	pc->root = wire_bin(c->root, KETEN_HASH_LEN);
-	pc->access_size = c->access_size;
-	pc->access_head = wire_bin(c->access_head, KETEN_HASH_LEN);
-	pc->signed_at_us = c->signed_at_us;
-	pc->signature = wire_bin(c->signature, WIRE_SIG_LEN);
-}
-
-/* 0, or -1 if absent or a field has the wrong size. */
-static int
-cp_from_pb(struct keten_checkpoint *c, const Keten__Checkpoint *pc)
-{
-	if (pc == NULL)
-		return -1;
-	c->size = pc->size;
-	c->access_size = pc->access_size;
-	c->signed_at_us = pc->signed_at_us;
-	return wire_copy_fixed(c->head_hash, KETEN_HASH_LEN, pc->head_hash) ||
-	               wire_copy_fixed(c->root, KETEN_HASH_LEN, pc->root) ||
-	               wire_copy_fixed(c->access_head, KETEN_HASH_LEN,
-	                               pc->access_head) ||
-	               wire_copy_fixed(c->signature, WIRE_SIG_LEN,
-	                               pc->signature)
-	           ? -1
-	           : 0;
 }
 
 /* protobuf-c views of n delivered records and their proofs, in calloc'd
@@ -275,12 +244,28 @@ struct room {
 		Keten__CosignReply cosign;
 	} u;
 	Keten__Checkpoint cp;
+	const struct note_key *key; /* the broker's: names the checkpoint */
+	char note[NOTE_CHECKPOINT_MAX];
 	ProtobufCBinaryData path[WIRE_PATH_MAX];
 	ProtobufCBinaryData cosigned[WIRE_COSIGNED_MAX];
 	struct pb_delivered dv;
 	struct pb_case *pc;
 	Keten__CaseSummary **cps;
 };
+
+/* The checkpoint as its signed note (PROTOCOL.md 10.2). */
+static int
+cp_to_pb(struct room *x, const struct keten_checkpoint *c)
+{
+	size_t n;
+
+	keten__checkpoint__init(&x->cp);
+	if (x->key == NULL || (n = note_checkpoint_format(
+	                           x->note, sizeof(x->note), x->key, c)) == 0)
+		return KETEN_E_USAGE;
+	x->cp.note = wire_bin((const uint8_t *)x->note, n);
+	return KETEN_OK;
+}
 
 static void
 room_free(struct room *x)
@@ -314,6 +299,7 @@ static int
 receipt_to_pb(struct room *x, const struct reply *r)
 {
 	Keten__Receipt *rc = &x->u.receipt;
+	int ret;
 
 	keten__receipt__init(rc);
 	rc->seq = r->receipt.seq;
@@ -321,10 +307,11 @@ receipt_to_pb(struct room *x, const struct reply *r)
 	rc->message_id = wire_bin(r->receipt.message_id, KETEN_MSG_ID_LEN);
 	rc->received_at_us = r->receipt.received_at_us;
 	rc->prev_hash = wire_bin(r->receipt.prev_hash, KETEN_HASH_LEN);
-	cp_to_pb(&x->cp, &r->receipt.cp);
-	rc->checkpoint = &x->cp;
 	if (r->receipt.n_path > WIRE_PATH_MAX)
 		return KETEN_E_MALFORMED;
+	if ((ret = cp_to_pb(x, &r->receipt.cp)) != KETEN_OK)
+		return ret;
+	rc->checkpoint = &x->cp;
 	for (size_t i = 0; i < r->receipt.n_path; i++)
 		x->path[i] = wire_bin(r->receipt.path[i], KETEN_HASH_LEN);
 	rc->n_path = r->receipt.n_path;
@@ -347,8 +334,7 @@ receipt_from_pb(struct reply *r, const Keten__Reply *m)
 	                      rc->message_id) ||
 	      wire_copy_fixed(r->receipt.prev_hash, KETEN_HASH_LEN,
 	                      rc->prev_hash) ||
-	      cp_from_pb(&r->receipt.cp, rc->checkpoint) ||
-	      rc->n_path > WIRE_PATH_MAX;
+	      rc->checkpoint == NULL || rc->n_path > WIRE_PATH_MAX;
 	for (size_t i = 0; !bad && i < rc->n_path; i++)
 		bad = wire_copy_fixed(r->receipt.path[i], KETEN_HASH_LEN,
 		                      rc->path[i]);
@@ -371,7 +357,8 @@ fetch_to_pb(struct room *x, const struct reply *r)
 	f->cursor = r->fetch.cursor;
 	f->more = r->fetch.more;
 	if (r->fetch.has_cp) {
-		cp_to_pb(&x->cp, &r->fetch.cp);
+		if ((ret = cp_to_pb(x, &r->fetch.cp)) != KETEN_OK)
+			return ret;
 		f->checkpoint = &x->cp;
 	}
 	x->m.fetch = f;
@@ -387,10 +374,8 @@ fetch_from_pb(struct reply *r, const Keten__Reply *m)
 	r->fetch.more = f->more;
 	r->fetch.n = f->n_messages;
 	r->fetch.has_cp = f->checkpoint != NULL;
-	if (delivered_from_pb(&r->fetch.items, &r->paths, f->messages,
-	                      f->n_messages) != 0)
-		return -1;
-	return r->fetch.has_cp ? cp_from_pb(&r->fetch.cp, f->checkpoint) : 0;
+	return delivered_from_pb(&r->fetch.items, &r->paths, f->messages,
+	                         f->n_messages);
 }
 
 static int
@@ -420,7 +405,9 @@ ping_to_pb(struct room *x, const struct reply *r)
 	if (r->ping.has_cp) {
 		if (r->ping.n_consistency > WIRE_PATH_MAX)
 			return KETEN_E_INTERNAL;
-		cp_to_pb(&x->cp, &r->ping.cp);
+		int rc = cp_to_pb(x, &r->ping.cp);
+		if (rc != KETEN_OK)
+			return rc;
 		for (size_t i = 0; i < r->ping.n_consistency; i++)
 			x->path[i] =
 			    wire_bin(r->ping.consistency[i], KETEN_HASH_LEN);
@@ -449,8 +436,7 @@ ping_from_pb(struct reply *r, const Keten__Reply *m)
 	r->ping.head_seq = p->head_seq;
 	r->ping.has_cp = pc != NULL;
 	if (pc != NULL) {
-		if (cp_from_pb(&r->ping.cp, pc) != 0 ||
-		    pc->n_consistency > WIRE_PATH_MAX)
+		if (pc->n_consistency > WIRE_PATH_MAX)
 			return -1;
 		for (size_t i = 0; i < pc->n_consistency; i++)
 			if (wire_copy_fixed(r->ping.consistency[i],
@@ -574,7 +560,8 @@ replay_to_pb(struct room *x, const struct reply *r)
 	rp->n_records = r->replay.n;
 	rp->records = x->dv.ptrs;
 	if (r->replay.has_cp) {
-		cp_to_pb(&x->cp, &r->replay.cp);
+		if ((ret = cp_to_pb(x, &r->replay.cp)) != KETEN_OK)
+			return ret;
 		rp->checkpoint = &x->cp;
 	}
 	rp->more = r->replay.more;
@@ -593,12 +580,12 @@ replay_from_pb(struct reply *r, const Keten__Reply *m)
 	r->replay.head_seq = rp->head_seq;
 	r->replay.n = rp->n_records;
 	r->replay.has_cp = rp->checkpoint != NULL;
-	if (wire_copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
-	                    rp->head_hash) != 0 ||
-	    delivered_from_pb(&r->replay.records, &r->paths, rp->records,
-	                      rp->n_records) != 0)
-		return -1;
-	return r->replay.has_cp ? cp_from_pb(&r->replay.cp, rp->checkpoint) : 0;
+	return wire_copy_fixed(r->replay.head_hash, KETEN_HASH_LEN,
+	                       rp->head_hash) != 0 ||
+	               delivered_from_pb(&r->replay.records, &r->paths,
+	                                 rp->records, rp->n_records) != 0
+	           ? -1
+	           : 0;
 }
 
 static const struct reply_kind {
@@ -622,13 +609,37 @@ static const struct reply_kind {
 
 #define REPLY_KINDS (sizeof(reply_kinds) / sizeof(reply_kinds[0]))
 
+/* The reply's checkpoint, if it has one: where it goes, and its note. */
+static const Keten__Checkpoint *
+reply_cp(struct reply *r, const Keten__Reply *m, struct keten_checkpoint **c)
+{
+	switch (r->kind) {
+	case WIRE_REP_RECEIPT:
+		*c = &r->receipt.cp;
+		return m->receipt->checkpoint;
+	case WIRE_REP_FETCH:
+		*c = &r->fetch.cp;
+		return m->fetch->checkpoint;
+	case WIRE_REP_REPLAY:
+		*c = &r->replay.cp;
+		return m->replay->checkpoint;
+	case WIRE_REP_PING:
+		*c = &r->ping.cp;
+		return m->ping->checkpoint;
+	default:
+		return NULL;
+	}
+}
+
 int
-wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
+wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r,
+                  const struct note_key *broker)
 {
 	struct room x;
 	int ret = KETEN_OK;
 
 	memset(&x, 0, sizeof(x));
+	x.key = broker;
 	keten__reply__init(&x.m);
 	x.m.request_id = r->request_id;
 	for (size_t i = 0; i < REPLY_KINDS; i++)
@@ -645,8 +656,11 @@ wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r)
 
 int
 wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
-                  struct keten_error *err)
+                  const struct note_key *broker, struct keten_error *err)
 {
+	const Keten__Checkpoint *pc;
+	struct keten_checkpoint *c;
+	struct keten_error why;
 	Keten__Reply *m;
 	int bad = 1;
 
@@ -668,6 +682,14 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		return error_set(
 		    err, KETEN_E_MALFORMED,
 		    "the broker's reply has a field of the wrong size or kind");
+	}
+	if ((pc = reply_cp(r, m, &c)) != NULL &&
+	    note_checkpoint_parse(c, (const char *)pc->note.data, pc->note.len,
+	                          broker, &why) != KETEN_OK) {
+		wire_reply_clear(r);
+		return error_set(err, KETEN_E_MALFORMED,
+		                 "the broker's checkpoint is malformed: %s",
+		                 why.message);
 	}
 	return KETEN_OK;
 }

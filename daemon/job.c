@@ -37,13 +37,13 @@ job_free(struct job *j)
 }
 
 void
-job_reply(struct job *j, struct reply *r)
+job_reply(struct job *j, struct reply *r, const struct note_key *broker)
 {
 	free(j->out);
 	j->out = NULL;
 	j->out_len = 0;
 	r->request_id = j->req.request_id ? j->req.request_id : j->peek_id;
-	if (wire_reply_encode(&j->out, &j->out_len, r) != KETEN_OK)
+	if (wire_reply_encode(&j->out, &j->out_len, r, broker) != KETEN_OK)
 		log_err("event=reply_encode_failed"); /* sent as no reply */
 }
 
@@ -54,7 +54,7 @@ job_reply_error(struct job *j, int code, const char *message)
 
 	r.error.code = code;
 	r.error.message = message;
-	job_reply(j, &r);
+	job_reply(j, &r, NULL); /* no checkpoint */
 }
 
 int

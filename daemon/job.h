@@ -62,8 +62,10 @@ struct job *job_new(void);
 void job_free(struct job *j);
 /* Encodes an error reply into j->out (replacing any). */
 void job_reply_error(struct job *j, int code, const char *message);
-/* Encodes r (request id set from the job) into j->out. */
-void job_reply(struct job *j, struct reply *r);
+/* Encodes r (request id set from the job) into j->out; a checkpoint in
+ * it goes as the signed note of broker's key (NULL if it has none). */
+struct note_key;
+void job_reply(struct job *j, struct reply *r, const struct note_key *broker);
 
 /* Pass a job pointer over an inproc socket; 0 or -1 (errno from zmq). */
 int job_send(void *sock, struct job *j, int flags);

@@ -146,10 +146,11 @@ serve(const char *path)
 	if (load_broker_keys(&k, c) != 0)
 		goto out;
 	memcpy(curve_sk, k->curve_sk, 32);
-	if (signer_new(&sg, &k, &err) != KETEN_OK)
+	if (signer_new(&sg, &k, c->broker_key.name, &err) != KETEN_OK)
 		goto out;
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
-	               c->region, signer_checkpoint, sg, &err) != KETEN_OK) {
+	               c->region, &c->broker_key, signer_checkpoint, sg,
+	               &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}

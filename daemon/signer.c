@@ -1,20 +1,26 @@
 /* Broker checkpoint signing. Must never copy, log or return the secret key. */
 #include <stdlib.h>
+#include <string.h>
 
-#include "chain.h"
+#include "note.h"
 #include "signer.h"
 
 struct signer {
 	struct keys *keys; /* sodium_malloc'd, wiped on destroy */
+	char origin[NOTE_NAME_MAX + 1];
 };
 
 int
-signer_new(struct signer **out, struct keys **k, struct keten_error *err)
+signer_new(struct signer **out, struct keys **k, const char *origin,
+           struct keten_error *err)
 {
-	struct signer *s = calloc(1, sizeof(*s));
+	struct signer *s;
 
-	if (s == NULL)
+	if (strlen(origin) > NOTE_NAME_MAX)
+		return error_set(err, KETEN_E_INTERNAL, "origin too long");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	strcpy(s->origin, origin);
 	s->keys = *k;
 	*k = NULL;
 	*out = s;
@@ -26,7 +32,7 @@ signer_checkpoint(void *s, struct keten_checkpoint *c)
 {
 	const struct signer *sg = s;
 
-	chain_checkpoint_sign(c, sg->keys->sign_sk);
+	note_checkpoint_sign(c, sg->origin, sg->keys->sign_sk);
 }
 
 void

@@ -11,8 +11,9 @@
 
 struct signer;
 
-/* Takes ownership of *k (and sets it to NULL): the caller keeps no copy. */
-int signer_new(struct signer **out, struct keys **k,
+/* Takes ownership of *k (and sets it to NULL): the caller keeps no copy.
+ * origin names the checkpoints it signs ("keten/<region>"). */
+int signer_new(struct signer **out, struct keys **k, const char *origin,
                struct keten_error *err) WUR;
 /* Signs a checkpoint in place. Thread-safe: reads the key only. The
  * signature of the type store_open wants (a void * for the signer). */

@@ -190,7 +190,8 @@ out:
 int
 store_open(struct store **out, struct store_writer **writer, const char *dir,
            size_t map_size, size_t map_max, const char *region,
-           store_sign_fn sign, void *sign_arg, struct keten_error *err)
+           const struct note_key *key, store_sign_fn sign, void *sign_arg,
+           struct keten_error *err)
 {
 	struct store *s;
 	struct store_writer *w;
@@ -214,6 +215,7 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	w->s = s;
 	s->dir_fd = -1;
 	strcpy(s->region, region);
+	s->key = *key;
 	chain_genesis(s->genesis, region);
 	w->sign = sign;
 	w->sign_arg = sign_arg;

@@ -61,15 +61,16 @@ struct store_item {
 /* Signs a checkpoint in place (signer_checkpoint). */
 typedef void (*store_sign_fn)(void *arg, struct keten_checkpoint *cp);
 
-/* map_size is the initial map; it doubles when full, up to map_max (0:
- * until the disk is full). Every commit stores a checkpoint signed with
- * sign(sign_arg, ...); so does opening a log whose checkpoint is missing
- * (a directory from before checkpoints). *writer is the writer's state:
- * give it to the writer thread alone. */
+/* key is the broker's checkpoint key (config's broker_key): the stored
+ * checkpoint is its signed note. map_size is the initial map; it doubles when
+ * full, up to map_max (0: until the disk is full). Every commit stores a
+ * checkpoint signed with sign(sign_arg, ...); so does opening a log whose
+ * checkpoint is missing (a directory from before checkpoints). *writer is the
+ * writer's state: give it to the writer thread alone. */
 int store_open(struct store **out, struct store_writer **writer,
                const char *dir, size_t map_size, size_t map_max,
-               const char *region, store_sign_fn sign, void *sign_arg,
-               struct keten_error *err) WUR;
+               const char *region, const struct note_key *key,
+               store_sign_fn sign, void *sign_arg, struct keten_error *err) WUR;
 /* Closes both, once no thread uses them; NULLs them. */
 void store_close(struct store **s, struct store_writer **writer);
 

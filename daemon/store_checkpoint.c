@@ -1,12 +1,13 @@
 /*
  * The broker's signed checkpoints of the log (docs/PROTOCOL.md 10.2): made
- * from the writer's heads and the tree's root, stored in meta, and checked
+ * from the writer's heads and the tree's root, stored in meta as their
+ * signed note, and checked
  * against the log at start. Signs only through the writer's sign
  * function (signer.c holds the key); never commits a transaction.
  */
+#include <errno.h>
 #include <string.h>
 
-#include "chain.h"
 #include "clock.h"
 #include "store_impl.h"
 
@@ -29,11 +30,13 @@ int
 store_checkpoint_put(const struct store *s, MDB_txn *txn,
                      const struct keten_checkpoint *cp)
 {
-	uint8_t buf[CHAIN_CHECKPOINT_STORED];
+	char note[NOTE_CHECKPOINT_MAX];
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
+	size_t n = note_checkpoint_format(note, sizeof(note), &s->key, cp);
 
-	chain_checkpoint_store(buf, cp);
-	v = layout_val(buf, sizeof(buf));
+	if (n == 0)
+		return EINVAL; /* cannot be: the buffer holds the longest */
+	v = layout_val(note, n);
 	return mdb_put(txn, s->meta, &k, &v, 0);
 }
 
@@ -47,7 +50,8 @@ store_checkpoint_get(const struct store *s, MDB_txn *txn,
 
 	if (rc != 0)
 		return rc;
-	return chain_checkpoint_load(cp, v.mv_data, v.mv_size) == 0
+	return note_checkpoint_parse(cp, v.mv_data, v.mv_size, &s->key, NULL) ==
+	               KETEN_OK
 	           ? 0
 	           : MDB_CORRUPTED;
 }

@@ -20,6 +20,7 @@
 
 #include "ledger_layout.h"
 #include "merkle.h"
+#include "note.h"
 #include "store.h"
 
 /* What every thread reads: fixed once store_open returns, but for the
@@ -29,6 +30,7 @@ struct store {
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
 	MDB_dbi caseno, cases, caseidx, caselog, access, tree, witness;
 	char region[KETEN_ID_MAX + 1];
+	struct note_key key; /* the broker's: names the stored checkpoint */
 	uint8_t genesis[32];
 	/* The one lock. Readers hold it shared for the length of a read
 	 * transaction; the writer holds it alone only to grow the map,

@@ -157,6 +157,34 @@ tree_rebuild(struct store_writer *w, MDB_txn *txn)
 	return rebuild(w, txn, tree_step, "tree_rebuilt", NULL);
 }
 
+/*
+ * Before schema 5 the checkpoint was binary and its tree BLAKE2b. Its
+ * heads must still be the log's: then it is dropped, for
+ * store_checkpoint_ensure to sign the note afresh over the SHA-256 tree.
+ * An LMDB code; MDB_CORRUPTED if it signed another log.
+ */
+static int
+checkpoint_v4_drop(struct store_writer *w, MDB_txn *txn)
+{
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
+	const uint8_t *p;
+	int rc = mdb_get(txn, w->s->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.mv_size != LAYOUT_V4_CHECKPOINT_LEN)
+		return MDB_CORRUPTED;
+	p = v.mv_data;
+	if (bytes_get_be64(p) != w->head_seq ||
+	    memcmp(p + 8, w->head_hash, 32) != 0 ||
+	    bytes_get_be64(p + 72) != w->access_seq ||
+	    memcmp(p + 80, w->access_hash, 32) != 0)
+		return MDB_CORRUPTED; /* signed, but not this log: altered */
+	return mdb_del(txn, w->s->meta, &k, NULL);
+}
+
 /* Whether the newest entry of `caselog` is a (case number, seq) pair of
  * this log: 0, -1 if not, or an LMDB code. One above the head would make
  * every later case's append fail. */
@@ -294,11 +322,12 @@ store_upgrade(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 		          LAYOUT_SCHEMA_VERSION);
 		return -1;
 	}
-	if ((rc = cases_rebuild(w, txn, why)) != 0)
+	if (was < 4 && (rc = cases_rebuild(w, txn, why)) != 0)
 		return rc;
-	if (was < 3 && (rc = tree_rebuild(w, txn)) != 0)
-		return rc;
-	if (was == 3 && (rc = store_tree_load(w, txn, w->head_seq)) != 0)
+	/* Schema 5: the tree is SHA-256 (c2sp.org/merkle-tree), the
+	 * checkpoint a signed note. */
+	if ((rc = checkpoint_v4_drop(w, txn)) != 0 ||
+	    (rc = tree_rebuild(w, txn)) != 0)
 		return rc;
 	if (w->head_seq > 0)
 		log_info("event=schema_upgraded from=%u to=%u", was, ver);

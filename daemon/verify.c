@@ -240,7 +240,7 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	r.fetch.more = f.more;
 	r.fetch.has_cp = f.has_cp;
 	r.fetch.cp = f.cp;
-	job_reply(j, &r);
+	job_reply(j, &r, &w->b->cfg->broker_key);
 	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
 	          (unsigned long long)f.cursor);
 	rc = f.n > 0 ? account(j, ACCESS_FETCH, f.items, f.n, (uint32_t)f.n)
@@ -280,7 +280,7 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 		r.ping.cosigned[i] = sp.cosigned[i];
 		r.ping.cosigned_len[i] = sp.cosigned_len[i];
 	}
-	job_reply(j, &r);
+	job_reply(j, &r, &w->b->cfg->broker_key);
 	store_ping_free(&sp);
 	return ANSWERED;
 }
@@ -324,7 +324,7 @@ handle_cases(struct worker *w, struct job *j, struct keten_error *err)
 	r.cases.n = sc.n;
 	r.cases.more = sc.more;
 	r.cases.now_us = clock_now_us();
-	job_reply(j, &r);
+	job_reply(j, &r, &w->b->cfg->broker_key);
 	free(r.cases.items);
 	free(sc.items);
 	return sc.n > 0 ? account(j, ACCESS_CASES, NULL, 0, (uint32_t)sc.n)
@@ -348,7 +348,7 @@ handle_case(struct worker *w, struct job *j, struct keten_error *err)
 	r.kase.n = sc.n;
 	r.kase.more = sc.more;
 	r.kase.now_us = clock_now_us();
-	job_reply(j, &r);
+	job_reply(j, &r, &w->b->cfg->broker_key);
 	rc = account(j, ACCESS_CASE, sc.records, sc.n, (uint32_t)sc.n);
 	j->item.access.has_case = true;
 	memcpy(j->item.access.case_id, j->req.case_id, KETEN_CASE_ID_LEN);
@@ -384,7 +384,7 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	memcpy(r.replay.head_hash, sr.head_hash, KETEN_HASH_LEN);
 	r.replay.has_cp = sr.has_cp;
 	r.replay.cp = sr.cp;
-	job_reply(j, &r);
+	job_reply(j, &r, &w->b->cfg->broker_key);
 	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
 	          (unsigned long long)j->req.from_seq, sr.n);
 	/* Every read of the log by an auditor is accounted, even one that
@@ -430,7 +430,7 @@ handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
 		                 "the cosigned note is not a checkpoint of "
 		                 "region %s: %s",
 		                 c->region, err->message);
-	if (chain_checkpoint_verify(&cp, c->broker_sign_pk) != 0)
+	if (note_checkpoint_verify(&cp, &bk) != 0)
 		return error_set(err, KETEN_E_BADSIG,
 		                 "the checkpoint of %llu records that witness "
 		                 "%s cosigned was never signed by this broker",

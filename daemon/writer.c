@@ -15,7 +15,7 @@
 #include "log.h"
 
 static void
-answer(struct job *j)
+answer(struct job *j, const struct note_key *broker)
 {
 	struct reply r;
 
@@ -50,7 +50,7 @@ answer(struct job *j)
 		r.receipt =
 		    j->item.receipt; /* checkpoint signed in the commit */
 	}
-	job_reply(j, &r);
+	job_reply(j, &r, broker);
 }
 
 /* An agency that reads the same thing again and again (polling without
@@ -169,7 +169,7 @@ writer_main(void *arg)
 		          (long long)(clock_mono_us() - t0));
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->item = items[i];
-			answer(batch[i]);
+			answer(batch[i], &b->cfg->broker_key);
 			if (items[i].status == KETEN_OK &&
 			    items[i].op == STORE_SUBMIT)
 				log_info(

@@ -11,6 +11,7 @@
 #include "access.h"
 #include "client.h"
 #include "ledger.h"
+#include "note.h"
 
 struct walk {
 	const struct config *cfg;
@@ -106,8 +107,9 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	w.cfg = c;
 	access_genesis(w.prev, c->region);
 	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK &&
-	    (rc = ledger_checkpoint(l, &w.cp, &w.has_cp, err)) == KETEN_OK &&
-	    w.has_cp && chain_checkpoint_verify(&w.cp, c->broker_sign_pk) != 0)
+	    (rc = ledger_checkpoint(l, &w.cp, &w.has_cp, &c->broker_key,
+	                            err)) == KETEN_OK &&
+	    w.has_cp && note_checkpoint_verify(&w.cp, &c->broker_key) != 0)
 		rc = error_set(err, KETEN_E_CHAIN,
 		               "the stored checkpoint is not signed by the "
 		               "broker key in %s",

@@ -294,7 +294,7 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 		}
 		c->connected = 1;
 		rc = wire_reply_decode(r, zmq_msg_data(&m), zmq_msg_size(&m),
-		                       err);
+		                       &c->cfg->broker_key, err);
 		zmq_msg_close(&m);
 		if (rc != KETEN_OK)
 			return rc;

@@ -31,10 +31,11 @@ struct keten_client {
 	size_t n_inflight;
 	unsigned handshakes; /* CURVE handshakes so far: a reconnect adds one */
 	uint64_t sub_after;  /* the subscription delivered up to here */
-	/* The last checkpoint whose signature verified, as stored bytes:
-	 * a batch's receipts all carry the same one, checked once. */
+	/* The last checkpoint whose signature verified, fields and
+	 * signature: a batch's receipts all carry the same one, checked
+	 * once. */
 	bool has_cp_ok;
-	uint8_t cp_ok[CHAIN_CHECKPOINT_STORED];
+	struct keten_checkpoint cp_ok;
 };
 
 struct keten_prepared {

@@ -10,23 +10,26 @@
 #include "chain.h"
 #include "client.h"
 #include "error.h"
+#include "note.h"
+
+/* client_checkpoint compares checkpoints with memcmp: no padding. */
+_Static_assert(sizeof(struct keten_checkpoint) == 8 + 32 + 32 + 8 + 32 + 8 + 64,
+               "struct keten_checkpoint has padding");
 
 int
 client_checkpoint(struct keten_client *c, const struct keten_checkpoint *cp,
                   struct keten_error *err)
 {
-	uint8_t stored[CHAIN_CHECKPOINT_STORED];
-
-	chain_checkpoint_store(stored, cp);
-	/* The same bytes verified before: the signature holds. */
-	if (c->has_cp_ok && memcmp(stored, c->cp_ok, sizeof(stored)) == 0)
+	/* The same fields and signature verified before: the signature
+	 * holds. */
+	if (c->has_cp_ok && memcmp(cp, &c->cp_ok, sizeof(*cp)) == 0)
 		return KETEN_OK;
-	if (chain_checkpoint_verify(cp, c->cfg->broker_sign_pk) != 0)
+	if (note_checkpoint_verify(cp, &c->cfg->broker_key) != 0)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "the checkpoint of %llu records is not signed "
 		                 "by the broker key in %s",
 		                 (unsigned long long)cp->size, c->cfg->path);
-	memcpy(c->cp_ok, stored, sizeof(stored));
+	c->cp_ok = *cp;
 	c->has_cp_ok = true;
 	return KETEN_OK;
 }
@@ -73,7 +76,7 @@ keten_proof_check(const char *config_path, uint64_t seq,
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load(&cfg, config_path, err)) != KETEN_OK)
 		return rc;
-	if (chain_checkpoint_verify(cp, cfg->broker_sign_pk) != 0)
+	if (note_checkpoint_verify(cp, &cfg->broker_key) != 0)
 		rc = error_set(err, KETEN_E_RECEIPT,
 		               "the checkpoint of %llu records is not signed "
 		               "by the broker key in %s",

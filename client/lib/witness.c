@@ -112,7 +112,7 @@ state_load(struct keten_checkpoint *s, const char *path,
 		return error_set(err, KETEN_E_IO,
 		                 "%s is not a checkpoint of region %s: %s",
 		                 path, cfg->region, err->message);
-	if (chain_checkpoint_verify(s, cfg->broker_sign_pk) != 0)
+	if (note_checkpoint_verify(s, bk) != 0)
 		return error_set(err, KETEN_E_IO,
 		                 "the checkpoint in %s is not signed by the "
 		                 "broker key in %s",

@@ -15,6 +15,7 @@
 #include "chain.h"
 #include "config.h"
 #include "fuzz.h"
+#include "note.h"
 #include "text.h"
 #include "wire.h"
 
@@ -22,7 +23,7 @@
  * The region a replay is verified against: make_seeds' region, and its two
  * agencies with the key make_seeds signs every envelope with (the seed
  * 1, 2, ..., 32), so its replay seeds verify and mutations of them reach
- * the case rules.
+ * the case rules. The broker's checkpoint key is the same key.
  */
 static struct agency agencies[] = {
     {.id = "lt-almere", .kind = KETEN_KIND_LOCAL_TEAM},
@@ -30,8 +31,6 @@ static struct agency agencies[] = {
 };
 static struct config region = {
     .region = "flevoland", .agencies = agencies, .n_agencies = 2};
-/* The key make_seeds signs checkpoints with: the same seed. */
-static uint8_t broker_pk[32];
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -48,7 +47,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	for (size_t i = 0; i < region.n_agencies; i++)
 		memcpy(agencies[i].sign_pk, pk, sizeof(pk));
-	memcpy(broker_pk, pk, sizeof(pk));
+	memcpy(region.broker_sign_pk, pk, sizeof(pk));
+	if (note_broker_key(&region.broker_key, region.region, pk) != 0)
+		abort();
 	sodium_memzero(sk, sizeof(sk));
 	return 0;
 }
@@ -110,20 +111,24 @@ same_delivered(const struct delivered *a, size_t na, const struct delivered *b,
 
 /*
  * What libketen does with a checkpoint (client_checkpoint): checks the
- * signature and caches the stored form, which must load back as the same
- * checkpoint with the same verdict. Returns whether it is signed.
+ * signature of its note; the note written again (as the broker stores
+ * it) must parse back as the same checkpoint with the same verdict.
+ * Returns whether it is signed.
  */
 static int
 check_cp(const struct keten_checkpoint *cp)
 {
-	uint8_t stored[CHAIN_CHECKPOINT_STORED];
+	const struct note_key *k = &region.broker_key;
+	char note[NOTE_CHECKPOINT_MAX];
 	struct keten_checkpoint again;
-	int ok = chain_checkpoint_verify(cp, broker_pk) == 0;
+	struct keten_error err;
+	int ok = note_checkpoint_verify(cp, k) == 0;
+	size_t n = note_checkpoint_format(note, sizeof(note), k, cp);
 
-	chain_checkpoint_store(stored, cp);
-	FUZZ_CHECK(chain_checkpoint_load(&again, stored, sizeof(stored)) == 0);
+	FUZZ_CHECK(n > 0);
+	FUZZ_CHECK(note_checkpoint_parse(&again, note, n, k, &err) == KETEN_OK);
 	same_cp(&again, cp);
-	FUZZ_CHECK((chain_checkpoint_verify(&again, broker_pk) == 0) == ok);
+	FUZZ_CHECK((note_checkpoint_verify(&again, k) == 0) == ok);
 	return ok;
 }
 
@@ -320,8 +325,10 @@ round_trip(const struct reply *r)
 	uint8_t *out = NULL;
 	size_t len = 0;
 
-	FUZZ_CHECK(wire_reply_encode(&out, &len, r) == KETEN_OK);
-	FUZZ_CHECK(wire_reply_decode(&again, out, len, &err) == KETEN_OK);
+	FUZZ_CHECK(wire_reply_encode(&out, &len, r, &region.broker_key) ==
+	           KETEN_OK);
+	FUZZ_CHECK(wire_reply_decode(&again, out, len, &region.broker_key,
+	                             &err) == KETEN_OK);
 	FUZZ_CHECK(again.request_id == r->request_id);
 	FUZZ_CHECK(again.kind == r->kind);
 	switch (r->kind) {
@@ -385,7 +392,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	error_clear(&err);
-	if ((rc = wire_reply_decode(&r, data, size, &err)) != KETEN_OK) {
+	if ((rc = wire_reply_decode(&r, data, size, &region.broker_key,
+	                            &err)) != KETEN_OK) {
 		fuzz_check_refusal(rc, &err);
 		FUZZ_CHECK(zero(&r, sizeof(r))); /* nothing left to free */
 		return 0;

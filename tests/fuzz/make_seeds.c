@@ -16,6 +16,7 @@
 #include "chain.h"
 #include "envelope.h"
 #include "merkle.h"
+#include "note.h"
 #include "text.h"
 #include "wire.h"
 
@@ -63,6 +64,9 @@ sign_keys(uint8_t pk[32], uint8_t sk[64], uint8_t v)
 	if (crypto_sign_seed_keypair(pk, sk, seed) != 0)
 		die("crypto_sign_seed_keypair");
 }
+
+/* The broker's checkpoint key: region flevoland, the seed-1 key. */
+static struct note_key broker;
 
 static const char *concerns[] = {"neglect", "school absence"};
 static const struct keten_person household[] = {
@@ -236,7 +240,7 @@ reply(const char *name, const struct reply *r)
 	uint8_t *buf;
 	size_t len;
 
-	if (wire_reply_encode(&buf, &len, r) != KETEN_OK)
+	if (wire_reply_encode(&buf, &len, r, &broker) != KETEN_OK)
 		die("wire_reply_encode");
 	put("reply", name, buf, len);
 	free(buf);
@@ -379,7 +383,7 @@ checkpoint_of(struct keten_checkpoint *cp, struct tree *t,
 	cp->access_size = 4;
 	fill(cp->access_head, KETEN_HASH_LEN, 200);
 	cp->signed_at_us = 1700000000000100 + (int64_t)n;
-	chain_checkpoint_sign(cp, sk);
+	note_checkpoint_sign(cp, broker.name, sk);
 }
 
 /* Record seq's inclusion proof in the tree of cp; checked before use. */
@@ -848,6 +852,8 @@ main(int argc, char **argv)
 	if (sodium_init() < 0)
 		die("sodium_init");
 	sign_keys(pk, sk, 1);
+	if (note_broker_key(&broker, "flevoland", pk) != 0)
+		die("note_broker_key");
 	content(&plain, &plain_len);
 	/* The broker only hashes sealed bytes; unsealed content serves. */
 	envelope(&env, &env_len, plain, plain_len, sk);

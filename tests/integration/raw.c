@@ -42,6 +42,7 @@ raw_connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, sk, 32) ||
 	    zmq_connect(r->sock, ep))
 		die("connect");
+	r->broker = c->broker_key;
 	config_destroy(&c);
 }
 
@@ -76,7 +77,8 @@ raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
 	zmq_msg_init(&m);
 	if (zmq_msg_recv(&m, r->sock, 0) < 0)
 		die("recv");
-	rc = wire_reply_decode(rep, zmq_msg_data(&m), zmq_msg_size(&m), &err);
+	rc = wire_reply_decode(rep, zmq_msg_data(&m), zmq_msg_size(&m),
+	                       &r->broker, &err);
 	zmq_msg_close(&m);
 	if (rc != 0)
 		die(err.message);

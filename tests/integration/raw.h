@@ -10,10 +10,12 @@
 #include <stdint.h>
 
 #include "harness.h"
+#include "note.h"
 #include "wire.h"
 
 struct raw {
 	void *ctx, *sock;
+	struct note_key broker; /* the region's: reads checkpoint notes */
 };
 
 /* Connects as agency id (its key file). */

@@ -1,8 +1,7 @@
 /*
- * chain: the stored record layout, record hashes, genesis, checkpoints and
- * inclusion proofs. A checkpoint signature must break when any bit of any
- * field it vouches for changes; an inclusion proof must hold only for the
- * record, position and tree it was made for.
+ * chain: the stored record layout, record hashes, genesis and inclusion
+ * proofs (the checkpoint note is test_note.c's). An inclusion proof must
+ * hold only for the record, position and tree it was made for.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -15,8 +14,6 @@
 #include "chain.h"
 #include "merkle.h"
 #include "wire.h"
-
-static uint8_t pk[32], sk[64];
 
 static void
 fill(uint8_t *p, size_t n, uint8_t start)
@@ -136,259 +133,6 @@ test_genesis(void)
 	CHECK(memcmp(a, c, 32) != 0);
 }
 
-/* be64 written here by hand, not through bytes.h. */
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static int
-all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != 0)
-			return 0;
-	return 1;
-}
-
-/* A checkpoint whose fields all hold different bytes, so a field written
- * at the wrong offset, in the wrong order or in the wrong byte order
- * shows. */
-static void
-make_checkpoint(struct keten_checkpoint *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->size = 0x1112131415161718ULL;
-	fill(c->head_hash, 32, 0x20);
-	fill(c->root, 32, 0x40);
-	c->access_size = 0x8182838485868788ULL;
-	fill(c->access_head, 32, 0xa0);
-	c->signed_at_us = 0x6162636465666768LL;
-	fill(c->signature, 64, 0xc0);
-}
-
-static void
-same_checkpoint(const struct keten_checkpoint *a,
-                const struct keten_checkpoint *b)
-{
-	CHECK(a->size == b->size);
-	CHECK(memcmp(a->head_hash, b->head_hash, 32) == 0);
-	CHECK(memcmp(a->root, b->root, 32) == 0);
-	CHECK(a->access_size == b->access_size);
-	CHECK(memcmp(a->access_head, b->access_head, 32) == 0);
-	CHECK(a->signed_at_us == b->signed_at_us);
-	CHECK(memcmp(a->signature, b->signature, 64) == 0);
-}
-
-static void
-test_checkpoint_layout(void)
-{
-	struct keten_checkpoint c;
-	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN + 1],
-	    want[CHAIN_CHECKPOINT_PAE_LEN];
-	uint8_t enc[CHAIN_CHECKPOINT_LEN + 1];
-
-	/* be64 size, head_hash, root, be64 access_size, access_head, be64
-	 * signed_at_us; the tag before them; the signature after. */
-	CHECK_INT(CHAIN_CHECKPOINT_LEN, 8 + 32 + 32 + 8 + 32 + 8);
-	CHECK_INT(CHAIN_CHECKPOINT_LEN, 120);
-	CHECK_INT(CHAIN_CHECKPOINT_PAE_LEN, 140);
-	CHECK_INT(CHAIN_CHECKPOINT_STORED, 184);
-
-	make_checkpoint(&c);
-	memset(pae, 0xee, sizeof(pae));
-	chain_checkpoint_pae(pae, &c);
-	/* Byte by byte, from a buffer built here. */
-	memcpy(want, "KETEN-CHECKPOINT-V1\0", 20);
-	put_be64(want + 20, c.size);
-	memcpy(want + 28, c.head_hash, 32);
-	memcpy(want + 60, c.root, 32);
-	put_be64(want + 92, c.access_size);
-	memcpy(want + 100, c.access_head, 32);
-	put_be64(want + 132, (uint64_t)c.signed_at_us);
-	for (size_t i = 0; i < sizeof(want); i++)
-		if (pae[i] != want[i])
-			fprintf(stderr,
-			        "checkpoint pae[%zu] = %02x, want %02x\n", i,
-			        pae[i], want[i]);
-	CHECK(memcmp(pae, want, sizeof(want)) == 0);
-	CHECK_INT(pae[CHAIN_CHECKPOINT_PAE_LEN], 0xee); /* no more written */
-	/* The same, as literals: each field's first and last byte. */
-	CHECK(memcmp(pae, "KETEN-CHECKPOINT-V1", 19) == 0);
-	CHECK_INT(pae[19], 0x00);
-	CHECK_INT(pae[20], 0x11);
-	CHECK_INT(pae[27], 0x18);
-	CHECK_INT(pae[28], 0x20);
-	CHECK_INT(pae[59], 0x3f);
-	CHECK_INT(pae[60], 0x40);
-	CHECK_INT(pae[91], 0x5f);
-	CHECK_INT(pae[92], 0x81);
-	CHECK_INT(pae[99], 0x88);
-	CHECK_INT(pae[100], 0xa0);
-	CHECK_INT(pae[131], 0xbf);
-	CHECK_INT(pae[132], 0x61);
-	CHECK_INT(pae[139], 0x68);
-
-	/* The encoding is the PAE without its tag. */
-	memset(enc, 0xee, sizeof(enc));
-	chain_checkpoint_encode(enc, &c);
-	CHECK(memcmp(enc, pae + 20, CHAIN_CHECKPOINT_LEN) == 0);
-	CHECK_INT(enc[CHAIN_CHECKPOINT_LEN], 0xee);
-
-	/* The signature is not part of what is signed. */
-	memset(c.signature, 0, 64);
-	chain_checkpoint_pae(pae, &c);
-	CHECK(memcmp(pae, want, sizeof(want)) == 0);
-
-	/* A negative time survives the unsigned encoding. */
-	c.signed_at_us = -2;
-	chain_checkpoint_pae(pae, &c);
-	CHECK_INT(pae[132], 0xff);
-	CHECK_INT(pae[138], 0xff);
-	CHECK_INT(pae[139], 0xfe);
-	CHECK(memcmp(pae, want, 132) == 0);
-}
-
-static void
-test_checkpoint_sign(void)
-{
-	static const struct {
-		const char *name;
-		size_t off, len;
-	} fields[] = {
-	    {"size", offsetof(struct keten_checkpoint, size), 8},
-	    {"head_hash", offsetof(struct keten_checkpoint, head_hash), 32},
-	    {"root", offsetof(struct keten_checkpoint, root), 32},
-	    {"access_size", offsetof(struct keten_checkpoint, access_size), 8},
-	    {"access_head", offsetof(struct keten_checkpoint, access_head), 32},
-	    {"signed_at_us", offsetof(struct keten_checkpoint, signed_at_us),
-	     8},
-	    {"signature", offsetof(struct keten_checkpoint, signature), 64},
-	};
-	struct keten_checkpoint c, t;
-	uint8_t pae[CHAIN_CHECKPOINT_PAE_LEN], sig[64];
-	uint8_t other_pk[32], other_sk[64], seed[32];
-	int tried = 0;
-
-	make_checkpoint(&c);
-	memset(c.signature, 0, 64);
-	CHECK_INT(chain_checkpoint_verify(&c, pk), -1);
-	chain_checkpoint_sign(&c, sk);
-	CHECK(!all_zero(c.signature, 64));
-	CHECK_INT(chain_checkpoint_verify(&c, pk), 0);
-	/* It is the Ed25519 signature of exactly the PAE. */
-	chain_checkpoint_pae(pae, &c);
-	CHECK_INT(
-	    crypto_sign_verify_detached(c.signature, pae, sizeof(pae), pk), 0);
-	crypto_sign_detached(sig, NULL, pae, sizeof(pae), sk);
-	CHECK(memcmp(sig, c.signature, 64) == 0);
-
-	/* Flipping any one bit of any field, or of the signature, breaks it. */
-	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-		int survived = 0;
-
-		for (size_t bit = 0; bit < 8 * fields[f].len; bit++) {
-			t = c;
-			((uint8_t *)&t)[fields[f].off + bit / 8] ^=
-			    (uint8_t)(1u << (bit % 8));
-			tried++;
-			if (chain_checkpoint_verify(&t, pk) == 0) {
-				fprintf(stderr,
-				        "checkpoint still verifies with bit "
-				        "%zu of %s flipped\n",
-				        bit, fields[f].name);
-				survived++;
-			}
-		}
-		CHECK_INT(survived, 0);
-	}
-	CHECK_INT(tried, 8 * (8 + 32 + 32 + 8 + 32 + 8 + 64));
-	/* A changed field signed again verifies: the check is the
-	 * signature, not the values. */
-	t = c;
-	t.size++;
-	chain_checkpoint_sign(&t, sk);
-	CHECK(memcmp(t.signature, c.signature, 64) != 0);
-	CHECK_INT(chain_checkpoint_verify(&t, pk), 0);
-
-	/* Another key. */
-	memset(seed, 9, sizeof(seed));
-	CHECK_INT(crypto_sign_seed_keypair(other_pk, other_sk, seed), 0);
-	CHECK_INT(chain_checkpoint_verify(&c, other_pk), -1);
-	t = c;
-	chain_checkpoint_sign(&t, other_sk);
-	CHECK(memcmp(t.signature, c.signature, 64) != 0);
-	CHECK_INT(chain_checkpoint_verify(&t, other_pk), 0);
-	CHECK_INT(chain_checkpoint_verify(&t, pk), -1);
-	sodium_memzero(other_sk, sizeof(other_sk));
-}
-
-static void
-test_checkpoint_store(void)
-{
-	struct keten_checkpoint c, d;
-	uint8_t buf[CHAIN_CHECKPOINT_STORED + 8], enc[CHAIN_CHECKPOINT_LEN];
-	static const size_t bad_len[] = {0,
-	                                 1,
-	                                 CHAIN_CHECKPOINT_LEN - 1,
-	                                 CHAIN_CHECKPOINT_LEN,
-	                                 CHAIN_CHECKPOINT_PAE_LEN,
-	                                 CHAIN_CHECKPOINT_STORED - 1,
-	                                 CHAIN_CHECKPOINT_STORED + 1,
-	                                 CHAIN_CHECKPOINT_STORED + 8};
-	int survived = 0;
-
-	make_checkpoint(&c);
-	c.signed_at_us = -1700000000000000LL;
-	chain_checkpoint_sign(&c, sk);
-
-	/* The fields as encoded, then the signature; nothing after. */
-	memset(buf, 0xee, sizeof(buf));
-	chain_checkpoint_store(buf, &c);
-	chain_checkpoint_encode(enc, &c);
-	CHECK(memcmp(buf, enc, CHAIN_CHECKPOINT_LEN) == 0);
-	CHECK(memcmp(buf + CHAIN_CHECKPOINT_LEN, c.signature, 64) == 0);
-	CHECK_INT(buf[CHAIN_CHECKPOINT_STORED], 0xee);
-	CHECK_INT(buf[0], 0x11);
-	CHECK_INT(buf[119], (uint8_t)(-1700000000000000LL & 0xff));
-	CHECK_INT(buf[120], c.signature[0]);
-
-	/* Round trip: every field back, and still signed. */
-	memset(&d, 0x55, sizeof(d));
-	CHECK_INT(chain_checkpoint_load(&d, buf, CHAIN_CHECKPOINT_STORED), 0);
-	same_checkpoint(&d, &c);
-	CHECK_INT(chain_checkpoint_verify(&d, pk), 0);
-
-	/* Every stored byte is read: changing any one breaks the load's
-	 * signature. */
-	for (size_t i = 0; i < CHAIN_CHECKPOINT_STORED; i++) {
-		buf[i] ^= 0x10;
-		CHECK_INT(
-		    chain_checkpoint_load(&d, buf, CHAIN_CHECKPOINT_STORED), 0);
-		if (chain_checkpoint_verify(&d, pk) == 0) {
-			fprintf(stderr,
-			        "stored checkpoint byte %zu changed and "
-			        "still verifies\n",
-			        i);
-			survived++;
-		}
-		buf[i] ^= 0x10;
-	}
-	CHECK_INT(survived, 0);
-
-	/* Any other length is refused. */
-	for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++)
-		CHECK_INT(chain_checkpoint_load(&d, buf, bad_len[i]), -1);
-	CHECK_INT(chain_checkpoint_load(&d, buf, CHAIN_CHECKPOINT_STORED), 0);
-	same_checkpoint(&d, &c);
-}
-
-/* ---- inclusion proofs ---- */
-
 #define N_REC 7 /* leaves: levels 0 .. 2 hold complete subtrees */
 
 /* Every complete subtree merkle_frontier_push reported, for merkle_path. */
@@ -487,7 +231,6 @@ test_inclusion(void)
 		c.access_size = 3;
 		fill(c.access_head, 32, 0x33);
 		c.signed_at_us = 1700000000000000LL + (int64_t)size;
-		chain_checkpoint_sign(&c, sk);
 		for (uint64_t seq = 1; seq <= size; seq++) {
 			const uint8_t *h = rh[seq - 1];
 
@@ -604,18 +347,10 @@ test_inclusion(void)
 int
 main(void)
 {
-	uint8_t seed[32];
-
 	if (sodium_init() < 0)
-		return 1;
-	memset(seed, 0x77, sizeof(seed));
-	if (crypto_sign_seed_keypair(pk, sk, seed) != 0)
 		return 1;
 	test_record();
 	test_genesis();
-	test_checkpoint_layout();
-	test_checkpoint_sign();
-	test_checkpoint_store();
 	test_inclusion();
 	return check_done("test_chain");
 }

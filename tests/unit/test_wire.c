@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "note.h"
 #include "wire_pb.h"
 
 static struct keten_error err;
@@ -68,10 +69,15 @@ pb_msg(struct pb *p, int field, const struct pb *m)
 }
 
 static uint8_t sig64[64], mid[16], cid[16], hash32[32];
+static struct note_key tkey; /* the broker's, for checkpoint notes */
 
 static void
 init_fixtures(void)
 {
+	uint8_t pk[32];
+
+	memset(pk, 0x42, sizeof(pk));
+	CHECK_INT(note_broker_key(&tkey, "flevoland", pk), 0);
 	for (int i = 0; i < 64; i++)
 		sig64[i] = (uint8_t)(0xc0 ^ i);
 	for (int i = 0; i < 16; i++) {
@@ -614,9 +620,9 @@ rep_roundtrip(struct reply *d, const struct reply *r)
 	int rc;
 
 	memset(&err, 0, sizeof(err));
-	if ((rc = wire_reply_encode(&out, &len, r)) != KETEN_OK)
+	if ((rc = wire_reply_encode(&out, &len, r, &tkey)) != KETEN_OK)
 		return rc;
-	rc = wire_reply_decode(d, out, len, &err);
+	rc = wire_reply_decode(d, out, len, &tkey, &err);
 	/* d's pointers are into the decoder's own memory. */
 	memset(out, 0xee, len);
 	free(out);
@@ -631,7 +637,7 @@ rep_decode(struct reply *r, const uint8_t *buf, size_t n)
 
 	memcpy(copy, buf, n);
 	memset(&err, 0, sizeof(err));
-	rc = wire_reply_decode(r, copy, n, &err);
+	rc = wire_reply_decode(r, copy, n, &tkey, &err);
 	free(copy);
 	return rc;
 }
@@ -684,25 +690,50 @@ make_path(uint8_t *path, size_t n, uint8_t v)
 }
 
 /*
- * A Checkpoint by hand: size 2, head_hash, root, access_size 5,
- * access_head, signed_at_us, signature; field `bad` (2, 3, 5 or 7; 0 for
- * none) one of the wrong size.
+ * A Checkpoint by hand: the note of size 2, head_hash, root, access_size
+ * 5, access_head, signed_at_us 1700000000000000 and signature sig64 by
+ * tkey; or, for `bad`, one that must be refused: 2 a size with a leading
+ * zero, 3 another region's origin, 5 signed by another key ID, 7 the
+ * protocol version 1 checkpoint (fields 1 to 7, no note).
  */
 static void
 make_cp_pb(struct pb *p, int bad)
 {
-	uint8_t long_hash[33];
+	struct keten_checkpoint c;
+	struct note_key k = tkey;
+	char note[NOTE_CHECKPOINT_MAX + 1];
+	size_t n;
 
-	memcpy(long_hash, hash32, 32);
-	long_hash[32] = 0;
+	memset(&c, 0, sizeof(c));
+	c.size = 2;
+	memcpy(c.head_hash, hash32, 32);
+	memcpy(c.root, hash32, 32);
+	c.access_size = 5;
+	memcpy(c.access_head, hash32, 32);
+	c.signed_at_us = 1700000000000000LL;
+	memcpy(c.signature, sig64, 64);
+	if (bad == 3)
+		CHECK_INT(note_broker_key(&k, "gooiland", tkey.pk), 0);
+	if (bad == 5)
+		k.id[0] ^= 1;
+	n = note_checkpoint_format(note + 1, sizeof(note) - 1, &k, &c);
 	p->n = 0;
-	pb_uint(p, 1, 2);
-	pb_bytes(p, 2, hash32, bad == 2 ? 31 : 32);
-	pb_bytes(p, 3, long_hash, bad == 3 ? 33 : 32);
-	pb_uint(p, 4, 5);
-	pb_bytes(p, 5, hash32, bad == 5 ? 0 : 32);
-	pb_uint(p, 6, 1700000000000000ULL);
-	pb_bytes(p, 7, sig64, bad == 7 ? 63 : 64);
+	if (bad == 2) { /* "keten/flevoland\n2\n": the '2' at 16 */
+		memmove(note, note + 1, 16);
+		note[16] = '0';
+		n++;
+		pb_bytes(p, 8, note, n);
+	} else if (bad == 7) {
+		pb_uint(p, 1, 2);
+		pb_bytes(p, 2, hash32, 32);
+		pb_bytes(p, 3, hash32, 32);
+		pb_uint(p, 4, 5);
+		pb_bytes(p, 5, hash32, 32);
+		pb_uint(p, 6, 1700000000000000ULL);
+		pb_bytes(p, 7, sig64, 64);
+	} else {
+		pb_bytes(p, 8, note + 1, n);
+	}
 }
 
 /*
@@ -814,8 +845,26 @@ test_reply(void)
 		uint8_t *out = NULL;
 		size_t len = 0;
 
-		CHECK_INT(wire_reply_encode(&out, &len, &r), KETEN_E_MALFORMED);
+		CHECK_INT(wire_reply_encode(&out, &len, &r, &tkey),
+		          KETEN_E_MALFORMED);
 		CHECK(out == NULL);
+		/* A checkpoint needs the broker's key to be written... */
+		r.receipt.n_path = 1;
+		CHECK_INT(wire_reply_encode(&out, &len, &r, NULL),
+		          KETEN_E_USAGE);
+		CHECK(out == NULL);
+		/* ...and one of another key is not the broker's. */
+		CHECK_INT(wire_reply_encode(&out, &len, &r, &tkey), KETEN_OK);
+		{
+			struct note_key k = tkey;
+			k.pk[0] ^= 1;
+			note_key_id(k.id, k.name, NOTE_ED25519, k.pk);
+			CHECK(refused(wire_reply_decode(&d, out, len, &k, &err),
+			              KETEN_E_MALFORMED));
+			CHECK_STR_HAS(err.message, "no signature by "
+			                           "keten/flevoland");
+		}
+		free(out);
 	}
 
 	/* fetch with several items, one with its content destroyed */
