@@ -152,8 +152,10 @@ KETEN_API const char *keten_case_status_name(enum keten_case_status s);
 
 /*
  * A checkpoint: the broker's signature over the log as one commit left it
- * (docs/PROTOCOL.md 10.2). It signs the chain head and the Merkle tree
- * head over every record, so one signature covers the whole batch.
+ * (docs/PROTOCOL.md 10.2). It signs the chain head and the SHA-256 Merkle
+ * tree head over every record, so one signature covers the whole batch.
+ * The signature is over the checkpoint's signed-note text, which these
+ * fields and the origin "keten/<region>" determine.
  */
 struct keten_checkpoint {
 	uint64_t size;                     /* records in the log: the head */
@@ -162,7 +164,7 @@ struct keten_checkpoint {
 	uint64_t access_size;         /* entries in the access log */
 	uint8_t access_head[KETEN_HASH_LEN]; /* the access log's head hash */
 	int64_t signed_at_us;                /* broker clock, µs since epoch */
-	uint8_t signature[64];               /* broker Ed25519 */
+	uint8_t signature[64];               /* broker Ed25519, of the note */
 };
 
 struct keten_person {
