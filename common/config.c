@@ -597,10 +597,108 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 }
 
 static int
+load_witness(struct loader *l, yaml_node_t *map, struct witness *w)
+{
+	int have = 0, rc = KETEN_OK;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map,
+		           "each witness must be a mapping like {name: ..., "
+		           "cosign_key: ..., transport_key: ...}");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
+	w->line = (int)map->start_mark.line + 1;
+	FOR_PAIRS(map, p)
+	{
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
+
+		if (strcmp(key, "name") == 0) {
+			rc = get_string(l, n, key, w->name, sizeof(w->name));
+			if (rc == KETEN_OK && !text_valid_witness_name(w->name))
+				rc = bad(
+				    l, n,
+				    "witness name '%s' is invalid: use 1-%d "
+				    "printable ASCII characters, no space "
+				    "and no '+'",
+				    w->name, CONFIG_WITNESS_NAME_MAX);
+			have |= 1;
+		} else if (strcmp(key, "cosign_key") == 0) {
+			rc = get_key(l, n, key, w->cosign_pk);
+			have |= 2;
+		} else if (strcmp(key, "transport_key") == 0) {
+			rc = get_key(l, n, key, w->curve_pk);
+			have |= 4;
+		} else {
+			rc = bad(l, k, "unknown witness setting '%s'", key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (have != 7)
+		return bad(
+		    l, map,
+		    "a witness needs name, cosign_key and transport_key");
+	return KETEN_OK;
+}
+
+/* Witnesses after the agencies: no transport key may serve two peers. */
+static int
+load_witnesses(struct loader *l, yaml_node_t *seq)
+{
+	struct config *c = l->c;
+	size_t n;
+	int rc;
+
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return bad(l, seq, "'witnesses' must be a list");
+	n = (size_t)(seq->data.sequence.items.top -
+	             seq->data.sequence.items.start);
+	if (n > 0 && (c->witnesses = calloc(n, sizeof(*c->witnesses))) == NULL)
+		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(
+		    &l->doc, seq->data.sequence.items.start[i]);
+		struct witness *w = &c->witnesses[i];
+		const struct agency *a;
+
+		if ((rc = load_witness(l, item, w)) != KETEN_OK)
+			return rc;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(c->witnesses[j].name, w->name) == 0)
+				return bad(l, item,
+				           "witness '%s' is defined twice",
+				           w->name);
+			if (memcmp(c->witnesses[j].curve_pk, w->curve_pk, 32) ==
+			    0)
+				return bad(l, item,
+				           "witness '%s' has the same "
+				           "transport_key as witness '%s'",
+				           w->name, c->witnesses[j].name);
+		}
+		if ((a = config_find_transport(c, w->curve_pk)) != NULL)
+			return bad(l, item,
+			           "witness '%s' has the same transport_key as "
+			           "agency '%s'; give the witness keys of its "
+			           "own (keten keygen --witness)",
+			           w->name, a->id);
+		if (memcmp(w->curve_pk, c->broker_curve_pk, 32) == 0)
+			return bad(l, item,
+			           "witness '%s' uses the broker's "
+			           "transport_key",
+			           w->name);
+		c->n_witnesses++;
+	}
+	return KETEN_OK;
+}
+
+static int
 load_root(struct loader *l, yaml_node_t *root)
 {
 	struct config *c = l->c;
 	yaml_node_t *agencies = NULL, *limits = NULL, *routes = NULL;
+	yaml_node_t *witnesses = NULL, *quorum = NULL;
+	unsigned long long v = 0;
 	int have_broker = 0, rc = KETEN_OK;
 
 	if (root == NULL)
@@ -655,6 +753,12 @@ load_root(struct loader *l, yaml_node_t *root)
 		} else if (strcmp(key, "routes") == 0) {
 			routes = n;
 			rc = load_routes(l, n);
+		} else if (strcmp(key, "witnesses") == 0) {
+			witnesses = n;
+		} else if (strcmp(key, "witness_quorum") == 0) {
+			quorum = n;
+			rc = get_size(l, n, key, 1, 1024, &v);
+			c->witness_quorum = (unsigned)v;
 		} else {
 			rc = bad(l, k, "unknown setting '%s'", key);
 		}
@@ -690,7 +794,19 @@ load_root(struct loader *l, yaml_node_t *root)
 		       sizeof(config_default_routes));
 		c->n_routes = config_n_default_routes;
 	}
-	return load_agencies(l, agencies);
+	if ((rc = load_agencies(l, agencies)) != KETEN_OK)
+		return rc;
+	if (witnesses != NULL &&
+	    (rc = load_witnesses(l, witnesses)) != KETEN_OK)
+		return rc;
+	if (quorum != NULL && c->witness_quorum > c->n_witnesses)
+		return bad(l, quorum,
+		           "witness_quorum is %u but %zu witness%s named",
+		           c->witness_quorum, c->n_witnesses,
+		           c->n_witnesses == 1 ? " is" : "es are");
+	if (quorum == NULL && c->n_witnesses > 0)
+		c->witness_quorum = 1;
+	return KETEN_OK;
 }
 
 int
@@ -759,6 +875,7 @@ config_destroy(struct config **c)
 		return;
 	free((*c)->agencies);
 	free((*c)->routes);
+	free((*c)->witnesses);
 	free(*c);
 	*c = NULL;
 }
@@ -778,5 +895,23 @@ config_find_transport(const struct config *c, const uint8_t pk[32])
 	for (size_t i = 0; i < c->n_agencies; i++)
 		if (memcmp(c->agencies[i].curve_pk, pk, 32) == 0)
 			return &c->agencies[i];
+	return NULL;
+}
+
+const struct witness *
+config_find_witness(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_witnesses; i++)
+		if (strcmp(c->witnesses[i].name, name) == 0)
+			return &c->witnesses[i];
+	return NULL;
+}
+
+const struct witness *
+config_find_witness_transport(const struct config *c, const uint8_t pk[32])
+{
+	for (size_t i = 0; i < c->n_witnesses; i++)
+		if (memcmp(c->witnesses[i].curve_pk, pk, 32) == 0)
+			return &c->witnesses[i];
 	return NULL;
 }

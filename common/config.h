@@ -14,9 +14,11 @@
 #include "clock.h"
 #include "error.h"
 #include "note.h"
+#include "text.h"
 
-#define CONFIG_NAME_MAX     128
-#define CONFIG_ENDPOINT_MAX 256
+#define CONFIG_NAME_MAX         128
+#define CONFIG_ENDPOINT_MAX     256
+#define CONFIG_WITNESS_NAME_MAX TEXT_WITNESS_NAME_MAX
 
 struct agency {
 	char id[KETEN_ID_MAX + 1];
@@ -33,6 +35,18 @@ struct agency {
  * which kind. KETEN_KIND_NONE as from/to means any kind (the word "any")
  * except auditor: an auditor sends and receives nothing.
  */
+/*
+ * A witness (PROTOCOL.md 3, 10.5): an agency or auditor that cosigns the
+ * broker's checkpoints under a key name of its own. It connects with its
+ * transport key and may only ping and cosign.
+ */
+struct witness {
+	char name[CONFIG_WITNESS_NAME_MAX + 1]; /* a signed-note key name */
+	uint8_t cosign_pk[32];                  /* Ed25519 */
+	uint8_t curve_pk[32];
+	int line;
+};
+
 struct route {
 	/* KETEN_MSG_REFERRAL, _HANDOVER or _FEEDBACK */
 	enum keten_message_type type;
@@ -64,6 +78,11 @@ struct config {
 	struct duration deadline_acknowledge;
 	struct duration deadline_referral;
 	struct duration deadline_handover;
+	/* Witnesses, and how many must cosign a checkpoint for the audit
+	 * to call it witnessed (1 if witnesses are named without it). */
+	struct witness *witnesses; /* malloc'd; freed by config_destroy */
+	size_t n_witnesses;
+	unsigned witness_quorum;
 };
 
 #define CONFIG_DEFAULT_MAX_MESSAGE (1024 * 1024)
@@ -89,6 +108,12 @@ const struct agency *config_find(const struct config *c, const char *id);
 /* The agency whose CURVE transport key is pk, or NULL. */
 const struct agency *config_find_transport(const struct config *c,
                                            const uint8_t pk[32]);
+/* The witness named name, or NULL. */
+const struct witness *config_find_witness(const struct config *c,
+                                          const char *name);
+/* The witness whose CURVE transport key is pk, or NULL. */
+const struct witness *config_find_witness_transport(const struct config *c,
+                                                    const uint8_t pk[32]);
 /* The config word for a kind ("local_team", ...), or "?". */
 const char *config_kind_name(enum keten_kind kind);
 /* As config_kind_name, but "any" for KETEN_KIND_NONE: a route's from/to. */

@@ -35,6 +35,8 @@ keten_strerror(int code)
 		return "audit chain broken";
 	case KETEN_E_SENDER_SIG:
 		return "sender signature does not verify";
+	case KETEN_E_FORKED:
+		return "the broker's log is not an extension of one it showed";
 	case KETEN_E_MALFORMED:
 		return "malformed request";
 	case KETEN_E_TOO_BIG:

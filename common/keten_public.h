@@ -25,6 +25,8 @@ enum keten_err {
 	KETEN_E_DECRYPT = 10,    /* sealed content could not be opened */
 	KETEN_E_CHAIN = 11,      /* the audit found the chain broken */
 	KETEN_E_SENDER_SIG = 12, /* a delivered message's signature is bad */
+	KETEN_E_FORKED =
+	    13, /* the broker's log does not extend one it showed */
 	/* refusals by the broker: 100-199, sent on the wire */
 	KETEN_E_MALFORMED = 100,    /* the frame is not a valid request */
 	KETEN_E_TOO_BIG = 101,      /* the frame exceeds max_message_bytes */

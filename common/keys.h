@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "text.h"
 
 struct keys {
 	char id[KETEN_ID_MAX + 1];
@@ -30,5 +31,26 @@ int keys_save(const struct keys *k, const char *path,
 int keys_load(struct keys **out, const char *path, struct keten_error *err) WUR;
 /* Wipes and frees the keys and sets *k to NULL; NULL is a no-op. */
 void keys_destroy(struct keys **k);
+
+/*
+ * A witness's key file (PROTOCOL.md Appendix C): its name, the Ed25519
+ * key it cosigns checkpoints with and its CURVE transport key. Same
+ * rules as an agency's: guarded memory, mode 0600, never overwritten.
+ */
+struct witness_keys {
+	char name[TEXT_WITNESS_NAME_MAX + 1];
+	uint8_t cosign_pk[32];
+	uint8_t cosign_sk[64];
+	uint8_t curve_pk[32];
+	uint8_t curve_sk[32];
+};
+
+int keys_witness_generate(struct witness_keys **out, const char *name,
+                          struct keten_error *err) WUR;
+int keys_witness_save(const struct witness_keys *k, const char *path,
+                      struct keten_error *err) WUR;
+int keys_witness_load(struct witness_keys **out, const char *path,
+                      struct keten_error *err) WUR;
+void keys_witness_destroy(struct witness_keys **k);
 
 #endif

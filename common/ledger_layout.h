@@ -33,6 +33,9 @@
 #define LAYOUT_DB_CASELOG "caselog" /* be64 number, be64 seq -> "" */
 #define LAYOUT_DB_ACCESS  "access"  /* be64 access seq -> entry (access.h) */
 #define LAYOUT_DB_TREE    "tree"    /* level, be64 index -> Merkle node */
+/* Each witness's newest cosigned checkpoint (schema 5): the note text, the
+ * broker's signature line and the witness's cosignature line. */
+#define LAYOUT_DB_WITNESS "witness" /* witness name -> cosigned note */
 
 /* The keys of meta; build them with LAYOUT_KEY. */
 #define LAYOUT_META_HEAD        "head"        /* be64 seq, record hash */

@@ -60,3 +60,16 @@ text_valid_id(const char *s)
 	}
 	return 1;
 }
+
+int
+text_valid_witness_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > TEXT_WITNESS_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '+')
+			return 0;
+	return 1;
+}

@@ -22,5 +22,9 @@ void text_hex(char *out, const uint8_t *bin, size_t len);
 int text_unhex(uint8_t *bin, size_t len, const char *hex) WUR;
 /* Whether s is a valid agency id: 1-63 of [a-z0-9-], not starting with '-'. */
 int text_valid_id(const char *s);
+/* A witness's name: a signed-note key name of 1-TEXT_WITNESS_NAME_MAX
+ * printable ASCII characters, no space and no '+'. */
+#define TEXT_WITNESS_NAME_MAX 127
+int text_valid_witness_name(const char *s);
 
 #endif

@@ -70,7 +70,8 @@ enum wire_request_kind {
 	WIRE_REQ_PING,
 	WIRE_REQ_CASES,
 	WIRE_REQ_CASE,
-	WIRE_REQ_REPLAY
+	WIRE_REQ_REPLAY,
+	WIRE_REQ_COSIGN
 };
 
 struct request {
@@ -93,12 +94,19 @@ struct request {
 	/* replay: records from from_seq, at most replay_max */
 	uint64_t from_seq;
 	uint32_t replay_max;
+	/* any: the size of the client's checkpoint, to prove consistency
+	 * from */
+	uint64_t known_size;
+	/* cosign: the cosigned checkpoint note, not NUL-terminated */
+	const char *note;
+	size_t note_len;
 	void *pb;
 };
 
 /* A checkpoint is the public struct keten_checkpoint (keten_public.h). */
 
-#define WIRE_PATH_MAX 64 /* MERKLE_PATH_MAX */
+#define WIRE_PATH_MAX     64 /* MERKLE_PATH_MAX */
+#define WIRE_COSIGNED_MAX 64 /* witnesses' notes in a ping reply */
 
 struct receipt {
 	uint64_t seq;
@@ -134,7 +142,8 @@ enum wire_reply_kind {
 	WIRE_REP_PING,
 	WIRE_REP_CASES,
 	WIRE_REP_CASE,
-	WIRE_REP_REPLAY
+	WIRE_REP_REPLAY,
+	WIRE_REP_COSIGN
 };
 
 /* A case as the broker reports it: its state and the open offer's due
@@ -164,7 +173,15 @@ struct reply {
 	struct {
 		const char *agency;
 		uint64_t head_seq;
+		bool has_cp;
+		struct keten_checkpoint cp;
+		size_t n_consistency; /* the proof from the known_size */
+		uint8_t consistency[WIRE_PATH_MAX][KETEN_HASH_LEN];
+		size_t n_cosigned; /* witnesses' notes, not NUL-terminated */
+		const char *cosigned[WIRE_COSIGNED_MAX];
+		size_t cosigned_len[WIRE_COSIGNED_MAX];
 	} ping;
+	uint64_t cosign_size;
 	struct {
 		struct wire_case *items;
 		size_t n;

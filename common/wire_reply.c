@@ -241,11 +241,13 @@ struct room {
 		Keten__CasesReply cases;
 		Keten__CaseReply kase;
 		Keten__ReplayReply replay;
+		Keten__CosignReply cosign;
 	} u;
 	Keten__Checkpoint cp;
 	const struct note_key *key; /* the broker's: names the checkpoint */
 	char note[NOTE_CHECKPOINT_MAX];
 	ProtobufCBinaryData path[WIRE_PATH_MAX];
+	ProtobufCBinaryData cosigned[WIRE_COSIGNED_MAX];
 	struct pb_delivered dv;
 	struct pb_case *pc;
 	Keten__CaseSummary **cps;
@@ -400,6 +402,26 @@ ping_to_pb(struct room *x, const struct reply *r)
 	keten__ping_reply__init(p);
 	p->agency = (char *)(uintptr_t)(r->ping.agency ? r->ping.agency : "");
 	p->head_seq = r->ping.head_seq;
+	if (r->ping.has_cp) {
+		if (r->ping.n_consistency > WIRE_PATH_MAX)
+			return KETEN_E_INTERNAL;
+		int rc = cp_to_pb(x, &r->ping.cp);
+		if (rc != KETEN_OK)
+			return rc;
+		for (size_t i = 0; i < r->ping.n_consistency; i++)
+			x->path[i] =
+			    wire_bin(r->ping.consistency[i], KETEN_HASH_LEN);
+		x->cp.consistency = x->path;
+		x->cp.n_consistency = r->ping.n_consistency;
+		p->checkpoint = &x->cp;
+	}
+	if (r->ping.n_cosigned > WIRE_COSIGNED_MAX)
+		return KETEN_E_INTERNAL;
+	for (size_t i = 0; i < r->ping.n_cosigned; i++)
+		x->cosigned[i] = wire_bin((const uint8_t *)r->ping.cosigned[i],
+		                          r->ping.cosigned_len[i]);
+	p->cosigned = x->cosigned;
+	p->n_cosigned = r->ping.n_cosigned;
 	x->m.ping = p;
 	return KETEN_OK;
 }
@@ -407,8 +429,45 @@ ping_to_pb(struct room *x, const struct reply *r)
 static int
 ping_from_pb(struct reply *r, const Keten__Reply *m)
 {
-	r->ping.agency = m->ping->agency ? m->ping->agency : "";
-	r->ping.head_seq = m->ping->head_seq;
+	const Keten__PingReply *p = m->ping;
+	const Keten__Checkpoint *pc = p->checkpoint;
+
+	r->ping.agency = p->agency ? p->agency : "";
+	r->ping.head_seq = p->head_seq;
+	r->ping.has_cp = pc != NULL;
+	if (pc != NULL) {
+		if (pc->n_consistency > WIRE_PATH_MAX)
+			return -1;
+		for (size_t i = 0; i < pc->n_consistency; i++)
+			if (wire_copy_fixed(r->ping.consistency[i],
+			                    KETEN_HASH_LEN,
+			                    pc->consistency[i]) != 0)
+				return -1;
+		r->ping.n_consistency = pc->n_consistency;
+	}
+	if (p->n_cosigned > WIRE_COSIGNED_MAX)
+		return -1;
+	for (size_t i = 0; i < p->n_cosigned; i++) {
+		r->ping.cosigned[i] = (const char *)p->cosigned[i].data;
+		r->ping.cosigned_len[i] = p->cosigned[i].len;
+	}
+	r->ping.n_cosigned = p->n_cosigned;
+	return 0;
+}
+
+static int
+cosign_to_pb(struct room *x, const struct reply *r)
+{
+	keten__cosign_reply__init(&x->u.cosign);
+	x->u.cosign.size = r->cosign_size;
+	x->m.cosign = &x->u.cosign;
+	return KETEN_OK;
+}
+
+static int
+cosign_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	r->cosign_size = m->cosign->size;
 	return 0;
 }
 
@@ -545,6 +604,7 @@ static const struct reply_kind {
     {WIRE_REP_CASE, KETEN__REPLY__KIND_CASE, case_reply_to_pb,
      case_reply_from_pb},
     {WIRE_REP_REPLAY, KETEN__REPLY__KIND_REPLAY, replay_to_pb, replay_from_pb},
+    {WIRE_REP_COSIGN, KETEN__REPLY__KIND_COSIGN, cosign_to_pb, cosign_from_pb},
 };
 
 #define REPLY_KINDS (sizeof(reply_kinds) / sizeof(reply_kinds[0]))
@@ -563,6 +623,9 @@ reply_cp(struct reply *r, const Keten__Reply *m, struct keten_checkpoint **c)
 	case WIRE_REP_REPLAY:
 		*c = &r->replay.cp;
 		return m->replay->checkpoint;
+	case WIRE_REP_PING:
+		*c = &r->ping.cp;
+		return m->ping->checkpoint;
 	default:
 		return NULL;
 	}

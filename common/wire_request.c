@@ -18,8 +18,10 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	Keten__CasesRequest cs = KETEN__CASES_REQUEST__INIT;
 	Keten__CaseRequest c1 = KETEN__CASE_REQUEST__INIT;
 	Keten__ReplayRequest rp = KETEN__REPLAY_REQUEST__INIT;
+	Keten__CosignRequest co = KETEN__COSIGN_REQUEST__INIT;
 
 	m.request_id = r->request_id;
+	m.known_size = r->known_size;
 	switch (r->kind) {
 	case WIRE_REQ_SUBMIT:
 		s.envelope = wire_bin(r->envelope, r->envelope_len);
@@ -62,6 +64,11 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 		rp.wait_ms = r->wait_ms;
 		m.kind_case = KETEN__REQUEST__KIND_REPLAY;
 		m.replay = &rp;
+		break;
+	case WIRE_REQ_COSIGN:
+		co.note = wire_bin((const uint8_t *)r->note, r->note_len);
+		m.kind_case = KETEN__REQUEST__KIND_COSIGN;
+		m.cosign = &co;
 		break;
 	}
 	return wire_pack(out, len, &m.base);
@@ -111,6 +118,7 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		    len);
 	r->pb = m;
 	r->request_id = m->request_id;
+	r->known_size = m->known_size;
 	switch (m->kind_case) {
 	case KETEN__REQUEST__KIND_SUBMIT:
 		r->kind = WIRE_REQ_SUBMIT;
@@ -158,6 +166,11 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		r->replay_max = m->replay->max_records;
 		r->wait_ms = m->replay->wait_ms;
 		break;
+	case KETEN__REQUEST__KIND_COSIGN:
+		r->kind = WIRE_REQ_COSIGN;
+		r->note = (const char *)m->cosign->note.data;
+		r->note_len = m->cosign->note.len;
+		break;
 	default: {
 		uint64_t id = r->request_id;
 		wire_request_clear(r);
@@ -165,7 +178,7 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		return error_set(
 		    err, KETEN_E_UNKNOWN_TYPE,
 		    "the request names no known operation (submit, fetch, ack, "
-		    "ping, cases, case or replay)");
+		    "ping, cases, case, replay or cosign)");
 	}
 	}
 	return KETEN_OK;

@@ -5,6 +5,14 @@
 #include "job.h"
 #include "log.h"
 
+const char *
+job_peer(const struct job *j)
+{
+	if (j->agency != NULL)
+		return j->agency->id;
+	return j->witness != NULL ? j->witness->name : "?";
+}
+
 struct job *
 job_new(void)
 {

@@ -21,8 +21,10 @@
 struct job {
 	uint8_t rid[JOB_RID_MAX]; /* ROUTER routing id of the peer */
 	size_t rid_len;
-	const struct agency *agency; /* authenticated by ZAP */
-	zmq_msg_t frame;             /* the request as received */
+	/* authenticated by ZAP: an agency, or else a witness */
+	const struct agency *agency;
+	const struct witness *witness;
+	zmq_msg_t frame; /* the request as received */
 	struct request req;
 	struct signed_record rec; /* a submit's; item.msg points into it */
 	struct store_item item;
@@ -47,6 +49,12 @@ struct job {
 	uint64_t notice_head;
 	uint8_t *notice_woke;
 };
+
+/* The ZAP User-Id of a witness: this prefix and its name (an agency id
+ * never holds a ':'). */
+#define JOB_WITNESS_PREFIX "witness:"
+/* Who sent the job, for logs: the agency id or the witness's name. */
+const char *job_peer(const struct job *j);
 
 /* A zeroed job with an empty frame; NULL if out of memory. */
 struct job *job_new(void);

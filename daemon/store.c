@@ -133,7 +133,9 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	                       &s->caselog)) ||
 	    (rc =
 	         mdb_dbi_open(txn, LAYOUT_DB_ACCESS, MDB_CREATE, &s->access)) ||
-	    (rc = mdb_dbi_open(txn, LAYOUT_DB_TREE, MDB_CREATE, &s->tree)))
+	    (rc = mdb_dbi_open(txn, LAYOUT_DB_TREE, MDB_CREATE, &s->tree)) ||
+	    (rc =
+	         mdb_dbi_open(txn, LAYOUT_DB_WITNESS, MDB_CREATE, &s->witness)))
 		goto out;
 	k = LAYOUT_KEY(LAYOUT_META_REGION);
 	rc = mdb_get(txn, s->meta, &k, &v);

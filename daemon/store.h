@@ -21,7 +21,7 @@
 struct store;        /* what every thread reads */
 struct store_writer; /* what only the writer thread holds */
 
-enum store_op { STORE_SUBMIT = 1, STORE_ACK, STORE_ACCESS };
+enum store_op { STORE_SUBMIT = 1, STORE_ACK, STORE_ACCESS, STORE_COSIGN };
 
 /* One write in a batch. The writer fills the outputs. */
 struct store_item {
@@ -40,11 +40,18 @@ struct store_item {
 	 * writer's to fill) */
 	struct access_entry access;
 	bool access_repeat; /* the same read was just accounted: skip it */
+	/* cosign: a witness's cosigned note, verified, of cosign_size
+	 * records; the writer stores it unless one of more is stored. */
+	const char *witness;
+	const char *note;
+	size_t note_len;
+	uint64_t cosign_size;
 	/* outputs */
 	int status;             /* KETEN_OK or a refusal code */
 	bool duplicate;         /* submit: answered with its first record */
 	struct receipt receipt; /* submit: with checkpoint and proof */
 	uint64_t cursor;        /* ack: the cursor after this item */
+	uint64_t cosigned;      /* cosign: the stored cosignature's size */
 	struct keten_error err; /* refusal sentence */
 	/* submit: the agencies whose inbox got the record (new records only) */
 	size_t n_to;
@@ -152,5 +159,31 @@ struct store_replay {
 int store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
                  size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
 void store_replay_free(struct store_replay *r);
+
+/*
+ * What a ping answers from one snapshot: the head, the latest checkpoint,
+ * the consistency proof to it from known_size (when 0 < known_size <
+ * its size) and every witness's stored note. The notes are malloc'd:
+ * free with store_ping_free.
+ */
+struct store_ping {
+	uint64_t head_seq;
+	bool has_cp;
+	struct keten_checkpoint cp;
+	size_t n_consistency;
+	uint8_t consistency[WIRE_PATH_MAX][KETEN_HASH_LEN];
+	size_t n_cosigned;
+	char *cosigned[WIRE_COSIGNED_MAX];
+	size_t cosigned_len[WIRE_COSIGNED_MAX];
+};
+int store_ping(struct store *s, struct store_ping *out, uint64_t known_size,
+               struct keten_error *err) WUR;
+void store_ping_free(struct store_ping *p);
+
+/* The Merkle tree head over the first size records, if the log has that
+ * many (*head gets the log's size either way). KETEN_OK, KETEN_E_FIELD
+ * if size is beyond the log, or KETEN_E_IO. */
+int store_root_at(struct store *s, uint8_t root[KETEN_HASH_LEN], uint64_t *head,
+                  uint64_t size, struct keten_error *err) WUR;
 
 #endif

@@ -29,7 +29,7 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
-	MDB_dbi caseno, cases, caseidx, caselog, access, tree;
+	MDB_dbi caseno, cases, caseidx, caselog, access, tree, witness;
 	char region[KETEN_ID_MAX + 1];
 	struct note_key key; /* the broker's: names the stored checkpoint */
 	uint8_t genesis[32];
@@ -81,6 +81,17 @@ int store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size);
 int store_tree_path(struct store_writer *w, struct receipt *r);
 int store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
                      size_t n, struct keten_checkpoint *cp);
+/* The head of the first size leaves (size <= the stored tree's). */
+int store_tree_root(const struct store *s, MDB_txn *txn, uint64_t size,
+                    uint8_t root[32]);
+/* The consistency proof from m to n leaves (0 < m <= n <= stored). */
+int store_tree_consistency(const struct store *s, MDB_txn *txn,
+                           uint8_t proof[MERKLE_PATH_MAX][32], size_t *n_proof,
+                           uint64_t m, uint64_t n);
+
+/* store_witness.c: stores a witness's cosigned note (STORE_COSIGN). */
+int store_witness_apply(const struct store *s, MDB_txn *txn,
+                        struct store_item *it);
 
 /* store_checkpoint.c: the signed checkpoints. */
 void store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,

@@ -188,3 +188,43 @@ store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
 	}
 	return 0;
 }
+
+int
+store_tree_root(const struct store *s, MDB_txn *txn, uint64_t size,
+                uint8_t root[32])
+{
+	struct node_reader r = {s, NULL, txn};
+	uint8_t sub[32];
+	bool have = false;
+	int rc;
+
+	if (size == 0) {
+		merkle_empty(root);
+		return 0;
+	}
+	/* MTH splits at the largest power of two below n: the set bits of
+	 * size, highest first, are its complete subtrees, left to right;
+	 * the head folds them from the right. */
+	for (unsigned l = 0; l < MERKLE_LEVELS; l++) {
+		if (!((size >> l) & 1))
+			continue;
+		if ((rc = node_get(&r, l, (size >> l) - 1, sub)) != 0)
+			return rc;
+		if (have)
+			merkle_node(root, sub, root);
+		else
+			memcpy(root, sub, 32);
+		have = true;
+	}
+	return 0;
+}
+
+int
+store_tree_consistency(const struct store *s, MDB_txn *txn,
+                       uint8_t proof[MERKLE_PATH_MAX][32], size_t *n_proof,
+                       uint64_t m, uint64_t n)
+{
+	struct node_reader r = {s, NULL, txn};
+
+	return merkle_consistency(proof, n_proof, m, n, node_get, &r);
+}

@@ -257,6 +257,7 @@ apply_once(struct store_writer *w, struct store_item *items, size_t n,
            int64_t now_us)
 {
 	MDB_txn *txn;
+	bool logged = false; /* a log or access log entry: sign anew */
 	int rc;
 
 	if ((rc = mdb_txn_begin(w->s->env, NULL, 0, &txn)) != 0)
@@ -270,6 +271,8 @@ apply_once(struct store_writer *w, struct store_item *items, size_t n,
 			rc = apply_submit(w, txn, it, now_us);
 		else if (it->op == STORE_ACK)
 			rc = apply_ack(w->s, txn, it);
+		else if (it->op == STORE_COSIGN)
+			rc = store_witness_apply(w->s, txn, it);
 		else if (!it->access_repeat)
 			rc = apply_access(w, txn, it, now_us);
 		else
@@ -278,8 +281,11 @@ apply_once(struct store_writer *w, struct store_item *items, size_t n,
 			mdb_txn_abort(txn);
 			return rc;
 		}
+		logged |= it->op != STORE_COSIGN;
 	}
-	if ((rc = finish_batch(w, txn, now_us)) != 0) {
+	/* A batch of cosignatures alone leaves the checkpoint as it was:
+	 * the next witness then cosigns the very note the first did. */
+	if (logged && (rc = finish_batch(w, txn, now_us)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}

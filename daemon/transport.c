@@ -42,7 +42,9 @@ zap_handle(struct broker *b, void *sock)
 	zmq_msg_t f[ZAP_FRAMES];
 	int n = 0, more = 1;
 	const struct agency *a = NULL;
+	const struct witness *w = NULL;
 	char addr[64] = "?", key[TEXT_KEY_B64_LEN] = "?";
+	char user[sizeof(JOB_WITNESS_PREFIX) + CONFIG_WITNESS_NAME_MAX];
 
 	while (more && n < ZAP_FRAMES) {
 		zmq_msg_init(&f[n]);
@@ -73,8 +75,14 @@ zap_handle(struct broker *b, void *sock)
 	    zmq_msg_size(&f[6]) == 32) {
 		text_key_to_b64(key, zmq_msg_data(&f[6]));
 		a = config_find_transport(b->cfg, zmq_msg_data(&f[6]));
+		w = config_find_witness_transport(b->cfg, zmq_msg_data(&f[6]));
 	}
-	if (a == NULL) {
+	if (w != NULL) {
+		/* A witness may only ping and cosign (verify.c). */
+		snprintf(user, sizeof(user), JOB_WITNESS_PREFIX "%s", w->name);
+		log_info("event=auth witness=%s address=%s", w->name, addr);
+		zap_reply(sock, &f[1], "200", "OK", user);
+	} else if (a == NULL) {
 		log_warn("event=auth_refused address=%s transport_key=%s", addr,
 		         key);
 		zap_reply(sock, &f[1], "400", "transport key not in region",
@@ -346,6 +354,10 @@ read_request(struct io *io)
 	                                  zmq_msg_size(&j->frame));
 	user = zmq_msg_gets(&j->frame, "User-Id");
 	j->agency = user ? config_find(io->b->cfg, user) : NULL;
+	if (user != NULL && strncmp(user, JOB_WITNESS_PREFIX,
+	                            sizeof(JOB_WITNESS_PREFIX) - 1) == 0)
+		j->witness = config_find_witness(
+		    io->b->cfg, user + sizeof(JOB_WITNESS_PREFIX) - 1);
 	size = zmq_msg_size(&j->frame);
 	if (more) {
 		zmq_msg_t extra;
@@ -361,7 +373,7 @@ read_request(struct io *io)
 		send_reply(io, j);
 		return 0;
 	}
-	if (j->agency == NULL) { /* cannot happen: ZAP admitted it */
+	if (j->agency == NULL && j->witness == NULL) { /* ZAP admitted it */
 		log_err("event=unauthenticated_frame");
 		job_free(j);
 		return 0;
@@ -374,7 +386,7 @@ read_request(struct io *io)
 		    "(limits.max_message_bytes)",
 		    size, io->b->cfg->max_message_bytes);
 		log_info("event=refused agency=%s code=%d bytes=%zu",
-		         j->agency->id, KETEN_E_TOO_BIG, size);
+		         job_peer(j), KETEN_E_TOO_BIG, size);
 		job_reply_error(j, KETEN_E_TOO_BIG, msg);
 		send_reply(io, j);
 		return 0;

@@ -10,7 +10,9 @@
 #include "clock.h"
 #include "envelope.h"
 #include "job.h"
+#include "chain.h"
 #include "log.h"
+#include "note.h"
 #include "policy.h"
 #include "record.h"
 
@@ -22,6 +24,7 @@ struct worker {
 #define KINDS_ALL     0x3e
 #define KINDS_AUDITOR (1u << KETEN_KIND_AUDITOR)
 #define KINDS_SENDERS (KINDS_ALL & ~KINDS_AUDITOR)
+#define ROLE_WITNESS  (1u << 16) /* not a kind: a witness's connection */
 
 /* A handler returns KETEN_OK to pass the job on to the writer (a write,
  * or a read whose reply waits for its access log entry to commit),
@@ -38,21 +41,23 @@ static int handle_ping(struct worker *, struct job *, struct keten_error *);
 static int handle_cases(struct worker *, struct job *, struct keten_error *);
 static int handle_case(struct worker *, struct job *, struct keten_error *);
 static int handle_replay(struct worker *, struct job *, struct keten_error *);
+static int handle_cosign(struct worker *, struct job *, struct keten_error *);
 
 /* Requests are data: who may call each, and what handles it. */
 static const struct handler {
 	enum wire_request_kind kind;
 	const char *name;
-	unsigned kinds; /* bit per enum keten_kind */
+	unsigned kinds; /* bit per enum keten_kind, and ROLE_WITNESS */
 	handler_fn fn;
 } handlers[] = {
     {WIRE_REQ_SUBMIT, "submit", KINDS_SENDERS, handle_submit},
     {WIRE_REQ_FETCH, "fetch", KINDS_ALL, handle_fetch},
     {WIRE_REQ_ACK, "ack", KINDS_ALL, handle_ack},
-    {WIRE_REQ_PING, "ping", KINDS_ALL, handle_ping},
+    {WIRE_REQ_PING, "ping", KINDS_ALL | ROLE_WITNESS, handle_ping},
     {WIRE_REQ_CASES, "list cases", KINDS_ALL, handle_cases},
     {WIRE_REQ_CASE, "read a case", KINDS_ALL, handle_case},
     {WIRE_REQ_REPLAY, "replay the log", KINDS_AUDITOR, handle_replay},
+    {WIRE_REQ_COSIGN, "cosign a checkpoint", ROLE_WITNESS, handle_cosign},
 };
 
 /* The reply is encoded; it leaves once the access log holds this read
@@ -244,16 +249,39 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	return rc;
 }
 
+/* Who the connection is, the latest checkpoint with the consistency
+ * proof from the client's known size, and the witnesses' cosignatures. */
 static int
 handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 {
 	struct reply r = {.kind = WIRE_REP_PING};
-	uint8_t hash[32];
+	struct store_ping sp;
+	char who[sizeof(JOB_WITNESS_PREFIX) + CONFIG_WITNESS_NAME_MAX];
+	int rc;
 
-	r.ping.agency = j->agency->id;
-	if (store_head(w->b->store, &r.ping.head_seq, hash) != KETEN_OK)
-		return error_set(err, KETEN_E_IO, "cannot read the chain head");
+	if ((rc = store_ping(w->b->store, &sp, j->req.known_size, err)) !=
+	    KETEN_OK)
+		return rc;
+	if (j->agency != NULL)
+		r.ping.agency = j->agency->id;
+	else {
+		snprintf(who, sizeof(who), JOB_WITNESS_PREFIX "%s",
+		         j->witness->name);
+		r.ping.agency = who;
+	}
+	r.ping.head_seq = sp.head_seq;
+	r.ping.has_cp = sp.has_cp;
+	r.ping.cp = sp.cp;
+	r.ping.n_consistency = sp.n_consistency;
+	memcpy(r.ping.consistency, sp.consistency,
+	       sp.n_consistency * KETEN_HASH_LEN);
+	r.ping.n_cosigned = sp.n_cosigned;
+	for (size_t i = 0; i < sp.n_cosigned; i++) {
+		r.ping.cosigned[i] = sp.cosigned[i];
+		r.ping.cosigned_len[i] = sp.cosigned_len[i];
+	}
 	job_reply(j, &r, &w->b->cfg->broker_key);
+	store_ping_free(&sp);
 	return ANSWERED;
 }
 
@@ -371,6 +399,87 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	return rc;
 }
 
+/*
+ * A witness's cosignature (PROTOCOL.md 10.5): the note must be this
+ * broker's checkpoint, signed by it, of a tree this log has, followed by
+ * exactly one cosignature line by the connected witness that verifies
+ * with its cosign_key. The writer stores it.
+ */
+static int
+handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
+{
+	const struct config *c = w->b->cfg;
+	const struct witness *wit = j->witness;
+	struct note_key bk, wk;
+	struct keten_checkpoint cp;
+	struct note n;
+	struct note_cosig cs;
+	const struct note_sig *sig;
+	char want[NOTE_CHECKPOINT_MAX + NOTE_NAME_MAX + 128];
+	uint8_t root[KETEN_HASH_LEN];
+	uint64_t head;
+	size_t len, line;
+	int rc;
+
+	if (note_broker_key(&bk, c->region, c->broker_sign_pk) != 0 ||
+	    note_key_init(&wk, wit->name, NOTE_COSIG_V1, wit->cosign_pk) != 0)
+		return error_set(err, KETEN_E_INTERNAL, "bad key name");
+	if (note_checkpoint_parse(&cp, j->req.note, j->req.note_len, &bk,
+	                          err) != KETEN_OK)
+		return error_set(err, KETEN_E_FIELD,
+		                 "the cosigned note is not a checkpoint of "
+		                 "region %s: %s",
+		                 c->region, err->message);
+	if (note_checkpoint_verify(&cp, &bk) != 0)
+		return error_set(err, KETEN_E_BADSIG,
+		                 "the checkpoint of %llu records that witness "
+		                 "%s cosigned was never signed by this broker",
+		                 (unsigned long long)cp.size, wit->name);
+	if (note_split(&n, j->req.note, j->req.note_len, err) != KETEN_OK)
+		return error_set(err, KETEN_E_FIELD, "%s", err->message);
+	if ((sig = note_find(&n, &wk)) == NULL ||
+	    note_cosig_decode(&cs, sig) != 0)
+		return error_set(
+		    err, KETEN_E_BADSIG,
+		    "the note carries no cosignature by witness %s "
+		    "with the cosign_key of the region config "
+		    "(key ID %02x%02x%02x%02x)",
+		    wit->name, wk.id[0], wk.id[1], wk.id[2], wk.id[3]);
+	if (note_cosig_verify(&cs, n.text, n.text_len, &wk) != 0)
+		return error_set(
+		    err, KETEN_E_BADSIG,
+		    "witness %s's cosignature of the checkpoint of "
+		    "%llu records does not verify with its "
+		    "cosign_key in the region config",
+		    wit->name, (unsigned long long)cp.size);
+	/* Exactly the checkpoint note and this one cosignature line: what
+	 * is stored and handed out is canonical. */
+	len = note_checkpoint_format(want, sizeof(want), &bk, &cp);
+	line =
+	    len ? note_cosig_line(want + len, sizeof(want) - len, &wk, &cs) : 0;
+	if (line == 0 || len + line != j->req.note_len ||
+	    memcmp(want, j->req.note, len + line) != 0)
+		return error_set(err, KETEN_E_FIELD,
+		                 "a cosign note is the checkpoint note, its "
+		                 "broker signature line and one cosignature "
+		                 "line by witness %s, nothing else",
+		                 wit->name);
+	if ((rc = store_root_at(w->b->store, root, &head, cp.size, err)) !=
+	    KETEN_OK)
+		return rc;
+	if (memcmp(root, cp.root, KETEN_HASH_LEN) != 0)
+		return error_set(err, KETEN_E_FIELD,
+		                 "the cosigned checkpoint's root is not this "
+		                 "broker's tree head at %llu records",
+		                 (unsigned long long)cp.size);
+	j->item.op = STORE_COSIGN;
+	j->item.witness = wit->name;
+	j->item.note = j->req.note;
+	j->item.note_len = j->req.note_len;
+	j->item.cosign_size = cp.size;
+	return KETEN_OK;
+}
+
 static void
 process(struct worker *w, struct job *j)
 {
@@ -394,7 +503,13 @@ process(struct worker *w, struct job *j)
 			h = &handlers[i];
 	if (rc == KETEN_OK && h == NULL)
 		rc = error_set(&err, KETEN_E_UNKNOWN_TYPE, "unknown request");
-	if (rc == KETEN_OK && !(h->kinds & (1u << j->agency->kind))) {
+	if (rc == KETEN_OK && j->agency == NULL && !(h->kinds & ROLE_WITNESS))
+		rc = error_set(&err, KETEN_E_FORBIDDEN,
+		               "%s is a witness and may only ping and cosign, "
+		               "not %s",
+		               j->witness->name, h->name);
+	else if (rc == KETEN_OK && j->agency != NULL &&
+	         !(h->kinds & (1u << j->agency->kind))) {
 		const char *kind = config_kind_name(j->agency->kind);
 		rc = error_set(&err, KETEN_E_FORBIDDEN,
 		               "%s is %s %s and may not %s", j->agency->id,
@@ -416,7 +531,7 @@ process(struct worker *w, struct job *j)
 		/* Local failures (I/O, memory) are not the peer's fault and
 		 * their codes are not wire codes: say the broker is unwell. */
 		log_err("event=request_failed agency=%s code=%d reason=\"%s\"",
-		        j->agency->id, rc, err.message);
+		        job_peer(j), rc, err.message);
 		rc = error_set(
 		    &err, KETEN_E_UNAVAILABLE,
 		    "the broker could not serve this request (%s); retry later",
@@ -424,7 +539,7 @@ process(struct worker *w, struct job *j)
 	}
 	if (rc > 0) {
 		log_info("event=refused agency=%s code=%d reason=\"%s\"",
-		         j->agency->id, rc, err.message);
+		         job_peer(j), rc, err.message);
 		job_reply_error(j, rc, err.message);
 	}
 	if (job_send(w->replies, j, 0) != 0)

@@ -42,6 +42,9 @@ answer(struct job *j, const struct note_key *broker)
 	if (j->item.op == STORE_ACK) {
 		r.kind = WIRE_REP_ACK;
 		r.ack_cursor = j->item.cursor;
+	} else if (j->item.op == STORE_COSIGN) {
+		r.kind = WIRE_REP_COSIGN;
+		r.cosign_size = j->item.cosigned;
 	} else {
 		r.kind = WIRE_REP_RECEIPT;
 		r.receipt =

@@ -72,6 +72,7 @@ void json_str(FILE *f, const char *s);
  * surrogates). */
 int cli_utf8_valid(const char *s, size_t n);
 int cmd_keygen(int argc, char **argv);
+int cmd_witness(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);

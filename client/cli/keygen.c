@@ -13,6 +13,7 @@ help(FILE *f)
 	fputs("usage: keten keygen --id ID --out FILE [--name NAME] [--kind "
 	      "KIND]\n"
 	      "       keten keygen --broker --out FILE\n"
+	      "       keten keygen --witness NAME --out FILE\n"
 	      "       keten keygen --show FILE\n\n"
 	      "Creates an agency's keys (Ed25519 signing, X25519 for sealed\n"
 	      "content, CURVE transport) in FILE with mode 0600, and prints\n"
@@ -22,10 +23,21 @@ help(FILE *f)
 	      "  --name NAME   display name for the fragment\n"
 	      "  --kind KIND   local_team, veilig_thuis, gi, raad or auditor\n"
 	      "  --broker      the broker's own keys (id 'broker')\n"
+	      "  --witness NAME  a witness's keys (Ed25519 cosigning, CURVE\n"
+	      "                transport) under a key name such as\n"
+	      "                lt-almere.example/witness: no space, no '+'\n"
 	      "  --out FILE    where to write the key file\n"
 	      "  --show FILE   print the fragment for an existing key file\n"
 	      "  -h, --help    this text\n",
 	      f);
+}
+
+/* The region config's lines for a witness (under witnesses:). */
+static void
+print_witness(const struct keten_public_keys *pub, const char *name)
+{
+	printf("  - name: %s\n    cosign_key: %s\n    transport_key: %s\n",
+	       name, pub->sign_key, pub->transport_key);
 }
 
 static void
@@ -52,13 +64,15 @@ cmd_keygen(int argc, char **argv)
 	    {"name", required_argument, NULL, 'n'},
 	    {"kind", required_argument, NULL, 'K'},
 	    {"broker", no_argument, NULL, 'b'},
+	    {"witness", required_argument, NULL, 'w'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"show", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *id = NULL, *name = NULL, *kind = NULL, *out = NULL,
-	           *show = NULL;
+	           *show = NULL, *witness = NULL;
+	char witness_name[KETEN_WITNESS_NAME_MAX + 1];
 	struct keten_public_keys pub;
 	struct keten_error err;
 	char shown_id[KETEN_ID_MAX + 1];
@@ -78,6 +92,9 @@ cmd_keygen(int argc, char **argv)
 		case 'b':
 			broker = 1;
 			break;
+		case 'w':
+			witness = optarg;
+			break;
 		case 'o':
 			out = optarg;
 			break;
@@ -92,11 +109,27 @@ cmd_keygen(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (show != NULL && keten_witness_key_public(&pub, witness_name, show,
+	                                             &err) == KETEN_OK) {
+		print_witness(&pub, witness_name);
+		return EXIT_OK;
+	}
 	if (show != NULL) {
 		if (keten_key_public(&pub, shown_id, show, &err) != KETEN_OK)
 			return cli_fail("keygen", &err);
 		print_fragment(&pub, shown_id, name, kind,
 		               strcmp(shown_id, "broker") == 0, show);
+		return EXIT_OK;
+	}
+	if (witness != NULL) {
+		if (out == NULL || optind != argc || broker || id != NULL) {
+			fprintf(stderr, "keten keygen: --witness NAME takes "
+			                "--out FILE and nothing else\n");
+			return EXIT_USAGE;
+		}
+		if (keten_keygen_witness(&pub, out, witness, &err) != KETEN_OK)
+			return cli_fail("keygen", &err);
+		print_witness(&pub, witness);
 		return EXIT_OK;
 	}
 	if (broker)

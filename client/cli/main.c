@@ -27,6 +27,7 @@ static const struct verb {
     {"withdraw", cmd_step, "take back our open offer of a case"},
     {"feedback", cmd_step, "tell an earlier referrer how the case goes"},
     {"close", cmd_step, "close a case we hold, with an outcome"},
+    {"witness", cmd_witness, "cosign the broker's checkpoints (--every DUR)"},
     {"audit", cmd_audit,
      "verify the log, replay its cases (audit verify|cases|replay)"},
 };

@@ -19,7 +19,8 @@
 #define DEFAULT_TIMEOUT_MS 10000
 
 static int
-open_socket(struct keten_client *c, struct keten_error *err)
+open_socket(struct keten_client *c, const uint8_t curve_pk[32],
+            const uint8_t curve_sk[32], struct keten_error *err)
 {
 	char mon[64];
 	int linger = 0;
@@ -37,9 +38,8 @@ open_socket(struct keten_client *c, struct keten_error *err)
 	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
 	    zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY,
 	                   c->cfg->broker_curve_pk, 32) ||
-	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys->curve_pk,
-	                   32) ||
-	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys->curve_sk, 32))
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, curve_pk, 32) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, curve_sk, 32))
 		return error_set(err, KETEN_E_INTERNAL,
 		                 "cannot set CURVE keys: %s",
 		                 zmq_strerror(zmq_errno()));
@@ -62,9 +62,10 @@ open_socket(struct keten_client *c, struct keten_error *err)
 	return KETEN_OK;
 }
 
-int
-keten_client_new(struct keten_client **out, const char *config_path,
-                 const char *key_path, struct keten_error *err)
+/* A client with its config loaded, not yet connected. */
+static int
+client_alloc(struct keten_client **out, const char *config_path,
+             struct keten_error *err)
 {
 	struct keten_client *c;
 	int rc;
@@ -77,8 +78,43 @@ keten_client_new(struct keten_client **out, const char *config_path,
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	randombytes_buf(&c->next_id, sizeof(c->next_id));
 	c->next_id = (c->next_id >> 16) | 1; /* never 0, room to grow */
-	if ((rc = config_load(&c->cfg, config_path, err)) != KETEN_OK ||
-	    (rc = keys_load(&c->keys, key_path, err)) != KETEN_OK)
+	if ((rc = config_load(&c->cfg, config_path, err)) != KETEN_OK) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return KETEN_OK;
+}
+
+int
+client_new_witness(struct keten_client **out, const char *config_path,
+                   const char *name, const uint8_t curve_pk[32],
+                   const uint8_t curve_sk[32], struct keten_error *err)
+{
+	struct keten_client *c;
+	int rc;
+
+	if ((rc = client_alloc(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	snprintf(c->who, sizeof(c->who), "witness %s", name);
+	if ((rc = open_socket(c, curve_pk, curve_sk, err)) != KETEN_OK) {
+		keten_client_destroy(&c);
+		return rc;
+	}
+	*out = c;
+	return KETEN_OK;
+}
+
+int
+keten_client_new(struct keten_client **out, const char *config_path,
+                 const char *key_path, struct keten_error *err)
+{
+	struct keten_client *c;
+	int rc;
+
+	if ((rc = client_alloc(&c, config_path, err)) != KETEN_OK)
+		return rc;
+	if ((rc = keys_load(&c->keys, key_path, err)) != KETEN_OK)
 		goto fail;
 	if ((c->me = config_find(c->cfg, c->keys->id)) == NULL) {
 		rc = error_set(
@@ -97,7 +133,9 @@ keten_client_new(struct keten_client **out, const char *config_path,
 		    config_path, c->me->id, c->me->line, key_path);
 		goto fail;
 	}
-	if ((rc = open_socket(c, err)) != KETEN_OK)
+	snprintf(c->who, sizeof(c->who), "%s", c->me->id);
+	if ((rc = open_socket(c, c->keys->curve_pk, c->keys->curve_sk, err)) !=
+	    KETEN_OK)
 		goto fail;
 	*out = c;
 	return KETEN_OK;
@@ -174,7 +212,7 @@ no_answer(struct keten_client *c, struct keten_error *err)
 		    err, KETEN_E_CONNECT,
 		    "the broker at %s refused %s's transport key; is it in "
 		    "the broker's region config?",
-		    c->cfg->connect, c->me->id);
+		    c->cfg->connect, c->who);
 	if (!c->connected && c->proto_failed)
 		return error_set(err, KETEN_E_CONNECT,
 		                 "the CURVE handshake with %s failed; check "

@@ -19,7 +19,8 @@ struct inflight {
 struct keten_client {
 	struct config *cfg;
 	struct keys *keys;
-	const struct agency *me;
+	const struct agency *me; /* NULL for a witness */
+	char who[160];           /* the agency id, or "witness NAME" */
 	void *zctx, *sock, *mon;
 	int timeout_ms;
 	uint64_t next_id;
@@ -72,6 +73,12 @@ int client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
                  const uint8_t record_hash[32],
                  const struct keten_checkpoint *cp, const uint8_t (*path)[32],
                  size_t n_path, struct keten_error *err) WUR;
+
+/* A client that connects as a witness (no agency keys): it may only
+ * ping and cosign. */
+int client_new_witness(struct keten_client **out, const char *config_path,
+                       const char *name, const uint8_t curve_pk[32],
+                       const uint8_t curve_sk[32], struct keten_error *err) WUR;
 
 /* Sends a request (its request_id is assigned and returned in *id). */
 int client_send(struct keten_client *c, uint64_t *id, struct request *r,

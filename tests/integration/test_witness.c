@@ -1,0 +1,270 @@
+/*
+ * Witnesses against a real ketend (issue 15, point 3): two witnesses
+ * cosign, the broker stores and hands out their cosignatures, refuses a
+ * forged one and one over a checkpoint it never signed, and a witness that
+ * saw a longer log detects a broker cut back to an older copy.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "../check.h"
+#include "harness.h"
+#include "keys.h"
+#include "note.h"
+#include "raw.h"
+
+#define W1 "lt-almere.example/witness"
+#define W2 "audit-inspectie.example/witness"
+
+static char w1_key[400], w2_key[400], rogue_key[400];
+
+static void
+make_witness(char *path, const struct harness *h, const char *file,
+             const char *name, FILE *cfg)
+{
+	struct keten_public_keys pub;
+	struct keten_error err;
+
+	snprintf(path, 400, "%s/%s", h->dir, file);
+	CHECK(keten_keygen_witness(&pub, path, name, &err) == KETEN_OK);
+	if (cfg != NULL)
+		fprintf(cfg,
+		        "  - name: %s\n    cosign_key: %s\n    transport_key: "
+		        "%s\n",
+		        name, pub.sign_key, pub.transport_key);
+}
+
+/* A raw connection with a witness's transport key. */
+static void
+raw_witness(struct raw *r, const struct harness *h, const char *key)
+{
+	struct witness_keys *k;
+	struct keten_error err;
+
+	CHECK(keys_witness_load(&k, key, &err) == KETEN_OK);
+	raw_connect_keys(r, h, k->curve_pk, k->curve_sk);
+	keys_witness_destroy(&k);
+}
+
+static int
+call(struct raw *r, struct reply *rep, const struct request *req)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	CHECK(wire_request_encode(&buf, &len, req) == KETEN_OK);
+	rc = raw_call1(r, rep, buf, len, 10000);
+	free(buf);
+	return rc;
+}
+
+/* Sends a cosign whose checkpoint is cp (signature as given) and whose
+ * cosignature line is by the key file `signer` under name W1; the
+ * broker's error reply must carry code and contain words. */
+static void
+cosign_refused(struct raw *r, const struct harness *h,
+               const struct keten_checkpoint *cp, const char *signer, int code,
+               const char *words)
+{
+	struct witness_keys *k;
+	struct keten_error err;
+	struct note_key bk, wk;
+	struct note_cosig cs;
+	struct request req = {.kind = WIRE_REQ_COSIGN};
+	struct reply rep;
+	struct config *cfg;
+	char buf[NOTE_CHECKPOINT_MAX + 512];
+	size_t len, body;
+
+	CHECK(config_load(&cfg, h->config, &err) == KETEN_OK);
+	CHECK(note_broker_key(&bk, cfg->region, cfg->broker_sign_pk) == 0);
+	CHECK(keys_witness_load(&k, signer, &err) == KETEN_OK);
+	CHECK(note_key_init(&wk, W1, NOTE_COSIG_V1, k->cosign_pk) == 0);
+	body = note_checkpoint_body(buf, sizeof(buf), bk.name, cp);
+	CHECK(body > 0);
+	note_cosig_sign(&cs, 1700000000, buf, body, k->cosign_sk);
+	len = note_checkpoint_format(buf, sizeof(buf), &bk, cp);
+	CHECK(len > 0);
+	len += note_cosig_line(buf + len, sizeof(buf) - len, &wk, &cs);
+	req.note = buf;
+	req.note_len = len;
+	CHECK(call(r, &rep, &req) == 0);
+	CHECK(rep.kind == WIRE_REP_ERROR);
+	CHECK(rep.error.code == code);
+	if (strstr(rep.error.message, words) == NULL)
+		fprintf(stderr, "refusal: %s\n", rep.error.message);
+	CHECK(strstr(rep.error.message, words) != NULL);
+	wire_reply_clear(&rep);
+	keys_witness_destroy(&k);
+	config_destroy(&cfg);
+}
+
+/* The latest checkpoint, and the witnesses' notes, by a ping. */
+static void
+ping(struct raw *r, struct reply *rep)
+{
+	struct request req = {.kind = WIRE_REQ_PING};
+
+	CHECK(call(r, rep, &req) == 0);
+	CHECK(rep->kind == WIRE_REP_PING);
+	CHECK(rep->ping.has_cp);
+}
+
+/* The note of witness name among the ping's, or NULL. */
+static const char *
+cosigned_by(const struct reply *rep, const char *name, size_t *len)
+{
+	char want[200];
+
+	snprintf(want, sizeof(want), "\n\xe2\x80\x94 %s ", name);
+	for (size_t i = 0; i < rep->ping.n_cosigned; i++) {
+		char *s =
+		    strndup(rep->ping.cosigned[i], rep->ping.cosigned_len[i]);
+		int hit = s != NULL && strstr(s, want) != NULL;
+		free(s);
+		if (hit) {
+			*len = rep->ping.cosigned_len[i];
+			return rep->ping.cosigned[i];
+		}
+	}
+	return NULL;
+}
+
+/* Runs the CLI's witness round; its exit status, stderr in out. */
+static int
+cli_witness(const struct harness *h, const char *key, char *out, size_t n)
+{
+	char cmd[2048], errf[400];
+	FILE *f;
+	int st;
+
+	snprintf(errf, sizeof(errf), "%s/witness.err", h->dir);
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' witness --config '%s' --key '%s' >/dev/null 2>'%s'",
+	         harness_cli(), h->config, key, errf);
+	st = system(cmd);
+	out[0] = '\0';
+	if ((f = fopen(errf, "r")) != NULL) {
+		size_t got = fread(out, 1, n - 1, f);
+		out[got] = '\0';
+		fclose(f);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+main(void)
+{
+	struct harness h;
+	struct keten_witness_round wr;
+	struct keten_error err;
+	struct raw rw, ra;
+	struct reply rep;
+	struct keten_checkpoint cp;
+	char state[420], text[4096], cmd[2048];
+	const char *note;
+	size_t len;
+	struct stat st;
+	FILE *cfg;
+
+	CHECK(sodium_init() >= 0);
+	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	CHECK((cfg = fopen(h.config, "a")) != NULL);
+	fputs("witnesses:\n", cfg);
+	make_witness(w1_key, &h, "w1.key", W1, cfg);
+	make_witness(w2_key, &h, "w2.key", W2, cfg);
+	fputs("witness_quorum: 2\n", cfg);
+	fclose(cfg);
+	make_witness(rogue_key, &h, "rogue.key", W1, NULL);
+	harness_start(&h);
+	harness_fill(&h, 5, "witness");
+
+	/* Two witnesses cosign the checkpoint of 5 records. */
+	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
+	      KETEN_OK);
+	CHECK(wr.previous == 0 && wr.size == 5 && wr.stored == 5);
+	CHECK(keten_witness_cosign(&wr, h.config, w2_key, NULL, &err) ==
+	      KETEN_OK);
+	CHECK(wr.size == 5 && wr.stored == 5);
+	/* The state file: the checkpoint note, mode 0600. */
+	snprintf(state, sizeof(state), "%s.checkpoint", w1_key);
+	CHECK(stat(state, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+	/* The broker hands out both, each with the broker's signature and
+	 * the witness's cosignature, over the same checkpoint. */
+	raw_witness(&rw, &h, w1_key);
+	ping(&rw, &rep);
+	CHECK(strcmp(rep.ping.agency, "witness:" W1) == 0);
+	CHECK(rep.ping.n_cosigned == 2);
+	CHECK((note = cosigned_by(&rep, W1, &len)) != NULL);
+	CHECK(len > 10 && memcmp(note, "keten/testregion\n5\n", 19) == 0);
+	CHECK(strstr(note, "\xe2\x80\x94 keten/testregion ") != NULL);
+	CHECK(cosigned_by(&rep, W2, &len) != NULL);
+	cp = rep.ping.cp;
+	wire_reply_clear(&rep);
+
+	/* A witness may only ping and cosign; an agency may not cosign. */
+	{
+		struct request req = {.kind = WIRE_REQ_FETCH};
+		CHECK(call(&rw, &rep, &req) == 0);
+		CHECK(rep.kind == WIRE_REP_ERROR &&
+		      rep.error.code == KETEN_E_FORBIDDEN);
+		CHECK(strstr(rep.error.message, "is a witness") != NULL);
+		wire_reply_clear(&rep);
+		raw_connect(&ra, &h, "lt-almere");
+		req.kind = WIRE_REQ_COSIGN;
+		req.note = "x";
+		req.note_len = 1;
+		CHECK(call(&ra, &rep, &req) == 0);
+		CHECK(rep.kind == WIRE_REP_ERROR &&
+		      rep.error.code == KETEN_E_FORBIDDEN);
+		wire_reply_clear(&rep);
+		raw_close(&ra);
+	}
+
+	/* A forged cosignature: the right name, the wrong key. */
+	cosign_refused(&rw, &h, &cp, rogue_key, KETEN_E_BADSIG,
+	               "no cosignature by witness " W1);
+	/* A cosignature over a checkpoint the broker never signed. */
+	cp.size = 4;
+	cosign_refused(&rw, &h, &cp, w1_key, KETEN_E_BADSIG,
+	               "never signed by this broker");
+	raw_close(&rw);
+
+	/* Keep a copy of the broker at 5 records, then grow the log. */
+	CHECK(harness_stop(&h) == 0);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s.old'", h.data, h.data);
+	CHECK(system(cmd) == 0);
+	harness_start(&h);
+	harness_fill(&h, 5, "witness-more");
+	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
+	      KETEN_OK);
+	CHECK(wr.previous == 5 && wr.size == 10 && wr.stored == 10);
+	CHECK(cli_witness(&h, w2_key, text, sizeof(text)) == 0);
+
+	/* Cut: the broker comes back on the older copy. */
+	CHECK(harness_stop(&h) == 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s.old' '%s'", h.data,
+	         h.data, h.data);
+	CHECK(system(cmd) == 0);
+	harness_start(&h);
+	CHECK(cli_witness(&h, w1_key, text, sizeof(text)) == 1);
+	if (strstr(text, "not an extension of the one it showed") == NULL)
+		fprintf(stderr, "witness said: %s\n", text);
+	CHECK(strstr(text, "not an extension of the one it showed") != NULL);
+	CHECK(strstr(text, "(size 10)") != NULL);
+	CHECK(strstr(text, "report this to your auditor") != NULL);
+	/* The state file still holds the longer log: proof of the cut. */
+	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
+	      KETEN_E_FORKED);
+	CHECK(wr.previous == 10);
+
+	CHECK(harness_stop(&h) == 0);
+	harness_cleanup(&h);
+	return check_done("test_witness");
+}
