@@ -101,14 +101,18 @@ start(void)
 	return -1;
 }
 
-/* The audit's report without the checkpoint's signing time. */
+/* The audit's report without the checkpoints' signing times. */
 static void
 untimed(char *s)
 {
-	char *t = strstr(s, " signed "), *e;
+	char *t = s, *e;
 
-	if (t != NULL && (e = strstr(t, " by the broker")) != NULL)
+	/* Every line that names a checkpoint says when it was signed. */
+	while ((t = strstr(t, " signed ")) != NULL &&
+	       (e = strstr(t, " by the broker")) != NULL) {
 		memmove(t, e, strlen(e) + 1);
+		t++;
+	}
 }
 
 static int
