@@ -912,23 +912,21 @@ put_cosigned(const struct keten_audit *a)
 		cli_time(signed_at, w->checkpoint.signed_at_us);
 		cli_time(at, w->cosigned_at_us);
 		printf("cosigned: checkpoint of %" PRIu64
-		       " record%s (signed %s) by ",
-		       w->checkpoint.size, w->checkpoint.size == 1 ? "" : "s",
-		       signed_at);
+		       " records (signed %s) by ",
+		       w->checkpoint.size, signed_at);
 		cli_put_text(stdout, w->witness);
 		printf(" at %s: the log extends it\n", at);
 	}
 	if (a->n_unnamed > 0)
-		printf("%zu cosignature%s by witnesses the region config does "
+		printf("%zu cosignatures by witnesses the region config does "
 		       "not name: not checked\n",
-		       a->n_unnamed, a->n_unnamed == 1 ? "" : "s");
+		       a->n_unnamed);
 	if (a->n_witnesses == 0)
 		puts("quorum: the region config names no witnesses");
 	else if (a->has_quorum)
 		printf("quorum: %u of %zu witnesses cosigned the log up to "
-		       "%" PRIu64 " record%s or beyond\n",
-		       a->witness_quorum, a->n_witnesses, a->quorum_size,
-		       a->quorum_size == 1 ? "" : "s");
+		       "%" PRIu64 " records or beyond\n",
+		       a->witness_quorum, a->n_witnesses, a->quorum_size);
 	else
 		printf("quorum: not reached: %zu of %zu witnesses cosigned, "
 		       "%u needed\n",
