@@ -360,6 +360,12 @@ witnessed(void)
 	CHECK_STR_HAS(out, "FAILED at record 7: witness " W2 " cosigned a "
 	                   "checkpoint of 8 records but this log holds only "
 	                   "6 (records removed at the end)");
+
+	/* The broker itself refuses to serve the forged directory. */
+	forge_cosig(h.data, W1);
+	CHECK_INT(harness_start_refused(&h), 1);
+	CHECK(harness_log_has(&h, "witness " W1 "'s cosignature of the "
+	                          "checkpoint of 8 records does not verify"));
 	harness_cleanup(&h);
 }
 
