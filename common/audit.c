@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "audit_witness.h"
 #include "casebook.h"
 #include "chain.h"
 #include "ledger.h"
@@ -51,6 +52,9 @@ struct walk {
 	/* An outside checkpoint: the tree at its size must have its root. */
 	bool anchor_pending;
 	struct keten_checkpoint anchor;
+	/* The size of the next witness's cosigned checkpoint to hold the
+	 * tree to (audit_witness.h); 0 or UINT64_MAX: none. */
+	uint64_t wit_next;
 };
 
 struct seen {
@@ -205,6 +209,18 @@ anchor_holds(struct walk *w, bool reached)
 	                 n, have);
 }
 
+/* The witnesses' checkpoints of the size the walk has just reached
+ * against its tree; a fault is reported once the whole log verified. */
+static void
+witness_holds(struct walk *w)
+{
+	uint8_t root[32];
+
+	merkle_frontier_root(&w->tree, root);
+	audit_witness_reached(w->res, w->tree.size, w->prev, root);
+	w->wit_next = audit_witness_next(w->res);
+}
+
 /* What the walk says when record_open refuses a record. */
 static const char *const refusal[RECORD_N_FAULTS] = {
     [RECORD_UNDECODABLE] = "the envelope does not decode (altered)",
@@ -275,6 +291,8 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		if (merkle_frontier_push(&w->tree, leaf, NULL, NULL) != 0)
 			return broken(w, key, "the log is too long for a tree");
 	}
+	if (w->tree_on && key == w->wit_next)
+		witness_holds(w);
 	if (w->cp_pending && key == w->cp.size && (bad = cp_holds(w)) != 0)
 		return bad;
 	if (w->anchor_pending && key == w->anchor.size &&
@@ -652,6 +670,12 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 	}
 	res->has_cp = w.cp_pending;
 	res->cp = w.cp;
+	if ((rc = audit_witness_load(res, c, l, err)) != KETEN_OK) {
+		ledger_close(&l);
+		return rc;
+	}
+	if ((w.wit_next = audit_witness_next(res)) == 0)
+		witness_holds(&w); /* the empty log's: genesis, empty tree */
 	/* A checkpoint of the empty log: genesis and the empty tree, now,
 	 * since the walk never reaches a record 0. */
 	if (w.cp_pending && w.cp.size == 0 && (rc = cp_holds(&w)) != 0) {
@@ -708,7 +732,7 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 		return anchor_holds(&w, false);
 	/* No head stored yet: a broker that has recorded nothing. */
 	if (meta_seq == 0 && res->records == 0)
-		return KETEN_OK;
+		return audit_witness_end(res, c, err);
 	if (meta_seq != res->records ||
 	    sodium_memcmp(meta_hash, w.prev, 32) != 0) {
 		res->bad_seq =
@@ -740,7 +764,7 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 		    (unsigned long long)meta_seq,
 		    (unsigned long long)res->records);
 	}
-	return KETEN_OK;
+	return audit_witness_end(res, c, err);
 }
 
 int

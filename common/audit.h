@@ -24,6 +24,27 @@ enum audit_anchor {
 	AUDIT_ANCHOR_DIFFERS
 };
 
+/* A witness's newest cosigned checkpoint, from the witness database
+ * (audit_witness.h): how it stands once checked. */
+enum audit_cosig_state {
+	AUDIT_COSIG_PENDING = 0, /* verified; the walk has not reached it */
+	AUDIT_COSIG_HELD,        /* the log has its head and root at its size */
+	AUDIT_COSIG_BAD_NOTE,    /* not a checkpoint note of the region */
+	AUDIT_COSIG_BAD_BROKER,  /* not signed by the config's broker key */
+	AUDIT_COSIG_BAD_COSIG,   /* no cosignature that verifies */
+	AUDIT_COSIG_DIFFERS,     /* another tree at its size: a fork */
+	AUDIT_COSIG_BEYOND       /* more records than the log: a cut */
+};
+
+#define AUDIT_COSIGNED_MAX CONFIG_WITNESSES_MAX
+
+struct audit_cosigned {
+	char witness[CONFIG_WITNESS_NAME_MAX + 1];
+	struct keten_checkpoint cp; /* size 0 if the note does not parse */
+	uint64_t cosigned_at;       /* the cosignature's time, seconds */
+	enum audit_cosig_state state;
+};
+
 struct audit_result {
 	uint64_t records;
 	uint64_t head_seq;
@@ -36,6 +57,17 @@ struct audit_result {
 	/* How the log stands to an outside checkpoint, if one was given to
 	 * audit_verify_dir_from (its signature checked by the caller). */
 	enum audit_anchor anchor;
+	/* The witness database's entries of the witnesses the config names,
+	 * in name order, each checked (a failure fails the audit once the
+	 * log verified); entries of witnesses it does not name are counted,
+	 * not checked. quorum_size: the most records of the log that at
+	 * least the config's witness_quorum witnesses have cosigned (each
+	 * cosigned at least that many), if any. */
+	size_t n_cosigned;
+	struct audit_cosigned cosigned[AUDIT_COSIGNED_MAX];
+	size_t n_unnamed;
+	bool has_quorum;
+	uint64_t quorum_size;
 	/* Every case, replayed from the records alone, in the order they
 	 * were opened: read one with casebook_case. */
 	struct casebook *cases;

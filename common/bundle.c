@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "audit_witness.h"
 #include "bundle.h"
 #include "chain.h"
 #include "ledger.h"
@@ -101,15 +102,16 @@ build_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 	return merkle_frontier_push(&b->tree, leaf, want_done, b);
 }
 
-/* The checkpoint's note: the broker's signature line, then (issue 15,
- * point 3) the cosignature lines of the witnesses that signed this very
- * note text, from the directory's witness database. Its length, 0 if it
- * cannot be written. */
+/* The checkpoint's note: the broker's signature line, then the
+ * cosignature lines of the witnesses that signed this very note, from the
+ * directory's witness database. Its length, 0 if it cannot be written. */
 static size_t
-bundle_note(char *out, size_t cap, const struct config *c,
+bundle_note(char *out, size_t cap, const struct config *c, const char *dir,
             const struct keten_checkpoint *cp)
 {
-	return note_checkpoint_format(out, cap, &c->broker_key, cp);
+	size_t len = note_checkpoint_format(out, cap, &c->broker_key, cp);
+
+	return len ? audit_witness_lines(out, len, cap, c, dir) : 0;
 }
 
 int
@@ -167,7 +169,7 @@ bundle_build(char **out, size_t *len, const struct config *c, const char *dir,
 	p.extra_len = b.rec_len;
 	p.index = seq - 1;
 	p.note = note;
-	if ((p.note_len = bundle_note(note, sizeof(note), c, cp)) == 0) {
+	if ((p.note_len = bundle_note(note, sizeof(note), c, dir, cp)) == 0) {
 		rc = error_set(err, KETEN_E_INTERNAL,
 		               "cannot write the checkpoint's note");
 		goto done;
@@ -190,15 +192,22 @@ done:
 	return rc;
 }
 
-/* The cosignatures of the checkpoint note by witnesses the config names
- * (issue 15, point 3): none until the config has witnesses. */
+/* The witnesses the config names whose cosignature of the checkpoint
+ * note verifies, in the config's order. */
 static void
 bundle_cosigners(struct bundle_info *out, const struct config *c,
                  const struct note *n)
 {
-	(void)c;
-	(void)n;
+	struct note_cosig cs;
+	const struct note_sig *line;
+
 	out->n_cosigners = 0;
+	for (size_t i = 0;
+	     i < c->n_witnesses && out->n_cosigners < BUNDLE_COSIGNERS_MAX; i++)
+		if (audit_witness_cosig(&cs, &line, n, &c->witnesses[i]) == 0) {
+			out->cosigner[out->n_cosigners] = line->name;
+			out->cosigner_len[out->n_cosigners++] = line->name_len;
+		}
 }
 
 static int

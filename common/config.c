@@ -654,6 +654,9 @@ load_witnesses(struct loader *l, yaml_node_t *seq)
 		return bad(l, seq, "'witnesses' must be a list");
 	n = (size_t)(seq->data.sequence.items.top -
 	             seq->data.sequence.items.start);
+	if (n > CONFIG_WITNESSES_MAX)
+		return bad(l, seq, "%zu witnesses are named; at most %d may be",
+		           n, CONFIG_WITNESSES_MAX);
 	if (n > 0 && (c->witnesses = calloc(n, sizeof(*c->witnesses))) == NULL)
 		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {

@@ -19,6 +19,7 @@
 #define CONFIG_NAME_MAX         128
 #define CONFIG_ENDPOINT_MAX     256
 #define CONFIG_WITNESS_NAME_MAX TEXT_WITNESS_NAME_MAX
+#define CONFIG_WITNESSES_MAX    16 /* witnesses a region config may name */
 
 struct agency {
 	char id[KETEN_ID_MAX + 1];

@@ -234,6 +234,40 @@ ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
 }
 
 int
+ledger_witness_each(struct ledger *l, ledger_witness_fn fn, void *arg,
+                    struct keten_error *err)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi db;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc, ret = KETEN_OK;
+
+	rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(l->env, 0)) == 0)
+		rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return error_set(err, KETEN_E_IO,
+		                 "cannot read the witness database: %s",
+		                 mdb_strerror(rc));
+	if ((rc = mdb_dbi_open(txn, LAYOUT_DB_WITNESS, 0, &db)) == 0)
+		rc = mdb_cursor_open(txn, db, &cur);
+	for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : rc;
+	     rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if ((ret = fn(arg, k.mv_data, k.mv_size, v.mv_data,
+		              v.mv_size)) != 0)
+			break;
+	if (ret == KETEN_OK && rc != MDB_NOTFOUND)
+		ret = error_set(err, KETEN_E_IO,
+		                "cannot read the witness database: %s",
+		                mdb_strerror(rc));
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int
 ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,
                    uint64_t *head_seq, uint8_t head_hash[32],
                    char region[KETEN_ID_MAX + 1], struct keten_error *err)

@@ -50,6 +50,16 @@ int ledger_checkpoint(struct ledger *l, struct keten_checkpoint *cp, bool *has,
                       const struct note_key *broker, bool old_ok,
                       struct keten_error *err) WUR;
 
+/* Calls fn for each entry of the witness database (ledger_layout.h: a
+ * witness's name, its cosigned note; both unverified, valid only during
+ * the call), in one read snapshot of its own; a directory without the
+ * database has no entries. Stops early and returns fn's value if it is
+ * not 0. */
+typedef int (*ledger_witness_fn)(void *arg, const char *name, size_t name_len,
+                                 const char *note, size_t note_len);
+int ledger_witness_each(struct ledger *l, ledger_witness_fn fn, void *arg,
+                        struct keten_error *err) WUR;
+
 /* The same over the access log (access.h), with its own head; a data
  * directory from before the access log walks as empty. */
 int ledger_walk_access(struct ledger *l, ledger_record_fn fn, void *arg,

@@ -8,8 +8,11 @@
 # Raad closes the case. After every step the demo checks who holds the case.
 # Veilig Thuis's desk is subscribed (keten watch) before the referral is
 # sent and must show it as soon as it is recorded.
-# Then it prints the verified case history, verifies the audit chain and
-# stops the broker. Exits 0 only if every step did what it should.
+# Then it prints the verified case history; two witnesses, one run by
+# lt-almere and one by the auditor, cosign the broker's checkpoint; the
+# auditor verifies the chain with both cosignatures and the quorum, stops
+# the broker and writes the referral's offline proof, which carries the
+# cosignatures. Exits 0 only if every step did what it should.
 #
 # KETEN_DEMO_DIR=DIR keeps the region, keys and data there (default: a
 # temporary directory, removed afterwards).
@@ -60,6 +63,19 @@ done
 
 step "generating keys and the Flevoland region config in $work"
 config=$("$root/deploy/region.sh" "$keten" "$work" "$port")
+
+step "two witnesses: lt-almere's and the auditor's, both needed (quorum 2)"
+witness_almere=lt-almere.flevoland.example/witness
+witness_auditor=audit-inspectie.flevoland.example/witness
+{
+	echo "witness_quorum: 2"
+	echo "witnesses:"
+	"$keten" keygen --witness "$witness_almere" \
+		--out "$work/keys/lt-almere.witness.key"
+	"$keten" keygen --witness "$witness_auditor" \
+		--out "$work/keys/audit-inspectie.witness.key"
+} >>"$config"
+tail -n 8 "$config"
 "$ketend" --check-config "$config"
 
 step "starting ketend on 127.0.0.1:$port"
@@ -215,9 +231,24 @@ grep -q "replayed holder = raad-midden-nederland" <<<"$out" ||
 step "no offer is overdue"
 as vt-flevoland cases --overdue || fail "an offer is overdue"
 
-step "the auditor verifies the chain, keeps its checkpoint and replays every case from it"
-"$keten" audit verify -c "$config" --save-checkpoint "$work/audit.note" \
-	"$work/data" || fail "audit failed"
+# The witnesses cosign last: every read is an access-log entry and moves
+# the checkpoint on, and the proof below is against the latest one.
+step "the witnesses check the log grew consistently and cosign its checkpoint"
+for w in lt-almere audit-inspectie; do
+	"$keten" witness -c "$config" -k "$work/keys/$w.witness.key" ||
+		fail "$w's witness did not cosign"
+done
+
+step "the auditor verifies the chain and the cosignatures, keeps its checkpoint and replays every case from it"
+out=$("$keten" audit verify -c "$config" --save-checkpoint "$work/audit.note" \
+	"$work/data") || fail "audit failed: $out"
+echo "$out"
+for w in "$witness_almere" "$witness_auditor"; do
+	grep -q "^cosigned: checkpoint of .* by $w at " <<<"$out" ||
+		fail "the audit does not show $w's cosignature"
+done
+grep -q "^quorum: 2 of 2 witnesses cosigned the log up to" <<<"$out" ||
+	fail "the audit does not find the quorum of 2 witnesses"
 prints "$case  closed" "$keten" audit cases -c "$config" "$work/data" ||
 	fail "the audit replay does not find the case closed"
 
@@ -238,8 +269,11 @@ step "the referral's offline proof: a .tlog-proof, checked with the region confi
 "$keten" audit proof -c "$config" --seq "$referral_seq" \
 	--out "$work/referral.tlog-proof" "$work/data" ||
 	fail "cannot write the referral's proof"
-"$keten" audit check-proof -c "$config" "$work/referral.tlog-proof" ||
-	fail "the referral's proof does not check"
+out=$("$keten" audit check-proof -c "$config" "$work/referral.tlog-proof") ||
+	fail "the referral's proof does not check: $out"
+echo "$out"
+grep -q "^cosigned by $witness_almere, $witness_auditor\$" <<<"$out" ||
+	fail "the proof does not carry both witnesses' cosignatures"
 prints "record $referral_seq: referral lt-almere -> vt-flevoland, case $case" \
 	"$keten" audit check-proof -c "$config" "$work/referral.tlog-proof" ||
 	fail "the proof does not show the referral"
@@ -247,4 +281,4 @@ prints "extends the checkpoint" "$keten" audit verify -c "$config" \
 	--checkpoint "$work/audit.note" "$work/data" ||
 	fail "the log does not extend the auditor's saved checkpoint"
 
-printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, the proof of the referral checked offline.\n' "$case"
+printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, cosigned by two witnesses, the proof of the referral checked offline with their cosignatures.\n' "$case"

@@ -870,25 +870,94 @@ audit_check_proof(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The newest checkpoint the data directory holds, for the line that says
- * the end cannot be vouched for offline. The witnesses' cosigned
- * checkpoints (issue 15, point 3) are listed here too once the audit
- * reports them. */
+/* The newest checkpoint a witness cosigned, for the line that says the
+ * end cannot be vouched for offline: a witness's own state file holds it
+ * too, and with --checkpoint proves any later cut. */
 static void
 put_held_checkpoint(const struct keten_audit *a)
 {
+	const struct keten_cosigned *best = NULL;
 	char root[65], when[32];
 
-	if (!a->has_checkpoint) {
-		puts("newest checkpoint held: none (the broker has signed "
-		     "none yet)");
+	for (size_t i = 0; i < a->n_cosigned; i++)
+		if (best == NULL ||
+		    a->cosigned[i].checkpoint.size > best->checkpoint.size)
+			best = &a->cosigned[i];
+	if (best == NULL) {
+		puts("newest cosigned checkpoint held: none (no witness has "
+		     "cosigned one)");
 		return;
 	}
-	keten_hex(root, a->checkpoint.root, 32);
-	cli_time(when, a->checkpoint.signed_at_us);
-	printf("newest checkpoint held: %" PRIu64
-	       " records, signed %s by the broker, root %s\n",
-	       a->checkpoint.size, when, root);
+	keten_hex(root, best->checkpoint.root, 32);
+	cli_time(when, best->checkpoint.signed_at_us);
+	printf("newest cosigned checkpoint held: %" PRIu64
+	       " records, signed %s by the broker, root %s, cosigned by",
+	       best->checkpoint.size, when, root);
+	for (size_t i = 0, n = 0; i < a->n_cosigned; i++)
+		if (a->cosigned[i].checkpoint.size == best->checkpoint.size) {
+			fputs(n++ ? ", " : " ", stdout);
+			cli_put_text(stdout, a->cosigned[i].witness);
+		}
+	putchar('\n');
+}
+
+/* One line per witness's cosigned checkpoint, then the quorum. */
+static void
+put_cosigned(const struct keten_audit *a)
+{
+	char signed_at[32], at[32];
+
+	for (size_t i = 0; i < a->n_cosigned; i++) {
+		const struct keten_cosigned *w = &a->cosigned[i];
+		cli_time(signed_at, w->checkpoint.signed_at_us);
+		cli_time(at, w->cosigned_at_us);
+		printf("cosigned: checkpoint of %" PRIu64
+		       " records (signed %s) by ",
+		       w->checkpoint.size, signed_at);
+		cli_put_text(stdout, w->witness);
+		printf(" at %s: the log extends it\n", at);
+	}
+	if (a->n_unnamed > 0)
+		printf("%zu cosignatures by witnesses the region config does "
+		       "not name: not checked\n",
+		       a->n_unnamed);
+	if (a->n_witnesses == 0)
+		puts("quorum: the region config names no witnesses");
+	else if (a->has_quorum)
+		printf("quorum: %u of %zu witnesses cosigned the log up to "
+		       "%" PRIu64 " records or beyond\n",
+		       a->witness_quorum, a->n_witnesses, a->quorum_size);
+	else
+		printf("quorum: not reached: %zu of %zu witnesses cosigned, "
+		       "%u needed\n",
+		       a->n_cosigned, a->n_witnesses, a->witness_quorum);
+}
+
+/* The JSON fields of put_cosigned. */
+static void
+cosigned_json(const struct keten_audit *a)
+{
+	char root[65];
+
+	fputs(",\"cosigned\":[", stdout);
+	for (size_t i = 0; i < a->n_cosigned; i++) {
+		const struct keten_cosigned *w = &a->cosigned[i];
+		keten_hex(root, w->checkpoint.root, 32);
+		fputs(i ? ",{\"witness\":" : "{\"witness\":", stdout);
+		json_str(stdout, w->witness);
+		printf(",\"size\":%" PRIu64
+		       ",\"root\":\"%s\",\"signed_at_us\":%" PRId64
+		       ",\"cosigned_at_us\":%" PRId64 "}",
+		       w->checkpoint.size, root, w->checkpoint.signed_at_us,
+		       w->cosigned_at_us);
+	}
+	printf("],\"unnamed_cosignatures\":%zu,\"witnesses\":%zu,"
+	       "\"witness_quorum\":%u,\"quorum_size\":",
+	       a->n_unnamed, a->n_witnesses, a->witness_quorum);
+	if (a->has_quorum)
+		printf("%" PRIu64, a->quorum_size);
+	else
+		fputs("null", stdout);
 }
 
 static const char *const anchor_word[] = {
@@ -926,6 +995,7 @@ verify_json(const struct keten_audit *a, int rc, const struct keten_error *err,
 		       a->anchor.size, root, a->anchor.signed_at_us,
 		       anchor_word[a->anchor_status]);
 	}
+	cosigned_json(a);
 	printf(",\"end_vouched\":%s",
 	       a->anchor_status == KETEN_ANCHOR_OK ? "true" : "false");
 	if (rc != KETEN_OK) {
@@ -1013,6 +1083,7 @@ audit_verify(int argc, char **argv)
 		       "root %s: matches\n",
 		       a.checkpoint.size, when, root);
 	}
+	put_cosigned(&a);
 	if (a.has_anchor) {
 		char when[32];
 		cli_time(when, a.anchor.signed_at_us);

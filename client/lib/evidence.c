@@ -5,6 +5,7 @@
  * writes to a data directory; trusts no file it reads.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,35 @@
 #include "client.h"
 #include "note.h"
 #include "savefile.h"
+
+_Static_assert(KETEN_COSIGNERS_MAX == AUDIT_COSIGNED_MAX,
+               "keten_audit holds every witness a config may name");
+_Static_assert(KETEN_WITNESS_NAME_MAX == CONFIG_WITNESS_NAME_MAX,
+               "one witness name length");
+
+/* The witnesses' cosignatures the audit held to the log, and the quorum. */
+static void
+cosigned_public(struct keten_audit *out, const struct audit_result *res,
+                const struct config *c)
+{
+	for (size_t i = 0; i < res->n_cosigned; i++) {
+		const struct audit_cosigned *e = &res->cosigned[i];
+		struct keten_cosigned *p = &out->cosigned[out->n_cosigned];
+		if (e->state != AUDIT_COSIG_HELD)
+			continue;
+		snprintf(p->witness, sizeof(p->witness), "%s", e->witness);
+		p->checkpoint = e->cp;
+		p->cosigned_at_us = e->cosigned_at <= INT64_MAX / 1000000
+		                        ? (int64_t)e->cosigned_at * 1000000
+		                        : INT64_MAX;
+		out->n_cosigned++;
+	}
+	out->n_unnamed = res->n_unnamed;
+	out->n_witnesses = c->n_witnesses;
+	out->witness_quorum = c->witness_quorum;
+	out->has_quorum = res->has_quorum;
+	out->quorum_size = res->quorum_size;
+}
 
 /* Reads the signed checkpoint note in the file at path and checks that
  * the region's broker signed it. */
@@ -78,6 +108,7 @@ keten_audit_verify_from(struct keten_audit *out, const char *config_path,
 	}
 	rc = audit_verify_dir_from(&res, c, data_dir,
 	                           checkpoint_path ? &anchor : NULL, err);
+	cosigned_public(out, &res, c);
 	config_destroy(&c);
 	out->records = res.records;
 	out->head_seq = res.head_seq;

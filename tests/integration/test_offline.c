@@ -108,10 +108,11 @@ head_no_checkpoint(struct lmdb_edit *e, uint64_t seq, const uint8_t hash[32])
 		exit(99);
 }
 
-/* The issue's attack: the last CUT records gone from log and content,
- * the head set back to the record before them, the checkpoint deleted. */
+/* The issue's attack: the last cut of n records gone from log and
+ * content, the head set back to the record before them, the checkpoint
+ * deleted. */
 static void
-cut_end(const char *dir)
+cut_end(const char *dir, uint64_t n, uint64_t cut)
 {
 	struct lmdb_edit e;
 	MDB_dbi log, content;
@@ -119,12 +120,11 @@ cut_end(const char *dir)
 	lmdb_edit_begin(&e, dir, 0, 0, 0);
 	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
 	content = lmdb_edit_db(&e, LAYOUT_DB_CONTENT);
-	for (uint64_t s = RECORDS - CUT + 1; s <= RECORDS; s++) {
+	for (uint64_t s = n - cut + 1; s <= n; s++) {
 		del_seq(e.txn, log, s);
 		del_seq(e.txn, content, s);
 	}
-	head_no_checkpoint(&e, RECORDS - CUT,
-	                   receipts[RECORDS - CUT].record_hash);
+	head_no_checkpoint(&e, n - cut, receipts[n - cut].record_hash);
 	lmdb_edit_commit(&e);
 }
 
@@ -235,6 +235,140 @@ resign(const char *b, size_t len, size_t *out_len, bool other_key)
 	return res;
 }
 
+#define W1 "lt-almere.example/witness"
+#define W2 "inspectie.example/witness"
+
+/* Flips a character of witness name's cosignature in dir's witness
+ * database (the base64 just before the entry's final newline). */
+static void
+forge_cosig(const char *dir, const char *name)
+{
+	struct lmdb_edit e;
+	MDB_dbi db;
+	MDB_val k = layout_val(name, strlen(name)), v;
+	char buf[NOTE_MAX];
+
+	lmdb_edit_begin(&e, dir, 0, 0, 0);
+	db = lmdb_edit_db(&e, LAYOUT_DB_WITNESS);
+	CHECK(mdb_get(e.txn, db, &k, &v) == 0 && v.mv_size < sizeof(buf));
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[v.mv_size - 3] = buf[v.mv_size - 3] == 'A' ? 'B' : 'A';
+	v = layout_val(buf, v.mv_size);
+	CHECK(mdb_put(e.txn, db, &k, &v, 0) == 0);
+	lmdb_edit_commit(&e);
+}
+
+/* Issue 15, point 3: the witnesses' cosignatures in the audit and in a
+ * record's proof bundle, and a forged or outrun one failing the audit. */
+static void
+witnessed(void)
+{
+	struct keten_witness_round wr;
+	struct keten_proven p;
+	struct keten_error err;
+	char k1[512], k2[512], dir[512], proof[512], *b;
+	size_t len;
+	FILE *f;
+
+	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	snprintf(k1, sizeof(k1), "%s/w1.key", h.dir);
+	snprintf(k2, sizeof(k2), "%s/w2.key", h.dir);
+	CHECK((f = fopen(h.config, "a")) != NULL);
+	fputs("witness_quorum: 2\nwitnesses:\n", f);
+	fclose(f);
+	CHECK_INT(run("%s keygen --witness %s --out %s >>%s && "
+	              "%s keygen --witness %s --out %s >>%s",
+	              harness_cli(), W1, k1, h.config, harness_cli(), W2, k2,
+	              h.config),
+	          0);
+	harness_start(&h);
+	send_n(1, 5);
+	CHECK_INT(run("%s audit verify --config %s %s", harness_cli(), h.config,
+	              h.data),
+	          0);
+	CHECK_STR_HAS(out, "quorum: not reached: 0 of 2 witnesses cosigned, "
+	                   "2 needed");
+	CHECK_STR_HAS(out, "newest cosigned checkpoint held: none");
+
+	CHECK_INT(keten_witness_cosign(&wr, h.config, k1, NULL, &err),
+	          KETEN_OK);
+	send_n(6, 8);
+	CHECK_INT(keten_witness_cosign(&wr, h.config, k2, NULL, &err),
+	          KETEN_OK);
+	CHECK_INT(run("%s audit verify --config %s %s", harness_cli(), h.config,
+	              h.data),
+	          0);
+	CHECK_STR_HAS(out, "cosigned: checkpoint of 5 records (signed ");
+	CHECK_STR_HAS(out, ") by " W1 " at ");
+	CHECK_STR_HAS(out, "cosigned: checkpoint of 8 records (signed ");
+	CHECK_STR_HAS(out, ") by " W2 " at ");
+	CHECK_STR_HAS(out, "quorum: 2 of 2 witnesses cosigned the log up to "
+	                   "5 records or beyond");
+	CHECK_STR_HAS(out, "newest cosigned checkpoint held: 8 records, "
+	                   "signed ");
+	CHECK_STR_HAS(out, "cosigned by " W2 "\n");
+
+	CHECK_INT(keten_witness_cosign(&wr, h.config, k1, NULL, &err),
+	          KETEN_OK);
+	CHECK_INT(run("%s audit verify --json --config %s %s", harness_cli(),
+	              h.config, h.data),
+	          0);
+	CHECK_STR_HAS(out, "{\"witness\":\"" W1 "\",\"size\":8,");
+	CHECK_STR_HAS(out, "\"witnesses\":2,\"witness_quorum\":2,"
+	                   "\"quorum_size\":8");
+
+	/* The proof bundle carries both cosignatures. */
+	snprintf(proof, sizeof(proof), "%s/r3.tlog-proof", h.dir);
+	CHECK_INT(run("%s audit proof --config %s --seq 3 --out %s %s",
+	              harness_cli(), h.config, proof, h.data),
+	          0);
+	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
+	              h.config, proof),
+	          0);
+	CHECK_STR_HAS(out, "cosigned by " W1 ", " W2 "\n");
+	b = read_file(proof, &len);
+	CHECK_INT(keten_proof_bundle_check(&p, h.config, b, len, &err),
+	          KETEN_OK);
+	CHECK_INT(p.n_cosigners, 2);
+	/* A damaged cosignature line: the proof holds, without its name. */
+	b[len - 3] = b[len - 3] == 'A' ? 'B' : 'A';
+	CHECK_INT(keten_proof_bundle_check(&p, h.config, b, len, &err),
+	          KETEN_OK);
+	CHECK_INT(p.n_cosigners, 1);
+	free(b);
+	CHECK(harness_stop(&h) == 0);
+
+	/* A forged cosignature in the witness database fails the audit. */
+	snprintf(dir, sizeof(dir), "%s/forged", h.dir);
+	copy_dir(dir);
+	forge_cosig(dir, W1);
+	CHECK_INT(
+	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
+	    1);
+	CHECK_STR_HAS(out, "FAILED: witness " W1 "'s cosignature of the "
+	                   "checkpoint of 8 records does not verify with its "
+	                   "cosign_key in the region config (the log holds 8 "
+	                   "records");
+
+	/* Two records cut and the checkpoint deleted: the witnesses saw 8. */
+	snprintf(dir, sizeof(dir), "%s/cut", h.dir);
+	copy_dir(dir);
+	cut_end(dir, 8, 2);
+	CHECK_INT(
+	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
+	    1);
+	CHECK_STR_HAS(out, "FAILED at record 7: witness " W2 " cosigned a "
+	                   "checkpoint of 8 records but this log holds only "
+	                   "6 (records removed at the end)");
+
+	/* The broker itself refuses to serve the forged directory. */
+	forge_cosig(h.data, W1);
+	CHECK_INT(harness_start_refused(&h), 1);
+	CHECK(harness_log_has(&h, "witness " W1 "'s cosignature of the "
+	                          "checkpoint of 8 records does not verify"));
+	harness_cleanup(&h);
+}
+
 int
 main(void)
 {
@@ -260,7 +394,8 @@ main(void)
 	          0);
 	CHECK_STR_HAS(out, "truncation of the end cannot be ruled out "
 	                   "offline");
-	CHECK_STR_HAS(out, "newest checkpoint held: 16 records, signed ");
+	CHECK_STR_HAS(out, "newest cosigned checkpoint held: none (no witness "
+	                   "has cosigned one)");
 	CHECK_STR_HAS(out, "saved the checkpoint of 16 records to ");
 	b = read_file(saved, &len);
 	CHECK(len > 20 && memcmp(b, "keten/testregion\n16\n", 20) == 0);
@@ -284,7 +419,7 @@ main(void)
 	 * catches it, naming both sizes. */
 	snprintf(dir, sizeof(dir), "%s/cut", h.dir);
 	copy_dir(dir);
-	cut_end(dir);
+	cut_end(dir, RECORDS, CUT);
 	CHECK_INT(
 	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
 	    0);
@@ -409,5 +544,6 @@ main(void)
 	free(b);
 
 	harness_cleanup(&h);
+	witnessed();
 	return check_done("test_offline");
 }

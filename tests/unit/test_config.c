@@ -18,7 +18,7 @@
 #include "text.h"
 #include "wire.h"
 
-#define MAX_LINES    64
+#define MAX_LINES    96
 #define LINE_MAX_LEN 256
 
 static char dir[512], realdir[PATH_MAX]; /* dir: short, so paths fit */
@@ -808,6 +808,132 @@ test_deadlines_refused(void)
 }
 
 /* Removes what the test wrote: the plain files in dir, then dir. */
+/* Witnesses' keys, base64: cosigning and transport. */
+static char w_sign[CONFIG_WITNESSES_MAX + 1][TEXT_KEY_B64_LEN];
+static char w_curve[CONFIG_WITNESSES_MAX + 1][TEXT_KEY_B64_LEN];
+static uint8_t w_curve_bin[2][32];
+
+/* Appends witness i (keys i) under name, from line nlines + 1. */
+static void
+add_witness(int i, const char *name)
+{
+	char l[LINE_MAX_LEN];
+
+	snprintf(l, sizeof(l), "  - name: %s", name);
+	append_line(l);
+	snprintf(l, sizeof(l), "    cosign_key: %s", w_sign[i]);
+	append_line(l);
+	snprintf(l, sizeof(l), "    transport_key: %s", w_curve[i]);
+	append_line(l);
+}
+
+/* The base file with two witnesses: "witnesses:" on line 23, the first
+ * witness on 24-26 (name on 24), the second on 27-29. */
+static void
+base_witnesses(void)
+{
+	base();
+	append_line("witnesses:");
+	add_witness(0, "lt-almere.example/witness");
+	add_witness(1, "inspectie.example/witness");
+}
+
+static void
+test_witnesses(void)
+{
+	char path[PATH_MAX], name[32];
+	struct config *c = NULL;
+	const struct witness *w;
+	uint8_t pk[32], sk[64];
+
+	for (int i = 0; i <= CONFIG_WITNESSES_MAX; i++) {
+		(void)crypto_sign_keypair(pk, sk);
+		text_key_to_b64(w_sign[i], pk);
+		(void)crypto_box_keypair(pk, sk);
+		text_key_to_b64(w_curve[i], pk);
+		if (i < 2)
+			memcpy(w_curve_bin[i], pk, 32);
+	}
+	sodium_memzero(sk, sizeof(sk));
+
+	/* Two witnesses; without witness_quorum one cosignature is enough. */
+	base_witnesses();
+	CHECK_INT(load(&c, "witnesses.yaml", path), KETEN_OK);
+	if (c == NULL) {
+		fprintf(stderr, "witnesses refused: %s\n", err.message);
+		return;
+	}
+	CHECK_INT(c->n_witnesses, 2);
+	CHECK_INT(c->witness_quorum, 1);
+	CHECK((w = config_find_witness(c, "inspectie.example/witness")) !=
+	      NULL);
+	CHECK(w != NULL && w->line == 27);
+	CHECK(config_find_witness_transport(c, w_curve_bin[0]) ==
+	      config_find_witness(c, "lt-almere.example/witness"));
+	CHECK(config_find_witness(c, "lt-almere") == NULL);
+	CHECK(config_find_witness_transport(c, a_curve_bin[0]) == NULL);
+	config_destroy(&c);
+	append_line("witness_quorum: 2");
+	CHECK_INT(load(&c, "quorum.yaml", path), KETEN_OK);
+	CHECK(c != NULL && c->witness_quorum == 2);
+	config_destroy(&c);
+
+	/* Each refusal names its line and reason. */
+	base_witnesses();
+	set_line(27, "  - name: lt-almere.example/witness");
+	expect_refused("w-twice.yaml", 27,
+	               "witness 'lt-almere.example/witness' is defined twice");
+	base_witnesses();
+	set_line(24, "  - name: lt almere");
+	expect_refused("w-space.yaml", 24,
+	               "witness name 'lt almere' is invalid: use 1-127 "
+	               "printable ASCII characters, no space and no '+'");
+	base_witnesses();
+	set_line(24, "  - name: lt+almere");
+	expect_refused("w-plus.yaml", 24,
+	               "witness name 'lt+almere' is invalid");
+	base_witnesses();
+	append_line("witness_quorum: 0");
+	expect_refused("w-q0.yaml", 30,
+	               "'witness_quorum' must be a whole number between 1 "
+	               "and 1024");
+	base_witnesses();
+	append_line("witness_quorum: 3");
+	expect_refused("w-q3.yaml", 30,
+	               "witness_quorum is 3 but 2 witnesses are named");
+	base();
+	append_line("witness_quorum: 1");
+	expect_refused("w-q-none.yaml", 23,
+	               "witness_quorum is 1 but 0 witnesses are named");
+	base_witnesses();
+	set_line(29, "    transport_key: %s", a_curve[1]);
+	expect_refused("w-agency.yaml", 27,
+	               "witness 'inspectie.example/witness' has the same "
+	               "transport_key as agency 'vt-flevoland'");
+	base_witnesses();
+	set_line(29, "    transport_key: %s", w_curve[0]);
+	expect_refused("w-curve.yaml", 27,
+	               "has the same transport_key as witness "
+	               "'lt-almere.example/witness'");
+	base_witnesses();
+	set_line(29, "    transport_key: %s", b_curve);
+	expect_refused("w-broker.yaml", 27, "uses the broker's transport_key");
+	base_witnesses();
+	delete_lines(28, 28);
+	expect_refused("w-nokey.yaml", 27,
+	               "a witness needs name, cosign_key and transport_key");
+
+	/* At most CONFIG_WITNESSES_MAX. */
+	base();
+	append_line("witnesses:");
+	for (int i = 0; i <= CONFIG_WITNESSES_MAX; i++) {
+		snprintf(name, sizeof(name), "w%d.example/witness", i);
+		add_witness(i, name);
+	}
+	expect_refused("w-many.yaml", 24,
+	               "17 witnesses are named; at most 16 may be");
+}
+
 static void
 cleanup(void)
 {
@@ -849,6 +975,7 @@ main(void)
 	test_routes_deadlines();
 	test_routes_refused();
 	test_deadlines_refused();
+	test_witnesses();
 	cleanup();
 	return check_done("test_config");
 }

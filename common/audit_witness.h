@@ -1,0 +1,66 @@
+/*
+ * The witnesses' cosignatures as an auditor checks them (docs/PROTOCOL.md
+ * 10.5, 20.3): the witness database of a data directory held to the log
+ * the audit walks, and the cosignature lines of a proof bundle. Reads the
+ * directory only through ledger.c; trusts no stored byte.
+ */
+#ifndef KETEN_AUDIT_WITNESS_H
+#define KETEN_AUDIT_WITNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "config.h"
+#include "error.h"
+#include "ledger.h"
+#include "note.h"
+
+/*
+ * Reads the witness database of l into res->cosigned (the entries of
+ * witnesses c names, each parsed and its broker signature and
+ * cosignature checked: state PENDING or one of the BAD states) and
+ * res->n_unnamed. A missing database has no entries. KETEN_OK, or the
+ * ledger's errors; a bad entry is not an error here (audit_witness_end
+ * reports it once the log verified).
+ */
+int audit_witness_load(struct audit_result *res, const struct config *c,
+                       struct ledger *l, struct keten_error *err) WUR;
+
+/* The smallest size of a PENDING entry, UINT64_MAX if none: the walk
+ * calls audit_witness_reached when its tree has that many leaves. */
+uint64_t audit_witness_next(const struct audit_result *res);
+
+/* The walk's log has size records, record size's hash head and tree root
+ * root: every PENDING entry of that size becomes HELD, or DIFFERS. */
+void audit_witness_reached(struct audit_result *res, uint64_t size,
+                           const uint8_t head[32], const uint8_t root[32]);
+
+/*
+ * Once the whole log of res->records verified: entries still PENDING are
+ * BEYOND it; the first bad entry is KETEN_E_CHAIN with a sentence naming
+ * the witness and both sizes (res->bad_seq set where a record is to
+ * blame); else the quorum is computed under c's witness_quorum.
+ */
+int audit_witness_end(struct audit_result *res, const struct config *c,
+                      struct keten_error *err) WUR;
+
+/*
+ * The cosignature by witness w in the split note n that verifies with
+ * w's cosign_key in the config: 0 with *cs and *line (the signature line,
+ * pointing into n) filled, or -1.
+ */
+int audit_witness_cosig(struct note_cosig *cs, const struct note_sig **line,
+                        const struct note *n, const struct witness *w) WUR;
+
+/*
+ * Appends to out (len bytes used of cap) the cosignature lines, checked
+ * and re-encoded, of every witness entry in dir whose checkpoint note is
+ * exactly note (note_len bytes, its broker signature line included), in
+ * name order. Returns the new length; lines that do not fit are left
+ * out. The ledger's errors are not fatal: without them the note is whole.
+ */
+size_t audit_witness_lines(char *out, size_t len, size_t cap,
+                           const struct config *c, const char *dir);
+
+#endif
