@@ -321,7 +321,8 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 		struct store_item *it = &items[i];
 		if (it->op != STORE_SUBMIT || it->status != KETEN_OK)
 			continue;
-		if ((rc = store_tree_path(w, &it->receipt)) != 0)
+		if ((rc = store_tree_path(w, &it->receipt, &it->consistency,
+		                          it->known_size)) != 0)
 			it->status = error_set(
 			    &it->err, KETEN_E_STORAGE,
 			    "recorded as record %llu, but its proof could not "
