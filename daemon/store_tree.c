@@ -162,7 +162,7 @@ prove_consistency(struct node_reader *r, struct consistency *out,
 }
 
 /* The record's inclusion proof in the writer's latest checkpoint, and
- * that checkpoint's consistency proof from known_size. */
+ * (cons not NULL) that checkpoint's consistency proof from known_size. */
 int
 store_tree_path(struct store_writer *w, struct receipt *r,
                 struct consistency *cons, uint64_t known_size)
@@ -173,7 +173,7 @@ store_tree_path(struct store_writer *w, struct receipt *r,
 	r->cp = w->cp;
 	rc = merkle_path(r->path, &r->n_path, r->seq - 1, w->cp.size, node_get,
 	                 &nr);
-	if (rc == 0)
+	if (rc == 0 && cons != NULL)
 		rc = prove_consistency(&nr, cons, known_size, w->cp.size);
 	if (nr.txn != NULL)
 		mdb_txn_abort(nr.txn);
