@@ -108,6 +108,13 @@ struct request {
 #define WIRE_PATH_MAX     64 /* MERKLE_PATH_MAX */
 #define WIRE_COSIGNED_MAX 64 /* witnesses' notes in a ping reply */
 
+/* A consistency proof (RFC 9162 2.1.4) from a request's known_size to the
+ * reply's checkpoint: n == 0 unless 0 < known_size < its size. */
+struct consistency {
+	size_t n;
+	uint8_t hash[WIRE_PATH_MAX][KETEN_HASH_LEN];
+};
+
 struct receipt {
 	uint64_t seq;
 	uint8_t record_hash[KETEN_HASH_LEN];
@@ -175,8 +182,6 @@ struct reply {
 		uint64_t head_seq;
 		bool has_cp;
 		struct keten_checkpoint cp;
-		size_t n_consistency; /* the proof from the known_size */
-		uint8_t consistency[WIRE_PATH_MAX][KETEN_HASH_LEN];
 		size_t n_cosigned; /* witnesses' notes, not NUL-terminated */
 		const char *cosigned[WIRE_COSIGNED_MAX];
 		size_t cosigned_len[WIRE_COSIGNED_MAX];
@@ -204,6 +209,8 @@ struct reply {
 		bool has_cp;
 		struct keten_checkpoint cp;
 	} replay;
+	/* receipt, fetch, replay, ping: with their checkpoint */
+	struct consistency consistency;
 	uint8_t *paths; /* decoded proofs of delivered records */
 	void *pb;
 };

@@ -247,15 +247,18 @@ struct room {
 	const struct note_key *key; /* the broker's: names the checkpoint */
 	char note[NOTE_CHECKPOINT_MAX];
 	ProtobufCBinaryData path[WIRE_PATH_MAX];
+	ProtobufCBinaryData consistency[WIRE_PATH_MAX];
 	ProtobufCBinaryData cosigned[WIRE_COSIGNED_MAX];
 	struct pb_delivered dv;
 	struct pb_case *pc;
 	Keten__CaseSummary **cps;
 };
 
-/* The checkpoint as its signed note (PROTOCOL.md 10.2). */
+/* The checkpoint as its signed note (PROTOCOL.md 10.2), with the reply's
+ * consistency proof. */
 static int
-cp_to_pb(struct room *x, const struct keten_checkpoint *c)
+cp_to_pb(struct room *x, const struct reply *r,
+         const struct keten_checkpoint *c)
 {
 	size_t n;
 
@@ -263,7 +266,14 @@ cp_to_pb(struct room *x, const struct keten_checkpoint *c)
 	if (x->key == NULL || (n = note_checkpoint_format(
 	                           x->note, sizeof(x->note), x->key, c)) == 0)
 		return KETEN_E_USAGE;
+	if (r->consistency.n > WIRE_PATH_MAX)
+		return KETEN_E_INTERNAL;
 	x->cp.note = wire_bin((const uint8_t *)x->note, n);
+	for (size_t i = 0; i < r->consistency.n; i++)
+		x->consistency[i] =
+		    wire_bin(r->consistency.hash[i], KETEN_HASH_LEN);
+	x->cp.consistency = x->consistency;
+	x->cp.n_consistency = r->consistency.n;
 	return KETEN_OK;
 }
 
@@ -309,7 +319,7 @@ receipt_to_pb(struct room *x, const struct reply *r)
 	rc->prev_hash = wire_bin(r->receipt.prev_hash, KETEN_HASH_LEN);
 	if (r->receipt.n_path > WIRE_PATH_MAX)
 		return KETEN_E_MALFORMED;
-	if ((ret = cp_to_pb(x, &r->receipt.cp)) != KETEN_OK)
+	if ((ret = cp_to_pb(x, r, &r->receipt.cp)) != KETEN_OK)
 		return ret;
 	rc->checkpoint = &x->cp;
 	for (size_t i = 0; i < r->receipt.n_path; i++)
@@ -357,7 +367,7 @@ fetch_to_pb(struct room *x, const struct reply *r)
 	f->cursor = r->fetch.cursor;
 	f->more = r->fetch.more;
 	if (r->fetch.has_cp) {
-		if ((ret = cp_to_pb(x, &r->fetch.cp)) != KETEN_OK)
+		if ((ret = cp_to_pb(x, r, &r->fetch.cp)) != KETEN_OK)
 			return ret;
 		f->checkpoint = &x->cp;
 	}
@@ -403,16 +413,9 @@ ping_to_pb(struct room *x, const struct reply *r)
 	p->agency = (char *)(uintptr_t)(r->ping.agency ? r->ping.agency : "");
 	p->head_seq = r->ping.head_seq;
 	if (r->ping.has_cp) {
-		if (r->ping.n_consistency > WIRE_PATH_MAX)
-			return KETEN_E_INTERNAL;
-		int rc = cp_to_pb(x, &r->ping.cp);
+		int rc = cp_to_pb(x, r, &r->ping.cp);
 		if (rc != KETEN_OK)
 			return rc;
-		for (size_t i = 0; i < r->ping.n_consistency; i++)
-			x->path[i] =
-			    wire_bin(r->ping.consistency[i], KETEN_HASH_LEN);
-		x->cp.consistency = x->path;
-		x->cp.n_consistency = r->ping.n_consistency;
 		p->checkpoint = &x->cp;
 	}
 	if (r->ping.n_cosigned > WIRE_COSIGNED_MAX)
@@ -430,21 +433,10 @@ static int
 ping_from_pb(struct reply *r, const Keten__Reply *m)
 {
 	const Keten__PingReply *p = m->ping;
-	const Keten__Checkpoint *pc = p->checkpoint;
 
 	r->ping.agency = p->agency ? p->agency : "";
 	r->ping.head_seq = p->head_seq;
-	r->ping.has_cp = pc != NULL;
-	if (pc != NULL) {
-		if (pc->n_consistency > WIRE_PATH_MAX)
-			return -1;
-		for (size_t i = 0; i < pc->n_consistency; i++)
-			if (wire_copy_fixed(r->ping.consistency[i],
-			                    KETEN_HASH_LEN,
-			                    pc->consistency[i]) != 0)
-				return -1;
-		r->ping.n_consistency = pc->n_consistency;
-	}
+	r->ping.has_cp = p->checkpoint != NULL;
 	if (p->n_cosigned > WIRE_COSIGNED_MAX)
 		return -1;
 	for (size_t i = 0; i < p->n_cosigned; i++) {
@@ -560,7 +552,7 @@ replay_to_pb(struct room *x, const struct reply *r)
 	rp->n_records = r->replay.n;
 	rp->records = x->dv.ptrs;
 	if (r->replay.has_cp) {
-		if ((ret = cp_to_pb(x, &r->replay.cp)) != KETEN_OK)
+		if ((ret = cp_to_pb(x, r, &r->replay.cp)) != KETEN_OK)
 			return ret;
 		rp->checkpoint = &x->cp;
 	}
@@ -631,6 +623,19 @@ reply_cp(struct reply *r, const Keten__Reply *m, struct keten_checkpoint **c)
 	}
 }
 
+static int
+consistency_from_pb(struct consistency *out, const Keten__Checkpoint *pc)
+{
+	if (pc->n_consistency > WIRE_PATH_MAX)
+		return -1;
+	for (size_t i = 0; i < pc->n_consistency; i++)
+		if (wire_copy_fixed(out->hash[i], KETEN_HASH_LEN,
+		                    pc->consistency[i]) != 0)
+			return -1;
+	out->n = pc->n_consistency;
+	return 0;
+}
+
 int
 wire_reply_encode(uint8_t **out, size_t *len, const struct reply *r,
                   const struct note_key *broker)
@@ -684,6 +689,14 @@ wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
 		    "the broker's reply has a field of the wrong size or kind");
 	}
 	if ((pc = reply_cp(r, m, &c)) != NULL &&
+	    consistency_from_pb(&r->consistency, pc) != 0) {
+		wire_reply_clear(r);
+		return error_set(err, KETEN_E_MALFORMED,
+		                 "the broker's consistency proof has more than "
+		                 "%d hashes or one of the wrong size",
+		                 WIRE_PATH_MAX);
+	}
+	if (pc != NULL &&
 	    note_checkpoint_parse(c, (const char *)pc->note.data, pc->note.len,
 	                          broker, &why) != KETEN_OK) {
 		wire_reply_clear(r);

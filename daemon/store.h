@@ -33,6 +33,7 @@ struct store_item {
 	size_t sealed_len;
 	uint8_t message_id[KETEN_MSG_ID_LEN];
 	struct case_msg msg; /* seq and at_us are the writer's to fill */
+	uint64_t known_size; /* the request's: proves the receipt's cp */
 	/* ack */
 	const char *agency;
 	uint64_t ack_seq;
@@ -50,7 +51,8 @@ struct store_item {
 	int status;             /* KETEN_OK or a refusal code */
 	bool duplicate;         /* submit: answered with its first record */
 	struct receipt receipt; /* submit: with checkpoint and proof */
-	uint64_t cursor;        /* ack: the cursor after this item */
+	struct consistency consistency; /* submit: of receipt.cp */
+	uint64_t cursor;                /* ack: the cursor after this item */
 	uint64_t cosigned;      /* cosign: the stored cosignature's size */
 	struct keten_error err; /* refusal sentence */
 	/* submit: the agencies whose inbox got the record (new records only) */
@@ -108,10 +110,11 @@ struct store_fetch {
 	uint64_t head_seq;
 	bool has_cp; /* whenever n > 0 */
 	struct keten_checkpoint cp;
+	struct consistency consistency; /* of cp, from known_size */
 };
 int store_fetch(struct store *s, struct store_fetch *out, const char *agency,
                 uint64_t after_seq, size_t max_n, size_t max_bytes,
-                struct keten_error *err) WUR;
+                uint64_t known_size, struct keten_error *err) WUR;
 void store_fetch_free(struct store_fetch *f);
 
 /* The cases agency is a party to (every case if agency is NULL), in
@@ -155,9 +158,11 @@ struct store_replay {
 	uint8_t head_hash[32];
 	bool has_cp; /* the checkpoint of the same snapshot */
 	struct keten_checkpoint cp;
+	struct consistency consistency; /* of cp, from known_size */
 };
 int store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
-                 size_t max_n, size_t max_bytes, struct keten_error *err) WUR;
+                 size_t max_n, size_t max_bytes, uint64_t known_size,
+                 struct keten_error *err) WUR;
 void store_replay_free(struct store_replay *r);
 
 /*
@@ -170,8 +175,7 @@ struct store_ping {
 	uint64_t head_seq;
 	bool has_cp;
 	struct keten_checkpoint cp;
-	size_t n_consistency;
-	uint8_t consistency[WIRE_PATH_MAX][KETEN_HASH_LEN];
+	struct consistency consistency;
 	size_t n_cosigned;
 	char *cosigned[WIRE_COSIGNED_MAX];
 	size_t cosigned_len[WIRE_COSIGNED_MAX];

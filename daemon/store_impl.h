@@ -78,16 +78,18 @@ void store_tree_cache_drop(struct store_writer *w);
 int store_tree_append(struct store_writer *w, MDB_txn *txn,
                       const uint8_t record_hash[32]);
 int store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size);
-int store_tree_path(struct store_writer *w, struct receipt *r);
+int store_tree_path(struct store_writer *w, struct receipt *r,
+                    struct consistency *cons, uint64_t known_size);
 int store_tree_prove(const struct store *s, MDB_txn *txn, struct delivered *d,
                      size_t n, struct keten_checkpoint *cp);
 /* The head of the first size leaves (size <= the stored tree's). */
 int store_tree_root(const struct store *s, MDB_txn *txn, uint64_t size,
                     uint8_t root[32]);
-/* The consistency proof from m to n leaves (0 < m <= n <= stored). */
+/* The consistency proof from known_size to size leaves (size <= stored):
+ * out->n = 0 unless 0 < known_size < size. */
 int store_tree_consistency(const struct store *s, MDB_txn *txn,
-                           uint8_t proof[MERKLE_PATH_MAX][32], size_t *n_proof,
-                           uint64_t m, uint64_t n);
+                           struct consistency *out, uint64_t known_size,
+                           uint64_t size);
 
 /* store_witness.c: stores a witness's cosigned note (STORE_COSIGN). */
 int store_witness_apply(const struct store *s, MDB_txn *txn,

@@ -145,7 +145,7 @@ read_end(struct store *s, MDB_txn *txn, MDB_cursor *cur)
 int
 store_fetch(struct store *s, struct store_fetch *out, const char *agency,
             uint64_t after_seq, size_t max_n, size_t max_bytes,
-            struct keten_error *err)
+            uint64_t known_size, struct keten_error *err)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
@@ -198,7 +198,10 @@ store_fetch(struct store *s, struct store_fetch *out, const char *agency,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
 	if (out->n > 0 &&
-	    (rc = store_tree_prove(s, txn, out->items, out->n, &out->cp)) != 0)
+	    ((rc = store_tree_prove(s, txn, out->items, out->n, &out->cp)) !=
+	         0 ||
+	     (rc = store_tree_consistency(s, txn, &out->consistency, known_size,
+	                                  out->cp.size)) != 0))
 		goto fail_txn;
 	out->has_cp = out->n > 0;
 	read_end(s, txn, cur);
@@ -412,7 +415,8 @@ store_case_free(struct store_case *c)
 
 int
 store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
-             size_t max_n, size_t max_bytes, struct keten_error *err)
+             size_t max_n, size_t max_bytes, uint64_t known_size,
+             struct keten_error *err)
 {
 	uint8_t key[LAYOUT_SEQ_KEY_LEN];
 	size_t cap = 0, bytes = 0;
@@ -429,9 +433,12 @@ store_replay(struct store *s, struct store_replay *out, uint64_t from_seq,
 	/* From the same snapshot as the records: never behind them. */
 	if ((rc = store_head_get(s, txn, &out->head_seq, out->head_hash)) != 0)
 		goto fail_txn;
-	if ((rc = store_checkpoint_get(s, txn, &out->cp)) == 0)
+	if ((rc = store_checkpoint_get(s, txn, &out->cp)) == 0) {
 		out->has_cp = true;
-	else if (rc != MDB_NOTFOUND)
+		rc = store_tree_consistency(s, txn, &out->consistency,
+		                            known_size, out->cp.size);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
 	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
 		goto fail_txn;

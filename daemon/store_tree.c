@@ -148,9 +148,24 @@ store_tree_load(struct store_writer *w, MDB_txn *txn, uint64_t size)
 	return 0;
 }
 
-/* The record's inclusion proof in the writer's latest checkpoint. */
+/* The proof from known_size to size leaves, when 0 < known_size < size
+ * (PROTOCOL.md 10.4); none otherwise. */
+static int
+prove_consistency(struct node_reader *r, struct consistency *out,
+                  uint64_t known_size, uint64_t size)
+{
+	out->n = 0;
+	if (known_size == 0 || known_size >= size)
+		return 0;
+	return merkle_consistency(out->hash, &out->n, known_size, size,
+	                          node_get, r);
+}
+
+/* The record's inclusion proof in the writer's latest checkpoint, and
+ * (cons not NULL) that checkpoint's consistency proof from known_size. */
 int
-store_tree_path(struct store_writer *w, struct receipt *r)
+store_tree_path(struct store_writer *w, struct receipt *r,
+                struct consistency *cons, uint64_t known_size)
 {
 	struct node_reader nr = {w->s, w, NULL};
 	int rc;
@@ -158,6 +173,8 @@ store_tree_path(struct store_writer *w, struct receipt *r)
 	r->cp = w->cp;
 	rc = merkle_path(r->path, &r->n_path, r->seq - 1, w->cp.size, node_get,
 	                 &nr);
+	if (rc == 0 && cons != NULL)
+		rc = prove_consistency(&nr, cons, known_size, w->cp.size);
 	if (nr.txn != NULL)
 		mdb_txn_abort(nr.txn);
 	return rc;
@@ -221,10 +238,10 @@ store_tree_root(const struct store *s, MDB_txn *txn, uint64_t size,
 
 int
 store_tree_consistency(const struct store *s, MDB_txn *txn,
-                       uint8_t proof[MERKLE_PATH_MAX][32], size_t *n_proof,
-                       uint64_t m, uint64_t n)
+                       struct consistency *out, uint64_t known_size,
+                       uint64_t size)
 {
 	struct node_reader r = {s, NULL, txn};
 
-	return merkle_consistency(proof, n_proof, m, n, node_get, &r);
+	return prove_consistency(&r, out, known_size, size);
 }

@@ -102,10 +102,9 @@ store_ping(struct store *s, struct store_ping *out, uint64_t known_size,
 		goto abort;
 	out->has_cp = rc == 0;
 	rc = 0;
-	if (out->has_cp && known_size > 0 && known_size < out->cp.size)
-		rc = store_tree_consistency(s, txn, out->consistency,
-		                            &out->n_consistency, known_size,
-		                            out->cp.size);
+	if (out->has_cp)
+		rc = store_tree_consistency(s, txn, &out->consistency,
+		                            known_size, out->cp.size);
 	if (rc == 0)
 		rc = read_cosigned(s, txn, out);
 abort:

@@ -316,12 +316,25 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 		if (rc != MDB_MAP_FULL || store_grow_map(w) != 0)
 			goto fail;
 	}
-	/* Durable: now each receipt gets the checkpoint and its proof. */
+	/* Durable: now each receipt gets the checkpoint and its proofs.
+	 * The receipts of a batch mostly share a known_size: one
+	 * consistency proof serves them all. */
+	const struct store_item *same = NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct store_item *it = &items[i];
 		if (it->op != STORE_SUBMIT || it->status != KETEN_OK)
 			continue;
-		if ((rc = store_tree_path(w, &it->receipt)) != 0)
+		if (same != NULL && same->known_size == it->known_size) {
+			it->consistency.n = same->consistency.n;
+			memcpy(it->consistency.hash, same->consistency.hash,
+			       same->consistency.n * KETEN_HASH_LEN);
+			rc = store_tree_path(w, &it->receipt, NULL, 0);
+		} else {
+			rc = store_tree_path(w, &it->receipt, &it->consistency,
+			                     it->known_size);
+			same = it;
+		}
+		if (rc != 0)
 			it->status = error_set(
 			    &it->err, KETEN_E_STORAGE,
 			    "recorded as record %llu, but its proof could not "

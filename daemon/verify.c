@@ -193,6 +193,7 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 	j->item.envelope_len = j->req.envelope_len;
 	j->item.sealed = j->req.sealed;
 	j->item.sealed_len = j->req.sealed_len;
+	j->item.known_size = j->req.known_size;
 	memcpy(j->item.message_id, b->h.message_id, KETEN_MSG_ID_LEN);
 	/* The writer fills in seq and time; case rules are checked there,
 	 * against the state of the transaction that records it. */
@@ -227,7 +228,8 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 		return rc;
 	/* Leave room in the reply frame for framing around the records. */
 	rc = store_fetch(w->b->store, &f, j->agency->id, j->req.fetch_after,
-	                 max, w->b->cfg->max_message_bytes * 4, err);
+	                 max, w->b->cfg->max_message_bytes * 4,
+	                 j->req.known_size, err);
 	if (rc != KETEN_OK)
 		return rc;
 	if (f.n == 0 && (rc = maybe_park(j, f.head_seq, err)) != KETEN_OK) {
@@ -240,6 +242,7 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	r.fetch.more = f.more;
 	r.fetch.has_cp = f.has_cp;
 	r.fetch.cp = f.cp;
+	r.consistency = f.consistency;
 	job_reply(j, &r, &w->b->cfg->broker_key);
 	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
 	          (unsigned long long)f.cursor);
@@ -272,9 +275,7 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 	r.ping.head_seq = sp.head_seq;
 	r.ping.has_cp = sp.has_cp;
 	r.ping.cp = sp.cp;
-	r.ping.n_consistency = sp.n_consistency;
-	memcpy(r.ping.consistency, sp.consistency,
-	       sp.n_consistency * KETEN_HASH_LEN);
+	r.consistency = sp.consistency;
 	r.ping.n_cosigned = sp.n_cosigned;
 	for (size_t i = 0; i < sp.n_cosigned; i++) {
 		r.ping.cosigned[i] = sp.cosigned[i];
@@ -370,7 +371,8 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	if ((rc = wait_valid(j, err)) != KETEN_OK)
 		return rc;
 	rc = store_replay(w->b->store, &sr, j->req.from_seq, max,
-	                  w->b->cfg->max_message_bytes * 4, err);
+	                  w->b->cfg->max_message_bytes * 4, j->req.known_size,
+	                  err);
 	if (rc != KETEN_OK)
 		return rc;
 	if (sr.n == 0 && (rc = maybe_park(j, sr.head_seq, err)) != KETEN_OK) {
@@ -384,6 +386,7 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	memcpy(r.replay.head_hash, sr.head_hash, KETEN_HASH_LEN);
 	r.replay.has_cp = sr.has_cp;
 	r.replay.cp = sr.cp;
+	r.consistency = sr.consistency;
 	job_reply(j, &r, &w->b->cfg->broker_key);
 	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
 	          (unsigned long long)j->req.from_seq, sr.n);

@@ -49,6 +49,7 @@ answer(struct job *j, const struct note_key *broker)
 		r.kind = WIRE_REP_RECEIPT;
 		r.receipt =
 		    j->item.receipt; /* checkpoint signed in the commit */
+		r.consistency = j->item.consistency;
 	}
 	job_reply(j, &r, broker);
 }

@@ -21,6 +21,7 @@ struct cli_common {
 	const char *key;
 	int timeout_ms;
 	int json;
+	const char *state; /* --state: NULL for the key file's default */
 };
 
 /* Handles a common option; returns 1 if ch was one, 0 if not. */
@@ -35,10 +36,12 @@ int cli_fail(const char *verb, const struct keten_error *err);
 int cli_exit_code(int code);
 
 /* Common long options, to splice into each verb's table. */
+#define CLI_OPT_STATE 0x100 /* --state has no short form */
 #define CLI_COMMON_OPTIONS                                                     \
 	{"config", required_argument, NULL, 'c'},                              \
 	    {"key", required_argument, NULL, 'k'},                             \
 	    {"timeout", required_argument, NULL, 'T'},                         \
+	    {"state", required_argument, NULL, CLI_OPT_STATE},                 \
 	{                                                                      \
 		"json", no_argument, NULL, 'j'                                 \
 	}
@@ -47,6 +50,8 @@ int cli_exit_code(int code);
 	"  -c, --config FILE   region config (default $KETEN_CONFIG)\n"        \
 	"  -k, --key FILE      this agency's key file (default $KETEN_KEY)\n"  \
 	"      --timeout SEC   how long to wait for the broker (default 10)\n" \
+	"      --state FILE    the newest checkpoint seen (default: the key\n" \
+	"                      file's path + '.checkpoint')\n"                 \
 	"      --json          machine-readable output\n"                      \
 	"  -h, --help          this text\n"
 

@@ -72,6 +72,9 @@ cli_common_option(struct cli_common *o, int ch, const char *arg)
 	case 'j':
 		o->json = 1;
 		return 1;
+	case CLI_OPT_STATE:
+		o->state = arg;
+		return 1;
 	case 'T':
 		errno = 0;
 		v = strtol(arg, &end, 10);
@@ -127,6 +130,11 @@ cli_connect(const struct cli_common *o)
 	if (keten_client_new(&c, o->config, o->key, &err) != KETEN_OK)
 		exit(cli_fail("connect", &err));
 	keten_client_set_timeout(c, o->timeout_ms);
+	if (o->state != NULL &&
+	    keten_client_set_state(c, o->state) != KETEN_OK) {
+		fprintf(stderr, "keten: out of memory\n");
+		exit(EXIT_USAGE);
+	}
 	return c;
 }
 

@@ -80,7 +80,6 @@ cmd_witness(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    CLI_COMMON_OPTIONS,
-	    {"state", required_argument, NULL, 's'},
 	    {"every", required_argument, NULL, 'e'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -88,7 +87,7 @@ cmd_witness(int argc, char **argv)
 	struct cli_common o;
 	struct keten_witness_round r;
 	struct keten_error err;
-	const char *state = NULL, *every = NULL;
+	const char *every = NULL;
 	int64_t next;
 	int ch, rc;
 
@@ -97,9 +96,7 @@ cmd_witness(int argc, char **argv)
 	                         NULL)) != -1) {
 		if (cli_common_option(&o, ch, optarg))
 			continue;
-		if (ch == 's')
-			state = optarg;
-		else if (ch == 'e')
+		if (ch == 'e')
 			every = optarg;
 		else if (ch == 'h') {
 			help(stdout);
@@ -124,7 +121,7 @@ cmd_witness(int argc, char **argv)
 	for (;;) {
 		int64_t start = cli_time_now();
 
-		rc = keten_witness_cosign(&r, o.config, o.key, state, &err);
+		rc = keten_witness_cosign(&r, o.config, o.key, o.state, &err);
 		if (rc == KETEN_OK)
 			print_round(&r, o.json);
 		else if (every == NULL || rc == KETEN_E_FORKED ||

@@ -134,6 +134,13 @@ keten_client_new(struct keten_client **out, const char *config_path,
 		goto fail;
 	}
 	snprintf(c->who, sizeof(c->who), "%s", c->me->id);
+	if ((c->state_path = malloc(strlen(key_path) + sizeof(STATE_SUFFIX))) ==
+	    NULL) {
+		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	strcpy(c->state_path, key_path);
+	strcat(c->state_path, STATE_SUFFIX);
 	if ((rc = open_socket(c, c->keys->curve_pk, c->keys->curve_sk, err)) !=
 	    KETEN_OK)
 		goto fail;
@@ -147,10 +154,15 @@ fail:
 void
 keten_client_destroy(struct keten_client **cp)
 {
+	struct keten_error ignored;
 	struct keten_client *c;
 
 	if (cp == NULL || (c = *cp) == NULL)
 		return;
+	/* Best effort: a state not written only shortens what a later
+	 * client can check. */
+	if (!c->forked && client_state_flush(c, &ignored) != KETEN_OK)
+		c->state_dirty = false;
 	if (c->sock) {
 		zmq_socket_monitor(c->sock, NULL, 0);
 		zmq_close(c->sock);
@@ -162,6 +174,7 @@ keten_client_destroy(struct keten_client **cp)
 	keys_destroy(&c->keys);
 	config_destroy(&c->cfg);
 	free(c->inflight);
+	free(c->state_path);
 	free(c);
 	*cp = NULL;
 }
@@ -176,6 +189,46 @@ void
 keten_client_set_timeout(struct keten_client *c, int timeout_ms)
 {
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+int
+keten_client_set_state(struct keten_client *c, const char *path)
+{
+	char *copy = NULL;
+
+	if (path != NULL && (copy = strdup(path)) == NULL)
+		return KETEN_E_NOMEM;
+	free(c->state_path);
+	c->state_path = copy;
+	/* A new file is the state from now on: read it at the next call.
+	 * In memory only, the state held so far stays. */
+	if (copy != NULL) {
+		c->state_loaded = false;
+		c->state_dirty = false;
+		memset(&c->state, 0, sizeof(c->state));
+	}
+	return KETEN_OK;
+}
+
+/* Before a request goes out: a poisoned client goes no further, and the
+ * state file is read once. */
+static int
+state_ready(struct keten_client *c, struct keten_error *err)
+{
+	int rc;
+
+	if (c->forked) {
+		*err = c->forked_err;
+		return c->forked_err.code;
+	}
+	if (c->state_loaded)
+		return KETEN_OK;
+	if (c->state_path != NULL &&
+	    (rc = state_load(&c->state, c->state_path, &c->cfg->broker_key,
+	                     c->cfg, err)) != KETEN_OK)
+		return rc;
+	c->state_loaded = true;
+	return KETEN_OK;
 }
 
 void
@@ -237,6 +290,12 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	size_t len;
 	int rc;
 
+	if ((rc = state_ready(c, err)) != KETEN_OK)
+		return rc;
+	/* A proof from what we hold comes back with the checkpoint. */
+	r->known_size = c->state.size;
+	c->sent.size = c->state.size;
+	memcpy(c->sent.root, c->state.root, KETEN_HASH_LEN);
 	r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
@@ -412,7 +471,10 @@ keten_ping(struct keten_client *c, uint64_t *head_seq, struct keten_error *err)
 		rc = error_set(err, KETEN_E_CONNECT,
 		               "the broker authenticated us as '%s', not '%s'",
 		               r.ping.agency, c->me->id);
-	else if (head_seq)
+	else if (r.ping.has_cp)
+		rc = client_checkpoint(c, &r.ping.cp, &c->sent, &r.consistency,
+		                       err);
+	if (rc == KETEN_OK && head_seq)
 		*head_seq = r.ping.head_seq;
 	wire_reply_clear(&r);
 	return rc;

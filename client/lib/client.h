@@ -9,11 +9,13 @@
 #include "config.h"
 #include "keten.h"
 #include "keys.h"
+#include "state.h"
 #include "wire.h"
 
 struct inflight {
 	uint64_t ticket;
 	const struct keten_prepared *p;
+	struct state_known known; /* what it was sent with */
 };
 
 struct keten_client {
@@ -36,6 +38,18 @@ struct keten_client {
 	 * once. */
 	bool has_cp_ok;
 	struct keten_checkpoint cp_ok;
+	/* The newest checkpoint verified to extend every earlier one (size
+	 * 0: none yet), its file (NULL: in memory only), and what the last
+	 * request was sent with. */
+	char *state_path;
+	bool state_loaded;
+	bool state_dirty; /* newer than the file */
+	int64_t state_saved_us;
+	struct keten_checkpoint state;
+	struct state_known sent;
+	/* KETEN_E_FORKED's sentence: every later call returns it. */
+	bool forked;
+	struct keten_error forked_err;
 };
 
 struct keten_prepared {
@@ -61,18 +75,26 @@ void client_record_public(struct keten_record *out,
 void client_case_public(struct keten_case *out, const struct wire_case *wc,
                         int64_t at_us);
 
-/* KETEN_OK if cp carries the region broker's signature; else
- * KETEN_E_RECEIPT. Remembers the last one that verified, so the replies
- * of one commit cost one signature check. */
+/* KETEN_OK if cp carries the region broker's signature (else
+ * KETEN_E_RECEIPT) and extends the client's state by the reply's proof
+ * from k, what the request was sent with (else KETEN_E_FORKED, and the
+ * client is poisoned); the state then advances if it can. Remembers the
+ * last one that verified, so the replies of one commit cost one
+ * signature check. */
 int client_checkpoint(struct keten_client *c, const struct keten_checkpoint *cp,
+                      const struct state_known *k,
+                      const struct consistency *proof,
                       struct keten_error *err) WUR;
-/* KETEN_OK if cp's signature holds (client_checkpoint) and path proves
- * record seq with record_hash is in it; then *out gets both. Else
- * KETEN_E_RECEIPT naming the record. */
+/* KETEN_OK if cp holds (client_checkpoint) and path proves record seq
+ * with record_hash is in it; then *out gets both. Else KETEN_E_RECEIPT
+ * naming the record. */
 int client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
                  const uint8_t record_hash[32],
                  const struct keten_checkpoint *cp, const uint8_t (*path)[32],
-                 size_t n_path, struct keten_error *err) WUR;
+                 size_t n_path, const struct state_known *k,
+                 const struct consistency *proof, struct keten_error *err) WUR;
+/* Writes the state file if the state is newer than it. */
+int client_state_flush(struct keten_client *c, struct keten_error *err) WUR;
 
 /* A client that connects as a witness (no agency keys): it may only
  * ping and cosign. */
@@ -80,7 +102,9 @@ int client_new_witness(struct keten_client **out, const char *config_path,
                        const char *name, const uint8_t curve_pk[32],
                        const uint8_t curve_sk[32], struct keten_error *err) WUR;
 
-/* Sends a request (its request_id is assigned and returned in *id). */
+/* Sends a request (its request_id is assigned and returned in *id), with
+ * known_size set from the state (c->sent records it); KETEN_E_FORKED once
+ * the client is poisoned, or an error loading the state file. */
 int client_send(struct keten_client *c, uint64_t *id, struct request *r,
                 struct keten_error *err);
 /* Waits for a reply; with want != 0 skips replies to other requests.

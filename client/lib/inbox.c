@@ -193,10 +193,10 @@ inbox_of(struct keten_inbox **out, struct keten_client *c, struct reply *r,
 	 * is believed. */
 	for (size_t i = 0; i < n; i++) {
 		const struct delivered *d = &r->fetch.items[i];
-		int rc =
-		    client_proof(&in->messages[i].proof, c, d->seq,
-		                 d->record_hash, &r->fetch.cp,
-		                 (const uint8_t(*)[32])d->path, d->n_path, err);
+		int rc = client_proof(&in->messages[i].proof, c, d->seq,
+		                      d->record_hash, &r->fetch.cp,
+		                      (const uint8_t(*)[32])d->path, d->n_path,
+		                      &c->sent, &r->consistency, err);
 		if (rc != KETEN_OK) {
 			wire_reply_clear(r);
 			keten_inbox_free(&in);

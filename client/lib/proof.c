@@ -9,6 +9,7 @@
 
 #include "chain.h"
 #include "client.h"
+#include "clock.h"
 #include "error.h"
 #include "note.h"
 
@@ -16,32 +17,87 @@
 _Static_assert(sizeof(struct keten_checkpoint) == 8 + 32 + 32 + 8 + 32 + 8 + 64,
                "struct keten_checkpoint has padding");
 
+/* How often the state file is replaced while the log grows: a file
+ * write with two fsyncs per receipt would cost as much as the broker's
+ * commit. A crash loses at most this much of the newest state, which
+ * only shortens what a later check can see. */
+#ifndef STATE_SAVE_EVERY_US /* -D for the benchmark's comparison */
+#define STATE_SAVE_EVERY_US 1000000
+#endif
+
+int
+client_state_flush(struct keten_client *c, struct keten_error *err)
+{
+	int rc;
+
+	if (!c->state_dirty || c->state_path == NULL)
+		return KETEN_OK;
+	if ((rc = state_save(c->state_path, &c->cfg->broker_key, &c->state,
+	                     err)) != KETEN_OK)
+		return error_set(err, rc,
+		                 "%s (the state file keeps the newest "
+		                 "checkpoint; choose another with --state or "
+		                 "keten_client_set_state)",
+		                 err->message);
+	c->state_dirty = false;
+	c->state_saved_us = clock_mono_us();
+	return KETEN_OK;
+}
+
+/* cp, signed, against the state; advances it if the proof allows. */
+static int
+hold_to_state(struct keten_client *c, const struct keten_checkpoint *cp,
+              const struct state_known *k, const struct consistency *proof,
+              struct keten_error *err)
+{
+	bool advance;
+	int rc;
+
+	if ((rc = state_check(&advance, &c->state, k, cp, proof, err)) !=
+	    KETEN_OK) {
+		c->forked = true;
+		c->forked_err = *err;
+		return rc;
+	}
+	if (!advance)
+		return KETEN_OK;
+	c->state = *cp;
+	c->state_dirty = true;
+	if (clock_mono_us() - c->state_saved_us < STATE_SAVE_EVERY_US)
+		return KETEN_OK;
+	return client_state_flush(c, err);
+}
+
 int
 client_checkpoint(struct keten_client *c, const struct keten_checkpoint *cp,
+                  const struct state_known *k, const struct consistency *proof,
                   struct keten_error *err)
 {
 	/* The same fields and signature verified before: the signature
 	 * holds. */
-	if (c->has_cp_ok && memcmp(cp, &c->cp_ok, sizeof(*cp)) == 0)
-		return KETEN_OK;
-	if (note_checkpoint_verify(cp, &c->cfg->broker_key) != 0)
-		return error_set(err, KETEN_E_RECEIPT,
-		                 "the checkpoint of %llu records is not signed "
-		                 "by the broker key in %s",
-		                 (unsigned long long)cp->size, c->cfg->path);
-	c->cp_ok = *cp;
-	c->has_cp_ok = true;
-	return KETEN_OK;
+	if (!c->has_cp_ok || memcmp(cp, &c->cp_ok, sizeof(*cp)) != 0) {
+		if (note_checkpoint_verify(cp, &c->cfg->broker_key) != 0)
+			return error_set(
+			    err, KETEN_E_RECEIPT,
+			    "the checkpoint of %llu records is not "
+			    "signed by the broker key in %s",
+			    (unsigned long long)cp->size, c->cfg->path);
+		c->cp_ok = *cp;
+		c->has_cp_ok = true;
+	}
+	return hold_to_state(c, cp, k, proof, err);
 }
 
 int
 client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
              const uint8_t record_hash[32], const struct keten_checkpoint *cp,
-             const uint8_t (*path)[32], size_t n_path, struct keten_error *err)
+             const uint8_t (*path)[32], size_t n_path,
+             const struct state_known *k, const struct consistency *proof,
+             struct keten_error *err)
 {
 	int rc;
 
-	if ((rc = client_checkpoint(c, cp, err)) != KETEN_OK)
+	if ((rc = client_checkpoint(c, cp, k, proof, err)) != KETEN_OK)
 		return rc;
 	if (n_path > KETEN_PATH_MAX ||
 	    chain_inclusion_verify(seq, record_hash, cp, path, n_path) != 0)

@@ -158,6 +158,9 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 			cp = r.replay.cp;
 			has_cp = true;
 			rc = audit_stream_checkpoint(st, &cp, err);
+			if (rc == KETEN_OK)
+				rc = client_checkpoint(c, &cp, &c->sent,
+				                       &r.consistency, err);
 		}
 		for (size_t i = 0; i < r.replay.n && rc == KETEN_OK; i++)
 			rc = one(st, &r.replay.records[i], fn, arg, err);

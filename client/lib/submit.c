@@ -134,10 +134,11 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 
 /* Checks a receipt against the message it answers (PROTOCOL.md 10.3). */
 static int
-check_receipt(struct keten_receipt *out, const struct receipt *r,
+check_receipt(struct keten_receipt *out, const struct reply *rep,
               struct keten_client *c, const struct keten_prepared *p,
-              struct keten_error *err)
+              const struct state_known *k, struct keten_error *err)
 {
+	const struct receipt *r = &rep->receipt;
 	struct record rec;
 	uint8_t hash[32];
 	int rc;
@@ -158,8 +159,8 @@ check_receipt(struct keten_receipt *out, const struct receipt *r,
 		                 "recorded something else",
 		                 (unsigned long long)r->seq);
 	if ((rc = client_proof(&out->proof, c, r->seq, r->record_hash, &r->cp,
-	                       (const uint8_t(*)[32])r->path, r->n_path,
-	                       err)) != KETEN_OK)
+	                       (const uint8_t(*)[32])r->path, r->n_path, k,
+	                       &rep->consistency, err)) != KETEN_OK)
 		return rc;
 	out->seq = r->seq;
 	memcpy(out->record_hash, r->record_hash, 32);
@@ -189,7 +190,7 @@ keten_submit(struct keten_receipt *receipt, struct keten_client *c,
 		    err, KETEN_E_MALFORMED,
 		    "the broker answered a submission without a receipt");
 	else
-		rc = check_receipt(receipt, &r.receipt, c, p, err);
+		rc = check_receipt(receipt, &r, c, p, &c->sent, err);
 	wire_reply_clear(&r);
 	return rc;
 }
@@ -223,6 +224,7 @@ keten_submit_start(uint64_t *ticket, struct keten_client *c,
 		return rc;
 	c->inflight[c->n_inflight].ticket = *ticket;
 	c->inflight[c->n_inflight].p = p;
+	c->inflight[c->n_inflight].known = c->sent;
 	c->n_inflight++;
 	return KETEN_OK;
 }
@@ -239,6 +241,13 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 	*ticket = 0;
 	if (c->n_inflight == 0)
 		return error_set(err, KETEN_E_USAGE, "no submission in flight");
+	if (c->forked) {
+		/* No receipt from this broker is evidence any more: each
+		 * finish gives up one submission, so loops still end. */
+		*ticket = c->inflight[--c->n_inflight].ticket;
+		*err = c->forked_err;
+		return KETEN_E_FORKED;
+	}
 	for (;;) {
 		rc = client_wait(c, &r, 0, err);
 		if (r.pb == NULL) /* no reply at all: timeout or connection */
@@ -258,8 +267,8 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 			    "the broker answered a submission without a "
 			    "receipt");
 		else
-			rc = check_receipt(receipt, &r.receipt, c,
-			                   c->inflight[i].p, err);
+			rc = check_receipt(receipt, &r, c, c->inflight[i].p,
+			                   &c->inflight[i].known, err);
 	}
 	c->inflight[i] = c->inflight[--c->n_inflight];
 	wire_reply_clear(&r);

@@ -1,0 +1,122 @@
+/*
+ * The newest checkpoint a client or witness has verified (PROTOCOL.md
+ * 10.4): reading and writing its state file, and holding every later
+ * checkpoint to it. Must never write a note whose signature did not verify.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "merkle.h"
+#include "note.h"
+#include "savefile.h"
+#include "state.h"
+
+/* "2026-12-04 23:41:29 UTC" for a time line's µs. */
+static void
+utc_words(char *out, size_t n, int64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, n, "%lld us", (long long)us);
+}
+
+int
+state_load(struct keten_checkpoint *s, const char *path,
+           const struct note_key *bk, const struct config *cfg,
+           struct keten_error *err)
+{
+	char buf[NOTE_MAX + 1];
+	size_t n;
+	FILE *f;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if ((f = fopen(path, "rb")) == NULL) {
+		if (errno == ENOENT)
+			return KETEN_OK;
+		return error_set(err, KETEN_E_IO, "cannot read %s: %s", path,
+		                 strerror(errno));
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	rc = ferror(f);
+	fclose(f);
+	if (rc || n > NOTE_MAX)
+		return error_set(err, KETEN_E_IO,
+		                 "cannot read %s: not a checkpoint note of at "
+		                 "most %d bytes",
+		                 path, NOTE_MAX);
+	if (note_checkpoint_parse(s, buf, n, bk, err) != KETEN_OK) {
+		memset(s, 0, sizeof(*s));
+		return error_set(err, KETEN_E_IO,
+		                 "%s is not a checkpoint of region %s: %s; "
+		                 "move it aside only if you know where it "
+		                 "came from",
+		                 path, cfg->region, err->message);
+	}
+	if (note_checkpoint_verify(s, bk) != 0) {
+		memset(s, 0, sizeof(*s));
+		return error_set(err, KETEN_E_IO,
+		                 "the checkpoint in %s is not signed by the "
+		                 "broker key in %s",
+		                 path, cfg->path);
+	}
+	return KETEN_OK;
+}
+
+int
+state_save(const char *path, const struct note_key *bk,
+           const struct keten_checkpoint *cp, struct keten_error *err)
+{
+	char note[NOTE_CHECKPOINT_MAX];
+	size_t len;
+
+	if ((len = note_checkpoint_format(note, sizeof(note), bk, cp)) == 0)
+		return error_set(err, KETEN_E_INTERNAL,
+		                 "cannot build the checkpoint note");
+	return savefile_write(path, note, len, 0600, err);
+}
+
+int
+state_check(bool *advance, const struct keten_checkpoint *s,
+            const struct state_known *k, const struct keten_checkpoint *cp,
+            const struct consistency *proof, struct keten_error *err)
+{
+	char when[64];
+	bool ok;
+
+	*advance = false;
+	if (s->size == 0) {
+		*advance = true;
+		return KETEN_OK;
+	}
+	if (cp->size < s->size)
+		ok = false;
+	else if (cp->size == s->size)
+		ok = sodium_memcmp(cp->root, s->root, KETEN_HASH_LEN) == 0;
+	else if (k->size == 0)
+		ok = true; /* sent before there was a state: nothing to prove */
+	else
+		ok = merkle_consistency_verify(
+		         k->size, cp->size, k->root, cp->root,
+		         (const uint8_t(*)[32])proof->hash, proof->n) == 0;
+	if (ok) {
+		/* Only a proof from s itself carries s forward: one from an
+		 * older size says nothing of the part between. */
+		*advance = cp->size > s->size && k->size == s->size;
+		return KETEN_OK;
+	}
+	utc_words(when, sizeof(when), s->signed_at_us);
+	return error_set(err, KETEN_E_FORKED,
+	                 "the broker's log is not an extension of the one it "
+	                 "showed on %s (size %llu); report this to your "
+	                 "auditor",
+	                 when, (unsigned long long)s->size);
+}
