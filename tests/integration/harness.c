@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -209,14 +210,22 @@ harness_start(struct harness *h)
 	struct keten_client *c;
 	struct keten_error err;
 	uint64_t head;
+	pid_t parent;
 	int fd;
 
 	if (ketend == NULL)
 		ketend = KETEND_PATH;
+	parent = getpid();
 	h->pid = fork();
 	if (h->pid < 0)
 		die("fork", strerror(errno));
 	if (h->pid == 0) {
+		/* A test that dies without its exit handlers (a sanitizer's
+		 * report, a signal) must not leave a broker holding ctest's
+		 * output pipe open until the timeout. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+		    getppid() != parent)
+			_exit(127);
 		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0)
 			dup2(fd, 2);
