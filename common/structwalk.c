@@ -89,12 +89,22 @@ walk_db(MDB_txn *txn, MDB_dbi dbi, unsigned *acc)
 /* Where touch's sum goes, so that no read is optimised away. */
 static volatile unsigned sink;
 
+/* The child's end: its reader slot freed (a slot left to a dead pid
+ * would keep a live broker from reusing pages, and the table fills). */
+static void __attribute__((noreturn)) leave(MDB_env *env, MDB_txn *txn)
+{
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	_exit(0);
+}
+
 /* The child: walks, says how it went, and exits. */
 static void __attribute__((noreturn)) child(int fd, const char *dir)
 {
 	const struct rlimit none = {0, 0};
 	MDB_env *env;
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	MDB_dbi main_db, dbi;
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -114,7 +124,7 @@ static void __attribute__((noreturn)) child(int fd, const char *dir)
 	    (rc = walk_db(txn, main_db, &acc)) != 0 ||
 	    (rc = mdb_cursor_open(txn, main_db, &cur)) != 0) {
 		say_code(fd, 'E', rc);
-		_exit(0);
+		leave(env, txn);
 	}
 	/* The main database's keys name the others. */
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -132,13 +142,14 @@ static void __attribute__((noreturn)) child(int fd, const char *dir)
 		    (rc = walk_db(txn, dbi, &acc)) != 0)
 			break;
 	}
+	mdb_cursor_close(cur);
 	if (rc != MDB_NOTFOUND) {
 		say_code(fd, 'E', rc == 0 ? MDB_CORRUPTED : rc);
-		_exit(0);
+		leave(env, txn);
 	}
 	sink = acc;
 	say(fd, 'K', "");
-	_exit(0);
+	leave(env, txn);
 }
 
 /* Whether an LMDB code means the file's pages, not the system, failed. */
@@ -156,7 +167,7 @@ int
 structwalk_check(const char *dir, struct keten_error *err)
 {
 	char path[4096], buf[4096], db[LINE_MAX_] = "";
-	int fds[2], status, code = 0;
+	int fds[2], status = 0, code = 0;
 	bool done = false, opened = true;
 	size_t have = 0;
 	struct stat st;
@@ -211,10 +222,16 @@ structwalk_check(const char *dir, struct keten_error *err)
 			have = 0; /* no such line is ours */
 	}
 	close(fds[0]);
+	/* ECHILD (a caller that ignores SIGCHLD reaps for us): the
+	 * child's last line is all there is to go by. */
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && (done || (!opened && !structural(code))))
 		return KETEN_OK;
+	if (WIFEXITED(status) && opened && code != 0 && !structural(code))
+		return error_set(err, KETEN_E_IO,
+		                 "cannot check data.mdb in %s: %s", dir,
+		                 mdb_strerror(code));
 	if (!opened)
 		return error_set(err, KETEN_E_CHAIN,
 		                 "data.mdb is structurally damaged in its "

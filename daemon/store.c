@@ -254,6 +254,9 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	/* Default sync: a commit is on disk before mdb_txn_commit returns. */
 	if ((rc = mdb_env_open(s->env, dir, 0, 0600)) != 0)
 		goto fail;
+	/* Reader slots of processes that died holding them (an audit's
+	 * structural walk killed by a damaged page) would pin old pages. */
+	(void)mdb_reader_check(s->env, NULL);
 	/* An existing file may be bigger than the configured map. */
 	mdb_env_info(s->env, &info);
 	w->map_size = info.me_mapsize;
