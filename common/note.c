@@ -321,6 +321,12 @@ note_checkpoint_sign(struct keten_checkpoint *c, const char *origin,
 	char text[NOTE_CHECKPOINT_BODY_MAX];
 	size_t n = note_checkpoint_body(text, sizeof(text), origin, c);
 
+	/* An origin too long for a body (config_load refuses one): never
+	 * a signature over nothing, but one that verifies nowhere. */
+	if (n == 0) {
+		memset(c->signature, 0, sizeof(c->signature));
+		return;
+	}
 	crypto_sign_detached(c->signature, NULL, (const uint8_t *)text, n, sk);
 }
 
@@ -508,6 +514,11 @@ note_cosig_sign(struct note_cosig *cs, uint64_t timestamp, const char *text,
 	size_t n = cosig_message(msg, sizeof(msg), timestamp, text, text_len);
 
 	cs->timestamp = timestamp;
+	/* A text beyond NOTE_MAX (note_split refuses one): as above. */
+	if (n == 0) {
+		memset(cs->sig, 0, sizeof(cs->sig));
+		return;
+	}
 	crypto_sign_detached(cs->sig, NULL, msg, n, sk);
 }
 
