@@ -114,6 +114,38 @@ bundle_note(char *out, size_t cap, const struct config *c, const char *dir,
 	return len ? audit_witness_lines(out, len, cap, c, dir) : 0;
 }
 
+static bool
+newer(const struct keten_checkpoint *a, const struct keten_checkpoint *than)
+{
+	return than == NULL || a->size > than->size ||
+	       (a->size == than->size && a->signed_at_us > than->signed_at_us);
+}
+
+enum bundle_source
+bundle_pick(struct keten_checkpoint *cp, const struct audit_result *res,
+            const struct config *c, uint64_t seq)
+{
+	const struct keten_checkpoint *quorum = NULL, *any = NULL;
+
+	for (size_t i = 0; i < res->n_cosigned; i++) {
+		const struct keten_checkpoint *e = &res->cosigned[i].cp;
+		unsigned n = 0;
+		if (res->cosigned[i].state != AUDIT_COSIG_HELD || e->size < seq)
+			continue;
+		/* The bundle carries the cosignatures of this very note. */
+		for (size_t j = 0; j < res->n_cosigned; j++)
+			n += res->cosigned[j].state == AUDIT_COSIG_HELD &&
+			     note_checkpoint_same(e, &res->cosigned[j].cp);
+		if (c->witness_quorum > 0 && n >= c->witness_quorum &&
+		    newer(e, quorum))
+			quorum = e;
+		if (newer(e, any))
+			any = e;
+	}
+	*cp = quorum ? *quorum : any ? *any : res->cp;
+	return quorum ? BUNDLE_QUORUM : any ? BUNDLE_COSIGNED : BUNDLE_STORED;
+}
+
 int
 bundle_build(char **out, size_t *len, const struct config *c, const char *dir,
              const struct keten_checkpoint *cp, uint64_t seq,
@@ -132,8 +164,8 @@ bundle_build(char **out, size_t *len, const struct config *c, const char *dir,
 	*len = 0;
 	if (seq == 0 || seq > cp->size)
 		return error_set(err, KETEN_E_USAGE,
-		                 "record %llu is not in the stored checkpoint "
-		                 "of %llu records",
+		                 "record %llu is not in the checkpoint of %llu "
+		                 "records",
 		                 (unsigned long long)seq,
 		                 (unsigned long long)cp->size);
 	if ((b.want = calloc(MERKLE_LEVELS, sizeof(*b.want))) == NULL)
@@ -161,7 +193,7 @@ bundle_build(char **out, size_t *len, const struct config *c, const char *dir,
 	        0) {
 		rc = error_set(err, KETEN_E_CHAIN,
 		               "the log no longer holds the %llu records of "
-		               "the stored checkpoint",
+		               "the checkpoint",
 		               (unsigned long long)cp->size);
 		goto done;
 	}

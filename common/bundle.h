@@ -28,13 +28,33 @@ struct bundle_info {
 	size_t cosigner_len[BUNDLE_COSIGNERS_MAX];
 };
 
+/* Which checkpoint bundle_pick chose (keten_proof_source's values). */
+enum bundle_source {
+	BUNDLE_QUORUM = 0, /* cosigned, as it is, by witness_quorum witnesses */
+	BUNDLE_COSIGNED,   /* cosigned, short of the quorum */
+	BUNDLE_STORED      /* the directory's stored checkpoint */
+};
+
 /*
- * The bundle of record seq under cp, the data directory's stored
- * checkpoint (its signature already verified, seq <= cp->size): the
- * record's stored bytes, its inclusion proof recomputed from the log, and
- * cp's note with the cosignatures the directory holds. The bundle is
- * checked with bundle_check before it is handed out. *out is malloc'd.
- * KETEN_OK; KETEN_E_CHAIN if the log does not hold cp's tree; the
+ * The checkpoint to prove record seq against, from an audit res of the
+ * directory that verified (every witness entry HELD): the newest one
+ * that witness_quorum witnesses cosigned with identical note text and
+ * that holds seq; else the newest cosigned one that holds seq; else
+ * res->cp, the stored one (valid only if res->has_cp). Newest: the most
+ * records, then the latest signing time.
+ */
+enum bundle_source bundle_pick(struct keten_checkpoint *cp,
+                               const struct audit_result *res,
+                               const struct config *c, uint64_t seq);
+
+/*
+ * The bundle of record seq under cp, a checkpoint of the log the audit
+ * verified (the stored one or a witness's, its signature verified): the
+ * record's stored bytes, its inclusion proof at cp's size recomputed from
+ * the log, and cp's note with the cosignatures the directory holds of
+ * exactly that note. The bundle is checked with bundle_check before it
+ * is handed out. *out is malloc'd. KETEN_OK; KETEN_E_USAGE if seq is not
+ * under cp; KETEN_E_CHAIN if the log does not hold cp's tree; the
  * ledger's codes.
  */
 int bundle_build(char **out, size_t *len, const struct config *c,

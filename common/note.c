@@ -345,6 +345,18 @@ note_checkpoint_verify(const struct keten_checkpoint *c,
 	           : -1;
 }
 
+bool
+note_checkpoint_same(const struct keten_checkpoint *a,
+                     const struct keten_checkpoint *b)
+{
+	return a->size == b->size && a->access_size == b->access_size &&
+	       a->signed_at_us == b->signed_at_us &&
+	       memcmp(a->head_hash, b->head_hash, 32) == 0 &&
+	       memcmp(a->root, b->root, 32) == 0 &&
+	       memcmp(a->access_head, b->access_head, 32) == 0 &&
+	       memcmp(a->signature, b->signature, 64) == 0;
+}
+
 /* A decimal of at most 20 digits, no sign, no leading zero; the bytes
  * it took, or 0. */
 static size_t

@@ -106,6 +106,10 @@ void note_checkpoint_sign(struct keten_checkpoint *c, const char *origin,
 /* 0 if c->signature is k's over the note text of c, else -1. */
 int note_checkpoint_verify(const struct keten_checkpoint *c,
                            const struct note_key *k) WUR;
+/* true if a and b are one checkpoint: every field and the signature
+ * equal, so under one origin their note texts are identical. */
+bool note_checkpoint_same(const struct keten_checkpoint *a,
+                          const struct keten_checkpoint *b);
 /*
  * Parses a signed checkpoint note strictly: its text must be the one
  * note_checkpoint_body writes for k->name, and it must carry a signature

@@ -8,11 +8,13 @@
 # Raad closes the case. After every step the demo checks who holds the case.
 # Veilig Thuis's desk is subscribed (keten watch) before the referral is
 # sent and must show it as soon as it is recorded.
-# Then it prints the verified case history; two witnesses, one run by
-# lt-almere and one by the auditor, cosign the broker's checkpoint; the
-# auditor verifies the chain with both cosignatures and the quorum, stops
-# the broker and writes the referral's offline proof, which carries the
-# cosignatures. Exits 0 only if every step did what it should.
+# Then two witnesses, one run by lt-almere and one by the auditor, cosign
+# the broker's checkpoint; it prints the verified case history (reads
+# that move the checkpoint on); the auditor verifies the chain with both
+# cosignatures and the quorum, stops the broker and writes the referral's
+# offline proof against the checkpoint the witnesses cosigned, which
+# carries their cosignatures. Exits 0 only if every step did what it
+# should.
 #
 # KETEN_DEMO_DIR=DIR keeps the region, keys and data there (default: a
 # temporary directory, removed afterwards).
@@ -221,6 +223,15 @@ refused "nothing follows a close" \
 	as raad-midden-nederland handover "$case" --to gi-save \
 	--known "te laat"
 
+# The reads after this round move the checkpoint on (each is an
+# access-log entry); the proof at the end is still against the one the
+# witnesses cosigned.
+step "the witnesses check the log grew consistently and cosign its checkpoint"
+for w in lt-almere audit-inspectie; do
+	"$keten" witness -c "$config" -k "$work/keys/$w.witness.key" ||
+		fail "$w's witness did not cosign"
+done
+
 step "the case history, as lt-almere sees it (verified against the chain)"
 out=$(as lt-almere case show "$case") || fail "case show"
 echo "$out"
@@ -230,14 +241,6 @@ grep -q "replayed holder = raad-midden-nederland" <<<"$out" ||
 
 step "no offer is overdue"
 as vt-flevoland cases --overdue || fail "an offer is overdue"
-
-# The witnesses cosign last: every read is an access-log entry and moves
-# the checkpoint on, and the proof below is against the latest one.
-step "the witnesses check the log grew consistently and cosign its checkpoint"
-for w in lt-almere audit-inspectie; do
-	"$keten" witness -c "$config" -k "$work/keys/$w.witness.key" ||
-		fail "$w's witness did not cosign"
-done
 
 step "the auditor verifies the chain and the cosignatures, keeps its checkpoint and replays every case from it"
 out=$("$keten" audit verify -c "$config" --save-checkpoint "$work/audit.note" \
@@ -266,9 +269,12 @@ broker_pid=""
 grep -q "event=stopped" "$work/ketend.log" || fail "no clean stop in the log"
 
 step "the referral's offline proof: a .tlog-proof, checked with the region config alone"
-"$keten" audit proof -c "$config" --seq "$referral_seq" \
-	--out "$work/referral.tlog-proof" "$work/data" ||
-	fail "cannot write the referral's proof"
+out=$("$keten" audit proof -c "$config" --seq "$referral_seq" \
+	--out "$work/referral.tlog-proof" "$work/data") ||
+	fail "cannot write the referral's proof: $out"
+echo "$out"
+grep -q "against the newest checkpoint the witness quorum cosigned\$" <<<"$out" ||
+	fail "the proof is not against the checkpoint both witnesses cosigned"
 out=$("$keten" audit check-proof -c "$config" "$work/referral.tlog-proof") ||
 	fail "the referral's proof does not check: $out"
 echo "$out"

@@ -597,13 +597,16 @@ proof_help(FILE *f)
 {
 	fputs(
 	    "usage: keten audit proof [--config FILE] --seq N [--out FILE]\n"
-	    "                         DATADIR\n\n"
+	    "                         [--stored] DATADIR\n\n"
 	    "Verifies the broker's data directory as 'keten audit verify'\n"
 	    "does, then writes the offline proof of record N: a\n"
 	    "c2sp.org/tlog-proof@v1 bundle holding the record's stored\n"
-	    "bytes, its inclusion proof against the directory's latest\n"
-	    "signed checkpoint and that checkpoint, with the witnesses'\n"
-	    "cosignatures the directory holds. Anyone with the region\n"
+	    "bytes, its inclusion proof against a signed checkpoint that\n"
+	    "holds it and that checkpoint, with every witness cosignature\n"
+	    "the directory holds of it. The checkpoint is the newest that\n"
+	    "the region's witness_quorum witnesses cosigned, else the\n"
+	    "newest any witness cosigned, else the directory's stored\n"
+	    "(latest) one; the first line says which. Anyone with the region\n"
 	    "config checks it with 'keten audit check-proof', without the\n"
 	    "data directory or the broker: the bundle an agency hands to a\n"
 	    "court or an inspectorate. Exit status 0 if written, 1 if the\n"
@@ -611,6 +614,8 @@ proof_help(FILE *f)
 	    "record is not under the checkpoint or FILE cannot be written.\n\n"
 	    "  -c, --config FILE   region config (default $KETEN_CONFIG)\n"
 	    "      --seq N         the record to prove\n"
+	    "      --stored        against the stored checkpoint, cosigned\n"
+	    "                      or not\n"
 	    "  -o, --out FILE      where to write it (default "
 	    "record-N.tlog-proof)\n"
 	    "  -h, --help          this text\n",
@@ -655,6 +660,23 @@ put_proven(FILE *f, const struct keten_proven *p)
 	fputc('\n', f);
 }
 
+/* Which checkpoint the bundle was made against, for the "wrote" line. */
+static const char *
+proof_source(enum keten_proof_source src, bool stored)
+{
+	switch (src) {
+	case KETEN_PROOF_QUORUM:
+		return "the newest checkpoint the witness quorum cosigned";
+	case KETEN_PROOF_COSIGNED:
+		return "the newest cosigned checkpoint (none that holds the "
+		       "record reaches the witness quorum)";
+	default:
+		return stored ? "the stored checkpoint, as asked"
+		              : "the stored checkpoint (no witness cosigned "
+		                "one that holds the record)";
+	}
+}
+
 static int
 audit_proof(int argc, char **argv)
 {
@@ -662,11 +684,14 @@ audit_proof(int argc, char **argv)
 	    CLI_COMMON_OPTIONS,
 	    {"seq", required_argument, NULL, 'S'},
 	    {"out", required_argument, NULL, 'o'},
+	    {"stored", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cli_common o;
 	struct keten_proven p;
+	enum keten_proof_source src;
+	bool stored = false;
 	struct keten_error err;
 	unsigned long long seq = 0;
 	char def[64], *bundle, *end;
@@ -698,6 +723,9 @@ audit_proof(int argc, char **argv)
 		case 'o':
 			out = optarg;
 			break;
+		case 'W':
+			stored = true;
+			break;
 		case 'h':
 			proof_help(stdout);
 			return EXIT_OK;
@@ -714,8 +742,8 @@ audit_proof(int argc, char **argv)
 		snprintf(def, sizeof(def), "record-%llu.tlog-proof", seq);
 		out = def;
 	}
-	rc =
-	    keten_audit_proof(&bundle, &len, o.config, argv[optind], seq, &err);
+	rc = keten_audit_proof(&bundle, &len, &src, o.config, argv[optind], seq,
+	                       stored, &err);
 	if (rc == KETEN_E_CHAIN) {
 		fputs("FAILED: ", stdout);
 		cli_put_text(stdout, err.message);
@@ -739,7 +767,7 @@ audit_proof(int argc, char **argv)
 	free(bundle);
 	if (rc != KETEN_OK)
 		return cli_fail("audit proof", &err);
-	printf("wrote %s\n", out);
+	printf("wrote %s, against %s\n", out, proof_source(src, stored));
 	put_proven(stdout, &p);
 	return EXIT_OK;
 }

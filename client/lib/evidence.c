@@ -22,6 +22,10 @@ _Static_assert(KETEN_COSIGNERS_MAX == AUDIT_COSIGNED_MAX,
                "keten_audit holds every witness a config may name");
 _Static_assert(KETEN_WITNESS_NAME_MAX == CONFIG_WITNESS_NAME_MAX,
                "one witness name length");
+_Static_assert(KETEN_PROOF_QUORUM == (int)BUNDLE_QUORUM &&
+                   KETEN_PROOF_COSIGNED == (int)BUNDLE_COSIGNED &&
+                   KETEN_PROOF_STORED == (int)BUNDLE_STORED,
+               "one list of proof sources");
 
 /* The witnesses' cosignatures the audit held to the log, and the quorum. */
 static void
@@ -155,30 +159,48 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
 }
 
 int
-keten_audit_proof(char **bundle, size_t *len, const char *config_path,
-                  const char *data_dir, uint64_t seq, struct keten_error *err)
+keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
+                  const char *config_path, const char *data_dir, uint64_t seq,
+                  bool stored, struct keten_error *err)
 {
 	struct config *c;
 	struct audit_result res;
+	struct keten_checkpoint cp;
+	enum bundle_source src = BUNDLE_STORED;
 	int rc;
 
 	error_clear(err);
 	*bundle = NULL;
 	*len = 0;
+	if (source != NULL)
+		*source = KETEN_PROOF_STORED;
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	rc = audit_verify_dir(&res, c, data_dir, err);
+	if (rc == KETEN_OK) {
+		cp = res.cp;
+		if (!stored)
+			src = bundle_pick(&cp, &res, c, seq);
+	}
 	audit_result_free(&res);
-	if (rc == KETEN_OK && !res.has_cp)
+	if (rc == KETEN_OK && src == BUNDLE_STORED && !res.has_cp)
 		rc = error_set(err, KETEN_E_USAGE,
 		               "the data directory holds no signed checkpoint "
 		               "yet: nothing to prove record %llu against",
 		               (unsigned long long)seq);
+	else if (rc == KETEN_OK && src == BUNDLE_STORED && seq > cp.size)
+		rc = error_set(err, KETEN_E_USAGE,
+		               "record %llu is not in the stored checkpoint of "
+		               "%llu records",
+		               (unsigned long long)seq,
+		               (unsigned long long)cp.size);
 	else if (rc == KETEN_OK)
-		rc = bundle_build(bundle, len, c, data_dir, &res.cp, seq, err);
+		rc = bundle_build(bundle, len, c, data_dir, &cp, seq, err);
 	config_destroy(&c);
+	if (rc == KETEN_OK && source != NULL)
+		*source = (enum keten_proof_source)src;
 	return rc;
 }
 

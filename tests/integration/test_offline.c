@@ -258,6 +258,27 @@ forge_cosig(const char *dir, const char *name)
 	lmdb_edit_commit(&e);
 }
 
+/* A region with witnesses W1 and W2 (keys k1, k2), quorum 2, its broker
+ * started. */
+static void
+witness_region(char k1[512], char k2[512])
+{
+	FILE *f;
+
+	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	snprintf(k1, 512, "%s/w1.key", h.dir);
+	snprintf(k2, 512, "%s/w2.key", h.dir);
+	CHECK((f = fopen(h.config, "a")) != NULL);
+	fputs("witness_quorum: 2\nwitnesses:\n", f);
+	fclose(f);
+	CHECK_INT(run("%s keygen --witness %s --out %s >>%s && "
+	              "%s keygen --witness %s --out %s >>%s",
+	              harness_cli(), W1, k1, h.config, harness_cli(), W2, k2,
+	              h.config),
+	          0);
+	harness_start(&h);
+}
+
 /* Issue 15, point 3: the witnesses' cosignatures in the audit and in a
  * record's proof bundle, and a forged or outrun one failing the audit. */
 static void
@@ -268,20 +289,8 @@ witnessed(void)
 	struct keten_error err;
 	char k1[512], k2[512], dir[512], proof[512], *b;
 	size_t len;
-	FILE *f;
 
-	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
-	snprintf(k1, sizeof(k1), "%s/w1.key", h.dir);
-	snprintf(k2, sizeof(k2), "%s/w2.key", h.dir);
-	CHECK((f = fopen(h.config, "a")) != NULL);
-	fputs("witness_quorum: 2\nwitnesses:\n", f);
-	fclose(f);
-	CHECK_INT(run("%s keygen --witness %s --out %s >>%s && "
-	              "%s keygen --witness %s --out %s >>%s",
-	              harness_cli(), W1, k1, h.config, harness_cli(), W2, k2,
-	              h.config),
-	          0);
-	harness_start(&h);
+	witness_region(k1, k2);
 	send_n(1, 5);
 	CHECK_INT(run("%s audit verify --config %s %s", harness_cli(), h.config,
 	              h.data),
@@ -366,6 +375,84 @@ witnessed(void)
 	CHECK_INT(harness_start_refused(&h), 1);
 	CHECK(harness_log_has(&h, "witness " W1 "'s cosignature of the "
 	                          "checkpoint of 8 records does not verify"));
+	harness_cleanup(&h);
+}
+
+/* A proof made after reads and submissions that followed the witnesses'
+ * round is against the checkpoint they cosigned, and names them;
+ * --stored is against the stored one, which no witness cosigned. */
+static void
+cosigned_proof(void)
+{
+	struct keten_witness_round wr;
+	struct keten_client *c;
+	struct keten_inbox *in = NULL;
+	struct keten_error err;
+	char k1[512], k2[512], proof[512];
+
+	witness_region(k1, k2);
+	send_n(1, 4);
+	CHECK_INT(keten_witness_cosign(&wr, h.config, k1, NULL, &err),
+	          KETEN_OK);
+	CHECK_INT(keten_witness_cosign(&wr, h.config, k2, NULL, &err),
+	          KETEN_OK);
+	send_n(5, 6);
+	c = harness_client(&h, "vt-flevoland");
+	CHECK_INT(keten_fetch(&in, c, 10, &err), KETEN_OK);
+	keten_inbox_free(&in);
+	keten_client_destroy(&c);
+	snprintf(proof, sizeof(proof), "%s/r2.tlog-proof", h.dir);
+
+	CHECK_INT(run("%s audit proof --config %s --seq 2 --out %s %s",
+	              harness_cli(), h.config, proof, h.data),
+	          0);
+	CHECK_STR_HAS(out, ", against the newest checkpoint the witness "
+	                   "quorum cosigned\n");
+	CHECK_STR_HAS(out, "in the checkpoint of 4 records signed ");
+	CHECK_STR_HAS(out, "cosigned by " W1 ", " W2 "\n");
+	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
+	              h.config, proof),
+	          0);
+	CHECK_STR_HAS(out, "ok: the proof holds");
+	CHECK_STR_HAS(out, "in the checkpoint of 4 records signed ");
+	CHECK_STR_HAS(out, "cosigned by " W1 ", " W2 "\n");
+
+	CHECK_INT(run("%s audit proof --config %s --seq 2 --stored --out %s %s",
+	              harness_cli(), h.config, proof, h.data),
+	          0);
+	CHECK_STR_HAS(out, ", against the stored checkpoint, as asked\n");
+	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+	CHECK_STR_HAS(out, "cosigned by no witness the region config names");
+	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
+	              h.config, proof),
+	          0);
+	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+
+	/* Record 5 is under no cosigned checkpoint: the stored one. */
+	CHECK_INT(run("%s audit proof --config %s --seq 5 --out %s %s",
+	              harness_cli(), h.config, proof, h.data),
+	          0);
+	CHECK_STR_HAS(out, ", against the stored checkpoint (no witness "
+	                   "cosigned one that holds the record)\n");
+	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+
+	/* One witness moves on: its checkpoint holds record 5, short of
+	 * the quorum; record 2's proof takes it too, being newer. */
+	CHECK_INT(keten_witness_cosign(&wr, h.config, k2, NULL, &err),
+	          KETEN_OK);
+	CHECK_INT(run("%s audit proof --config %s --seq 5 --out %s %s",
+	              harness_cli(), h.config, proof, h.data),
+	          0);
+	CHECK_STR_HAS(out, ", against the newest cosigned checkpoint (none "
+	                   "that holds the record reaches the witness "
+	                   "quorum)\n");
+	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+	CHECK_STR_HAS(out, "cosigned by " W2 "\n");
+	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
+	              h.config, proof),
+	          0);
+	CHECK_STR_HAS(out, "cosigned by " W2 "\n");
+	CHECK_INT(harness_stop(&h), 0);
 	harness_cleanup(&h);
 }
 
@@ -545,5 +632,6 @@ main(void)
 
 	harness_cleanup(&h);
 	witnessed();
+	cosigned_proof();
 	return check_done("test_offline");
 }

@@ -660,17 +660,6 @@ make_cp(struct keten_checkpoint *c, uint8_t v)
 }
 
 static int
-same_cp(const struct keten_checkpoint *a, const struct keten_checkpoint *b)
-{
-	return a->size == b->size && a->access_size == b->access_size &&
-	       a->signed_at_us == b->signed_at_us &&
-	       memcmp(a->head_hash, b->head_hash, 32) == 0 &&
-	       memcmp(a->root, b->root, 32) == 0 &&
-	       memcmp(a->access_head, b->access_head, 32) == 0 &&
-	       memcmp(a->signature, b->signature, 64) == 0;
-}
-
-static int
 zeros(const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -816,7 +805,7 @@ test_reply(void)
 	CHECK(memcmp(d.receipt.record_hash, hash32, 32) == 0);
 	CHECK(memcmp(d.receipt.message_id, mid, 16) == 0);
 	CHECK(memcmp(d.receipt.prev_hash, r.receipt.prev_hash, 32) == 0);
-	CHECK(same_cp(&d.receipt.cp, &r.receipt.cp));
+	CHECK(note_checkpoint_same(&d.receipt.cp, &r.receipt.cp));
 	CHECK_INT(d.receipt.cp.size, 1003);
 	CHECK_INT(d.receipt.cp.access_size, 77);
 	CHECK_INT(d.receipt.cp.signed_at_us, 1700000000000099LL);
@@ -829,7 +818,7 @@ test_reply(void)
 	r.receipt.n_path = 0;
 	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
 	CHECK_INT(d.receipt.n_path, 0);
-	CHECK(same_cp(&d.receipt.cp, &r.receipt.cp));
+	CHECK(note_checkpoint_same(&d.receipt.cp, &r.receipt.cp));
 	CHECK(zeros(d.receipt.path, sizeof(d.receipt.path)));
 	wire_reply_clear(&d);
 	r.receipt.n_path = WIRE_PATH_MAX;
@@ -910,7 +899,7 @@ test_reply(void)
 	CHECK_INT(d.fetch.cursor, 3);
 	CHECK(d.fetch.more);
 	CHECK(d.fetch.has_cp);
-	CHECK(same_cp(&d.fetch.cp, &r.fetch.cp));
+	CHECK(note_checkpoint_same(&d.fetch.cp, &r.fetch.cp));
 	CHECK_INT(d.fetch.cp.size, 1012);
 	CHECK(d.paths != NULL);
 	if (d.fetch.n == 3) {
@@ -969,7 +958,7 @@ test_reply(void)
 	r.fetch.has_cp = true;
 	CHECK_INT(rep_roundtrip(&d, &r), KETEN_OK);
 	CHECK_INT(d.fetch.n, 2);
-	CHECK(d.fetch.has_cp && same_cp(&d.fetch.cp, &r.fetch.cp));
+	CHECK(d.fetch.has_cp && note_checkpoint_same(&d.fetch.cp, &r.fetch.cp));
 	if (d.fetch.n == 2)
 		CHECK(d.fetch.items[0].n_path == 0 &&
 		      d.fetch.items[1].n_path == 0 &&
@@ -1005,7 +994,7 @@ test_reply(void)
 	CHECK_INT(d.replay.head_seq, 1012);
 	CHECK(memcmp(d.replay.head_hash, r.replay.head_hash, 32) == 0);
 	CHECK(d.replay.has_cp);
-	CHECK(same_cp(&d.replay.cp, &r.replay.cp));
+	CHECK(note_checkpoint_same(&d.replay.cp, &r.replay.cp));
 	if (d.replay.n == 2) {
 		CHECK_INT(d.replay.records[1].seq, 8);
 		CHECK_INT(d.replay.records[1].received_at_us, 701);
