@@ -62,11 +62,17 @@ int
 store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 {
 	struct keten_checkpoint want;
+	int64_t now_us;
 	int rc = store_checkpoint_get(w->s, txn, &w->cp);
 
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	store_checkpoint_make(w, &want, clock_now_us());
+	/* Not dated before the stored one, whatever the clock says: its
+	 * time never descends (PROTOCOL.md 9.1). */
+	now_us = clock_now_us();
+	if (rc == 0 && now_us < w->cp.signed_at_us)
+		now_us = w->cp.signed_at_us;
+	store_checkpoint_make(w, &want, now_us);
 	if (rc == 0 && (w->cp.size != want.size ||
 	                memcmp(w->cp.head_hash, want.head_hash, 32) != 0 ||
 	                memcmp(w->cp.root, want.root, 32) != 0 ||

@@ -304,6 +304,11 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 
 	memcpy(old_hash, w->head_hash, 32);
 	memcpy(old_ahash, w->access_hash, 32);
+	/* The batch's time never descends (PROTOCOL.md 9.1): a clock
+	 * stepped back must not date a checkpoint, a record or an access
+	 * entry before the last checkpoint, which clients hold it to. */
+	if (now_us < w->cp.signed_at_us)
+		now_us = w->cp.signed_at_us;
 	while ((rc = apply_once(w, items, n, now_us)) != 0) {
 		/* the aborted batch changed nothing */
 		w->head_seq = old_seq;

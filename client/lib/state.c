@@ -84,12 +84,47 @@ state_save(const char *path, const struct note_key *bk,
 	return savefile_write(path, note, len, 0600, err);
 }
 
+/* What of cp goes back from s, as the end of a sentence, or false if
+ * nothing does: the access log, the head at an equal size, the time
+ * (PROTOCOL.md 10.9). Beside the tree's proof, not instead of it. */
+static bool
+went_back(char *why, size_t n, const struct keten_checkpoint *s,
+          const struct keten_checkpoint *cp)
+{
+	char was[64], now[64];
+
+	if (cp->access_size < s->access_size)
+		snprintf(why, n,
+		         "its access log went back from %llu entries to %llu",
+		         (unsigned long long)s->access_size,
+		         (unsigned long long)cp->access_size);
+	else if (cp->access_size == s->access_size &&
+	         sodium_memcmp(cp->access_head, s->access_head,
+	                       KETEN_HASH_LEN) != 0)
+		snprintf(why, n,
+		         "its access log of %llu entries now ends in another "
+		         "entry",
+		         (unsigned long long)s->access_size);
+	else if (cp->size == s->size &&
+	         sodium_memcmp(cp->head_hash, s->head_hash, KETEN_HASH_LEN) !=
+	             0)
+		snprintf(why, n, "its record %llu now has another hash",
+		         (unsigned long long)s->size);
+	else if (cp->signed_at_us < s->signed_at_us) {
+		utc_words(was, sizeof(was), s->signed_at_us);
+		utc_words(now, sizeof(now), cp->signed_at_us);
+		snprintf(why, n, "its time went back from %s to %s", was, now);
+	} else
+		return false;
+	return true;
+}
+
 int
 state_check(bool *advance, const struct keten_checkpoint *s,
             const struct state_known *k, const struct keten_checkpoint *cp,
             const struct consistency *proof, struct keten_error *err)
 {
-	char when[64];
+	char when[64], why[200];
 	bool ok;
 
 	*advance = false;
@@ -107,6 +142,17 @@ state_check(bool *advance, const struct keten_checkpoint *s,
 		ok = merkle_consistency_verify(
 		         k->size, cp->size, k->root, cp->root,
 		         (const uint8_t(*)[32])proof->hash, proof->n) == 0;
+	/* Apart from the tree's checks above: a checkpoint that extends
+	 * the tree must not take back the access log, the head or the
+	 * time either. */
+	if (ok && went_back(why, sizeof(why), s, cp)) {
+		utc_words(when, sizeof(when), s->signed_at_us);
+		return error_set(err, KETEN_E_FORKED,
+		                 "the broker's log is not an extension of the "
+		                 "one it showed on %s (size %llu): %s; report "
+		                 "this to your auditor",
+		                 when, (unsigned long long)s->size, why);
+	}
 	if (ok) {
 		/* Only a proof from s itself carries s forward: one from an
 		 * older size says nothing of the part between. */

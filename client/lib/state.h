@@ -35,7 +35,8 @@ int state_save(const char *path, const struct note_key *bk,
 /* Holds cp, whose signature verified, against the stored s, given what
  * the client held when it sent the request (k) and the reply's proof:
  * KETEN_OK, *advance set if s may become cp (a proof from s itself, or no
- * s yet); else KETEN_E_FORKED with the sentence naming s's date and size. */
+ * s yet); else KETEN_E_FORKED with the sentence naming s's date and size
+ * (and which part went back: the access log, the head, the time). */
 int state_check(bool *advance, const struct keten_checkpoint *s,
                 const struct state_known *k, const struct keten_checkpoint *cp,
                 const struct consistency *proof, struct keten_error *err) WUR;
