@@ -627,11 +627,12 @@ audit_stream_free(struct audit_stream **st)
 	*st = NULL;
 }
 
-/* audit_verify_dir_from; old_ok: a checkpoint of an older schema is
- * left to the upgrade (audit_verify_dir_old) instead of refused. */
+/* audit_verify_dir_from; start: ketend's (audit_verify_dir_start), which
+ * leaves a checkpoint of an older schema to the upgrade and skips witness
+ * entries that prove nothing. */
 static int
 verify_dir(struct audit_result *res, const struct config *c, const char *dir,
-           const struct keten_checkpoint *anchor, bool old_ok,
+           const struct keten_checkpoint *anchor, bool start,
            struct keten_error *err)
 {
 	struct walk w = {
@@ -654,7 +655,7 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 	w.tree_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
 	if ((rc = ledger_checkpoint(l, &w.cp, &w.cp_pending, &c->broker_key,
-	                            old_ok, err)) != KETEN_OK) {
+	                            start, err)) != KETEN_OK) {
 		ledger_close(&l);
 		return rc;
 	}
@@ -732,7 +733,7 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 		return anchor_holds(&w, false);
 	/* No head stored yet: a broker that has recorded nothing. */
 	if (meta_seq == 0 && res->records == 0)
-		return audit_witness_end(res, c, err);
+		return audit_witness_end(res, c, start, err);
 	if (meta_seq != res->records ||
 	    sodium_memcmp(meta_hash, w.prev, 32) != 0) {
 		res->bad_seq =
@@ -764,7 +765,7 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 		    (unsigned long long)meta_seq,
 		    (unsigned long long)res->records);
 	}
-	return audit_witness_end(res, c, err);
+	return audit_witness_end(res, c, start, err);
 }
 
 int
@@ -783,8 +784,8 @@ audit_verify_dir_from(struct audit_result *res, const struct config *c,
 }
 
 int
-audit_verify_dir_old(struct audit_result *res, const struct config *c,
-                     const char *dir, struct keten_error *err)
+audit_verify_dir_start(struct audit_result *res, const struct config *c,
+                       const char *dir, struct keten_error *err)
 {
 	return verify_dir(res, c, dir, NULL, true, err);
 }

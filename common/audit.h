@@ -96,9 +96,12 @@ int audit_verify_dir_from(struct audit_result *res, const struct config *c,
 
 /* audit_verify_dir for ketend's start, before the upgrade: a stored
  * checkpoint of an older schema is not held against the log (the upgrade
- * checks its heads and signs a note); anything else as audit_verify_dir. */
-int audit_verify_dir_old(struct audit_result *res, const struct config *c,
-                         const char *dir, struct keten_error *err) WUR;
+ * checks its heads and signs a note), and a witness entry whose note,
+ * broker signature or cosignature does not verify proves nothing, so it
+ * is left in res->cosigned in its BAD state for the caller to report, not
+ * an error (audit_witness_end); anything else as audit_verify_dir. */
+int audit_verify_dir_start(struct audit_result *res, const struct config *c,
+                           const char *dir, struct keten_error *err) WUR;
 
 void audit_result_free(struct audit_result *res);
 

@@ -192,9 +192,24 @@ by_size_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+const char *
+audit_witness_unverified(enum audit_cosig_state state)
+{
+	switch (state) {
+	case AUDIT_COSIG_BAD_NOTE:
+		return "note";
+	case AUDIT_COSIG_BAD_BROKER:
+		return "broker_signature";
+	case AUDIT_COSIG_BAD_COSIG:
+		return "cosignature";
+	default:
+		return NULL;
+	}
+}
+
 int
 audit_witness_end(struct audit_result *res, const struct config *c,
-                  struct keten_error *err)
+                  bool skip_unverified, struct keten_error *err)
 {
 	uint64_t size[AUDIT_COSIGNED_MAX];
 	size_t n = 0;
@@ -203,13 +218,19 @@ audit_witness_end(struct audit_result *res, const struct config *c,
 	for (size_t i = 0; i < res->n_cosigned; i++)
 		if (res->cosigned[i].state == AUDIT_COSIG_PENDING)
 			res->cosigned[i].state = AUDIT_COSIG_BEYOND;
-	for (size_t i = 0; i < res->n_cosigned; i++)
-		if ((rc = fault(res, c, &res->cosigned[i], err)) != KETEN_OK)
+	for (size_t i = 0; i < res->n_cosigned; i++) {
+		const struct audit_cosigned *e = &res->cosigned[i];
+		if (skip_unverified &&
+		    audit_witness_unverified(e->state) != NULL)
+			continue;
+		if ((rc = fault(res, c, e, err)) != KETEN_OK)
 			return rc;
-	/* Every entry is held: all are checkpoints of this one log, so a
-	 * witness that cosigned N records vouches for every size up to N. */
+	}
+	/* The held entries are checkpoints of this one log, so a witness
+	 * that cosigned N records vouches for every size up to N. */
 	for (size_t i = 0; i < res->n_cosigned; i++)
-		size[n++] = res->cosigned[i].cp.size;
+		if (res->cosigned[i].state == AUDIT_COSIG_HELD)
+			size[n++] = res->cosigned[i].cp.size;
 	qsort(size, n, sizeof(size[0]), by_size_desc);
 	res->has_quorum =
 	    c->witness_quorum > 0 && n >= (size_t)c->witness_quorum;

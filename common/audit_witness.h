@@ -7,6 +7,7 @@
 #ifndef KETEN_AUDIT_WITNESS_H
 #define KETEN_AUDIT_WITNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,10 +41,18 @@ void audit_witness_reached(struct audit_result *res, uint64_t size,
  * Once the whole log of res->records verified: entries still PENDING are
  * BEYOND it; the first bad entry is KETEN_E_CHAIN with a sentence naming
  * the witness and both sizes (res->bad_seq set where a record is to
- * blame); else the quorum is computed under c's witness_quorum.
+ * blame); else the quorum is computed under c's witness_quorum from the
+ * HELD entries. skip_unverified: entries that prove nothing (BAD_NOTE,
+ * BAD_BROKER, BAD_COSIG: a rotated witness key, a damaged entry) are not
+ * errors, only left out; DIFFERS and BEYOND, evidence of a cut or a fork,
+ * still are.
  */
 int audit_witness_end(struct audit_result *res, const struct config *c,
-                      struct keten_error *err) WUR;
+                      bool skip_unverified, struct keten_error *err) WUR;
+
+/* For an entry that proves nothing, a word for why ("note",
+ * "broker_signature", "cosignature"); NULL for any other state. */
+const char *audit_witness_unverified(enum audit_cosig_state state);
 
 /*
  * The cosignature by witness w in the split note n that verifies with

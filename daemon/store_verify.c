@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "audit_witness.h"
 #include "casebook.h"
 #include "chain.h"
 #include "envelope.h"
@@ -415,8 +416,18 @@ store_verify_chain(void *arg, const char *dir, struct keten_error *err)
 	    stat(path, &st) != 0)
 		return KETEN_OK; /* a new directory: nothing to verify */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = audit_verify_dir_old(&res, c, dir, &why);
+	rc = audit_verify_dir_start(&res, c, dir, &why);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* Entries that prove nothing (a witness's key rotated, an entry
+	 * damaged) do not stop the broker; a cut or a fork does. */
+	for (size_t i = 0; rc == KETEN_OK && i < res.n_cosigned; i++) {
+		const char *why_bad =
+		    audit_witness_unverified(res.cosigned[i].state);
+		if (why_bad != NULL)
+			log_warn("event=witness_entry_unverified witness=%s "
+			         "reason=%s",
+			         res.cosigned[i].witness, why_bad);
+	}
 	if (rc == KETEN_OK)
 		log_info("event=start_verified records=%llu cases=%zu ms=%.0f",
 		         (unsigned long long)res.records, res.n_cases,
