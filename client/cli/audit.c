@@ -697,7 +697,6 @@ audit_proof(int argc, char **argv)
 	char def[64], *bundle, *end;
 	const char *out = NULL;
 	size_t len;
-	FILE *f;
 	int ch, rc;
 
 	cli_common_defaults(&o);
@@ -754,16 +753,10 @@ audit_proof(int argc, char **argv)
 		return cli_fail("audit proof", &err);
 	/* Checked before it was handed out; again here for what it says. */
 	rc = keten_proof_bundle_check(&p, o.config, bundle, len, &err);
-	if (rc == KETEN_OK) {
-		if ((f = fopen(out, "w")) == NULL ||
-		    fwrite(bundle, 1, len, f) != len || fclose(f) != 0) {
-			fprintf(stderr,
-			        "keten audit proof: cannot write %s: %s\n", out,
-			        strerror(errno));
-			free(bundle);
-			return EXIT_USAGE;
-		}
-	}
+	/* Replaced whole or left as it was; a link at out is not
+	 * followed. */
+	if (rc == KETEN_OK)
+		rc = keten_proof_bundle_save(out, bundle, len, &err);
 	free(bundle);
 	if (rc != KETEN_OK)
 		return cli_fail("audit proof", &err);

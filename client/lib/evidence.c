@@ -159,6 +159,16 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
 }
 
 int
+keten_proof_bundle_save(const char *path, const char *bundle, size_t len,
+                        struct keten_error *err)
+{
+	error_clear(err);
+	if (path == NULL || bundle == NULL)
+		return error_set(err, KETEN_E_USAGE, "no path or no bundle");
+	return savefile_write(path, bundle, len, 0644, err);
+}
+
+int
 keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
                   const char *config_path, const char *data_dir, uint64_t seq,
                   bool stored, struct keten_error *err)

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 #include <sodium.h>
@@ -279,6 +281,45 @@ witness_region(char k1[512], char k2[512])
 	harness_start(&h);
 }
 
+/* Where keten audit proof writes: a symbolic link at --out is replaced
+ * by the bundle, its target untouched; a path it cannot write is exit 2
+ * (KETEN_E_IO, the CLI's code for files) and leaves nothing behind. */
+static void
+proof_output(const char *bundle, size_t len)
+{
+	char target[512], link[512], bad[512], *b;
+	size_t n;
+	struct stat st;
+	FILE *f;
+
+	snprintf(target, sizeof(target), "%s/target", h.dir);
+	snprintf(link, sizeof(link), "%s/link.tlog-proof", h.dir);
+	snprintf(bad, sizeof(bad), "%s/no-such-dir/r3.tlog-proof", h.dir);
+	if ((f = fopen(target, "w")) == NULL)
+		exit(99);
+	fputs("keep\n", f);
+	fclose(f);
+	unlink(link);
+	CHECK_INT(symlink(target, link), 0);
+	CHECK_INT(run("%s audit proof --config %s --seq 3 --out %s %s",
+	              harness_cli(), h.config, link, h.data),
+	          0);
+	CHECK(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
+	b = read_file(target, &n);
+	CHECK(n == 5 && memcmp(b, "keep\n", 5) == 0);
+	free(b);
+	b = read_file(link, &n);
+	CHECK(n == len && memcmp(b, bundle, len) == 0);
+	free(b);
+
+	CHECK_INT(run("%s audit proof --config %s --seq 3 --out %s %s",
+	              harness_cli(), h.config, bad, h.data),
+	          2);
+	CHECK_STR_HAS(out, bad);
+	CHECK_STR_HAS(out, "(input/output error, code ");
+	CHECK(lstat(bad, &st) != 0);
+}
+
 /* Issue 15, point 3: the witnesses' cosignatures in the audit and in a
  * record's proof bundle, a forged or outrun one failing the audit, and
  * only an outrun one stopping the broker. */
@@ -342,6 +383,7 @@ witnessed(void)
 	CHECK_INT(keten_proof_bundle_check(&p, h.config, b, len, &err),
 	          KETEN_OK);
 	CHECK_INT(p.n_cosigners, 2);
+	proof_output(b, len);
 	/* A damaged cosignature line: the proof holds, without its name. */
 	b[len - 3] = b[len - 3] == 'A' ? 'B' : 'A';
 	CHECK_INT(keten_proof_bundle_check(&p, h.config, b, len, &err),
