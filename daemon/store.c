@@ -225,7 +225,7 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 	w->s = s;
 	s->dir_fd = -1;
 	strcpy(s->region, region);
-	s->key = *key;
+	s->key = key;
 	chain_genesis(s->genesis, region);
 	w->sign = sign;
 	w->sign_arg = sign_arg;

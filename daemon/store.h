@@ -73,13 +73,13 @@ typedef int (*store_check_fn)(void *arg, const char *dir,
  * KETEN_E_CHAIN naming the first bad record, or the damaged database. */
 int store_verify_chain(void *arg, const char *dir, struct keten_error *err);
 
-/* key is the broker's checkpoint key (config's broker_key): the stored
- * checkpoint is its signed note. map_size is the initial map; it doubles
- * when full, up to map_max (0: until the disk is full). Every commit
- * stores a checkpoint signed with sign(sign_arg, ...); so does opening a
- * log whose checkpoint is missing (a directory from before checkpoints).
- * check(check_arg, dir), if not NULL, runs first; every derived database
- * is then checked against the log (store_verify.c). *writer is the
+/* key is the broker's checkpoint key (config's broker_key, borrowed: it
+ * must outlive the store): the stored checkpoint is its signed note. map_size
+ * is the initial map; it doubles when full, up to map_max (0: until the disk is
+ * full). Every commit stores a checkpoint signed with sign(sign_arg, ...); so
+ * does opening a log whose checkpoint is missing (a directory from before
+ * checkpoints). check(check_arg, dir), if not NULL, runs first; every derived
+ * database is then checked against the log (store_verify.c). *writer is the
  * writer's state: give it to the writer thread alone. */
 int store_open(struct store **out, struct store_writer **writer,
                const char *dir, size_t map_size, size_t map_max,

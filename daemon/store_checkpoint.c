@@ -32,7 +32,7 @@ store_checkpoint_put(const struct store *s, MDB_txn *txn,
 {
 	char note[NOTE_CHECKPOINT_MAX];
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
-	size_t n = note_checkpoint_format(note, sizeof(note), &s->key, cp);
+	size_t n = note_checkpoint_format(note, sizeof(note), s->key, cp);
 
 	if (n == 0)
 		return EINVAL; /* cannot be: the buffer holds the longest */
@@ -50,7 +50,7 @@ store_checkpoint_get(const struct store *s, MDB_txn *txn,
 
 	if (rc != 0)
 		return rc;
-	return note_checkpoint_parse(cp, v.mv_data, v.mv_size, &s->key, NULL) ==
+	return note_checkpoint_parse(cp, v.mv_data, v.mv_size, s->key, NULL) ==
 	               KETEN_OK
 	           ? 0
 	           : MDB_CORRUPTED;

@@ -31,7 +31,9 @@ struct store {
 	MDB_dbi log, msgid, inbox, content, cursor, meta;
 	MDB_dbi caseno, cases, caseidx, caselog, access, tree, witness;
 	char region[KETEN_ID_MAX + 1];
-	struct note_key key; /* the broker's: names the stored checkpoint */
+	/* The broker's key (the config's broker_key, borrowed): names the
+	 * stored checkpoint. */
+	const struct note_key *key;
 	uint8_t genesis[32];
 	/* The one lock. Readers hold it shared for the length of a read
 	 * transaction; the writer holds it alone only to grow the map,

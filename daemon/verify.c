@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_witness.h"
 #include "broker.h"
 #include "clock.h"
 #include "envelope.h"
@@ -412,8 +413,9 @@ static int
 handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
 {
 	const struct config *c = w->b->cfg;
+	const struct note_key *bk = &c->broker_key;
 	const struct witness *wit = j->witness;
-	struct note_key bk, wk;
+	struct note_key wk;
 	struct keten_checkpoint cp;
 	struct note n;
 	struct note_cosig cs;
@@ -424,40 +426,34 @@ handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
 	size_t len, line;
 	int rc;
 
-	if (note_broker_key(&bk, c->region, c->broker_sign_pk) != 0 ||
-	    note_key_init(&wk, wit->name, NOTE_COSIG_V1, wit->cosign_pk) != 0)
+	if (note_key_init(&wk, wit->name, NOTE_COSIG_V1, wit->cosign_pk) != 0)
 		return error_set(err, KETEN_E_INTERNAL, "bad key name");
-	if (note_checkpoint_parse(&cp, j->req.note, j->req.note_len, &bk,
-	                          err) != KETEN_OK)
+	if (note_checkpoint_parse(&cp, j->req.note, j->req.note_len, bk, err) !=
+	    KETEN_OK)
 		return error_set(err, KETEN_E_FIELD,
 		                 "the cosigned note is not a checkpoint of "
 		                 "region %s: %s",
 		                 c->region, err->message);
-	if (note_checkpoint_verify(&cp, &bk) != 0)
+	if (note_checkpoint_verify(&cp, bk) != 0)
 		return error_set(err, KETEN_E_BADSIG,
 		                 "the checkpoint of %llu records that witness "
 		                 "%s cosigned was never signed by this broker",
 		                 (unsigned long long)cp.size, wit->name);
 	if (note_split(&n, j->req.note, j->req.note_len, err) != KETEN_OK)
 		return error_set(err, KETEN_E_FIELD, "%s", err->message);
-	if ((sig = note_find(&n, &wk)) == NULL ||
-	    note_cosig_decode(&cs, sig) != 0)
+	/* The auditor's check of a stored cosignature, the same rule. */
+	if (audit_witness_cosig(&cs, &sig, &n, wit) != 0)
 		return error_set(
 		    err, KETEN_E_BADSIG,
-		    "the note carries no cosignature by witness %s "
-		    "with the cosign_key of the region config "
-		    "(key ID %02x%02x%02x%02x)",
-		    wit->name, wk.id[0], wk.id[1], wk.id[2], wk.id[3]);
-	if (note_cosig_verify(&cs, n.text, n.text_len, &wk) != 0)
-		return error_set(
-		    err, KETEN_E_BADSIG,
-		    "witness %s's cosignature of the checkpoint of "
-		    "%llu records does not verify with its "
-		    "cosign_key in the region config",
-		    wit->name, (unsigned long long)cp.size);
+		    "the note carries no cosignature by witness %s of the "
+		    "checkpoint of %llu records that verifies with its "
+		    "cosign_key in the region config (key ID "
+		    "%02x%02x%02x%02x)",
+		    wit->name, (unsigned long long)cp.size, wk.id[0], wk.id[1],
+		    wk.id[2], wk.id[3]);
 	/* Exactly the checkpoint note and this one cosignature line: what
 	 * is stored and handed out is canonical. */
-	len = note_checkpoint_format(want, sizeof(want), &bk, &cp);
+	len = note_checkpoint_format(want, sizeof(want), bk, &cp);
 	line =
 	    len ? note_cosig_line(want + len, sizeof(want) - len, &wk, &cs) : 0;
 	if (line == 0 || len + line != j->req.note_len ||

@@ -139,40 +139,37 @@ round_run(struct keten_witness_round *out, struct keten_client *c,
           const struct witness_keys *k, const char *state,
           struct keten_error *err)
 {
-	struct note_key bk;
+	const struct note_key *bk = &c->cfg->broker_key;
 	struct keten_checkpoint cp;
 	char note[NOTE_CHECKPOINT_MAX];
 	size_t len;
 	int rc;
 
-	if (note_broker_key(&bk, c->cfg->region, c->cfg->broker_sign_pk) != 0)
-		return error_set(err, KETEN_E_CONFIG, "bad region name");
 	/* The client holds the witness's state in memory: the file is
 	 * written here, durably, before anything is signed. */
-	if ((rc = state_load(&c->state, state, &bk, c->cfg, err)) != KETEN_OK)
+	if ((rc = state_load(&c->state, state, bk, c->cfg, err)) != KETEN_OK)
 		return rc;
 	c->state_loaded = true;
 	out->previous = c->state.size;
+	/* The ping is sent with the state just loaded as known_size, so
+	 * state_check (through client_checkpoint) accepts cp only as the
+	 * state itself or proven from it: the witness's rule, no other. */
 	if ((rc = fetch_checkpoint(&cp, c, err)) != KETEN_OK)
 		return rc;
-	/* Only a checkpoint the state now is, proven from the old one. */
-	if (memcmp(&c->state, &cp, sizeof(cp)) != 0 &&
-	    (c->state.size != cp.size ||
-	     sodium_memcmp(c->state.root, cp.root, KETEN_HASH_LEN) != 0))
+	if (c->sent.size != out->previous)
 		return error_set(err, KETEN_E_INTERNAL,
-		                 "the checkpoint of %llu records did not "
-		                 "become the witness's state",
-		                 (unsigned long long)cp.size);
+		                 "the witness's ping was not sent with its "
+		                 "state");
 	out->size = cp.size;
 	out->signed_at_us = cp.signed_at_us;
-	if ((len = note_checkpoint_format(note, sizeof(note), &bk, &cp)) == 0)
+	if ((len = note_checkpoint_format(note, sizeof(note), bk, &cp)) == 0)
 		return error_set(err, KETEN_E_INTERNAL,
 		                 "cannot build the note");
 	/* Durable before it is signed: a witness that crashes after
 	 * cosigning still holds what it vouched for. */
-	if ((rc = state_save(state, &bk, &cp, err)) != KETEN_OK)
+	if ((rc = state_save(state, bk, &cp, err)) != KETEN_OK)
 		return rc;
-	return send_cosig(&out->stored, c, k, &bk, &cp, note, len, err);
+	return send_cosig(&out->stored, c, k, bk, &cp, note, len, err);
 }
 
 int
