@@ -191,8 +191,11 @@ keten_witness_cosign(struct keten_witness_round *out, const char *config_path,
 	    (size_t)snprintf(state, sizeof(state), "%s" STATE_SUFFIX,
 	                     key_path) >= sizeof(state))
 		return error_set(err, KETEN_E_USAGE, "key path too long");
-	if (state_path != NULL)
-		snprintf(state, sizeof(state), "%s", state_path);
+	if (state_path != NULL && (size_t)snprintf(state, sizeof(state), "%s",
+	                                           state_path) >= sizeof(state))
+		return error_set(err, KETEN_E_USAGE,
+		                 "the state path is longer than %d bytes",
+		                 PATH_MAX - 1);
 	if ((rc = keys_witness_load(&k, key_path, err)) != KETEN_OK)
 		return rc;
 	rc = client_new_witness(&c, config_path, k->name, k->curve_pk,

@@ -5,6 +5,7 @@
  * saw a longer log detects a broker cut back to an older copy.
  */
 #define _GNU_SOURCE /* memmem */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,22 @@ main(void)
 	make_witness(rogue_key, &h, "rogue.key", W1, NULL);
 	harness_start(&h);
 	harness_fill(&h, 5, "witness");
+
+	/* A state path too long for the system is refused, not cut short
+	 * to another file's name. */
+	{
+		char *lng = malloc(PATH_MAX + 16);
+		if (lng == NULL)
+			return 99;
+		snprintf(lng, PATH_MAX + 16, "%s/", h.dir);
+		memset(lng + strlen(lng), 'a', PATH_MAX + 15 - strlen(lng));
+		lng[PATH_MAX + 15] = '\0';
+		CHECK_INT(
+		    keten_witness_cosign(&wr, h.config, w1_key, lng, &err),
+		    KETEN_E_USAGE);
+		CHECK_STR_HAS(err.message, "the state path is longer than");
+		free(lng);
+	}
 
 	/* Two witnesses cosign the checkpoint of 5 records. */
 	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
