@@ -42,11 +42,13 @@ struct store_item {
 	struct access_entry access;
 	bool access_repeat; /* the same read was just accounted: skip it */
 	/* cosign: a witness's cosigned note, verified, of cosign_size
-	 * records; the writer stores it unless one of more is stored. */
+	 * records, cosigned at cosign_time (seconds); the writer stores it
+	 * unless one of more records, or as many cosigned later, is. */
 	const char *witness;
 	const char *note;
 	size_t note_len;
 	uint64_t cosign_size;
+	uint64_t cosign_time;
 	/* outputs */
 	int status;             /* KETEN_OK or a refusal code */
 	bool duplicate;         /* submit: answered with its first record */

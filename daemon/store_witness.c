@@ -2,7 +2,7 @@
  * The witnesses' side of the store (docs/PROTOCOL.md 10.5): each witness's
  * newest cosigned checkpoint, and what a ping reads in one snapshot. Stores
  * only notes the verify workers checked; never signs, never trusts a stored
- * note further than its size line.
+ * note further than its size line and its cosignature's time.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,11 +29,26 @@ stored_size(const MDB_val *v)
 	return p < end && *p == '\n' ? size : 0;
 }
 
+/* The time of a stored note's cosignature (its last signature line, as
+ * verify.c stores it), or 0 if it has none: a damaged entry is replaced
+ * by any cosignature of as many records. */
+static uint64_t
+stored_time(const MDB_val *v)
+{
+	struct note n;
+	struct note_cosig cs;
+
+	if (note_split(&n, v->mv_data, v->mv_size, NULL) != KETEN_OK ||
+	    n.n_sigs == 0 || note_cosig_decode(&cs, &n.sigs[n.n_sigs - 1]) != 0)
+		return 0;
+	return cs.timestamp;
+}
+
 int
 store_witness_apply(const struct store *s, MDB_txn *txn, struct store_item *it)
 {
 	MDB_val k = layout_val(it->witness, strlen(it->witness)), v;
-	uint64_t have;
+	uint64_t have, when;
 	int rc = mdb_get(txn, s->witness, &k, &v);
 
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -47,6 +62,21 @@ store_witness_apply(const struct store *s, MDB_txn *txn, struct store_item *it)
 		    "this one has %llu: a witness never goes back",
 		    it->witness, (unsigned long long)have,
 		    (unsigned long long)it->cosign_size);
+		return 0;
+	}
+	/* Of as many records, the newer cosignature stays: a late copy of
+	 * an older one must not replace it. */
+	if (rc == 0 && have == it->cosign_size &&
+	    (when = stored_time(&v)) > it->cosign_time) {
+		it->cosigned = have;
+		it->status = error_set(
+		    &it->err, KETEN_E_FIELD,
+		    "witness %s already cosigned a checkpoint of %llu records "
+		    "at %llu; this cosignature is from %llu: a witness never "
+		    "goes back",
+		    it->witness, (unsigned long long)have,
+		    (unsigned long long)when,
+		    (unsigned long long)it->cosign_time);
 		return 0;
 	}
 	v = layout_val(it->note, it->note_len);

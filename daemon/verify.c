@@ -476,6 +476,7 @@ handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
 	j->item.note = j->req.note;
 	j->item.note_len = j->req.note_len;
 	j->item.cosign_size = cp.size;
+	j->item.cosign_time = cs.timestamp;
 	return KETEN_OK;
 }
 

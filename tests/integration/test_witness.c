@@ -243,6 +243,11 @@ main(void)
 		raw_close(&ra);
 	}
 
+	/* A late copy of an older cosignature (2023) of as many records
+	 * does not replace the newer one. */
+	cosign_refused(&rw, &h, &cp, w1_key, KETEN_E_FIELD,
+	               "this cosignature is from 1700000000: a witness never "
+	               "goes back");
 	/* A forged cosignature: the right name, the wrong key. */
 	cosign_refused(&rw, &h, &cp, rogue_key, KETEN_E_BADSIG,
 	               "no cosignature by witness " W1);
