@@ -149,6 +149,9 @@ KETEN_API const char *keten_case_status_name(enum keten_case_status s);
 #define KETEN_HASH_LEN         32
 #define KETEN_KEY_LEN          32
 #define KETEN_CASE_PARTIES_MAX 16 /* the most agencies in one case */
+/* The longest proof bundle read (keten_proof_bundle_check): a record of
+ * the largest envelope the broker takes is well below it. */
+#define KETEN_PROOF_BUNDLE_MAX (64u << 20)
 
 /*
  * A checkpoint: the broker's signature over the log as one commit left it

@@ -15,9 +15,8 @@
 static const char em_dash[] = "\xe2\x80\x94 "; /* "— ", 4 bytes */
 static const char cosig_tag[] = "cosignature/v1\n";
 static const char proof_tag[] = "c2sp.org/tlog-proof@v1\n";
-/* The longest bundle note_proof_parse reads: a record of the largest
- * envelope the broker takes is well below this. */
-#define NOTE_PROOF_MAX (64u << 20)
+/* The longest bundle note_proof_parse reads. */
+#define NOTE_PROOF_MAX KETEN_PROOF_BUNDLE_MAX
 
 /* A key name: non-empty, no whitespace, no '+' (signed-note). */
 static bool

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -787,10 +788,6 @@ check_proof_help(FILE *f)
 	      f);
 }
 
-/* The most a bundle file may hold: a record of the largest message the
- * broker accepts, in base64, is far below it. */
-#define CHECK_PROOF_MAX (64u << 20)
-
 static int
 audit_check_proof(int argc, char **argv)
 {
@@ -803,6 +800,7 @@ audit_check_proof(int argc, char **argv)
 	struct keten_proven p;
 	struct keten_error err;
 	char *buf, hex[65];
+	struct stat st;
 	size_t len;
 	FILE *f;
 	int ch, rc;
@@ -824,27 +822,44 @@ audit_check_proof(int argc, char **argv)
 		                "one .tlog-proof file\n");
 		return EXIT_USAGE;
 	}
-	if ((f = fopen(argv[optind], "rb")) == NULL) {
+	if ((f = fopen(argv[optind], "rb")) == NULL ||
+	    fstat(fileno(f), &st) != 0) {
 		fprintf(stderr, "keten audit check-proof: cannot read %s: %s\n",
 		        argv[optind], strerror(errno));
+		if (f != NULL)
+			fclose(f);
 		return EXIT_USAGE;
 	}
-	if ((buf = malloc(CHECK_PROOF_MAX)) == NULL) {
+	/* Its size first: a file too large to be a bundle fails as such,
+	 * not read in part and then misjudged. */
+	if (st.st_size > (off_t)KETEN_PROOF_BUNDLE_MAX) {
 		fclose(f);
-		fprintf(stderr, "keten audit check-proof: out of memory\n");
-		return EXIT_USAGE;
-	}
-	len = fread(buf, 1, CHECK_PROOF_MAX, f);
-	rc = ferror(f);
-	fclose(f);
-	if (rc) {
+		err.code = rc = KETEN_E_RECEIPT;
+		snprintf(err.message, sizeof(err.message),
+		         "it has %lld bytes, more than the %u a proof bundle "
+		         "may have",
+		         (long long)st.st_size, KETEN_PROOF_BUNDLE_MAX);
+	} else {
+		/* One byte more than it had: a file that grew is caught. */
+		if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+			fclose(f);
+			fprintf(stderr, "keten audit check-proof: out of "
+			                "memory\n");
+			return EXIT_USAGE;
+		}
+		len = fread(buf, 1, (size_t)st.st_size + 1, f);
+		rc = ferror(f) || len > (size_t)st.st_size;
+		fclose(f);
+		if (rc) {
+			free(buf);
+			fprintf(stderr,
+			        "keten audit check-proof: cannot read %s\n",
+			        argv[optind]);
+			return EXIT_USAGE;
+		}
+		rc = keten_proof_bundle_check(&p, o.config, buf, len, &err);
 		free(buf);
-		fprintf(stderr, "keten audit check-proof: cannot read %s\n",
-		        argv[optind]);
-		return EXIT_USAGE;
 	}
-	rc = keten_proof_bundle_check(&p, o.config, buf, len, &err);
-	free(buf);
 	if (o.json && (rc == KETEN_OK || rc == KETEN_E_RECEIPT)) {
 		printf("{\"ok\":%s", rc == KETEN_OK ? "true" : "false");
 		if (rc != KETEN_OK) {

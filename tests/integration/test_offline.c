@@ -283,7 +283,8 @@ witness_region(char k1[512], char k2[512])
 
 /* Where keten audit proof writes: a symbolic link at --out is replaced
  * by the bundle, its target untouched; a path it cannot write is exit 2
- * (KETEN_E_IO, the CLI's code for files) and leaves nothing behind. */
+ * (KETEN_E_IO, the CLI's code for files) and leaves nothing behind. And
+ * check-proof on a file too large to be a bundle. */
 static void
 proof_output(const char *bundle, size_t len)
 {
@@ -318,6 +319,15 @@ proof_output(const char *bundle, size_t len)
 	CHECK_STR_HAS(out, bad);
 	CHECK_STR_HAS(out, "(input/output error, code ");
 	CHECK(lstat(bad, &st) != 0);
+
+	/* A file larger than any bundle fails as such, read or not. */
+	CHECK_INT(run("truncate -s 67108865 %s && %s audit check-proof "
+	              "--config %s %s",
+	              target, harness_cli(), h.config, target),
+	          1);
+	CHECK_STR_HAS(out, "does not prove a record: it has 67108865 bytes, "
+	                   "more than the 67108864 a proof bundle may have");
+	unlink(target);
 }
 
 /* Issue 15, point 3: the witnesses' cosignatures in the audit and in a
