@@ -113,6 +113,7 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	struct keten_error why;
 	int rc;
 
+	error_clear(&why);
 	*step = "create the databases";
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		return rc;
@@ -160,15 +161,17 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 		*step = "bring the data up to this version";
 		rc = store_upgrade(w, txn, &why);
 	}
+	/* Data damage is KETEN_E_CHAIN, a directory this broker must not
+	 * open (another schema) KETEN_E_CONFIG: why says which. */
 	if (rc == -1) {
-		error_set(err, KETEN_E_CONFIG,
+		error_set(err, why.code != 0 ? why.code : KETEN_E_CHAIN,
 		          "cannot serve data directory %s: %s", dir,
 		          why.message);
 	} else if (rc == MDB_CORRUPTED) {
 		/* LMDB's word for it ("Located page was wrong type") would
 		 * blame the file; it is the log, head or indexes that do
 		 * not agree. */
-		error_set(err, KETEN_E_CONFIG,
+		error_set(err, KETEN_E_CHAIN,
 		          "cannot serve data directory %s: its log does not "
 		          "end at its stored head, or an index names records "
 		          "the log does not have (a head rolled back, or one "
@@ -181,7 +184,7 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 		goto out;
 	*step = "sign the log's checkpoint";
 	if ((rc = store_checkpoint_ensure(w, txn)) == MDB_CORRUPTED) {
-		error_set(err, KETEN_E_CONFIG,
+		error_set(err, KETEN_E_CHAIN,
 		          "cannot serve data directory %s: its signed "
 		          "checkpoint does not match its log or access log; "
 		          "run keten audit verify on it",

@@ -97,7 +97,7 @@ cases_step(struct store_writer *w, MDB_txn *txn, uint64_t n, const MDB_val *k,
 		return rc;
 	parties = st.n_parties;
 	if (case_step(&st, &m, &tmp) != KETEN_OK) {
-		error_set(why, KETEN_E_CONFIG,
+		error_set(why, KETEN_E_CHAIN,
 		          "record %llu breaks the case rules (%s); this "
 		          "log cannot be given case states",
 		          (unsigned long long)r.seq, tmp.message);

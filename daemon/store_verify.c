@@ -360,7 +360,7 @@ store_verify_derived(struct store_writer *w, MDB_txn *txn,
 	if (rc != 0 || (rc = walk(&d)) != 0)
 		return rc;
 	if (d.bad[DB_CONTENT]) {
-		error_set(why, KETEN_E_CONFIG,
+		error_set(why, KETEN_E_CHAIN,
 		          "the content database disagrees with the log: %s; "
 		          "sealed content is kept only there, so restore "
 		          "data.mdb from a backup",
