@@ -43,9 +43,6 @@ keys_alloc(struct keys **out, const char *id, struct keten_error *err)
 	return KETEN_OK;
 }
 
-/* Derives the public halves; -1 if the stored Ed25519 secret key is not
- * what its own seed generates (a damaged file: its signatures would not
- * verify, and signing with a wrong public half can leak the secret). */
 static int keys_ed25519_public(uint8_t pk[32], const uint8_t sk[64]);
 
 /* Derives the public halves; -1 if the stored Ed25519 secret key is not
