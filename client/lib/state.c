@@ -84,39 +84,52 @@ state_save(const char *path, const struct note_key *bk,
 	return savefile_write(path, note, len, 0600, err);
 }
 
+void
+state_forked(struct keten_error *err, const struct keten_checkpoint *s)
+{
+	char when[64];
+
+	utc_words(when, sizeof(when), s->signed_at_us);
+	error_set(err, KETEN_E_FORKED,
+	          "the broker's log is not an extension of the one it "
+	          "showed on %s (size %llu); report this to your "
+	          "auditor",
+	          when, (unsigned long long)s->size);
+}
+
 int
-state_check(bool *advance, const struct keten_checkpoint *s,
+state_check(enum state_link *link, const struct keten_checkpoint *s,
             const struct state_known *k, const struct keten_checkpoint *cp,
             const struct consistency *proof, struct keten_error *err)
 {
-	char when[64];
 	bool ok;
 
-	*advance = false;
-	if (s->size == 0) {
-		*advance = true;
-		return KETEN_OK;
-	}
-	if (cp->size < s->size)
+	*link = STATE_UNLINKED;
+	/* First what the reply proves: cp extends the checkpoint k the
+	 * request named (the broker showed k before it read the request). */
+	if (k->size == 0)
+		ok = true; /* every tree extends the empty one */
+	else if (k->size > cp->size)
 		ok = false;
-	else if (cp->size == s->size)
-		ok = sodium_memcmp(cp->root, s->root, KETEN_HASH_LEN) == 0;
-	else if (k->size == 0)
-		ok = true; /* sent before there was a state: nothing to prove */
+	else if (k->size == cp->size)
+		ok = sodium_memcmp(cp->root, k->root, KETEN_HASH_LEN) == 0;
 	else
 		ok = merkle_consistency_verify(
 		         k->size, cp->size, k->root, cp->root,
 		         (const uint8_t(*)[32])proof->hash, proof->n) == 0;
-	if (ok) {
-		/* Only a proof from s itself carries s forward: one from an
-		 * older size says nothing of the part between. */
-		*advance = cp->size > s->size && k->size == s->size;
-		return KETEN_OK;
+	/* Then whether that links cp to s: only a proof from s itself. */
+	if (ok && s->size == 0) {
+		*link = STATE_ADVANCE; /* no state yet: cp becomes it */
+	} else if (ok && cp->size == s->size) {
+		ok = sodium_memcmp(cp->root, s->root, KETEN_HASH_LEN) == 0;
+		*link = STATE_LINKED;
+	} else if (ok && cp->size > s->size && k->size == s->size &&
+	           sodium_memcmp(k->root, s->root, KETEN_HASH_LEN) == 0) {
+		*link = STATE_ADVANCE;
 	}
-	utc_words(when, sizeof(when), s->signed_at_us);
-	return error_set(err, KETEN_E_FORKED,
-	                 "the broker's log is not an extension of the one it "
-	                 "showed on %s (size %llu); report this to your "
-	                 "auditor",
-	                 when, (unsigned long long)s->size);
+	if (ok)
+		return KETEN_OK;
+	*link = STATE_UNLINKED;
+	state_forked(err, s->size ? s : cp);
+	return KETEN_E_FORKED;
 }

@@ -13,6 +13,9 @@
 #include "envelope.h"
 
 #define MAX_INFLIGHT 4096
+/* Unlinked checkpoints a pipeline may gather before it must drain: an
+ * honest broker's pipeline holds one or two (PROTOCOL.md 10.9). */
+#define LINK_PENDING_MAX 64
 
 void
 keten_prepared_free(struct keten_prepared **p)
@@ -208,6 +211,12 @@ keten_submit_start(uint64_t *ticket, struct keten_client *c,
 		return error_set(err, KETEN_E_USAGE,
 		                 "%d submissions in flight; finish some first",
 		                 MAX_INFLIGHT);
+	if (c->n_pending >= LINK_PENDING_MAX)
+		return error_set(err, KETEN_E_USAGE,
+		                 "%zu checkpoints of this pipeline await "
+		                 "linking to the state; finish the submissions "
+		                 "in flight first",
+		                 c->n_pending);
 	if ((c->n_inflight & (c->n_inflight - 1)) == 0) { /* 0, 1, 2, 4, ... */
 		grown = realloc(c->inflight,
 		                (c->n_inflight ? 2 * c->n_inflight : 16) *
@@ -272,6 +281,9 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 	}
 	c->inflight[i] = c->inflight[--c->n_inflight];
 	wire_reply_clear(&r);
+	/* The pipeline drained: link what its replies did not. */
+	if (rc == KETEN_OK)
+		rc = link_all(c, err);
 	return rc;
 }
 
