@@ -298,8 +298,9 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	if ((rc = link_all(c, err)) != KETEN_OK)
 		return rc;
 	/* A proof from what we hold comes back with the checkpoint. */
-	link_known(&c->sent, c);
-	r->known_size = c->sent.size;
+	r->known_size = c->state.size;
+	c->sent.size = c->state.size;
+	memcpy(c->sent.root, c->state.root, KETEN_HASH_LEN);
 	r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");

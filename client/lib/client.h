@@ -102,15 +102,12 @@ int client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
                  const struct consistency *proof, struct keten_error *err) WUR;
 /* Poisons the client with err's KETEN_E_FORKED sentence; returns it. */
 int client_poison(struct keten_client *c, struct keten_error *err);
-/* link.c: holds cp, not linked by its reply's proof from k; if k names a
- * pending checkpoint, cp replaces it (cp extends it). */
-int link_hold(struct keten_client *c, const struct state_known *k,
-              const struct keten_checkpoint *cp, struct keten_error *err) WUR;
+/* link.c: holds cp, which its reply's proof did not link to the state
+ * (once per size and root). */
+int link_hold(struct keten_client *c, const struct keten_checkpoint *cp,
+              struct keten_error *err) WUR;
 /* Drops the pending checkpoints equal to the state. */
 void link_settle(struct keten_client *c);
-/* What a request names as known_size: the state, or in a pipeline the
- * largest checkpoint held. */
-void link_known(struct state_known *k, const struct keten_client *c);
 /* Links every pending checkpoint by consistency requests, when nothing
  * is in flight (else does nothing): KETEN_OK, KETEN_E_FORKED (poisoned)
  * or the call's error (the rest stay pending). */

@@ -26,28 +26,14 @@ drop(struct keten_client *c, size_t i)
 }
 
 int
-link_hold(struct keten_client *c, const struct state_known *k,
-          const struct keten_checkpoint *cp, struct keten_error *err)
+link_hold(struct keten_client *c, const struct keten_checkpoint *cp,
+          struct keten_error *err)
 {
 	struct keten_checkpoint *grown;
-	size_t i, at = c->n_pending;
 
-	for (i = 0; i < c->n_pending; i++)
+	for (size_t i = 0; i < c->n_pending; i++)
 		if (same(&c->pending[i], cp->size, cp->root))
-			at = i; /* held already */
-	/* Proven to extend the pending checkpoint k named: cp stands for
-	 * both, since linking cp links k. */
-	for (i = 0; i < c->n_pending; i++)
-		if (i != at && same(&c->pending[i], k->size, k->root)) {
-			if (at < c->n_pending) {
-				drop(c, i);
-				return KETEN_OK;
-			}
-			c->pending[i] = *cp;
-			return KETEN_OK;
-		}
-	if (at < c->n_pending)
-		return KETEN_OK;
+			return KETEN_OK; /* one batch's replies share theirs */
 	if (c->n_pending == c->cap_pending) {
 		size_t cap = c->cap_pending ? 2 * c->cap_pending : 8;
 		if ((grown = realloc(c->pending, cap * sizeof(*grown))) == NULL)
@@ -65,22 +51,6 @@ link_settle(struct keten_client *c)
 	for (size_t i = c->n_pending; i-- > 0;)
 		if (same(&c->pending[i], c->state.size, c->state.root))
 			drop(c, i);
-}
-
-void
-link_known(struct state_known *k, const struct keten_client *c)
-{
-	const struct keten_checkpoint *best = &c->state;
-
-	/* In a pipeline, name the largest checkpoint held, linked or not:
-	 * its reply then extends that one's chain (link_hold), so the
-	 * chains left to link when it drains are few. */
-	if (c->n_inflight > 0)
-		for (size_t i = 0; i < c->n_pending; i++)
-			if (c->pending[i].size > best->size)
-				best = &c->pending[i];
-	k->size = best->size;
-	memcpy(k->root, best->root, KETEN_HASH_LEN);
 }
 
 /* Links p: a consistency request from p's size to the latest checkpoint

@@ -66,7 +66,7 @@ hold_to_state(struct keten_client *c, const struct keten_checkpoint *cp,
 	if ((rc = state_check(&link, &c->state, k, cp, proof, err)) != KETEN_OK)
 		return client_poison(c, err);
 	if (link == STATE_UNLINKED) {
-		if ((rc = link_hold(c, k, cp, err)) != KETEN_OK)
+		if ((rc = link_hold(c, cp, err)) != KETEN_OK)
 			return rc;
 		return link_all(c, err);
 	}

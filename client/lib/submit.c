@@ -13,9 +13,10 @@
 #include "envelope.h"
 
 #define MAX_INFLIGHT 4096
-/* Unlinked checkpoints a pipeline may gather before it must drain: an
- * honest broker's pipeline holds one or two (PROTOCOL.md 10.9). */
-#define LINK_PENDING_MAX 64
+/* Unlinked checkpoints a pipeline may gather before it must drain
+ * (PROTOCOL.md 10.9): an honest broker's pipeline gathers about one per
+ * thousand submissions at 256 in flight. */
+#define LINK_PENDING_MAX 256
 
 void
 keten_prepared_free(struct keten_prepared **p)
