@@ -301,7 +301,10 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	r->known_size = c->state.size;
 	c->sent.size = c->state.size;
 	memcpy(c->sent.root, c->state.root, KETEN_HASH_LEN);
-	r->request_id = c->next_id++;
+	/* Ids of a pipeline's submissions follow each other (tickets);
+	 * a request with its own id (link.c) keeps it. */
+	if (r->request_id == 0)
+		r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	/* A DEALER whose handshake was refused has no pipe and would block

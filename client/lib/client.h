@@ -54,6 +54,11 @@ struct keten_client {
 	size_t n_pending, cap_pending;
 	bool linking;
 	uint64_t links;
+	/* The consistency request in flight in a pipeline (ticket 0: none):
+	 * the checkpoint it links and what it was sent with. */
+	uint64_t link_ticket;
+	struct keten_checkpoint link_p;
+	struct state_known link_k;
 	/* KETEN_E_FORKED's sentence: every later call returns it. */
 	bool forked;
 	struct keten_error forked_err;
@@ -108,6 +113,13 @@ int link_hold(struct keten_client *c, const struct keten_checkpoint *cp,
               struct keten_error *err) WUR;
 /* Drops the pending checkpoints equal to the state. */
 void link_settle(struct keten_client *c);
+/* In a pipeline: sends a consistency request for one pending checkpoint
+ * if none is in flight; its reply is link_reply's. */
+void link_start(struct keten_client *c);
+/* The reply r (rc: client_wait's code) to link_start's request: KETEN_OK
+ * (linked, or to be tried again) or KETEN_E_FORKED. */
+int link_reply(struct keten_client *c, const struct reply *r, int rc,
+               struct keten_error *err) WUR;
 /* Links every pending checkpoint by consistency requests, when nothing
  * is in flight (else does nothing): KETEN_OK, KETEN_E_FORKED (poisoned)
  * or the call's error (the rest stay pending). */

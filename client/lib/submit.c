@@ -258,10 +258,21 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 		*err = c->forked_err;
 		return KETEN_E_FORKED;
 	}
+	/* A held checkpoint the state has passed is linked meanwhile. */
+	link_start(c);
 	for (;;) {
 		rc = client_wait(c, &r, 0, err);
 		if (r.pb == NULL) /* no reply at all: timeout or connection */
 			return rc;
+		if (c->link_ticket != 0 && r.request_id == c->link_ticket) {
+			rc = link_reply(c, &r, rc, err);
+			wire_reply_clear(&r);
+			if (rc != KETEN_OK) { /* forked: give one up */
+				*ticket = c->inflight[--c->n_inflight].ticket;
+				return rc;
+			}
+			continue;
+		}
 		for (i = 0; i < c->n_inflight; i++)
 			if (c->inflight[i].ticket == r.request_id)
 				break;
