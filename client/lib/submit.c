@@ -13,9 +13,9 @@
 #include "envelope.h"
 
 #define MAX_INFLIGHT 4096
-/* Unlinked checkpoints a pipeline may gather before it must drain
- * (PROTOCOL.md 10.9): an honest broker's pipeline gathers about one per
- * thousand submissions at 256 in flight. */
+/* Unlinked checkpoints a pipeline may hold before it must drain
+ * (PROTOCOL.md 10.9): an honest broker's leaves a few, since those the
+ * state passes are linked while it runs (link_start). */
 #define LINK_PENDING_MAX 256
 
 void
