@@ -71,7 +71,8 @@ enum wire_request_kind {
 	WIRE_REQ_CASES,
 	WIRE_REQ_CASE,
 	WIRE_REQ_REPLAY,
-	WIRE_REQ_COSIGN
+	WIRE_REQ_COSIGN,
+	WIRE_REQ_CONSISTENCY
 };
 
 struct request {
@@ -97,6 +98,9 @@ struct request {
 	/* any: the size of the client's checkpoint, to prove consistency
 	 * from */
 	uint64_t known_size;
+	/* consistency: the proof between these sizes (to_size 0: the
+	 * reply checkpoint's) */
+	uint64_t from_size, to_size;
 	/* cosign: the cosigned checkpoint note, not NUL-terminated */
 	const char *note;
 	size_t note_len;
@@ -150,7 +154,8 @@ enum wire_reply_kind {
 	WIRE_REP_CASES,
 	WIRE_REP_CASE,
 	WIRE_REP_REPLAY,
-	WIRE_REP_COSIGN
+	WIRE_REP_COSIGN,
+	WIRE_REP_CONSISTENCY
 };
 
 /* A case as the broker reports it: its state and the open offer's due
@@ -188,6 +193,12 @@ struct reply {
 	} ping;
 	uint64_t cosign_size;
 	struct {
+		uint64_t from_size, to_size; /* to_size resolved */
+		struct consistency proof;    /* from from_size to to_size */
+		bool has_cp;
+		struct keten_checkpoint cp;
+	} link;
+	struct {
 		struct wire_case *items;
 		size_t n;
 		bool more;
@@ -209,7 +220,7 @@ struct reply {
 		bool has_cp;
 		struct keten_checkpoint cp;
 	} replay;
-	/* receipt, fetch, replay, ping: with their checkpoint */
+	/* receipt, fetch, replay, ping, link: with their checkpoint */
 	struct consistency consistency;
 	uint8_t *paths; /* decoded proofs of delivered records */
 	void *pb;

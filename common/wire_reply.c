@@ -242,12 +242,14 @@ struct room {
 		Keten__CaseReply kase;
 		Keten__ReplayReply replay;
 		Keten__CosignReply cosign;
+		Keten__ConsistencyReply link;
 	} u;
 	Keten__Checkpoint cp;
 	const struct note_key *key; /* the broker's: names the checkpoint */
 	char note[NOTE_CHECKPOINT_MAX];
 	ProtobufCBinaryData path[WIRE_PATH_MAX];
 	ProtobufCBinaryData consistency[WIRE_PATH_MAX];
+	ProtobufCBinaryData proof[WIRE_PATH_MAX]; /* a consistency reply's */
 	ProtobufCBinaryData cosigned[WIRE_COSIGNED_MAX];
 	struct pb_delivered dv;
 	struct pb_case *pc;
@@ -464,6 +466,48 @@ cosign_from_pb(struct reply *r, const Keten__Reply *m)
 }
 
 static int
+link_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__ConsistencyReply *l = &x->u.link;
+	int rc;
+
+	keten__consistency_reply__init(l);
+	if (r->link.has_cp) {
+		if ((rc = cp_to_pb(x, r, &r->link.cp)) != KETEN_OK)
+			return rc;
+		l->checkpoint = &x->cp;
+	}
+	if (r->link.proof.n > WIRE_PATH_MAX)
+		return KETEN_E_INTERNAL;
+	for (size_t i = 0; i < r->link.proof.n; i++)
+		x->proof[i] = wire_bin(r->link.proof.hash[i], KETEN_HASH_LEN);
+	l->proof = x->proof;
+	l->n_proof = r->link.proof.n;
+	l->from_size = r->link.from_size;
+	l->to_size = r->link.to_size;
+	x->m.consistency = l;
+	return KETEN_OK;
+}
+
+static int
+link_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	const Keten__ConsistencyReply *l = m->consistency;
+
+	r->link.from_size = l->from_size;
+	r->link.to_size = l->to_size;
+	r->link.has_cp = l->checkpoint != NULL;
+	if (l->n_proof > WIRE_PATH_MAX)
+		return -1;
+	for (size_t i = 0; i < l->n_proof; i++)
+		if (wire_copy_fixed(r->link.proof.hash[i], KETEN_HASH_LEN,
+		                    l->proof[i]) != 0)
+			return -1;
+	r->link.proof.n = l->n_proof;
+	return 0;
+}
+
+static int
 cases_to_pb(struct room *x, const struct reply *r)
 {
 	Keten__CasesReply *cs = &x->u.cases;
@@ -597,6 +641,8 @@ static const struct reply_kind {
      case_reply_from_pb},
     {WIRE_REP_REPLAY, KETEN__REPLY__KIND_REPLAY, replay_to_pb, replay_from_pb},
     {WIRE_REP_COSIGN, KETEN__REPLY__KIND_COSIGN, cosign_to_pb, cosign_from_pb},
+    {WIRE_REP_CONSISTENCY, KETEN__REPLY__KIND_CONSISTENCY, link_to_pb,
+     link_from_pb},
 };
 
 #define REPLY_KINDS (sizeof(reply_kinds) / sizeof(reply_kinds[0]))
@@ -618,6 +664,9 @@ reply_cp(struct reply *r, const Keten__Reply *m, struct keten_checkpoint **c)
 	case WIRE_REP_PING:
 		*c = &r->ping.cp;
 		return m->ping->checkpoint;
+	case WIRE_REP_CONSISTENCY:
+		*c = &r->link.cp;
+		return m->consistency->checkpoint;
 	default:
 		return NULL;
 	}

@@ -19,6 +19,7 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	Keten__CaseRequest c1 = KETEN__CASE_REQUEST__INIT;
 	Keten__ReplayRequest rp = KETEN__REPLAY_REQUEST__INIT;
 	Keten__CosignRequest co = KETEN__COSIGN_REQUEST__INIT;
+	Keten__ConsistencyRequest cn = KETEN__CONSISTENCY_REQUEST__INIT;
 
 	m.request_id = r->request_id;
 	m.known_size = r->known_size;
@@ -69,6 +70,12 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 		co.note = wire_bin((const uint8_t *)r->note, r->note_len);
 		m.kind_case = KETEN__REQUEST__KIND_COSIGN;
 		m.cosign = &co;
+		break;
+	case WIRE_REQ_CONSISTENCY:
+		cn.from_size = r->from_size;
+		cn.to_size = r->to_size;
+		m.kind_case = KETEN__REQUEST__KIND_CONSISTENCY;
+		m.consistency = &cn;
 		break;
 	}
 	return wire_pack(out, len, &m.base);
@@ -171,6 +178,11 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		r->note = (const char *)m->cosign->note.data;
 		r->note_len = m->cosign->note.len;
 		break;
+	case KETEN__REQUEST__KIND_CONSISTENCY:
+		r->kind = WIRE_REQ_CONSISTENCY;
+		r->from_size = m->consistency->from_size;
+		r->to_size = m->consistency->to_size;
+		break;
 	default: {
 		uint64_t id = r->request_id;
 		wire_request_clear(r);
@@ -178,7 +190,7 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		return error_set(
 		    err, KETEN_E_UNKNOWN_TYPE,
 		    "the request names no known operation (submit, fetch, ack, "
-		    "ping, cases, case, replay or cosign)");
+		    "ping, cases, case, replay, cosign or consistency)");
 	}
 	}
 	return KETEN_OK;

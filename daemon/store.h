@@ -186,6 +186,22 @@ int store_ping(struct store *s, struct store_ping *out, uint64_t known_size,
                struct keten_error *err) WUR;
 void store_ping_free(struct store_ping *p);
 
+/* The consistency proof between from_size and to_size (0: the log's size),
+ * and the snapshot's checkpoint with its proof from known_size, from one
+ * snapshot (PROTOCOL.md 10.10). KETEN_E_FIELD naming the log's size if
+ * to_size is beyond the log or from_size above to_size; KETEN_E_IO. */
+struct store_consistency {
+	uint64_t log_size; /* the checkpoint's size; 0 without one */
+	uint64_t to_size;  /* resolved */
+	struct consistency proof;
+	bool has_cp;
+	struct keten_checkpoint cp;
+	struct consistency consistency; /* of cp, from known_size */
+};
+int store_consistency(struct store *s, struct store_consistency *out,
+                      uint64_t from_size, uint64_t to_size, uint64_t known_size,
+                      struct keten_error *err) WUR;
+
 /* The Merkle tree head over the first size records, if the log has that
  * many (*head gets the log's size either way). KETEN_OK, KETEN_E_FIELD
  * if size is beyond the log, or KETEN_E_IO. */

@@ -482,3 +482,52 @@ store_replay_free(struct store_replay *r)
 	records_free(r->records, r->n);
 	memset(r, 0, sizeof(*r));
 }
+
+int
+store_consistency(struct store *s, struct store_consistency *out,
+                  uint64_t from_size, uint64_t to_size, uint64_t known_size,
+                  struct keten_error *err)
+{
+	MDB_txn *txn;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = store_checkpoint_get(s, txn, &out->cp)) == 0)
+		out->has_cp = true;
+	else if (rc != MDB_NOTFOUND)
+		goto fail_txn;
+	out->log_size = out->has_cp ? out->cp.size : 0;
+	out->to_size = to_size ? to_size : out->log_size;
+	rc = 0;
+	if (from_size <= out->to_size && out->to_size <= out->log_size &&
+	    out->has_cp &&
+	    ((rc = store_tree_consistency(s, txn, &out->consistency, known_size,
+	                                  out->cp.size)) != 0 ||
+	     (rc = store_tree_consistency(s, txn, &out->proof, from_size,
+	                                  out->to_size)) != 0))
+		goto fail_txn;
+	read_end(s, txn, NULL);
+	if (from_size > out->to_size)
+		return error_set(err, KETEN_E_FIELD,
+		                 "consistency.from_size is %llu, above to_size "
+		                 "%llu; a proof goes from the smaller size to "
+		                 "the larger",
+		                 (unsigned long long)from_size,
+		                 (unsigned long long)out->to_size);
+	if (out->to_size > out->log_size)
+		return error_set(
+		    err, KETEN_E_FIELD,
+		    "consistency.to_size is %llu but this broker's "
+		    "log has %llu records",
+		    (unsigned long long)out->to_size,
+		    (unsigned long long)out->log_size);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, NULL);
+fail:
+	return error_set(err, KETEN_E_IO,
+	                 "cannot read the consistency proof: %s",
+	                 mdb_strerror(rc));
+}

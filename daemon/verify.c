@@ -43,6 +43,8 @@ static int handle_cases(struct worker *, struct job *, struct keten_error *);
 static int handle_case(struct worker *, struct job *, struct keten_error *);
 static int handle_replay(struct worker *, struct job *, struct keten_error *);
 static int handle_cosign(struct worker *, struct job *, struct keten_error *);
+static int handle_consistency(struct worker *, struct job *,
+                              struct keten_error *);
 
 /* Requests are data: who may call each, and what handles it. */
 static const struct handler {
@@ -59,6 +61,8 @@ static const struct handler {
     {WIRE_REQ_CASE, "read a case", KINDS_ALL, handle_case},
     {WIRE_REQ_REPLAY, "replay the log", KINDS_AUDITOR, handle_replay},
     {WIRE_REQ_COSIGN, "cosign a checkpoint", ROLE_WITNESS, handle_cosign},
+    {WIRE_REQ_CONSISTENCY, "prove consistency", KINDS_ALL | ROLE_WITNESS,
+     handle_consistency},
 };
 
 /* The reply is encoded; it leaves once the access log holds this read
@@ -287,6 +291,30 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 	return ANSWERED;
 }
 
+/* The proof between two sizes of the log, and the latest checkpoint with
+ * its proof from known_size (PROTOCOL.md 10.10). Discloses no record: not
+ * accounted. */
+static int
+handle_consistency(struct worker *w, struct job *j, struct keten_error *err)
+{
+	struct reply r = {.kind = WIRE_REP_CONSISTENCY};
+	struct store_consistency sc;
+	int rc;
+
+	if ((rc = store_consistency(w->b->store, &sc, j->req.from_size,
+	                            j->req.to_size, j->req.known_size, err)) !=
+	    KETEN_OK)
+		return rc;
+	r.link.from_size = j->req.from_size;
+	r.link.to_size = sc.to_size;
+	r.link.proof = sc.proof;
+	r.link.has_cp = sc.has_cp;
+	r.link.cp = sc.cp;
+	r.consistency = sc.consistency;
+	job_reply(j, &r, &w->b->cfg->broker_key);
+	return ANSWERED;
+}
+
 /* Auditors see every case; anyone else only the cases they are part of. */
 static const char *
 case_viewer(const struct job *j)
@@ -505,7 +533,8 @@ process(struct worker *w, struct job *j)
 		rc = error_set(&err, KETEN_E_UNKNOWN_TYPE, "unknown request");
 	if (rc == KETEN_OK && j->agency == NULL && !(h->kinds & ROLE_WITNESS))
 		rc = error_set(&err, KETEN_E_FORBIDDEN,
-		               "%s is a witness and may only ping and cosign, "
+		               "%s is a witness and may only ping, ask for a "
+		               "consistency proof and cosign, "
 		               "not %s",
 		               j->witness->name, h->name);
 	else if (rc == KETEN_OK && j->agency != NULL &&

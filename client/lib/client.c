@@ -174,6 +174,7 @@ keten_client_destroy(struct keten_client **cp)
 	keys_destroy(&c->keys);
 	config_destroy(&c->cfg);
 	free(c->inflight);
+	free(c->pending);
 	free(c->state_path);
 	free(c);
 	*cp = NULL;
@@ -292,11 +293,18 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 
 	if ((rc = state_ready(c, err)) != KETEN_OK)
 		return rc;
+	/* Checkpoints left unlinked (a drain that failed) are linked
+	 * before anything else is sent. */
+	if ((rc = link_all(c, err)) != KETEN_OK)
+		return rc;
 	/* A proof from what we hold comes back with the checkpoint. */
 	r->known_size = c->state.size;
 	c->sent.size = c->state.size;
 	memcpy(c->sent.root, c->state.root, KETEN_HASH_LEN);
-	r->request_id = c->next_id++;
+	/* Ids of a pipeline's submissions follow each other (tickets);
+	 * a request with its own id (link.c) keeps it. */
+	if (r->request_id == 0)
+		r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	/* A DEALER whose handshake was refused has no pipe and would block

@@ -47,6 +47,18 @@ struct keten_client {
 	int64_t state_saved_us;
 	struct keten_checkpoint state;
 	struct state_known sent;
+	/* Checkpoints whose signature verified that no proof links to the
+	 * state yet (link.c), and how many consistency requests linked one
+	 * (for tests and the benchmark). */
+	struct keten_checkpoint *pending;
+	size_t n_pending, cap_pending;
+	bool linking;
+	uint64_t links;
+	/* The consistency request in flight in a pipeline (ticket 0: none):
+	 * the checkpoint it links and what it was sent with. */
+	uint64_t link_ticket;
+	struct keten_checkpoint link_p;
+	struct state_known link_k;
 	/* KETEN_E_FORKED's sentence: every later call returns it. */
 	bool forked;
 	struct keten_error forked_err;
@@ -93,6 +105,25 @@ int client_proof(struct keten_proof *out, struct keten_client *c, uint64_t seq,
                  const struct keten_checkpoint *cp, const uint8_t (*path)[32],
                  size_t n_path, const struct state_known *k,
                  const struct consistency *proof, struct keten_error *err) WUR;
+/* Poisons the client with err's KETEN_E_FORKED sentence; returns it. */
+int client_poison(struct keten_client *c, struct keten_error *err);
+/* link.c: holds cp, which its reply's proof did not link to the state
+ * (once per size and root). */
+int link_hold(struct keten_client *c, const struct keten_checkpoint *cp,
+              struct keten_error *err) WUR;
+/* Drops the pending checkpoints equal to the state. */
+void link_settle(struct keten_client *c);
+/* In a pipeline: sends a consistency request for one pending checkpoint
+ * if none is in flight; its reply is link_reply's. */
+void link_start(struct keten_client *c);
+/* The reply r (rc: client_wait's code) to link_start's request: KETEN_OK
+ * (linked, or to be tried again) or KETEN_E_FORKED. */
+int link_reply(struct keten_client *c, const struct reply *r, int rc,
+               struct keten_error *err) WUR;
+/* Links every pending checkpoint by consistency requests, when nothing
+ * is in flight (else does nothing): KETEN_OK, KETEN_E_FORKED (poisoned)
+ * or the call's error (the rest stay pending). */
+int link_all(struct keten_client *c, struct keten_error *err) WUR;
 /* Writes the state file if the state is newer than it. */
 int client_state_flush(struct keten_client *c, struct keten_error *err) WUR;
 

@@ -44,25 +44,37 @@ client_state_flush(struct keten_client *c, struct keten_error *err)
 	return KETEN_OK;
 }
 
-/* cp, signed, against the state; advances it if the proof allows. */
+int
+client_poison(struct keten_client *c, struct keten_error *err)
+{
+	c->forked = true;
+	c->forked_err = *err;
+	return err->code;
+}
+
+/* cp, signed, against the state: advances it along a proof from it,
+ * holds it for linking if its reply's proof does not start at it; a
+ * single call links at once (nothing else is in flight). */
 static int
 hold_to_state(struct keten_client *c, const struct keten_checkpoint *cp,
               const struct state_known *k, const struct consistency *proof,
               struct keten_error *err)
 {
-	bool advance;
+	enum state_link link;
 	int rc;
 
-	if ((rc = state_check(&advance, &c->state, k, cp, proof, err)) !=
-	    KETEN_OK) {
-		c->forked = true;
-		c->forked_err = *err;
-		return rc;
+	if ((rc = state_check(&link, &c->state, k, cp, proof, err)) != KETEN_OK)
+		return client_poison(c, err);
+	if (link == STATE_UNLINKED) {
+		if ((rc = link_hold(c, cp, err)) != KETEN_OK)
+			return rc;
+		return link_all(c, err);
 	}
-	if (!advance)
+	if (link != STATE_ADVANCE)
 		return KETEN_OK;
 	c->state = *cp;
 	c->state_dirty = true;
+	link_settle(c);
 	if (clock_mono_us() - c->state_saved_us < STATE_SAVE_EVERY_US)
 		return KETEN_OK;
 	return client_state_flush(c, err);

@@ -119,50 +119,66 @@ went_back(char *why, size_t n, const struct keten_checkpoint *s,
 	return true;
 }
 
+void
+state_forked(struct keten_error *err, const struct keten_checkpoint *s,
+             const char *why)
+{
+	char when[64];
+
+	utc_words(when, sizeof(when), s->signed_at_us);
+	error_set(err, KETEN_E_FORKED,
+	          "the broker's log is not an extension of the one it "
+	          "showed on %s (size %llu)%s%s; report this to your "
+	          "auditor",
+	          when, (unsigned long long)s->size, why ? ": " : "",
+	          why ? why : "");
+}
+
 int
-state_check(bool *advance, const struct keten_checkpoint *s,
+state_check(enum state_link *link, const struct keten_checkpoint *s,
             const struct state_known *k, const struct keten_checkpoint *cp,
             const struct consistency *proof, struct keten_error *err)
 {
-	char when[64], why[200];
+	char why[200];
 	bool ok;
 
-	*advance = false;
-	if (s->size == 0) {
-		*advance = true;
-		return KETEN_OK;
-	}
-	if (cp->size < s->size)
+	*link = STATE_UNLINKED;
+	/* First what the reply proves: cp extends the checkpoint k the
+	 * request named (the broker showed k before it read the request). */
+	if (k->size == 0)
+		ok = true; /* every tree extends the empty one */
+	else if (k->size > cp->size)
 		ok = false;
-	else if (cp->size == s->size)
-		ok = sodium_memcmp(cp->root, s->root, KETEN_HASH_LEN) == 0;
-	else if (k->size == 0)
-		ok = true; /* sent before there was a state: nothing to prove */
+	else if (k->size == cp->size)
+		ok = sodium_memcmp(cp->root, k->root, KETEN_HASH_LEN) == 0;
 	else
 		ok = merkle_consistency_verify(
 		         k->size, cp->size, k->root, cp->root,
 		         (const uint8_t(*)[32])proof->hash, proof->n) == 0;
-	/* Apart from the tree's checks above: a checkpoint that extends
-	 * the tree must not take back the access log, the head or the
-	 * time either. */
-	if (ok && went_back(why, sizeof(why), s, cp)) {
-		utc_words(when, sizeof(when), s->signed_at_us);
-		return error_set(err, KETEN_E_FORKED,
-		                 "the broker's log is not an extension of the "
-		                 "one it showed on %s (size %llu): %s; report "
-		                 "this to your auditor",
-		                 when, (unsigned long long)s->size, why);
+	/* Then whether that links cp to s: only a proof from s itself. */
+	if (ok && s->size == 0) {
+		*link = STATE_ADVANCE; /* no state yet: cp becomes it */
+	} else if (ok && cp->size == s->size) {
+		ok = sodium_memcmp(cp->root, s->root, KETEN_HASH_LEN) == 0;
+		*link = STATE_LINKED;
+	} else if (ok && cp->size > s->size && k->size == s->size &&
+	           sodium_memcmp(k->root, s->root, KETEN_HASH_LEN) == 0) {
+		*link = STATE_ADVANCE;
 	}
-	if (ok) {
-		/* Only a proof from s itself carries s forward: one from an
-		 * older size says nothing of the part between. */
-		*advance = cp->size > s->size && k->size == s->size;
+	/* Beside the tree: a reply to a request sent while s was the state
+	 * was read after s, so it must not take back the access log, the
+	 * head or the time either. (A reply to an older request, or to a
+	 * consistency request riding along a pipeline, may have been read
+	 * before s: only its tree is held to s.) */
+	if (ok && s->size > 0 && k->size == s->size &&
+	    went_back(why, sizeof(why), s, cp)) {
+		*link = STATE_UNLINKED;
+		state_forked(err, s, why);
+		return KETEN_E_FORKED;
+	}
+	if (ok)
 		return KETEN_OK;
-	}
-	utc_words(when, sizeof(when), s->signed_at_us);
-	return error_set(err, KETEN_E_FORKED,
-	                 "the broker's log is not an extension of the one it "
-	                 "showed on %s (size %llu); report this to your "
-	                 "auditor",
-	                 when, (unsigned long long)s->size);
+	*link = STATE_UNLINKED;
+	state_forked(err, s->size ? s : cp, NULL);
+	return KETEN_E_FORKED;
 }

@@ -32,13 +32,23 @@ int state_load(struct keten_checkpoint *s, const char *path,
 /* Writes cp's note to path atomically, mode 0600 (savefile_write). */
 int state_save(const char *path, const struct note_key *bk,
                const struct keten_checkpoint *cp, struct keten_error *err) WUR;
+/* How a checkpoint stands to the state (PROTOCOL.md 10.9): linked at the
+ * state's size (equal), a proven extension the state may move to (or the
+ * first checkpoint, with no state yet), or not linked by the reply's own
+ * proof (a consistency request must link it). */
+enum state_link { STATE_LINKED, STATE_ADVANCE, STATE_UNLINKED };
 /* Holds cp, whose signature verified, against the stored s, given what
- * the client held when it sent the request (k) and the reply's proof:
- * KETEN_OK, *advance set if s may become cp (a proof from s itself, or no
- * s yet); else KETEN_E_FORKED with the sentence naming s's date and size
- * (and which part went back: the access log, the head, the time). */
-int state_check(bool *advance, const struct keten_checkpoint *s,
+ * the client named when it sent the request (k) and the reply's proof
+ * from k: KETEN_OK and *link; else KETEN_E_FORKED (cp does not extend k,
+ * or has s's size and another root, or, for a request sent while s was
+ * the state, takes back its access log, head or time) with
+ * state_forked's sentence. */
+int state_check(enum state_link *link, const struct keten_checkpoint *s,
                 const struct state_known *k, const struct keten_checkpoint *cp,
                 const struct consistency *proof, struct keten_error *err) WUR;
+/* KETEN_E_FORKED's sentence in err, naming s's date and size, and why
+ * (what went back) if not NULL. */
+void state_forked(struct keten_error *err, const struct keten_checkpoint *s,
+                  const char *why);
 
 #endif

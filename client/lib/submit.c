@@ -13,6 +13,10 @@
 #include "envelope.h"
 
 #define MAX_INFLIGHT 4096
+/* Unlinked checkpoints a pipeline may hold before it must drain
+ * (PROTOCOL.md 10.9): an honest broker's leaves a few, since those the
+ * state passes are linked while it runs (link_start). */
+#define LINK_PENDING_MAX 256
 
 void
 keten_prepared_free(struct keten_prepared **p)
@@ -208,6 +212,12 @@ keten_submit_start(uint64_t *ticket, struct keten_client *c,
 		return error_set(err, KETEN_E_USAGE,
 		                 "%d submissions in flight; finish some first",
 		                 MAX_INFLIGHT);
+	if (c->n_pending >= LINK_PENDING_MAX)
+		return error_set(err, KETEN_E_USAGE,
+		                 "%zu checkpoints of this pipeline await "
+		                 "linking to the state; finish the submissions "
+		                 "in flight first",
+		                 c->n_pending);
 	if ((c->n_inflight & (c->n_inflight - 1)) == 0) { /* 0, 1, 2, 4, ... */
 		grown = realloc(c->inflight,
 		                (c->n_inflight ? 2 * c->n_inflight : 16) *
@@ -248,10 +258,21 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 		*err = c->forked_err;
 		return KETEN_E_FORKED;
 	}
+	/* A held checkpoint the state has passed is linked meanwhile. */
+	link_start(c);
 	for (;;) {
 		rc = client_wait(c, &r, 0, err);
 		if (r.pb == NULL) /* no reply at all: timeout or connection */
 			return rc;
+		if (c->link_ticket != 0 && r.request_id == c->link_ticket) {
+			rc = link_reply(c, &r, rc, err);
+			wire_reply_clear(&r);
+			if (rc != KETEN_OK) { /* forked: give one up */
+				*ticket = c->inflight[--c->n_inflight].ticket;
+				return rc;
+			}
+			continue;
+		}
 		for (i = 0; i < c->n_inflight; i++)
 			if (c->inflight[i].ticket == r.request_id)
 				break;
@@ -272,6 +293,9 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 	}
 	c->inflight[i] = c->inflight[--c->n_inflight];
 	wire_reply_clear(&r);
+	/* The pipeline drained: link what its replies did not. */
+	if (rc == KETEN_OK)
+		rc = link_all(c, err);
 	return rc;
 }
 

@@ -1,0 +1,362 @@
+/*
+ * Finding 4 of review R1: a checkpoint is linked to the client's state
+ * only by a proof from the state. A real ketend proves consistency between
+ * any two sizes and refuses sizes beyond its log; a false broker that
+ * answers two pipelined submissions with two valid but mutually
+ * inconsistent checkpoints is caught with KETEN_E_FORKED.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "../check.h"
+#include "chain.h"
+#include "harness.h"
+#include "keys.h"
+#include "merkle.h"
+#include "note.h"
+#include "raw.h"
+#include "wire.h"
+
+#define SIZES 6
+#define FAKE  16 /* leaves a false tree holds at most */
+
+static struct keten_referral_content ct;
+static struct keten_referral ref = {.recipient = "vt-flevoland",
+                                    .urgency = KETEN_URGENCY_ROUTINE,
+                                    .content = &ct};
+
+/* A consistency request over raw: 0 and a decoded reply, or the code. */
+static int
+ask(struct raw *r, struct reply *rep, uint64_t from, uint64_t to)
+{
+	struct request req = {.kind = WIRE_REQ_CONSISTENCY,
+	                      .request_id = 7,
+	                      .from_size = from,
+	                      .to_size = to};
+	uint8_t *buf;
+	size_t len;
+
+	CHECK_INT(wire_request_encode(&buf, &len, &req), KETEN_OK);
+	CHECK_INT(raw_call1(r, rep, buf, len, 5000), 0);
+	free(buf);
+	return rep->kind == WIRE_REP_ERROR ? rep->error.code : 0;
+}
+
+/* The honest broker: proofs between pairs of sizes, and refusals. */
+static void
+honest(struct harness *h)
+{
+	struct keten_client *c = harness_client(h, "lt-almere");
+	struct keten_checkpoint at[SIZES + 1];
+	static const uint64_t pairs[][2] = {{1, 2}, {1, 6}, {2, 5}, {3, 6},
+	                                    {4, 4}, {0, 3}, {5, 6}, {2, 3}};
+	struct keten_receipt rc;
+	struct keten_error err;
+	struct reply rep;
+	struct raw r;
+
+	for (int i = 1; i <= SIZES; i++) {
+		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
+		          KETEN_OK);
+		CHECK_INT(rc.proof.checkpoint.size, (uint64_t)i);
+		at[i] = rc.proof.checkpoint;
+	}
+	keten_client_destroy(&c);
+	raw_connect(&r, h, "vt-flevoland");
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		uint64_t m = pairs[i][0], n = pairs[i][1];
+		CHECK_INT(ask(&r, &rep, m, n), 0);
+		CHECK_INT(rep.link.from_size, m);
+		CHECK_INT(rep.link.to_size, n);
+		CHECK(rep.link.has_cp && rep.link.cp.size == SIZES);
+		CHECK_INT(merkle_consistency_verify(
+		              m, n, m ? at[m].root : at[1].root, at[n].root,
+		              (const uint8_t(*)[32])rep.link.proof.hash,
+		              rep.link.proof.n),
+		          0);
+		/* The proof does not hold for another old tree. */
+		if (m > 0 && m < n)
+			CHECK(merkle_consistency_verify(
+			          m, n, at[n].root, at[n].root,
+			          (const uint8_t(*)[32])rep.link.proof.hash,
+			          rep.link.proof.n) != 0);
+		wire_reply_clear(&rep);
+	}
+	/* to_size 0: the checkpoint's size. */
+	CHECK_INT(ask(&r, &rep, 2, 0), 0);
+	CHECK_INT(rep.link.to_size, SIZES);
+	CHECK_INT(
+	    merkle_consistency_verify(2, SIZES, at[2].root, rep.link.cp.root,
+	                              (const uint8_t(*)[32])rep.link.proof.hash,
+	                              rep.link.proof.n),
+	    0);
+	wire_reply_clear(&rep);
+	CHECK_INT(ask(&r, &rep, 2, 7), KETEN_E_FIELD);
+	CHECK_STR_HAS(rep.error.message, "log has 6 records");
+	wire_reply_clear(&rep);
+	CHECK_INT(ask(&r, &rep, 9, 0), KETEN_E_FIELD);
+	CHECK_STR_HAS(rep.error.message, "above to_size 6");
+	wire_reply_clear(&rep);
+	CHECK_INT(ask(&r, &rep, 5, 3), KETEN_E_FIELD);
+	CHECK_STR_HAS(rep.error.message, "from_size is 5, above to_size 3");
+	wire_reply_clear(&rep);
+	raw_close(&r);
+}
+
+/* A false tree: `fill` leaves of its own, then the submitted record. */
+struct tree {
+	uint64_t n;
+	uint8_t node[MERKLE_LEVELS][FAKE][32];
+	struct keten_checkpoint cp;
+};
+
+static int
+tree_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+{
+	struct tree *t = arg;
+
+	if (index < FAKE)
+		memcpy(t->node[level][index], hash, 32);
+	return 0;
+}
+
+static int
+tree_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	struct tree *t = arg;
+
+	if (index >= FAKE)
+		return -1;
+	memcpy(out, t->node[level][index], 32);
+	return 0;
+}
+
+struct fake {
+	const struct harness *h;
+	const struct keys *broker;
+	struct note_key key;
+	struct tree t[2]; /* the first and second submission's logs */
+	int answered;
+	atomic_bool stop, ready;
+};
+
+/* Builds t: fill leaves from `salt`, then record fill+1 holding env. */
+static void
+tree_build(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt,
+           const struct request *req, struct receipt *out)
+{
+	struct merkle_frontier f;
+	struct record rec = {0};
+	struct envelope e;
+	struct body b;
+	struct keten_error err;
+	uint8_t leaf[32], h[32], prev[32];
+
+	memset(t, 0, sizeof(*t));
+	merkle_frontier_init(&f);
+	chain_genesis(prev, "testregion");
+	for (uint64_t i = 0; i < fill; i++) {
+		memset(h, salt + (int)i, sizeof(h));
+		merkle_leaf(leaf, h);
+		CHECK_INT(merkle_frontier_push(&f, leaf, tree_put, t), 0);
+		memcpy(prev, h, 32);
+	}
+	rec.seq = fill + 1;
+	memcpy(rec.prev_hash, prev, 32);
+	rec.received_at_us = 1700000000000000 + (int64_t)fill;
+	rec.envelope = req->envelope;
+	rec.envelope_len = req->envelope_len;
+	chain_record_hash_of(h, &rec);
+	merkle_leaf(leaf, h);
+	CHECK_INT(merkle_frontier_push(&f, leaf, tree_put, t), 0);
+	t->n = fill + 1;
+	t->cp.size = t->n;
+	memcpy(t->cp.head_hash, h, 32);
+	merkle_frontier_root(&f, t->cp.root);
+	t->cp.signed_at_us = rec.received_at_us;
+	note_checkpoint_sign(&t->cp, NOTE_ORIGIN "testregion",
+	                     fk->broker->sign_sk);
+	CHECK_INT(
+	    wire_envelope_decode(&e, req->envelope, req->envelope_len, &err),
+	    KETEN_OK);
+	CHECK_INT(wire_body_decode(&b, e.type, e.body, e.body_len, &err),
+	          KETEN_OK);
+	memset(out, 0, sizeof(*out));
+	out->seq = rec.seq;
+	memcpy(out->record_hash, h, 32);
+	memcpy(out->message_id, b.h.message_id, KETEN_MSG_ID_LEN);
+	out->received_at_us = rec.received_at_us;
+	memcpy(out->prev_hash, prev, 32);
+	out->cp = t->cp;
+	CHECK_INT(merkle_path(out->path, &out->n_path, rec.seq - 1, t->n,
+	                      tree_get, t),
+	          0);
+	wire_envelope_clear(&e);
+}
+
+/* Submissions: the first into a log of 10, the second into another log
+ * of 11; a consistency request is answered from the second log, as well
+ * as it can be. */
+static void
+answer(struct fake *fk, void *sock, zmq_msg_t *parts, int n)
+{
+	struct request req;
+	struct reply rep = {0};
+	struct keten_error err;
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	if (wire_request_decode(&req, zmq_msg_data(&parts[n - 1]),
+	                        zmq_msg_size(&parts[n - 1]), &err) != KETEN_OK)
+		return;
+	rep.request_id = req.request_id;
+	if (req.kind == WIRE_REQ_SUBMIT && fk->answered < 2) {
+		int i = fk->answered++;
+		rep.kind = WIRE_REP_RECEIPT;
+		tree_build(fk, &fk->t[i], i ? 10 : 9, i ? 0x40 : 0x10, &req,
+		           &rep.receipt);
+	} else if (req.kind == WIRE_REQ_CONSISTENCY && fk->answered == 2) {
+		struct tree *b = &fk->t[1];
+		rep.kind = WIRE_REP_CONSISTENCY;
+		rep.link.has_cp = true;
+		rep.link.cp = b->cp;
+		rep.link.from_size = req.from_size;
+		rep.link.to_size = b->n;
+		if (req.known_size > 0 && req.known_size < b->n)
+			CHECK_INT(merkle_consistency(
+			              rep.consistency.hash, &rep.consistency.n,
+			              req.known_size, b->n, tree_get, b),
+			          0);
+		if (req.from_size > 0 && req.from_size < b->n)
+			CHECK_INT(merkle_consistency(
+			              rep.link.proof.hash, &rep.link.proof.n,
+			              req.from_size, b->n, tree_get, b),
+			          0);
+	} else {
+		rep.kind = WIRE_REP_ERROR;
+		rep.error.code = KETEN_E_UNKNOWN_TYPE;
+		rep.error.message = "not played by this test";
+	}
+	wire_request_clear(&req);
+	CHECK_INT(wire_reply_encode(&out, &len, &rep, &fk->key), KETEN_OK);
+	for (int i = 0; i < n - 1; i++)
+		zmq_send(sock, zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]),
+		         ZMQ_SNDMORE);
+	zmq_send(sock, out, len, 0);
+	free(out);
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *fk = arg;
+	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+	int one = 1, linger = 0;
+	char ep[64];
+
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", fk->h->port);
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, fk->broker->curve_sk, 32);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	CHECK_INT(zmq_bind(sock, ep), 0);
+	atomic_store(&fk->ready, true);
+	while (!atomic_load(&fk->stop)) {
+		zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
+		zmq_msg_t parts[4];
+		int n = 0, more = 1;
+		size_t ml = sizeof(more);
+
+		if (zmq_poll(&pi, 1, 50) <= 0)
+			continue;
+		while (more && n < 4) {
+			zmq_msg_init(&parts[n]);
+			if (zmq_msg_recv(&parts[n], sock, 0) < 0)
+				break;
+			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+			n++;
+		}
+		if (n >= 2 && !more)
+			answer(fk, sock, parts, n);
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&parts[i]);
+	}
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return NULL;
+}
+
+/* Finding 4's attack: a fresh client (no state) pipelines two
+ * submissions, both sent with known_size 0. */
+static void
+forked_pipeline(struct harness *h, const char *state)
+{
+	static struct fake fk;
+	struct keten_client *c;
+	struct keten_prepared *p[2];
+	struct keten_receipt rc;
+	struct keten_error err;
+	struct keys *broker = NULL;
+	char broker_key[600];
+	pthread_t th;
+	uint64_t t[2], got, head;
+
+	snprintf(broker_key, sizeof(broker_key), "%s/broker.key", h->dir);
+	CHECK_INT(keys_load(&broker, broker_key, &err), KETEN_OK);
+	fk.h = h;
+	fk.broker = broker;
+	CHECK_INT(note_broker_key(&fk.key, "testregion", broker->sign_pk), 0);
+	CHECK_INT(pthread_create(&th, NULL, fake_main, &fk), 0);
+	while (!atomic_load(&fk.ready))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+
+	c = harness_client(h, "lt-almere");
+	CHECK_INT(keten_client_set_state(c, state), KETEN_OK);
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(keten_prepare_referral(&p[i], c, &ref, &err),
+		          KETEN_OK);
+		CHECK_INT(keten_submit_start(&t[i], c, p[i], &err), KETEN_OK);
+	}
+	/* The first receipt is valid in its own log of 10... */
+	CHECK_INT(keten_submit_finish(&rc, &got, c, &err), KETEN_OK);
+	CHECK_INT(got, t[0]);
+	CHECK_INT(rc.proof.checkpoint.size, 10);
+	/* ...and the second in its own log of 11, which does not hold the
+	 * first: draining the pipeline links it, and it does not link. */
+	CHECK_INT(keten_submit_finish(&rc, &got, c, &err), KETEN_E_FORKED);
+	CHECK_INT(got, t[1]);
+	CHECK_STR_HAS(err.message, "(size 10); report this to your auditor");
+	CHECK_INT(keten_ping(c, &head, &err), KETEN_E_FORKED);
+	keten_client_destroy(&c);
+	for (int i = 0; i < 2; i++)
+		keten_prepared_free(&p[i]);
+	atomic_store(&fk.stop, true);
+	pthread_join(th, NULL);
+	keys_destroy(&broker);
+}
+
+int
+main(void)
+{
+	struct harness h;
+	char state[600];
+
+	if (sodium_init() < 0)
+		return 99;
+	ct = harness_content("link");
+	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	harness_start(&h);
+	printf("the consistency request, proofs and refusals\n");
+	honest(&h);
+	CHECK_INT(harness_stop(&h), 0);
+	printf("a false broker: two inconsistent checkpoints, pipelined\n");
+	snprintf(state, sizeof(state), "%s/fresh.checkpoint", h.dir);
+	forked_pipeline(&h, state);
+	harness_cleanup(&h);
+	return check_done("test_link");
+}
