@@ -219,7 +219,8 @@ main(void)
 	CHECK(rep.ping.n_cosigned == 2);
 	CHECK((note = cosigned_by(&rep, W1, &len)) != NULL);
 	CHECK(len > 10 && memcmp(note, "keten/testregion\n5\n", 19) == 0);
-	CHECK(strstr(note, "\xe2\x80\x94 keten/testregion ") != NULL);
+	CHECK(memmem(note, len, "\xe2\x80\x94 keten/testregion ",
+	             sizeof("\xe2\x80\x94 keten/testregion ") - 1) != NULL);
 	CHECK(cosigned_by(&rep, W2, &len) != NULL);
 	cp = rep.ping.cp;
 	wire_reply_clear(&rep);
