@@ -46,6 +46,7 @@ struct keten_client {
 	bool state_dirty; /* newer than the file */
 	int64_t state_saved_us;
 	struct keten_checkpoint state;
+	struct state_memo memo; /* the last consistency proof that held */
 	struct state_known sent;
 	/* Checkpoints whose signature verified that no proof links to the
 	 * state yet (link.c), and how many consistency requests linked one

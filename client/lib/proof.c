@@ -63,7 +63,8 @@ hold_to_state(struct keten_client *c, const struct keten_checkpoint *cp,
 	enum state_link link;
 	int rc;
 
-	if ((rc = state_check(&link, &c->state, k, cp, proof, err)) != KETEN_OK)
+	if ((rc = state_check(&link, &c->memo, &c->state, k, cp, proof, err)) !=
+	    KETEN_OK)
 		return client_poison(c, err);
 	if (link == STATE_UNLINKED) {
 		if ((rc = link_hold(c, cp, err)) != KETEN_OK)

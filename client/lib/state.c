@@ -134,10 +134,22 @@ state_forked(struct keten_error *err, const struct keten_checkpoint *s,
 	          why ? why : "");
 }
 
+/* Whether memo holds the proof from k to cp as one that held. */
+static bool
+memo_holds(const struct state_memo *memo, const struct state_known *k,
+           const struct keten_checkpoint *cp)
+{
+	return memo != NULL && memo->has && memo->k.size == k->size &&
+	       memo->size == cp->size &&
+	       memcmp(memo->k.root, k->root, KETEN_HASH_LEN) == 0 &&
+	       memcmp(memo->root, cp->root, KETEN_HASH_LEN) == 0;
+}
+
 int
-state_check(enum state_link *link, const struct keten_checkpoint *s,
-            const struct state_known *k, const struct keten_checkpoint *cp,
-            const struct consistency *proof, struct keten_error *err)
+state_check(enum state_link *link, struct state_memo *memo,
+            const struct keten_checkpoint *s, const struct state_known *k,
+            const struct keten_checkpoint *cp, const struct consistency *proof,
+            struct keten_error *err)
 {
 	char why[200];
 	bool ok;
@@ -151,10 +163,17 @@ state_check(enum state_link *link, const struct keten_checkpoint *s,
 		ok = false;
 	else if (k->size == cp->size)
 		ok = sodium_memcmp(cp->root, k->root, KETEN_HASH_LEN) == 0;
-	else
-		ok = merkle_consistency_verify(
-		         k->size, cp->size, k->root, cp->root,
-		         (const uint8_t(*)[32])proof->hash, proof->n) == 0;
+	else if (memo_holds(memo, k, cp))
+		ok = true;
+	else if ((ok = merkle_consistency_verify(
+	                   k->size, cp->size, k->root, cp->root,
+	                   (const uint8_t(*)[32])proof->hash, proof->n) == 0) &&
+	         memo != NULL) {
+		memo->has = true;
+		memo->k = *k;
+		memo->size = cp->size;
+		memcpy(memo->root, cp->root, KETEN_HASH_LEN);
+	}
 	/* Then whether that links cp to s: only a proof from s itself. */
 	if (ok && s->size == 0) {
 		*link = STATE_ADVANCE; /* no state yet: cp becomes it */

@@ -37,14 +37,24 @@ int state_save(const char *path, const struct note_key *bk,
  * first checkpoint, with no state yet), or not linked by the reply's own
  * proof (a consistency request must link it). */
 enum state_link { STATE_LINKED, STATE_ADVANCE, STATE_UNLINKED };
+/* The last consistency proof that held, from k to (size, root): the
+ * replies of one commit mostly share both, and a proof is a few dozen
+ * SHA-256s, so it is checked once. */
+struct state_memo {
+	bool has;
+	struct state_known k;
+	uint64_t size;
+	uint8_t root[KETEN_HASH_LEN];
+};
 /* Holds cp, whose signature verified, against the stored s, given what
  * the client named when it sent the request (k) and the reply's proof
  * from k: KETEN_OK and *link; else KETEN_E_FORKED (cp does not extend k,
  * or has s's size and another root, or, for a request sent while s was
  * the state, takes back its access log, head or time) with
  * state_forked's sentence. */
-int state_check(enum state_link *link, const struct keten_checkpoint *s,
-                const struct state_known *k, const struct keten_checkpoint *cp,
+int state_check(enum state_link *link, struct state_memo *memo,
+                const struct keten_checkpoint *s, const struct state_known *k,
+                const struct keten_checkpoint *cp,
                 const struct consistency *proof, struct keten_error *err) WUR;
 /* KETEN_E_FORKED's sentence in err, naming s's date and size, and why
  * (what went back) if not NULL. */
