@@ -378,6 +378,18 @@ round_trip(const struct reply *r)
 		same_delivered(again.replay.records, again.replay.n,
 		               r->replay.records, r->replay.n);
 		break;
+	case WIRE_REP_COSIGN:
+		FUZZ_CHECK(again.cosign_size == r->cosign_size);
+		break;
+	case WIRE_REP_CONSISTENCY:
+		FUZZ_CHECK(again.link.from_size == r->link.from_size);
+		FUZZ_CHECK(again.link.to_size == r->link.to_size);
+		FUZZ_CHECK(again.link.proof.n == r->link.proof.n);
+		FUZZ_CHECK(memcmp(again.link.proof.hash, r->link.proof.hash,
+		                  r->link.proof.n * KETEN_HASH_LEN) == 0);
+		FUZZ_CHECK(again.link.has_cp == r->link.has_cp);
+		same_cp(&again.link.cp, &r->link.cp);
+		break;
 	}
 	only_kind(&again);
 	wire_reply_clear(&again);
