@@ -41,12 +41,10 @@ named(const struct config *c, const char *name, size_t len)
 	return config_find_witness(c, buf);
 }
 
-/* Checks one entry of witness w: its note, the broker's signature and
- * w's cosignature. */
-static void
-check_entry(struct audit_cosigned *e, struct note_cosig *cs,
-            const struct config *c, const struct witness *w, const char *note,
-            size_t len)
+void
+audit_witness_entry(struct audit_cosigned *e, struct note_cosig *cs,
+                    const struct note_key *broker, const struct witness *w,
+                    const char *note, size_t len)
 {
 	struct keten_error why;
 	struct note n;
@@ -54,12 +52,12 @@ check_entry(struct audit_cosigned *e, struct note_cosig *cs,
 
 	memset(e, 0, sizeof(*e));
 	snprintf(e->witness, sizeof(e->witness), "%s", w->name);
-	if (note_checkpoint_parse(&e->cp, note, len, &c->broker_key, &why) !=
+	if (note_checkpoint_parse(&e->cp, note, len, broker, &why) !=
 	        KETEN_OK ||
 	    note_split(&n, note, len, &why) != KETEN_OK) {
 		memset(&e->cp, 0, sizeof(e->cp));
 		e->state = AUDIT_COSIG_BAD_NOTE;
-	} else if (note_checkpoint_verify(&e->cp, &c->broker_key) != 0) {
+	} else if (note_checkpoint_verify(&e->cp, broker) != 0) {
 		e->state = AUDIT_COSIG_BAD_BROKER;
 	} else if (audit_witness_cosig(cs, &line, &n, w) != 0) {
 		e->state = AUDIT_COSIG_BAD_COSIG;
@@ -89,8 +87,8 @@ load_entry(void *arg, const char *name, size_t name_len, const char *note,
 	/* Keys are unique and the config names at most this many. */
 	if (ld->res->n_cosigned == AUDIT_COSIGNED_MAX)
 		return 0;
-	check_entry(&ld->res->cosigned[ld->res->n_cosigned++], &cs, ld->c, w,
-	            note, note_len);
+	audit_witness_entry(&ld->res->cosigned[ld->res->n_cosigned++], &cs,
+	                    &ld->c->broker_key, w, note, note_len);
 	return 0;
 }
 
@@ -258,7 +256,7 @@ line_entry(void *arg, const char *name, size_t name_len, const char *note,
 	if (w == NULL || note_len < ls->note_len ||
 	    memcmp(note, ls->out, ls->note_len) != 0)
 		return 0;
-	check_entry(&e, &cs, ls->c, w, note, note_len);
+	audit_witness_entry(&e, &cs, &ls->c->broker_key, w, note, note_len);
 	if (e.state != AUDIT_COSIG_PENDING ||
 	    note_key_init(&wk, w->name, NOTE_COSIG_V1, w->cosign_pk) != 0)
 		return 0;

@@ -55,6 +55,16 @@ int audit_witness_end(struct audit_result *res, const struct config *c,
 const char *audit_witness_unverified(enum audit_cosig_state state);
 
 /*
+ * Checks one stored entry of witness w, note (len bytes): it parses as a
+ * checkpoint, broker's signature verifies, and so does w's cosignature
+ * (audit_witness_cosig). Fills *e: state PENDING with cp and cosigned_at,
+ * and *cs; or BAD_NOTE, BAD_BROKER or BAD_COSIG, which prove nothing.
+ */
+void audit_witness_entry(struct audit_cosigned *e, struct note_cosig *cs,
+                         const struct note_key *broker, const struct witness *w,
+                         const char *note, size_t len);
+
+/*
  * The cosignature by witness w in the split note n that verifies with
  * w's cosign_key in the config: 0 with *cs and *line (the signature line,
  * pointing into n) filled, or -1.

@@ -44,7 +44,7 @@ struct store_item {
 	/* cosign: a witness's cosigned note, verified, of cosign_size
 	 * records, cosigned at cosign_time (seconds); the writer stores it
 	 * unless one of more records, or as many cosigned later, is. */
-	const char *witness;
+	const struct witness *witness; /* the config's, borrowed */
 	const char *note;
 	size_t note_len;
 	uint64_t cosign_size;

@@ -2,80 +2,69 @@
  * The witnesses' side of the store (docs/PROTOCOL.md 10.5): each witness's
  * newest cosigned checkpoint, and what a ping reads in one snapshot. Stores
  * only notes the verify workers checked; never signs, never trusts a stored
- * note further than its size line and its cosignature's time.
+ * note that does not verify.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_witness.h"
+#include "log.h"
 #include "store_impl.h"
 
-/* The size line of a stored note (its second line), or 0 if it has none:
- * a damaged entry is replaced by any cosignature. */
-static uint64_t
-stored_size(const MDB_val *v)
+/* What a stored entry of witness w proves, in e: only an entry that
+ * verifies (audit_witness_entry, the auditor's check) holds a witness to
+ * its size and time. A damaged one, or one of a rotated key, is replaced
+ * by any cosignature the verify worker checked. */
+static bool
+stored_entry(struct audit_cosigned *e, const struct store *s,
+             const struct witness *w, const MDB_val *v)
 {
-	const char *p = memchr(v->mv_data, '\n', v->mv_size);
-	const char *end = (const char *)v->mv_data + v->mv_size;
-	uint64_t size = 0;
-
-	if (p == NULL)
-		return 0;
-	for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
-		if (size > (UINT64_MAX - 9) / 10)
-			return 0;
-		size = size * 10 + (uint64_t)(*p - '0');
-	}
-	return p < end && *p == '\n' ? size : 0;
-}
-
-/* The time of a stored note's cosignature (its last signature line, as
- * verify.c stores it), or 0 if it has none: a damaged entry is replaced
- * by any cosignature of as many records. */
-static uint64_t
-stored_time(const MDB_val *v)
-{
-	struct note n;
 	struct note_cosig cs;
 
-	if (note_split(&n, v->mv_data, v->mv_size, NULL) != KETEN_OK ||
-	    n.n_sigs == 0 || note_cosig_decode(&cs, &n.sigs[n.n_sigs - 1]) != 0)
-		return 0;
-	return cs.timestamp;
+	audit_witness_entry(e, &cs, s->key, w, v->mv_data, v->mv_size);
+	return e->state == AUDIT_COSIG_PENDING;
 }
 
 int
 store_witness_apply(const struct store *s, MDB_txn *txn, struct store_item *it)
 {
-	MDB_val k = layout_val(it->witness, strlen(it->witness)), v;
-	uint64_t have, when;
+	const char *name = it->witness->name;
+	MDB_val k = layout_val(name, strlen(name)), v;
+	struct audit_cosigned e;
+	uint64_t have;
 	int rc = mdb_get(txn, s->witness, &k, &v);
 
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	have = rc == 0 ? stored_size(&v) : 0;
+	if (rc == 0 && !stored_entry(&e, s, it->witness, &v)) {
+		log_warn("event=witness_entry_replaced witness=%s reason=%s",
+		         name, audit_witness_unverified(e.state));
+		rc = MDB_NOTFOUND;
+	}
+	have = rc == 0 ? e.cp.size : 0;
 	if (rc == 0 && have > it->cosign_size) {
 		it->cosigned = have;
 		it->status = error_set(
 		    &it->err, KETEN_E_FIELD,
 		    "witness %s already cosigned a checkpoint of %llu records; "
 		    "this one has %llu: a witness never goes back",
-		    it->witness, (unsigned long long)have,
+		    name, (unsigned long long)have,
 		    (unsigned long long)it->cosign_size);
 		return 0;
 	}
 	/* Of as many records, the newer cosignature stays: a late copy of
 	 * an older one must not replace it. */
 	if (rc == 0 && have == it->cosign_size &&
-	    (when = stored_time(&v)) > it->cosign_time) {
+	    e.cosigned_at > it->cosign_time) {
 		it->cosigned = have;
 		it->status = error_set(
 		    &it->err, KETEN_E_FIELD,
 		    "witness %s already cosigned a checkpoint of %llu records "
 		    "at %llu; this cosignature is from %llu: a witness never "
 		    "goes back",
-		    it->witness, (unsigned long long)have,
-		    (unsigned long long)when,
+		    name, (unsigned long long)have,
+		    (unsigned long long)e.cosigned_at,
 		    (unsigned long long)it->cosign_time);
 		return 0;
 	}

@@ -500,7 +500,7 @@ handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
 		                 "broker's tree head at %llu records",
 		                 (unsigned long long)cp.size);
 	j->item.op = STORE_COSIGN;
-	j->item.witness = wit->name;
+	j->item.witness = wit;
 	j->item.note = j->req.note;
 	j->item.note_len = j->req.note_len;
 	j->item.cosign_size = cp.size;

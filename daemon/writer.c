@@ -55,12 +55,16 @@ answer(struct job *j, const struct note_key *broker)
 }
 
 /* An agency that reads the same thing again and again (polling without
- * acknowledging) discloses nothing new: one entry per minute for it. */
+ * acknowledging) discloses nothing new: one entry per minute for it. The
+ * minute is measured on the monotonic clock: it is a span inside this
+ * process, not a date. The wall clock steps back, and the batch time
+ * stands still until it catches up (PROTOCOL.md 9.1); either would make
+ * every identical read a repeat for as long. */
 #define ACCESS_REPEAT_US (60 * 1000000LL)
 
 struct last_access {
 	struct access_entry e;
-	int64_t at_us;
+	int64_t at_us; /* clock_mono_us; 0: none yet */
 };
 
 static bool
@@ -73,23 +77,24 @@ same_read(const struct access_entry *a, const struct access_entry *b)
 }
 
 /* Marks the reads in items that repeat their agency's last accounted
- * read within ACCESS_REPEAT_US, and remembers the others as the last. */
+ * read within ACCESS_REPEAT_US of mono_us (clock_mono_us), and remembers
+ * the others as the last. */
 static void
 skip_repeats(struct broker *b, struct last_access *last,
              struct store_item *items, struct job **batch, size_t n,
-             int64_t now_us)
+             int64_t mono_us)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct last_access *l;
 		if (items[i].op != STORE_ACCESS)
 			continue;
 		l = &last[batch[i]->agency - b->cfg->agencies];
-		items[i].access_repeat = l->at_us != 0 &&
-		                         now_us - l->at_us < ACCESS_REPEAT_US &&
-		                         same_read(&l->e, &items[i].access);
+		items[i].access_repeat =
+		    l->at_us != 0 && mono_us - l->at_us < ACCESS_REPEAT_US &&
+		    same_read(&l->e, &items[i].access);
 		if (!items[i].access_repeat) {
 			l->e = items[i].access;
-			l->at_us = now_us;
+			l->at_us = mono_us;
 		}
 	}
 }
@@ -142,7 +147,7 @@ writer_main(void *arg)
 	while (done < b->cfg->workers) {
 		size_t n = 0;
 		struct job *j;
-		int64_t t0, now;
+		int64_t t0;
 
 		/* Block for the first job, then take whatever else waits. */
 		if (job_recv(in, &j, 0) != 0) {
@@ -161,9 +166,8 @@ writer_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			items[i] = batch[i]->item;
 		t0 = clock_mono_us();
-		now = clock_now_us();
-		skip_repeats(b, last, items, batch, n, now);
-		if (store_apply(sw, items, n, now, &err) != KETEN_OK)
+		skip_repeats(b, last, items, batch, n, t0);
+		if (store_apply(sw, items, n, clock_now_us(), &err) != KETEN_OK)
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
 		log_debug("event=commit n=%zu us=%lld", n,

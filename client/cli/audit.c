@@ -788,6 +788,91 @@ check_proof_help(FILE *f)
 	      f);
 }
 
+/* A bundle of size bytes (-1: more than the limit) is too large. */
+static int
+error_too_large(struct keten_error *err, long long size)
+{
+	err->code = KETEN_E_RECEIPT;
+	if (size < 0)
+		snprintf(err->message, sizeof(err->message),
+		         "it has more than the %u bytes a proof bundle may "
+		         "have",
+		         KETEN_PROOF_BUNDLE_MAX);
+	else
+		snprintf(err->message, sizeof(err->message),
+		         "it has %lld bytes, more than the %u a proof bundle "
+		         "may have",
+		         size, KETEN_PROOF_BUNDLE_MAX);
+	return KETEN_E_RECEIPT;
+}
+
+/*
+ * Reads the bundle at path into *buf (malloc'd, the caller frees) and
+ * *len. A regular file is read to its size and one byte more, so one that
+ * grew or shrank meanwhile is caught; anything else (a pipe, /dev/stdin)
+ * has no size to trust and is read up to the limit and one byte more.
+ * KETEN_E_RECEIPT if it is larger than a bundle may be (checked first, so
+ * a large file fails as such, not read in part and misjudged); KETEN_E_IO
+ * with err saying why it cannot be read.
+ */
+static int
+read_bundle(char **buf, size_t *len, const char *path, struct keten_error *err)
+{
+	struct stat st;
+	size_t cap = KETEN_PROOF_BUNDLE_MAX;
+	bool regular;
+	FILE *f;
+	int rc = KETEN_OK;
+
+	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &st) != 0) {
+		err->code = KETEN_E_IO;
+		snprintf(err->message, sizeof(err->message), "%s",
+		         strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return KETEN_E_IO;
+	}
+	regular = S_ISREG(st.st_mode);
+	if (regular && st.st_size <= (off_t)KETEN_PROOF_BUNDLE_MAX)
+		cap = (size_t)st.st_size;
+	if (regular && st.st_size > (off_t)KETEN_PROOF_BUNDLE_MAX) {
+		fclose(f);
+		return error_too_large(err, (long long)st.st_size);
+	}
+	if ((*buf = malloc(cap + 1)) == NULL) {
+		fclose(f);
+		err->code = KETEN_E_NOMEM;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return KETEN_E_NOMEM;
+	}
+	*len = fread(*buf, 1, cap + 1, f);
+	if (ferror(f)) {
+		err->code = rc = KETEN_E_IO;
+		snprintf(err->message, sizeof(err->message), "%s",
+		         strerror(errno));
+	} else if (regular && *len != cap) {
+		err->code = rc = KETEN_E_IO;
+		if (*len > cap)
+			snprintf(err->message, sizeof(err->message),
+			         "it changed while being read (it had %zu "
+			         "bytes, then more)",
+			         cap);
+		else
+			snprintf(err->message, sizeof(err->message),
+			         "it changed while being read (it had %zu "
+			         "bytes, then %zu)",
+			         cap, *len);
+	} else if (*len > cap) {
+		rc = error_too_large(err, -1);
+	}
+	fclose(f);
+	if (rc != KETEN_OK) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
 static int
 audit_check_proof(int argc, char **argv)
 {
@@ -800,9 +885,7 @@ audit_check_proof(int argc, char **argv)
 	struct keten_proven p;
 	struct keten_error err;
 	char *buf, hex[65];
-	struct stat st;
 	size_t len;
-	FILE *f;
 	int ch, rc;
 
 	cli_common_defaults(&o);
@@ -822,43 +905,13 @@ audit_check_proof(int argc, char **argv)
 		                "one .tlog-proof file\n");
 		return EXIT_USAGE;
 	}
-	if ((f = fopen(argv[optind], "rb")) == NULL ||
-	    fstat(fileno(f), &st) != 0) {
-		fprintf(stderr, "keten audit check-proof: cannot read %s: %s\n",
-		        argv[optind], strerror(errno));
-		if (f != NULL)
-			fclose(f);
-		return EXIT_USAGE;
-	}
-	/* Its size first: a file too large to be a bundle fails as such,
-	 * not read in part and then misjudged. */
-	if (st.st_size > (off_t)KETEN_PROOF_BUNDLE_MAX) {
-		fclose(f);
-		err.code = rc = KETEN_E_RECEIPT;
-		snprintf(err.message, sizeof(err.message),
-		         "it has %lld bytes, more than the %u a proof bundle "
-		         "may have",
-		         (long long)st.st_size, KETEN_PROOF_BUNDLE_MAX);
-	} else {
-		/* One byte more than it had: a file that grew is caught. */
-		if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-			fclose(f);
-			fprintf(stderr, "keten audit check-proof: out of "
-			                "memory\n");
-			return EXIT_USAGE;
-		}
-		len = fread(buf, 1, (size_t)st.st_size + 1, f);
-		rc = ferror(f) || len > (size_t)st.st_size;
-		fclose(f);
-		if (rc) {
-			free(buf);
-			fprintf(stderr,
-			        "keten audit check-proof: cannot read %s\n",
-			        argv[optind]);
-			return EXIT_USAGE;
-		}
+	if ((rc = read_bundle(&buf, &len, argv[optind], &err)) == KETEN_OK) {
 		rc = keten_proof_bundle_check(&p, o.config, buf, len, &err);
 		free(buf);
+	} else if (rc != KETEN_E_RECEIPT) {
+		fprintf(stderr, "keten audit check-proof: cannot read %s: %s\n",
+		        argv[optind], err.message);
+		return EXIT_USAGE;
 	}
 	if (o.json && (rc == KETEN_OK || rc == KETEN_E_RECEIPT)) {
 		printf("{\"ok\":%s", rc == KETEN_OK ? "true" : "false");

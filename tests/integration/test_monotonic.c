@@ -133,6 +133,8 @@ broker_time_never_descends(const struct keten_checkpoint *now)
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
 
 	CHECK_INT(harness_stop(&h), 0);
+	/* A checkpoint of this clock's time is no cause to warn. */
+	CHECK(!harness_log_has(&h, "event=clock_behind"));
 	ahead.signed_at_us += HOUR;
 	v = layout_val(note, signed_note(note, sizeof(note), &ahead));
 	lmdb_edit_begin(&e, h.data, 0, 0, 0);
@@ -140,6 +142,10 @@ broker_time_never_descends(const struct keten_checkpoint *now)
 	          0);
 	lmdb_edit_commit(&e);
 	harness_start(&h);
+	/* The start says the log's time will stand still for an hour. */
+	CHECK(harness_log_has(&h, "event=clock_behind ahead_s=35"));
+	CHECK(harness_log_has(&h, "the log's time stands still at the "
+	                          "checkpoint's until the clock catches up"));
 
 	c = harness_client(&h, "lt-almere");
 	CHECK_INT(keten_client_set_state(c, NULL), KETEN_OK);

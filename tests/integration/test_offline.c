@@ -284,7 +284,7 @@ witness_region(char k1[512], char k2[512])
 /* Where keten audit proof writes: a symbolic link at --out is replaced
  * by the bundle, its target untouched; a path it cannot write is exit 2
  * (KETEN_E_IO, the CLI's code for files) and leaves nothing behind. And
- * check-proof on a file too large to be a bundle. */
+ * check-proof on a pipe, and on a file or pipe too large to be a bundle. */
 static void
 proof_output(const char *bundle, size_t len)
 {
@@ -319,6 +319,18 @@ proof_output(const char *bundle, size_t len)
 	CHECK_STR_HAS(out, bad);
 	CHECK_STR_HAS(out, "(input/output error, code ");
 	CHECK(lstat(bad, &st) != 0);
+
+	/* A pipe has no size to trust: it is read to its end. */
+	CHECK_INT(run("cat %s | %s audit check-proof --config %s /dev/stdin",
+	              link, harness_cli(), h.config),
+	          0);
+	CHECK_STR_HAS(out, "cosigned by " W1 ", " W2 "\n");
+	CHECK_INT(run("head -c 67108865 /dev/zero | %s audit check-proof "
+	              "--config %s /dev/stdin",
+	              harness_cli(), h.config),
+	          1);
+	CHECK_STR_HAS(out, "does not prove a record: it has more than the "
+	                   "67108864 bytes a proof bundle may have");
 
 	/* A file larger than any bundle fails as such, read or not. */
 	CHECK_INT(run("truncate -s 67108865 %s && %s audit check-proof "

@@ -16,6 +16,8 @@
 #include "../check.h"
 #include "harness.h"
 #include "keys.h"
+#include "ledger_layout.h"
+#include "lmdb_edit.h"
 #include "note.h"
 #include "raw.h"
 
@@ -157,6 +159,41 @@ cli_witness(const struct harness *h, const char *key, char *out, size_t n)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* W2's stored entry says it cosigned more records than it did (its size
+ * line 5 made 9): the entry no longer verifies, so it must not hold the
+ * witness back; a fresh cosignature of the 5 records replaces it. Stops
+ * the broker. */
+static void
+damaged_entry_replaced(struct harness *h)
+{
+	struct keten_witness_round wr;
+	struct keten_error err;
+	struct lmdb_edit e;
+	MDB_val k = layout_val(W2, sizeof(W2) - 1), v;
+	char note[NOTE_MAX], fresh[420];
+	MDB_dbi db;
+
+	CHECK(harness_stop(h) == 0);
+	lmdb_edit_begin(&e, h->data, 0, 0, 0);
+	db = lmdb_edit_db(&e, LAYOUT_DB_WITNESS);
+	CHECK_INT(mdb_get(e.txn, db, &k, &v), 0);
+	CHECK(v.mv_size < sizeof(note) && v.mv_size > 19);
+	memcpy(note, v.mv_data, v.mv_size);
+	CHECK(memcmp(note, "keten/testregion\n5\n", 19) == 0);
+	note[17] = '9';
+	v.mv_data = note;
+	CHECK_INT(mdb_put(e.txn, db, &k, &v, 0), 0);
+	lmdb_edit_commit(&e);
+	harness_start(h);
+
+	/* A fresh state: W2's own remembers the longer log it saw. */
+	snprintf(fresh, sizeof(fresh), "%s/w2-fresh.checkpoint", h->dir);
+	CHECK_INT(keten_witness_cosign(&wr, h->config, w2_key, fresh, &err),
+	          KETEN_OK);
+	CHECK(wr.size == 5 && wr.stored == 5);
+	CHECK(harness_stop(h) == 0);
+}
+
 int
 main(void)
 {
@@ -286,7 +323,7 @@ main(void)
 	      KETEN_E_FORKED);
 	CHECK(wr.previous == 10);
 
-	CHECK(harness_stop(&h) == 0);
+	damaged_entry_replaced(&h);
 	harness_cleanup(&h);
 	return check_done("test_witness");
 }
