@@ -163,6 +163,10 @@ keten_client_destroy(struct keten_client **cp)
 	 * client can check. */
 	if (!c->forked && client_state_flush(c, &ignored) != KETEN_OK)
 		c->state_dirty = false;
+	/* Checkpoints not yet linked outlive the client: the next one
+	 * with this state file links them before its first request. */
+	if (client_pending_flush(c, &ignored) != KETEN_OK)
+		c->n_loaded = 0;
 	if (c->sock) {
 		zmq_socket_monitor(c->sock, NULL, 0);
 		zmq_close(c->sock);
@@ -175,6 +179,7 @@ keten_client_destroy(struct keten_client **cp)
 	config_destroy(&c->cfg);
 	free(c->inflight);
 	free(c->pending);
+	free(c->loaded);
 	free(c->state_path);
 	free(c);
 	*cp = NULL;
@@ -195,10 +200,15 @@ keten_client_set_timeout(struct keten_client *c, int timeout_ms)
 int
 keten_client_set_state(struct keten_client *c, const char *path)
 {
+	struct keten_error ignored;
 	char *copy = NULL;
 
 	if (path != NULL && (copy = strdup(path)) == NULL)
 		return KETEN_E_NOMEM;
+	/* The held checkpoints stay held (to be linked to the new state);
+	 * the old file's .pending keeps them too, best effort. */
+	(void)!client_pending_flush(c, &ignored);
+	c->n_loaded = 0;
 	free(c->state_path);
 	c->state_path = copy;
 	/* A new file is the state from now on: read it at the next call.
@@ -224,10 +234,26 @@ state_ready(struct keten_client *c, struct keten_error *err)
 	}
 	if (c->state_loaded)
 		return KETEN_OK;
-	if (c->state_path != NULL &&
-	    (rc = state_load(&c->state, c->state_path, &c->cfg->broker_key,
+	if (c->state_path == NULL) {
+		c->state_loaded = true;
+		return KETEN_OK;
+	}
+	if ((rc = state_load(&c->state, c->state_path, &c->cfg->broker_key,
 	                     c->cfg, err)) != KETEN_OK)
 		return rc;
+	/* With it, what an earlier client held for linking: linked before
+	 * the first request (client_send). */
+	if (c->loaded == NULL &&
+	    (c->loaded = calloc(STATE_PENDING_MAX, sizeof(*c->loaded))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	if ((rc = state_pending_load(c->loaded, &c->n_loaded, STATE_PENDING_MAX,
+	                             c->state_path, &c->cfg->broker_key, c->cfg,
+	                             err)) != KETEN_OK)
+		return rc;
+	for (size_t i = 0; i < c->n_loaded; i++)
+		if ((rc = link_hold(c, &c->loaded[i], err)) != KETEN_OK)
+			return rc;
+	link_settle(c);
 	c->state_loaded = true;
 	return KETEN_OK;
 }

@@ -55,9 +55,14 @@ struct keten_client {
 	size_t n_pending, cap_pending;
 	bool linking;
 	uint64_t links;
+	/* Those read from the state's .pending file (a client that stopped
+	 * before it linked them): dropped from the file once linked. */
+	struct keten_checkpoint *loaded;
+	size_t n_loaded;
 	/* The consistency request in flight in a pipeline (ticket 0: none):
 	 * the checkpoint it links and what it was sent with. */
 	uint64_t link_ticket;
+	uint64_t link_next; /* the next link request's id, below LINK_ID */
 	struct keten_checkpoint link_p;
 	struct state_known link_k;
 	/* KETEN_E_FORKED's sentence: every later call returns it. */
@@ -125,8 +130,12 @@ int link_reply(struct keten_client *c, const struct reply *r, int rc,
  * is in flight (else does nothing): KETEN_OK, KETEN_E_FORKED (poisoned)
  * or the call's error (the rest stay pending). */
 int link_all(struct keten_client *c, struct keten_error *err) WUR;
-/* Writes the state file if the state is newer than it. */
+/* Writes the state file if the state is newer than it (state_store);
+ * KETEN_E_FORKED (poisoned) if the file holds another tree of its size. */
 int client_state_flush(struct keten_client *c, struct keten_error *err) WUR;
+/* Writes the checkpoints held for linking to the state's .pending file
+ * (with what it holds), less those loaded from it and linked since. */
+int client_pending_flush(struct keten_client *c, struct keten_error *err) WUR;
 
 /* A client that connects as a witness (no agency keys): it may only
  * ping and cosign. */

@@ -122,7 +122,7 @@ link_start(struct keten_client *c)
 	link_request(&req, &c->link_p);
 	/* Out of the tickets' sequence, which callers may count on: ids
 	 * start below 2^48 (client.c). */
-	req.request_id = LINK_ID | c->next_id;
+	req.request_id = LINK_ID | c->link_next++;
 	/* A send that fails shows again in the wait for the receipts. */
 	if (client_send(c, &c->link_ticket, &req, &ignored) != KETEN_OK)
 		c->link_ticket = 0;
@@ -159,5 +159,14 @@ link_all(struct keten_client *c, struct keten_error *err)
 		wire_reply_clear(&r);
 	}
 	c->linking = false;
+	/* The .pending file follows: those loaded from it and linked
+	 * leave it; after a failure, what is still held goes in it, so
+	 * that neither a destroy nor a crash forgets it. */
+	if (rc == KETEN_OK && c->n_loaded > 0)
+		return client_pending_flush(c, err);
+	if (rc != KETEN_OK && rc != KETEN_E_FORKED && c->n_pending > 0) {
+		struct keten_error ignored;
+		(void)!client_pending_flush(c, &ignored);
+	}
 	return rc;
 }

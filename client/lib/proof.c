@@ -3,6 +3,7 @@
  * 10.3): what makes a receipt or a delivery evidence that the broker
  * signed a log holding the record.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -32,8 +33,11 @@ client_state_flush(struct keten_client *c, struct keten_error *err)
 
 	if (!c->state_dirty || c->state_path == NULL)
 		return KETEN_OK;
-	if ((rc = state_save(c->state_path, &c->cfg->broker_key, &c->state,
-	                     err)) != KETEN_OK)
+	rc = state_store(c->state_path, &c->cfg->broker_key, c->cfg, &c->state,
+	                 err);
+	if (rc == KETEN_E_FORKED)
+		return client_poison(c, err);
+	if (rc != KETEN_OK)
 		return error_set(err, rc,
 		                 "%s (the state file keeps the newest "
 		                 "checkpoint; choose another with --state or "
@@ -42,6 +46,44 @@ client_state_flush(struct keten_client *c, struct keten_error *err)
 	c->state_dirty = false;
 	c->state_saved_us = clock_mono_us();
 	return KETEN_OK;
+}
+
+int
+client_pending_flush(struct keten_client *c, struct keten_error *err)
+{
+	struct keten_checkpoint *linked = c->loaded;
+	size_t n_linked = 0;
+	int rc;
+
+	if (c->state_path == NULL || (c->n_pending == 0 && c->n_loaded == 0))
+		return KETEN_OK;
+	if (c->loaded == NULL &&
+	    (linked = c->loaded =
+	         calloc(STATE_PENDING_MAX, sizeof(*c->loaded))) == NULL)
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	/* Those loaded that are no longer held were linked. */
+	for (size_t i = 0; i < c->n_loaded; i++) {
+		bool held = false;
+		for (size_t j = 0; j < c->n_pending && !held; j++)
+			held = c->pending[j].size == c->loaded[i].size &&
+			       memcmp(c->pending[j].root, c->loaded[i].root,
+			              KETEN_HASH_LEN) == 0;
+		if (!held)
+			linked[n_linked++] = c->loaded[i];
+	}
+	rc = state_pending_merge(c->state_path, &c->cfg->broker_key, c->cfg,
+	                         c->pending, c->n_pending, linked, n_linked,
+	                         err);
+	if (rc == KETEN_OK) { /* what is still held is in the file */
+		memcpy(c->loaded, c->pending,
+		       (c->n_pending < STATE_PENDING_MAX ? c->n_pending
+		                                         : STATE_PENDING_MAX) *
+		           sizeof(*c->loaded));
+		c->n_loaded = c->n_pending < STATE_PENDING_MAX
+		                  ? c->n_pending
+		                  : STATE_PENDING_MAX;
+	}
+	return rc;
 }
 
 int

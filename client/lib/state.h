@@ -15,6 +15,11 @@ struct config;
 struct note_key;
 
 #define STATE_SUFFIX ".checkpoint" /* beside the key file, by default */
+/* Beside the state file: the lock every writer holds, and the
+ * checkpoints held for linking when their client stopped. */
+#define STATE_LOCK_SUFFIX    ".lock"
+#define STATE_PENDING_SUFFIX ".pending"
+#define STATE_PENDING_MAX    256 /* notes in a .pending file */
 
 /* What a client held when it sent a request: the known_size it sent and
  * the root of its checkpoint of that size. */
@@ -32,6 +37,32 @@ int state_load(struct keten_checkpoint *s, const char *path,
 /* Writes cp's note to path atomically, mode 0600 (savefile_write). */
 int state_save(const char *path, const struct note_key *bk,
                const struct keten_checkpoint *cp, struct keten_error *err) WUR;
+/* An exclusive flock on path".lock" (created mode 0600), waited for:
+ * every process that writes the state file holds it around its read,
+ * compare and write. *fd goes to state_unlock. */
+int state_lock(int *fd, const char *path, struct keten_error *err) WUR;
+void state_unlock(int fd);
+/* Under state_lock: writes cp to path unless the file holds a newer
+ * note (a larger size, or cp's size with a larger access log, or the
+ * same and a later time), which stays. KETEN_E_FORKED if the file holds
+ * cp's size with another root (another process saw another tree). */
+int state_store(const char *path, const struct note_key *bk,
+                const struct config *cfg, const struct keten_checkpoint *cp,
+                struct keten_error *err) WUR;
+/* The checkpoint notes in path".pending" (at most cap, duplicates
+ * dropped; none if there is no file), each signed by bk; KETEN_E_IO with
+ * a sentence naming the file if it holds anything else. */
+int state_pending_load(struct keten_checkpoint *out, size_t *n, size_t cap,
+                       const char *path, const struct note_key *bk,
+                       const struct config *cfg, struct keten_error *err) WUR;
+/* Under state_lock: rewrites path".pending" as what it holds, less the
+ * checkpoints in drop (linked since they were loaded), plus those in add
+ * (up to STATE_PENDING_MAX); removes it if that leaves none. */
+int state_pending_merge(const char *path, const struct note_key *bk,
+                        const struct config *cfg,
+                        const struct keten_checkpoint *add, size_t n_add,
+                        const struct keten_checkpoint *drop, size_t n_drop,
+                        struct keten_error *err) WUR;
 /* How a checkpoint stands to the state (PROTOCOL.md 10.9): linked at the
  * state's size (equal), a proven extension the state may move to (or the
  * first checkpoint, with no state yet), or not linked by the reply's own

@@ -199,6 +199,27 @@ keten_submit(struct keten_receipt *receipt, struct keten_client *c,
 	return rc;
 }
 
+/* After a finish with rc: once nothing is in flight, what the
+ * pipeline's replies left unlinked is linked, whatever rc is; a fork
+ * found there is the answer, any other linking error only if rc was
+ * KETEN_OK (the rest stay held, linked before the next request). */
+static int
+drain(struct keten_client *c, int rc, struct keten_error *err)
+{
+	struct keten_error lerr;
+	int lrc;
+
+	if (c->n_inflight > 0 || c->n_pending == 0)
+		return rc;
+	error_clear(&lerr);
+	lrc = link_all(c, &lerr);
+	if (lrc == KETEN_E_FORKED || (lrc != KETEN_OK && rc == KETEN_OK)) {
+		*err = lerr;
+		return lrc;
+	}
+	return rc;
+}
+
 int
 keten_submit_start(uint64_t *ticket, struct keten_client *c,
                    const struct keten_prepared *p, struct keten_error *err)
@@ -212,6 +233,10 @@ keten_submit_start(uint64_t *ticket, struct keten_client *c,
 		return error_set(err, KETEN_E_USAGE,
 		                 "%d submissions in flight; finish some first",
 		                 MAX_INFLIGHT);
+	/* Nothing in flight: the held ones are linked now. */
+	if (c->n_pending >= LINK_PENDING_MAX && c->n_inflight == 0 &&
+	    (rc = link_all(c, err)) != KETEN_OK)
+		return rc;
 	if (c->n_pending >= LINK_PENDING_MAX)
 		return error_set(err, KETEN_E_USAGE,
 		                 "%zu checkpoints of this pipeline await "
@@ -263,7 +288,7 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 	for (;;) {
 		rc = client_wait(c, &r, 0, err);
 		if (r.pb == NULL) /* no reply at all: timeout or connection */
-			return rc;
+			return drain(c, rc, err);
 		if (c->link_ticket != 0 && r.request_id == c->link_ticket) {
 			rc = link_reply(c, &r, rc, err);
 			wire_reply_clear(&r);
@@ -293,10 +318,7 @@ keten_submit_finish(struct keten_receipt *receipt, uint64_t *ticket,
 	}
 	c->inflight[i] = c->inflight[--c->n_inflight];
 	wire_reply_clear(&r);
-	/* The pipeline drained: link what its replies did not. */
-	if (rc == KETEN_OK)
-		rc = link_all(c, err);
-	return rc;
+	return drain(c, rc, err);
 }
 
 int

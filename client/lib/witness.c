@@ -181,7 +181,7 @@ keten_witness_cosign(struct keten_witness_round *out, const char *config_path,
 	struct keten_client *c = NULL;
 	const struct witness *w;
 	char state[PATH_MAX];
-	int rc;
+	int lock, rc;
 
 	error_clear(err);
 	memset(out, 0, sizeof(*out));
@@ -212,7 +212,13 @@ keten_witness_cosign(struct keten_witness_round *out, const char *config_path,
 		               k->name, key_path, config_path, key_path);
 		goto out;
 	}
+	/* The state file may be shared (a witness run twice at once, or
+	 * a client given it): the round holds its lock from the read to
+	 * the write, so what it signs extends the newest state written. */
+	if ((rc = state_lock(&lock, state, err)) != KETEN_OK)
+		goto out;
 	rc = round_run(out, c, k, state, err);
+	state_unlock(lock);
 out:
 	keten_client_destroy(&c);
 	keys_witness_destroy(&k);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -143,6 +144,8 @@ struct fake {
 	struct note_key key;
 	struct tree t[2]; /* the first and second submission's logs */
 	int answered;
+	int third; /* the third submission: 0 refused (111), 1 unanswered */
+	int pings;
 	atomic_bool stop, ready;
 };
 
@@ -216,12 +219,41 @@ answer(struct fake *fk, void *sock, zmq_msg_t *parts, int n)
 	                        zmq_msg_size(&parts[n - 1]), &err) != KETEN_OK)
 		return;
 	rep.request_id = req.request_id;
-	if (req.kind == WIRE_REQ_SUBMIT && fk->answered < 2) {
+	if (req.kind == WIRE_REQ_PING && fk->pings < 3) {
+		/* One tree of 10, read three times: its access log grows
+		 * to 60, then shrinks to 55. */
+		static const uint64_t acc[3] = {50, 60, 55};
+		static const int64_t at[3] = {0, 2, 1};
+		struct keten_checkpoint cp = {0};
+		cp.size = 10;
+		memset(cp.root, 0x77, 32);
+		memset(cp.head_hash, 0x66, 32);
+		cp.access_size = acc[fk->pings];
+		memset(cp.access_head, 0x30 + (int)acc[fk->pings], 32);
+		cp.signed_at_us = 1700000000000000 + at[fk->pings] * 1000000;
+		note_checkpoint_sign(&cp, NOTE_ORIGIN "testregion",
+		                     fk->broker->sign_sk);
+		fk->pings++;
+		rep.kind = WIRE_REP_PING;
+		rep.ping.agency = "lt-almere";
+		rep.ping.head_seq = 10;
+		rep.ping.has_cp = true;
+		rep.ping.cp = cp;
+	} else if (req.kind == WIRE_REQ_SUBMIT && fk->answered == 2) {
+		if (fk->third == 1) {
+			wire_request_clear(&req);
+			return; /* a broker that died before it answered */
+		}
+		fk->answered++;
+		rep.kind = WIRE_REP_ERROR;
+		rep.error.code = KETEN_E_STORAGE;
+		rep.error.message = "storage full (played)";
+	} else if (req.kind == WIRE_REQ_SUBMIT && fk->answered < 2) {
 		int i = fk->answered++;
 		rep.kind = WIRE_REP_RECEIPT;
 		tree_build(fk, &fk->t[i], i ? 10 : 9, i ? 0x40 : 0x10, &req,
 		           &rep.receipt);
-	} else if (req.kind == WIRE_REQ_CONSISTENCY && fk->answered == 2) {
+	} else if (req.kind == WIRE_REQ_CONSISTENCY && fk->answered >= 2) {
 		struct tree *b = &fk->t[1];
 		rep.kind = WIRE_REP_CONSISTENCY;
 		rep.link.has_cp = true;
@@ -291,30 +323,51 @@ fake_main(void *arg)
 	return NULL;
 }
 
+static struct fake fk;
+static pthread_t fk_thread;
+static struct keys *fk_broker;
+
+/* Starts the fake broker on h's port, the third submission answered
+ * as `third` says. */
+static void
+fake_start(struct harness *h, int third)
+{
+	char broker_key[600];
+	struct keten_error err;
+
+	memset(&fk, 0, sizeof(fk));
+	snprintf(broker_key, sizeof(broker_key), "%s/broker.key", h->dir);
+	CHECK_INT(keys_load(&fk_broker, broker_key, &err), KETEN_OK);
+	fk.h = h;
+	fk.broker = fk_broker;
+	fk.third = third;
+	CHECK_INT(note_broker_key(&fk.key, "testregion", fk_broker->sign_pk),
+	          0);
+	CHECK_INT(pthread_create(&fk_thread, NULL, fake_main, &fk), 0);
+	while (!atomic_load(&fk.ready))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+static void
+fake_stop(void)
+{
+	atomic_store(&fk.stop, true);
+	pthread_join(fk_thread, NULL);
+	keys_destroy(&fk_broker);
+}
+
 /* Finding 4's attack: a fresh client (no state) pipelines two
  * submissions, both sent with known_size 0. */
 static void
 forked_pipeline(struct harness *h, const char *state)
 {
-	static struct fake fk;
 	struct keten_client *c;
 	struct keten_prepared *p[2];
 	struct keten_receipt rc;
 	struct keten_error err;
-	struct keys *broker = NULL;
-	char broker_key[600];
-	pthread_t th;
 	uint64_t t[2], got, head;
 
-	snprintf(broker_key, sizeof(broker_key), "%s/broker.key", h->dir);
-	CHECK_INT(keys_load(&broker, broker_key, &err), KETEN_OK);
-	fk.h = h;
-	fk.broker = broker;
-	CHECK_INT(note_broker_key(&fk.key, "testregion", broker->sign_pk), 0);
-	CHECK_INT(pthread_create(&th, NULL, fake_main, &fk), 0);
-	while (!atomic_load(&fk.ready))
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-
+	fake_start(h, 0);
 	c = harness_client(h, "lt-almere");
 	CHECK_INT(keten_client_set_state(c, state), KETEN_OK);
 	for (int i = 0; i < 2; i++) {
@@ -335,9 +388,85 @@ forked_pipeline(struct harness *h, const char *state)
 	keten_client_destroy(&c);
 	for (int i = 0; i < 2; i++)
 		keten_prepared_free(&p[i]);
-	atomic_store(&fk.stop, true);
-	pthread_join(th, NULL);
-	keys_destroy(&broker);
+	fake_stop();
+}
+
+/* The same fork, hidden behind a third submission that the broker
+ * refuses (third 0) or never answers (third 1): the refusal's drain
+ * still links, and what a timeout left held outlives the client in
+ * state".pending" and is linked before the next client's first
+ * request. */
+static void
+forked_then_failed(struct harness *h, const char *state, int third)
+{
+	struct keten_client *c;
+	struct keten_prepared *p[3];
+	struct keten_receipt rc;
+	struct keten_error err;
+	char pending[700];
+	uint64_t t[3], got, head;
+
+	fake_start(h, third);
+	unlink(state);
+	snprintf(pending, sizeof(pending), "%s.pending", state);
+	unlink(pending);
+	c = harness_client(h, "lt-almere");
+	CHECK_INT(keten_client_set_state(c, state), KETEN_OK);
+	keten_client_set_timeout(c, 500);
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(keten_prepare_referral(&p[i], c, &ref, &err),
+		          KETEN_OK);
+		CHECK_INT(keten_submit_start(&t[i], c, p[i], &err), KETEN_OK);
+	}
+	CHECK_INT(keten_submit_finish(&rc, &got, c, &err), KETEN_OK);
+	CHECK_INT(rc.proof.checkpoint.size, 10);
+	/* B's receipt: one is still in flight, so nothing links yet. */
+	CHECK_INT(keten_submit_finish(&rc, &got, c, &err), KETEN_OK);
+	CHECK_INT(rc.proof.checkpoint.size, 11);
+	if (third == 0) {
+		/* The refusal drains the pipeline: the fork is the answer. */
+		CHECK_INT(keten_submit_finish(&rc, &got, c, &err),
+		          KETEN_E_FORKED);
+		CHECK_STR_HAS(err.message, "(size 10); report this");
+		CHECK_INT(keten_ping(c, &head, &err), KETEN_E_FORKED);
+	} else {
+		CHECK_INT(keten_submit_finish(&rc, &got, c, &err),
+		          KETEN_E_TIMEOUT);
+		CHECK_INT(access(pending, F_OK), -1); /* not yet written */
+		keten_client_destroy(&c);
+		CHECK_INT(access(pending, F_OK), 0);
+		/* A new client on the state: B is linked before its first
+		 * request goes out, and does not link. */
+		c = harness_client(h, "lt-almere");
+		CHECK_INT(keten_client_set_state(c, state), KETEN_OK);
+		CHECK_INT(keten_ping(c, &head, &err), KETEN_E_FORKED);
+		CHECK_STR_HAS(err.message, "(size 10); report this");
+		CHECK_INT(fk.pings, 0);
+	}
+	keten_client_destroy(&c);
+	for (int i = 0; i < 3; i++)
+		keten_prepared_free(&p[i]);
+	fake_stop();
+}
+
+/* Three reads of one tree of 10: the access log 50, 60, then 55. The
+ * second moves the state, so the third goes back from it. */
+static void
+access_goes_back(struct harness *h)
+{
+	struct keten_client *c;
+	struct keten_error err;
+	uint64_t head;
+
+	fake_start(h, 0);
+	c = harness_client(h, "lt-almere");
+	CHECK_INT(keten_client_set_state(c, NULL), KETEN_OK);
+	CHECK_INT(keten_ping(c, &head, &err), KETEN_OK);
+	CHECK_INT(keten_ping(c, &head, &err), KETEN_OK);
+	CHECK_INT(keten_ping(c, &head, &err), KETEN_E_FORKED);
+	CHECK_STR_HAS(err.message, "went back from 60 entries to 55");
+	keten_client_destroy(&c);
+	fake_stop();
 }
 
 int
@@ -357,6 +486,12 @@ main(void)
 	printf("a false broker: two inconsistent checkpoints, pipelined\n");
 	snprintf(state, sizeof(state), "%s/fresh.checkpoint", h.dir);
 	forked_pipeline(&h, state);
+	printf("the same fork, then a refusal\n");
+	forked_then_failed(&h, state, 0);
+	printf("the same fork, then no answer: kept across destroy\n");
+	forked_then_failed(&h, state, 1);
+	printf("one tree read three times: its access log goes back\n");
+	access_goes_back(&h);
 	harness_cleanup(&h);
 	return check_done("test_link");
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 #include <sodium.h>
@@ -205,6 +206,51 @@ honest_pipelined(const char *state)
 	keten_client_destroy(&c);
 }
 
+/* The size line of the checkpoint note in path. */
+static unsigned long long
+state_size(const char *path)
+{
+	char buf[512];
+	unsigned long long n = 0;
+	FILE *f = fopen(path, "r");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) == NULL ||
+	    fgets(buf, sizeof(buf), f) == NULL || sscanf(buf, "%llu", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}
+
+/* Two clients share one state file: the one that saw less writes last,
+ * and the file keeps the newer note. */
+static void
+shared_state(const char *path)
+{
+	struct keten_client *a, *b, *other = client("lt-almere", NULL);
+	struct keten_receipt rc;
+	struct keten_error err;
+	uint64_t head;
+
+	CHECK_INT(keten_client_set_state(other, NULL), KETEN_OK);
+	unlink(path);
+	a = client("lt-almere", path);
+	CHECK_INT(keten_ping(a, &head, &err), KETEN_OK); /* written at once */
+	CHECK_INT(state_size(path), head);
+	CHECK_INT(keten_send_referral(&rc, NULL, other, &ref, &err), KETEN_OK);
+	/* a sees head + 1, held in memory (written at most once a second) */
+	CHECK_INT(keten_ping(a, &head, &err), KETEN_OK);
+	b = client("lt-almere", path);
+	CHECK_INT(keten_send_referral(&rc, NULL, b, &ref, &err), KETEN_OK);
+	keten_client_destroy(&b);
+	CHECK_INT(state_size(path), head + 1);
+	keten_client_destroy(&a); /* holds head: older, not written */
+	CHECK_INT(state_size(path), head + 1);
+	keten_client_destroy(&other);
+}
+
 /* A state file that is not a checkpoint note is refused, by name. */
 static void
 bad_state(const char *path)
@@ -298,6 +344,9 @@ main(void)
 	harness_start(&h);
 	honest_pipelined(state);
 	honest_pipelined(own); /* a state file of its own, from nothing */
+
+	printf("a state file shared by two clients\n");
+	shared_state(own);
 
 	printf("a state file that is not a checkpoint note\n");
 	bad_state(own);
