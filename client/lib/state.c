@@ -152,7 +152,9 @@ state_store(const char *path, const struct note_key *bk,
 		return rc;
 	if ((rc = state_load(&file, path, bk, cfg, err)) != KETEN_OK)
 		goto out;
-	if (file.size == cp->size &&
+	/* No file reads as size 0 with no root: an empty log's root is
+	 * SHA-256("") whoever saw it, so size 0 never disagrees. */
+	if (file.size > 0 && file.size == cp->size &&
 	    sodium_memcmp(file.root, cp->root, KETEN_HASH_LEN) != 0) {
 		/* Another process sharing the file saw another tree of
 		 * this size: the broker showed two. */
