@@ -140,8 +140,12 @@ writer_main(void *arg)
 	void *out = zmq_socket(b->zctx, ZMQ_PUSH);
 	struct keten_error err;
 	struct last_access *last = calloc(b->cfg->n_agencies, sizeof(*last));
+	/* last as it was before a batch: a batch that fails accounted
+	 * nothing, so its reads must not make the retry a repeat. */
+	struct last_access *before =
+	    calloc(b->cfg->n_agencies, sizeof(*before));
 
-	if (!batch || !items || !last || !in || !out ||
+	if (!batch || !items || !last || !before || !in || !out ||
 	    zmq_bind(in, EP_WRITER) != 0 || zmq_connect(out, EP_REPLIES) != 0)
 		fatalx("event=writer_start_failed");
 	while (done < b->cfg->workers) {
@@ -166,10 +170,15 @@ writer_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			items[i] = batch[i]->item;
 		t0 = clock_mono_us();
+		memcpy(before, last, b->cfg->n_agencies * sizeof(*last));
 		skip_repeats(b, last, items, batch, n, t0);
-		if (store_apply(sw, items, n, clock_now_us(), &err) != KETEN_OK)
+		if (store_apply(sw, items, n, clock_now_us(), &err) !=
+		    KETEN_OK) {
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
+			memcpy(last, before,
+			       b->cfg->n_agencies * sizeof(*last));
+		}
 		log_debug("event=commit n=%zu us=%lld", n,
 		          (long long)(clock_mono_us() - t0));
 		for (size_t i = 0; i < n; i++) {
@@ -197,5 +206,6 @@ writer_main(void *arg)
 	free(batch);
 	free(items);
 	free(last);
+	free(before);
 	return NULL;
 }

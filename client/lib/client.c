@@ -208,6 +208,7 @@ keten_client_set_state(struct keten_client *c, const char *path)
 	/* The held checkpoints stay held (to be linked to the new state);
 	 * the old file's .pending keeps them too, best effort. */
 	(void)!client_pending_flush(c, &ignored);
+	(void)!client_state_flush(c, &ignored);
 	c->n_loaded = 0;
 	free(c->state_path);
 	c->state_path = copy;
@@ -217,6 +218,7 @@ keten_client_set_state(struct keten_client *c, const char *path)
 		c->state_loaded = false;
 		c->state_dirty = false;
 		memset(&c->state, 0, sizeof(c->state));
+		c->state_gen++;
 	}
 	return KETEN_OK;
 }
@@ -238,6 +240,7 @@ state_ready(struct keten_client *c, struct keten_error *err)
 		c->state_loaded = true;
 		return KETEN_OK;
 	}
+	c->state_gen++;
 	if ((rc = state_load(&c->state, c->state_path, &c->cfg->broker_key,
 	                     c->cfg, err)) != KETEN_OK)
 		return rc;
@@ -327,6 +330,7 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	r->known_size = c->state.size;
 	c->sent.size = c->state.size;
 	memcpy(c->sent.root, c->state.root, KETEN_HASH_LEN);
+	c->sent.gen = c->state_gen;
 	/* Ids of a pipeline's submissions follow each other (tickets);
 	 * a request with its own id (link.c) keeps it. */
 	if (r->request_id == 0)

@@ -47,6 +47,7 @@ struct keten_client {
 	int64_t state_saved_us;
 	struct keten_checkpoint state;
 	struct state_memo memo; /* the last consistency proof that held */
+	uint64_t state_gen;     /* +1 whenever the state changes */
 	struct state_known sent;
 	/* Checkpoints whose signature verified that no proof links to the
 	 * state yet (link.c), and how many consistency requests linked one

@@ -51,15 +51,17 @@ client_state_flush(struct keten_client *c, struct keten_error *err)
 int
 client_pending_flush(struct keten_client *c, struct keten_error *err)
 {
-	struct keten_checkpoint *linked = c->loaded;
+	struct keten_checkpoint *linked;
 	size_t n_linked = 0;
 	int rc;
 
 	if (c->state_path == NULL || (c->n_pending == 0 && c->n_loaded == 0))
 		return KETEN_OK;
-	if (c->loaded == NULL &&
-	    (linked = c->loaded =
-	         calloc(STATE_PENDING_MAX, sizeof(*c->loaded))) == NULL)
+	/* Apart from c->loaded, which stays as it was if the merge fails. */
+	if ((c->loaded == NULL &&
+	     (c->loaded = calloc(STATE_PENDING_MAX, sizeof(*c->loaded))) ==
+	         NULL) ||
+	    (linked = calloc(c->n_loaded + 1, sizeof(*linked))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	/* Those loaded that are no longer held were linked. */
 	for (size_t i = 0; i < c->n_loaded; i++) {
@@ -74,6 +76,7 @@ client_pending_flush(struct keten_client *c, struct keten_error *err)
 	rc = state_pending_merge(c->state_path, &c->cfg->broker_key, c->cfg,
 	                         c->pending, c->n_pending, linked, n_linked,
 	                         err);
+	free(linked);
 	if (rc == KETEN_OK) { /* what is still held is in the file */
 		memcpy(c->loaded, c->pending,
 		       (c->n_pending < STATE_PENDING_MAX ? c->n_pending
@@ -105,8 +108,8 @@ hold_to_state(struct keten_client *c, const struct keten_checkpoint *cp,
 	enum state_link link;
 	int rc;
 
-	if ((rc = state_check(&link, &c->memo, &c->state, k, cp, proof, err)) !=
-	    KETEN_OK)
+	if ((rc = state_check(&link, &c->memo, &c->state, c->state_gen, k, cp,
+	                      proof, err)) != KETEN_OK)
 		return client_poison(c, err);
 	if (link == STATE_UNLINKED) {
 		if ((rc = link_hold(c, cp, err)) != KETEN_OK)
@@ -116,6 +119,7 @@ hold_to_state(struct keten_client *c, const struct keten_checkpoint *cp,
 	if (link != STATE_ADVANCE)
 		return KETEN_OK;
 	c->state = *cp;
+	c->state_gen++;
 	c->state_dirty = true;
 	link_settle(c);
 	if (clock_mono_us() - c->state_saved_us < STATE_SAVE_EVERY_US)

@@ -286,9 +286,19 @@ state_pending_merge(const char *path, const struct note_key *bk,
 	for (size_t i = n; i-- > 0;) /* linked by their holder */
 		if (pending_has(drop, n_drop, &v[i]))
 			v[i] = v[--n];
-	for (size_t i = 0; i < n_add && n < cap; i++)
-		if (!pending_has(v, n, &add[i]))
-			v[n++] = add[i];
+	for (size_t i = 0; i < n_add; i++) {
+		if (pending_has(v, n, &add[i]))
+			continue;
+		if (n == cap) { /* never dropped in silence */
+			rc = error_set(err, KETEN_E_IO,
+			               "%s already holds %zu checkpoints to "
+			               "link, the most it keeps; link them "
+			               "first (any call to the broker does)",
+			               name, cap);
+			goto unlock;
+		}
+		v[n++] = add[i];
+	}
 	for (size_t i = 0; i < n; i++) {
 		if ((len = note_checkpoint_format(
 		         buf + total, NOTE_CHECKPOINT_MAX, bk, &v[i])) == 0) {
@@ -374,9 +384,9 @@ memo_holds(const struct state_memo *memo, const struct state_known *k,
 
 int
 state_check(enum state_link *link, struct state_memo *memo,
-            const struct keten_checkpoint *s, const struct state_known *k,
-            const struct keten_checkpoint *cp, const struct consistency *proof,
-            struct keten_error *err)
+            const struct keten_checkpoint *s, uint64_t s_gen,
+            const struct state_known *k, const struct keten_checkpoint *cp,
+            const struct consistency *proof, struct keten_error *err)
 {
 	char why[200];
 	bool ok, from_s;
@@ -401,8 +411,11 @@ state_check(enum state_link *link, struct state_memo *memo,
 		memo->size = cp->size;
 		memcpy(memo->root, cp->root, KETEN_HASH_LEN);
 	}
-	/* Then whether that links cp to s: only a proof from s itself. */
-	from_s = k->size == s->size &&
+	/* Then whether that links cp to s: only a proof from s itself, sent
+	 * while s was the state. The state also moves at one size (a later
+	 * read of its tree), so the size and root alone do not say that the
+	 * request went out after s: its generation does. */
+	from_s = k->gen == s_gen && k->size == s->size &&
 	         sodium_memcmp(k->root, s->root, KETEN_HASH_LEN) == 0;
 	if (ok && s->size == 0) {
 		*link = STATE_ADVANCE; /* no state yet: cp becomes it */

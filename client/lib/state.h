@@ -26,6 +26,7 @@ struct note_key;
 struct state_known {
 	uint64_t size;
 	uint8_t root[KETEN_HASH_LEN];
+	uint64_t gen; /* the state's generation when the request went out */
 };
 
 /* The checkpoint note in path, signed by bk (cfg names the region and
@@ -84,8 +85,8 @@ struct state_memo {
  * the state, takes back its access log, head or time) with
  * state_forked's sentence. */
 int state_check(enum state_link *link, struct state_memo *memo,
-                const struct keten_checkpoint *s, const struct state_known *k,
-                const struct keten_checkpoint *cp,
+                const struct keten_checkpoint *s, uint64_t s_gen,
+                const struct state_known *k, const struct keten_checkpoint *cp,
                 const struct consistency *proof, struct keten_error *err) WUR;
 /* KETEN_E_FORKED's sentence in err, naming s's date and size, and why
  * (what went back) if not NULL. */

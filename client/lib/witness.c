@@ -147,6 +147,7 @@ round_run(struct keten_witness_round *out, struct keten_client *c,
 
 	/* The client holds the witness's state in memory: the file is
 	 * written here, durably, before anything is signed. */
+	c->state_gen++;
 	if ((rc = state_load(&c->state, state, bk, c->cfg, err)) != KETEN_OK)
 		return rc;
 	c->state_loaded = true;
