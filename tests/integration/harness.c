@@ -203,6 +203,44 @@ harness_cli(void)
 	return KETEN_CLI_PATH;
 }
 
+int
+harness_audit_verify(const struct harness *h, char *out, size_t cap)
+{
+	char cmd[1400];
+	FILE *f;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' audit verify -c '%s' '%s' 2>&1",
+	         harness_cli(), h->config, h->data);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}
+
+void
+harness_copy_file(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY), out;
+	ssize_t n;
+
+	if (in < 0)
+		die("open", src);
+	if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		die("open", dst);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			die("write", dst);
+	close(in);
+	close(out);
+}
+
 void
 harness_start(struct harness *h)
 {

@@ -52,6 +52,11 @@ void harness_cleanup(struct harness *h);
 const char *harness_key(const struct harness *h, const char *id);
 /* The path of the keten CLI built with the tests. */
 const char *harness_cli(void);
+/* `keten audit verify` of h's data directory: its exit status (128 + n
+ * for a signal, -1 if it could not run) and its output in out. */
+int harness_audit_verify(const struct harness *h, char *out, size_t cap);
+/* The whole file src copied to dst (made 0600). */
+void harness_copy_file(const char *src, const char *dst);
 /* A connected client for agency id; exits the test on failure. */
 struct keten_client *harness_client(const struct harness *h, const char *id);
 /* A connected client for agency id, made once and kept until

@@ -1,5 +1,6 @@
 /* Raw frames for tests of refusals. */
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,4 +196,68 @@ craft_request(size_t *len, enum wire_request_kind kind, uint64_t arg)
 	if (wire_request_encode(&out, len, &req) != 0)
 		die("request");
 	return out;
+}
+
+static void *
+broker_main(void *arg)
+{
+	struct raw_broker *rb = arg;
+	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+	int one = 1, linger = 0;
+	char ep[64];
+
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", rb->port);
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, rb->curve_sk, 32);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	if (zmq_bind(sock, ep) != 0)
+		die("the false broker cannot bind");
+	atomic_store(&rb->ready, true);
+	while (!atomic_load(&rb->stop)) {
+		zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
+		zmq_msg_t parts[4];
+		int n = 0, more = 1;
+		size_t ml = sizeof(more);
+
+		if (zmq_poll(&pi, 1, 50) <= 0)
+			continue;
+		while (more && n < 4) {
+			zmq_msg_init(&parts[n]);
+			if (zmq_msg_recv(&parts[n], sock, 0) < 0)
+				break;
+			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+			n++;
+		}
+		if (n >= 2 && !more)
+			rb->fn(rb->arg, sock, parts, n);
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&parts[i]);
+	}
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return NULL;
+}
+
+void
+raw_broker_start(struct raw_broker *rb, const struct harness *h,
+                 const uint8_t curve_sk[32], raw_answer_fn fn, void *arg)
+{
+	rb->port = h->port;
+	memcpy(rb->curve_sk, curve_sk, 32);
+	rb->fn = fn;
+	rb->arg = arg;
+	atomic_store(&rb->stop, false);
+	atomic_store(&rb->ready, false);
+	if (pthread_create(&rb->th, NULL, broker_main, rb) != 0)
+		die("cannot start the false broker");
+	while (!atomic_load(&rb->ready))
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+void
+raw_broker_stop(struct raw_broker *rb)
+{
+	atomic_store(&rb->stop, true);
+	pthread_join(rb->th, NULL);
+	sodium_memzero(rb->curve_sk, sizeof(rb->curve_sk));
 }

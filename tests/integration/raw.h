@@ -6,8 +6,12 @@
 #ifndef KETEN_RAW_H
 #define KETEN_RAW_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <zmq.h>
 
 #include "harness.h"
 #include "note.h"
@@ -30,6 +34,25 @@ int raw_call(struct raw *r, struct reply *rep, const uint8_t *const *frames,
 int raw_call1(struct raw *r, struct reply *rep, const uint8_t *frame,
               size_t len, int timeout_ms);
 void raw_close(struct raw *r);
+
+/*
+ * A false broker: a CURVE ROUTER with the broker's transport secret key
+ * on h's port, in a thread of its own, handing each request (its frames,
+ * the last one the request) to fn(arg, sock, parts, n), which sends the
+ * reply. raw_broker_start returns once it is bound.
+ */
+typedef void (*raw_answer_fn)(void *arg, void *sock, zmq_msg_t *parts, int n);
+struct raw_broker {
+	int port;
+	uint8_t curve_sk[32];
+	raw_answer_fn fn;
+	void *arg;
+	atomic_bool stop, ready;
+	pthread_t th;
+};
+void raw_broker_start(struct raw_broker *rb, const struct harness *h,
+                      const uint8_t curve_sk[32], raw_answer_fn fn, void *arg);
+void raw_broker_stop(struct raw_broker *rb);
 
 struct craft {
 	const char *signer;     /* envelope.signer */

@@ -27,41 +27,11 @@ enum { RECORDS = 300 };
 static struct harness H;
 static char backup[400], live[400];
 
-static void
-copy_file(const char *src, const char *dst)
-{
-	char buf[65536];
-	int in = open(src, O_RDONLY), out;
-	ssize_t n;
-
-	CHECK(in >= 0);
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(out >= 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		CHECK(write(out, buf, (size_t)n) == n);
-	close(in);
-	close(out);
-}
-
-/* `keten audit verify`'s exit status (128 + n for a signal) and output. */
+/* `keten audit verify`'s exit status and output. */
 static int
 audit(char *out, size_t cap)
 {
-	char cmd[1400];
-	FILE *f;
-	size_t n;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' audit verify -c '%s' '%s' 2>&1",
-	         harness_cli(), H.config, H.data);
-	if ((f = popen(cmd, "r")) == NULL)
-		return -1;
-	n = fread(out, 1, cap - 1, f);
-	out[n] = '\0';
-	st = pclose(f);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return WEXITSTATUS(st);
+	return harness_audit_verify(&H, out, cap);
 }
 
 /* ketend's start: 0 if it came up (then it is stopped, and must stop
@@ -160,7 +130,7 @@ main(int argc, char **argv)
 	harness_fill(&H, RECORDS, "bitflip");
 	harness_drop_clients(&H);
 	CHECK_INT(harness_stop(&H), 0);
-	copy_file(live, backup);
+	harness_copy_file(live, backup);
 	CHECK_INT(audit(orig, sizeof(orig)), 0);
 	CHECK(stat(backup, &st) == 0 && st.st_size > 0);
 	printf("bitflip: %d records, data.mdb %lld bytes, %lu flips, seed %u\n",
@@ -170,7 +140,7 @@ main(int argc, char **argv)
 		off_t at = (off_t)((uint64_t)random() % (uint64_t)st.st_size);
 		int bit = (int)(random() % 8), a, s, failed = check_failures;
 
-		copy_file(backup, live);
+		harness_copy_file(backup, live);
 		flip(at, bit);
 		a = audit(out, sizeof(out));
 		s = start();

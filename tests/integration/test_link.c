@@ -146,7 +146,6 @@ struct fake {
 	int answered;
 	int third; /* the third submission: 0 refused (111), 1 unanswered */
 	int pings;
-	atomic_bool stop, ready;
 };
 
 /* Builds t: fill leaves from `salt`, then record fill+1 holding env. */
@@ -207,8 +206,9 @@ tree_build(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt,
  * of 11; a consistency request is answered from the second log, as well
  * as it can be. */
 static void
-answer(struct fake *fk, void *sock, zmq_msg_t *parts, int n)
+answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 {
+	struct fake *fk = arg;
 	struct request req;
 	struct reply rep = {0};
 	struct keten_error err;
@@ -284,47 +284,8 @@ answer(struct fake *fk, void *sock, zmq_msg_t *parts, int n)
 	free(out);
 }
 
-static void *
-fake_main(void *arg)
-{
-	struct fake *fk = arg;
-	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
-	int one = 1, linger = 0;
-	char ep[64];
-
-	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", fk->h->port);
-	zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one));
-	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, fk->broker->curve_sk, 32);
-	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
-	CHECK_INT(zmq_bind(sock, ep), 0);
-	atomic_store(&fk->ready, true);
-	while (!atomic_load(&fk->stop)) {
-		zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
-		zmq_msg_t parts[4];
-		int n = 0, more = 1;
-		size_t ml = sizeof(more);
-
-		if (zmq_poll(&pi, 1, 50) <= 0)
-			continue;
-		while (more && n < 4) {
-			zmq_msg_init(&parts[n]);
-			if (zmq_msg_recv(&parts[n], sock, 0) < 0)
-				break;
-			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-			n++;
-		}
-		if (n >= 2 && !more)
-			answer(fk, sock, parts, n);
-		for (int i = 0; i < n; i++)
-			zmq_msg_close(&parts[i]);
-	}
-	zmq_close(sock);
-	zmq_ctx_term(ctx);
-	return NULL;
-}
-
 static struct fake fk;
-static pthread_t fk_thread;
+static struct raw_broker fk_rb;
 static struct keys *fk_broker;
 
 /* Starts the fake broker on h's port, the third submission answered
@@ -343,16 +304,13 @@ fake_start(struct harness *h, int third)
 	fk.third = third;
 	CHECK_INT(note_broker_key(&fk.key, "testregion", fk_broker->sign_pk),
 	          0);
-	CHECK_INT(pthread_create(&fk_thread, NULL, fake_main, &fk), 0);
-	while (!atomic_load(&fk.ready))
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	raw_broker_start(&fk_rb, h, fk_broker->curve_sk, answer, &fk);
 }
 
 static void
 fake_stop(void)
 {
-	atomic_store(&fk.stop, true);
-	pthread_join(fk_thread, NULL);
+	raw_broker_stop(&fk_rb);
 	keys_destroy(&fk_broker);
 }
 

@@ -26,6 +26,7 @@
 #include "lmdb_edit.h"
 #include "merkle.h"
 #include "note.h"
+#include "raw.h"
 #include "wire.h"
 
 static const char MARKER[] = "MARKER-sender-sig-51c2";
@@ -173,17 +174,12 @@ forge_log(const struct harness *h, const struct keys *broker)
 	CHECK_INT(note_broker_key(&L_key, "testregion", broker->sign_pk), 0);
 }
 
-/* The false broker: a CURVE ROUTER with the broker's transport key on
- * its port, answering pings, fetches and acks from L. */
-struct fake {
-	const struct harness *h;
-	const struct keys *broker;
-	atomic_bool stop, ready;
-};
-
+/* The false broker's answers (raw_broker): pings, fetches and acks from
+ * L. */
 static void
-answer(void *sock, zmq_msg_t *parts, int n)
+answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 {
+	(void)arg;
 	struct request req;
 	struct reply rep = {0};
 	struct delivered items[N];
@@ -241,45 +237,6 @@ answer(void *sock, zmq_msg_t *parts, int n)
 	free(out);
 }
 
-static void *
-fake_main(void *arg)
-{
-	struct fake *fk = arg;
-	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
-	int one = 1, linger = 0;
-	char ep[64];
-
-	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", fk->h->port);
-	zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one));
-	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, fk->broker->curve_sk, 32);
-	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
-	CHECK_INT(zmq_bind(sock, ep), 0);
-	atomic_store(&fk->ready, true);
-	while (!atomic_load(&fk->stop)) {
-		zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
-		zmq_msg_t parts[4];
-		int n = 0, more = 1;
-		size_t ml = sizeof(more);
-
-		if (zmq_poll(&pi, 1, 50) <= 0)
-			continue;
-		while (more && n < 4) {
-			zmq_msg_init(&parts[n]);
-			if (zmq_msg_recv(&parts[n], sock, 0) < 0)
-				break;
-			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
-			n++;
-		}
-		if (n >= 2 && !more)
-			answer(sock, parts, n);
-		for (int i = 0; i < n; i++)
-			zmq_msg_close(&parts[i]);
-	}
-	zmq_close(sock);
-	zmq_ctx_term(ctx);
-	return NULL;
-}
-
 int
 main(void)
 {
@@ -293,8 +250,7 @@ main(void)
 	struct keten_inbox *in = NULL;
 	struct keten_error err;
 	struct keys *lelystad = NULL, *broker = NULL;
-	struct fake fk = {0};
-	pthread_t fake_th;
+	struct raw_broker fake;
 	char broker_key[400];
 
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
@@ -315,11 +271,7 @@ main(void)
 
 	CHECK_INT(keys_load(&broker, broker_key, &err), KETEN_OK);
 	forge_log(&h, broker);
-	fk.h = &h;
-	fk.broker = broker;
-	CHECK_INT(pthread_create(&fake_th, NULL, fake_main, &fk), 0);
-	while (!atomic_load(&fk.ready))
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	raw_broker_start(&fake, &h, broker->curve_sk, answer, NULL);
 	vt = harness_client(&h, "vt-flevoland");
 	/* The broker proves every record is in the log it signed... */
 	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
@@ -352,8 +304,7 @@ main(void)
 	}
 	keten_inbox_free(&in);
 	keten_client_destroy(&vt);
-	atomic_store(&fk.stop, true);
-	pthread_join(fake_th, NULL);
+	raw_broker_stop(&fake);
 	keys_destroy(&lelystad);
 	keys_destroy(&broker);
 	harness_cleanup(&h);

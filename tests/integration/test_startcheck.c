@@ -26,51 +26,19 @@ enum { N = 12, MID = 6 };
 static struct harness H;
 static char backup[400], live[400];
 
-/* The whole file, from src to dst. */
-static void
-copy_file(const char *src, const char *dst)
-{
-	char buf[65536];
-	int in = open(src, O_RDONLY), out;
-	ssize_t n;
-
-	CHECK(in >= 0);
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(out >= 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		CHECK(write(out, buf, (size_t)n) == n);
-	close(in);
-	close(out);
-}
-
 /* The undamaged directory back, and an empty ketend log. */
 static void
 restore(void)
 {
-	copy_file(backup, live);
+	harness_copy_file(backup, live);
 	CHECK(truncate(H.log, 0) == 0);
 }
 
-/* `keten audit verify`'s exit status (128 + n for a signal) and output. */
+/* `keten audit verify`'s exit status and output. */
 static int
 audit(char *out, size_t cap)
 {
-	char cmd[1400];
-	FILE *f;
-	size_t n;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' audit verify -c '%s' '%s' 2>&1",
-	         harness_cli(), H.config, H.data);
-	CHECK((f = popen(cmd, "r")) != NULL);
-	if (f == NULL)
-		return -1;
-	n = fread(out, 1, cap - 1, f);
-	out[n] = '\0';
-	st = pclose(f);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return WEXITSTATUS(st);
+	return harness_audit_verify(&H, out, cap);
 }
 
 /* A refusal by both: ketend exits 1 and audit verify 1, each naming what. */
@@ -301,7 +269,7 @@ main(void)
 	harness_fill(&H, N, "startcheck");
 	harness_drop_clients(&H);
 	CHECK_INT(harness_stop(&H), 0);
-	copy_file(live, backup);
+	harness_copy_file(live, backup);
 
 	restore();
 	serves(); /* undamaged: it starts */
