@@ -1,14 +1,17 @@
 /*
  * What the broker's threads are given at start: read-only after start-up,
- * except the stop flag. The threads share nothing else; they talk over the
- * inproc endpoints below.
+ * except the stop flag and the config in force (liveconf.h: each job
+ * carries the generation it was made under). The threads share nothing else;
+ * they talk over the inproc endpoints below.
  */
 #ifndef KETEN_BROKER_H
 #define KETEN_BROKER_H
 
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "config.h"
+#include "liveconf.h"
 #include "signer.h"
 #include "store.h"
 
@@ -29,7 +32,7 @@
 #define WAIT_REQUEST_MAX   256   /* bytes: a waiting read's whole request */
 
 struct broker {
-	const struct config *cfg;
+	struct liveconf *live; /* swapped by the I/O thread on SIGHUP */
 	struct store *store;
 	const struct signer *signer;
 	void *zctx;
@@ -47,8 +50,22 @@ struct writer_start {
 	struct store_writer *w;
 };
 void *writer_main(void *start); /* the single writer thread */
-void *zap_main(void *broker);   /* the ZAP handler thread */
-/* Runs the I/O loop until SIGINT/SIGTERM; returns 0 on a clean stop. */
+/*
+ * The roster hook of a reload: called by the writer, in its thread, before
+ * next replaces cur, with the writer's state (it may record in the chain).
+ * KETEN_OK lets the reload go on; anything else refuses it, with a
+ * sentence in err that the log shows. Today the config's agency list is
+ * the roster, so it has nothing to record.
+ */
+int writer_roster_reload(struct store_writer *w, const struct config *cur,
+                         const struct config *next,
+                         struct keten_error *err) WUR;
+void *zap_main(void *broker); /* the ZAP handler thread */
+/* Runs the I/O loop until SIGINT/SIGTERM/SIGQUIT, reloading the config on
+ * SIGHUP; returns 0 on a clean stop. */
 int transport_run(struct broker *b, const uint8_t curve_sk[32]);
+/* The signals ketend handles (INT, TERM, QUIT, HUP, USR1): main blocks
+ * them before any thread starts; transport_run reads them. */
+void transport_signals(sigset_t *set);
 
 #endif

@@ -33,6 +33,8 @@ job_free(struct job *j)
 	wire_request_clear(&j->req);
 	free(j->out);
 	free(j->notice_woke);
+	liveconf_release(&j->reload);
+	liveconf_release(&j->gen);
 	free(j);
 }
 

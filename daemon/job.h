@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "liveconf.h"
 #include "record.h"
 #include "store.h"
 #include "wire.h"
@@ -21,6 +22,10 @@
 struct job {
 	uint8_t rid[JOB_RID_MAX]; /* ROUTER routing id of the peer */
 	size_t rid_len;
+	/* The config generation the job was made under (a reference,
+	 * released by job_free): agency and witness point into it, and
+	 * every thread reads that config, never another, for this job. */
+	struct liveconf_gen *gen;
 	/* authenticated by ZAP: an agency, or else a witness */
 	const struct agency *agency;
 	const struct witness *witness;
@@ -47,7 +52,10 @@ struct job {
 	 * commit, and a flag per config agency whose inbox got records. */
 	bool notice;
 	uint64_t notice_head;
-	uint8_t *notice_woke;
+	uint8_t *notice_woke; /* indexed as gen->cfg->agencies */
+	/* A reload (I/O thread -> writer -> I/O thread): the generation to
+	 * put in force if the writer agrees (item.status, item.err). */
+	struct liveconf_gen *reload;
 };
 
 /* The ZAP User-Id of a witness: this prefix and its name (an agency id
@@ -58,7 +66,8 @@ const char *job_peer(const struct job *j);
 
 /* A zeroed job with an empty frame; NULL if out of memory. */
 struct job *job_new(void);
-/* Frees the job and everything it owns; NULL is a no-op. */
+/* Frees the job and everything it owns (its config references too); NULL
+ * is a no-op. */
 void job_free(struct job *j);
 /* Encodes an error reply into j->out (replacing any). */
 void job_reply_error(struct job *j, int code, const char *message);

@@ -36,7 +36,11 @@ usage(FILE *f)
 	      "      --log-level LEVEL    error, warn, info (default), debug\n"
 	      "  -h, --help               this text\n"
 	      "\n"
-	      "Exit status: 0 clean stop (SIGTERM/SIGINT) or valid config;\n"
+	      "Signals: HUP reloads CONFIG, USR1 logs a status line,\n"
+	      "TERM, INT and QUIT stop cleanly.\n"
+	      "\n"
+	      "Exit status: 0 clean stop (SIGTERM/SIGINT/SIGQUIT) or valid\n"
+	      "config; "
 	      "1 invalid config or start-up failure; 2 usage error.\n"
 	      "See ketend(8) in docs/ketend.md.\n",
 	      f);
@@ -123,6 +127,7 @@ serve(const char *path)
 	struct store_writer *sw = NULL;
 	struct writer_start ws;
 	struct config *c = NULL;
+	struct liveconf_gen *start = NULL; /* generation 1, for the store */
 	struct keys *k = NULL;
 	struct signer *sg = NULL;
 	struct keten_error err;
@@ -134,17 +139,24 @@ serve(const char *path)
 	memset(&b, 0, sizeof(b));
 	/* Before any thread exists (libzmq's too): signals are only ever
 	 * taken through transport.c's signalfd. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
+	transport_signals(&block);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(&c, path, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		return 1;
 	}
-	if (load_broker_keys(&k, c) != 0)
-		goto out;
+	if (load_broker_keys(&k, c) != 0) {
+		config_destroy(&c);
+		return 1;
+	}
+	/* From here the holder owns c; the store borrows generation 1's
+	 * broker key, so main keeps a reference until the store closes. */
+	if (liveconf_new(&b.live, c, &err) != KETEN_OK) {
+		keys_destroy(&k);
+		return 1;
+	}
+	start = liveconf_acquire(b.live);
 	memcpy(curve_sk, k->curve_sk, 32);
 	if (signer_new(&sg, &k, c->broker_key.name, &err) != KETEN_OK)
 		goto out;
@@ -154,7 +166,6 @@ serve(const char *path)
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}
-	b.cfg = c;
 	b.signer = sg;
 	if ((b.zctx = zmq_ctx_new()) == NULL ||
 	    (workers = calloc(c->workers, sizeof(*workers))) == NULL)
@@ -185,7 +196,8 @@ out:
 	store_close(&b.store, &sw);
 	signer_destroy(&sg);
 	keys_destroy(&k);
-	config_destroy(&c);
+	liveconf_release(&start);
+	liveconf_destroy(&b.live);
 	return rc;
 }
 

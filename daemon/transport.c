@@ -36,6 +36,13 @@ zap_reply(void *sock, zmq_msg_t *reqid, const char *status, const char *text,
 	zmq_send(sock, "", 0, 0);
 }
 
+/* The User-Id of an admitted peer: who it is and the transport key it
+ * proved, so that after a reload the I/O thread can tell a connection of
+ * a removed or re-keyed agency (read_request). */
+#define ZAP_USER_MAX                                                           \
+	(sizeof(JOB_WITNESS_PREFIX) + CONFIG_WITNESS_NAME_MAX + KETEN_ID_MAX + \
+	 TEXT_KEY_B64_LEN + 2)
+
 static void
 zap_handle(struct broker *b, void *sock)
 {
@@ -44,7 +51,10 @@ zap_handle(struct broker *b, void *sock)
 	const struct agency *a = NULL;
 	const struct witness *w = NULL;
 	char addr[64] = "?", key[TEXT_KEY_B64_LEN] = "?";
-	char user[sizeof(JOB_WITNESS_PREFIX) + CONFIG_WITNESS_NAME_MAX];
+	char user[ZAP_USER_MAX];
+	/* The generation in force for this one authentication: a reload
+	 * may replace it meanwhile, never free it under us. */
+	struct liveconf_gen *g = liveconf_acquire(b->live);
 
 	while (more && n < ZAP_FRAMES) {
 		zmq_msg_init(&f[n]);
@@ -74,26 +84,30 @@ zap_handle(struct broker *b, void *sock)
 	    memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
 	    zmq_msg_size(&f[6]) == 32) {
 		text_key_to_b64(key, zmq_msg_data(&f[6]));
-		a = config_find_transport(b->cfg, zmq_msg_data(&f[6]));
-		w = config_find_witness_transport(b->cfg, zmq_msg_data(&f[6]));
+		a = liveconf_member_by_transport(g->cfg, zmq_msg_data(&f[6]));
+		w = config_find_witness_transport(g->cfg, zmq_msg_data(&f[6]));
 	}
 	if (w != NULL) {
 		/* A witness may only ping and cosign (verify.c). */
-		snprintf(user, sizeof(user), JOB_WITNESS_PREFIX "%s", w->name);
+		snprintf(user, sizeof(user), JOB_WITNESS_PREFIX "%s %s",
+		         w->name, key);
 		log_info("event=auth witness=%s address=%s", w->name, addr);
 		zap_reply(sock, &f[1], "200", "OK", user);
 	} else if (a == NULL) {
-		log_warn("event=auth_refused address=%s transport_key=%s", addr,
-		         key);
+		log_warn("event=auth_refused address=%s transport_key=%s "
+		         "generation=%u",
+		         addr, key, g->generation);
 		zap_reply(sock, &f[1], "400", "transport key not in region",
 		          "");
 	} else {
+		snprintf(user, sizeof(user), "%s %s", a->id, key);
 		log_info("event=auth agency=%s address=%s", a->id, addr);
-		zap_reply(sock, &f[1], "200", "OK", a->id);
+		zap_reply(sock, &f[1], "200", "OK", user);
 	}
 out:
 	for (int i = 0; i < n; i++)
 		zmq_msg_close(&f[i]);
+	liveconf_release(&g);
 }
 
 void *
@@ -126,15 +140,22 @@ struct parked {
 
 struct io {
 	struct broker *b;
+	struct liveconf_gen *gen; /* in force: every new job holds it too */
 	void *router, *verify, *replies;
+	void *writer;           /* reloads go to the writer's hook */
+	struct job *reload_out; /* a reload not yet taken by the writer */
+	bool reload_pending;    /* one is with the writer */
+	bool reload_again;      /* SIGHUP came while one was under way */
 	size_t hard_max;
-	int writer_done; /* the writer sent its last reply */
+	size_t start_max; /* max_message_bytes at start: a reload's ceiling */
+	int writer_done;  /* the writer sent its last reply */
 	int stopping;
 	struct parked *parked;
 	size_t n_parked, cap_parked, n_ready;
-	uint64_t head;      /* the newest committed seq the writer told of */
-	uint64_t *last_rec; /* per config agency: head when its inbox grew */
-	unsigned *n_by;     /* per config agency: its waiting reads */
+	uint64_t head; /* the newest committed seq the writer told of */
+	/* Per agency of gen, by position (rebuilt by id on a reload): */
+	uint64_t *last_rec; /* head when its inbox grew */
+	unsigned *n_by;     /* its waiting reads */
 	uint64_t arrivals;  /* requests read, to order a connection's reads */
 	int64_t next_due;   /* no waiting read ends before this (mono µs) */
 };
@@ -158,7 +179,8 @@ may_have(const struct io *io, const struct job *j)
 {
 	if (j->park_replay) /* the whole log */
 		return io->head > j->park_after;
-	return io->last_rec[j->agency - io->b->cfg->agencies] > j->park_after;
+	return io->last_rec[liveconf_index(io->gen->cfg, j->agency)] >
+	       j->park_after;
 }
 
 static void
@@ -175,11 +197,65 @@ unpark(struct io *io, size_t i)
 {
 	if (io->parked[i].ready)
 		io->n_ready--;
-	io->n_by[io->parked[i].j->agency - io->b->cfg->agencies]--;
+	io->n_by[liveconf_index(io->gen->cfg, io->parked[i].j->agency)]--;
 	io->parked[i] = io->parked[--io->n_parked];
 }
 
 static void send_reply(struct io *io, struct job *j);
+
+/* The refusal of a request from a connection whose agency the config in
+ * force no longer holds (or holds with other keys); 0 if it still may. */
+static int
+gone(char *msg, size_t cap, const struct config *c, const char *who,
+     bool rekeyed)
+{
+	bool witness = strncmp(who, JOB_WITNESS_PREFIX,
+	                       sizeof(JOB_WITNESS_PREFIX) - 1) == 0;
+	const char *what = witness ? "witness" : "agency";
+	const char *name = witness ? who + sizeof(JOB_WITNESS_PREFIX) - 1 : who;
+
+	if (rekeyed)
+		return snprintf(msg, cap,
+		                "%s '%s' connected with a transport key that "
+		                "the region config of %s no longer holds for "
+		                "it; reconnect with its current key file",
+		                what, name, c->region);
+	return snprintf(msg, cap,
+	                "%s '%s' is no longer in the region config of %s; "
+	                "the broker refuses its requests (ask the region's "
+	                "operator)",
+	                what, name, c->region);
+}
+
+static void
+refuse_gone(struct io *io, struct job *j, const char *msg)
+{
+	log_info("event=refused agency=%s code=%d reason=\"%s\"", job_peer(j),
+	         KETEN_E_FORBIDDEN, msg);
+	job_reply_error(j, KETEN_E_FORBIDDEN, msg);
+	send_reply(io, j);
+}
+
+/* Moves a job made under an older generation onto the one in force, by
+ * agency id and transport key. Returns 0, or -1 when its agency is gone
+ * (msg says so). */
+static int
+rebase(struct io *io, struct job *j, char *msg, size_t cap)
+{
+	const struct agency *a;
+
+	if (j->gen == io->gen)
+		return 0;
+	a = liveconf_member(io->gen->cfg, j->agency->id);
+	if (a == NULL || memcmp(a->curve_pk, j->agency->curve_pk, 32) != 0) {
+		gone(msg, cap, io->gen->cfg, j->agency->id, a != NULL);
+		return -1;
+	}
+	j->agency = a;
+	liveconf_release(&j->gen);
+	j->gen = liveconf_hold(io->gen);
+	return 0;
+}
 
 /* A waiting read that may not wait: back to the workers to be answered
  * with what there is, or, if they take nothing now, told to retry. */
@@ -197,8 +273,14 @@ answer_now(struct io *io, struct job *j)
 static void
 park(struct io *io, struct job *j)
 {
+	char msg[256];
+
 	if (io->stopping) { /* its client asks again after the restart */
 		job_free(j);
+		return;
+	}
+	if (rebase(io, j, msg, sizeof(msg)) != 0) {
+		refuse_gone(io, j, msg);
 		return;
 	}
 	/* One waiting read per connection: the newer one (by arrival)
@@ -219,7 +301,8 @@ park(struct io *io, struct job *j)
 	}
 	/* One agency cannot take the others' room (nor hold more than a
 	 * few hundred requests' memory). */
-	if (io->n_by[j->agency - io->b->cfg->agencies] >= PARKED_PER_AGENCY) {
+	if (io->n_by[liveconf_index(io->gen->cfg, j->agency)] >=
+	    PARKED_PER_AGENCY) {
 		answer_now(io, j);
 		return;
 	}
@@ -237,7 +320,7 @@ park(struct io *io, struct job *j)
 		io->cap_parked = ncap;
 	}
 	io->parked[io->n_parked] = (struct parked){.j = j};
-	io->n_by[j->agency - io->b->cfg->agencies]++;
+	io->n_by[liveconf_index(io->gen->cfg, j->agency)]++;
 	if (j->wait_until_us < io->next_due)
 		io->next_due = j->wait_until_us;
 	if (may_have(io, j))
@@ -248,13 +331,19 @@ park(struct io *io, struct job *j)
 static void
 notice(struct io *io, struct job *n)
 {
-	const struct config *c = io->b->cfg;
+	const struct config *c = n->gen->cfg; /* the writer's generation */
 
 	if (n->notice_head > io->head)
 		io->head = n->notice_head;
-	for (size_t a = 0; a < c->n_agencies; a++)
-		if (n->notice_woke[a])
-			io->last_rec[a] = n->notice_head;
+	for (size_t a = 0; a < c->n_agencies; a++) {
+		const struct agency *mine =
+		    n->gen == io->gen
+		        ? &c->agencies[a]
+		        : liveconf_member(io->gen->cfg, c->agencies[a].id);
+		if (n->notice_woke[a] && mine != NULL)
+			io->last_rec[liveconf_index(io->gen->cfg, mine)] =
+			    n->notice_head;
+	}
 	for (size_t i = 0; i < io->n_parked; i++)
 		if (may_have(io, io->parked[i].j))
 			mark_ready(io, &io->parked[i]);
@@ -309,6 +398,8 @@ dispatch_ready(struct io *io)
 	}
 }
 
+static void reload_end(struct io *io, struct job *j);
+
 static void
 drain_replies(struct io *io)
 {
@@ -317,6 +408,8 @@ drain_replies(struct io *io)
 	while (job_recv(io->replies, &j, ZMQ_DONTWAIT) == 0) {
 		if (j == NULL)
 			io->writer_done = 1;
+		else if (j->reload != NULL)
+			reload_end(io, j);
 		else if (j->notice)
 			notice(io, j);
 		else if (j->parked)
@@ -324,6 +417,46 @@ drain_replies(struct io *io)
 		else
 			send_reply(io, j);
 	}
+}
+
+/*
+ * Who sent j, from its connection's User-Id ("<id> <transport key>" or
+ * "witness:<name> <transport key>", zap_handle), in the config in force:
+ * 0 with j->agency or j->witness set, or -1 with j refused and answered
+ * (its agency was removed or re-keyed by a reload since it connected).
+ */
+static int
+admit(struct io *io, struct job *j, const char *user)
+{
+	const struct config *c = io->gen->cfg;
+	const char *space = strrchr(user, ' ');
+	char who[ZAP_USER_MAX], key[TEXT_KEY_B64_LEN], msg[256];
+	const uint8_t *pk = NULL;
+	size_t len = space ? (size_t)(space - user) : 0;
+
+	if (space == NULL || len >= sizeof(who))
+		fatalx("event=bad_user_id"); /* zap_handle wrote it */
+	memcpy(who, user, len);
+	who[len] = '\0';
+	if (strncmp(who, JOB_WITNESS_PREFIX, sizeof(JOB_WITNESS_PREFIX) - 1) ==
+	    0) {
+		j->witness = config_find_witness(
+		    c, who + sizeof(JOB_WITNESS_PREFIX) - 1);
+		pk = j->witness ? j->witness->curve_pk : NULL;
+	} else {
+		j->agency = liveconf_member(c, who);
+		pk = j->agency ? j->agency->curve_pk : NULL;
+	}
+	if (pk != NULL) {
+		text_key_to_b64(key, pk);
+		if (strcmp(key, space + 1) == 0)
+			return 0;
+	}
+	j->agency = NULL;
+	j->witness = NULL;
+	gone(msg, sizeof(msg), c, who, pk != NULL);
+	refuse_gone(io, j, msg);
+	return -1;
 }
 
 /* Reads one request from the ROUTER; returns 0, or -1 when none waits. */
@@ -353,11 +486,7 @@ read_request(struct io *io)
 	j->peek_id = wire_request_peek_id(zmq_msg_data(&j->frame),
 	                                  zmq_msg_size(&j->frame));
 	user = zmq_msg_gets(&j->frame, "User-Id");
-	j->agency = user ? config_find(io->b->cfg, user) : NULL;
-	if (user != NULL && strncmp(user, JOB_WITNESS_PREFIX,
-	                            sizeof(JOB_WITNESS_PREFIX) - 1) == 0)
-		j->witness = config_find_witness(
-		    io->b->cfg, user + sizeof(JOB_WITNESS_PREFIX) - 1);
+	j->gen = liveconf_hold(io->gen);
 	size = zmq_msg_size(&j->frame);
 	if (more) {
 		zmq_msg_t extra;
@@ -373,18 +502,20 @@ read_request(struct io *io)
 		send_reply(io, j);
 		return 0;
 	}
-	if (j->agency == NULL && j->witness == NULL) { /* ZAP admitted it */
+	if (user == NULL) { /* ZAP admitted it */
 		log_err("event=unauthenticated_frame");
 		job_free(j);
 		return 0;
 	}
-	if (size > io->b->cfg->max_message_bytes) {
+	if (admit(io, j, user) != 0)
+		return 0;
+	if (size > j->gen->cfg->max_message_bytes) {
 		char msg[160];
 		snprintf(
 		    msg, sizeof(msg),
 		    "the request is %zu bytes; this broker accepts at most %zu "
 		    "(limits.max_message_bytes)",
-		    size, io->b->cfg->max_message_bytes);
+		    size, j->gen->cfg->max_message_bytes);
 		log_info("event=refused agency=%s code=%d bytes=%zu",
 		         job_peer(j), KETEN_E_TOO_BIG, size);
 		job_reply_error(j, KETEN_E_TOO_BIG, msg);
@@ -409,35 +540,71 @@ verify_writable(struct io *io)
 	return (ev & ZMQ_POLLOUT) != 0;
 }
 
+/* The per-agency arrays for generation g, carried over by agency id from
+ * the ones of io->gen (if any); n_by counted afresh by the caller. */
+static int
+agency_arrays(struct io *io, const struct config *next)
+{
+	uint64_t *last_rec = calloc(next->n_agencies + 1, sizeof(*last_rec));
+	unsigned *n_by = calloc(next->n_agencies + 1, sizeof(*n_by));
+
+	if (last_rec == NULL || n_by == NULL) {
+		free(last_rec);
+		free(n_by);
+		return -1;
+	}
+	for (size_t i = 0; io->last_rec != NULL && i < next->n_agencies; i++) {
+		const struct agency *o =
+		    liveconf_member(io->gen->cfg, next->agencies[i].id);
+		if (o != NULL)
+			last_rec[i] =
+			    io->last_rec[liveconf_index(io->gen->cfg, o)];
+	}
+	free(io->last_rec);
+	free(io->n_by);
+	io->last_rec = last_rec;
+	io->n_by = n_by;
+	return 0;
+}
+
+/* Frames up to twice the limit plus 64 KiB get a TOO_BIG reply; beyond,
+ * libzmq drops the connection before allocating more. The listener copies
+ * the option when it binds: a reload cannot raise it. */
+static int
+set_hard_max(struct io *io, const struct config *c)
+{
+	int64_t maxmsg;
+
+	io->start_max = c->max_message_bytes;
+	io->hard_max = 2 * c->max_message_bytes + 65536;
+	maxmsg = (int64_t)io->hard_max;
+	return zmq_setsockopt(io->router, ZMQ_MAXMSGSIZE, &maxmsg,
+	                      sizeof(maxmsg));
+}
+
 static int
 setup(struct io *io, const uint8_t curve_sk[32])
 {
-	const struct config *c = io->b->cfg;
+	const struct config *c = io->gen->cfg;
 	int one = 1, linger = 2000;
-	int64_t maxmsg;
 
-	/* Frames up to twice the limit plus 64 KiB get a TOO_BIG reply; beyond,
-	 * libzmq drops the connection before allocating more. */
-	io->hard_max = 2 * c->max_message_bytes + 65536;
-	maxmsg = (int64_t)io->hard_max;
-	if ((io->last_rec = calloc(c->n_agencies, sizeof(*io->last_rec))) ==
-	        NULL ||
-	    (io->n_by = calloc(c->n_agencies, sizeof(*io->n_by))) == NULL)
+	if (agency_arrays(io, c) != 0)
 		return -1;
 	io->router = zmq_socket(io->b->zctx, ZMQ_ROUTER);
 	io->verify = zmq_socket(io->b->zctx, ZMQ_PUSH);
 	io->replies = zmq_socket(io->b->zctx, ZMQ_PULL);
-	if (!io->router || !io->verify || !io->replies ||
+	io->writer = zmq_socket(io->b->zctx, ZMQ_PUSH);
+	if (!io->router || !io->verify || !io->replies || !io->writer ||
 	    zmq_bind(io->verify, EP_VERIFY) ||
-	    zmq_bind(io->replies, EP_REPLIES))
+	    zmq_bind(io->replies, EP_REPLIES) ||
+	    zmq_connect(io->writer, EP_WRITER))
 		fatalx("event=inproc_setup_failed reason=\"%s\"",
 		       zmq_strerror(zmq_errno()));
 	if (zmq_setsockopt(io->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
 	    zmq_setsockopt(io->router, ZMQ_CURVE_SECRETKEY, curve_sk, 32) ||
 	    zmq_setsockopt(io->router, ZMQ_ZAP_DOMAIN, c->region,
 	                   strlen(c->region)) ||
-	    zmq_setsockopt(io->router, ZMQ_MAXMSGSIZE, &maxmsg,
-	                   sizeof(maxmsg)) ||
+	    set_hard_max(io, c) ||
 	    zmq_setsockopt(io->router, ZMQ_LINGER, &linger, sizeof(linger)))
 		return -1;
 	if (zmq_bind(io->router, c->listen) != 0) {
@@ -448,42 +615,214 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	return 0;
 }
 
+/* ---- reload (SIGHUP) ---- */
+
+/* Reads the config file again; if it loads and may replace the one in
+ * force, hands it to the writer's roster hook (reload_end follows). */
+static void
+reload_begin(struct io *io)
+{
+	const struct config *cur = io->gen->cfg;
+	struct config *next = NULL;
+	struct liveconf_gen *g = NULL;
+	struct keten_error err;
+	char restart[128];
+
+	if (io->reload_pending || io->reload_out != NULL) {
+		io->reload_again = true; /* read again once this one is done */
+		return;
+	}
+	io->reload_again = false;
+	error_clear(&err);
+	if (config_load(&next, cur->path, &err) != KETEN_OK ||
+	    liveconf_compatible(next, cur, restart, sizeof(restart), &err) !=
+	        KETEN_OK) {
+		log_err("event=reload result=refused generation=%u "
+		        "reason=\"%s\" note=\"the config in force stays\"",
+		        io->gen->generation, err.message);
+		config_destroy(&next);
+		return;
+	}
+	if (next->max_message_bytes > io->start_max) {
+		size_t len = strlen(restart);
+		snprintf(restart + len, sizeof(restart) - len, "%s%s",
+		         len ? "," : "", "max_message_bytes");
+		next->max_message_bytes = io->start_max;
+	}
+	if (restart[0] != '\0')
+		log_warn("event=reload_restart_needed fields=%s note=\"these "
+		         "fields take effect at the next start; their old "
+		         "values stay\"",
+		         restart);
+	if (liveconf_prepare(&g, io->b->live, next, &err) != KETEN_OK ||
+	    (io->reload_out = job_new()) == NULL) {
+		log_err("event=reload result=refused reason=\"out of memory\"");
+		liveconf_release(&g);
+		return;
+	}
+	io->reload_out->reload = g;
+	io->reload_out->gen = liveconf_hold(io->gen);
+}
+
+/* The writer may be busy: the reload goes when it takes it. */
+static void
+reload_send(struct io *io)
+{
+	if (io->reload_out == NULL ||
+	    job_send(io->writer, io->reload_out, ZMQ_DONTWAIT) != 0)
+		return;
+	io->reload_out = NULL;
+	io->reload_pending = true;
+}
+
+/* Puts the writer-approved generation in force: the per-agency arrays
+ * follow by id, and waiting reads of agencies that are gone are answered
+ * with the refusal. Returns how many were. */
+static size_t
+reload_apply(struct io *io, struct liveconf_gen *g)
+{
+	struct liveconf_gen *old = io->gen;
+	char msg[256];
+	size_t refused = 0;
+
+	if (agency_arrays(io, g->cfg) != 0)
+		fatalx("event=out_of_memory");
+	liveconf_install(io->b->live, liveconf_hold(g));
+	io->gen = liveconf_hold(g);
+	for (size_t i = 0; i < io->n_parked;) {
+		struct job *j = io->parked[i].j;
+		if (rebase(io, j, msg, sizeof(msg)) == 0) {
+			io->n_by[liveconf_index(g->cfg, j->agency)]++;
+			i++;
+			continue;
+		}
+		if (io->parked[i].ready)
+			io->n_ready--;
+		io->parked[i] = io->parked[--io->n_parked];
+		refuse_gone(io, j, msg);
+		refused++;
+	}
+	liveconf_release(&old);
+	return refused;
+}
+
+static void
+reload_end(struct io *io, struct job *j)
+{
+	char changed[256];
+	size_t refused;
+
+	io->reload_pending = false;
+	if (io->stopping) {
+		job_free(j);
+		return;
+	}
+	if (j->item.status != KETEN_OK) {
+		log_err("event=reload result=refused generation=%u "
+		        "reason=\"%s\" note=\"the config in force stays\"",
+		        io->gen->generation, j->item.err.message);
+	} else {
+		liveconf_describe(changed, sizeof(changed), io->gen->cfg,
+		                  j->reload->cfg);
+		refused = reload_apply(io, j->reload);
+		log_info("event=reload result=ok generation=%u config=%s %s "
+		         "waiting_reads_refused=%zu",
+		         io->gen->generation, io->gen->cfg->path, changed,
+		         refused);
+	}
+	job_free(j);
+	if (io->reload_again)
+		reload_begin(io);
+}
+
+/* SIGUSR1: one line of what the broker holds. */
+static void
+status(struct io *io)
+{
+	uint8_t hash[32];
+	uint64_t head = 0;
+
+	if (store_head(io->b->store, &head, hash) != KETEN_OK)
+		head = io->head;
+	log_info("event=status generation=%u config=%s head=%llu "
+	         "requests=%llu waiting_reads=%zu waiting_ready=%zu "
+	         "agencies=%zu reload_pending=%d",
+	         io->gen->generation, io->gen->cfg->path,
+	         (unsigned long long)head, (unsigned long long)io->arrivals,
+	         io->n_parked, io->n_ready, io->gen->cfg->n_agencies,
+	         io->reload_pending || io->reload_out != NULL);
+}
+
+static const char *
+signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "INT";
+	case SIGTERM:
+		return "TERM";
+	case SIGQUIT:
+		return "QUIT";
+	case SIGHUP:
+		return "HUP";
+	case SIGUSR1:
+		return "USR1";
+	}
+	return "?";
+}
+
+/* The signals ketend takes, blocked in every thread (main.c) and read
+ * from transport_run's signalfd. */
+void
+transport_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
 int
 transport_run(struct broker *b, const uint8_t curve_sk[32])
 {
 	struct io io = {.b = b, .next_due = INT64_MAX};
 	struct signalfd_siginfo si;
-	sigset_t stop;
-	int rc = 0, sfd = -1, got_signal = 0;
+	sigset_t sigs;
+	int rc = 0, sfd = -1, stop_signal = 0;
 
+	io.gen = liveconf_acquire(b->live);
 	if (setup(&io, curve_sk) != 0) {
 		log_err("event=transport_setup_failed reason=\"%s\"",
 		        zmq_strerror(zmq_errno()));
 		rc = -1;
 		goto stop;
 	}
-	/* SIGINT/SIGTERM stay blocked in every thread (main.c) and arrive
-	 * here as a readable fd, polled with the sockets: a signal between
-	 * the loop's check and zmq_poll cannot be lost. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	if ((sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+	/* The signals stay blocked in every thread (main.c) and arrive here
+	 * as a readable fd, polled with the sockets: a signal between the
+	 * loop's check and zmq_poll cannot be lost. */
+	transport_signals(&sigs);
+	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		log_err("event=signalfd_failed reason=\"%s\"", strerror(errno));
 		rc = -1;
 		goto stop;
 	}
 	log_info("event=ready region=%s endpoint=%s agencies=%zu",
-	         b->cfg->region, b->cfg->listen, b->cfg->n_agencies);
+	         io.gen->cfg->region, io.gen->cfg->listen,
+	         io.gen->cfg->n_agencies);
 
-	while (!got_signal) {
+	while (!stop_signal) {
 		long timeout = expire(&io);
 		int writable;
 
 		dispatch_ready(&io);
+		reload_send(&io);
 		writable = verify_writable(&io);
 		if (io.n_ready > 0 && writable)
 			timeout = 0;
+		if (io.reload_out != NULL && (timeout < 0 || timeout > 10))
+			timeout = 10; /* the writer takes it soon */
 		zmq_pollitem_t pi[4] = {
 		    {.socket = io.replies, .events = ZMQ_POLLIN},
 		    {.socket = io.router, .events = writable ? ZMQ_POLLIN : 0},
@@ -498,9 +837,18 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			rc = -1;
 			break;
 		}
-		if ((pi[3].revents & ZMQ_POLLIN) &&
-		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			got_signal = (int)si.ssi_signo;
+		while ((pi[3].revents & ZMQ_POLLIN) && !stop_signal &&
+		       read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			int sig = (int)si.ssi_signo;
+			log_info("event=signal signal=%s pid=%u",
+			         signal_name(sig), si.ssi_pid);
+			if (sig == SIGHUP)
+				reload_begin(&io);
+			else if (sig == SIGUSR1)
+				status(&io);
+			else
+				stop_signal = sig;
+		}
 		if (pi[0].revents & ZMQ_POLLIN)
 			drain_replies(&io);
 		/* A bounded number per turn keeps replies flowing. */
@@ -508,8 +856,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			if (!verify_writable(&io) || read_request(&io) != 0)
 				break;
 	}
-	if (got_signal)
-		log_info("event=stopping signal=%d", got_signal);
+	if (stop_signal)
+		log_info("event=stop signal=%s", signal_name(stop_signal));
 stop:
 	/* Stop dispatching; workers drain, the writer commits what it has and
 	 * says so with a NULL job; then the last replies go out. */
@@ -518,6 +866,8 @@ stop:
 	for (size_t i = 0; i < io.n_parked; i++)
 		job_free(io.parked[i].j);
 	io.n_parked = io.n_ready = 0;
+	job_free(io.reload_out);
+	io.reload_out = NULL;
 	while (!io.writer_done) {
 		zmq_pollitem_t pi = {.socket = io.replies,
 		                     .events = ZMQ_POLLIN};
@@ -528,10 +878,13 @@ stop:
 	zmq_close(io.router); /* lingers up to 2 s to flush replies */
 	zmq_close(io.verify);
 	zmq_close(io.replies);
+	if (io.writer != NULL)
+		zmq_close(io.writer);
 	free(io.parked);
 	free(io.last_rec);
 	free(io.n_by);
 	if (sfd >= 0)
 		close(sfd);
+	liveconf_release(&io.gen);
 	return rc;
 }

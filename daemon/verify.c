@@ -145,7 +145,7 @@ connection_signer(const void *arg, const char *signer, struct keten_error *err)
 static int
 handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 {
-	const struct config *c = w->b->cfg;
+	const struct config *c = j->gen->cfg;
 	const struct record_roster roster = {.find = connection_signer,
 	                                     .arg = j->agency};
 	const struct body *b = &j->rec.body;
@@ -153,13 +153,14 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 	uint8_t hash[KETEN_HASH_LEN];
 	int rc;
 
+	(void)w;
 	if ((rc = record_open(&j->rec, &roster, j->req.envelope,
 	                      j->req.envelope_len, RECORD_SIG_CHECK, err)) !=
 	    KETEN_OK)
 		return rc;
 	/* A close goes to every party; anything else to one agency. */
 	if (b->type != KETEN_MSG_CLOSE &&
-	    (to = config_find(c, b->h.recipient)) == NULL)
+	    (to = liveconf_member(c, b->h.recipient)) == NULL)
 		return error_set(err, KETEN_E_RECIPIENT,
 		                 "recipient '%s' is not an agency in region %s",
 		                 b->h.recipient, c->region);
@@ -233,7 +234,7 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 		return rc;
 	/* Leave room in the reply frame for framing around the records. */
 	rc = store_fetch(w->b->store, &f, j->agency->id, j->req.fetch_after,
-	                 max, w->b->cfg->max_message_bytes * 4,
+	                 max, j->gen->cfg->max_message_bytes * 4,
 	                 j->req.known_size, err);
 	if (rc != KETEN_OK)
 		return rc;
@@ -248,7 +249,7 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	r.fetch.has_cp = f.has_cp;
 	r.fetch.cp = f.cp;
 	r.consistency = f.consistency;
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
 	          (unsigned long long)f.cursor);
 	rc = f.n > 0 ? account(j, ACCESS_FETCH, f.items, f.n, (uint32_t)f.n)
@@ -286,7 +287,7 @@ handle_ping(struct worker *w, struct job *j, struct keten_error *err)
 		r.ping.cosigned[i] = sp.cosigned[i];
 		r.ping.cosigned_len[i] = sp.cosigned_len[i];
 	}
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	store_ping_free(&sp);
 	return ANSWERED;
 }
@@ -311,7 +312,7 @@ handle_consistency(struct worker *w, struct job *j, struct keten_error *err)
 	r.link.has_cp = sc.has_cp;
 	r.link.cp = sc.cp;
 	r.consistency = sc.consistency;
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	return ANSWERED;
 }
 
@@ -350,11 +351,11 @@ handle_cases(struct worker *w, struct job *j, struct keten_error *err)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < sc.n; i++)
-		summarize(&r.cases.items[i], &sc.items[i], w->b->cfg);
+		summarize(&r.cases.items[i], &sc.items[i], j->gen->cfg);
 	r.cases.n = sc.n;
 	r.cases.more = sc.more;
 	r.cases.now_us = clock_now_us();
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	free(r.cases.items);
 	free(sc.items);
 	return sc.n > 0 ? account(j, ACCESS_CASES, NULL, 0, (uint32_t)sc.n)
@@ -368,17 +369,17 @@ handle_case(struct worker *w, struct job *j, struct keten_error *err)
 	struct reply r = {.kind = WIRE_REP_CASE};
 	int rc;
 
-	rc =
-	    store_case(w->b->store, &sc, case_viewer(j), j->req.case_id,
-	               j->req.after_seq, w->b->cfg->max_message_bytes * 4, err);
+	rc = store_case(w->b->store, &sc, case_viewer(j), j->req.case_id,
+	                j->req.after_seq, j->gen->cfg->max_message_bytes * 4,
+	                err);
 	if (rc != KETEN_OK)
 		return rc;
-	summarize(&r.kase.summary, &sc.st, w->b->cfg);
+	summarize(&r.kase.summary, &sc.st, j->gen->cfg);
 	r.kase.records = sc.records;
 	r.kase.n = sc.n;
 	r.kase.more = sc.more;
 	r.kase.now_us = clock_now_us();
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	rc = account(j, ACCESS_CASE, sc.records, sc.n, (uint32_t)sc.n);
 	j->item.access.has_case = true;
 	memcpy(j->item.access.case_id, j->req.case_id, KETEN_CASE_ID_LEN);
@@ -400,7 +401,7 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	if ((rc = wait_valid(j, err)) != KETEN_OK)
 		return rc;
 	rc = store_replay(w->b->store, &sr, j->req.from_seq, max,
-	                  w->b->cfg->max_message_bytes * 4, j->req.known_size,
+	                  j->gen->cfg->max_message_bytes * 4, j->req.known_size,
 	                  err);
 	if (rc != KETEN_OK)
 		return rc;
@@ -416,7 +417,7 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 	r.replay.has_cp = sr.has_cp;
 	r.replay.cp = sr.cp;
 	r.consistency = sr.consistency;
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	log_debug("event=replay agency=%s from=%llu n=%zu", j->agency->id,
 	          (unsigned long long)j->req.from_seq, sr.n);
 	/* Every read of the log by an auditor is accounted, even one that
@@ -440,7 +441,7 @@ handle_replay(struct worker *w, struct job *j, struct keten_error *err)
 static int
 handle_cosign(struct worker *w, struct job *j, struct keten_error *err)
 {
-	const struct config *c = w->b->cfg;
+	const struct config *c = j->gen->cfg;
 	const struct note_key *bk = &c->broker_key;
 	const struct witness *wit = j->witness;
 	struct note_key wk;

@@ -76,19 +76,46 @@ same_read(const struct access_entry *a, const struct access_entry *b)
 	       memcmp(a->case_id, b->case_id, KETEN_CASE_ID_LEN) == 0;
 }
 
+/* The writer's own state; the config generation it follows changes only
+ * at a reload, between batches. */
+struct writer {
+	struct broker *b;
+	struct store_writer *sw;
+	struct liveconf_gen *gen; /* the writer's reference */
+	unsigned max;             /* gen's batch_max: the arrays' size */
+	struct job **batch;
+	struct store_item *items;
+	/* Per agency of gen, by position: the last accounted read, and as
+	 * it was before a batch (a batch that fails accounted nothing, so
+	 * its reads must not make the retry a repeat). */
+	struct last_access *last, *before;
+};
+
+/* Where the agency of job j (made under any generation) keeps its last
+ * read in the writer's generation; NULL if it is no longer there. */
+static struct last_access *
+last_of(struct writer *w, const struct job *j)
+{
+	const struct config *c = w->gen->cfg;
+	const struct agency *a =
+	    j->gen == w->gen ? j->agency : liveconf_member(c, j->agency->id);
+
+	return a != NULL ? &w->last[liveconf_index(c, a)] : NULL;
+}
+
 /* Marks the reads in items that repeat their agency's last accounted
  * read within ACCESS_REPEAT_US of mono_us (clock_mono_us), and remembers
  * the others as the last. */
 static void
-skip_repeats(struct broker *b, struct last_access *last,
-             struct store_item *items, struct job **batch, size_t n,
-             int64_t mono_us)
+skip_repeats(struct writer *w, size_t n, int64_t mono_us)
 {
+	struct store_item *items = w->items;
+
 	for (size_t i = 0; i < n; i++) {
 		struct last_access *l;
-		if (items[i].op != STORE_ACCESS)
+		if (items[i].op != STORE_ACCESS ||
+		    (l = last_of(w, w->batch[i])) == NULL)
 			continue;
-		l = &last[batch[i]->agency - b->cfg->agencies];
 		items[i].access_repeat =
 		    l->at_us != 0 && mono_us - l->at_us < ACCESS_REPEAT_US &&
 		    same_read(&l->e, &items[i].access);
@@ -99,15 +126,16 @@ skip_repeats(struct broker *b, struct last_access *last,
 	}
 }
 
-/* After a commit: the notice of whose inboxes grew, or NULL if none. */
+/* After a commit: the notice of whose inboxes grew, or NULL if none. Its
+ * flags are indexed by the writer's generation, which it carries. */
 static struct job *
-notice_of(struct broker *b, struct store_item *items, size_t n)
+notice_of(struct writer *w, size_t n)
 {
-	const struct config *c = b->cfg;
+	const struct config *c = w->gen->cfg;
 	struct job *j = NULL;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct store_item *it = &items[i];
+		const struct store_item *it = &w->items[i];
 		if (it->op != STORE_SUBMIT || it->status != KETEN_OK ||
 		    it->n_to == 0)
 			continue;
@@ -116,44 +144,114 @@ notice_of(struct broker *b, struct store_item *items, size_t n)
 			    (j->notice_woke = calloc(c->n_agencies, 1)) == NULL)
 				fatalx("event=out_of_memory");
 			j->notice = true;
+			j->gen = liveconf_hold(w->gen);
 		}
 		if (it->receipt.seq > j->notice_head)
 			j->notice_head = it->receipt.seq;
 		for (size_t t = 0; t < it->n_to; t++) {
-			const struct agency *a = config_find(c, it->to[t]);
+			const struct agency *a = liveconf_member(c, it->to[t]);
 			if (a != NULL)
-				j->notice_woke[a - c->agencies] = 1;
+				j->notice_woke[liveconf_index(c, a)] = 1;
 		}
 	}
 	return j;
 }
 
+int
+writer_roster_reload(struct store_writer *w, const struct config *cur,
+                     const struct config *next, struct keten_error *err)
+{
+	/* The roster step of issue 16 records here the difference between
+	 * the chain's roster and next, refusing with a sentence. */
+	(void)w;
+	(void)cur;
+	(void)next;
+	(void)err;
+	return KETEN_OK;
+}
+
+/* Follows generation g (the caller's reference, taken): the arrays made
+ * for it, each agency's last read carried over by id. 0, or -1 out of
+ * memory (nothing changed; the caller still owns g). */
+static int
+writer_follow(struct writer *w, struct liveconf_gen *g)
+{
+	const struct config *c = g->cfg;
+	struct last_access *last = calloc(c->n_agencies + 1, sizeof(*last));
+	struct last_access *before = calloc(c->n_agencies + 1, sizeof(*before));
+	struct job **batch = calloc(c->batch_max, sizeof(*batch));
+	struct store_item *items = calloc(c->batch_max, sizeof(*items));
+
+	if (!last || !before || !batch || !items) {
+		free(last);
+		free(before);
+		free(batch);
+		free(items);
+		return -1;
+	}
+	for (size_t i = 0; w->gen != NULL && i < c->n_agencies; i++) {
+		const struct agency *o =
+		    liveconf_member(w->gen->cfg, c->agencies[i].id);
+		if (o != NULL)
+			last[i] = w->last[liveconf_index(w->gen->cfg, o)];
+	}
+	free(w->last);
+	free(w->before);
+	free(w->batch);
+	free(w->items);
+	w->last = last;
+	w->before = before;
+	w->batch = batch;
+	w->items = items;
+	w->max = c->batch_max;
+	liveconf_release(&w->gen);
+	w->gen = g;
+	return 0;
+}
+
+/* A reload asked by the I/O thread: the roster hook, then the writer
+ * follows the new generation; the answer goes back in the job. */
+static void
+writer_reload(struct writer *w, struct job *j)
+{
+	struct keten_error *err = &j->item.err;
+
+	error_clear(err);
+	if (atomic_load(&w->b->stopping))
+		j->item.status = error_set(err, KETEN_E_UNAVAILABLE,
+		                           "the broker is stopping");
+	else
+		j->item.status = writer_roster_reload(w->sw, w->gen->cfg,
+		                                      j->reload->cfg, err);
+	if (j->item.status == KETEN_OK &&
+	    writer_follow(w, liveconf_hold(j->reload)) != 0) {
+		liveconf_release(&j->reload); /* the hold above */
+		fatalx("event=out_of_memory");
+	}
+}
+
 void *
 writer_main(void *arg)
 {
-	struct broker *b = ((struct writer_start *)arg)->b;
-	struct store_writer *sw = ((struct writer_start *)arg)->w;
-	unsigned max = b->cfg->batch_max, done = 0;
-	struct job **batch = calloc(max, sizeof(*batch));
-	struct store_item *items = calloc(max, sizeof(*items));
+	struct writer w = {.b = ((struct writer_start *)arg)->b,
+	                   .sw = ((struct writer_start *)arg)->w};
+	struct broker *b = w.b;
+	struct liveconf_gen *start = liveconf_acquire(b->live);
+	unsigned workers = start->cfg->workers, done = 0;
 	void *in = zmq_socket(b->zctx, ZMQ_PULL);
 	void *out = zmq_socket(b->zctx, ZMQ_PUSH);
 	struct keten_error err;
-	struct last_access *last = calloc(b->cfg->n_agencies, sizeof(*last));
-	/* last as it was before a batch: a batch that fails accounted
-	 * nothing, so its reads must not make the retry a repeat. */
-	struct last_access *before =
-	    calloc(b->cfg->n_agencies, sizeof(*before));
+	struct job *reload = NULL, *j;
 
-	if (!batch || !items || !last || !before || !in || !out ||
+	if (writer_follow(&w, start) != 0 || !in || !out ||
 	    zmq_bind(in, EP_WRITER) != 0 || zmq_connect(out, EP_REPLIES) != 0)
 		fatalx("event=writer_start_failed");
-	while (done < b->cfg->workers) {
+	while (done < workers) {
 		size_t n = 0;
-		struct job *j;
 		int64_t t0;
 
-		/* Block for the first job, then take whatever else waits. */
+		/* Block for the first job, then take whatever else waits. A
+		 * reload ends the batch: it follows the commit. */
 		if (job_recv(in, &j, 0) != 0) {
 			if (zmq_errno() == EINTR)
 				continue;
@@ -162,50 +260,69 @@ writer_main(void *arg)
 		do {
 			if (j == NULL)
 				done++;
+			else if (j->reload != NULL)
+				reload = j;
 			else
-				batch[n++] = j;
-		} while (n < max && job_recv(in, &j, ZMQ_DONTWAIT) == 0);
-		if (n == 0)
-			continue;
+				w.batch[n++] = j;
+		} while (reload == NULL && n < w.max &&
+		         job_recv(in, &j, ZMQ_DONTWAIT) == 0);
 		for (size_t i = 0; i < n; i++)
-			items[i] = batch[i]->item;
+			w.items[i] = w.batch[i]->item;
 		t0 = clock_mono_us();
-		memcpy(before, last, b->cfg->n_agencies * sizeof(*last));
-		skip_repeats(b, last, items, batch, n, t0);
-		if (store_apply(sw, items, n, clock_now_us(), &err) !=
-		    KETEN_OK) {
+		memcpy(w.before, w.last,
+		       w.gen->cfg->n_agencies * sizeof(*w.last));
+		skip_repeats(&w, n, t0);
+		if (n > 0 && store_apply(w.sw, w.items, n, clock_now_us(),
+		                         &err) != KETEN_OK) {
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
-			memcpy(last, before,
-			       b->cfg->n_agencies * sizeof(*last));
+			memcpy(w.last, w.before,
+			       w.gen->cfg->n_agencies * sizeof(*w.last));
 		}
-		log_debug("event=commit n=%zu us=%lld", n,
-		          (long long)(clock_mono_us() - t0));
+		if (n > 0)
+			log_debug("event=commit n=%zu us=%lld", n,
+			          (long long)(clock_mono_us() - t0));
 		for (size_t i = 0; i < n; i++) {
-			batch[i]->item = items[i];
-			answer(batch[i], &b->cfg->broker_key);
-			if (items[i].status == KETEN_OK &&
-			    items[i].op == STORE_SUBMIT)
+			struct job *bj = w.batch[i];
+			bj->item = w.items[i];
+			answer(bj, &bj->gen->cfg->broker_key);
+			if (w.items[i].status == KETEN_OK &&
+			    w.items[i].op == STORE_SUBMIT)
 				log_info(
 				    "event=recorded agency=%s seq=%llu "
 				    "dup=%d",
-				    batch[i]->agency->id,
-				    (unsigned long long)items[i].receipt.seq,
-				    items[i].duplicate);
-			if (job_send(out, batch[i], 0) != 0)
+				    bj->agency->id,
+				    (unsigned long long)w.items[i].receipt.seq,
+				    w.items[i].duplicate);
+			if (job_send(out, bj, 0) != 0)
 				fatalx("event=writer_reply_failed");
 		}
-		if ((j = notice_of(b, items, n)) != NULL &&
-		    job_send(out, j, 0) != 0)
+		if ((j = notice_of(&w, n)) != NULL && job_send(out, j, 0) != 0)
 			fatalx("event=writer_reply_failed");
+		if (reload != NULL) {
+			writer_reload(&w, reload);
+			if (job_send(out, reload, 0) != 0)
+				fatalx("event=writer_reply_failed");
+			reload = NULL;
+		}
 	}
+	/* Every worker is done; a reload the I/O thread sent meanwhile is
+	 * answered (refused), so its generation is released. */
+	while (job_recv(in, &j, ZMQ_DONTWAIT) == 0)
+		if (j != NULL) {
+			if (j->reload != NULL)
+				writer_reload(&w, j);
+			if (job_send(out, j, 0) != 0)
+				fatalx("event=writer_reply_failed");
+		}
 	if (job_send(out, NULL, 0) != 0) /* the I/O thread may now finish */
 		fatalx("event=writer_reply_failed");
 	zmq_close(in);
 	zmq_close(out);
-	free(batch);
-	free(items);
-	free(last);
-	free(before);
+	free(w.batch);
+	free(w.items);
+	free(w.last);
+	free(w.before);
+	liveconf_release(&w.gen);
 	return NULL;
 }

@@ -328,11 +328,23 @@ harness_start_refused(struct harness *h)
 int
 harness_stop(struct harness *h)
 {
+	return harness_stop_signal(h, SIGTERM);
+}
+
+int
+harness_signal(const struct harness *h, int sig)
+{
+	return h->pid > 0 ? kill(h->pid, sig) : -1;
+}
+
+int
+harness_stop_signal(struct harness *h, int sig)
+{
 	int status = 0;
 
 	if (h->pid <= 0)
 		return 0;
-	kill(h->pid, SIGTERM);
+	kill(h->pid, sig);
 	if (waitpid(h->pid, &status, 0) != h->pid)
 		return -1;
 	track(0, h->pid);
@@ -392,16 +404,33 @@ harness_cleanup(struct harness *h)
 int
 harness_log_has(const struct harness *h, const char *s)
 {
+	return harness_log_count(h, s) > 0;
+}
+
+int
+harness_log_count(const struct harness *h, const char *s)
+{
 	FILE *f = fopen(h->log, "r");
 	char line[2048];
 	int found = 0;
 
 	if (f == NULL)
 		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, s) != NULL;
+	while (fgets(line, sizeof(line), f))
+		found += strstr(line, s) != NULL;
 	fclose(f);
 	return found;
+}
+
+int
+harness_wait_log(const struct harness *h, const char *s, int n)
+{
+	for (int i = 0; i < 3000; i++) { /* 60 s: a condition, not a time */
+		if (harness_log_count(h, s) >= n)
+			return 1;
+		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+	}
+	return 0;
 }
 
 struct keten_referral_content

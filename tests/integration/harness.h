@@ -45,6 +45,10 @@ void harness_start(struct harness *h);
 int harness_start_refused(struct harness *h);
 /* SIGTERM and wait; returns ketend's exit status (0 = clean, no leaks). */
 int harness_stop(struct harness *h);
+/* Sends sig and waits for ketend to exit: its exit status, as above. */
+int harness_stop_signal(struct harness *h, int sig);
+/* Sends sig to the running ketend; 0 or -1. */
+int harness_signal(const struct harness *h, int sig);
 /* SIGKILL and wait. */
 void harness_kill(struct harness *h);
 /* Removes the temporary directory. */
@@ -67,6 +71,11 @@ void harness_drop_clients(struct harness *h);
 uint64_t harness_head(const struct harness *h, const char *id);
 /* Whether the ketend log contains s. */
 int harness_log_has(const struct harness *h, const char *s);
+/* How many lines of the ketend log contain s. */
+int harness_log_count(const struct harness *h, const char *s);
+/* Waits (up to a minute) until at least n lines of the log contain s:
+ * 1 once they do, 0 if they never did. */
+int harness_wait_log(const struct harness *h, const char *s, int n);
 
 /* Records n referrals (content marked with marker) to vt-flevoland from
  * the Flevoland region's six local teams, 1024 per team in turn, 64 in
