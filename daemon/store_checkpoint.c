@@ -28,6 +28,7 @@ store_checkpoint_make(struct store_writer *w, struct keten_checkpoint *cp,
 	cp->access_size = w->access_seq;
 	memcpy(cp->access_head, w->access_hash, 32);
 	cp->signed_at_us = now_us;
+	cp->roster_seq = w->roster_seq; /* PROTOCOL.md 22.4 */
 	w->sign(w->sign_arg, cp);
 }
 
@@ -90,7 +91,8 @@ store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 	                memcmp(w->cp.head_hash, want.head_hash, 32) != 0 ||
 	                memcmp(w->cp.root, want.root, 32) != 0 ||
 	                w->cp.access_size != want.access_size ||
-	                memcmp(w->cp.access_head, want.access_head, 32) != 0))
+	                memcmp(w->cp.access_head, want.access_head, 32) != 0 ||
+	                w->cp.roster_seq != want.roster_seq))
 		return MDB_CORRUPTED; /* signed, but not this log: altered */
 	/* Signed afresh even when it matches: the broker's key may have
 	 * changed since, and the checkpoint must verify with this one. */
