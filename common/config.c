@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <sodium.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -133,6 +135,95 @@ get_key(struct loader *l, const yaml_node_t *n, const char *key,
 		    "'keten keygen')",
 		    key);
 	return KETEN_OK;
+}
+
+/* base64 (with padding) of 1..CONFIG_ROTATION_MAX bytes: a rotation
+ * statement from 'keten keygen --rotate'; *out is malloc'd. */
+static int
+get_rotation(struct loader *l, const yaml_node_t *n, const char *key,
+             uint8_t **out, size_t *len, int *line)
+{
+	const char *s = scalar(n), *end = NULL;
+	uint8_t *bin;
+
+	if ((bin = malloc(CONFIG_ROTATION_MAX)) == NULL)
+		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
+	if (s == NULL || s[0] == '\0' ||
+	    sodium_base642bin(bin, CONFIG_ROTATION_MAX, s, strlen(s), NULL, len,
+	                      &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != s + strlen(s) || *len == 0) {
+		free(bin);
+		return bad(l, n,
+		           "'%s' must be the base64 statement printed by "
+		           "'keten keygen --rotate' (at most %d bytes)",
+		           key, CONFIG_ROTATION_MAX);
+	}
+	*out = bin;
+	*line = (int)n->start_mark.line + 1;
+	return KETEN_OK;
+}
+
+/* UTF-8 text of 1..max bytes with no control character. */
+static int
+get_text(struct loader *l, const yaml_node_t *n, const char *key, char *out,
+         size_t max)
+{
+	const char *s = scalar(n);
+	size_t len = s ? strlen(s) : 0;
+
+	if (s == NULL || len == 0 || len > max)
+		return bad(l, n, "'%s' must be text of 1 to %zu bytes", key,
+		           max);
+	if (text_utf8_check(s, len) != len || memchr(s, '\n', len) != NULL)
+		return bad(l, n,
+		           "'%s' must be UTF-8 text without control characters",
+		           key);
+	memcpy(out, s, len + 1);
+	return KETEN_OK;
+}
+
+/* An RFC 3339 time in UTC, "2026-12-05T09:00:00Z" (a fraction of a second
+ * of up to 6 digits allowed), as µs since the epoch. */
+static int
+get_utc(struct loader *l, const yaml_node_t *n, const char *key, int64_t *out)
+{
+	const char *s = scalar(n);
+	struct tm tm, asked;
+	int64_t frac = 0;
+	int used = 0, digits = 0;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+	           &used) != 6 ||
+	    used != 19 || tm.tm_year < 1970)
+		goto refuse;
+	if (s[used] == '.')
+		for (used++; s[used] >= '0' && s[used] <= '9'; used++)
+			if (++digits <= 6)
+				frac = frac * 10 + (s[used] - '0');
+	if (digits > 6 || (s[19] == '.' && digits == 0) ||
+	    strcmp(s + used, "Z") != 0)
+		goto refuse;
+	for (; digits < 6; digits++)
+		frac *= 10;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	asked = tm;
+	/* timegm moves 2026-02-30 into March: refuse what it changed */
+	if ((t = timegm(&tm)) == (time_t)-1 || tm.tm_mday != asked.tm_mday ||
+	    tm.tm_mon != asked.tm_mon || tm.tm_hour != asked.tm_hour ||
+	    tm.tm_min != asked.tm_min || tm.tm_sec != asked.tm_sec)
+		goto refuse;
+	*out = (int64_t)t * 1000000 + frac;
+	return KETEN_OK;
+refuse:
+	return bad(l, n,
+	           "'%s' must be an RFC 3339 time in UTC such as "
+	           "2026-12-05T09:00:00Z, not '%.40s'",
+	           key, s ? s : "(not a single value)");
 }
 
 static int
@@ -479,6 +570,11 @@ load_broker(struct loader *l, yaml_node_t *map, int *have)
 		} else if (strcmp(key, "transport_key") == 0) {
 			rc = get_key(l, n, key, l->c->broker_curve_pk);
 			*have |= 2;
+		} else if (strcmp(key, "rotation") == 0) {
+			rc = get_rotation(l, n, "broker.rotation",
+			                  &l->c->broker_rotation,
+			                  &l->c->broker_rotation_len,
+			                  &l->c->broker_rotation_line);
 		} else {
 			rc = bad(l, k, "unknown broker setting '%s'", key);
 		}
@@ -513,6 +609,12 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 				    "agency id '%s' is invalid: use 1-63 of "
 				    "a-z, 0-9 and '-'",
 				    a->id);
+			if (rc == KETEN_OK &&
+			    strcmp(a->id, CONFIG_BROKER_ID) == 0)
+				rc = bad(l, n,
+				         "agency id 'broker' is reserved: it "
+				         "signs the roster records; choose "
+				         "another id");
 			have |= 1;
 		} else if (strcmp(key, "name") == 0) {
 			rc = get_string(l, n, key, a->name, sizeof(a->name));
@@ -538,6 +640,9 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 		} else if (strcmp(key, "transport_key") == 0) {
 			rc = get_key(l, n, key, a->curve_pk);
 			have |= 32;
+		} else if (strcmp(key, "rotation") == 0) {
+			rc = get_rotation(l, n, key, &a->rotation,
+			                  &a->rotation_len, &a->rotation_line);
 		} else {
 			rc = bad(l, k, "unknown agency setting '%s'", key);
 		}
@@ -562,15 +667,14 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 		return bad(l, seq, "'agencies' must be a list");
 	n = (size_t)(seq->data.sequence.items.top -
 	             seq->data.sequence.items.start);
-	if (n == 0)
-		return bad(l, seq, "'agencies' is empty");
-	if ((c->agencies = calloc(n, sizeof(*c->agencies))) == NULL)
+	if (n > 0 && (c->agencies = calloc(n, sizeof(*c->agencies))) == NULL)
 		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *item = yaml_document_get_node(
 		    &l->doc, seq->data.sequence.items.start[i]);
 		struct agency *a = &c->agencies[i];
 
+		c->n_agencies++; /* config_destroy frees its rotation */
 		if ((rc = load_agency(l, item, a)) != KETEN_OK)
 			return rc;
 		for (size_t j = 0; j < i; j++) {
@@ -591,7 +695,6 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 			    l, item,
 			    "agency '%s' uses the broker's transport_key",
 			    a->id);
-		c->n_agencies++;
 	}
 	return KETEN_OK;
 }
@@ -696,11 +799,97 @@ load_witnesses(struct loader *l, yaml_node_t *seq)
 }
 
 static int
+load_revocation(struct loader *l, yaml_node_t *map, struct revocation *r)
+{
+	int have = 0, rc = KETEN_OK;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map,
+		           "each revoked key must be a mapping of agency, "
+		           "sign_key, compromised_at and reason");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
+	r->line = (int)map->start_mark.line + 1;
+	FOR_PAIRS(map, p)
+	{
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
+
+		if (strcmp(key, "agency") == 0) {
+			rc = get_string(l, n, "revoked.agency", r->agency,
+			                sizeof(r->agency));
+			if (rc == KETEN_OK &&
+			    (!text_valid_id(r->agency) ||
+			     strcmp(r->agency, CONFIG_BROKER_ID) == 0))
+				rc = bad(l, n,
+				         "'revoked.agency' must be an agency "
+				         "id, not '%s' (the broker's key is "
+				         "replaced by rotating it)",
+				         r->agency);
+			have |= 1;
+		} else if (strcmp(key, "sign_key") == 0) {
+			rc = get_key(l, n, "revoked.sign_key", r->sign_pk);
+			have |= 2;
+		} else if (strcmp(key, "compromised_at") == 0) {
+			rc = get_utc(l, n, "revoked.compromised_at",
+			             &r->compromised_at_us);
+			have |= 4;
+		} else if (strcmp(key, "reason") == 0) {
+			rc = get_text(l, n, "revoked.reason", r->reason,
+			              CONFIG_REASON_MAX);
+			have |= 8;
+		} else {
+			rc = bad(l, k, "unknown setting '%s' of a revoked key",
+			         key);
+		}
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (have != 15)
+		return bad(l, map,
+		           "a revoked key needs agency, sign_key, "
+		           "compromised_at and reason");
+	return KETEN_OK;
+}
+
+/* The top-level `revoked:` list; a key revoked twice is refused. */
+static int
+load_revoked(struct loader *l, yaml_node_t *seq)
+{
+	struct config *c = l->c;
+	size_t n;
+	int rc;
+
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return bad(l, seq, "'revoked' must be a list");
+	n = (size_t)(seq->data.sequence.items.top -
+	             seq->data.sequence.items.start);
+	if (n > 0 && (c->revoked = calloc(n, sizeof(*c->revoked))) == NULL)
+		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(
+		    &l->doc, seq->data.sequence.items.start[i]);
+		struct revocation *r = &c->revoked[i];
+
+		if ((rc = load_revocation(l, item, r)) != KETEN_OK)
+			return rc;
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(c->revoked[j].sign_pk, r->sign_pk, 32) == 0)
+				return bad(l, item,
+				           "this sign_key is revoked twice "
+				           "(first on line %d)",
+				           c->revoked[j].line);
+		c->n_revoked++;
+	}
+	return KETEN_OK;
+}
+
+static int
 load_root(struct loader *l, yaml_node_t *root)
 {
 	struct config *c = l->c;
 	yaml_node_t *agencies = NULL, *limits = NULL, *routes = NULL;
-	yaml_node_t *witnesses = NULL, *quorum = NULL;
+	yaml_node_t *witnesses = NULL, *quorum = NULL, *revoked = NULL;
 	unsigned long long v = 0;
 	int have_broker = 0, rc = KETEN_OK;
 
@@ -758,6 +947,8 @@ load_root(struct loader *l, yaml_node_t *root)
 			rc = load_routes(l, n);
 		} else if (strcmp(key, "witnesses") == 0) {
 			witnesses = n;
+		} else if (strcmp(key, "revoked") == 0) {
+			revoked = n;
 		} else if (strcmp(key, "witness_quorum") == 0) {
 			quorum = n;
 			rc = get_size(l, n, key, 1, 1024, &v);
@@ -776,8 +967,6 @@ load_root(struct loader *l, yaml_node_t *root)
 		return bad(l, root, "'data_dir' is missing");
 	if (have_broker != 3)
 		return bad(l, root, "'broker' is missing");
-	if (agencies == NULL)
-		return bad(l, root, "'agencies' is missing");
 	if (c->connect[0] == '\0')
 		strcpy(c->connect, c->listen);
 	if (note_broker_key(&c->broker_key, c->region, c->broker_sign_pk) != 0)
@@ -797,7 +986,9 @@ load_root(struct loader *l, yaml_node_t *root)
 		       sizeof(config_default_routes));
 		c->n_routes = config_n_default_routes;
 	}
-	if ((rc = load_agencies(l, agencies)) != KETEN_OK)
+	if (agencies != NULL && (rc = load_agencies(l, agencies)) != KETEN_OK)
+		return rc;
+	if (revoked != NULL && (rc = load_revoked(l, revoked)) != KETEN_OK)
 		return rc;
 	if (witnesses != NULL &&
 	    (rc = load_witnesses(l, witnesses)) != KETEN_OK)
@@ -876,7 +1067,11 @@ config_destroy(struct config **c)
 {
 	if (c == NULL || *c == NULL)
 		return;
+	for (size_t i = 0; i < (*c)->n_agencies; i++)
+		free((*c)->agencies[i].rotation);
 	free((*c)->agencies);
+	free((*c)->broker_rotation);
+	free((*c)->revoked);
 	free((*c)->routes);
 	free((*c)->witnesses);
 	free(*c);

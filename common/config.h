@@ -19,7 +19,10 @@
 #define CONFIG_NAME_MAX         128
 #define CONFIG_ENDPOINT_MAX     256
 #define CONFIG_WITNESS_NAME_MAX TEXT_WITNESS_NAME_MAX
-#define CONFIG_WITNESSES_MAX    16 /* witnesses a region config may name */
+#define CONFIG_WITNESSES_MAX    16   /* witnesses a region config may name */
+#define CONFIG_REASON_MAX       255  /* bytes of a revocation's reason */
+#define CONFIG_ROTATION_MAX     4096 /* bytes of a decoded rotation statement */
+#define CONFIG_BROKER_ID        "broker" /* reserved: the roster's signer */
 
 struct agency {
 	char id[KETEN_ID_MAX + 1];
@@ -29,6 +32,27 @@ struct agency {
 	uint8_t box_pk[32];
 	uint8_t curve_pk[32];
 	int line; /* where it is defined, for messages */
+	/* `rotation:`, decoded from base64: the ROTATION statement
+	 * (PROTOCOL.md 22) in which the agency's previous key endorses these
+	 * keys; malloc'd and freed by config_destroy (copies of the struct
+	 * borrow it). NULL and 0 if not given. Not checked here: the roster
+	 * judges it. rotation_line: where it is, for messages. */
+	uint8_t *rotation;
+	size_t rotation_len;
+	int rotation_line;
+};
+
+/*
+ * One entry of the top-level `revoked:` list: agency's signing key
+ * sign_pk is not to be trusted since compromised_at_us. The agency need
+ * not be in `agencies:` (it may have left); entries stay forever.
+ */
+struct revocation {
+	char agency[KETEN_ID_MAX + 1];
+	uint8_t sign_pk[32];
+	int64_t compromised_at_us;          /* µs since the epoch, UTC */
+	char reason[CONFIG_REASON_MAX + 1]; /* 1-255 bytes of UTF-8 text */
+	int line; /* where the entry begins, for messages */
 };
 
 /*
@@ -64,13 +88,22 @@ struct config {
 	uint8_t broker_sign_pk[32];
 	struct note_key broker_key; /* its checkpoint key: "keten/<region>" */
 	uint8_t broker_curve_pk[32];
+	/* broker.rotation, decoded: the statement in which the broker's
+	 * previous key endorses these keys, as agency.rotation; malloc'd,
+	 * NULL and 0 if not given. */
+	uint8_t *broker_rotation;
+	size_t broker_rotation_len;
+	int broker_rotation_line;
 	size_t max_message_bytes; /* largest request frame accepted */
 	size_t map_size;          /* initial LMDB map size in bytes */
 	size_t map_max;           /* the map grows up to this; 0 = no limit */
 	unsigned workers;         /* verify threads */
 	unsigned batch_max;       /* most records in one commit */
-	size_t n_agencies;
+	size_t n_agencies;        /* may be 0: a client's or auditor's config
+	                           * (ketend refuses to serve none) */
 	struct agency *agencies;
+	struct revocation *revoked; /* malloc'd; freed by config_destroy */
+	size_t n_revoked;
 	struct route *routes; /* malloc'd; freed by config_destroy */
 	size_t n_routes;
 	/* Deadlines: an offer is to be acknowledged within

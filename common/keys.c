@@ -2,10 +2,9 @@
  * Key files. Must never log, print or copy a secret key out of guarded
  * memory except into the 0600 file it is saved to.
  *
- * File layout (138 + id bytes): "KETENKEY" | version 1 | id length | id |
- * sign_sk (64) | box_sk (32) | curve_sk (32). A witness's (106 + name
- * bytes): "KETENWIT" | version 1 | name length | name | cosign_sk (64) |
- * curve_sk (32). Public halves are derived.
+ * Layouts: PROTOCOL.md Appendix A (an agency's or the broker's: version 2
+ * records kind and display name; version 1, without them, still loads)
+ * and Appendix C (a witness's). Public halves are derived.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +18,16 @@
 #include "text.h"
 
 #define KEYS_MAGIC         "KETENKEY"
-#define KEYS_VERSION       1
-#define KEYS_FILE_MAX      (8 + 2 + KETEN_ID_MAX + 64 + 32 + 32)
+#define KEYS_VERSION       2 /* written; 1 (no kind, no name) still loads */
+#define KEYS_SECRETS       (64 + 32 + 32)
+#define KEYS_FILE_MAX      (10 + KETEN_ID_MAX + 2 + TEXT_NAME_MAX + KEYS_SECRETS)
 #define KEYS_WITNESS_MAGIC "KETENWIT"
-#define KEYS_WITNESS_MAX   (8 + 2 + TEXT_WITNESS_NAME_MAX + 64 + 32)
-#define KEYS_READ_MAX      KEYS_WITNESS_MAX /* the larger of the two */
+#define KEYS_WITNESS_VER   1
+#define KEYS_WITNESS_MAX   (10 + TEXT_WITNESS_NAME_MAX + 64 + 32)
+#define KEYS_READ_MAX      KEYS_FILE_MAX /* the larger of the two */
+
+_Static_assert(KEYS_FILE_MAX >= KEYS_WITNESS_MAX, "KEYS_READ_MAX too small");
+_Static_assert(TEXT_NAME_MAX <= 255, "a name's length is one byte");
 
 static int
 keys_alloc(struct keys **out, const char *id, struct keten_error *err)
@@ -39,6 +43,7 @@ keys_alloc(struct keys **out, const char *id, struct keten_error *err)
 		return error_set(err, KETEN_E_NOMEM, "out of memory for keys");
 	memset(k, 0, sizeof(*k));
 	strcpy(k->id, id); /* length checked by text_valid_id */
+	k->version = KEYS_VERSION;
 	*out = k;
 	return KETEN_OK;
 }
@@ -67,6 +72,52 @@ keys_generate(struct keys **out, const char *id, struct keten_error *err)
 	crypto_sign_keypair(k->sign_pk, k->sign_sk);
 	crypto_box_keypair(k->box_pk, k->box_sk);
 	crypto_box_keypair(k->curve_pk, k->curve_sk);
+	*out = k;
+	return KETEN_OK;
+}
+
+int
+keys_set_identity(struct keys *k, enum keten_kind kind, const char *name,
+                  struct keten_error *err)
+{
+	int broker = strcmp(k->id, "broker") == 0;
+
+	if (kind == KETEN_KIND_NONE && name == NULL) {
+		k->kind = KETEN_KIND_NONE;
+		k->name[0] = '\0';
+		return KETEN_OK;
+	}
+	if (broker)
+		return error_set(err, KETEN_E_USAGE,
+		                 "the broker's keys have no kind or name");
+	if (kind < KETEN_KIND_LOCAL_TEAM || kind > KETEN_KIND_AUDITOR)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "agency kind %d is unknown: use 1-5 (local_team, "
+		    "veilig_thuis, gi, raad, auditor)",
+		    (int)kind);
+	if (name == NULL || !text_valid_name(name))
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "display name '%.64s' is invalid: use 1-%d bytes "
+		    "of UTF-8 text without control characters",
+		    name ? name : "", TEXT_NAME_MAX);
+	k->kind = kind;
+	strcpy(k->name, name); /* length checked by text_valid_name */
+	return KETEN_OK;
+}
+
+int
+keys_successor(struct keys **out, const struct keys *old,
+               struct keten_error *err)
+{
+	struct keys *k = NULL;
+	int rc;
+
+	if ((rc = keys_generate(&k, old->id, err)) != KETEN_OK)
+		return rc;
+	k->kind = old->kind;
+	memcpy(k->name, old->name, sizeof(k->name));
 	*out = k;
 	return KETEN_OK;
 }
@@ -113,12 +164,13 @@ key_file_write(const char *path, const uint8_t *buf, size_t n,
 /* The head of a key file: magic, version, a counted name; returns the
  * offset after it. */
 static size_t
-key_file_head(uint8_t *buf, const char *magic, const char *name)
+key_file_head(uint8_t *buf, const char *magic, uint8_t version,
+              const char *name)
 {
 	size_t len = strlen(name);
 
 	memcpy(buf, magic, 8);
-	buf[8] = KEYS_VERSION;
+	buf[8] = version;
 	buf[9] = (uint8_t)len;
 	memcpy(buf + 10, name, len);
 	return 10 + len;
@@ -133,7 +185,11 @@ keys_save(const struct keys *k, const char *path, struct keten_error *err)
 
 	if ((buf = sodium_malloc(KEYS_FILE_MAX)) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory for keys");
-	n = key_file_head(buf, KEYS_MAGIC, k->id);
+	n = key_file_head(buf, KEYS_MAGIC, KEYS_VERSION, k->id);
+	buf[n++] = (uint8_t)k->kind;
+	buf[n++] = (uint8_t)strlen(k->name);
+	memcpy(buf + n, k->name, strlen(k->name));
+	n += strlen(k->name);
 	memcpy(buf + n, k->sign_sk, 64);
 	n += 64;
 	memcpy(buf + n, k->box_sk, 32);
@@ -191,21 +247,53 @@ key_file_read(uint8_t **buf, size_t *n, const char *path,
 }
 
 /* The counted name after magic and version, if the file has this magic
- * and exactly `rest` bytes after the name; its length, or 0. */
+ * and version and at least `rest` bytes after the name; its length, or 0. */
 static size_t
 key_file_name(char *name, size_t cap, const uint8_t *buf, size_t n,
-              const char *magic, size_t rest)
+              const char *magic, uint8_t version, size_t rest)
 {
 	size_t len;
 
-	if (n < 10 || memcmp(buf, magic, 8) != 0 || buf[8] != KEYS_VERSION)
+	if (n < 10 || memcmp(buf, magic, 8) != 0 || buf[8] != version)
 		return 0;
 	len = buf[9];
-	if (len == 0 || len >= cap || n != 10 + len + rest)
+	if (len == 0 || len >= cap || n < 10 + len + rest)
 		return 0;
 	memcpy(name, buf + 10, len);
 	name[len] = '\0';
 	return memchr(name, 0, len) == NULL ? len : 0;
+}
+
+/*
+ * Reads kind and display name (version 2) into k from buf at *at, and
+ * moves *at past them; a sentence for KETEN_E_KEYFILE if they are
+ * damaged, or NULL. The caller checked that the secrets (128 bytes)
+ * follow *at + 2, so a name of up to 127 bytes is inside the buffer; it
+ * checks the exact size after.
+ */
+static const char *
+key_file_identity(struct keys *k, const uint8_t *buf, size_t *at)
+{
+	size_t len;
+
+	len = buf[*at + 1];
+	if (buf[*at] > KETEN_KIND_AUDITOR)
+		return "its agency kind is unknown";
+	if (len > TEXT_NAME_MAX)
+		return "its display name is longer than 127 bytes";
+	k->kind = (enum keten_kind)buf[*at];
+	memcpy(k->name, buf + *at + 2, len);
+	k->name[len] = '\0';
+	*at += 2 + len;
+	if (len > 0 && !text_valid_name(k->name))
+		return "its display name is not UTF-8 text without control "
+		       "characters";
+	if ((len > 0) != (k->kind != KETEN_KIND_NONE))
+		return "it records a kind without a name, or a name without "
+		       "a kind";
+	if (k->kind != KETEN_KIND_NONE && strcmp(k->id, "broker") == 0)
+		return "the broker's key file records an agency kind";
+	return NULL;
 }
 
 int
@@ -213,8 +301,9 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 {
 	uint8_t *buf = NULL;
 	struct keys *k = NULL;
-	size_t n, idlen;
+	size_t n, at, idlen;
 	char id[KETEN_ID_MAX + 1];
+	const char *damage = NULL;
 	int rc;
 
 	if ((rc = key_file_read(&buf, &n, path, err)) != KETEN_OK)
@@ -227,7 +316,16 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 		               "%s is a witness's key file; it is used by "
 		               "'keten witness', not by an agency",
 		               path);
-	idlen = key_file_name(id, sizeof(id), buf, n, KEYS_MAGIC, 128);
+	if (n >= 9 && memcmp(buf, KEYS_MAGIC, 8) == 0 && buf[8] > KEYS_VERSION)
+		rc = error_set(err, KETEN_E_KEYFILE,
+		               "key file %s has format version %u; this keten "
+		               "reads versions 1 and 2: use a newer keten",
+		               path, (unsigned)buf[8]);
+	idlen =
+	    key_file_name(id, sizeof(id), buf, n, KEYS_MAGIC, 1, KEYS_SECRETS);
+	if (idlen == 0)
+		idlen = key_file_name(id, sizeof(id), buf, n, KEYS_MAGIC,
+		                      KEYS_VERSION, 2 + KEYS_SECRETS);
 	if (idlen == 0)
 		goto out;
 	if (!text_valid_id(id)) {
@@ -238,20 +336,35 @@ keys_load(struct keys **out, const char *path, struct keten_error *err)
 	}
 	if ((rc = keys_alloc(&k, id, err)) != KETEN_OK)
 		goto out;
-	memcpy(k->sign_sk, buf + 10 + idlen, 64);
-	memcpy(k->box_sk, buf + 10 + idlen + 64, 32);
-	memcpy(k->curve_sk, buf + 10 + idlen + 96, 32);
-	if (keys_derive_public(k) != 0) {
-		keys_destroy(&k);
-		rc = error_set(
-		    err, KETEN_E_KEYFILE,
-		    "key file %s is damaged: signing key halves disagree",
-		    path);
-		goto out;
+	k->version = buf[8];
+	at = 10 + idlen;
+	if (k->version >= 2)
+		damage = key_file_identity(k, buf, &at);
+	if (damage == NULL && n != at + KEYS_SECRETS) {
+		rc = error_set(err, KETEN_E_KEYFILE,
+		               "%s is not a keten key file (wrong size or "
+		               "header)",
+		               path);
+		goto fail;
+	}
+	if (damage == NULL) {
+		memcpy(k->sign_sk, buf + at, 64);
+		memcpy(k->box_sk, buf + at + 64, 32);
+		memcpy(k->curve_sk, buf + at + 96, 32);
+		if (keys_derive_public(k) != 0)
+			damage = "signing key halves disagree";
+	}
+	if (damage != NULL) {
+		rc = error_set(err, KETEN_E_KEYFILE,
+		               "key file %s is damaged: %s", path, damage);
+		goto fail;
 	}
 	error_clear(err);
-	rc = KETEN_OK;
 	*out = k;
+	k = NULL;
+	rc = KETEN_OK;
+fail:
+	keys_destroy(&k);
 out:
 	sodium_free(buf);
 	return rc;
@@ -326,7 +439,7 @@ keys_witness_save(const struct witness_keys *k, const char *path,
 
 	if ((buf = sodium_malloc(KEYS_WITNESS_MAX)) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory for keys");
-	n = key_file_head(buf, KEYS_WITNESS_MAGIC, k->name);
+	n = key_file_head(buf, KEYS_WITNESS_MAGIC, KEYS_WITNESS_VER, k->name);
 	memcpy(buf + n, k->cosign_sk, 64);
 	memcpy(buf + n + 64, k->curve_sk, 32);
 	rc = key_file_write(path, buf, n + 96, err);
@@ -346,8 +459,9 @@ keys_witness_load(struct witness_keys **out, const char *path,
 
 	if ((rc = key_file_read(&buf, &n, path, err)) != KETEN_OK)
 		return rc;
-	len = key_file_name(name, sizeof(name), buf, n, KEYS_WITNESS_MAGIC, 96);
-	if (len == 0) {
+	len = key_file_name(name, sizeof(name), buf, n, KEYS_WITNESS_MAGIC,
+	                    KEYS_WITNESS_VER, 96);
+	if (len == 0 || n != 10 + len + 96) {
 		rc = error_set(err, KETEN_E_KEYFILE,
 		               "%s is not a keten witness key file (wrong "
 		               "size or header; make one with 'keten keygen "

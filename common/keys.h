@@ -13,6 +13,11 @@
 
 struct keys {
 	char id[KETEN_ID_MAX + 1];
+	/* Who the keys are (key file version 2): KETEN_KIND_NONE and "" if
+	 * not recorded (the broker's file, a version-1 file). */
+	enum keten_kind kind;
+	char name[TEXT_NAME_MAX + 1];
+	unsigned version; /* the file format it was loaded from (1 or 2) */
 	uint8_t sign_pk[32];
 	uint8_t sign_sk[64];
 	uint8_t box_pk[32];
@@ -24,10 +29,24 @@ struct keys {
 /* New random keys for id, in guarded memory; free with keys_destroy. */
 int keys_generate(struct keys **out, const char *id,
                   struct keten_error *err) WUR;
-/* Writes keys to a new file of mode 0600; refuses to overwrite. */
+/*
+ * Records who the keys are, saved with them: kind 1-5 and a display name
+ * (text_valid_name) for an agency, or KETEN_KIND_NONE and NULL to record
+ * neither; the broker's keys (id "broker") record neither. KETEN_E_USAGE
+ * if the pair is invalid.
+ */
+int keys_set_identity(struct keys *k, enum keten_kind kind, const char *name,
+                      struct keten_error *err) WUR;
+/* New random keys with old's id, kind and name: old's successor in a
+ * rotation. Free with keys_destroy. */
+int keys_successor(struct keys **out, const struct keys *old,
+                   struct keten_error *err) WUR;
+/* Writes keys to a new file of mode 0600 (format version 2); refuses to
+ * overwrite. */
 int keys_save(const struct keys *k, const char *path,
               struct keten_error *err) WUR;
-/* Loads a key file; refuses one that group or others may read. */
+/* Loads a key file of version 1 or 2; refuses one that group or others
+ * may read, or that is damaged (KETEN_E_KEYFILE). */
 int keys_load(struct keys **out, const char *path, struct keten_error *err) WUR;
 /* Wipes and frees the keys and sets *k to NULL; NULL is a no-op. */
 void keys_destroy(struct keys **k);

@@ -9,6 +9,7 @@
 
 #include "bytes.h"
 #include "note.h"
+#include "text.h"
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
@@ -120,53 +121,6 @@ note_b64_decode(uint8_t *out, size_t want, const char *b64, size_t b64_len)
 	return 0;
 }
 
-/* Well-formed UTF-8 with no control character but "\n"; the offset of
- * the first bad byte, or len. */
-static size_t
-text_check(const char *buf, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)buf;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i], need;
-		uint32_t cp;
-		if (c < 0x80) {
-			if ((c < 0x20 && c != '\n') || c == 0x7f)
-				return i;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return i;
-		}
-		if (len - i <= need)
-			return i;
-		for (unsigned j = 1; j <= need; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		/* overlong, surrogate or beyond U+10FFFF */
-		if ((need == 2 &&
-		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0x80 && cp <= 0x9f)) /* C1 controls */
-			return i;
-		i += need + 1;
-	}
-	return len;
-}
-
 /* One signature line, without its "\n": "— <name> <base64>". */
 static int
 split_sig(struct note_sig *s, const char *line, size_t len,
@@ -218,7 +172,7 @@ note_split(struct note *n, const char *buf, size_t len, struct keten_error *err)
 		return error_set(err, KETEN_E_MALFORMED,
 		                 "the signed note has %zu bytes, more than %d",
 		                 len, NOTE_MAX);
-	if ((bad = text_check(buf, len)) != len)
+	if ((bad = text_utf8_check(buf, len)) != len)
 		return error_set(err, KETEN_E_MALFORMED,
 		                 "the signed note has a control character or "
 		                 "invalid UTF-8 at byte %zu",

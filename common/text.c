@@ -73,3 +73,57 @@ text_valid_witness_name(const char *s)
 			return 0;
 	return 1;
 }
+
+size_t
+text_utf8_check(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i], need;
+		uint32_t cp;
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\n') || c == 0x7f)
+				return i;
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return i;
+		}
+		if (len - i <= need)
+			return i;
+		for (unsigned j = 1; j <= need; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		/* overlong, surrogate or beyond U+10FFFF */
+		if ((need == 2 &&
+		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0x80 && cp <= 0x9f)) /* C1 controls */
+			return i;
+		i += need + 1;
+	}
+	return len;
+}
+
+int
+text_valid_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len >= 1 && len <= TEXT_NAME_MAX &&
+	       text_utf8_check(s, len) == len && memchr(s, '\n', len) == NULL;
+}

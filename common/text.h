@@ -26,5 +26,13 @@ int text_valid_id(const char *s);
  * printable ASCII characters, no space and no '+'. */
 #define TEXT_WITNESS_NAME_MAX 127
 int text_valid_witness_name(const char *s);
+/* Well-formed UTF-8 with no control character but "\n" (no overlong
+ * form, surrogate or C1 control); the offset of the first bad byte, or
+ * len if there is none. */
+size_t text_utf8_check(const char *buf, size_t len);
+/* An agency's display name (PROTOCOL.md 22): 1-TEXT_NAME_MAX bytes of
+ * well-formed UTF-8 with no control character at all. */
+#define TEXT_NAME_MAX 127
+int text_valid_name(const char *s);
 
 #endif

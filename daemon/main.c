@@ -143,6 +143,13 @@ serve(const char *path)
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		return 1;
 	}
+	if (c->n_agencies == 0) {
+		log_err("event=start_failed reason=\"%s names no agencies: a "
+		        "broker serves at least one (agencies: in the region "
+		        "config)\"",
+		        c->path);
+		goto out;
+	}
 	if (load_broker_keys(&k, c) != 0)
 		goto out;
 	memcpy(curve_sk, k->curve_sk, 32);

@@ -1,26 +1,31 @@
 /* keten keygen: new key material and the config fragment for it. */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
+/* The config's words, indexed by enum keten_kind - 1. */
 static const char *kinds[] = {"local_team", "veilig_thuis", "gi", "raad",
                               "auditor"};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static void
 help(FILE *f)
 {
-	fputs("usage: keten keygen --id ID --out FILE [--name NAME] [--kind "
-	      "KIND]\n"
+	fputs("usage: keten keygen --id ID --name NAME --kind KIND --out FILE\n"
 	      "       keten keygen --broker --out FILE\n"
 	      "       keten keygen --witness NAME --out FILE\n"
-	      "       keten keygen --show FILE\n\n"
+	      "       keten keygen --show FILE\n"
+	      "       keten keygen --rotate OLD --out NEW (--config FILE | "
+	      "--region ID)\n\n"
 	      "Creates an agency's keys (Ed25519 signing, X25519 for sealed\n"
-	      "content, CURVE transport) in FILE with mode 0600, and prints\n"
-	      "the public halves as a region-config fragment. FILE must not\n"
-	      "exist. Keep it secret: it signs in the agency's name.\n\n"
+	      "content, CURVE transport) in FILE with mode 0600, recording\n"
+	      "its id, kind and display name, and prints the public halves\n"
+	      "as a region-config fragment. FILE must not exist. Keep it\n"
+	      "secret: it signs in the agency's name.\n\n"
 	      "  --id ID       agency id: 1-63 of a-z, 0-9, '-' (lt-almere)\n"
-	      "  --name NAME   display name for the fragment\n"
+	      "  --name NAME   display name (1-127 bytes of UTF-8 text)\n"
 	      "  --kind KIND   local_team, veilig_thuis, gi, raad or auditor\n"
 	      "  --broker      the broker's own keys (id 'broker')\n"
 	      "  --witness NAME  a witness's keys (Ed25519 cosigning, CURVE\n"
@@ -28,6 +33,15 @@ help(FILE *f)
 	      "                lt-almere.example/witness: no space, no '+'\n"
 	      "  --out FILE    where to write the key file\n"
 	      "  --show FILE   print the fragment for an existing key file\n"
+	      "  --rotate OLD  new keys for OLD's agency (or the broker) in\n"
+	      "                --out NEW, and the fragment with 'rotation:',\n"
+	      "                the statement OLD's key signs for the new ones\n"
+	      "                (put both in the region config; keep OLD until\n"
+	      "                the broker has recorded the rotation); with\n"
+	      "                --name and --kind for an OLD that records none\n"
+	      "  -c, --config FILE  the region config, for the region id\n"
+	      "                (default $KETEN_CONFIG)\n"
+	      "  --region ID   the region id, instead of --config\n"
 	      "  -h, --help    this text\n",
 	      f);
 }
@@ -40,20 +54,124 @@ print_witness(const struct keten_public_keys *pub, const char *name)
 	       name, pub->sign_key, pub->transport_key);
 }
 
+/* s in YAML double quotes: a name is UTF-8 with no control character,
+ * so only '"' and '\' need escaping. */
 static void
-print_fragment(const struct keten_public_keys *pub, const char *id,
-               const char *name, const char *kind, int broker, const char *path)
+print_quoted(const char *s)
 {
-	if (broker) {
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+/*
+ * The config fragment for a key file: the broker: block, or one
+ * agencies: entry. A file that records no kind gets placeholders that
+ * config_load refuses, never a guess. rotation may be NULL.
+ */
+static void
+print_fragment(const struct keten_key_info *k, const char *path,
+               const char *rotation)
+{
+	const char *in = "    ";
+
+	if (strcmp(k->agency, "broker") == 0) {
 		printf("broker:\n  key_file: %s\n  sign_key: %s\n"
 		       "  transport_key: %s\n",
-		       path, pub->sign_key, pub->transport_key);
-		return;
+		       path, k->pub.sign_key, k->pub.transport_key);
+		in = "  ";
+	} else if (k->kind == KETEN_KIND_NONE) {
+		printf("  # %s records no kind and no name: it was made\n"
+		       "  # before key files did (format version %u). Replace "
+		       "both\n"
+		       "  # \"?\" below: the agency's display name, and its "
+		       "kind\n"
+		       "  # (local_team, veilig_thuis, gi, raad or auditor).\n"
+		       "  # 'keten keygen --rotate' with --name and --kind "
+		       "records\n"
+		       "  # them in the new key file.\n"
+		       "  - id: %s\n    name: \"?\"\n    kind: \"?\"\n",
+		       path, k->version, k->agency);
+	} else {
+		printf("  - id: %s\n    name: ", k->agency);
+		print_quoted(k->name);
+		printf("\n    kind: %s\n",
+		       (size_t)k->kind <= N_KINDS ? kinds[k->kind - 1] : "?");
 	}
-	printf("  - id: %s\n    name: \"%s\"\n    kind: %s\n    sign_key: %s\n"
-	       "    box_key: %s\n    transport_key: %s\n",
-	       id, name ? name : id, kind ? kind : "local_team", pub->sign_key,
-	       pub->box_key, pub->transport_key);
+	if (strcmp(k->agency, "broker") != 0)
+		printf("    sign_key: %s\n    box_key: %s\n    transport_key: "
+		       "%s\n",
+		       k->pub.sign_key, k->pub.box_key, k->pub.transport_key);
+	if (rotation != NULL)
+		printf("%srotation: %s\n", in, rotation);
+}
+
+/* --kind's word as a kind in *out (KETEN_KIND_NONE for no word); -1
+ * after saying why if it is no kind. */
+static int
+kind_arg(enum keten_kind *out, const char *word)
+{
+	*out = KETEN_KIND_NONE;
+	for (size_t i = 0; word != NULL && i < N_KINDS; i++)
+		if (strcmp(word, kinds[i]) == 0)
+			*out = (enum keten_kind)(i + 1);
+	if (word == NULL || *out != KETEN_KIND_NONE)
+		return 0;
+	fprintf(stderr,
+	        "keten keygen: unknown kind '%s': use local_team, "
+	        "veilig_thuis, gi, raad or auditor\n",
+	        word);
+	return -1;
+}
+
+static int
+show(const char *path)
+{
+	char witness_name[KETEN_WITNESS_NAME_MAX + 1];
+	struct keten_public_keys pub;
+	struct keten_key_info info;
+	struct keten_error err;
+
+	if (keten_witness_key_public(&pub, witness_name, path, &err) ==
+	    KETEN_OK) {
+		print_witness(&pub, witness_name);
+		return EXIT_OK;
+	}
+	if (keten_key_info(&info, path, &err) != KETEN_OK)
+		return cli_fail("keygen", &err);
+	print_fragment(&info, path, NULL);
+	return EXIT_OK;
+}
+
+static int
+rotate(const char *old, const char *out, const char *config, const char *region,
+       const char *kind, const char *name)
+{
+	struct keten_key_info info;
+	struct keten_error err;
+	enum keten_kind k;
+	char *rotation = NULL;
+
+	if (out == NULL || (config == NULL && region == NULL)) {
+		fprintf(stderr,
+		        "keten keygen: --rotate OLD takes --out NEW and "
+		        "the region: --config FILE (or $KETEN_CONFIG) "
+		        "or --region ID\n");
+		return EXIT_USAGE;
+	}
+	if (kind_arg(&k, kind) != 0)
+		return EXIT_USAGE;
+	if (keten_keygen_rotate(&info, &rotation, out, old, region,
+	                        region ? NULL : config, k, name,
+	                        &err) != KETEN_OK)
+		return cli_fail("keygen", &err);
+	print_fragment(&info, out, rotation);
+	free(rotation);
+	return EXIT_OK;
 }
 
 int
@@ -67,18 +185,20 @@ cmd_keygen(int argc, char **argv)
 	    {"witness", required_argument, NULL, 'w'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"show", required_argument, NULL, 's'},
+	    {"rotate", required_argument, NULL, 'r'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"region", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *id = NULL, *name = NULL, *kind = NULL, *out = NULL,
-	           *show = NULL, *witness = NULL;
-	char witness_name[KETEN_WITNESS_NAME_MAX + 1];
-	struct keten_public_keys pub;
+	           *shown = NULL, *witness = NULL, *old = NULL, *region = NULL;
+	const char *config = NULL;
+	struct keten_key_info info;
 	struct keten_error err;
-	char shown_id[KETEN_ID_MAX + 1];
-	int broker = 0, ch, ok = 0;
+	int broker = 0, ch;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hc:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'i':
 			id = optarg;
@@ -99,7 +219,16 @@ cmd_keygen(int argc, char **argv)
 			out = optarg;
 			break;
 		case 's':
-			show = optarg;
+			shown = optarg;
+			break;
+		case 'r':
+			old = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'R':
+			region = optarg;
 			break;
 		case 'h':
 			help(stdout);
@@ -109,48 +238,50 @@ cmd_keygen(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (show != NULL && keten_witness_key_public(&pub, witness_name, show,
-	                                             &err) == KETEN_OK) {
-		print_witness(&pub, witness_name);
-		return EXIT_OK;
+	if (optind != argc ||
+	    (shown || old) + (witness != NULL) + broker + (id != NULL) > 1 ||
+	    (shown && (old || out)) || ((config || region) && !old) ||
+	    ((name || kind) && !id && !old)) {
+		fprintf(stderr, "keten keygen: give one of --id, --broker, "
+		                "--witness, --show and --rotate, with only its "
+		                "own options (keten keygen --help)\n");
+		return EXIT_USAGE;
 	}
-	if (show != NULL) {
-		if (keten_key_public(&pub, shown_id, show, &err) != KETEN_OK)
-			return cli_fail("keygen", &err);
-		print_fragment(&pub, shown_id, name, kind,
-		               strcmp(shown_id, "broker") == 0, show);
-		return EXIT_OK;
-	}
+	if (shown != NULL)
+		return show(shown);
+	if (old != NULL)
+		return rotate(old, out,
+		              config ? config : getenv("KETEN_CONFIG"), region,
+		              kind, name);
 	if (witness != NULL) {
-		if (out == NULL || optind != argc || broker || id != NULL) {
+		if (out == NULL) {
 			fprintf(stderr, "keten keygen: --witness NAME takes "
-			                "--out FILE and nothing else\n");
+			                "--out FILE\n");
 			return EXIT_USAGE;
 		}
-		if (keten_keygen_witness(&pub, out, witness, &err) != KETEN_OK)
+		if (keten_keygen_witness(&info.pub, out, witness, &err) !=
+		    KETEN_OK)
 			return cli_fail("keygen", &err);
-		print_witness(&pub, witness);
+		print_witness(&info.pub, witness);
 		return EXIT_OK;
 	}
-	if (broker)
-		id = "broker";
-	if (id == NULL || out == NULL || optind != argc) {
+	if (out == NULL ||
+	    (!broker && (id == NULL || name == NULL || kind == NULL))) {
 		fprintf(stderr,
-		        "keten keygen: --id (or --broker) and --out are "
-		        "required\n");
+		        "keten keygen: --out is required, with --broker or "
+		        "with --id, --name and --kind\n");
 		return EXIT_USAGE;
 	}
-	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		ok |= strcmp(kind, kinds[i]) == 0;
-	if (kind && !ok) {
-		fprintf(stderr,
-		        "keten keygen: unknown kind '%s': use "
-		        "local_team, veilig_thuis, gi, raad or auditor\n",
-		        kind);
+	memset(&info, 0, sizeof(info));
+	if (kind_arg(&info.kind, broker ? NULL : kind) != 0)
 		return EXIT_USAGE;
-	}
-	if (keten_keygen(&pub, out, id, &err) != KETEN_OK)
+	snprintf(info.agency, sizeof(info.agency), "%s",
+	         broker ? "broker" : id);
+	snprintf(info.name, sizeof(info.name), "%s", broker ? "" : name);
+	if (keten_keygen_agency(&info.pub, out, broker ? "broker" : id,
+	                        info.kind, broker ? NULL : name,
+	                        &err) != KETEN_OK)
 		return cli_fail("keygen", &err);
-	print_fragment(&pub, id, name, kind, broker, out);
+	print_fragment(&info, out, NULL);
 	return EXIT_OK;
 }

@@ -45,7 +45,8 @@ set +e
 check "ping without broker exits 3" 3 $?
 "$keten" send referral --to vt-flevoland >/dev/null 2>&1
 check "usage error exits 2" 2 $?
-"$keten" keygen --id lt-almere --out "$(key lt-almere)" >/dev/null 2>&1
+"$keten" keygen --id lt-almere --name "Lokaal team Almere" --kind local_team \
+    --out "$(key lt-almere)" >/dev/null 2>&1
 check "keygen refuses to overwrite" 2 $?
 set -e
 

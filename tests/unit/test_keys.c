@@ -88,17 +88,25 @@ test_roundtrip(void)
 	}
 
 	path_of(path, "lt-almere.key");
+	CHECK_INT(keys_set_identity(k, KETEN_KIND_LOCAL_TEAM,
+	                            "Lokaal team Almere", &err),
+	          KETEN_OK);
 	CHECK_INT(keys_save(k, path, &err), KETEN_OK);
 	CHECK_INT(stat(path, &st), 0);
 	CHECK(S_ISREG(st.st_mode));
 	CHECK_INT(st.st_mode & 0777, 0600);
-	/* The layout: magic, version, id length, id, three secret keys. */
+	/* The layout (version 2): magic, version, id length, id, kind,
+	 * name length, name, three secret keys. */
 	n = slurp(path, file, sizeof(file));
-	CHECK_INT(n, 8 + 1 + 1 + 9 + 64 + 32 + 32);
+	CHECK_INT(n, 8 + 1 + 1 + 9 + 1 + 1 + 18 + 64 + 32 + 32);
 	CHECK(memcmp(file, "KETENKEY", 8) == 0);
-	CHECK_INT(file[8], 1);
+	CHECK_INT(file[8], 2);
 	CHECK_INT(file[9], 9);
 	CHECK(memcmp(file + 10, "lt-almere", 9) == 0);
+	CHECK_INT(file[19], KETEN_KIND_LOCAL_TEAM);
+	CHECK_INT(file[20], 18);
+	CHECK(memcmp(file + 21, "Lokaal team Almere", 18) == 0);
+	CHECK(memcmp(file + 39, k->sign_sk, 64) == 0);
 
 	CHECK_INT(load(&l, path), KETEN_OK);
 	CHECK(l != NULL);
@@ -110,6 +118,9 @@ test_roundtrip(void)
 		CHECK(sodium_memcmp(l->sign_sk, k->sign_sk, 64) == 0);
 		CHECK(sodium_memcmp(l->box_sk, k->box_sk, 32) == 0);
 		CHECK(sodium_memcmp(l->curve_sk, k->curve_sk, 32) == 0);
+		CHECK_INT(l->kind, KETEN_KIND_LOCAL_TEAM);
+		CHECK(strcmp(l->name, "Lokaal team Almere") == 0);
+		CHECK_INT(l->version, 2);
 	}
 	CHECK_INT(err.code, KETEN_OK); /* success clears err */
 	keys_destroy(&l);
@@ -166,7 +177,7 @@ test_refusals(void)
 	CHECK_INT(keys_save(k, good, &err), KETEN_OK);
 	keys_destroy(&k);
 	n = slurp(good, file, sizeof(file));
-	CHECK_INT(n, 10 + 12 + 128);
+	CHECK_INT(n, 10 + 12 + 2 + 128); /* no kind, no name */
 
 	/* Readable by group or others. */
 	CHECK_INT(chmod(good, 0644), 0);
@@ -226,8 +237,12 @@ test_refusals(void)
 	CHECK_STR_HAS(err.message, path);
 	CHECK(k == NULL);
 	memcpy(copy, file, (size_t)n);
-	copy[8] = 2;
+	copy[8] = 3;
 	path_of(path, "version.key");
+	spit(path, copy, (size_t)n, 0600);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "format version 3");
+	copy[8] = 0;
 	spit(path, copy, (size_t)n, 0600);
 	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
 	memcpy(copy, file, (size_t)n);
@@ -247,7 +262,7 @@ test_refusals(void)
 	 * a wrong public half makes bad signatures and can leak the seed.
 	 */
 	memcpy(copy, file, (size_t)n);
-	copy[10 + 12 + 63] ^= 1; /* last byte of the public half */
+	copy[10 + 12 + 2 + 63] ^= 1; /* last byte of the public half */
 	path_of(path, "halves.key");
 	spit(path, copy, (size_t)n, 0600);
 	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
@@ -255,7 +270,7 @@ test_refusals(void)
 	CHECK(k == NULL);
 	keys_destroy(&k);
 	memcpy(copy, file, (size_t)n);
-	copy[10 + 12 + 0] ^= 1; /* first byte of the seed */
+	copy[10 + 12 + 2 + 0] ^= 1; /* first byte of the seed */
 	path_of(path, "halves2.key");
 	spit(path, copy, (size_t)n, 0600);
 	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
@@ -427,6 +442,155 @@ test_witness(void)
 	          KETEN_OK);
 }
 
+/* Issue 16: version 2 records kind and name; version 1 still loads; a
+ * damaged kind or name is refused; the successor keeps who it is. */
+static void
+test_identity(void)
+{
+	char path[PATH_MAX];
+	struct keys *k = NULL, *l = NULL, *m = NULL;
+	uint8_t file[512], v1[512];
+	long n;
+	size_t at;
+
+	CHECK_INT(keys_generate(&k, "vt-flevoland", &err), KETEN_OK);
+	CHECK_INT(keys_set_identity(k, KETEN_KIND_VEILIG_THUIS,
+	                            "Veilig Thuis Flevoland \"VT\" — ✓", &err),
+	          KETEN_OK);
+	path_of(path, "vt2.key");
+	CHECK_INT(keys_save(k, path, &err), KETEN_OK);
+	n = slurp(path, file, sizeof(file));
+	CHECK_INT(load(&l, path), KETEN_OK);
+	CHECK(l != NULL && l->kind == KETEN_KIND_VEILIG_THUIS &&
+	      strcmp(l->name, k->name) == 0 && l->version == 2);
+	keys_destroy(&l);
+
+	/* Version 1 (no kind, no name): the same keys still load. */
+	at = 10 + 12;
+	memcpy(v1, file, at);
+	v1[8] = 1;
+	memcpy(v1 + at, file + (size_t)n - 128, 128);
+	path_of(path, "vt1.key");
+	spit(path, v1, at + 128, 0600);
+	CHECK_INT(load(&l, path), KETEN_OK);
+	CHECK(l != NULL && l->kind == KETEN_KIND_NONE && l->name[0] == '\0' &&
+	      l->version == 1 && memcmp(l->sign_pk, k->sign_pk, 32) == 0 &&
+	      memcmp(l->curve_pk, k->curve_pk, 32) == 0);
+	/* the successor of a version-1 file: same id, nothing recorded */
+	if (l != NULL) {
+		CHECK_INT(keys_successor(&m, l, &err), KETEN_OK);
+		CHECK(m != NULL && strcmp(m->id, "vt-flevoland") == 0 &&
+		      m->kind == KETEN_KIND_NONE &&
+		      memcmp(m->sign_pk, l->sign_pk, 32) != 0);
+		keys_destroy(&m);
+	}
+	keys_destroy(&l);
+	/* a version-1 file one byte short or long is refused */
+	spit(path, v1, at + 127, 0600);
+	CHECK_INT(load(&l, path), KETEN_E_KEYFILE);
+	v1[at + 128] = 0;
+	spit(path, v1, at + 129, 0600);
+	CHECK_INT(load(&l, path), KETEN_E_KEYFILE);
+
+	/* The successor keeps id, kind and name, with fresh keys. */
+	CHECK_INT(keys_successor(&m, k, &err), KETEN_OK);
+	CHECK(m != NULL && strcmp(m->id, k->id) == 0 && m->kind == k->kind &&
+	      strcmp(m->name, k->name) == 0 &&
+	      memcmp(m->sign_pk, k->sign_pk, 32) != 0 &&
+	      memcmp(m->box_pk, k->box_pk, 32) != 0 &&
+	      memcmp(m->curve_pk, k->curve_pk, 32) != 0);
+	keys_destroy(&m);
+
+	/* Damaged version-2 files: every one refused, cleanly. */
+	{
+		const size_t kind_at = 10 + 12, len_at = kind_at + 1;
+		const struct {
+			size_t at;
+			uint8_t value;
+			const char *why;
+		} bad[] = {
+		    {kind_at, 6, "kind is unknown"},
+		    {kind_at, 0xff, "kind is unknown"},
+		    {kind_at, 0, "a kind without a name"},
+		    {len_at, 0, "a kind without a name"},
+		    {len_at, 200, "longer than 127 bytes"},
+		    {len_at + 1, 0x01, "not UTF-8 text"},
+		    {len_at + 1, 0xc0, "not UTF-8 text"},
+		    {len_at + 1, '\n', "not UTF-8 text"},
+		};
+		uint8_t copy[512];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			memcpy(copy, file, (size_t)n);
+			copy[bad[i].at] = bad[i].value;
+			path_of(path, "damaged2.key");
+			spit(path, copy, (size_t)n, 0600);
+			CHECK_INT(load(&l, path), KETEN_E_KEYFILE);
+			CHECK(l == NULL);
+			CHECK_STR_HAS(err.message, path);
+			CHECK_STR_HAS(err.message, bad[i].why);
+		}
+		/* a name length that runs past the end */
+		memcpy(copy, file, len_at + 1);
+		copy[len_at] = 127;
+		spit(path, copy, len_at + 1 + 20, 0600);
+		CHECK_INT(load(&l, path), KETEN_E_KEYFILE);
+		CHECK_STR_HAS(err.message, "wrong size");
+		/* the broker's file with a kind */
+		keys_destroy(&m);
+		CHECK_INT(keys_generate(&m, "broker", &err), KETEN_OK);
+		path_of(path, "broker2.key");
+		CHECK_INT(keys_save(m, path, &err), KETEN_OK);
+		keys_destroy(&m);
+		n = slurp(path, copy, sizeof(copy));
+		CHECK_INT(n, 10 + 6 + 2 + 128);
+		CHECK_INT(load(&l, path), KETEN_OK);
+		CHECK(l != NULL && l->kind == KETEN_KIND_NONE);
+		keys_destroy(&l);
+		memmove(copy + 18 + 3, copy + 18, 128);
+		copy[16] = KETEN_KIND_GI;
+		copy[17] = 3;
+		memcpy(copy + 18, "GIx", 3);
+		path_of(path, "broker-kind.key");
+		spit(path, copy, (size_t)n + 3, 0600);
+		CHECK_INT(load(&l, path), KETEN_E_KEYFILE);
+		CHECK_STR_HAS(err.message, "broker's key file records");
+	}
+
+	/* keys_set_identity refuses what a file could not record. */
+	{
+		char long_name[200];
+
+		memset(long_name, 'n', 128);
+		long_name[128] = '\0';
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_NONE, "x", &err),
+		          KETEN_E_USAGE);
+		CHECK_INT(keys_set_identity(k, (enum keten_kind)6, "x", &err),
+		          KETEN_E_USAGE);
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_GI, NULL, &err),
+		          KETEN_E_USAGE);
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_GI, "", &err),
+		          KETEN_E_USAGE);
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_GI, "a\tb", &err),
+		          KETEN_E_USAGE);
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_GI, long_name, &err),
+		          KETEN_E_USAGE);
+		CHECK_STR_HAS(err.message, "display name");
+		long_name[127] = '\0';
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_GI, long_name, &err),
+		          KETEN_OK);
+		CHECK_INT(k->kind, KETEN_KIND_GI);
+		CHECK_INT(keys_set_identity(k, KETEN_KIND_NONE, NULL, &err),
+		          KETEN_OK);
+		CHECK(k->kind == KETEN_KIND_NONE && k->name[0] == '\0');
+	}
+	keys_destroy(&k);
+	CHECK_INT(keys_generate(&k, "broker", &err), KETEN_OK);
+	CHECK_INT(keys_set_identity(k, KETEN_KIND_AUDITOR, "B", &err),
+	          KETEN_E_USAGE);
+	keys_destroy(&k);
+}
+
 int
 main(void)
 {
@@ -445,6 +609,7 @@ main(void)
 	test_roundtrip();
 	test_refusals();
 	test_witness();
+	test_identity();
 	cleanup();
 	return check_done("test_keys");
 }
