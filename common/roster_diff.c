@@ -3,6 +3,7 @@
  * as the changes of the next roster record. Pure: no I/O; must never
  * decide what a statement proves (roster_apply verifies every change).
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +98,7 @@ diff_never_had(struct diff *d, const struct revocation *v)
 	text_key_to_b64(b64, v->sign_pk);
 	return error_set(d->err, KETEN_E_CONFIG,
 	                 "%s:%d: revoked: agency '%s' never had sign_key %s; "
-	                 "copy the key from the agency's old config entry "
-	                 "(or 'keten keygen --show' of its key file)",
+	                 "check it ('keten keygen --show' of the old key file)",
 	                 d->c->path, v->line, v->agency, b64);
 }
 
@@ -109,60 +109,71 @@ diff_kind(struct diff *d, const struct agency *a, const struct agency *now)
 		return KETEN_OK;
 	return error_set(d->err, KETEN_E_CONFIG,
 	                 "%s:%d: agency '%s' is recorded as %s, not %s: an "
-	                 "agency's kind cannot change; give it a new id (and "
-	                 "remove the old one once its cases are handed on)",
+	                 "agency's kind cannot change; give it a new id",
 	                 d->c->path, a->line, a->id,
 	                 config_kind_name(now->kind),
 	                 config_kind_name(a->kind));
 }
 
-/* Who had sign_pk (an agency id or "broker") and from which record, or
- * NULL: roster_apply refuses a signing key used twice, the diff says so
- * first with the config line. */
-static const char *
-diff_key_owner(const struct roster *r, const uint8_t *sign_pk, uint64_t *from)
+/* The key set with signing key sign_pk of any agency or the broker, and
+ * whose it was, or NULL: roster_apply refuses a signing key used twice,
+ * the diff says so first, with the config line. */
+static const struct roster_keyset *
+diff_key_owner(const struct roster *r, const uint8_t *sign_pk,
+               const char **owner)
 {
 	struct roster_keyset *const *ks;
 	size_t k = roster_broker_keys(r, &ks);
 
+	*owner = WIRE_BROKER_ID;
 	for (size_t i = 0; i < k; i++)
-		if (memcmp(ks[i]->keys.sign, sign_pk, 32) == 0) {
-			*from = ks[i]->from_seq;
-			return WIRE_BROKER_ID;
-		}
+		if (memcmp(ks[i]->keys.sign, sign_pk, 32) == 0)
+			return ks[i];
 	for (size_t i = 0; i < roster_members(r); i++) {
 		const struct roster_member *m = roster_member(r, i);
 
+		*owner = m->now.id;
 		for (size_t j = 0; j < m->n_keysets; j++)
-			if (memcmp(m->keysets[j]->keys.sign, sign_pk, 32) ==
-			    0) {
-				*from = m->keysets[j]->from_seq;
-				return m->now.id;
-			}
+			if (memcmp(m->keysets[j]->keys.sign, sign_pk, 32) == 0)
+				return m->keysets[j];
 	}
 	return NULL;
 }
 
+/* "FILE:LINE: agency 'ID'" (or "FILE: broker": that section has no line
+ * of its own), the start of a refusal. */
+static void
+diff_where(char *out, size_t len, const struct diff *d, const char *who,
+           int line)
+{
+	if (strcmp(who, WIRE_BROKER_ID) == 0)
+		snprintf(out, len, "%s: broker", d->c->path);
+	else
+		snprintf(out, len, "%s:%d: agency '%s'", d->c->path, line, who);
+}
+
 /* New keys (a JOIN, ROTATE, REKEY or BROKER change) need a signing key
- * never recorded before; line 0: the broker section (no line known). */
+ * never recorded before. */
 static int
 diff_key_fresh(struct diff *d, const char *who, int line,
                const uint8_t *sign_pk)
 {
-	uint64_t from = 0;
-	const char *owner = diff_key_owner(d->r, sign_pk, &from);
-	char where[16] = "";
+	const char *owner;
+	const struct roster_keyset *ks = diff_key_owner(d->r, sign_pk, &owner);
+	char where[PATH_MAX + 128], revoked[48] = "";
 
-	if (owner == NULL)
+	if (ks == NULL)
 		return KETEN_OK;
-	if (line > 0)
-		snprintf(where, sizeof(where), ":%d", line);
-	return error_set(
-	    d->err, KETEN_E_CONFIG,
-	    "%s%s: %s: its sign_key was %s's from record %llu and "
-	    "a signing key is never used twice; make new keys with "
-	    "'keten keygen --rotate' (or 'keten keygen')",
-	    d->c->path, where, who, owner, (unsigned long long)from);
+	diff_where(where, sizeof(where), d, who, line);
+	if (ks->revoked_seq != 0)
+		snprintf(revoked, sizeof(revoked), ", revoked at record %llu",
+		         (unsigned long long)ks->revoked_seq);
+	return error_set(d->err, KETEN_E_CONFIG,
+	                 "%s: this sign_key was %s's from record %llu%s, and a "
+	                 "key is never used twice; make new keys ('keten "
+	                 "keygen --rotate')",
+	                 where, owner, (unsigned long long)ks->from_seq,
+	                 revoked);
 }
 
 /* Keys are a set known by its signing key: box or transport key alone
@@ -170,16 +181,14 @@ diff_key_fresh(struct diff *d, const char *who, int line,
 static int
 diff_keys_together(struct diff *d, const char *who, int line)
 {
-	char where[16] = "";
+	char where[PATH_MAX + 128];
 
-	if (line > 0)
-		snprintf(where, sizeof(where), ":%d", line);
+	diff_where(where, sizeof(where), d, who, line);
 	return error_set(d->err, KETEN_E_CONFIG,
-	                 "%s%s: %s: box_key or transport_key differ from "
-	                 "those recorded but sign_key does not: keys change "
-	                 "together; run 'keten keygen --rotate OLD.key --out "
-	                 "NEW.key' and use all it prints",
-	                 d->c->path, where, who);
+	                 "%s: transport_key or box_key changed but not "
+	                 "sign_key; keys change together: use all that 'keten "
+	                 "keygen --rotate' prints",
+	                 where);
 }
 
 /* A BROKER change to the config's broker keys (box stays empty). */
@@ -209,18 +218,17 @@ diff_broker(struct diff *d)
 	if (memcmp(now->sign, c->broker_sign_pk, 32) == 0)
 		return memcmp(now->transport, c->broker_curve_pk, 32) == 0
 		           ? KETEN_OK
-		           : diff_keys_together(d, "broker", 0);
+		           : diff_keys_together(d, WIRE_BROKER_ID, 0);
 	if (c->broker_rotation == NULL)
 		return error_set(
 		    d->err, KETEN_E_CONFIG,
-		    "%s: broker.sign_key differs from the broker key recorded "
-		    "but broker.rotation is missing: run 'keten keygen "
-		    "--rotate "
-		    "OLD.key --out NEW.key' with the broker's current key file "
-		    "and add the 'rotation:' it prints under broker:",
+		    "%s: broker.sign_key changed but broker.rotation is "
+		    "missing: run 'keten keygen --rotate OLD.key --out "
+		    "NEW.key' "
+		    "on the broker's key file and add the rotation: it prints",
 		    c->path);
-	if ((rc = diff_key_fresh(d, "broker", c->broker_rotation_line,
-	                         c->broker_sign_pk)) != KETEN_OK)
+	if ((rc = diff_key_fresh(d, WIRE_BROKER_ID, 0, c->broker_sign_pk)) !=
+	    KETEN_OK)
 		return rc;
 	ch = diff_broker_change(d);
 	ch->rotation = c->broker_rotation;
@@ -327,12 +335,10 @@ diff_rekeys(struct diff *d, enum roster_action pass)
 		if (a->rotation == NULL)
 			return error_set(
 			    d->err, KETEN_E_CONFIG,
-			    "%s:%d: agency '%s': its keys differ from those "
-			    "recorded but it has no 'rotation:'; run 'keten "
-			    "keygen --rotate OLD.key --out NEW.key' with its "
-			    "current key file and add the 'rotation:' it "
-			    "prints "
-			    "(or list a compromised key under revoked:)",
+			    "%s:%d: agency '%s': keys changed without "
+			    "'rotation:'; run 'keten keygen --rotate OLD.key "
+			    "--out NEW.key' on its key file and add the "
+			    "rotation: it prints (or revoke the old key)",
 			    d->c->path, a->line, a->id);
 		ch = diff_add(d, ROSTER_ROTATE, a->id);
 		diff_keys_of(&ch->keys, a);
