@@ -48,6 +48,17 @@ check "usage error exits 2" 2 $?
 "$keten" keygen --id lt-almere --name "Lokaal team Almere" --kind local_team \
     --out "$(key lt-almere)" >/dev/null 2>&1
 check "keygen refuses to overwrite" 2 $?
+# Key files know who they are: --show prints each kind and name back.
+for kind in local_team veilig_thuis gi raad auditor; do
+	"$keten" keygen --id "k-${kind//_/-}" --name "Naam $kind" \
+	    --kind "$kind" --out "$tmp/$kind.key" >/dev/null
+	check "keygen --show kind $kind" "    kind: $kind" \
+	    "$("$keten" keygen --show "$tmp/$kind.key" | grep '^    kind:')"
+	check "keygen --show name $kind" "    name: \"Naam $kind\"" \
+	    "$("$keten" keygen --show "$tmp/$kind.key" | grep '^    name:')"
+done
+"$keten" keygen --id k-x --out "$tmp/nokind.key" >/dev/null 2>&1
+check "keygen without --kind is a usage error" 2 $?
 set -e
 
 "$ketend" -c "$config" 2>"$tmp/ketend.log" &
