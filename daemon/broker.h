@@ -34,7 +34,7 @@
 struct broker {
 	struct liveconf *live; /* swapped by the I/O thread on SIGHUP */
 	struct store *store;
-	const struct signer *signer;
+	struct signer *signer; /* signs checkpoints and roster records */
 	void *zctx;
 	atomic_bool
 	    stopping; /* set by the I/O thread once it stops dispatching */
@@ -50,17 +50,7 @@ struct writer_start {
 	struct store_writer *w;
 };
 void *writer_main(void *start); /* the single writer thread */
-/*
- * The roster hook of a reload: called by the writer, in its thread, before
- * next replaces cur, with the writer's state (it may record in the chain).
- * KETEN_OK lets the reload go on; anything else refuses it, with a
- * sentence in err that the log shows. Today the config's agency list is
- * the roster, so it has nothing to record.
- */
-int writer_roster_reload(struct store_writer *w, const struct config *cur,
-                         const struct config *next,
-                         struct keten_error *err) WUR;
-void *zap_main(void *broker); /* the ZAP handler thread */
+void *zap_main(void *broker);   /* the ZAP handler thread */
 /* Runs the I/O loop until SIGINT/SIGTERM/SIGQUIT, reloading the config on
  * SIGHUP; returns 0 on a clean stop. */
 int transport_run(struct broker *b, const uint8_t curve_sk[32]);

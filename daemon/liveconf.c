@@ -236,16 +236,32 @@ liveconf_describe(char *buf, size_t cap, const struct config *cur,
 	         same(limits), same(witnesses));
 }
 
+const struct revocation *
+liveconf_revoked(const struct config *c, const char *id)
+{
+	const struct agency *a = config_find(c, id);
+
+	for (size_t i = 0; a != NULL && i < c->n_revoked; i++)
+		if (strcmp(c->revoked[i].agency, id) == 0 &&
+		    memcmp(c->revoked[i].sign_pk, a->sign_pk, 32) == 0)
+			return &c->revoked[i];
+	return NULL;
+}
+
 const struct agency *
 liveconf_member(const struct config *c, const char *id)
 {
-	return config_find(c, id);
+	const struct agency *a = config_find(c, id);
+
+	return a != NULL && liveconf_revoked(c, id) == NULL ? a : NULL;
 }
 
 const struct agency *
 liveconf_member_by_transport(const struct config *c, const uint8_t pk[32])
 {
-	return config_find_transport(c, pk);
+	const struct agency *a = config_find_transport(c, pk);
+
+	return a != NULL && liveconf_revoked(c, a->id) == NULL ? a : NULL;
 }
 
 size_t

@@ -70,8 +70,13 @@ void liveconf_describe(char *buf, size_t cap, const struct config *cur,
  * thread asks them here, so the roster recorded in the chain can answer
  * them later in one place.
  */
-/* The member with this id, or NULL. */
+/* The member with this id, or NULL: also NULL for an agency whose keys
+ * the config's `revoked:` list names (PROTOCOL.md 22.4: refused at once;
+ * the roster records the revocation before the config is in force). */
 const struct agency *liveconf_member(const struct config *c, const char *id);
+/* The `revoked:` entry that names agency id's keys in c, or NULL. */
+const struct revocation *liveconf_revoked(const struct config *c,
+                                          const char *id);
 /* The member whose CURVE transport key is pk, or NULL. */
 const struct agency *liveconf_member_by_transport(const struct config *c,
                                                   const uint8_t pk[32]);

@@ -41,8 +41,10 @@ struct store_item {
 	const uint8_t *sealed;
 	size_t sealed_len;
 	uint8_t message_id[KETEN_MSG_ID_LEN];
-	struct case_msg msg; /* seq and at_us are the writer's to fill */
-	uint64_t known_size; /* the request's: proves the receipt's cp */
+	uint8_t signer_pk[32]; /* the key its signature verified with: it
+	                        * must still be in force when it commits */
+	struct case_msg msg;   /* seq and at_us are the writer's to fill */
+	uint64_t known_size;   /* the request's: proves the receipt's cp */
 	/* ack */
 	const char *agency;
 	uint64_t ack_seq;

@@ -11,6 +11,7 @@
 #include "chain.h"
 #include "log.h"
 #include "store_impl.h"
+#include "roster.h"
 
 /* A resubmitted message id: same envelope means the same record. */
 static int
@@ -79,6 +80,34 @@ store_write_append(struct store_writer *w, MDB_txn *txn, const uint8_t *env,
 	return 0;
 }
 
+/* KETEN_OK if the signer's keys in force are still those it->signer_pk
+ * names and its recipient is still a member, else the refusal in it->err. */
+static int
+in_force(const struct store_writer *w, struct store_item *it)
+{
+	const struct roster *r = w->roster_next ? w->roster_next : w->s->roster;
+	struct keten_error why;
+	const struct agency *a;
+
+	if (r == NULL || roster_last_seq(r) == 0)
+		return KETEN_OK; /* a log from before the roster: the config's
+		                  */
+	a = roster_find(r, it->msg.sender, RECORD_SEQ_NOW, &why);
+	if (a == NULL || memcmp(a->sign_pk, it->signer_pk, 32) != 0)
+		return error_set(&it->err, KETEN_E_SIGNER,
+		                 "%s's keys changed while this message was on "
+		                 "its way (%s): sign it again with the keys in "
+		                 "force",
+		                 it->msg.sender,
+		                 a == NULL ? why.message : "rotated");
+	if (it->msg.recipient[0] != '\0' &&
+	    roster_find(r, it->msg.recipient, RECORD_SEQ_NOW, &why) == NULL)
+		return error_set(&it->err, KETEN_E_RECIPIENT,
+		                 "the recipient is no longer in the region: %s",
+		                 why.message);
+	return KETEN_OK;
+}
+
 static int
 apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
              int64_t now_us)
@@ -98,6 +127,12 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	if (rc != MDB_NOTFOUND)
 		return rc;
 
+	/* Checked by a worker against the config of its time: a roster
+	 * record committed since may have rotated, revoked or removed its
+	 * signer or its recipient, and a record must verify where it stands
+	 * (PROTOCOL.md 22.4). */
+	if ((it->status = in_force(w, it)) != KETEN_OK)
+		return 0;
 	/* The case rules, against the state this transaction sees: a
 	 * refusal writes nothing. */
 	if ((rc = store_casedb_get(s, txn, &st, it->msg.case_id)) != 0)

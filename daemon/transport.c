@@ -214,6 +214,15 @@ gone(char *msg, size_t cap, const struct config *c, const char *who,
 	const char *what = witness ? "witness" : "agency";
 	const char *name = witness ? who + sizeof(JOB_WITNESS_PREFIX) - 1 : who;
 
+	const struct revocation *rv = witness ? NULL : liveconf_revoked(c, who);
+
+	if (rv != NULL)
+		return snprintf(
+		    msg, cap,
+		    "agency '%s': its keys are revoked (%.40s); the "
+		    "broker refuses them: ask the region's operator "
+		    "for new keys",
+		    who, rv->reason);
 	if (rekeyed)
 		return snprintf(msg, cap,
 		                "%s '%s' connected with a transport key that "
@@ -273,7 +282,7 @@ answer_now(struct io *io, struct job *j)
 static void
 park(struct io *io, struct job *j)
 {
-	char msg[256];
+	char msg[KETEN_ERROR_MAX];
 
 	if (io->stopping) { /* its client asks again after the restart */
 		job_free(j);
@@ -430,7 +439,7 @@ admit(struct io *io, struct job *j, const char *user)
 {
 	const struct config *c = io->gen->cfg;
 	const char *space = strrchr(user, ' ');
-	char who[ZAP_USER_MAX], key[TEXT_KEY_B64_LEN], msg[256];
+	char who[ZAP_USER_MAX], key[TEXT_KEY_B64_LEN], msg[KETEN_ERROR_MAX];
 	const uint8_t *pk = NULL;
 	size_t len = space ? (size_t)(space - user) : 0;
 
@@ -682,7 +691,7 @@ static size_t
 reload_apply(struct io *io, struct liveconf_gen *g)
 {
 	struct liveconf_gen *old = io->gen;
-	char msg[256];
+	char msg[KETEN_ERROR_MAX];
 	size_t refused = 0;
 
 	if (agency_arrays(io, g->cfg) != 0)

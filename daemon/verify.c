@@ -206,6 +206,7 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 	j->item.sealed_len = j->req.sealed_len;
 	j->item.known_size = j->req.known_size;
 	memcpy(j->item.message_id, b->h.message_id, KETEN_MSG_ID_LEN);
+	memcpy(j->item.signer_pk, j->rec.agency->sign_pk, 32);
 	/* The writer fills in seq and time; case rules are checked there,
 	 * against the state of the transaction that records it. */
 	case_msg_of(&j->item.msg, b, 0, 0);
@@ -339,7 +340,7 @@ handle_roster(struct worker *w, struct job *j, struct keten_error *err)
 	r.roster.more = sr.more;
 	r.roster.has_cp = sr.has_cp;
 	r.roster.cp = sr.cp;
-	job_reply(j, &r, &w->b->cfg->broker_key);
+	job_reply(j, &r, &j->gen->cfg->broker_key);
 	store_roster_records_free(&sr);
 	return ANSWERED;
 }

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "job.h"
 #include "log.h"
+#include "roster_sync.h"
 
 static void
 answer(struct job *j, const struct note_key *broker)
@@ -157,19 +158,6 @@ notice_of(struct writer *w, size_t n)
 	return j;
 }
 
-int
-writer_roster_reload(struct store_writer *w, const struct config *cur,
-                     const struct config *next, struct keten_error *err)
-{
-	/* The roster step of issue 16 records here the difference between
-	 * the chain's roster and next, refusing with a sentence. */
-	(void)w;
-	(void)cur;
-	(void)next;
-	(void)err;
-	return KETEN_OK;
-}
-
 /* Follows generation g (the caller's reference, taken): the arrays made
  * for it, each agency's last read carried over by id. 0, or -1 out of
  * memory (nothing changed; the caller still owns g). */
@@ -221,8 +209,10 @@ writer_reload(struct writer *w, struct job *j)
 		j->item.status = error_set(err, KETEN_E_UNAVAILABLE,
 		                           "the broker is stopping");
 	else
-		j->item.status = writer_roster_reload(w->sw, w->gen->cfg,
-		                                      j->reload->cfg, err);
+		/* The chain records the new roster before anything is
+		 * served under it (PROTOCOL.md 22.7). */
+		j->item.status = roster_sync(w->b->store, w->sw, j->reload->cfg,
+		                             w->b->signer, err);
 	if (j->item.status == KETEN_OK &&
 	    writer_follow(w, liveconf_hold(j->reload)) != 0) {
 		liveconf_release(&j->reload); /* the hold above */
