@@ -111,7 +111,7 @@ bundle_note(char *out, size_t cap, const struct config *c, const char *dir,
 {
 	size_t len = note_checkpoint_format(out, cap, &c->broker_key, cp);
 
-	return len ? audit_witness_lines(out, len, cap, c, dir) : 0;
+	return len ? audit_witness_lines(out, len, cap, c, NULL, dir) : 0;
 }
 
 static bool
