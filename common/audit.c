@@ -273,7 +273,7 @@ cp_holds(struct walk *w)
 	if (w->cp_unsigned) {
 		w->cp_unsigned = false;
 		if ((rc = cp_signed(w->c, walk_roster(w), &w->cp,
-		                    "the checkpoint", true, w->err)) !=
+		                    "the checkpoint", false, w->err)) !=
 		    KETEN_OK)
 			return rc;
 	}
@@ -901,8 +901,9 @@ audit_stream_checkpoint(struct audit_stream *st,
 	int rc;
 
 	w->err = err;
-	if (!ahead && (rc = cp_signed(w->c, walk_roster(w), cp,
-	                              "the checkpoint", true, err)) != KETEN_OK)
+	if (!ahead &&
+	    (rc = cp_signed(w->c, walk_roster(w), cp, "the checkpoint", false,
+	                    err)) != KETEN_OK)
 		return rc;
 	/* Passed, or at a record whose hash the stream does not know (a
 	 * replay from N > 1 with nothing yet): its signature is all that
@@ -918,18 +919,43 @@ audit_stream_checkpoint(struct audit_stream *st,
 	return KETEN_OK;
 }
 
+/* Whether r revokes any key set: then the walk lists what it signed. */
+static bool
+any_revoked(const struct roster *r)
+{
+	for (size_t i = 0; i < roster_members(r); i++) {
+		const struct roster_member *m = roster_member(r, i);
+		for (size_t k = 0; k < m->n_keysets; k++)
+			if (m->keysets[k]->revoked_seq != 0)
+				return true;
+	}
+	return false;
+}
+
 void
 audit_stream_roster(struct audit_stream *st, const struct roster *r)
 {
 	st->w.given = r;
+	st->w.review_on = r != NULL && any_revoked(r);
 }
 
-const struct roster *
-audit_stream_chain(const struct audit_stream *st)
+int
+audit_stream_end(struct audit_stream *st, struct keten_error *err)
 {
-	const struct roster *r = st->w.chain;
+	const struct roster *r = walk_roster(&st->w);
 
-	return r != NULL && roster_last_seq(r) > 0 ? r : NULL;
+	if (r != NULL && !roster_broker_trusted(r, st->w.c->broker_sign_pk))
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "the region config's broker key is not one the "
+		    "log ever recorded");
+	return KETEN_OK;
+}
+
+const struct audit_result *
+audit_stream_result(const struct audit_stream *st)
+{
+	return &st->w.own;
 }
 
 uint64_t
@@ -986,19 +1012,6 @@ prepass(struct ledger *l, struct roster *r)
 
 	if (ledger_walk(l, prepass_record, r, &seq, hash, region, &why) != 0)
 		return; /* the roster so far: the walk will say what is wrong */
-}
-
-/* Whether r revokes any key set: then the walk lists what it signed. */
-static bool
-any_revoked(const struct roster *r)
-{
-	for (size_t i = 0; i < roster_members(r); i++) {
-		const struct roster_member *m = roster_member(r, i);
-		for (size_t k = 0; k < m->n_keysets; k++)
-			if (m->keysets[k]->revoked_seq != 0)
-				return true;
-	}
-	return false;
 }
 
 /* The stored checkpoint, parsed with the broker key whose signature line

@@ -184,9 +184,17 @@ int audit_stream_record(struct audit_stream *s, struct audit_info *info,
  * config's agencies.
  */
 void audit_stream_roster(struct audit_stream *s, const struct roster *r);
-/* The roster the stream built from record 1 (NULL before any roster
- * record, or from N > 1): borrowed, valid until audit_stream_free. */
-const struct roster *audit_stream_chain(const struct audit_stream *s);
+/* The stream has reached the log's head: the config's broker key must
+ * be one of the broker keys the chain recorded (docs/PROTOCOL.md 22.5),
+ * else KETEN_E_CHAIN. Until then a later key may still be recorded, so
+ * nothing before this holds the config's key to the chain. */
+int audit_stream_end(struct audit_stream *s, struct keten_error *err) WUR;
+/* What the stream learnt so far (borrowed, valid until
+ * audit_stream_free): records, bad_seq, and from record 1 the chain's
+ * roster and roster_events; review, if audit_stream_roster gave a
+ * roster that revokes a key (the head's, so it knows revocations the
+ * stream has not reached). */
+const struct audit_result *audit_stream_result(const struct audit_stream *s);
 /* Checks cp's signature with the broker key in force at its size (the
  * config's before any roster record) once the stream knows it (when it
  * reaches cp->size, or now), and holds
