@@ -261,7 +261,6 @@ keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
 		if (!stored)
 			src = bundle_pick(&cp, &res, c, seq);
 	}
-	audit_result_free(&res);
 	if (rc == KETEN_OK && src == BUNDLE_STORED && !res.has_cp)
 		rc = error_set(err, KETEN_E_USAGE,
 		               "the data directory holds no signed checkpoint "
@@ -274,7 +273,9 @@ keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
 		               (unsigned long long)seq,
 		               (unsigned long long)cp.size);
 	else if (rc == KETEN_OK)
-		rc = bundle_build(bundle, len, c, data_dir, &cp, seq, err);
+		rc = bundle_build(bundle, len, c, res.roster, data_dir, &cp,
+		                  seq, err);
+	audit_result_free(&res);
 	config_destroy(&c);
 	if (rc == KETEN_OK && source != NULL)
 		*source = (enum keten_proof_source)src;

@@ -11,6 +11,7 @@
 
 #include "../check.h"
 #include "audit.h"
+#include "bundle.h"
 #include "chain.h"
 #include "envelope.h"
 #include "merkle.h"
@@ -35,6 +36,7 @@ struct log {
 	size_t n;
 	uint8_t prev[32];
 	struct merkle_frontier tree;
+	uint8_t leaf[64][32];
 	uint64_t last_roster;
 };
 
@@ -71,6 +73,7 @@ log_add(struct log *l, uint8_t *env, size_t env_len)
 	chain_record_encode(l->rec[l->n], &r);
 	chain_record_hash(l->prev, l->rec[l->n], l->len[l->n]);
 	merkle_leaf(leaf, l->prev);
+	memcpy(l->leaf[l->n], leaf, 32);
 	CHECK_INT(merkle_frontier_push(&l->tree, leaf, NULL, NULL), 0);
 	l->n++;
 	free(env);
@@ -404,6 +407,161 @@ test_broker(void)
 	log_free(&l);
 }
 
+/* merkle_path's subtrees, from the log's leaves. */
+static int
+subtree(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+{
+	const struct log *l = arg;
+	uint8_t left[32], right[32];
+
+	if (level == 0) {
+		memcpy(out, l->leaf[index], 32);
+		return 0;
+	}
+	CHECK_INT(subtree(arg, level - 1, 2 * index, left), 0);
+	CHECK_INT(subtree(arg, level - 1, 2 * index + 1, right), 0);
+	merkle_node(out, left, right);
+	return 0;
+}
+
+static uint8_t *
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+	return p + 4;
+}
+
+/*
+ * The extra of docs/PROTOCOL.md 10.7, written here from the spec (not
+ * with bundle.c): be64 0, 1, be32 length and record seq's bytes, be32 n,
+ * then each roster record rs[i] with its proof at size.
+ */
+static size_t
+extra_of(uint8_t *out, const struct log *l, uint64_t seq, const uint64_t *rs,
+         size_t n, uint64_t size)
+{
+	uint8_t path[MERKLE_PATH_MAX][32], *p = out;
+	size_t n_path;
+
+	memset(p, 0, 8);
+	p[8] = 1;
+	p = put32(p + 9, (uint32_t)l->len[seq - 1]);
+	memcpy(p, l->rec[seq - 1], l->len[seq - 1]);
+	p = put32(p + l->len[seq - 1], (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		p = put32(p, (uint32_t)l->len[rs[i] - 1]);
+		memcpy(p, l->rec[rs[i] - 1], l->len[rs[i] - 1]);
+		p += l->len[rs[i] - 1];
+		CHECK_INT(merkle_path(path, &n_path, rs[i] - 1, size, subtree,
+		                      (void *)l),
+		          0);
+		*p++ = (uint8_t)n_path;
+		memcpy(p, path, 32 * n_path);
+		p += 32 * n_path;
+	}
+	return (size_t)(p - out);
+}
+
+/* A bundle of record seq at l's checkpoint cp (signed by k), with extra. */
+static int
+bundle_of(const struct config *c, const struct log *l, uint64_t seq,
+          const struct keten_checkpoint *cp, const struct party *k,
+          const uint8_t *extra, size_t extra_len, struct keten_error *err)
+{
+	struct note_proof p = {.extra = extra, .extra_len = extra_len};
+	struct note_key nk;
+	struct bundle_info info;
+	char note[NOTE_MAX], *b;
+	size_t len;
+	int rc;
+
+	CHECK_INT(note_broker_key(&nk, REGION, k->k.sign), 0);
+	p.index = seq - 1;
+	CHECK_INT(merkle_path(p.path, &p.n_path, seq - 1, cp->size, subtree,
+	                      (void *)l),
+	          0);
+	p.note = note;
+	CHECK((p.note_len =
+	           note_checkpoint_format(note, sizeof(note), &nk, cp)) > 0);
+	CHECK_INT(note_proof_format(&b, &len, &p), KETEN_OK);
+	rc = bundle_check(&info, c, b, len, err);
+	if (rc == KETEN_OK) {
+		CHECK_INT(info.rec.seq, seq);
+		CHECK_INT(info.cp.size, cp->size);
+	}
+	free(b);
+	return rc;
+}
+
+/* Record 2, signed with lt-almere's first key, rotated at record 3 and
+ * the broker's at 5: its bundle carries roster records 1, 3 and 5 and
+ * checks with a config that lists no agency, whichever broker key it
+ * holds; without the roster records it does not. */
+static void
+test_bundle(void)
+{
+	struct log l = {0};
+	struct config c;
+	struct keten_error err;
+	struct keten_checkpoint cp;
+	struct roster_change rot = change(ROSTER_ROTATE, "lt-almere", &lt2);
+	struct roster_change bro = change(ROSTER_BROKER, "", &b2);
+	static uint8_t extra[1 << 16];
+	const uint64_t rs[3] = {1, 3, 5};
+	size_t n;
+
+	log_genesis(&l);
+	log_referral(&l, "lt-almere", lt1.sk, "vt-flevoland"); /* 2 */
+	vouch(&rot, "lt-almere", &lt1);
+	log_roster(&l, &rot, 1, b1.sk); /* 3 */
+	free((void *)rot.rotation);
+	log_referral(&l, "lt-almere", lt2.sk, "vt-flevoland"); /* 4 */
+	memset(bro.keys.box, 0, 32);
+	vouch(&bro, WIRE_BROKER_ID, &b1);
+	log_roster(&l, &bro, 1, b2.sk); /* 5 */
+	free((void *)bro.rotation);
+	log_referral(&l, "vt-flevoland", vt1.sk, "lt-almere"); /* 6 */
+	checkpoint(&cp, &l, &b2);
+	cp.roster_seq = 5;
+	note_checkpoint_sign(&cp, NOTE_ORIGIN REGION, b2.sk);
+
+	n = extra_of(extra, &l, 2, rs, 3, cp.size);
+	for (int i = 0; i < 2; i++) {
+		config_of(&c, i == 0 ? &b1 : &b2);
+		CHECK_INT(bundle_of(&c, &l, 2, &cp, &b2, extra, n, &err),
+		          KETEN_OK);
+	}
+	/* The record alone (the form before rosters): the checkpoint says
+	 * the roster goes up to record 5, the bundle carries none. */
+	CHECK_INT(bundle_of(&c, &l, 2, &cp, &b2, l.rec[1], l.len[1], &err),
+	          KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "newest roster record is 5");
+	/* The broker rotation left out: the checkpoint is by a key the
+	 * roster it carries never recorded. */
+	config_of(&c, &b1);
+	n = extra_of(extra, &l, 2, rs, 2, cp.size);
+	CHECK_INT(bundle_of(&c, &l, 2, &cp, &b2, extra, n, &err),
+	          KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "no signature by keten/flevoland");
+	/* Record 6 after the rotation: signed by vt-flevoland's key. */
+	n = extra_of(extra, &l, 6, rs, 3, cp.size);
+	CHECK_INT(bundle_of(&c, &l, 6, &cp, &b2, extra, n, &err), KETEN_OK);
+	/* A stranger's broker key in the config. */
+	n = extra_of(extra, &l, 2, rs, 3, cp.size);
+	{
+		struct party stranger;
+		party_new(&stranger);
+		config_of(&c, &stranger);
+	}
+	CHECK_INT(bundle_of(&c, &l, 2, &cp, &b2, extra, n, &err),
+	          KETEN_E_RECEIPT);
+	CHECK_STR_HAS(err.message, "broker key is not one");
+	log_free(&l);
+}
+
 int
 main(void)
 {
@@ -418,5 +576,6 @@ main(void)
 	test_leave();
 	test_revoke();
 	test_broker();
+	test_bundle();
 	return check_done("test_audit_roster");
 }
