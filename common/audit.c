@@ -279,6 +279,17 @@ cp_holds(struct walk *w)
 	}
 	if (w->tree_on)
 		merkle_frontier_root(&w->tree, root);
+	/* Its roster line names the newest roster record up to its size
+	 * (docs/PROTOCOL.md 10.2): a client fetches the roster by it. */
+	if (w->chain != NULL && w->cp.roster_seq != roster_last_seq(w->chain)) {
+		snprintf(what, sizeof(what),
+		         "the broker signed a log of %llu records whose newest "
+		         "roster record is %llu, but it is %llu",
+		         (unsigned long long)w->cp.size,
+		         (unsigned long long)w->cp.roster_seq,
+		         (unsigned long long)roster_last_seq(w->chain));
+		return broken(w, w->cp.size ? w->cp.size : 1, what);
+	}
 	if (sodium_memcmp(w->cp.head_hash, w->prev, 32) == 0 &&
 	    (!w->tree_on || sodium_memcmp(w->cp.root, root, 32) == 0))
 		return 0;

@@ -221,6 +221,7 @@ checkpoint(struct keten_checkpoint *cp, const struct log *l,
 	cp->size = l->n;
 	memcpy(cp->head_hash, l->prev, 32);
 	merkle_frontier_root(&l->tree, cp->root);
+	cp->roster_seq = l->last_roster;
 	cp->signed_at_us = T0;
 	note_checkpoint_sign(cp, NOTE_ORIGIN REGION, signer->sk);
 }
@@ -394,6 +395,16 @@ test_broker(void)
 		CHECK_STR_HAS(err.message, "in force at its size");
 		audit_stream_free(&st);
 	}
+	/* A checkpoint whose roster line hides the broker rotation. */
+	config_of(&c, &b1);
+	bad5 = cp5;
+	bad5.roster_seq = 1;
+	note_checkpoint_sign(&bad5, NOTE_ORIGIN REGION, b2.sk);
+	CHECK_INT(audit_stream_new(&st, &c, 1, NULL, &err), KETEN_OK);
+	CHECK_INT(audit_stream_checkpoint(st, &bad5, &err), KETEN_OK);
+	CHECK_INT(stream(st, &l, 1, 5, &err), KETEN_E_CHAIN);
+	CHECK_STR_HAS(err.message, "newest roster record is 1, but it is 4");
+	audit_stream_free(&st);
 	party_new(&stranger);
 	config_of(&c, &stranger);
 	CHECK_INT(audit_stream_new(&st, &c, 1, NULL, &err), KETEN_OK);
@@ -525,8 +536,6 @@ test_bundle(void)
 	free((void *)bro.rotation);
 	log_referral(&l, "vt-flevoland", vt1.sk, "lt-almere"); /* 6 */
 	checkpoint(&cp, &l, &b2);
-	cp.roster_seq = 5;
-	note_checkpoint_sign(&cp, NOTE_ORIGIN REGION, b2.sk);
 
 	n = extra_of(extra, &l, 2, rs, 3, cp.size);
 	for (int i = 0; i < 2; i++) {
