@@ -20,6 +20,7 @@
 #include "merkle.h"
 #include "note.h"
 #include "record.h"
+#include "roster.h"
 #include "structwalk.h"
 #include "text.h"
 #include "wire.h"
@@ -27,6 +28,16 @@
 struct walk {
 	const struct config *c;
 	struct record_roster roster; /* the config's keys */
+	/* The roster of the chain (docs/PROTOCOL.md 22.4), built in order
+	 * as the walk applies roster records (res->roster, owned there);
+	 * NULL for a stream from N > 1. given: a roster from elsewhere (the
+	 * offline pre-pass's, or the stream caller's), for records before
+	 * the first roster record, from N > 1, and the verify threads; it
+	 * is never written while the walk runs. */
+	struct roster *chain;
+	const struct roster *given;
+	bool review_on;   /* given revokes a key: list what it signed */
+	bool cp_unsigned; /* the pending checkpoint's signature is unchecked */
 	struct audit_result *res;
 	struct keten_error *err;
 	uint8_t prev[32];
@@ -107,6 +118,48 @@ seen_add(struct walk *w, const uint8_t *id, uint64_t seq)
 	return 0;
 }
 
+/* The roster a record at the walk's next seq is verified with: the
+ * chain's once it has a roster record, else the given one, else NULL
+ * (the config's agencies: a log without roster records). */
+static const struct roster *
+walk_roster(const struct walk *w)
+{
+	if (w->chain != NULL && roster_last_seq(w->chain) > 0)
+		return w->chain;
+	if (w->given != NULL && roster_last_seq(w->given) > 0)
+		return w->given;
+	return NULL;
+}
+
+/* A door's roster that also notes the signing key it gave (pk), so the
+ * walk can tell whether the verify threads used the same. */
+struct capture {
+	struct record_roster inner;
+	uint8_t *pk;
+};
+
+static const struct agency *
+capture_find(const void *arg, const char *signer, uint64_t seq,
+             struct keten_error *err)
+{
+	const struct capture *c = arg;
+	const struct agency *a = c->inner.find(c->inner.arg, signer, seq, err);
+
+	if (a != NULL)
+		memcpy(c->pk, a->sign_pk, 32);
+	return a;
+}
+
+/* A door's roster of one agency with one key: an earlier key of the
+ * roster's, to say why a signature does not verify. */
+static const struct agency *
+onekey_find(const void *arg, const char *signer, uint64_t seq,
+            struct keten_error *err)
+{
+	(void)signer, (void)seq, (void)err;
+	return arg;
+}
+
 /* The stream's handle: a walk with nothing else. */
 struct audit_stream {
 	struct walk w;
@@ -144,6 +197,14 @@ audit_result_free(struct audit_result *res)
 {
 	casebook_free(&res->cases);
 	res->n_cases = 0;
+	roster_destroy(&res->roster);
+	free(res->roster_events);
+	res->roster_events = NULL;
+	res->n_roster_events = 0;
+	free(res->review);
+	res->review = NULL;
+	res->n_review = 0;
+	res->n_review_all = 0;
 }
 
 static int
@@ -154,17 +215,81 @@ broken(struct walk *w, uint64_t seq, const char *what)
 	                 (unsigned long long)seq, what);
 }
 
+/* The broker's checkpoint key for a checkpoint of size: the one in force
+ * at that size in r (docs/PROTOCOL.md 22.4), or the config's if r is
+ * NULL or holds no roster record. 0, or -1 if none makes a key. */
+static int
+broker_key(struct note_key *k, const struct config *c, const struct roster *r,
+           uint64_t size)
+{
+	const uint8_t *pk =
+	    r != NULL ? roster_broker_key_for_size(r, size) : NULL;
+
+	if (pk == NULL) {
+		*k = c->broker_key;
+		return 0;
+	}
+	return note_broker_key(k, c->region, pk);
+}
+
+/* cp's broker signature with the key in force at its size in r (NULL:
+ * the config's), and the config's key held to the chain's history. */
+static int
+cp_signed(const struct config *c, const struct roster *r,
+          const struct keten_checkpoint *cp, const char *which, bool trust,
+          struct keten_error *err)
+{
+	struct note_key k;
+
+	if (r != NULL && roster_last_seq(r) == 0)
+		r = NULL;
+	if (broker_key(&k, c, r, cp->size) != 0 ||
+	    note_checkpoint_verify(cp, &k) != 0)
+		return error_set(err, KETEN_E_CHAIN,
+		                 "%s of %llu records is not signed by the "
+		                 "broker key %s",
+		                 which, (unsigned long long)cp->size,
+		                 r != NULL ? "in force at its size"
+		                           : "in the region config");
+	if (trust && r != NULL && !roster_broker_trusted(r, c->broker_sign_pk))
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "the region config's broker key is not one the "
+		    "log ever recorded");
+	return KETEN_OK;
+}
+
 /* The pending checkpoint against the walk, which has just reached its
- * size: the same head and, from record 1, the same Merkle root. */
+ * size: the same head and, from record 1, the same Merkle root; and its
+ * signature, if it came before the walk knew the key for its size. */
 static int
 cp_holds(struct walk *w)
 {
 	uint8_t root[32];
 	char what[200];
+	int rc;
 
 	w->cp_pending = false;
+	if (w->cp_unsigned) {
+		w->cp_unsigned = false;
+		if ((rc = cp_signed(w->c, walk_roster(w), &w->cp,
+		                    "the checkpoint", false, w->err)) !=
+		    KETEN_OK)
+			return rc;
+	}
 	if (w->tree_on)
 		merkle_frontier_root(&w->tree, root);
+	/* Its roster line names the newest roster record up to its size
+	 * (docs/PROTOCOL.md 10.2): a client fetches the roster by it. */
+	if (w->chain != NULL && w->cp.roster_seq != roster_last_seq(w->chain)) {
+		snprintf(what, sizeof(what),
+		         "the broker signed a log of %llu records whose newest "
+		         "roster record is %llu, but it is %llu",
+		         (unsigned long long)w->cp.size,
+		         (unsigned long long)w->cp.roster_seq,
+		         (unsigned long long)roster_last_seq(w->chain));
+		return broken(w, w->cp.size ? w->cp.size : 1, what);
+	}
 	if (sodium_memcmp(w->cp.head_hash, w->prev, 32) == 0 &&
 	    (!w->tree_on || sodium_memcmp(w->cp.root, root, 32) == 0))
 		return 0;
@@ -230,15 +355,171 @@ static const char *const refusal[RECORD_N_FAULTS] = {
     [RECORD_NOT_SENDER] = "the body is invalid or its sender is not its signer",
 };
 
+/* Keeps the changes of the roster record env at seq for the report. */
+static int
+events_add(struct walk *w, uint64_t seq, const uint8_t *env, size_t len)
+{
+	struct audit_result *res = w->res;
+	struct envelope e;
+	struct wire_roster wr;
+	struct audit_roster_event *ev;
+	struct keten_error why;
+
+	/* roster_apply took it, so it decodes. */
+	if (wire_envelope_decode(&e, env, len, &why) != KETEN_OK)
+		return 0;
+	if (wire_roster_decode(&wr, e.body, e.body_len, &why) != KETEN_OK) {
+		wire_envelope_clear(&e);
+		return 0;
+	}
+	ev = realloc(res->roster_events,
+	             (res->n_roster_events + wr.n) * sizeof(*ev));
+	if (ev == NULL) {
+		wire_roster_clear(&wr);
+		wire_envelope_clear(&e);
+		return error_set(w->err, KETEN_E_NOMEM,
+		                 "out of memory keeping the roster history");
+	}
+	res->roster_events = ev;
+	for (size_t i = 0; i < wr.n; i++) {
+		ev = &res->roster_events[res->n_roster_events++];
+		ev->seq = seq;
+		ev->change = wr.changes[i];
+		ev->change.rotation = NULL;
+		ev->change.rotation_len = 0;
+	}
+	wire_roster_clear(&wr);
+	wire_envelope_clear(&e);
+	return 0;
+}
+
+/* A roster record at seq: applied to the chain's roster (the rules are
+ * roster.c's); from N > 1, it must be one the given roster holds. */
+static int
+walk_roster_record(struct walk *w, uint64_t key, const struct record *r)
+{
+	struct keten_error why;
+	char what[KETEN_ERROR_MAX + 64];
+	const uint64_t *seqs;
+	size_t n;
+
+	if (w->chain == NULL) {
+		n = w->given != NULL ? roster_records(w->given, &seqs) : 0;
+		for (size_t i = 0; i < n; i++)
+			if (seqs[i] == key)
+				return 0;
+		return broken(w, key,
+		              "a roster record the roster given to this "
+		              "replay does not hold (fetch the roster up to "
+		              "it first)");
+	}
+	if (roster_apply(w->chain, key, r->received_at_us, r->envelope,
+	                 r->envelope_len, &why) != KETEN_OK) {
+		snprintf(what, sizeof(what),
+		         "a roster record the roster's rules refuse: %s",
+		         why.message);
+		return broken(w, key, what);
+	}
+	return events_add(w, key, r->envelope, r->envelope_len);
+}
+
+/* Why a record the chain's roster r gave a key for does not verify: a
+ * key that a roster record had replaced before it (named), or altered. */
+static int
+badsig(struct walk *w, uint64_t key, const struct roster *r,
+       const struct signed_record *o, const struct record *rec)
+{
+	const struct roster_member *m = roster_member_find(r, o->signer);
+	char what[KETEN_ERROR_MAX + 64];
+
+	for (size_t i = 0; m != NULL && i < m->n_keysets; i++) {
+		const struct roster_keyset *ks = m->keysets[i];
+		struct agency a = m->now;
+		struct record_roster one = {.find = onekey_find, .arg = &a};
+		if (ks->until_seq == 0 || ks->until_seq >= key)
+			continue;
+		memcpy(a.sign_pk, ks->keys.sign, 32);
+		if (record_verify(&one, key, rec->envelope,
+		                  rec->envelope_len) != RECORD_SIG_GOOD)
+			continue;
+		snprintf(what, sizeof(what),
+		         "signed with %s's key that roster record %llu "
+		         "replaced (a replaced key signs nothing after its "
+		         "rotation)",
+		         o->signer, (unsigned long long)ks->until_seq);
+		return broken(w, key, what);
+	}
+	return broken(w, key,
+	              "the envelope signature does not verify with "
+	              "its signer's key in force (altered)");
+}
+
+/* A record record_open refused: the sentence for it. */
+static int
+refused(struct walk *w, uint64_t key, const struct signed_record *o,
+        const struct record *rec, const struct keten_error *why)
+{
+	const struct roster *r = walk_roster(w);
+	char what[KETEN_ERROR_MAX + KETEN_ID_MAX + 64];
+
+	if (r == NULL)
+		return broken(w, key, refusal[o->fault]);
+	if (o->fault == RECORD_UNKNOWN_SIGNER) {
+		snprintf(what, sizeof(what),
+		         "signed by '%s', which has no key in force here: %s",
+		         o->signer, why->message);
+		return broken(w, key, what);
+	}
+	if (o->fault == RECORD_BADSIG)
+		return badsig(w, key, r, o, rec);
+	return broken(w, key, refusal[o->fault]);
+}
+
+/* A record signed with a key the chain later revoked, at or after the
+ * stated compromise: listed for review. */
+static int
+review_add(struct walk *w, uint64_t key, const char *signer,
+           const uint8_t pk[32], int64_t at_us)
+{
+	struct audit_result *res = w->res;
+	const struct roster_keyset *ks = roster_keyset_of(w->given, signer, pk);
+	struct audit_review *v;
+
+	if (ks == NULL || ks->revoked_seq == 0 || at_us < ks->compromised_at_us)
+		return 0;
+	res->n_review_all++;
+	if (res->n_review == AUDIT_REVIEW_MAX)
+		return 0;
+	if (res->review == NULL &&
+	    (res->review = calloc(AUDIT_REVIEW_MAX, sizeof(*v))) == NULL)
+		return error_set(w->err, KETEN_E_NOMEM,
+		                 "out of memory listing records to review");
+	v = &res->review[res->n_review++];
+	v->seq = key;
+	snprintf(v->signer, sizeof(v->signer), "%s", signer);
+	v->received_at_us = at_us;
+	v->revoked_seq = ks->revoked_seq;
+	v->compromised_at_us = ks->compromised_at_us;
+	snprintf(v->reason, sizeof(v->reason), "%s", ks->reason);
+	return 0;
+}
+
+/* pre_pk: the key the verify threads checked sig with (NULL: none). */
 static int
 check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
-                 enum record_sig sig)
+                 enum record_sig sig, const uint8_t *pre_pk)
 {
 	uint64_t expect = w->res->records + 1;
 	struct record r;
 	struct signed_record o;
 	const struct body *b = &o.body;
-	int bad = 0;
+	const struct roster *ro = walk_roster(w);
+	uint8_t used[32] = {0};
+	struct capture cap = {.pk = used};
+	struct record_roster door = {.find = capture_find, .arg = &cap};
+	struct keten_error why;
+	bool is_roster = false;
+	int bad = 0, rc;
 
 	if (key != expect)
 		return broken(w, expect,
@@ -264,10 +545,26 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		             : "its hash differs from the prev_hash the next "
 		               "record links to (this record or the next "
 		               "was altered, removed or reordered)");
-	if (record_open(&o, &w->roster, key, r.envelope, r.envelope_len, sig,
-	                NULL) != KETEN_OK)
-		return broken(w, key, refusal[o.fault]);
-	{
+	cap.inner = ro != NULL ? roster_record_roster(ro) : w->roster;
+	rc = record_open(&o, &door, key, r.envelope, r.envelope_len, sig, &why);
+	/* The verify threads ran ahead with a roster that may not have
+	 * known this record's key in force: then check it here. */
+	if (sig != RECORD_SIG_CHECK && o.agency != NULL && pre_pk != NULL &&
+	    sodium_memcmp(used, pre_pk, 32) != 0)
+		rc = record_open(&o, &door, key, r.envelope, r.envelope_len,
+		                 RECORD_SIG_CHECK, &why);
+	if (rc == KETEN_E_UNKNOWN_TYPE && o.fault == RECORD_UNDECODABLE &&
+	    (o.type == KETEN_MSG_ROSTER || o.type == KETEN_MSG_ROTATION)) {
+		if ((bad = walk_roster_record(w, key, &r)) != 0)
+			return bad;
+		is_roster = true;
+	} else if (rc != KETEN_OK) {
+		return refused(w, key, &o, &r, &why);
+	} else if (w->review_on && (bad = review_add(w, key, o.signer, used,
+	                                             r.received_at_us)) != 0) {
+		return bad;
+	}
+	if (!is_roster) {
 		uint64_t first = seen_add(w, b->h.message_id, key);
 		char what[128];
 		if (first == UINT64_MAX)
@@ -281,7 +578,8 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 			return broken(w, key, what);
 		}
 	}
-	if (w->cases_on && (bad = replay(w, key, r.received_at_us, b)) != 0)
+	if (!is_roster && w->cases_on &&
+	    (bad = replay(w, key, r.received_at_us, b)) != 0)
 		return bad;
 	chain_record_hash(w->prev, val, len);
 	w->res->records = key;
@@ -304,6 +602,16 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		i->received_at_us = r.received_at_us;
 		memcpy(i->prev_hash, r.prev_hash, 32);
 		memcpy(i->record_hash, w->prev, 32);
+		if (is_roster) { /* the broker's: no case, no message */
+			memset(i->case_id, 0, KETEN_CASE_ID_LEN);
+			memset(i->message_id, 0, KETEN_MSG_ID_LEN);
+			i->type = KETEN_MSG_ROSTER;
+			snprintf(i->sender, sizeof(i->sender), "%s",
+			         WIRE_BROKER_ID);
+			i->recipient[0] = '\0';
+			i->sent_at_us = r.received_at_us;
+			return 0;
+		}
 		i->type = b->type;
 		snprintf(i->sender, sizeof(i->sender), "%s", b->h.sender);
 		snprintf(i->recipient, sizeof(i->recipient), "%s",
@@ -318,7 +626,7 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 static int
 check_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 {
-	return check_record_pre(arg, key, val, len, RECORD_SIG_CHECK);
+	return check_record_pre(arg, key, val, len, RECORD_SIG_CHECK, NULL);
 }
 
 /*
@@ -336,6 +644,7 @@ struct slot {
 	const uint8_t *val; /* in the walk's snapshot, valid until its end */
 	size_t len;
 	uint8_t pre;
+	uint8_t pk[32]; /* the signing key pre was checked with */
 };
 
 struct par {
@@ -354,16 +663,21 @@ struct par {
 	atomic_size_t next; /* the next slot of the work to claim */
 };
 
-/* The signature, checked ahead of the walk: a record_sig, as a byte. */
+/* The signature, checked ahead of the walk with the walk's given roster
+ * (the pre-pass's: never written while they run) or the config's: a
+ * record_sig, as a byte, and in pk the key it used. */
 static uint8_t
-presign(const struct record_roster *roster, const uint8_t *val, size_t len)
+presign(const struct walk *w, const uint8_t *val, size_t len, uint8_t pk[32])
 {
 	struct record r;
+	struct capture cap = {.inner = w->roster, .pk = pk};
+	struct record_roster door = {.find = capture_find, .arg = &cap};
 
 	if (chain_record_decode(&r, val, len) != 0)
 		return RECORD_SIG_CHECK; /* the walk says why */
-	return (uint8_t)record_verify(roster, r.seq, r.envelope,
-	                              r.envelope_len);
+	if (w->given != NULL && roster_last_seq(w->given) > 0)
+		cap.inner = roster_record_roster(w->given);
+	return (uint8_t)record_verify(&door, r.seq, r.envelope, r.envelope_len);
 }
 
 static void *
@@ -389,7 +703,7 @@ par_thread(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		while ((i = atomic_fetch_add(&p->next, 1)) < n)
 			work[i].pre =
-			    presign(&p->w->roster, work[i].val, work[i].len);
+			    presign(p->w, work[i].val, work[i].len, work[i].pk);
 		pthread_mutex_lock(&p->mu);
 		if (++p->finished == p->n_threads)
 			pthread_cond_signal(&p->done);
@@ -415,7 +729,7 @@ par_walk(struct par *p, int b)
 	for (size_t i = 0; i < p->n[b]; i++) {
 		const struct slot *s = &p->buf[b][i];
 		int rc = check_record_pre(p->w, s->key, s->val, s->len,
-		                          (enum record_sig)s->pre);
+		                          (enum record_sig)s->pre, s->pk);
 		if (rc != 0)
 			return rc;
 	}
@@ -455,6 +769,7 @@ par_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 	s->val = val;
 	s->len = len;
 	s->pre = RECORD_SIG_CHECK;
+	memset(s->pk, 0, sizeof(s->pk));
 	return p->n[p->fill] == PAR_CHUNK ? par_rotate(p) : 0;
 }
 
@@ -543,8 +858,16 @@ audit_stream_new(struct audit_stream **out, const struct config *c,
 	w->roster = record_roster_config(c);
 	w->res = &w->own;
 	if (from_seq <= 1) {
+		int rc;
 		chain_genesis(w->prev, c->region);
+		if ((rc = roster_new(&w->own.roster, c->region, err)) !=
+		    KETEN_OK) {
+			free(st);
+			return rc;
+		}
+		w->chain = w->own.roster;
 		if ((w->book = casebook_new()) == NULL) {
+			roster_destroy(&w->own.roster);
 			free(st);
 			return error_set(err, KETEN_E_NOMEM, "out of memory");
 		}
@@ -583,14 +906,16 @@ audit_stream_checkpoint(struct audit_stream *st,
                         struct keten_error *err)
 {
 	struct walk *w = &st->w;
+	/* From record 1 the key for a size the walk has not reached is
+	 * not known yet: a roster record before it may rotate it. */
+	bool ahead = w->chain != NULL && cp->size > w->own.records;
 	int rc;
 
 	w->err = err;
-	if (note_checkpoint_verify(cp, &w->c->broker_key) != 0)
-		return error_set(err, KETEN_E_CHAIN,
-		                 "the checkpoint of %llu records is not signed "
-		                 "by the broker key in the region config",
-		                 (unsigned long long)cp->size);
+	if (!ahead &&
+	    (rc = cp_signed(w->c, walk_roster(w), cp, "the checkpoint", false,
+	                    err)) != KETEN_OK)
+		return rc;
 	/* Passed, or at a record whose hash the stream does not know (a
 	 * replay from N > 1 with nothing yet): its signature is all that
 	 * can be checked. */
@@ -599,9 +924,49 @@ audit_stream_checkpoint(struct audit_stream *st,
 		return KETEN_OK;
 	w->cp = *cp;
 	w->cp_pending = true;
+	w->cp_unsigned = ahead;
 	if (cp->size == w->own.records && (rc = cp_holds(w)) != 0)
 		return rc;
 	return KETEN_OK;
+}
+
+/* Whether r revokes any key set: then the walk lists what it signed. */
+static bool
+any_revoked(const struct roster *r)
+{
+	for (size_t i = 0; i < roster_members(r); i++) {
+		const struct roster_member *m = roster_member(r, i);
+		for (size_t k = 0; k < m->n_keysets; k++)
+			if (m->keysets[k]->revoked_seq != 0)
+				return true;
+	}
+	return false;
+}
+
+void
+audit_stream_roster(struct audit_stream *st, const struct roster *r)
+{
+	st->w.given = r;
+	st->w.review_on = r != NULL && any_revoked(r);
+}
+
+int
+audit_stream_end(struct audit_stream *st, struct keten_error *err)
+{
+	const struct roster *r = walk_roster(&st->w);
+
+	if (r != NULL && !roster_broker_trusted(r, st->w.c->broker_sign_pk))
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "the region config's broker key is not one the "
+		    "log ever recorded");
+	return KETEN_OK;
+}
+
+const struct audit_result *
+audit_stream_result(const struct audit_stream *st)
+{
+	return &st->w.own;
 }
 
 uint64_t
@@ -623,23 +988,105 @@ audit_stream_free(struct audit_stream **st)
 	if (st == NULL || *st == NULL)
 		return;
 	casebook_free(&(*st)->w.book);
+	audit_result_free(&(*st)->w.own);
 	free((*st)->w.ids);
 	free(*st);
 	*st = NULL;
+}
+
+/* The pre-pass: every roster record of the log applied to r, in a read
+ * snapshot of its own, with no chain or signature check of the other
+ * records (their envelopes are decoded, nothing more). It stops at the
+ * first record that is not whole or a roster record the rules refuse:
+ * the walk, which is authoritative, will say why. */
+static int
+prepass_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
+{
+	struct record rec;
+	struct keten_error why;
+	int rc;
+
+	if (chain_record_decode(&rec, val, len) != 0 || rec.seq != key)
+		return 1;
+	rc = roster_apply(arg, key, rec.received_at_us, rec.envelope,
+	                  rec.envelope_len, &why);
+	return rc == KETEN_OK || rc == KETEN_E_UNKNOWN_TYPE ? 0 : 1;
+}
+
+static void
+prepass(struct ledger *l, struct roster *r)
+{
+	struct keten_error why;
+	uint64_t seq;
+	uint8_t hash[32];
+	char region[KETEN_ID_MAX + 1];
+
+	if (ledger_walk(l, prepass_record, r, &seq, hash, region, &why) != 0)
+		return; /* the roster so far: the walk will say what is wrong */
+}
+
+/* The stored checkpoint, parsed with the broker key whose signature line
+ * it carries: the config's, or any of the pre-pass's broker key history
+ * (newest first); the signature is checked after, with the key in force
+ * at its size. The config key's sentence if none parses it. */
+static int
+stored_checkpoint(struct ledger *l, struct walk *w, bool start,
+                  struct keten_error *err)
+{
+	struct roster_keyset *const *ks;
+	size_t n = roster_broker_keys(w->given, &ks);
+	struct keten_error again;
+	struct note_key k;
+	int rc;
+
+	rc = ledger_checkpoint(l, &w->cp, &w->cp_pending, &w->c->broker_key,
+	                       start, err);
+	while (rc == KETEN_E_CHAIN && n-- > 0)
+		if (note_broker_key(&k, w->c->region, ks[n]->keys.sign) == 0 &&
+		    ledger_checkpoint(l, &w->cp, &w->cp_pending, &k, start,
+		                      &again) == KETEN_OK) {
+			error_clear(err);
+			rc = KETEN_OK;
+		}
+	return rc;
+}
+
+/* Once the walk verified: drops what the chain's roster does not revoke
+ * (a revocation the pre-pass saw beyond the walk's snapshot). */
+static void
+review_end(struct audit_result *res)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < res->n_review; i++) {
+		const struct audit_review *v = &res->review[i];
+		const struct roster_member *m =
+		    roster_member_find(res->roster, v->signer);
+		bool held = false;
+		for (size_t k = 0; m != NULL && k < m->n_keysets; k++)
+			held |= m->keysets[k]->revoked_seq == v->revoked_seq &&
+			        v->revoked_seq <= res->records;
+		if (held)
+			res->review[n++] = *v;
+		else
+			res->n_review_all--;
+	}
+	res->n_review = n;
 }
 
 /* audit_verify_dir_from; start: ketend's (audit_verify_dir_start), which
  * leaves a checkpoint of an older schema to the upgrade and skips witness
  * entries that prove nothing. */
 static int
-verify_dir(struct audit_result *res, const struct config *c, const char *dir,
-           const struct keten_checkpoint *anchor, bool start,
-           struct keten_error *err)
+verify_dir_in(struct audit_result *res, const struct config *c, const char *dir,
+              const struct keten_checkpoint *anchor, bool start,
+              struct roster **prep, struct keten_error *err)
 {
 	struct walk w = {
 	    .c = c, .roster = record_roster_config(c), .res = res, .err = err};
 	struct par par;
 	struct ledger *l = NULL;
+	struct roster *pre;
 	uint64_t meta_seq;
 	uint8_t meta_hash[32];
 	char region[KETEN_ID_MAX + 1];
@@ -651,28 +1098,35 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 	if ((rc = structwalk_check(dir, err)) != KETEN_OK ||
 	    (rc = ledger_open(&l, dir, err)) != KETEN_OK)
 		return rc;
+	/* The chain's roster, built by the walk; and the pre-pass's, for
+	 * the verify threads, records before the first roster record, and
+	 * the checkpoints' keys before the walk reaches them. */
+	if ((rc = roster_new(&res->roster, c->region, err)) != KETEN_OK ||
+	    (rc = roster_new(prep, c->region, err)) != KETEN_OK) {
+		ledger_close(&l);
+		return rc;
+	}
+	pre = *prep;
+	prepass(l, pre);
+	w.chain = res->roster;
+	w.given = pre;
+	w.review_on = any_revoked(pre);
 	chain_genesis(w.prev, c->region);
 	w.cases_on = true;
 	w.tree_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
-	if ((rc = ledger_checkpoint(l, &w.cp, &w.cp_pending, &c->broker_key,
-	                            start, err)) != KETEN_OK) {
+	if ((rc = stored_checkpoint(l, &w, start, err)) != KETEN_OK ||
+	    (w.cp_pending &&
+	     (rc = cp_signed(c, pre, &w.cp, "the stored checkpoint", !start,
+	                     err)) != KETEN_OK)) {
 		ledger_close(&l);
+		if (rc == KETEN_E_CHAIN && w.cp_pending)
+			res->bad_seq = w.cp.size ? w.cp.size : 1;
 		return rc;
-	}
-	if (w.cp_pending &&
-	    note_checkpoint_verify(&w.cp, &c->broker_key) != 0) {
-		ledger_close(&l);
-		res->bad_seq = w.cp.size ? w.cp.size : 1;
-		return error_set(
-		    err, KETEN_E_CHAIN,
-		    "the stored checkpoint of %llu records is not "
-		    "signed by the broker key in the region config",
-		    (unsigned long long)w.cp.size);
 	}
 	res->has_cp = w.cp_pending;
 	res->cp = w.cp;
-	if ((rc = audit_witness_load(res, c, l, err)) != KETEN_OK) {
+	if ((rc = audit_witness_load(res, c, pre, l, err)) != KETEN_OK) {
 		ledger_close(&l);
 		return rc;
 	}
@@ -767,6 +1221,36 @@ verify_dir(struct audit_result *res, const struct config *c, const char *dir,
 		    (unsigned long long)res->records);
 	}
 	return audit_witness_end(res, c, start, err);
+}
+
+/* verify_dir_in, then what only the whole walk knows: the config's
+ * broker key held to the chain's history (not at ketend's start: it may
+ * be about to record a rotation to it, which roster_apply judges), the
+ * review list held to the chain's revocations, and whether the log had
+ * a roster at all. */
+static int
+verify_dir(struct audit_result *res, const struct config *c, const char *dir,
+           const struct keten_checkpoint *anchor, bool start,
+           struct keten_error *err)
+{
+	struct roster *pre = NULL;
+	int rc = verify_dir_in(res, c, dir, anchor, start, &pre, err);
+
+	roster_destroy(&pre);
+	if (res->roster != NULL && roster_last_seq(res->roster) == 0)
+		roster_destroy(&res->roster);
+	res->roster_none = res->records > 0 && res->roster == NULL;
+	if (rc != KETEN_OK)
+		return rc;
+	if (res->roster != NULL)
+		review_end(res);
+	if (!start && res->roster != NULL &&
+	    !roster_broker_trusted(res->roster, c->broker_sign_pk))
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "the region config's broker key is not one the "
+		    "log ever recorded");
+	return KETEN_OK;
 }
 
 int

@@ -13,6 +13,7 @@
 #include "casebook.h"
 #include "config.h"
 #include "error.h"
+#include "roster.h"
 #include "wire.h"
 
 /* The log against an outside checkpoint: none given, an extension of it,
@@ -45,6 +46,25 @@ struct audit_cosigned {
 	enum audit_cosig_state state;
 };
 
+/* A record signed with a key set that a later roster record revoked, at
+ * or after the compromise time the revocation states (broker time): for a
+ * person to review (docs/PROTOCOL.md 22.4). Not an error. */
+struct audit_review {
+	uint64_t seq;
+	char signer[KETEN_ID_MAX + 1];
+	int64_t received_at_us;
+	uint64_t revoked_seq; /* the roster record that revoked the key */
+	int64_t compromised_at_us;
+	char reason[WIRE_ROSTER_REASON_MAX + 1];
+};
+#define AUDIT_REVIEW_MAX 1000 /* listed; more are only counted */
+
+/* One change of one roster record, as recorded (rotation NULL). */
+struct audit_roster_event {
+	uint64_t seq;
+	struct roster_change change;
+};
+
 struct audit_result {
 	uint64_t records;
 	uint64_t head_seq;
@@ -72,6 +92,22 @@ struct audit_result {
 	 * were opened: read one with casebook_case. */
 	struct casebook *cases;
 	size_t n_cases;
+	/* The roster the chain recorded (docs/PROTOCOL.md 22), built as the
+	 * walk applied its roster records; NULL if the log has none.
+	 * roster_events: every change of every roster record in log order
+	 * (malloc'd). roster_none: the log has records but no roster record
+	 * (schema 5, not yet upgraded): they were verified with the
+	 * config's agencies and broker key. */
+	struct roster *roster;
+	struct audit_roster_event *roster_events;
+	size_t n_roster_events;
+	bool roster_none;
+	/* Records signed with a since revoked key at or after its stated
+	 * compromise, in log order: the first AUDIT_REVIEW_MAX, malloc'd;
+	 * n_review_all counts them all. */
+	struct audit_review *review;
+	size_t n_review;
+	uint64_t n_review_all;
 };
 
 /* Also replays the case state machine: a record it refuses is a broken
@@ -94,7 +130,9 @@ int audit_verify_dir_from(struct audit_result *res, const struct config *c,
                           const struct keten_checkpoint *anchor,
                           struct keten_error *err) WUR;
 
-/* audit_verify_dir for ketend's start, before the upgrade: a stored
+/* audit_verify_dir for ketend's start, before the upgrade: the config's
+ * broker key need not be in the chain's broker key history (the start
+ * may be about to record a rotation, which roster_apply judges); a stored
  * checkpoint of an older schema is not held against the log (the upgrade
  * checks its heads and signs a note), and a witness entry whose note,
  * broker signature or cosignature does not verify proves nothing, so it
@@ -135,7 +173,31 @@ int audit_stream_new(struct audit_stream **out, const struct config *c,
 int audit_stream_record(struct audit_stream *s, struct audit_info *info,
                         uint64_t seq, const uint8_t *rec, size_t len,
                         struct keten_error *err) WUR;
-/* Checks cp's signature against the region's broker key now, and holds
+/*
+ * The roster to verify records with where the stream cannot build it:
+ * before the log's first roster record (a log upgraded from schema 5),
+ * and from N > 1. r is borrowed, must outlive the stream and hold the
+ * roster records up to the newest record the stream will see (a roster
+ * record beyond it is refused: fetch the newer ones first). From record
+ * 1 the stream builds its own roster as it meets roster records; without
+ * a roster, records before any roster record are verified with the
+ * config's agencies.
+ */
+void audit_stream_roster(struct audit_stream *s, const struct roster *r);
+/* The stream has reached the log's head: the config's broker key must
+ * be one of the broker keys the chain recorded (docs/PROTOCOL.md 22.5),
+ * else KETEN_E_CHAIN. Until then a later key may still be recorded, so
+ * nothing before this holds the config's key to the chain. */
+int audit_stream_end(struct audit_stream *s, struct keten_error *err) WUR;
+/* What the stream learnt so far (borrowed, valid until
+ * audit_stream_free): records, bad_seq, and from record 1 the chain's
+ * roster and roster_events; review, if audit_stream_roster gave a
+ * roster that revokes a key (the head's, so it knows revocations the
+ * stream has not reached). */
+const struct audit_result *audit_stream_result(const struct audit_stream *s);
+/* Checks cp's signature with the broker key in force at its size (the
+ * config's before any roster record) once the stream knows it (when it
+ * reaches cp->size, or now), and holds
  * the log to it when the stream reaches cp->size: the same head hash and,
  * for a stream from record 1, the same Merkle root (KETEN_E_CHAIN if
  * not). A checkpoint of fewer records than already verified has only its

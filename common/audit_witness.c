@@ -67,9 +67,33 @@ audit_witness_entry(struct audit_cosigned *e, struct note_cosig *cs,
 	}
 }
 
+void
+audit_witness_broker_key(struct note_key *k, const struct config *c,
+                         const struct roster *r, const char *note, size_t len)
+{
+	struct roster_keyset *const *ks;
+	size_t n = r != NULL ? roster_broker_keys(r, &ks) : 0;
+	struct keten_checkpoint cp;
+	struct keten_error why;
+	struct note_key cand;
+	const uint8_t *pk;
+
+	*k = c->broker_key;
+	while (n-- > 0)
+		if (note_broker_key(&cand, c->region, ks[n]->keys.sign) == 0 &&
+		    note_checkpoint_parse(&cp, note, len, &cand, &why) ==
+		        KETEN_OK &&
+		    (pk = roster_broker_key_for_size(r, cp.size)) != NULL &&
+		    sodium_memcmp(pk, cand.pk, 32) == 0) {
+			*k = cand;
+			return;
+		}
+}
+
 struct load {
 	struct audit_result *res;
 	const struct config *c;
+	const struct roster *r;
 };
 
 static int
@@ -79,6 +103,7 @@ load_entry(void *arg, const char *name, size_t name_len, const char *note,
 	struct load *ld = arg;
 	const struct witness *w = named(ld->c, name, name_len);
 	struct note_cosig cs;
+	struct note_key broker;
 
 	if (w == NULL) {
 		ld->res->n_unnamed++;
@@ -87,16 +112,18 @@ load_entry(void *arg, const char *name, size_t name_len, const char *note,
 	/* Keys are unique and the config names at most this many. */
 	if (ld->res->n_cosigned == AUDIT_COSIGNED_MAX)
 		return 0;
+	audit_witness_broker_key(&broker, ld->c, ld->r, note, note_len);
 	audit_witness_entry(&ld->res->cosigned[ld->res->n_cosigned++], &cs,
-	                    &ld->c->broker_key, w, note, note_len);
+	                    &broker, w, note, note_len);
 	return 0;
 }
 
 int
 audit_witness_load(struct audit_result *res, const struct config *c,
-                   struct ledger *l, struct keten_error *err)
+                   const struct roster *r, struct ledger *l,
+                   struct keten_error *err)
 {
-	struct load ld = {.res = res, .c = c};
+	struct load ld = {.res = res, .c = c, .r = r};
 
 	res->n_cosigned = 0;
 	res->n_unnamed = 0;
@@ -240,6 +267,7 @@ struct lines {
 	char *out;
 	size_t len, cap, note_len;
 	const struct config *c;
+	const struct roster *r;
 };
 
 static int
@@ -250,13 +278,14 @@ line_entry(void *arg, const char *name, size_t name_len, const char *note,
 	const struct witness *w = named(ls->c, name, name_len);
 	struct audit_cosigned e;
 	struct note_cosig cs;
-	struct note_key wk;
+	struct note_key wk, broker;
 	size_t n;
 
 	if (w == NULL || note_len < ls->note_len ||
 	    memcmp(note, ls->out, ls->note_len) != 0)
 		return 0;
-	audit_witness_entry(&e, &cs, &ls->c->broker_key, w, note, note_len);
+	audit_witness_broker_key(&broker, ls->c, ls->r, note, note_len);
+	audit_witness_entry(&e, &cs, &broker, w, note, note_len);
 	if (e.state != AUDIT_COSIG_PENDING ||
 	    note_key_init(&wk, w->name, NOTE_COSIG_V1, w->cosign_pk) != 0)
 		return 0;
@@ -267,10 +296,14 @@ line_entry(void *arg, const char *name, size_t name_len, const char *note,
 
 size_t
 audit_witness_lines(char *out, size_t len, size_t cap, const struct config *c,
-                    const char *dir)
+                    const struct roster *r, const char *dir)
 {
-	struct lines ls = {
-	    .out = out, .len = len, .cap = cap, .note_len = len, .c = c};
+	struct lines ls = {.out = out,
+	                   .len = len,
+	                   .cap = cap,
+	                   .note_len = len,
+	                   .c = c,
+	                   .r = r};
 	struct keten_error err;
 	struct ledger *l = NULL;
 

@@ -16,17 +16,32 @@
 #include "error.h"
 #include "ledger.h"
 #include "note.h"
+#include "roster.h"
 
 /*
  * Reads the witness database of l into res->cosigned (the entries of
  * witnesses c names, each parsed and its broker signature and
  * cosignature checked: state PENDING or one of the BAD states) and
- * res->n_unnamed. A missing database has no entries. KETEN_OK, or the
- * ledger's errors; a bad entry is not an error here (audit_witness_end
- * reports it once the log verified).
+ * res->n_unnamed. The broker key of an entry is the one in force at its
+ * size in r (audit_witness_broker_key). A missing database has no
+ * entries. KETEN_OK, or the ledger's errors; a bad entry is not an error
+ * here (audit_witness_end reports it once the log verified).
  */
 int audit_witness_load(struct audit_result *res, const struct config *c,
-                       struct ledger *l, struct keten_error *err) WUR;
+                       const struct roster *r, struct ledger *l,
+                       struct keten_error *err) WUR;
+
+/*
+ * The broker's key to check the checkpoint note (len bytes) with: the
+ * key of r's broker key history in force at the note's size
+ * (docs/PROTOCOL.md 22.4), found by the signature line the note carries;
+ * c's broker key if r is NULL, holds no roster record, or no key of its
+ * history both signs a line of the note and is in force at its size
+ * (the check then fails as it did before rosters).
+ */
+void audit_witness_broker_key(struct note_key *k, const struct config *c,
+                              const struct roster *r, const char *note,
+                              size_t len);
 
 /* The smallest size of a PENDING entry, UINT64_MAX if none: the walk
  * calls audit_witness_reached when its tree has that many leaves. */
@@ -76,10 +91,12 @@ int audit_witness_cosig(struct note_cosig *cs, const struct note_sig **line,
  * Appends to out (len bytes used of cap) the cosignature lines, checked
  * and re-encoded, of every witness entry in dir whose checkpoint note is
  * exactly note (note_len bytes, its broker signature line included), in
- * name order. Returns the new length; lines that do not fit are left
- * out. The ledger's errors are not fatal: without them the note is whole.
+ * name order, the broker key as audit_witness_broker_key's with r. Returns the
+ * new length; lines that do not fit are left out. The ledger's errors are not
+ * fatal: without them the note is whole.
  */
 size_t audit_witness_lines(char *out, size_t len, size_t cap,
-                           const struct config *c, const char *dir);
+                           const struct config *c, const struct roster *r,
+                           const char *dir);
 
 #endif

@@ -52,14 +52,18 @@ enum bundle_source bundle_pick(struct keten_checkpoint *cp,
  * verified (the stored one or a witness's, its signature verified): the
  * record's stored bytes, its inclusion proof at cp's size recomputed from
  * the log, and cp's note with the cosignatures the directory holds of
- * exactly that note. The bundle is checked with bundle_check before it
- * is handed out. *out is malloc'd. KETEN_OK; KETEN_E_USAGE if seq is not
- * under cp; KETEN_E_CHAIN if the log does not hold cp's tree; the
- * ledger's codes.
+ * exactly that note; and with r, the audit's roster of the chain (NULL:
+ * the log has none), every roster record up to cp's size with its
+ * inclusion proof, so a verifier can rebuild the key in force for the
+ * record and the checkpoint (docs/PROTOCOL.md 10.7). The bundle is checked with
+ * bundle_check before it is handed out. *out is malloc'd. KETEN_OK;
+ * KETEN_E_USAGE if seq is not under cp; KETEN_E_CHAIN if the log does not hold
+ * cp's tree; the ledger's codes.
  */
 int bundle_build(char **out, size_t *len, const struct config *c,
-                 const char *dir, const struct keten_checkpoint *cp,
-                 uint64_t seq, struct keten_error *err) WUR;
+                 const struct roster *r, const char *dir,
+                 const struct keten_checkpoint *cp, uint64_t seq,
+                 struct keten_error *err) WUR;
 
 /*
  * Checks a bundle against the region config c: it parses, its checkpoint

@@ -1049,6 +1049,113 @@ cosigned_json(const struct keten_audit *a)
 		fputs("null", stdout);
 }
 
+/* The config words of keten_kind (docs/PROTOCOL.md 22.1). */
+static const char *
+kind_word(enum keten_kind k)
+{
+	static const char *const word[] = {
+	    [KETEN_KIND_LOCAL_TEAM] = "local_team",
+	    [KETEN_KIND_VEILIG_THUIS] = "veilig_thuis",
+	    [KETEN_KIND_GI] = "gi",
+	    [KETEN_KIND_RAAD] = "raad",
+	    [KETEN_KIND_AUDITOR] = "auditor",
+	};
+
+	return (size_t)k < sizeof(word) / sizeof(word[0]) && word[k] ? word[k]
+	                                                             : "?";
+}
+
+/* The roster history the chain recorded, one line per change, then the
+ * records to review (docs/keten.md, "audit output grammar"). */
+static void
+put_roster(const struct keten_audit_roster *r)
+{
+	static const char *const verb[] = {
+	    [1] = "join",  [2] = "rotate", [3] = "revoke",     [4] = "rekey",
+	    [5] = "leave", [6] = "rename", [7] = "broker key",
+	};
+	char when[32];
+
+	if (r->none)
+		puts("roster: none recorded (a log of storage schema 5): its "
+		     "records were verified with the region config's "
+		     "agencies");
+	for (size_t i = 0; i < r->n_changes; i++) {
+		const struct keten_roster_change *c = &r->changes[i];
+		printf("roster: record %" PRIu64 ": %s", c->seq,
+		       c->action < 8 && verb[c->action] ? verb[c->action]
+		                                        : "?");
+		if (c->agency[0] != '\0') {
+			putchar(' ');
+			cli_put_text(stdout, c->agency);
+		}
+		if (c->action == 1)
+			printf(" (%s)", kind_word(c->kind));
+		if (c->action == 6) {
+			fputs(" to \"", stdout);
+			cli_put_text(stdout, c->name);
+			putchar('"');
+		}
+		if (c->sign_key[0] != '\0')
+			printf(c->action == 7 ? " %s" : " sign %s",
+			       c->sign_key);
+		if (c->action == 3) {
+			cli_time(when, c->compromised_at_us);
+			printf(" since %s (", when);
+			cli_put_text(stdout, c->reason);
+			putchar(')');
+		}
+		putchar('\n');
+	}
+	for (size_t i = 0; i < r->n_review; i++) {
+		const struct keten_review *v = &r->review[i];
+		cli_time(when, v->received_at_us);
+		printf("review: record %" PRIu64 " signed by ", v->seq);
+		cli_put_text(stdout, v->signer);
+		printf(" at %s, after its key's stated compromise (", when);
+		cli_put_text(stdout, v->reason);
+		puts(")");
+	}
+	if (r->n_review_all > r->n_review)
+		printf("review: %" PRIu64 " more records signed after a stated "
+		       "compromise, not listed\n",
+		       r->n_review_all - r->n_review);
+}
+
+/* The JSON fields of put_roster. */
+static void
+roster_json(const struct keten_audit_roster *r)
+{
+	printf(",\"roster_none\":%s,\"roster\":[", r->none ? "true" : "false");
+	for (size_t i = 0; i < r->n_changes; i++) {
+		const struct keten_roster_change *c = &r->changes[i];
+		printf("%s{\"seq\":%" PRIu64 ",\"action\":%u,\"agency\":",
+		       i ? "," : "", c->seq, c->action);
+		json_str(stdout, c->agency);
+		printf(",\"kind\":\"%s\",\"name\":", kind_word(c->kind));
+		json_str(stdout, c->name);
+		printf(",\"sign_key\":\"%s\",\"compromised_at_us\":%" PRId64
+		       ",\"reason\":",
+		       c->sign_key, c->compromised_at_us);
+		json_str(stdout, c->reason);
+		putchar('}');
+	}
+	fputs("],\"review\":[", stdout);
+	for (size_t i = 0; i < r->n_review; i++) {
+		const struct keten_review *v = &r->review[i];
+		printf("%s{\"seq\":%" PRIu64 ",\"signer\":", i ? "," : "",
+		       v->seq);
+		json_str(stdout, v->signer);
+		printf(",\"received_at_us\":%" PRId64
+		       ",\"revoked_seq\":%" PRIu64
+		       ",\"compromised_at_us\":%" PRId64 ",\"reason\":",
+		       v->received_at_us, v->revoked_seq, v->compromised_at_us);
+		json_str(stdout, v->reason);
+		putchar('}');
+	}
+	printf("],\"review_all\":%" PRIu64, r->n_review_all);
+}
+
 static const char *const anchor_word[] = {
     [KETEN_ANCHOR_NONE] = "none",
     [KETEN_ANCHOR_OK] = "extends",
@@ -1057,8 +1164,8 @@ static const char *const anchor_word[] = {
 };
 
 static void
-verify_json(const struct keten_audit *a, int rc, const struct keten_error *err,
-            const char *anchor_file)
+verify_json(const struct keten_audit *a, const struct keten_audit_roster *r,
+            int rc, const struct keten_error *err, const char *anchor_file)
 {
 	char head[65], root[65];
 
@@ -1085,6 +1192,7 @@ verify_json(const struct keten_audit *a, int rc, const struct keten_error *err,
 		       anchor_word[a->anchor_status]);
 	}
 	cosigned_json(a);
+	roster_json(r);
 	printf(",\"end_vouched\":%s",
 	       a->anchor_status == KETEN_ANCHOR_OK ? "true" : "false");
 	if (rc != KETEN_OK) {
@@ -1094,53 +1202,18 @@ verify_json(const struct keten_audit *a, int rc, const struct keten_error *err,
 	puts("}");
 }
 
+/* audit verify's text (the JSON is out already): its exit status. */
 static int
-audit_verify(int argc, char **argv)
+verify_print(const struct cli_common *o, const struct keten_audit *ap,
+             const struct keten_audit_roster *r, int rc,
+             struct keten_error *errp, const char *anchor, const char *save)
 {
-	static const struct option opts[] = {
-	    CLI_COMMON_OPTIONS,
-	    {"checkpoint", required_argument, NULL, 'C'},
-	    {"save-checkpoint", required_argument, NULL, 'W'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct cli_common o;
-	struct keten_audit a;
-	struct keten_error err;
-	const char *anchor = NULL, *save = NULL;
+	struct keten_audit a = *ap;
+	struct keten_error err = *errp;
 	char head[65];
-	int ch, rc;
 
-	cli_common_defaults(&o);
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
-	                         NULL)) != -1) {
-		if (cli_common_option(&o, ch, optarg))
-			continue;
-		switch (ch) {
-		case 'C':
-			anchor = optarg;
-			break;
-		case 'W':
-			save = optarg;
-			break;
-		case 'h':
-			help(stdout);
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind + 1 != argc || o.config == NULL) {
-		fprintf(stderr, "keten audit verify: give --config and one "
-		                "data directory\n");
-		return EXIT_USAGE;
-	}
-	rc = keten_audit_verify_from(&a, o.config, argv[optind], anchor, &err);
-	if (o.json)
-		verify_json(&a, rc, &err, anchor);
 	if (rc == KETEN_E_CHAIN) {
-		if (o.json)
+		if (o->json)
 			return EXIT_REFUSED;
 		if (a.anchor_status == KETEN_ANCHOR_SHORTER ||
 		    a.anchor_status == KETEN_ANCHOR_DIFFERS)
@@ -1156,9 +1229,9 @@ audit_verify(int argc, char **argv)
 	if (rc != KETEN_OK)
 		return cli_fail("audit verify", &err);
 	if (save != NULL && (rc = keten_audit_save_checkpoint(
-	                         &a, o.config, save, &err)) != KETEN_OK)
+	                         &a, o->config, save, &err)) != KETEN_OK)
 		return cli_fail("audit verify", &err);
-	if (o.json)
+	if (o->json)
 		return EXIT_OK;
 	keten_hex(head, a.head_hash, 32);
 	printf("ok: %" PRIu64 " records verified, %" PRIu64
@@ -1189,7 +1262,59 @@ audit_verify(int argc, char **argv)
 	if (save != NULL)
 		printf("saved the checkpoint of %" PRIu64 " records to %s\n",
 		       a.checkpoint.size, save);
+	put_roster(r);
 	return EXIT_OK;
+}
+
+static int
+audit_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"checkpoint", required_argument, NULL, 'C'},
+	    {"save-checkpoint", required_argument, NULL, 'W'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli_common o;
+	struct keten_audit a;
+	struct keten_audit_roster r;
+	struct keten_error err;
+	const char *anchor = NULL, *save = NULL;
+	int ch, rc;
+
+	cli_common_defaults(&o);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
+	                         NULL)) != -1) {
+		if (cli_common_option(&o, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'C':
+			anchor = optarg;
+			break;
+		case 'W':
+			save = optarg;
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || o.config == NULL) {
+		fprintf(stderr, "keten audit verify: give --config and one "
+		                "data directory\n");
+		return EXIT_USAGE;
+	}
+	rc = keten_audit_verify_roster(&a, &r, o.config, argv[optind], anchor,
+	                               &err);
+	if (o.json)
+		verify_json(&a, &r, rc, &err, anchor);
+	rc = verify_print(&o, &a, &r, rc, &err, anchor, save);
+	keten_audit_roster_free(&r);
+	return rc;
 }
 
 int

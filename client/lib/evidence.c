@@ -17,6 +17,7 @@
 #include "client.h"
 #include "note.h"
 #include "savefile.h"
+#include "text.h"
 
 _Static_assert(KETEN_COSIGNERS_MAX == AUDIT_COSIGNED_MAX,
                "keten_audit holds every witness a config may name");
@@ -89,10 +90,71 @@ anchor_load(struct keten_checkpoint *cp, const struct config *c,
 	return KETEN_OK;
 }
 
+/* The roster history of res, public. */
+static int
+roster_public(struct keten_audit_roster *out, const struct audit_result *res)
+{
+	out->none = res->roster_none;
+	if (res->n_roster_events > 0 &&
+	    (out->changes =
+	         calloc(res->n_roster_events, sizeof(*out->changes))) == NULL)
+		return KETEN_E_NOMEM;
+	for (size_t i = 0; i < res->n_roster_events; i++) {
+		const struct roster_change *c = &res->roster_events[i].change;
+		struct keten_roster_change *p = &out->changes[i];
+		p->seq = res->roster_events[i].seq;
+		p->action = (unsigned)c->action;
+		snprintf(p->agency, sizeof(p->agency), "%s", c->agency);
+		p->kind = c->kind;
+		snprintf(p->name, sizeof(p->name), "%s", c->name);
+		if (!sodium_is_zero(c->keys.sign, 32))
+			text_key_to_b64(p->sign_key, c->keys.sign);
+		p->compromised_at_us = c->compromised_at_us;
+		snprintf(p->reason, sizeof(p->reason), "%s", c->reason);
+	}
+	out->n_changes = res->n_roster_events;
+	if (res->n_review > 0 &&
+	    (out->review = calloc(res->n_review, sizeof(*out->review))) == NULL)
+		return KETEN_E_NOMEM;
+	for (size_t i = 0; i < res->n_review; i++) {
+		const struct audit_review *v = &res->review[i];
+		struct keten_review *p = &out->review[i];
+		p->seq = v->seq;
+		snprintf(p->signer, sizeof(p->signer), "%s", v->signer);
+		p->received_at_us = v->received_at_us;
+		p->revoked_seq = v->revoked_seq;
+		p->compromised_at_us = v->compromised_at_us;
+		snprintf(p->reason, sizeof(p->reason), "%s", v->reason);
+	}
+	out->n_review = res->n_review;
+	out->n_review_all = res->n_review_all;
+	return KETEN_OK;
+}
+
+void
+keten_audit_roster_free(struct keten_audit_roster *roster)
+{
+	if (roster == NULL)
+		return;
+	free(roster->changes);
+	free(roster->review);
+	memset(roster, 0, sizeof(*roster));
+}
+
 int
 keten_audit_verify_from(struct keten_audit *out, const char *config_path,
                         const char *data_dir, const char *checkpoint_path,
                         struct keten_error *err)
+{
+	return keten_audit_verify_roster(out, NULL, config_path, data_dir,
+	                                 checkpoint_path, err);
+}
+
+int
+keten_audit_verify_roster(struct keten_audit *out,
+                          struct keten_audit_roster *roster,
+                          const char *config_path, const char *data_dir,
+                          const char *checkpoint_path, struct keten_error *err)
 {
 	struct config *c;
 	struct audit_result res;
@@ -101,6 +163,8 @@ keten_audit_verify_from(struct keten_audit *out, const char *config_path,
 
 	error_clear(err);
 	memset(out, 0, sizeof(*out));
+	if (roster != NULL)
+		memset(roster, 0, sizeof(*roster));
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
@@ -126,6 +190,9 @@ keten_audit_verify_from(struct keten_audit *out, const char *config_path,
 	if (out->has_anchor)
 		out->anchor = anchor;
 	out->anchor_status = (enum keten_anchor)res.anchor;
+	if (roster != NULL && roster_public(roster, &res) != KETEN_OK &&
+	    rc == KETEN_OK)
+		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
 	audit_result_free(&res);
 	return rc;
 }
@@ -194,7 +261,6 @@ keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
 		if (!stored)
 			src = bundle_pick(&cp, &res, c, seq);
 	}
-	audit_result_free(&res);
 	if (rc == KETEN_OK && src == BUNDLE_STORED && !res.has_cp)
 		rc = error_set(err, KETEN_E_USAGE,
 		               "the data directory holds no signed checkpoint "
@@ -207,7 +273,9 @@ keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
 		               (unsigned long long)seq,
 		               (unsigned long long)cp.size);
 	else if (rc == KETEN_OK)
-		rc = bundle_build(bundle, len, c, data_dir, &cp, seq, err);
+		rc = bundle_build(bundle, len, c, res.roster, data_dir, &cp,
+		                  seq, err);
+	audit_result_free(&res);
 	config_destroy(&c);
 	if (rc == KETEN_OK && source != NULL)
 		*source = (enum keten_proof_source)src;

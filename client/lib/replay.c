@@ -176,6 +176,9 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 			rc = head_check(
 			    out, last, last_hash, head_seq, head_hash,
 			    last >= from_seq || prev_hash != NULL, err);
+		/* At the head: the config's broker key must be the chain's. */
+		if (rc == KETEN_OK && !more && follow_ms > 0)
+			rc = audit_stream_end(st, err);
 	}
 	if (rc != KETEN_OK && rc != KETEN_E_CHAIN && err != NULL &&
 	    err->message[0] == '\0')
@@ -189,6 +192,8 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	} else if (rc == KETEN_OK && follow_ms == 0) {
 		rc = head_check(out, last, last_hash, head_seq, head_hash,
 		                out->records > 0 || prev_hash != NULL, err);
+		if (rc == KETEN_OK)
+			rc = audit_stream_end(st, err);
 		/* Nothing replayed, nothing known: report the broker's head
 		 * hash as it is (the caller can compare it with its own). */
 		if (rc == KETEN_OK && out->records == 0 && prev_hash == NULL)
