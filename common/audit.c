@@ -264,7 +264,7 @@ check_record_pre(struct walk *w, uint64_t key, const uint8_t *val, size_t len,
 		             : "its hash differs from the prev_hash the next "
 		               "record links to (this record or the next "
 		               "was altered, removed or reordered)");
-	if (record_open(&o, &w->roster, r.envelope, r.envelope_len, sig,
+	if (record_open(&o, &w->roster, key, r.envelope, r.envelope_len, sig,
 	                NULL) != KETEN_OK)
 		return broken(w, key, refusal[o.fault]);
 	{
@@ -362,7 +362,8 @@ presign(const struct record_roster *roster, const uint8_t *val, size_t len)
 
 	if (chain_record_decode(&r, val, len) != 0)
 		return RECORD_SIG_CHECK; /* the walk says why */
-	return (uint8_t)record_verify(roster, r.envelope, r.envelope_len);
+	return (uint8_t)record_verify(roster, r.seq, r.envelope,
+	                              r.envelope_len);
 }
 
 static void *

@@ -338,7 +338,7 @@ bundle_check(struct bundle_info *out, const struct config *c, const char *buf,
 		               seq, (unsigned long long)out->cp.size);
 		goto done;
 	}
-	if (record_open(&o, &roster, r.envelope, r.envelope_len,
+	if (record_open(&o, &roster, r.seq, r.envelope, r.envelope_len,
 	                RECORD_SIG_CHECK, &why) != KETEN_OK) {
 		rc = error_set(err, KETEN_E_RECEIPT,
 		               "record %llu is in the signed log, but its "

@@ -101,9 +101,13 @@ enum keten_message_type {
 	KETEN_MSG_INFO_REQUEST = 7, /* offer recipient asks questions */
 	KETEN_MSG_INFO_REPLY = 8,   /* holder answers them */
 	KETEN_MSG_FEEDBACK = 9,     /* holder informs an earlier referrer */
-	KETEN_MSG_CLOSE = 10        /* holder ends the case */
+	KETEN_MSG_CLOSE = 10,       /* holder ends the case */
+	/* The broker's own, never an agency's message (PROTOCOL.md 22): */
+	KETEN_MSG_ROSTER = 11,  /* a roster record: the region changed */
+	KETEN_MSG_ROTATION = 12 /* a rotation statement, inside a roster one */
 };
-#define KETEN_MSG_TYPE_MAX KETEN_MSG_CLOSE /* the last message type */
+/* The last type an agency sends; envelopes go up to KETEN_MSG_ROTATION. */
+#define KETEN_MSG_TYPE_MAX KETEN_MSG_CLOSE
 
 enum keten_decline_reason {
 	KETEN_DECLINE_NOT_COMPETENT = 1, /* not this agency's task */

@@ -9,9 +9,12 @@
 #include "record.h"
 
 static const struct agency *
-record_config_find(const void *arg, const char *signer, struct keten_error *err)
+record_config_find(const void *arg, const char *signer, uint64_t seq,
+                   struct keten_error *err)
 {
 	const struct agency *a = config_find(arg, signer);
+
+	(void)seq; /* a config has one key per agency, for every record */
 
 	if (a == NULL)
 		error_set(err, KETEN_E_SIGNER,
@@ -33,8 +36,8 @@ record_roster_config(const struct config *c)
  * cleared only if the fault is RECORD_OK. */
 static enum record_fault
 record_signer(struct signed_record *out, struct envelope *e,
-              const struct record_roster *roster, const uint8_t *env,
-              size_t len, struct keten_error *err)
+              const struct record_roster *roster, uint64_t seq,
+              const uint8_t *env, size_t len, struct keten_error *err)
 {
 	out->signer[0] = '\0';
 	out->agency = NULL;
@@ -43,7 +46,19 @@ record_signer(struct signed_record *out, struct envelope *e,
 		return out->fault = RECORD_UNDECODABLE;
 	memcpy(out->signer, e->signer, sizeof(out->signer));
 	out->type = e->type;
-	if ((out->agency = roster->find(roster->arg, e->signer, err)) == NULL) {
+	/* The broker's own statements are not messages: no agency key may
+	 * open one, so an agency cannot submit one either. */
+	if (e->type < 1 || e->type > KETEN_MSG_TYPE_MAX) {
+		error_set(err, KETEN_E_UNKNOWN_TYPE,
+		          "an envelope of type %s is the broker's roster "
+		          "statement, not an agency's message; agencies "
+		          "cannot send one",
+		          e->type == KETEN_MSG_ROSTER ? "roster" : "rotation");
+		wire_envelope_clear(e);
+		return out->fault = RECORD_UNDECODABLE;
+	}
+	if ((out->agency = roster->find(roster->arg, e->signer, seq, err)) ==
+	    NULL) {
 		wire_envelope_clear(e);
 		return out->fault = RECORD_UNKNOWN_SIGNER;
 	}
@@ -70,7 +85,7 @@ record_check(const struct envelope *e, const struct agency *a)
 
 int
 record_open(struct signed_record *out, const struct record_roster *roster,
-            const uint8_t *env, size_t len, enum record_sig sig,
+            uint64_t seq, const uint8_t *env, size_t len, enum record_sig sig,
             struct keten_error *err)
 {
 	struct envelope e;
@@ -80,7 +95,7 @@ record_open(struct signed_record *out, const struct record_roster *roster,
 	if (err == NULL)
 		err = &tmp;
 	error_clear(err);
-	if (record_signer(out, &e, roster, env, len, err) != RECORD_OK)
+	if (record_signer(out, &e, roster, seq, env, len, err) != RECORD_OK)
 		/* Never OK with a fault: a roster that refused without a
 		 * sentence is a bug, not a pass. */
 		return err->code != KETEN_OK
@@ -111,17 +126,31 @@ record_open(struct signed_record *out, const struct record_roster *roster,
 }
 
 enum record_sig
-record_verify(const struct record_roster *roster, const uint8_t *env,
-              size_t len)
+record_verify(const struct record_roster *roster, uint64_t seq,
+              const uint8_t *env, size_t len)
 {
 	struct envelope e;
 	struct signed_record scratch;
 	struct keten_error tmp;
 	enum record_sig sig;
 
-	if (record_signer(&scratch, &e, roster, env, len, &tmp) != RECORD_OK)
+	if (record_signer(&scratch, &e, roster, seq, env, len, &tmp) !=
+	    RECORD_OK)
 		return RECORD_SIG_CHECK; /* record_open says why */
 	sig = record_check(&e, scratch.agency);
 	wire_envelope_clear(&e);
 	return sig;
+}
+
+int
+record_statement_verify(const struct envelope *e, const uint8_t pk[32],
+                        const char *what, const char *whose,
+                        struct keten_error *err)
+{
+	if (envelope_verify(e->signature, e->version, e->type, e->body,
+	                    e->body_len, pk) != 0)
+		return error_set(err, KETEN_E_BADSIG,
+		                 "the signature of %s does not verify with %s",
+		                 what, whose);
+	return KETEN_OK;
 }

@@ -27,23 +27,28 @@ enum record_fault {
 };
 #define RECORD_N_FAULTS (RECORD_NOT_SENDER + 1)
 
+/* The seq a record not yet recorded is opened at: the roster as it
+ * stands now (a submission). */
+#define RECORD_SEQ_NOW UINT64_MAX
+
 /*
  * The door's one point of contact with the roster: who holds which
- * signing key. find returns the agency whose key signs for `signer` (its
- * id must be `signer`: the door refuses another agency's key with
- * KETEN_E_SIGNER), or NULL with err set (its code and sentence are the
- * refusal's; a NULL without a code is refused as KETEN_E_INTERNAL). It
- * must be safe to call from several threads at once (the audit's verify
- * threads).
+ * signing key. find returns the agency whose key signs for `signer` in a
+ * record at seq (RECORD_SEQ_NOW: now; its id must be `signer`: the door
+ * refuses another agency's key with KETEN_E_SIGNER), or NULL with err set
+ * (its code and sentence are the refusal's; a NULL without a code is
+ * refused as KETEN_E_INTERNAL). It must be safe to call from several
+ * threads at once (the audit's verify threads).
  */
 struct record_roster {
 	const struct agency *(*find)(const void *arg, const char *signer,
-	                             struct keten_error *err);
+	                             uint64_t seq, struct keten_error *err);
 	const void *arg;
 };
 
-/* The roster of a region config: every agency it lists, with its key.
- * A signer it lacks is refused with KETEN_E_SIGNER. c is borrowed. */
+/* The roster of a region config: every agency it lists, with its key,
+ * whatever the seq. A signer it lacks is refused with KETEN_E_SIGNER. c
+ * is borrowed. */
 struct record_roster record_roster_config(const struct config *c);
 
 /* A record that opened: plain copies, it owns nothing. signer is set as
@@ -61,17 +66,21 @@ struct signed_record {
 enum record_sig { RECORD_SIG_CHECK = 0, RECORD_SIG_GOOD, RECORD_SIG_BAD };
 
 /*
- * Opens the envelope bytes env (borrowed) as a signed record. KETEN_OK
- * with out filled; or a code, out->fault naming the check that refused
- * and err the sentence: the wire's own for an envelope or body that does
- * not decode, the roster's for an unknown signer, KETEN_E_BADSIG for the
- * signature and KETEN_E_SIGNER for a sender who is not the signer. With
- * RECORD_SIG_GOOD or _BAD the signature is not checked again, but the
- * checks keep their order. Thread-safe if the roster is.
+ * Opens the envelope bytes env (borrowed) of the record at seq
+ * (RECORD_SEQ_NOW for a submission) as an agency's signed record.
+ * KETEN_OK with out filled; or a code, out->fault naming the check that
+ * refused and err the sentence: the wire's own for an envelope or body
+ * that does not decode, KETEN_E_UNKNOWN_TYPE (RECORD_UNDECODABLE) for a
+ * roster record or rotation statement (the broker's, opened by roster.c
+ * through record_statement_verify), the roster's for an unknown signer,
+ * KETEN_E_BADSIG for the signature and KETEN_E_SIGNER for a sender who is
+ * not the signer. With RECORD_SIG_GOOD or _BAD the signature is not
+ * checked again, but the checks keep their order. Thread-safe if the
+ * roster is.
  */
 int record_open(struct signed_record *out, const struct record_roster *roster,
-                const uint8_t *env, size_t len, enum record_sig sig,
-                struct keten_error *err) WUR;
+                uint64_t seq, const uint8_t *env, size_t len,
+                enum record_sig sig, struct keten_error *err) WUR;
 
 /*
  * Only the first three checks (decode, signer, signature), for a thread
@@ -80,7 +89,19 @@ int record_open(struct signed_record *out, const struct record_roster *roster,
  * its signer is unknown (record_open then says why). Thread-safe if the
  * roster is.
  */
-enum record_sig record_verify(const struct record_roster *roster,
+enum record_sig record_verify(const struct record_roster *roster, uint64_t seq,
                               const uint8_t *env, size_t len);
+
+/*
+ * The signature of a statement that is not an agency's message (a roster
+ * record, a rotation statement: docs/PROTOCOL.md 22), decoded in e, by
+ * the key pk its rules chose: KETEN_OK, or KETEN_E_BADSIG with a sentence
+ * naming what (e.g. "roster record 12") and whose key (e.g. "the broker
+ * key in force"). The only other caller of envelope_verify's check, so
+ * every signature is checked here.
+ */
+int record_statement_verify(const struct envelope *e, const uint8_t pk[32],
+                            const char *what, const char *whose,
+                            struct keten_error *err) WUR;
 
 #endif

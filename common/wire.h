@@ -72,7 +72,8 @@ enum wire_request_kind {
 	WIRE_REQ_CASE,
 	WIRE_REQ_REPLAY,
 	WIRE_REQ_COSIGN,
-	WIRE_REQ_CONSISTENCY
+	WIRE_REQ_CONSISTENCY,
+	WIRE_REQ_ROSTER /* after_seq: roster records after it */
 };
 
 struct request {
@@ -87,7 +88,8 @@ struct request {
 	uint32_t wait_ms;     /* fetch, replay: wait this long for a record */
 	uint64_t ack_seq;
 	/* cases: list after case_id (if has_case_id), at most cases_max;
-	 * case: case_id's records after after_seq */
+	 * case: case_id's records after after_seq; roster: the roster
+	 * records after after_seq */
 	bool has_case_id;
 	uint8_t case_id[KETEN_CASE_ID_LEN];
 	uint32_t cases_max;
@@ -109,8 +111,9 @@ struct request {
 
 /* A checkpoint is the public struct keten_checkpoint (keten_public.h). */
 
-#define WIRE_PATH_MAX     64 /* MERKLE_PATH_MAX */
-#define WIRE_COSIGNED_MAX 64 /* witnesses' notes in a ping reply */
+#define WIRE_PATH_MAX         64 /* MERKLE_PATH_MAX */
+#define WIRE_COSIGNED_MAX     64 /* witnesses' notes in a ping reply */
+#define WIRE_ROSTER_REPLY_MAX 64 /* roster records in one roster reply */
 
 /* A consistency proof (RFC 9162 2.1.4) from a request's known_size to the
  * reply's checkpoint: n == 0 unless 0 < known_size < its size. */
@@ -155,7 +158,8 @@ enum wire_reply_kind {
 	WIRE_REP_CASE,
 	WIRE_REP_REPLAY,
 	WIRE_REP_COSIGN,
-	WIRE_REP_CONSISTENCY
+	WIRE_REP_CONSISTENCY,
+	WIRE_REP_ROSTER
 };
 
 /* A case as the broker reports it: its state and the open offer's due
@@ -220,7 +224,15 @@ struct reply {
 		bool has_cp;
 		struct keten_checkpoint cp;
 	} replay;
-	/* receipt, fetch, replay, ping, link: with their checkpoint */
+	struct {
+		struct delivered *records; /* roster records, seq order */
+		size_t n;
+		bool more;
+		bool has_cp;
+		struct keten_checkpoint cp; /* every path proves into it */
+	} roster;
+	/* receipt, fetch, replay, ping, link, roster: with their
+	 * checkpoint */
 	struct consistency consistency;
 	uint8_t *paths; /* decoded proofs of delivered records */
 	void *pb;
@@ -262,6 +274,79 @@ int wire_reply_decode(struct reply *r, const uint8_t *buf, size_t len,
                       const struct note_key *broker,
                       struct keten_error *err) WUR;
 void wire_reply_clear(struct reply *r);
+
+/*
+ * The roster's statements (docs/PROTOCOL.md 22): the body of a ROSTER
+ * record and of a ROTATION statement. Plain structs; what a change means
+ * and which fields it must carry is common/roster.c's, the wire checks
+ * only form: every key 32 bytes (or absent), ids valid, names and reasons
+ * bounded and free of control characters, 1..WIRE_ROSTER_CHANGES_MAX
+ * changes.
+ */
+#define WIRE_ROSTER_CHANGES_MAX 256      /* changes in one roster record */
+#define WIRE_ROSTER_NAME_MAX    127      /* bytes of an agency's display name */
+#define WIRE_ROSTER_REASON_MAX  255      /* bytes of a revocation's reason */
+#define WIRE_BROKER_ID          "broker" /* the roster's own signer */
+
+enum roster_action {
+	ROSTER_JOIN = 1,
+	ROSTER_ROTATE = 2,
+	ROSTER_REVOKE = 3,
+	ROSTER_REKEY = 4,
+	ROSTER_LEAVE = 5,
+	ROSTER_RENAME = 6,
+	ROSTER_BROKER = 7
+};
+#define ROSTER_ACTION_MAX ROSTER_BROKER
+
+/* A key set; a key of all zero bytes is absent (an empty field on the
+ * wire; the decoder refuses 32 zero bytes sent as a key). */
+struct roster_keys {
+	uint8_t sign[KETEN_KEY_LEN];      /* Ed25519 */
+	uint8_t box[KETEN_KEY_LEN];       /* X25519, sealed content */
+	uint8_t transport[KETEN_KEY_LEN]; /* CURVE */
+};
+
+struct roster_change {
+	enum roster_action action;
+	char agency[KETEN_ID_MAX + 1];       /* "" for ROSTER_BROKER */
+	enum keten_kind kind;                /* JOIN; else KETEN_KIND_NONE */
+	char name[WIRE_ROSTER_NAME_MAX + 1]; /* JOIN, RENAME; else "" */
+	struct roster_keys keys;
+	/* ROTATE, BROKER: a ROTATION envelope's bytes (borrowed when
+	 * encoding; the decoder's memory when decoded), else NULL, 0 */
+	const uint8_t *rotation;
+	size_t rotation_len;
+	int64_t compromised_at_us;               /* REVOKE */
+	char reason[WIRE_ROSTER_REASON_MAX + 1]; /* REVOKE */
+};
+
+/* A decoded Roster: changes is malloc'd, freed by wire_roster_clear. */
+struct wire_roster {
+	char region[KETEN_ID_MAX + 1];
+	uint64_t prev_seq;
+	struct roster_change *changes;
+	size_t n;
+	void *pb;
+};
+
+struct wire_rotation {
+	char region[KETEN_ID_MAX + 1];
+	char agency[KETEN_ID_MAX + 1]; /* or WIRE_BROKER_ID */
+	struct roster_keys keys;
+	int64_t made_at_us;
+};
+
+int wire_roster_encode(uint8_t **out, size_t *len, const char *region,
+                       uint64_t prev_seq, const struct roster_change *c,
+                       size_t n) WUR;
+int wire_roster_decode(struct wire_roster *r, const uint8_t *buf, size_t len,
+                       struct keten_error *err) WUR;
+void wire_roster_clear(struct wire_roster *r);
+int wire_rotation_encode(uint8_t **out, size_t *len,
+                         const struct wire_rotation *r) WUR;
+int wire_rotation_decode(struct wire_rotation *r, const uint8_t *buf,
+                         size_t len, struct keten_error *err) WUR;
 
 /* Decoded sealed content; strings point into memory freed by _clear.
  * Which member is set follows the message type: a referral's content, a

@@ -244,6 +244,7 @@ struct room {
 		Keten__ReplayReply replay;
 		Keten__CosignReply cosign;
 		Keten__ConsistencyReply link;
+		Keten__RosterReply roster;
 	} u;
 	Keten__Checkpoint cp;
 	const struct note_key *key; /* the broker's: names the checkpoint */
@@ -685,6 +686,44 @@ replay_from_pb(struct reply *r, const Keten__Reply *m)
 	           : 0;
 }
 
+static int
+roster_to_pb(struct room *x, const struct reply *r)
+{
+	Keten__RosterReply *rr = &x->u.roster;
+	int ret;
+
+	keten__roster_reply__init(rr);
+	if (r->roster.n > WIRE_ROSTER_REPLY_MAX)
+		return KETEN_E_MALFORMED;
+	if ((ret = delivered_to_pb(&x->dv, r->roster.records, r->roster.n)) !=
+	    KETEN_OK)
+		return ret;
+	rr->n_records = r->roster.n;
+	rr->records = x->dv.ptrs;
+	if (r->roster.has_cp) {
+		if ((ret = cp_to_pb(x, r, &r->roster.cp)) != KETEN_OK)
+			return ret;
+		rr->checkpoint = &x->cp;
+	}
+	rr->more = r->roster.more;
+	x->m.roster = rr;
+	return KETEN_OK;
+}
+
+static int
+roster_from_pb(struct reply *r, const Keten__Reply *m)
+{
+	const Keten__RosterReply *rr = m->roster;
+
+	if (rr->n_records > WIRE_ROSTER_REPLY_MAX)
+		return -1;
+	r->roster.more = rr->more;
+	r->roster.n = rr->n_records;
+	r->roster.has_cp = rr->checkpoint != NULL;
+	return delivered_from_pb(&r->roster.records, &r->paths, rr->records,
+	                         rr->n_records);
+}
+
 static const struct reply_kind {
 	enum wire_reply_kind kind;
 	Keten__Reply__KindCase pb;
@@ -704,6 +743,7 @@ static const struct reply_kind {
     {WIRE_REP_COSIGN, KETEN__REPLY__KIND_COSIGN, cosign_to_pb, cosign_from_pb},
     {WIRE_REP_CONSISTENCY, KETEN__REPLY__KIND_CONSISTENCY, link_to_pb,
      link_from_pb},
+    {WIRE_REP_ROSTER, KETEN__REPLY__KIND_ROSTER, roster_to_pb, roster_from_pb},
 };
 
 #define REPLY_KINDS (sizeof(reply_kinds) / sizeof(reply_kinds[0]))
@@ -728,6 +768,9 @@ reply_cp(struct reply *r, const Keten__Reply *m, struct keten_checkpoint **c)
 	case WIRE_REP_CONSISTENCY:
 		*c = &r->link.cp;
 		return m->consistency->checkpoint;
+	case WIRE_REP_ROSTER:
+		*c = &r->roster.cp;
+		return m->roster->checkpoint;
 	default:
 		return NULL;
 	}
@@ -825,6 +868,7 @@ wire_reply_clear(struct reply *r)
 	free(r->cases.items);
 	free(r->kase.records);
 	free(r->replay.records);
+	free(r->roster.records);
 	free(r->paths);
 	memset(r, 0, sizeof(*r));
 }

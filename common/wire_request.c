@@ -20,6 +20,7 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 	Keten__ReplayRequest rp = KETEN__REPLAY_REQUEST__INIT;
 	Keten__CosignRequest co = KETEN__COSIGN_REQUEST__INIT;
 	Keten__ConsistencyRequest cn = KETEN__CONSISTENCY_REQUEST__INIT;
+	Keten__RosterRequest ro = KETEN__ROSTER_REQUEST__INIT;
 
 	m.request_id = r->request_id;
 	m.known_size = r->known_size;
@@ -76,6 +77,11 @@ wire_request_encode(uint8_t **out, size_t *len, const struct request *r)
 		cn.to_size = r->to_size;
 		m.kind_case = KETEN__REQUEST__KIND_CONSISTENCY;
 		m.consistency = &cn;
+		break;
+	case WIRE_REQ_ROSTER:
+		ro.after_seq = r->after_seq;
+		m.kind_case = KETEN__REQUEST__KIND_ROSTER;
+		m.roster = &ro;
 		break;
 	}
 	return wire_pack(out, len, &m.base);
@@ -183,6 +189,10 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		r->from_size = m->consistency->from_size;
 		r->to_size = m->consistency->to_size;
 		break;
+	case KETEN__REQUEST__KIND_ROSTER:
+		r->kind = WIRE_REQ_ROSTER;
+		r->after_seq = m->roster->after_seq;
+		break;
 	default: {
 		uint64_t id = r->request_id;
 		wire_request_clear(r);
@@ -190,7 +200,8 @@ wire_request_decode(struct request *r, const uint8_t *buf, size_t len,
 		return error_set(
 		    err, KETEN_E_UNKNOWN_TYPE,
 		    "the request names no known operation (submit, fetch, ack, "
-		    "ping, cases, case, replay, cosign or consistency)");
+		    "ping, cases, case, replay, cosign, consistency or "
+		    "roster)");
 	}
 	}
 	return KETEN_OK;

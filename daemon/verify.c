@@ -128,10 +128,12 @@ maybe_park(struct job *j, uint64_t head_seq, struct keten_error *err)
 
 /* The roster a connection signs with: its own agency's key, no other. */
 static const struct agency *
-connection_signer(const void *arg, const char *signer, struct keten_error *err)
+connection_signer(const void *arg, const char *signer, uint64_t seq,
+                  struct keten_error *err)
 {
 	const struct agency *a = arg;
 
+	(void)seq; /* a submission: the connection's key, now */
 	if (strcmp(signer, a->id) != 0) {
 		error_set(err, KETEN_E_SIGNER,
 		          "the envelope is signed as '%s' but this connection "
@@ -153,7 +155,7 @@ handle_submit(struct worker *w, struct job *j, struct keten_error *err)
 	uint8_t hash[KETEN_HASH_LEN];
 	int rc;
 
-	if ((rc = record_open(&j->rec, &roster, j->req.envelope,
+	if ((rc = record_open(&j->rec, &roster, RECORD_SEQ_NOW, j->req.envelope,
 	                      j->req.envelope_len, RECORD_SIG_CHECK, err)) !=
 	    KETEN_OK)
 		return rc;

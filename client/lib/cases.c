@@ -458,7 +458,7 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 		                 "record %llu's hash does not match its "
 		                 "envelope",
 		                 (unsigned long long)d->seq);
-	rc = record_open(&o, &roster, d->envelope, d->envelope_len,
+	rc = record_open(&o, &roster, d->seq, d->envelope, d->envelope_len,
 	                 RECORD_SIG_CHECK, &why);
 	if (o.fault == RECORD_UNDECODABLE)
 		return error_set(

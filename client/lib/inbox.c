@@ -74,7 +74,7 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    (unsigned long long)d->seq);
 		return;
 	}
-	rc = record_open(&o, &roster, d->envelope, d->envelope_len,
+	rc = record_open(&o, &roster, d->seq, d->envelope, d->envelope_len,
 	                 RECORD_SIG_CHECK, &tmp);
 	strcpy(m->sender, o.signer); /* "" if the envelope does not decode */
 	if (rc != KETEN_OK) {

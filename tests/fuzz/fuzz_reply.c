@@ -247,6 +247,8 @@ only_kind(const struct reply *r)
 	FUZZ_CHECK(r->kind == WIRE_REP_CASE || zero(&r->kase, sizeof(r->kase)));
 	FUZZ_CHECK(r->kind == WIRE_REP_REPLAY ||
 	           zero(&r->replay, sizeof(r->replay)));
+	FUZZ_CHECK(r->kind == WIRE_REP_ROSTER ||
+	           zero(&r->roster, sizeof(r->roster)));
 }
 
 /*
@@ -390,6 +392,13 @@ round_trip(const struct reply *r)
 		FUZZ_CHECK(again.link.has_cp == r->link.has_cp);
 		same_cp(&again.link.cp, &r->link.cp);
 		break;
+	case WIRE_REP_ROSTER:
+		FUZZ_CHECK(again.roster.more == r->roster.more);
+		FUZZ_CHECK(again.roster.has_cp == r->roster.has_cp);
+		same_cp(&again.roster.cp, &r->roster.cp);
+		same_delivered(again.roster.records, again.roster.n,
+		               r->roster.records, r->roster.n);
+		break;
 	}
 	only_kind(&again);
 	wire_reply_clear(&again);
@@ -410,7 +419,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(zero(&r, sizeof(r))); /* nothing left to free */
 		return 0;
 	}
-	FUZZ_CHECK(r.kind >= WIRE_REP_ERROR && r.kind <= WIRE_REP_REPLAY);
+	FUZZ_CHECK(r.kind >= WIRE_REP_ERROR && r.kind <= WIRE_REP_ROSTER);
 	FUZZ_CHECK(r.pb != NULL);
 	only_kind(&r);
 	if (r.kind == WIRE_REP_ERROR) {
@@ -462,6 +471,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_cp(&r.replay.cp);
 		else
 			FUZZ_CHECK(zero(&r.replay.cp, sizeof(r.replay.cp)));
+	}
+	if (r.kind == WIRE_REP_ROSTER) {
+		FUZZ_CHECK(r.roster.n <= WIRE_ROSTER_REPLY_MAX);
+		FUZZ_CHECK(r.roster.n == 0 || r.roster.records != NULL);
+		check_paths(&r, r.roster.records, r.roster.n);
+		if (r.roster.has_cp)
+			check_cp(&r.roster.cp);
+		else
+			FUZZ_CHECK(zero(&r.roster.cp, sizeof(r.roster.cp)));
 	}
 	round_trip(&r);
 	if (r.kind == WIRE_REP_FETCH)

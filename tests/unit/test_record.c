@@ -79,14 +79,14 @@ expect(const uint8_t *env, size_t len, enum record_sig sig,
 	struct keten_error err;
 
 	memset(&err, 0, sizeof(err));
-	CHECK_INT(record_open(&o, &roster, env, len, sig, &err), code);
+	CHECK_INT(record_open(&o, &roster, 1, env, len, sig, &err), code);
 	CHECK_INT(o.fault, fault);
 	CHECK(strcmp(o.signer, signer) == 0);
 	CHECK_INT(err.code, code);
 	if (says != NULL)
 		CHECK_STR_HAS(err.message, says);
 	/* Without an error struct the result is the same. */
-	CHECK_INT(record_open(&o, &roster, env, len, sig, NULL), code);
+	CHECK_INT(record_open(&o, &roster, 1, env, len, sig, NULL), code);
 	CHECK_INT(o.fault, fault);
 }
 
@@ -99,7 +99,7 @@ test_opens(void)
 	size_t len;
 	uint8_t *env = make_envelope(&len, "lt-almere", sk_almere, FINE);
 
-	CHECK_INT(record_open(&o, &roster, env, len, RECORD_SIG_CHECK, &err),
+	CHECK_INT(record_open(&o, &roster, 1, env, len, RECORD_SIG_CHECK, &err),
 	          KETEN_OK);
 	CHECK_INT(o.fault, RECORD_OK);
 	CHECK(strcmp(o.signer, "lt-almere") == 0);
@@ -111,9 +111,9 @@ test_opens(void)
 	CHECK(memcmp(o.body.h.message_id, mid, 16) == 0);
 	CHECK(memcmp(o.body.h.case_id, cid, 16) == 0);
 	CHECK_INT(o.body.u.offer.urgency, KETEN_URGENCY_URGENT);
-	CHECK_INT(record_verify(&roster, env, len), RECORD_SIG_GOOD);
+	CHECK_INT(record_verify(&roster, 1, env, len), RECORD_SIG_GOOD);
 	/* Told the signature was checked, it opens the same. */
-	CHECK_INT(record_open(&o, &roster, env, len, RECORD_SIG_GOOD, &err),
+	CHECK_INT(record_open(&o, &roster, 1, env, len, RECORD_SIG_GOOD, &err),
 	          KETEN_OK);
 	/* Told it was bad, it refuses a good one: the result is believed. */
 	expect(env, len, RECORD_SIG_BAD, RECORD_BADSIG, KETEN_E_BADSIG,
@@ -132,7 +132,8 @@ test_refusals(void)
 	/* The envelope does not decode: the wire's own code and sentence. */
 	expect(junk, sizeof(junk), RECORD_SIG_CHECK, RECORD_UNDECODABLE,
 	       KETEN_E_MALFORMED, "", "not a valid protobuf Envelope");
-	CHECK_INT(record_verify(&roster, junk, sizeof(junk)), RECORD_SIG_CHECK);
+	CHECK_INT(record_verify(&roster, 1, junk, sizeof(junk)),
+	          RECORD_SIG_CHECK);
 
 	/* A signer the region does not know, however well it signs; told
 	 * the signature is good, it is still refused, and for this. */
@@ -142,7 +143,7 @@ test_refusals(void)
 	       "signer 'lt-nowhere' is not an agency in the region config");
 	expect(env, len, RECORD_SIG_GOOD, RECORD_UNKNOWN_SIGNER, KETEN_E_SIGNER,
 	       "lt-nowhere", NULL);
-	CHECK_INT(record_verify(&roster, env, len), RECORD_SIG_CHECK);
+	CHECK_INT(record_verify(&roster, 1, env, len), RECORD_SIG_CHECK);
 	free(env);
 
 	/* Signed as lt-almere with another agency's key. */
@@ -151,21 +152,21 @@ test_refusals(void)
 	       "lt-almere",
 	       "the envelope signature does not verify with lt-almere's "
 	       "signing key in the region config");
-	CHECK_INT(record_verify(&roster, env, len), RECORD_SIG_BAD);
+	CHECK_INT(record_verify(&roster, 1, env, len), RECORD_SIG_BAD);
 	free(env);
 
 	/* One bit of the signature changed. */
 	env = make_envelope(&len, "lt-almere", sk_almere, SIG_FLIPPED);
 	expect(env, len, RECORD_SIG_CHECK, RECORD_BADSIG, KETEN_E_BADSIG,
 	       "lt-almere", NULL);
-	CHECK_INT(record_verify(&roster, env, len), RECORD_SIG_BAD);
+	CHECK_INT(record_verify(&roster, 1, env, len), RECORD_SIG_BAD);
 	free(env);
 
 	/* A signed body that is not a Body: the wire's refusal. */
 	env = make_envelope(&len, "lt-almere", sk_almere, BODY_GARBAGE);
 	expect(env, len, RECORD_SIG_CHECK, RECORD_BADBODY, KETEN_E_MALFORMED,
 	       "lt-almere", "not a valid protobuf Body");
-	CHECK_INT(record_verify(&roster, env, len), RECORD_SIG_GOOD);
+	CHECK_INT(record_verify(&roster, 1, env, len), RECORD_SIG_GOOD);
 	free(env);
 
 	/* lt-almere signs a body that says vt-flevoland sent it. */
@@ -179,13 +180,16 @@ test_refusals(void)
 /* A roster of its own: the door asks it once, and its refusal is the
  * door's. */
 static int asked;
+static uint64_t asked_seq; /* the seq the door passed on */
 
 static const struct agency *
-only_vt(const void *arg, const char *signer, struct keten_error *err)
+only_vt(const void *arg, const char *signer, uint64_t seq,
+        struct keten_error *err)
 {
 	const struct agency *a = arg;
 
 	asked++;
+	asked_seq = seq;
 	if (strcmp(signer, a->id) == 0)
 		return a;
 	error_set(err, KETEN_E_FORBIDDEN, "only %s may sign here", a->id);
@@ -203,31 +207,39 @@ test_roster(void)
 	uint8_t *env = make_envelope(&len, "lt-almere", sk_almere, FINE);
 
 	asked = 0;
-	CHECK_INT(record_open(&o, &roster, env, len, RECORD_SIG_CHECK, &err),
-	          KETEN_E_FORBIDDEN);
+	CHECK_INT(
+	    record_open(&o, &roster, 42, env, len, RECORD_SIG_CHECK, &err),
+	    KETEN_E_FORBIDDEN);
 	CHECK_INT(asked, 1);
+	CHECK(asked_seq == 42);
 	CHECK_INT(o.fault, RECORD_UNKNOWN_SIGNER);
 	CHECK(strcmp(err.message, "only vt-flevoland may sign here") == 0);
-	CHECK_INT(record_verify(&roster, env, len), RECORD_SIG_CHECK);
+	CHECK_INT(record_verify(&roster, RECORD_SEQ_NOW, env, len),
+	          RECORD_SIG_CHECK);
 	CHECK_INT(asked, 2);
+	CHECK(asked_seq == RECORD_SEQ_NOW);
 	free(env);
 }
 
 /* A roster with a bug: it gives another agency's key, or refuses with
  * no sentence. The door must refuse either way, never pass. */
 static const struct agency *
-vt_for_anyone(const void *arg, const char *signer, struct keten_error *err)
+vt_for_anyone(const void *arg, const char *signer, uint64_t seq,
+              struct keten_error *err)
 {
 	(void)signer;
+	(void)seq;
 	(void)err;
 	return arg;
 }
 
 static const struct agency *
-silent_refusal(const void *arg, const char *signer, struct keten_error *err)
+silent_refusal(const void *arg, const char *signer, uint64_t seq,
+               struct keten_error *err)
 {
 	(void)arg;
 	(void)signer;
+	(void)seq;
 	(void)err;
 	return NULL;
 }
@@ -244,17 +256,17 @@ test_roster_bugs(void)
 	/* Signed by vt-flevoland's key, but naming lt-almere as signer. */
 	uint8_t *env = make_envelope(&len, "lt-almere", sk_vt, FINE);
 
-	CHECK_INT(record_open(&o, &wrong, env, len, RECORD_SIG_CHECK, &err),
+	CHECK_INT(record_open(&o, &wrong, 1, env, len, RECORD_SIG_CHECK, &err),
 	          KETEN_E_SIGNER);
 	CHECK_INT(o.fault, RECORD_UNKNOWN_SIGNER);
 	CHECK(o.agency == NULL);
 	CHECK(strstr(err.message, "vt-flevoland's key for signer "
 	                          "'lt-almere'") != NULL);
-	CHECK_INT(record_verify(&wrong, env, len), RECORD_SIG_CHECK);
-	CHECK_INT(record_open(&o, &silent, env, len, RECORD_SIG_CHECK, &err),
+	CHECK_INT(record_verify(&wrong, 1, env, len), RECORD_SIG_CHECK);
+	CHECK_INT(record_open(&o, &silent, 1, env, len, RECORD_SIG_CHECK, &err),
 	          KETEN_E_INTERNAL);
 	CHECK_INT(o.fault, RECORD_UNKNOWN_SIGNER);
-	CHECK_INT(record_open(&o, &silent, env, len, RECORD_SIG_CHECK, NULL),
+	CHECK_INT(record_open(&o, &silent, 1, env, len, RECORD_SIG_CHECK, NULL),
 	          KETEN_E_INTERNAL);
 	free(env);
 }
