@@ -96,6 +96,16 @@ int cmd_case(int argc, char **argv);
  * person, a header line and the opened content indented below it (or why
  * it failed verification); with json, one JSON object on one line. */
 void cli_message_print(const struct keten_message *m, int json);
+/* Says on stderr that message m, which did not verify, stops the cursor
+ * before it, why, and what to do; then says what keten does next. */
+void cli_unverified(const char *verb, const struct keten_message *m,
+                    const char *then);
+/* Skips message i of in as proven forged (keten_inbox_skip_forged) and
+ * says so on stderr, naming the file it is recorded in (key + ".skipped");
+ * else returns the library's code with err set. */
+int cli_skip_forged(const char *verb, struct keten_inbox *in, size_t i,
+                    struct keten_client *c, const char *key,
+                    struct keten_error *err);
 
 /* ---- stopping a follow on a signal (cli_stop.c) ---- */
 

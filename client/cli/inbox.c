@@ -251,6 +251,110 @@ cli_message_print(const struct keten_message *m, int json)
 		show_human(m);
 }
 
+/* What to do about a message that did not verify, by why it did not. */
+static const char *
+unverified_advice(const struct keten_message *m)
+{
+	if (m->forged)
+		return "It looks forged: report it to the broker's operator "
+		       "and your auditor. Once they have checked, "
+		       "--skip-forged skips it and records the skip in the "
+		       "key file's .skipped file.";
+	if (m->status == KETEN_E_DECRYPT)
+		return "It is addressed to this agency and correctly signed, "
+		       "but this agency's box key does not open it: check that "
+		       "the key file is this agency's current one, and tell "
+		       "the sender and the broker's operator.";
+	if (m->status == KETEN_E_CONTENT_HASH)
+		return "The content the broker delivered is not what the "
+		       "sender signed: report it to the broker's operator and "
+		       "your auditor.";
+	if (m->status == KETEN_E_RECIPIENT)
+		return "The broker delivered a message for another agency: "
+		       "report it to the broker's operator.";
+	return NULL;
+}
+
+void
+cli_unverified(const char *verb, const struct keten_message *m,
+               const char *then)
+{
+	const char *advice = unverified_advice(m);
+
+	fprintf(stderr, "keten %s: message #%" PRIu64 " from '", verb, m->seq);
+	cli_put_text(stderr, m->sender[0] ? m->sender : "?");
+	fputs("' could not be verified: ", stderr);
+	cli_put_text(stderr, m->status_message);
+	fprintf(stderr, ". It is NOT acknowledged. %s", then);
+	if (advice != NULL) {
+		fprintf(stderr, " %s\n", advice);
+		return;
+	}
+	fputs(" If this persists, ask your region's operator whether '",
+	      stderr);
+	cli_put_text(stderr, m->sender[0] ? m->sender : "?");
+	fputs("' has joined the region and whether your region config is "
+	      "current.\n",
+	      stderr);
+}
+
+int
+cli_skip_forged(const char *verb, struct keten_inbox *in, size_t i,
+                struct keten_client *c, const char *key,
+                struct keten_error *err)
+{
+	const struct keten_message *m = &in->messages[i];
+	int rc;
+
+	if ((rc = keten_inbox_skip_forged(in, i, c, err)) != KETEN_OK)
+		return rc;
+	fprintf(stderr, "keten %s: skipped message #%" PRIu64 " from '", verb,
+	        m->seq);
+	cli_put_text(stderr, m->sender);
+	fputs("' as forged (", stderr);
+	cli_put_text(stderr, m->status_message);
+	fputs("); recorded in ", stderr);
+	cli_put_text(stderr, key);
+	fputs(".skipped\n", stderr);
+	return KETEN_OK;
+}
+
+/* The index of the first message of in that stops the cursor (it did not
+ * verify and was not skipped), or in->n. */
+static size_t
+first_unverified(const struct keten_inbox *in)
+{
+	uint64_t limit = keten_inbox_ack_limit(in);
+	size_t i;
+
+	for (i = 0; i < in->n; i++)
+		if (in->messages[i].status != KETEN_OK &&
+		    in->messages[i].seq > limit)
+			break;
+	return i;
+}
+
+/* Fetches the inbox; if a message in it did not verify, refreshes the
+ * roster and fetches again, so that the verdict is the refreshed one. */
+static int
+inbox_fetch(struct keten_inbox **in, struct keten_client *c, size_t max,
+            struct keten_error *err)
+{
+	struct keten_error why;
+	int rc;
+
+	if ((rc = keten_fetch(in, c, max, err)) != KETEN_OK ||
+	    first_unverified(*in) == (*in)->n)
+		return rc;
+	if (keten_client_refresh(c, &why) != KETEN_OK) {
+		fputs("keten inbox: cannot refresh the roster: ", stderr);
+		cli_put_text(stderr, why.message);
+		fputc('\n', stderr);
+	}
+	keten_inbox_free(in);
+	return keten_fetch(in, c, max, err);
+}
+
 int
 cmd_inbox(int argc, char **argv)
 {
@@ -258,6 +362,7 @@ cmd_inbox(int argc, char **argv)
 	    CLI_COMMON_OPTIONS,
 	    {"ack", no_argument, NULL, 'a'},
 	    {"max", required_argument, NULL, 'm'},
+	    {"skip-forged", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -265,10 +370,11 @@ cmd_inbox(int argc, char **argv)
 	struct keten_client *c;
 	struct keten_inbox *in;
 	struct keten_error err;
-	uint64_t last = 0, cursor;
+	uint64_t limit, cursor;
 	long max = 0;
 	char *end;
-	int ch, ack = 0, failed = 0;
+	size_t stop;
+	int ch, ack = 0, skip = 0, rc = EXIT_OK;
 
 	cli_common_defaults(&o);
 	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORT "h", opts,
@@ -278,6 +384,9 @@ cmd_inbox(int argc, char **argv)
 		switch (ch) {
 		case 'a':
 			ack = 1;
+			break;
+		case 'S':
+			skip = 1;
 			break;
 		case 'm':
 			errno = 0;
@@ -290,7 +399,8 @@ cmd_inbox(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(
-			    "usage: keten inbox [--ack] [--max N] [OPTIONS]\n\n"
+			    "usage: keten inbox [--ack [--skip-forged]] [--max "
+			    "N] [OPTIONS]\n\n"
 			    "Shows the messages addressed to this agency that "
 			    "it has not yet\nacknowledged, oldest first: each "
 			    "sender's signature is checked and\nthe sealed "
@@ -298,8 +408,22 @@ cmd_inbox(int argc, char **argv)
 			    "the\nbroker's cursor moves past them; without "
 			    "it they are shown again.\nWith --json, one JSON "
 			    "object per message per line.\n\n"
-			    "  --ack           acknowledge what was shown "
-			    "(only if all verified)\n"
+			    "A message that does not verify is never "
+			    "acknowledged: the roster is\nrefreshed (the "
+			    "region config read again) and the message "
+			    "verified\nonce more; if it still fails, --ack "
+			    "acknowledges only the messages\nbefore it, says "
+			    "why and what to do, and the exit status is 1.\n"
+			    "Only a message proven forged (a known signer "
+			    "whose signature does not\nverify, or a body that "
+			    "names another sender) may be skipped, with\n"
+			    "--skip-forged; each skip is recorded in the key "
+			    "file's path +\n'.skipped'.\n\n"
+			    "  --ack           acknowledge what was shown, up "
+			    "to the first message\n"
+			    "                  that did not verify\n"
+			    "  --skip-forged   with --ack: skip a message "
+			    "proven forged, and record it\n"
 			    "  --max N         show at most N (default "
 			    "64)\n" CLI_COMMON_HELP,
 			    stdout);
@@ -308,39 +432,49 @@ cmd_inbox(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (skip && !ack) {
+		fprintf(stderr, "keten inbox: --skip-forged skips a message "
+		                "only to acknowledge past it; add --ack\n");
+		return EXIT_USAGE;
+	}
 	c = cli_connect(&o);
-	if (keten_fetch(&in, c, (size_t)max, &err) != KETEN_OK) {
+	if (inbox_fetch(&in, c, (size_t)max, &err) != KETEN_OK) {
 		keten_client_destroy(&c);
 		return cli_fail("inbox", &err);
 	}
 	if (in->n == 0 && !o.json)
 		printf("no new messages for %s\n", keten_client_agency(c));
-	for (size_t i = 0; i < in->n; i++) {
+	for (size_t i = 0; i < in->n; i++)
 		cli_message_print(&in->messages[i], o.json);
-		failed |= in->messages[i].status != KETEN_OK;
-		last = in->messages[i].seq;
-	}
 	if (in->more && !o.json)
 		printf("(more waiting: acknowledge these to see them)\n");
-	keten_inbox_free(&in);
-	if (failed) {
-		fprintf(stderr,
-		        "keten inbox: a message failed verification; "
-		        "not acknowledging. Report this to the broker's "
-		        "operator and your auditor.\n");
-		keten_client_destroy(&c);
-		return EXIT_REFUSED;
+	stop = first_unverified(in);
+	if (skip && stop < in->n && in->messages[stop].forged) {
+		if (cli_skip_forged("inbox", in, stop, c, o.key, &err) ==
+		    KETEN_OK)
+			stop = first_unverified(in);
+		else
+			cli_fail("inbox", &err);
 	}
-	if (ack && last > 0) {
-		if (keten_ack(&cursor, c, last, &err) != KETEN_OK) {
+	limit = keten_inbox_ack_limit(in);
+	if (ack && limit > 0) {
+		if (keten_ack(&cursor, c, limit, &err) != KETEN_OK) {
+			keten_inbox_free(&in);
 			keten_client_destroy(&c);
 			return cli_fail("inbox", &err);
 		}
 		if (!o.json)
 			printf("acknowledged up to #%" PRIu64 "\n", cursor);
 	}
+	if (stop < in->n) {
+		cli_unverified("inbox", &in->messages[stop],
+		               "keten inbox refreshed the roster and verified "
+		               "it again; run keten inbox again to retry.");
+		rc = EXIT_REFUSED;
+	}
+	keten_inbox_free(&in);
 	keten_client_destroy(&c);
-	return EXIT_OK;
+	return rc;
 }
 
 int

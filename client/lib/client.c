@@ -17,6 +17,7 @@
 #include "text.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define SKIP_SUFFIX        ".skipped" /* after the key file's path */
 
 static int
 open_socket(struct keten_client *c, const uint8_t curve_pk[32],
@@ -141,6 +142,13 @@ keten_client_new(struct keten_client **out, const char *config_path,
 	}
 	strcpy(c->state_path, key_path);
 	strcat(c->state_path, STATE_SUFFIX);
+	if ((c->skip_path = malloc(strlen(key_path) + sizeof(SKIP_SUFFIX))) ==
+	    NULL) {
+		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	strcpy(c->skip_path, key_path);
+	strcat(c->skip_path, SKIP_SUFFIX);
 	if ((rc = open_socket(c, c->keys->curve_pk, c->keys->curve_sk, err)) !=
 	    KETEN_OK)
 		goto fail;
@@ -181,8 +189,65 @@ keten_client_destroy(struct keten_client **cp)
 	free(c->pending);
 	free(c->loaded);
 	free(c->state_path);
+	free(c->skip_path);
 	free(c);
 	*cp = NULL;
+}
+
+int
+keten_client_refresh(struct keten_client *c, struct keten_error *err)
+{
+	const struct agency *me = NULL;
+	struct agency *tmp;
+	struct config *fresh;
+	size_t n;
+	int rc;
+
+	error_clear(err);
+	if ((rc = config_load(&fresh, c->cfg->path, err)) != KETEN_OK)
+		return rc;
+	if (strcmp(fresh->region, c->cfg->region) != 0) {
+		rc = error_set(err, KETEN_E_CONFIG,
+		               "%s now describes region '%s', not '%s'; the "
+		               "client keeps the roster it has",
+		               c->cfg->path, fresh->region, c->cfg->region);
+		goto out;
+	}
+	if (c->keys != NULL && (me = config_find(fresh, c->keys->id)) == NULL) {
+		rc = error_set(
+		    err, KETEN_E_CONFIG,
+		    "%s no longer lists agency '%s'; the client keeps "
+		    "the roster it has",
+		    c->cfg->path, c->keys->id);
+		goto out;
+	}
+	if (me != NULL &&
+	    (sodium_memcmp(me->sign_pk, c->keys->sign_pk, 32) ||
+	     sodium_memcmp(me->box_pk, c->keys->box_pk, 32) ||
+	     sodium_memcmp(me->curve_pk, c->keys->curve_pk, 32))) {
+		rc =
+		    error_set(err, KETEN_E_KEYFILE,
+		              "the public keys in %s for '%s' (line %d) no "
+		              "longer match this client's key file; the client "
+		              "keeps the roster it has",
+		              c->cfg->path, me->id, me->line);
+		goto out;
+	}
+	/* Only the agencies change hands: the endpoint, broker key and
+	 * limits the connection and state were made with stay. me points
+	 * into the array that becomes the client's. */
+	tmp = c->cfg->agencies;
+	n = c->cfg->n_agencies;
+	c->cfg->agencies = fresh->agencies;
+	c->cfg->n_agencies = fresh->n_agencies;
+	fresh->agencies = tmp;
+	fresh->n_agencies = n;
+	if (me != NULL)
+		c->me = me;
+	c->refresh_gen++;
+out:
+	config_destroy(&fresh);
+	return rc;
 }
 
 const char *

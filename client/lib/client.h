@@ -69,6 +69,18 @@ struct keten_client {
 	/* KETEN_E_FORKED's sentence: every later call returns it. */
 	bool forked;
 	struct keten_error forked_err;
+	/* inbox.c: the first message this client saw fail verification
+	 * (seq 0: none), which keten_ack will not pass, and why; gen is
+	 * refresh_gen when it was first seen failing, so a skip can tell a
+	 * verdict reached after a later refresh. skipped: the last seq
+	 * skipped as forged, recorded in skip_path (<key file>.skipped). */
+	struct {
+		uint64_t seq, gen;
+		char why[KETEN_ERROR_MAX];
+	} stop;
+	uint64_t refresh_gen; /* +1 per keten_client_refresh that loaded */
+	uint64_t skipped;
+	char *skip_path;
 };
 
 struct keten_prepared {

@@ -1,12 +1,17 @@
 /*
  * Fetching this agency's messages, verifying each sender's signature and
  * content hash, and opening the sealed content. Plaintext is wiped when the
- * inbox is freed.
+ * inbox is freed. Never lets an acknowledgement pass a message that did
+ * not verify, unless it was skipped as proven forged and recorded.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -18,6 +23,8 @@
 
 struct inbox_priv {
 	struct content *contents;
+	uint64_t gen;       /* the client's refresh_gen when verified */
+	uint64_t ack_limit; /* keten_inbox_ack_limit */
 };
 
 static void bad(struct keten_message *m, int code, const char *fmt, ...)
@@ -40,10 +47,13 @@ static const struct {
 	const char *before, *after;
 } refusal[RECORD_N_FAULTS] = {
     [RECORD_UNDECODABLE] = {"the envelope does not decode", ""},
-    [RECORD_UNKNOWN_SIGNER] = {"signer '", "' is not in the region config"},
-    [RECORD_BADSIG] = {"the signature of ", " does not verify"},
+    [RECORD_UNKNOWN_SIGNER] = {"signer '",
+                               "' is not in the region roster this client "
+                               "knows"},
+    [RECORD_BADSIG] = {"the signature of ",
+                       " does not verify with its key in the region roster"},
     [RECORD_BADBODY] = {"the body from ", " is invalid"},
-    [RECORD_NOT_SENDER] = {"the body from ", " is invalid"},
+    [RECORD_NOT_SENDER] = {"the body signed by ", " names another sender"},
 };
 
 static void
@@ -80,6 +90,11 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 	if (rc != KETEN_OK) {
 		bad(m, KETEN_E_SENDER_SIG, "%s%s%s", refusal[o.fault].before,
 		    o.signer, refusal[o.fault].after);
+		/* Proof of forgery: a signer the roster knows whose key
+		 * does not sign it, or a body that claims another sender.
+		 * An unknown signer may only be one we have not heard of. */
+		m->forged =
+		    o.fault == RECORD_BADSIG || o.fault == RECORD_NOT_SENDER;
 		return;
 	}
 	m->type = b->type;
@@ -139,6 +154,50 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		m->note = ct->note;
 	sodium_memzero(plain, plain_len);
 	free(plain);
+}
+
+/* Whether m may be handed on: it verified, or it is the one skipped. */
+static bool
+inbox_passes(const struct keten_client *c, const struct keten_message *m)
+{
+	return m->status == KETEN_OK || (c->skipped && m->seq == c->skipped);
+}
+
+/* Moves the client's stop by in's messages from index i on, and sets
+ * in's ack limit: the last seq before both the first message in it that
+ * did not verify and the client's stop. A message seen failing anew
+ * starts its stop at this refresh generation; one that verifies now
+ * lifts it. */
+static void
+inbox_stop(struct keten_client *c, struct keten_inbox *in, size_t i)
+{
+	struct inbox_priv *priv = in->priv;
+
+	for (; i < in->n; i++) {
+		const struct keten_message *m = &in->messages[i];
+
+		if (inbox_passes(c, m)) {
+			if (m->seq == c->stop.seq)
+				c->stop.seq = 0;
+			continue;
+		}
+		if (c->stop.seq == 0 || m->seq < c->stop.seq) {
+			c->stop.seq = m->seq;
+			c->stop.gen = priv->gen;
+		}
+		if (m->seq == c->stop.seq)
+			snprintf(c->stop.why, sizeof(c->stop.why), "%s",
+			         m->status_message);
+		break;
+	}
+	priv->ack_limit = 0;
+	for (size_t j = 0; j < in->n; j++) {
+		const struct keten_message *m = &in->messages[j];
+		if (!inbox_passes(c, m) ||
+		    (c->stop.seq != 0 && m->seq >= c->stop.seq))
+			break;
+		priv->ack_limit = m->seq;
+	}
 }
 
 /* The inbox of a fetch reply r (which it clears), each message verified
@@ -207,6 +266,8 @@ inbox_of(struct keten_inbox **out, struct keten_client *c, struct reply *r,
 		open_one(&in->messages[i], &priv->contents[i], c,
 		         &r->fetch.items[i]);
 	wire_reply_clear(r);
+	priv->gen = c->refresh_gen;
+	inbox_stop(c, in, 0);
 	*out = in;
 	return KETEN_OK;
 }
@@ -301,6 +362,108 @@ keten_inbox_free(struct keten_inbox **inp)
 	*inp = NULL;
 }
 
+uint64_t
+keten_inbox_ack_limit(const struct keten_inbox *in)
+{
+	const struct inbox_priv *priv = in->priv;
+
+	return priv->ack_limit;
+}
+
+/* Appends one line for m to the client's skip file and makes it durable:
+ * a skip nobody can find later would be an acknowledgement unread. */
+static int
+skip_record(const struct keten_client *c, const struct keten_message *m,
+            struct keten_error *err)
+{
+	char hash[KETEN_HASH_LEN * 2 + 1], at[32], line[KETEN_ERROR_MAX + 256];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t len, off = 0;
+	int fd, n;
+
+	keten_hex(hash, m->record_hash, KETEN_HASH_LEN);
+	gmtime_r(&now, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(
+	    line, sizeof(line), "%s seq=%llu record=%s signer=%s reason=%s\n",
+	    at, (unsigned long long)m->seq, hash, m->sender, m->status_message);
+	if (n <= 0)
+		return error_set(err, KETEN_E_INTERNAL, "cannot format a line");
+	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	for (size_t i = 0; i + 1 < len; i++) /* one line, whatever it says */
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = '?';
+	line[len - 1] = '\n';
+	if ((fd = open(c->skip_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	               0600)) < 0)
+		return error_set(err, KETEN_E_IO, "cannot open %s: %s",
+		                 c->skip_path, strerror(errno));
+	while (off < len) {
+		ssize_t w = write(fd, line + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off < len || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		return error_set(err, KETEN_E_IO, "cannot write %s: %s",
+		                 c->skip_path, strerror(e));
+	}
+	if (close(fd) != 0)
+		return error_set(err, KETEN_E_IO, "cannot write %s: %s",
+		                 c->skip_path, strerror(errno));
+	return KETEN_OK;
+}
+
+int
+keten_inbox_skip_forged(struct keten_inbox *in, size_t i,
+                        struct keten_client *c, struct keten_error *err)
+{
+	const struct inbox_priv *priv;
+	const struct keten_message *m;
+	int rc;
+
+	error_clear(err);
+	if (in == NULL || c == NULL || i >= in->n)
+		return error_set(err, KETEN_E_USAGE,
+		                 "no such message in this inbox");
+	priv = in->priv;
+	m = &in->messages[i];
+	if (m->status == KETEN_OK)
+		return error_set(err, KETEN_E_USAGE,
+		                 "message #%llu verified; there is nothing to "
+		                 "skip",
+		                 (unsigned long long)m->seq);
+	if (!m->forged)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "message #%llu is not proven forged (%s); it may not be "
+		    "skipped",
+		    (unsigned long long)m->seq, m->status_message);
+	if (m->seq != c->stop.seq)
+		return error_set(err, KETEN_E_USAGE,
+		                 "message #%llu is not the first this client "
+		                 "could not verify; skip in order",
+		                 (unsigned long long)m->seq);
+	if (priv->gen <= c->stop.gen)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "message #%llu has not been verified again since a "
+		    "roster refresh; call keten_client_refresh and receive it "
+		    "again before skipping it",
+		    (unsigned long long)m->seq);
+	if ((rc = skip_record(c, m, err)) != KETEN_OK)
+		return rc;
+	c->skipped = m->seq;
+	c->stop.seq = 0;
+	inbox_stop(c, in, i + 1);
+	return KETEN_OK;
+}
+
 int
 keten_ack(uint64_t *cursor, struct keten_client *c, uint64_t seq,
           struct keten_error *err)
@@ -310,6 +473,16 @@ keten_ack(uint64_t *cursor, struct keten_client *c, uint64_t seq,
 	int rc;
 
 	error_clear(err);
+	if (c->stop.seq != 0 && seq >= c->stop.seq)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "acknowledging up to #%llu would pass message #%llu, "
+		    "which this client could not verify (%s); it is not "
+		    "acknowledged. Refresh the roster (keten_client_refresh), "
+		    "receive it again, and acknowledge only up to "
+		    "keten_inbox_ack_limit",
+		    (unsigned long long)seq, (unsigned long long)c->stop.seq,
+		    c->stop.why);
 	req.ack_seq = seq;
 	if ((rc = client_call(c, &r, &req, err)) != KETEN_OK)
 		return rc;
