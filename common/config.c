@@ -59,6 +59,8 @@ const size_t config_n_default_routes =
 struct loader {
 	yaml_document_t doc;
 	struct config *c;
+	bool client; /* config_load_client: agencies, listen, data_dir optional
+	              */
 	char dir[PATH_MAX]; /* the config file's directory */
 	struct keten_error *err;
 };
@@ -562,6 +564,8 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 		return bad(l, seq, "'agencies' must be a list");
 	n = (size_t)(seq->data.sequence.items.top -
 	             seq->data.sequence.items.start);
+	if (n == 0 && l->client)
+		return KETEN_OK;
 	if (n == 0)
 		return bad(l, seq, "'agencies' is empty");
 	if ((c->agencies = calloc(n, sizeof(*c->agencies))) == NULL)
@@ -770,13 +774,14 @@ load_root(struct loader *l, yaml_node_t *root)
 	}
 	if (c->region[0] == '\0')
 		return bad(l, root, "'region' is missing");
-	if (c->listen[0] == '\0')
-		return bad(l, root, "'listen' is missing");
-	if (c->data_dir[0] == '\0')
+	if (c->listen[0] == '\0' && !(l->client && c->connect[0] != '\0'))
+		return bad(l, root, "'%s' is missing",
+		           l->client ? "connect" : "listen");
+	if (c->data_dir[0] == '\0' && !l->client)
 		return bad(l, root, "'data_dir' is missing");
 	if (have_broker != 3)
 		return bad(l, root, "'broker' is missing");
-	if (agencies == NULL)
+	if (agencies == NULL && !l->client)
 		return bad(l, root, "'agencies' is missing");
 	if (c->connect[0] == '\0')
 		strcpy(c->connect, c->listen);
@@ -797,7 +802,7 @@ load_root(struct loader *l, yaml_node_t *root)
 		       sizeof(config_default_routes));
 		c->n_routes = config_n_default_routes;
 	}
-	if ((rc = load_agencies(l, agencies)) != KETEN_OK)
+	if (agencies != NULL && (rc = load_agencies(l, agencies)) != KETEN_OK)
 		return rc;
 	if (witnesses != NULL &&
 	    (rc = load_witnesses(l, witnesses)) != KETEN_OK)
@@ -812,10 +817,11 @@ load_root(struct loader *l, yaml_node_t *root)
 	return KETEN_OK;
 }
 
-int
-config_load(struct config **out, const char *path, struct keten_error *err)
+static int
+config_read(struct config **out, const char *path, bool client,
+            struct keten_error *err)
 {
-	struct loader l = {.err = err};
+	struct loader l = {.err = err, .client = client};
 	yaml_parser_t parser;
 	FILE *f;
 	char tmp[PATH_MAX];
@@ -869,6 +875,19 @@ config_load(struct config **out, const char *path, struct keten_error *err)
 	}
 	*out = l.c;
 	return KETEN_OK;
+}
+
+int
+config_load(struct config **out, const char *path, struct keten_error *err)
+{
+	return config_read(out, path, false, err);
+}
+
+int
+config_load_client(struct config **out, const char *path,
+                   struct keten_error *err)
+{
+	return config_read(out, path, true, err);
 }
 
 void
