@@ -170,8 +170,10 @@ struct keten_checkpoint {
 	uint8_t root[KETEN_HASH_LEN]; /* Merkle tree head, records 1..size */
 	uint64_t access_size;         /* entries in the access log */
 	uint8_t access_head[KETEN_HASH_LEN]; /* the access log's head hash */
-	int64_t signed_at_us;                /* broker clock, µs since epoch */
-	uint8_t signature[64];               /* broker Ed25519, of the note */
+	uint64_t roster_seq;   /* newest roster record <= size; 0: none (a
+	                        * note before storage schema 6) */
+	int64_t signed_at_us;  /* broker clock, µs since epoch */
+	uint8_t signature[64]; /* broker Ed25519, of the note */
 };
 
 struct keten_person {

@@ -292,7 +292,18 @@ note_checkpoint_body(char *out, size_t cap, const char *origin,
 	             " %s\ntime %" PRId64 "\n",
 	             origin, c->size, root, head, c->access_size, access,
 	             c->signed_at_us);
-	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	/* The last extension line, from storage schema 6 on (PROTOCOL.md
+	 * 22): none for 0, so an older note reads back as roster 0. */
+	if (c->roster_seq != 0) {
+		int m = snprintf(out + n, cap - (size_t)n,
+		                 "roster %" PRIu64 "\n", c->roster_seq);
+		if (m < 0 || (size_t)m >= cap - (size_t)n)
+			return 0;
+		n += m;
+	}
+	return (size_t)n;
 }
 
 size_t
@@ -352,6 +363,7 @@ note_checkpoint_same(const struct keten_checkpoint *a,
 	       a->signed_at_us == b->signed_at_us &&
 	       memcmp(a->head_hash, b->head_hash, 32) == 0 &&
 	       memcmp(a->root, b->root, 32) == 0 &&
+	       a->roster_seq == b->roster_seq &&
 	       memcmp(a->access_head, b->access_head, 32) == 0 &&
 	       memcmp(a->signature, b->signature, 64) == 0;
 }
@@ -457,9 +469,16 @@ checkpoint_text(struct keten_checkpoint *c, const char *text, size_t len,
 		                 "the checkpoint's sixth line is not \"time\" "
 		                 "and microseconds in decimal");
 	c->signed_at_us = (int64_t)t;
+	if ((l = next_line(&p, end, &ll)) != NULL &&
+	    (read_num_line(&c->roster_seq, l, ll, "roster ") != 0 ||
+	     c->roster_seq == 0 || c->roster_seq > c->size))
+		return error_set(
+		    err, KETEN_E_MALFORMED,
+		    "the checkpoint's seventh line is not \"roster\" "
+		    "and the seq of a roster record within its size");
 	if (p != end)
 		return error_set(err, KETEN_E_MALFORMED,
-		                 "the checkpoint has more than six lines");
+		                 "the checkpoint has more than seven lines");
 	return KETEN_OK;
 }
 

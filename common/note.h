@@ -27,7 +27,7 @@
 /* The longest checkpoint body, and with its blank line and signature. */
 #define NOTE_CHECKPOINT_BODY_MAX                                               \
 	(sizeof(NOTE_ORIGIN) + KETEN_ID_MAX + 1 + 20 + 1 + 45 + 5 + 45 + 7 +   \
-	 20 + 1 + 45 + 5 + 20 + 1)
+	 20 + 1 + 45 + 5 + 20 + 1 + 7 + 20 + 1)
 #define NOTE_CHECKPOINT_MAX                                                    \
 	(NOTE_CHECKPOINT_BODY_MAX + 1 + 4 + NOTE_NAME_MAX + 1 + 92 + 1)
 /* Bytes of base64 (with padding) for n bytes, without a NUL. */
@@ -92,7 +92,9 @@ const struct note_sig *note_find(const struct note *n,
 
 /*
  * The checkpoint (PROTOCOL.md 10.2). body writes the note text of c
- * under origin, returns its length (0 if cap is too small); format
+ * under origin, with the last line "roster <roster_seq>" only if
+ * c->roster_seq is not 0 (PROTOCOL.md 22; a parsed note without it has
+ * roster_seq 0), returns its length (0 if cap is too small); format
  * writes the whole signed note with c->signature by key k and returns
  * its length (0 if cap is too small). Neither writes a NUL.
  */

@@ -7,6 +7,7 @@
 #ifndef KETEN_ROSTER_H
 #define KETEN_ROSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,12 +43,14 @@ struct roster_period {
  * the newest roster record: id, name, kind and the current key set's keys
  * (sign_pk = keys.sign, box_pk = keys.box, curve_pk = keys.transport).
  * keysets are in the order they were introduced; the last is current.
+ * member is false once it left (its last period has a leave_seq).
  */
 struct roster_member {
 	struct agency now;
-	const struct roster_keyset *keysets;
+	bool member;
+	struct roster_keyset *const *keysets;
 	size_t n_keysets;
-	const struct roster_period *periods;
+	struct roster_period *const *periods;
 	size_t n_periods;
 };
 
@@ -105,9 +108,9 @@ const struct roster_member *roster_member(const struct roster *r, size_t i);
 const struct roster_member *roster_member_find(const struct roster *r,
                                                const char *id);
 /* The broker's key history, oldest first (box always zero):
- * keysets[i].from_seq/until_seq say when each was in force. */
+ * (*keysets)[i]->from_seq/until_seq say when each was in force. */
 size_t roster_broker_keys(const struct roster *r,
-                          const struct roster_keyset **keysets);
+                          struct roster_keyset *const **keysets);
 
 /* The seq of the newest roster record applied; 0: none yet. */
 uint64_t roster_last_seq(const struct roster *r);
@@ -115,12 +118,13 @@ uint64_t roster_last_seq(const struct roster *r);
  * the next roster_apply); returns how many. */
 size_t roster_records(const struct roster *r, const uint64_t **seqs);
 
-/* The broker signing key in force for a record at seq (as roster_find),
- * or NULL before any roster record. */
+/* The broker signing key that signs a roster record at seq: the state
+ * after every roster record <= seq (so a record's own BROKER change
+ * counts; the first roster record's key for a seq before it). NULL before
+ * any roster record. */
 const uint8_t *roster_broker_key_at(const struct roster *r, uint64_t seq);
-/* The key that signs a checkpoint of size: the state after every roster
- * record <= size (the first roster record's for a smaller size); NULL
- * before any roster record. */
+/* The key that signs a checkpoint of size: the same rule, the state after
+ * every roster record <= size. */
 const uint8_t *roster_broker_key_for_size(const struct roster *r,
                                           uint64_t size);
 /* Whether pk is any key of the broker key history: a verifier trusts the
@@ -151,18 +155,13 @@ typedef int (*roster_sign_fn)(void *arg, uint8_t sig[64], const uint8_t *msg,
  * A roster record's envelope bytes: a Roster of (region, prev_seq,
  * changes[0..n)), signer "broker", type ROSTER, its PAE signed through
  * sign. *env is malloc'd, the caller frees it. Checks form only (1..
- * WIRE_ROSTER_CHANGES_MAX changes); roster_apply judges the rules, so a
- * broker should apply the record to a copy before it writes it (or call
- * roster_check).
+ * WIRE_ROSTER_CHANGES_MAX changes); roster_apply judges the rules: a
+ * broker applies the record (nothing changes if refused) before it
+ * writes it.
  */
 int roster_record_encode(uint8_t **env, size_t *len, const char *region,
                          uint64_t prev_seq, const struct roster_change *c,
                          size_t n, roster_sign_fn sign, void *sign_arg,
                          struct keten_error *err) WUR;
-
-/* Whether roster_apply would take env at seq, without changing r. Same
- * codes and sentences. */
-int roster_check(const struct roster *r, uint64_t seq, int64_t received_at_us,
-                 const uint8_t *env, size_t len, struct keten_error *err) WUR;
 
 #endif

@@ -15,7 +15,8 @@
 #include "note.h"
 
 /* client_checkpoint compares checkpoints with memcmp: no padding. */
-_Static_assert(sizeof(struct keten_checkpoint) == 8 + 32 + 32 + 8 + 32 + 8 + 64,
+_Static_assert(sizeof(struct keten_checkpoint) ==
+                   8 + 32 + 32 + 8 + 32 + 8 + 8 + 64,
                "struct keten_checkpoint has padding");
 
 /* How often the state file is replaced while the log grows: a file

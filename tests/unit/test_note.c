@@ -195,6 +195,37 @@ edit(char *out, size_t cap, const char *in, size_t len, const char *old,
 	return len - ol + nl;
 }
 
+/* The roster extension line (PROTOCOL.md 22): last, written only for a
+ * roster_seq, read back; a note without it reads as roster 0. */
+static void
+test_checkpoint_roster(void)
+{
+	char note[NOTE_CHECKPOINT_MAX], body[NOTE_CHECKPOINT_BODY_MAX];
+	struct keten_checkpoint c, d;
+	size_t n, nb;
+
+	make_cp(&c);
+	n = note_checkpoint_format(note, sizeof(note), &broker, &c);
+	CHECK_INT(parse(&d, note, n), KETEN_OK);
+	CHECK(d.roster_seq == 0);
+	CHECK(strstr(note, "roster") == NULL);
+
+	c.roster_seq = 579; /* the newest record may be a roster record */
+	note_checkpoint_sign(&c, broker.name, bsk);
+	nb = note_checkpoint_body(body, sizeof(body), broker.name, &c);
+	CHECK(nb > 21 &&
+	      memcmp(body + nb - 21, "000600000\nroster 579\n", 21) == 0);
+	n = note_checkpoint_format(note, sizeof(note), &broker, &c);
+	CHECK_INT(parse(&d, note, n), KETEN_OK);
+	CHECK(d.roster_seq == 579);
+	CHECK(note_checkpoint_same(&c, &d));
+	CHECK_INT(note_checkpoint_verify(&d, &broker), 0);
+	/* The line is signed: dropping it breaks the signature. */
+	d.roster_seq = 0;
+	CHECK(note_checkpoint_verify(&d, &broker) != 0);
+	CHECK(!note_checkpoint_same(&c, &d));
+}
+
 static void
 test_checkpoint_malformed(void)
 {
@@ -220,6 +251,14 @@ test_checkpoint_malformed(void)
 	    {"time 1700000000600000\n", "time -1\n", "negative time"},
 	    {"time 1700000000600000\n", "time 1700000000600000\nx\n",
 	     "extra line"},
+	    {"time 1700000000600000\n", "time 1700000000600000\nroster 0\n",
+	     "roster 0 is written as no line"},
+	    {"time 1700000000600000\n", "time 1700000000600000\nroster 580\n",
+	     "roster record beyond the size"},
+	    {"time 1700000000600000\n", "time 1700000000600000\nroster 07\n",
+	     "leading zero in roster"},
+	    {"time 1700000000600000\n",
+	     "time 1700000000600000\nroster 7\nroster 8\n", "two roster lines"},
 	    {"time 1700000000600000\n", "", "missing line"},
 	    {"579\n", "579\r\n", "carriage return"},
 	    {"579\n", "5\t79\n", "tab"},
@@ -473,6 +512,7 @@ main(void)
 	test_b64();
 	test_key_id();
 	test_checkpoint();
+	test_checkpoint_roster();
 	test_checkpoint_malformed();
 	test_cosig();
 	test_proof();
