@@ -16,7 +16,7 @@
 #include "keten_public.h"
 
 /* The storage version this broker writes (meta "schema", 1 byte). */
-#define LAYOUT_SCHEMA_VERSION 5
+#define LAYOUT_SCHEMA_VERSION 6
 #define LAYOUT_MAX_DBS        16 /* room for the databases below */
 
 #define LAYOUT_DB_LOG     "log"     /* be64 seq -> stored record */
@@ -43,6 +43,10 @@
 #define LAYOUT_META_CHECKPOINT  "checkpoint"  /* the signed note (note.h) */
 #define LAYOUT_META_REGION      "region"      /* the region id, no NUL */
 #define LAYOUT_META_SCHEMA      "schema"      /* LAYOUT_SCHEMA_VERSION */
+/* be64 seq of the newest roster record (schema 6; 0 or absent: none).
+ * Derived from the log: a broker that finds it missing or wrong scans the
+ * log for it. */
+#define LAYOUT_META_ROSTER "roster"
 
 /* A big-endian uint64: a seq, a case number, an access seq. Keys of log,
  * content, cases and access are one alone; so are the values of caseno

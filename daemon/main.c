@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "roster_sync.h"
 #include "text.h"
 #include "wire.h"
 
@@ -151,6 +152,12 @@ serve(const char *path)
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
 	               c->region, &c->broker_key, signer_checkpoint, sg,
 	               store_verify_chain, c, &err) != KETEN_OK) {
+		log_err("event=start_failed reason=\"%s\"", err.message);
+		goto out;
+	}
+	/* The roster the config asks for, recorded before anything is
+	 * served (docs/PROTOCOL.md 22.7). */
+	if (roster_sync(b.store, sw, c, sg, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}

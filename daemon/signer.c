@@ -1,6 +1,11 @@
-/* Broker checkpoint signing. Must never copy, log or return the secret key. */
+/*
+ * The broker's signatures: checkpoints and roster records. Must never
+ * copy, log or return the secret key.
+ */
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "note.h"
 #include "signer.h"
@@ -33,6 +38,17 @@ signer_checkpoint(void *s, struct keten_checkpoint *c)
 	const struct signer *sg = s;
 
 	note_checkpoint_sign(c, sg->origin, sg->keys->sign_sk);
+}
+
+int
+signer_roster_sign(void *s, uint8_t sig[64], const uint8_t *msg, size_t mlen)
+{
+	const struct signer *sg = s;
+
+	return crypto_sign_detached(sig, NULL, msg, mlen, sg->keys->sign_sk) ==
+	               0
+	           ? KETEN_OK
+	           : KETEN_E_INTERNAL;
 }
 
 void

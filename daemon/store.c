@@ -15,6 +15,7 @@
 #include "chain.h"
 #include "dirlock.h"
 #include "log.h"
+#include "roster.h"
 #include "store_impl.h"
 
 /* The head stored in txn's snapshot, or 0 and the genesis hash before the
@@ -90,6 +91,7 @@ discard(struct store *s, struct store_writer *w)
 {
 	if (s->env)
 		mdb_env_close(s->env);
+	roster_destroy(&s->roster);
 	dirlock_release(&s->dir_fd);
 	pthread_rwlock_destroy(&s->remap);
 	store_tree_cache_free(w);
@@ -160,6 +162,10 @@ open_txn(struct store_writer *w, const char *dir, const char **step,
 	if ((rc = store_verify_derived(w, txn, &why)) == 0) {
 		*step = "bring the data up to this version";
 		rc = store_upgrade(w, txn, &why);
+	}
+	if (rc == 0) {
+		*step = "read the roster";
+		rc = store_roster_open(w, txn, &why);
 	}
 	/* Data damage is KETEN_E_CHAIN, a directory this broker must not
 	 * open (another schema) KETEN_E_CONFIG: why says which. */
@@ -310,6 +316,7 @@ store_close(struct store **s, struct store_writer **w)
 	if (s == NULL || *s == NULL)
 		return;
 	mdb_env_close((*s)->env);
+	roster_destroy(&(*s)->roster);
 	dirlock_release(&(*s)->dir_fd);
 	pthread_rwlock_destroy(&(*s)->remap);
 	free(*s);

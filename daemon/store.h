@@ -16,17 +16,26 @@
 #include "access.h"
 #include "case.h"
 #include "error.h"
+#include "record.h"
 #include "wire.h"
 
+struct roster;
 struct store;        /* what every thread reads */
 struct store_writer; /* what only the writer thread holds */
 
-enum store_op { STORE_SUBMIT = 1, STORE_ACK, STORE_ACCESS, STORE_COSIGN };
+enum store_op {
+	STORE_SUBMIT = 1,
+	STORE_ACK,
+	STORE_ACCESS,
+	STORE_COSIGN,
+	STORE_ROSTER /* a roster record the broker signed (envelope) */
+};
 
 /* One write in a batch. The writer fills the outputs. */
 struct store_item {
 	enum store_op op;
-	/* submit */
+	/* submit, roster (a roster record: no content, message id or
+	 * case; its receipt's seq, time and hashes are filled) */
 	const uint8_t *envelope;
 	size_t envelope_len;
 	const uint8_t *sealed;
@@ -97,6 +106,44 @@ void store_close(struct store **s, struct store_writer **writer);
  * receipt gets the checkpoint and its inclusion proof. */
 int store_apply(struct store_writer *w, struct store_item *items, size_t n,
                 int64_t now_us, struct keten_error *err) WUR;
+
+/*
+ * The roster as committed (docs/PROTOCOL.md 22), for any thread. The
+ * roster's own pointers never leave the store's lock: these copy out.
+ */
+/* The agency whose key is in force for a record at seq (RECORD_SEQ_NOW:
+ * now), copied into *out: KETEN_OK, or roster_find's refusal. */
+int store_roster_find(struct store *s, struct agency *out, const char *id,
+                      uint64_t seq, struct keten_error *err) WUR;
+/* The door's roster (record.h) over store_roster_find: the agency it
+ * returns is a per-thread copy, valid until that thread's next find. */
+struct record_roster store_record_roster(struct store *s);
+/* The seq of the newest roster record committed; 0: none. */
+uint64_t store_roster_last(struct store *s);
+/* The writer thread's direct view (it alone replaces the roster): valid
+ * until its next store_apply. */
+const struct roster *store_writer_roster(const struct store_writer *w);
+
+/* The roster records with seq > after_seq, at most
+ * WIRE_ROSTER_REPLY_MAX, in seq order (sealed content empty), each with
+ * its inclusion proof in the snapshot's checkpoint; more if others
+ * follow. Free with store_roster_records_free. */
+struct store_roster_records {
+	struct delivered *records;
+	size_t n;
+	bool more;
+	bool has_cp;
+	struct keten_checkpoint cp;
+};
+int store_roster_records(struct store *s, struct store_roster_records *out,
+                         uint64_t after_seq, struct keten_error *err) WUR;
+void store_roster_records_free(struct store_roster_records *r);
+
+/* Whether agency may leave the region (PROTOCOL.md 22.7): KETEN_OK, or
+ * KETEN_E_CONFIG naming the first case it holds that is not closed or
+ * whose open offer it sent or receives. */
+int store_agency_settled(struct store *s, const char *agency,
+                         struct keten_error *err) WUR;
 
 /* The chain head (0 and the genesis hash for an empty log). */
 int store_head(struct store *s, uint64_t *seq, uint8_t hash[32]) WUR;

@@ -40,6 +40,12 @@ struct store {
 	 * which LMDB allows only when no transaction in this process is
 	 * inside the old mapping. */
 	pthread_rwlock_t remap;
+	/* The roster as committed (docs/PROTOCOL.md 22), built at open.
+	 * Under the same lock: readers hold it shared and copy out what
+	 * they need; the writer replaces it, holding it alone, after a
+	 * commit that recorded a roster record. Never keep a pointer into
+	 * it past the lock. */
+	struct roster *roster;
 	int dir_fd; /* holds the directory's lock (dirlock.h) */
 };
 
@@ -61,6 +67,12 @@ struct store_writer {
 	struct keten_checkpoint cp;
 	store_sign_fn sign;
 	void *sign_arg;
+	/* The newest roster record's seq in the writer's view (meta
+	 * "roster"), and the batch's working roster: s->roster and the
+	 * batch's roster records, made at its first STORE_ROSTER item;
+	 * it replaces s->roster after the commit. */
+	uint64_t roster_seq;
+	struct roster *roster_next;
 	struct node_slot *cache[MERKLE_LEVELS];
 	size_t cache_n[MERKLE_LEVELS];
 };
@@ -72,6 +84,41 @@ int store_head_get(const struct store *s, MDB_txn *txn, uint64_t *seq,
                    uint8_t hash[32]);
 /* Doubles the map (up to map_max): 0 if it grew. */
 int store_grow_map(struct store_writer *w);
+
+/* store_write.c: appends the record of envelope env (len bytes) at the
+ * writer's head + 1, received at now_us, to the log and the tree, and
+ * moves the writer's head: record_hash gets its hash. An LMDB code. */
+int store_write_append(struct store_writer *w, MDB_txn *txn, const uint8_t *env,
+                       size_t len, int64_t now_us, uint8_t record_hash[32]);
+
+/* store_roster.c: the roster records (docs/PROTOCOL.md 22, 13.2). */
+/* meta "roster": 0 when absent; MDB_CORRUPTED if not a be64. */
+int store_roster_meta_get(const struct store *s, MDB_txn *txn, uint64_t *seq);
+int store_roster_meta_put(const struct store *s, MDB_txn *txn, uint64_t seq);
+/* Whether the log entry (k, v) is a roster record: 1, 0, or
+ * MDB_CORRUPTED if it does not decode. */
+int store_roster_is(const MDB_val *k, const MDB_val *v);
+/* The roster of the log's roster records up to last (meta "roster"),
+ * followed back through each record's prev_seq and applied from the
+ * first. 0; an LMDB code; or -1 with why naming the record. */
+int store_roster_load(const struct store *s, MDB_txn *txn, uint64_t last,
+                      struct roster **out, struct keten_error *why);
+/* Loads the roster of the writer's view (meta "roster") into s->roster
+ * at open (no reader exists yet). As store_roster_load. */
+int store_roster_open(struct store_writer *w, MDB_txn *txn,
+                      struct keten_error *why);
+/* STORE_ROSTER: checks the roster record against the batch's working
+ * roster and appends it. An LMDB code; a refusal is the item's status. */
+int store_roster_apply(struct store_writer *w, MDB_txn *txn,
+                       struct store_item *it, int64_t now_us);
+/* The seqs of the roster records after after_seq in txn's snapshot: at
+ * most max, ascending, in *seqs (malloc'd: free it), and whether more
+ * follow. An LMDB code. */
+int store_roster_after(const struct store *s, MDB_txn *txn, uint64_t after_seq,
+                       size_t max, uint64_t **seqs, size_t *n, bool *more);
+/* After the batch: on commit (committed) the working roster replaces
+ * s->roster; else it is dropped. */
+void store_roster_batch_end(struct store_writer *w, bool committed);
 
 /* store_tree.c: the node cache, the tree and proofs. */
 int store_tree_cache_new(struct store_writer *w);

@@ -531,3 +531,102 @@ fail:
 	                 "cannot read the consistency proof: %s",
 	                 mdb_strerror(rc));
 }
+
+int
+store_roster_records(struct store *s, struct store_roster_records *out,
+                     uint64_t after_seq, struct keten_error *err)
+{
+	uint64_t *seqs = NULL;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
+	MDB_val v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = store_roster_after(s, txn, after_seq, WIRE_ROSTER_REPLY_MAX,
+	                             &seqs, &n, &out->more)) != 0)
+		goto fail_txn;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = log_get(s, txn, seqs[i], &v)) != 0 ||
+		    (rc = take_record(&out->records, &out->n, &cap, n, seqs[i],
+		                      &v)) != 0)
+			goto fail_txn;
+	/* The paths prove into the snapshot's checkpoint, sent along. */
+	if (out->n > 0)
+		rc = store_tree_prove(s, txn, out->records, out->n, &out->cp);
+	else
+		rc = store_checkpoint_get(s, txn, &out->cp);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	out->has_cp = rc == 0;
+	read_end(s, txn, NULL);
+	free(seqs);
+	return KETEN_OK;
+fail_txn:
+	read_end(s, txn, NULL);
+fail:
+	free(seqs);
+	store_roster_records_free(out);
+	if (rc == ENOMEM)
+		return error_set(err, KETEN_E_NOMEM,
+		                 "out of memory reading the roster");
+	return error_set(err, KETEN_E_IO, "cannot read the roster records: %s",
+	                 mdb_strerror(rc));
+}
+
+void
+store_roster_records_free(struct store_roster_records *r)
+{
+	records_free(r->records, r->n);
+	memset(r, 0, sizeof(*r));
+}
+
+int
+store_agency_settled(struct store *s, const char *agency,
+                     struct keten_error *err)
+{
+	uint8_t key[LAYOUT_CASEIDX_KEY_MAX], no[LAYOUT_SEQ_KEY_LEN] = {0};
+	char hex[2 * KETEN_CASE_ID_LEN + 1];
+	struct case_state st;
+	const char *why = NULL;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	int rc;
+
+	if ((rc = read_begin(s, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_cursor_open(txn, s->caseidx, &cur)) != 0)
+		goto fail_txn;
+	for (rc = next_case(cur, agency, key, no, true, no); rc == 0;
+	     rc = next_case(cur, agency, key, no, false, no)) {
+		if ((rc = store_casedb_at(s, txn, &st, no)) != 0)
+			goto fail_txn;
+		if (st.status == KETEN_CASE_CLOSED)
+			continue;
+		if (strcmp(st.parties[st.holder].id, agency) == 0)
+			why = "holds case";
+		else if (st.status == KETEN_CASE_OFFERED &&
+		         strcmp(st.parties[st.offer.to].id, agency) == 0)
+			why = "is the recipient of the open offer of case";
+		if (why != NULL)
+			break;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail_txn;
+	read_end(s, txn, cur);
+	if (why == NULL)
+		return KETEN_OK;
+	text_hex(hex, st.id, KETEN_CASE_ID_LEN);
+	return error_set(err, KETEN_E_CONFIG,
+	                 "%s cannot leave the region: it %s %s, which is not "
+	                 "closed; hand the case on or close it (and let its "
+	                 "open offer be answered or withdrawn) first",
+	                 agency, why, hex);
+fail_txn:
+	read_end(s, txn, cur);
+fail:
+	return error_set(err, KETEN_E_IO, "cannot read %s's cases: %s", agency,
+	                 mdb_strerror(rc));
+}

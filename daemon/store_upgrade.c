@@ -11,7 +11,9 @@
 #include "store_impl.h"
 
 /* The record stored under key k, and its body: 0 or MDB_CORRUPTED, also if
- * the key is not the record's own seq. */
+ * the key is not the record's own seq. A roster record's body is not an
+ * agency's: b then has its type, KETEN_MSG_ROSTER, and nothing else (it
+ * has no case, message id or content). */
 static int
 record_body(struct record *r, struct body *b, const MDB_val *k,
             const MDB_val *v)
@@ -27,6 +29,12 @@ record_body(struct record *r, struct body *b, const MDB_val *k,
 	    wire_envelope_decode(&e, r->envelope, r->envelope_len, &tmp) !=
 	        KETEN_OK)
 		return MDB_CORRUPTED;
+	if (e.type == KETEN_MSG_ROSTER) {
+		memset(b, 0, sizeof(*b));
+		b->type = KETEN_MSG_ROSTER;
+		wire_envelope_clear(&e);
+		return 0;
+	}
 	rc = wire_body_decode(b, e.type, e.body, e.body_len, &tmp);
 	wire_envelope_clear(&e);
 	return rc == KETEN_OK ? 0 : MDB_CORRUPTED;
@@ -92,6 +100,8 @@ cases_step(struct store_writer *w, MDB_txn *txn, uint64_t n, const MDB_val *k,
 
 	if (record_body(&r, &b, k, v) != 0)
 		return MDB_CORRUPTED;
+	if (b.type == KETEN_MSG_ROSTER)
+		return 0; /* no case */
 	case_msg_of(&m, &b, r.seq, r.received_at_us);
 	if ((rc = store_casedb_get(s, txn, &st, b.h.case_id)) != 0)
 		return rc;
@@ -187,11 +197,37 @@ checkpoint_v4_drop(struct store_writer *w, MDB_txn *txn)
 	return mdb_del(txn, w->s->meta, &k, NULL);
 }
 
-/* Whether the newest entry of `caselog` is a (case number, seq) pair of
- * this log: 0, -1 if not, or an LMDB code. One above the head would make
- * every later case's append fail. */
+/* The newest record that belongs to a case (roster records do not), its
+ * stored record and body: *seq 0 if there is none. An LMDB code. */
 static int
-caselog_shape(struct store_writer *w, MDB_txn *txn)
+case_head(struct store_writer *w, MDB_txn *txn, uint64_t *seq, struct record *r,
+          struct body *b)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*seq = 0;
+	if ((rc = mdb_cursor_open(txn, w->s->log, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+		if ((rc = record_body(r, b, &k, &v)) != 0)
+			break;
+		if (b->type != KETEN_MSG_ROSTER) {
+			*seq = r->seq;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Whether the newest entry of `caselog` is a (case number, seq) pair of
+ * this log, head its newest case record: 0, -1 if not, or an LMDB code.
+ * One above the head would make every later case's append fail. */
+static int
+caselog_shape(struct store_writer *w, MDB_txn *txn, uint64_t head)
 {
 	const struct store *s = w->s;
 	MDB_cursor *cur;
@@ -209,36 +245,29 @@ caselog_shape(struct store_writer *w, MDB_txn *txn)
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
-		return w->head_seq == 0 ? 0 : -1;
+		return head == 0 ? 0 : -1;
 	return rc;
 }
 
-/* Whether the case of the head record has it as its last: 0, -1 if not,
- * or an LMDB code. Catches case databases emptied, or left behind the log
- * (every record belongs to a case). */
+/* Whether the case of the newest case record (head, read into b) has it
+ * as its last: 0, -1 if not, or an LMDB code. Catches case databases
+ * emptied, or left behind the log (every record but a roster record
+ * belongs to a case). */
 static int
-head_case_shape(struct store_writer *w, MDB_txn *txn)
+head_case_shape(struct store_writer *w, MDB_txn *txn, uint64_t head,
+                const struct body *b)
 {
-	const struct store *s = w->s;
-	uint8_t key[LAYOUT_SEQ_KEY_LEN];
-	MDB_val k, v;
-	struct record r;
-	struct body b;
 	struct case_state st;
 	int rc;
 
-	if (w->head_seq == 0)
+	if (head == 0)
 		return 0;
-	k = layout_seq_key(key, w->head_seq);
-	if ((rc = mdb_get(txn, s->log, &k, &v)) != 0 ||
-	    (rc = record_body(&r, &b, &k, &v)) != 0)
-		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-	rc = store_casedb_get(s, txn, &st, b.h.case_id);
+	rc = store_casedb_get(w->s, txn, &st, b->h.case_id);
 	if (rc == MDB_CORRUPTED)
 		return -1;
 	if (rc != 0)
 		return rc;
-	return st.opened_seq != 0 && st.last_seq == w->head_seq ? 0 : -1;
+	return st.opened_seq != 0 && st.last_seq == head ? 0 : -1;
 }
 
 /* Whether the case databases have this schema's shape, judged by the
@@ -254,6 +283,9 @@ cases_shape(struct store_writer *w, MDB_txn *txn)
 	static const MDB_cursor_op ops[] = {MDB_FIRST, MDB_LAST};
 	MDB_cursor *cur;
 	MDB_val k, v;
+	struct record r;
+	struct body b;
+	uint64_t head;
 	int rc = 0;
 
 	if ((rc = mdb_cursor_open(txn, s->cases, &cur)) != 0)
@@ -280,9 +312,10 @@ cases_shape(struct store_writer *w, MDB_txn *txn)
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	if ((rc = caselog_shape(w, txn)) != 0)
+	if ((rc = case_head(w, txn, &head, &r, &b)) != 0 ||
+	    (rc = caselog_shape(w, txn, head)) != 0)
 		return rc;
-	return head_case_shape(w, txn);
+	return head_case_shape(w, txn, head, &b);
 }
 
 /* Brings an older data directory up to this schema, and loads the tree's
@@ -328,8 +361,15 @@ store_upgrade(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 		return rc;
 	/* Schema 5: the tree is SHA-256 (c2sp.org/merkle-tree), the
 	 * checkpoint a signed note. */
-	if ((rc = checkpoint_v4_drop(w, txn)) != 0 ||
-	    (rc = tree_rebuild(w, txn)) != 0)
+	if (was < 5 && ((rc = checkpoint_v4_drop(w, txn)) != 0 ||
+	                (rc = tree_rebuild(w, txn)) != 0))
+		return rc;
+	if (was == 5 && (rc = store_tree_load(w, txn, w->head_seq)) != 0)
+		return rc;
+	/* Schema 6: the roster is in the log (PROTOCOL.md 22); a log from
+	 * before has no roster record yet, and the start appends the
+	 * first. */
+	if ((rc = store_roster_meta_put(s, txn, 0)) != 0)
 		return rc;
 	if (w->head_seq > 0)
 		log_info("event=schema_upgraded from=%u to=%u", was, ver);

@@ -48,6 +48,7 @@ struct derived {
 	struct casebook *book;
 	struct merkle_frontier tree;
 	uint64_t records, want[DB_N]; /* the entries the log gives each */
+	uint64_t roster;              /* the newest roster record's seq */
 	/* The first fault found in each database: what and where. */
 	bool bad[DB_N];
 	char why[DB_N][160];
@@ -227,13 +228,19 @@ check_record(struct derived *d, const MDB_val *k, const MDB_val *v)
 	if (store_upgrade_body(&r, &b, k, v) != 0 || r.seq != seq)
 		return MDB_CORRUPTED; /* the chain check read it: a bug */
 	if (!d->repair) {
-		if ((rc = check_content(d, &b, k, seq)) != 0)
+		if (b.type != KETEN_MSG_ROSTER &&
+		    (rc = check_content(d, &b, k, seq)) != 0)
 			return rc;
 		chain_record_hash(h, v->mv_data, v->mv_size);
 		merkle_leaf(leaf, h);
 		if ((rc = merkle_frontier_push(&d->tree, leaf, tree_node, d)) !=
 		    0)
 			return rc;
+	}
+	if (b.type == KETEN_MSG_ROSTER) { /* no message id, case or inbox */
+		d->roster = seq;
+		d->records = seq;
+		return 0;
 	}
 	if ((rc = check_msgid(d, &b, k, seq)) != 0 ||
 	    (rc = check_case(d, &b, &r, seq)) != 0)
@@ -313,6 +320,7 @@ walk(struct derived *d)
 	merkle_frontier_init(&d->tree);
 	memset(d->want, 0, sizeof(d->want));
 	d->records = 0;
+	d->roster = 0;
 	if ((rc = mdb_cursor_open(d->txn, d->w->s->log, &cur)) != 0)
 		goto out;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -343,6 +351,30 @@ rebuild_indexes(struct store_writer *w, MDB_txn *txn, bool msgid, bool inbox)
 	return walk(&d);
 }
 
+/* meta "roster" is derived: the walk found the newest roster record at
+ * seq (0: none); a missing or other value is written afresh. */
+static int
+check_roster_meta(struct store_writer *w, MDB_txn *txn, uint64_t seq)
+{
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_ROSTER), v;
+	uint64_t stored = 0;
+	int rc = mdb_get(txn, w->s->meta, &k, &v);
+	int shape = rc == 0 ? layout_be64_parse(&v, &stored) : -1;
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && shape == 0 && stored == seq)
+		return 0;
+	log_warn("event=derived_damaged db=meta action=rebuild "
+	         "reason=\"meta roster is %s where the log's newest roster "
+	         "record is %llu\"",
+	         rc != 0      ? "missing"
+	         : shape != 0 ? "not a seq"
+	                      : "another seq",
+	         (unsigned long long)seq);
+	return store_roster_meta_put(w->s, txn, seq);
+}
+
 int
 store_verify_derived(struct store_writer *w, MDB_txn *txn,
                      struct keten_error *why)
@@ -357,7 +389,8 @@ store_verify_derived(struct store_writer *w, MDB_txn *txn,
 	    (rc == 0 && (v.mv_size != 1 ||
 	                 *(const uint8_t *)v.mv_data != LAYOUT_SCHEMA_VERSION)))
 		return 0;
-	if (rc != 0 || (rc = walk(&d)) != 0)
+	if (rc != 0 || (rc = walk(&d)) != 0 ||
+	    (rc = check_roster_meta(w, txn, d.roster)) != 0)
 		return rc;
 	if (d.bad[DB_CONTENT]) {
 		error_set(why, KETEN_E_CHAIN,

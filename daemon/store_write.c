@@ -50,6 +50,35 @@ apply_duplicate(const struct store *s, MDB_txn *txn, struct store_item *it,
 	return 0;
 }
 
+int
+store_write_append(struct store_writer *w, MDB_txn *txn, const uint8_t *env,
+                   size_t len, int64_t now_us, uint8_t record_hash[32])
+{
+	uint8_t key[LAYOUT_SEQ_KEY_LEN];
+	struct record r;
+	MDB_val k, v;
+	int rc;
+
+	r.seq = w->head_seq + 1;
+	memcpy(r.prev_hash, w->head_hash, 32);
+	r.received_at_us = now_us;
+	r.envelope = env;
+	r.envelope_len = len;
+	k = layout_seq_key(key, r.seq);
+	v.mv_size = CHAIN_RECORD_HEADER + len;
+	/* MDB_RESERVE: encode straight into the page, no extra copy. */
+	if ((rc = mdb_put(txn, w->s->log, &k, &v, MDB_RESERVE | MDB_APPEND)) !=
+	    0)
+		return rc;
+	chain_record_encode(v.mv_data, &r);
+	chain_record_hash(record_hash, v.mv_data, CHAIN_RECORD_HEADER + len);
+	if ((rc = store_tree_append(w, txn, record_hash)) != 0)
+		return rc;
+	w->head_seq = r.seq;
+	memcpy(w->head_hash, record_hash, 32);
+	return 0;
+}
+
 static int
 apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
              int64_t now_us)
@@ -58,9 +87,8 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	uint8_t key[LAYOUT_SEQ_KEY_LEN], ibox[LAYOUT_INBOX_KEY_MAX];
 	const char *to[CASE_PARTIES_MAX];
 	struct case_state st;
-	struct record r;
 	MDB_val k, v;
-	size_t len = CHAIN_RECORD_HEADER + it->envelope_len, n_to, parties;
+	size_t n_to, parties;
 	int rc;
 
 	k = layout_msgid_key(it->message_id);
@@ -80,21 +108,12 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	if ((it->status = case_step(&st, &it->msg, &it->err)) != KETEN_OK)
 		return 0;
 
-	r.seq = w->head_seq + 1;
-	memcpy(r.prev_hash, w->head_hash, 32);
-	r.received_at_us = now_us;
-	r.envelope = it->envelope;
-	r.envelope_len = it->envelope_len;
-	k = layout_seq_key(key, r.seq);
-	v.mv_size = len;
-	/* MDB_RESERVE: encode straight into the page, no extra copy. */
-	if ((rc = mdb_put(txn, s->log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+	it->receipt.seq = w->head_seq + 1;
+	memcpy(it->receipt.prev_hash, w->head_hash, 32);
+	if ((rc = store_write_append(w, txn, it->envelope, it->envelope_len,
+	                             now_us, it->receipt.record_hash)) != 0)
 		return rc;
-	chain_record_encode(v.mv_data, &r);
-	chain_record_hash(it->receipt.record_hash, v.mv_data, len);
-	if ((rc = store_tree_append(w, txn, it->receipt.record_hash)) != 0)
-		return rc;
-
+	layout_seq_key(key, it->receipt.seq);
 	if (it->sealed_len > 0) {
 		k = layout_val(key, LAYOUT_SEQ_KEY_LEN);
 		v = layout_val(it->sealed, it->sealed_len);
@@ -104,7 +123,8 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	n_to = case_recipients(to, &st, &it->msg);
 	it->n_to = n_to;
 	for (size_t i = 0; i < n_to; i++) {
-		k = layout_val(ibox, layout_inbox_key(ibox, to[i], r.seq));
+		k = layout_val(ibox,
+		               layout_inbox_key(ibox, to[i], it->receipt.seq));
 		v = layout_val("", 0);
 		if ((rc = mdb_put(txn, s->inbox, &k, &v, 0)) != 0)
 			return rc;
@@ -117,13 +137,9 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	if ((rc = mdb_put(txn, s->msgid, &k, &v, 0)) != 0)
 		return rc;
 
-	it->receipt.seq = r.seq;
 	it->receipt.received_at_us = now_us;
-	memcpy(it->receipt.prev_hash, r.prev_hash, 32);
 	memcpy(it->receipt.message_id, it->message_id, KETEN_MSG_ID_LEN);
 	it->status = KETEN_OK;
-	w->head_seq = r.seq;
-	memcpy(w->head_hash, it->receipt.record_hash, 32);
 	return 0;
 }
 
@@ -273,6 +289,8 @@ apply_once(struct store_writer *w, struct store_item *items, size_t n,
 			rc = apply_ack(w->s, txn, it);
 		else if (it->op == STORE_COSIGN)
 			rc = store_witness_apply(w->s, txn, it);
+		else if (it->op == STORE_ROSTER)
+			rc = store_roster_apply(w, txn, it, now_us);
 		else if (!it->access_repeat)
 			rc = apply_access(w, txn, it, now_us);
 		else
@@ -297,6 +315,7 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
             int64_t now_us, struct keten_error *err)
 {
 	uint64_t old_seq = w->head_seq, old_aseq = w->access_seq;
+	uint64_t old_roster = w->roster_seq;
 	uint8_t old_hash[32], old_ahash[32];
 	struct merkle_frontier old_tree = w->tree_f; /* 2 KiB */
 	struct keten_checkpoint old_cp = w->cp;
@@ -317,10 +336,13 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 		memcpy(w->access_hash, old_ahash, 32);
 		w->tree_f = old_tree;
 		w->cp = old_cp;
+		w->roster_seq = old_roster;
+		store_roster_batch_end(w, false);
 		store_tree_cache_drop(w);
 		if (rc != MDB_MAP_FULL || store_grow_map(w) != 0)
 			goto fail;
 	}
+	store_roster_batch_end(w, true);
 	/* Durable: now each receipt gets the checkpoint and its proofs.
 	 * The receipts of a batch mostly share a known_size: one
 	 * consistency proof serves them all. */

@@ -45,6 +45,7 @@ static int handle_replay(struct worker *, struct job *, struct keten_error *);
 static int handle_cosign(struct worker *, struct job *, struct keten_error *);
 static int handle_consistency(struct worker *, struct job *,
                               struct keten_error *);
+static int handle_roster(struct worker *, struct job *, struct keten_error *);
 
 /* Requests are data: who may call each, and what handles it. */
 static const struct handler {
@@ -63,6 +64,8 @@ static const struct handler {
     {WIRE_REQ_COSIGN, "cosign a checkpoint", ROLE_WITNESS, handle_cosign},
     {WIRE_REQ_CONSISTENCY, "prove consistency", KINDS_ALL | ROLE_WITNESS,
      handle_consistency},
+    {WIRE_REQ_ROSTER, "read the roster", KINDS_ALL | ROLE_WITNESS,
+     handle_roster},
 };
 
 /* The reply is encoded; it leaves once the access log holds this read
@@ -314,6 +317,29 @@ handle_consistency(struct worker *w, struct job *j, struct keten_error *err)
 	r.link.cp = sc.cp;
 	r.consistency = sc.consistency;
 	job_reply(j, &r, &w->b->cfg->broker_key);
+	return ANSWERED;
+}
+
+/* The roster records after after_seq with their proofs (PROTOCOL.md
+ * 22.6). Who belongs to the region is no one's case content: not
+ * accounted. */
+static int
+handle_roster(struct worker *w, struct job *j, struct keten_error *err)
+{
+	struct reply r = {.kind = WIRE_REP_ROSTER};
+	struct store_roster_records sr;
+	int rc;
+
+	if ((rc = store_roster_records(w->b->store, &sr, j->req.after_seq,
+	                               err)) != KETEN_OK)
+		return rc;
+	r.roster.records = sr.records;
+	r.roster.n = sr.n;
+	r.roster.more = sr.more;
+	r.roster.has_cp = sr.has_cp;
+	r.roster.cp = sr.cp;
+	job_reply(j, &r, &w->b->cfg->broker_key);
+	store_roster_records_free(&sr);
 	return ANSWERED;
 }
 
