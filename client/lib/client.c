@@ -436,6 +436,7 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 		    {.socket = c->mon, .events = ZMQ_POLLIN},
 		};
 		int64_t left = (deadline - clock_mono_us()) / 1000;
+		struct keten_error why;
 		zmq_msg_t m;
 		int rc;
 
@@ -458,9 +459,24 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 			continue;
 		}
 		c->connected = 1;
+		/* Its checkpoint's signature line names a broker key: the
+		 * newest we know, else one of the chain's earlier ones. */
 		rc = wire_reply_decode(r, zmq_msg_data(&m), zmq_msg_size(&m),
 		                       &c->bk_now, err);
+		for (size_t i = 0; rc == KETEN_E_MALFORMED && i < c->bkset.n;
+		     i++)
+			rc = wire_reply_decode(r, zmq_msg_data(&m),
+			                       zmq_msg_size(&m), &c->bkset.k[i],
+			                       &why);
 		zmq_msg_close(&m);
+		if (rc == KETEN_E_MALFORMED && strstr(err->message, "key ID"))
+			return error_set(
+			    err, KETEN_E_CONFIG,
+			    "the broker at %s signs its checkpoints with a key "
+			    "that is neither broker.sign_key in %s nor one the "
+			    "chain recorded after it (%s): check the broker's "
+			    "key with the region's operator",
+			    c->cfg->connect, c->cfg->path, err->message);
 		if (rc != KETEN_OK)
 			return rc;
 		/* A refusal of a frame the broker could not read at all

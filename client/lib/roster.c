@@ -14,15 +14,6 @@
 #include "note.h"
 #include "roster.h"
 
-/* The roster seq a checkpoint names (its `roster` line, PROTOCOL.md
- * 10.2; 0 for a note without one). */
-static uint64_t
-cp_roster(const struct keten_checkpoint *cp)
-{
-	(void)cp; /* the note's roster line: common/note.c (issue 16) */
-	return 0;
-}
-
 /* Whether a roster request may go out now: not inside another fetch,
  * and no pipelined reply that a nested call would skip. */
 static bool
@@ -328,8 +319,8 @@ client_cp_verify(struct keten_client *c, const struct keten_checkpoint *cp,
 	struct note_key k;
 	int rc;
 
-	if (cp_roster(cp) > c->roster_want)
-		c->roster_want = cp_roster(cp);
+	if (cp->roster_seq > c->roster_want)
+		c->roster_want = cp->roster_seq;
 	if (can_fetch(c) && (rc = client_roster_sync(c, err)) != KETEN_OK)
 		return rc;
 	if (c->roster != NULL)

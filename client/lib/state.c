@@ -45,11 +45,14 @@ state_parse(struct keten_checkpoint *s, const char *buf, size_t n,
 	int rc = KETEN_E_MALFORMED;
 
 	error_clear(&why);
-	for (size_t i = 0; i < bk->n && rc != KETEN_OK; i++)
+	/* The key whose signature it carries: a line by the broker's name
+	 * parses with any of them. */
+	for (size_t i = 0; i < bk->n && k == NULL; i++)
 		if ((rc = note_checkpoint_parse(s, buf, n, &bk->k[i], &why)) ==
-		    KETEN_OK)
+		        KETEN_OK &&
+		    note_checkpoint_verify(s, &bk->k[i]) == 0)
 			k = &bk->k[i];
-	if (k == NULL) {
+	if (k == NULL && rc != KETEN_OK) {
 		memset(s, 0, sizeof(*s));
 		return error_set(err, KETEN_E_IO,
 		                 "%s is not a checkpoint of region %s: %s; "
@@ -57,7 +60,7 @@ state_parse(struct keten_checkpoint *s, const char *buf, size_t n,
 		                 "came from",
 		                 path, cfg->region, why.message);
 	}
-	if (note_checkpoint_verify(s, k) != 0) {
+	if (k == NULL) {
 		memset(s, 0, sizeof(*s));
 		return error_set(err, KETEN_E_IO,
 		                 "the checkpoint in %s is not signed by the "
