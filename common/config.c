@@ -61,6 +61,8 @@ const size_t config_n_default_routes =
 struct loader {
 	yaml_document_t doc;
 	struct config *c;
+	bool client; /* config_load_client: agencies, listen, data_dir optional
+	              */
 	char dir[PATH_MAX]; /* the config file's directory */
 	struct keten_error *err;
 };
@@ -961,9 +963,10 @@ load_root(struct loader *l, yaml_node_t *root)
 	}
 	if (c->region[0] == '\0')
 		return bad(l, root, "'region' is missing");
-	if (c->listen[0] == '\0')
-		return bad(l, root, "'listen' is missing");
-	if (c->data_dir[0] == '\0')
+	if (c->listen[0] == '\0' && !(l->client && c->connect[0] != '\0'))
+		return bad(l, root, "'%s' is missing",
+		           l->client ? "connect" : "listen");
+	if (c->data_dir[0] == '\0' && !l->client)
 		return bad(l, root, "'data_dir' is missing");
 	if (have_broker != 3)
 		return bad(l, root, "'broker' is missing");
@@ -1003,10 +1006,11 @@ load_root(struct loader *l, yaml_node_t *root)
 	return KETEN_OK;
 }
 
-int
-config_load(struct config **out, const char *path, struct keten_error *err)
+static int
+config_read(struct config **out, const char *path, bool client,
+            struct keten_error *err)
 {
-	struct loader l = {.err = err};
+	struct loader l = {.err = err, .client = client};
 	yaml_parser_t parser;
 	FILE *f;
 	char tmp[PATH_MAX];
@@ -1060,6 +1064,19 @@ config_load(struct config **out, const char *path, struct keten_error *err)
 	}
 	*out = l.c;
 	return KETEN_OK;
+}
+
+int
+config_load(struct config **out, const char *path, struct keten_error *err)
+{
+	return config_read(out, path, false, err);
+}
+
+int
+config_load_client(struct config **out, const char *path,
+                   struct keten_error *err)
+{
+	return config_read(out, path, true, err);
 }
 
 void

@@ -136,6 +136,11 @@ extern const size_t config_n_default_routes;
 /* Loads and validates a region config; free with config_destroy. */
 int config_load(struct config **out, const char *path,
                 struct keten_error *err) WUR;
+/* As config_load, for a client (libketen, PROTOCOL.md 22.5): only region,
+ * connect (or listen) and the broker's keys are needed; agencies,
+ * listen and data_dir may be missing, agencies empty. */
+int config_load_client(struct config **out, const char *path,
+                       struct keten_error *err) WUR;
 void config_destroy(struct config **c);
 /* The agency with this id, or NULL. */
 const struct agency *config_find(const struct config *c, const char *id);

@@ -13,6 +13,7 @@
 #include "case.h"
 #include "chain.h"
 #include "client.h"
+#include "roster.h"
 #include "clock.h"
 #include "envelope.h"
 #include "record.h"
@@ -188,11 +189,10 @@ keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
 	if ((rc = check_step(&s, err)) != KETEN_OK ||
 	    (rc = resolve(&s, offer_id, recipient, c, err)) != KETEN_OK)
 		return rc;
+	/* Sealed to the recipient's box key in force (PROTOCOL.md 22.6). */
 	if (s.recipient != NULL &&
-	    (to = config_find(c->cfg, s.recipient)) == NULL)
-		return error_set(err, KETEN_E_RECIPIENT,
-		                 "recipient '%s' is not an agency in region %s",
-		                 s.recipient, c->cfg->region);
+	    (to = client_roster_now(c, s.recipient, "recipient", err)) == NULL)
+		return err->code;
 	memset(&b, 0, sizeof(b));
 	b.type = s.type;
 	randombytes_buf(b.h.message_id, KETEN_MSG_ID_LEN);
@@ -435,7 +435,7 @@ keten_case_history_free(struct keten_case_history **h)
 /* Verifies one record of the case and replays it onto st. */
 static int
 replay_one(struct keten_case_event *ev, struct case_state *st,
-           const struct keten_client *c, const struct delivered *d,
+           struct keten_client *c, const struct delivered *d,
            const uint8_t case_id[KETEN_CASE_ID_LEN], struct keten_error *err)
 {
 	struct record rec = {.seq = d->seq,
@@ -443,7 +443,7 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 	                     .envelope = d->envelope,
 	                     .envelope_len = d->envelope_len};
 	struct signed_record o;
-	const struct record_roster roster = record_roster_config(c->cfg);
+	struct record_roster roster;
 	const struct body *b = &o.body;
 	struct case_msg m;
 	struct keten_error why;
@@ -458,18 +458,31 @@ replay_one(struct keten_case_event *ev, struct case_state *st,
 		                 "record %llu's hash does not match its "
 		                 "envelope",
 		                 (unsigned long long)d->seq);
+	/* Against the roster in force at its seq (PROTOCOL.md 22.4); a
+	 * signer or key we do not know may be one recorded since we
+	 * fetched the roster: judged again once after a fetch. */
+	if ((rc = client_roster_sync(c, err)) != KETEN_OK)
+		return rc;
+	roster = roster_record_roster(c->roster);
 	rc = record_open(&o, &roster, d->seq, d->envelope, d->envelope_len,
 	                 RECORD_SIG_CHECK, &why);
+	if ((o.fault == RECORD_UNKNOWN_SIGNER || o.fault == RECORD_BADSIG) &&
+	    client_roster_newer(c)) {
+		roster = roster_record_roster(c->roster);
+		rc = record_open(&o, &roster, d->seq, d->envelope,
+		                 d->envelope_len, RECORD_SIG_CHECK, &why);
+	}
 	if (o.fault == RECORD_UNDECODABLE)
 		return error_set(
 		    err, KETEN_E_CHAIN,
 		    "record %llu: the envelope does not decode: %s",
 		    (unsigned long long)d->seq, why.message);
 	if (o.fault == RECORD_UNKNOWN_SIGNER || o.fault == RECORD_BADSIG)
-		return error_set(err, KETEN_E_CHAIN,
-		                 "record %llu: the signature of '%s' does not "
-		                 "verify with the region config",
-		                 (unsigned long long)d->seq, o.signer);
+		return error_set(
+		    err, KETEN_E_CHAIN,
+		    "record %llu: the signature of '%s' does not "
+		    "verify with its key in the region's roster: %s",
+		    (unsigned long long)d->seq, o.signer, why.message);
 	if (rc != KETEN_OK ||
 	    memcmp(b->h.case_id, case_id, KETEN_CASE_ID_LEN) != 0)
 		return error_set(err, KETEN_E_CHAIN,

@@ -14,6 +14,8 @@
 
 #include "client.h"
 #include "clock.h"
+#include "note.h"
+#include "roster.h"
 #include "text.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -79,10 +81,15 @@ client_alloc(struct keten_client **out, const char *config_path,
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	randombytes_buf(&c->next_id, sizeof(c->next_id));
 	c->next_id = (c->next_id >> 16) | 1; /* never 0, room to grow */
-	if ((rc = config_load(&c->cfg, config_path, err)) != KETEN_OK) {
+	if ((rc = config_load_client(&c->cfg, config_path, err)) != KETEN_OK) {
 		free(c);
 		return rc;
 	}
+	/* Until the chain's roster is known, only the configured broker
+	 * key signs a state note (roster.c widens the set). */
+	c->bkset.k = &c->cfg->broker_key;
+	c->bkset.n = 1;
+	c->bk_now = c->cfg->broker_key;
 	*out = c;
 	return KETEN_OK;
 }
@@ -110,6 +117,7 @@ int
 keten_client_new(struct keten_client **out, const char *config_path,
                  const char *key_path, struct keten_error *err)
 {
+	const struct agency *me;
 	struct keten_client *c;
 	int rc;
 
@@ -117,21 +125,27 @@ keten_client_new(struct keten_client **out, const char *config_path,
 		return rc;
 	if ((rc = keys_load(&c->keys, key_path, err)) != KETEN_OK)
 		goto fail;
-	if ((c->me = config_find(c->cfg, c->keys->id)) == NULL) {
-		rc = error_set(
-		    err, KETEN_E_CONFIG,
-		    "key file %s is for agency '%s', which is not in %s",
-		    key_path, c->keys->id, config_path);
-		goto fail;
-	}
-	if (sodium_memcmp(c->me->sign_pk, c->keys->sign_pk, 32) != 0 ||
-	    sodium_memcmp(c->me->box_pk, c->keys->box_pk, 32) != 0 ||
-	    sodium_memcmp(c->me->curve_pk, c->keys->curve_pk, 32) != 0) {
+	/* The roster comes from the chain (PROTOCOL.md 22.6): a config
+	 * that still lists this agency must at least agree with the key
+	 * file, or it would mislead whoever reads it. */
+	if ((me = config_find(c->cfg, c->keys->id)) != NULL &&
+	    (sodium_memcmp(me->sign_pk, c->keys->sign_pk, 32) != 0 ||
+	     sodium_memcmp(me->box_pk, c->keys->box_pk, 32) != 0 ||
+	     sodium_memcmp(me->curve_pk, c->keys->curve_pk, 32) != 0)) {
 		rc = error_set(
 		    err, KETEN_E_KEYFILE,
 		    "the public keys in %s for '%s' (line %d) do not match key "
 		    "file %s",
-		    config_path, c->me->id, c->me->line, key_path);
+		    config_path, me->id, me->line, key_path);
+		goto fail;
+	}
+	snprintf(c->self.id, sizeof(c->self.id), "%s", c->keys->id);
+	memcpy(c->self.sign_pk, c->keys->sign_pk, 32);
+	memcpy(c->self.box_pk, c->keys->box_pk, 32);
+	memcpy(c->self.curve_pk, c->keys->curve_pk, 32);
+	c->me = &c->self;
+	if ((c->keys_path = strdup(key_path)) == NULL) {
+		rc = error_set(err, KETEN_E_NOMEM, "out of memory");
 		goto fail;
 	}
 	snprintf(c->who, sizeof(c->who), "%s", c->me->id);
@@ -184,6 +198,9 @@ keten_client_destroy(struct keten_client **cp)
 	if (c->zctx)
 		zmq_ctx_term(c->zctx);
 	keys_destroy(&c->keys);
+	roster_destroy(&c->roster);
+	free(c->bks);
+	free(c->keys_path);
 	config_destroy(&c->cfg);
 	free(c->inflight);
 	free(c->pending);
@@ -197,14 +214,13 @@ keten_client_destroy(struct keten_client **cp)
 int
 keten_client_refresh(struct keten_client *c, struct keten_error *err)
 {
-	const struct agency *me = NULL;
 	struct agency *tmp;
 	struct config *fresh;
 	size_t n;
 	int rc;
 
 	error_clear(err);
-	if ((rc = config_load(&fresh, c->cfg->path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&fresh, c->cfg->path, err)) != KETEN_OK)
 		return rc;
 	if (strcmp(fresh->region, c->cfg->region) != 0) {
 		rc = error_set(err, KETEN_E_CONFIG,
@@ -213,37 +229,18 @@ keten_client_refresh(struct keten_client *c, struct keten_error *err)
 		               c->cfg->path, fresh->region, c->cfg->region);
 		goto out;
 	}
-	if (c->keys != NULL && (me = config_find(fresh, c->keys->id)) == NULL) {
-		rc = error_set(
-		    err, KETEN_E_CONFIG,
-		    "%s no longer lists agency '%s'; the client keeps "
-		    "the roster it has",
-		    c->cfg->path, c->keys->id);
-		goto out;
-	}
-	if (me != NULL &&
-	    (sodium_memcmp(me->sign_pk, c->keys->sign_pk, 32) ||
-	     sodium_memcmp(me->box_pk, c->keys->box_pk, 32) ||
-	     sodium_memcmp(me->curve_pk, c->keys->curve_pk, 32))) {
-		rc =
-		    error_set(err, KETEN_E_KEYFILE,
-		              "the public keys in %s for '%s' (line %d) no "
-		              "longer match this client's key file; the client "
-		              "keeps the roster it has",
-		              c->cfg->path, me->id, me->line);
-		goto out;
-	}
-	/* Only the agencies change hands: the endpoint, broker key and
-	 * limits the connection and state were made with stay. me points
-	 * into the array that becomes the client's. */
+	/* The roster is the chain's: whatever it recorded since. The
+	 * config's agencies (if it still lists any) are kept for the
+	 * sentences that name a config line; its endpoint, broker key and
+	 * limits stay those the connection and state were made with. */
 	tmp = c->cfg->agencies;
 	n = c->cfg->n_agencies;
 	c->cfg->agencies = fresh->agencies;
 	c->cfg->n_agencies = fresh->n_agencies;
 	fresh->agencies = tmp;
 	fresh->n_agencies = n;
-	if (me != NULL)
-		c->me = me;
+	if ((rc = client_roster_fetch(c, err)) != KETEN_OK)
+		goto out;
 	c->refresh_gen++;
 out:
 	config_destroy(&fresh);
@@ -288,10 +285,8 @@ keten_client_set_state(struct keten_client *c, const char *path)
 	return KETEN_OK;
 }
 
-/* Before a request goes out: a poisoned client goes no further, and the
- * state file is read once. */
-static int
-state_ready(struct keten_client *c, struct keten_error *err)
+int
+client_state_ready(struct keten_client *c, struct keten_error *err)
 {
 	int rc;
 
@@ -301,13 +296,21 @@ state_ready(struct keten_client *c, struct keten_error *err)
 	}
 	if (c->state_loaded)
 		return KETEN_OK;
+	/* A state note may be signed by any broker key of the chain's
+	 * history: the roster first (its requests go out with no state),
+	 * then the file. */
+	if (c->state_path != NULL && c->roster == NULL) {
+		if (c->roster_fetching)
+			return KETEN_OK;
+		return client_roster_fetch(c, err);
+	}
 	if (c->state_path == NULL) {
 		c->state_loaded = true;
 		return KETEN_OK;
 	}
 	c->state_gen++;
-	if ((rc = state_load(&c->state, c->state_path, &c->cfg->broker_key,
-	                     c->cfg, err)) != KETEN_OK)
+	if ((rc = state_load(&c->state, c->state_path, &c->bkset, c->cfg,
+	                     err)) != KETEN_OK)
 		return rc;
 	/* With it, what an earlier client held for linking: linked before
 	 * the first request (client_send). */
@@ -315,8 +318,8 @@ state_ready(struct keten_client *c, struct keten_error *err)
 	    (c->loaded = calloc(STATE_PENDING_MAX, sizeof(*c->loaded))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	if ((rc = state_pending_load(c->loaded, &c->n_loaded, STATE_PENDING_MAX,
-	                             c->state_path, &c->cfg->broker_key, c->cfg,
-	                             err)) != KETEN_OK)
+	                             c->state_path, &c->bkset, c->cfg, err)) !=
+	    KETEN_OK)
 		return rc;
 	for (size_t i = 0; i < c->n_loaded; i++)
 		if ((rc = link_hold(c, &c->loaded[i], err)) != KETEN_OK)
@@ -385,7 +388,7 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	size_t len;
 	int rc;
 
-	if ((rc = state_ready(c, err)) != KETEN_OK)
+	if ((rc = client_state_ready(c, err)) != KETEN_OK)
 		return rc;
 	/* Checkpoints left unlinked (a drain that failed) are linked
 	 * before anything else is sent. */
@@ -433,6 +436,7 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 		    {.socket = c->mon, .events = ZMQ_POLLIN},
 		};
 		int64_t left = (deadline - clock_mono_us()) / 1000;
+		struct keten_error why;
 		zmq_msg_t m;
 		int rc;
 
@@ -455,9 +459,24 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 			continue;
 		}
 		c->connected = 1;
+		/* Its checkpoint's signature line names a broker key: the
+		 * newest we know, else one of the chain's earlier ones. */
 		rc = wire_reply_decode(r, zmq_msg_data(&m), zmq_msg_size(&m),
-		                       &c->cfg->broker_key, err);
+		                       &c->bk_now, err);
+		for (size_t i = 0; rc == KETEN_E_MALFORMED && i < c->bkset.n;
+		     i++)
+			rc = wire_reply_decode(r, zmq_msg_data(&m),
+			                       zmq_msg_size(&m), &c->bkset.k[i],
+			                       &why);
 		zmq_msg_close(&m);
+		if (rc == KETEN_E_MALFORMED && strstr(err->message, "key ID"))
+			return error_set(
+			    err, KETEN_E_CONFIG,
+			    "the broker at %s signs its checkpoints with a key "
+			    "that is neither broker.sign_key in %s nor one the "
+			    "chain recorded after it (%s): check the broker's "
+			    "key with the region's operator",
+			    c->cfg->connect, c->cfg->path, err->message);
 		if (rc != KETEN_OK)
 			return rc;
 		/* A refusal of a frame the broker could not read at all

@@ -9,8 +9,12 @@
 #include "config.h"
 #include "keten.h"
 #include "keys.h"
+#include "note.h"
+#include "record.h"
 #include "state.h"
 #include "wire.h"
+
+struct roster;
 
 struct inflight {
 	uint64_t ticket;
@@ -21,8 +25,23 @@ struct inflight {
 struct keten_client {
 	struct config *cfg;
 	struct keys *keys;
-	const struct agency *me; /* NULL for a witness */
-	char who[160];           /* the agency id, or "witness NAME" */
+	/* Who this client is: self, the key file's id and public keys
+	 * (the roster says whether they are in force: client_me_check).
+	 * NULL for a witness. */
+	const struct agency *me;
+	struct agency self;
+	char *keys_path;
+	/* roster.c: the region's roster as the chain recorded it (NULL: not
+	 * fetched yet), the broker keys of its history as note keys (with
+	 * the configured one: what a state note may be signed with), and
+	 * the newest roster seq a verified checkpoint named. */
+	struct roster *roster;
+	struct note_key bk_now; /* the newest broker key: parses replies */
+	struct note_key *bks;
+	struct state_keys bkset;
+	uint64_t roster_want;
+	bool roster_fetching;
+	char who[160]; /* the agency id, or "witness NAME" */
 	void *zctx, *sock, *mon;
 	int timeout_ms;
 	uint64_t next_id;
@@ -149,6 +168,38 @@ int client_state_flush(struct keten_client *c, struct keten_error *err) WUR;
 /* Writes the checkpoints held for linking to the state's .pending file
  * (with what it holds), less those loaded from it and linked since. */
 int client_pending_flush(struct keten_client *c, struct keten_error *err) WUR;
+
+/* roster.c. Fetches the roster records the client lacks (PROTOCOL.md
+ * 22.6) if it has none yet or a checkpoint named a newer one: each
+ * proven in the reply's checkpoint, applied in order, the checkpoint
+ * verified with the broker key in force at its size, the configured
+ * broker key found in the chain's history. KETEN_E_CONFIG if it is not
+ * (a wrong broker.sign_key); else the call's or the roster's error. */
+int client_roster_sync(struct keten_client *c, struct keten_error *err) WUR;
+/* Fetches whatever the chain recorded after the roster the client has. */
+int client_roster_fetch(struct keten_client *c, struct keten_error *err) WUR;
+/* Whether a fetch (if one may go out now) found roster records the
+ * client did not have: a record refused by an unknown signer or key may
+ * then be judged again. A failed fetch counts as none. */
+bool client_roster_newer(struct keten_client *c);
+/* KETEN_OK if cp carries the signature of the broker key in force at its
+ * size (fetching the roster first when cp names a newer one and nothing
+ * is in flight); else KETEN_E_RECEIPT with a sentence. */
+int client_cp_verify(struct keten_client *c, const struct keten_checkpoint *cp,
+                     struct keten_error *err) WUR;
+/* The agency id's entry with its keys in force now, from the roster
+ * (fetched if need be); NULL with err (KETEN_E_SIGNER: never a member,
+ * left, revoked; or the fetch's error). what names the role in the
+ * sentence ("recipient"). */
+const struct agency *client_roster_now(struct keten_client *c, const char *id,
+                                       const char *what,
+                                       struct keten_error *err);
+/* KETEN_OK if the key file's keys are this agency's keys in force in the
+ * roster (fetched if need be); else a sentence that says what to do. */
+int client_me_check(struct keten_client *c, struct keten_error *err) WUR;
+/* Before a request goes out: a poisoned client goes no further, and the
+ * state file is read once (with the chain's broker keys once known). */
+int client_state_ready(struct keten_client *c, struct keten_error *err) WUR;
 
 /* A client that connects as a witness (no agency keys): it may only
  * ping and cosign. */

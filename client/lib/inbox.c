@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "record.h"
+#include "roster.h"
 
 struct inbox_priv {
 	struct content *contents;
@@ -61,7 +62,7 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
          const struct delivered *d)
 {
 	struct signed_record o;
-	const struct record_roster roster = record_roster_config(c->cfg);
+	struct record_roster roster;
 	const struct body *b = &o.body;
 	struct keten_error tmp;
 	struct record rec;
@@ -84,8 +85,24 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    (unsigned long long)d->seq);
 		return;
 	}
+	/* Against the roster in force at its seq (PROTOCOL.md 22.4); a
+	 * signer or key we do not know may be one recorded since we
+	 * fetched the roster: judged again once after a fetch. */
+	if ((rc = client_roster_sync(c, &tmp)) != KETEN_OK) {
+		bad(m, KETEN_E_SENDER_SIG,
+		    "the region's roster could not be read to verify it: %s",
+		    tmp.message);
+		return;
+	}
+	roster = roster_record_roster(c->roster);
 	rc = record_open(&o, &roster, d->seq, d->envelope, d->envelope_len,
 	                 RECORD_SIG_CHECK, &tmp);
+	if ((o.fault == RECORD_UNKNOWN_SIGNER || o.fault == RECORD_BADSIG) &&
+	    client_roster_newer(c)) {
+		roster = roster_record_roster(c->roster);
+		rc = record_open(&o, &roster, d->seq, d->envelope,
+		                 d->envelope_len, RECORD_SIG_CHECK, &tmp);
+	}
 	strcpy(m->sender, o.signer); /* "" if the envelope does not decode */
 	if (rc != KETEN_OK) {
 		bad(m, KETEN_E_SENDER_SIG, "%s%s%s", refusal[o.fault].before,

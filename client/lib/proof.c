@@ -34,8 +34,7 @@ client_state_flush(struct keten_client *c, struct keten_error *err)
 
 	if (!c->state_dirty || c->state_path == NULL)
 		return KETEN_OK;
-	rc = state_store(c->state_path, &c->cfg->broker_key, c->cfg, &c->state,
-	                 err);
+	rc = state_store(c->state_path, &c->bkset, c->cfg, &c->state, err);
 	if (rc == KETEN_E_FORKED)
 		return client_poison(c, err);
 	if (rc != KETEN_OK)
@@ -74,9 +73,8 @@ client_pending_flush(struct keten_client *c, struct keten_error *err)
 		if (!held)
 			linked[n_linked++] = c->loaded[i];
 	}
-	rc = state_pending_merge(c->state_path, &c->cfg->broker_key, c->cfg,
-	                         c->pending, c->n_pending, linked, n_linked,
-	                         err);
+	rc = state_pending_merge(c->state_path, &c->bkset, c->cfg, c->pending,
+	                         c->n_pending, linked, n_linked, err);
 	free(linked);
 	if (rc == KETEN_OK) { /* what is still held is in the file */
 		memcpy(c->loaded, c->pending,
@@ -136,12 +134,9 @@ client_checkpoint(struct keten_client *c, const struct keten_checkpoint *cp,
 	/* The same fields and signature verified before: the signature
 	 * holds. */
 	if (!c->has_cp_ok || memcmp(cp, &c->cp_ok, sizeof(*cp)) != 0) {
-		if (note_checkpoint_verify(cp, &c->cfg->broker_key) != 0)
-			return error_set(
-			    err, KETEN_E_RECEIPT,
-			    "the checkpoint of %llu records is not "
-			    "signed by the broker key in %s",
-			    (unsigned long long)cp->size, c->cfg->path);
+		int rc = client_cp_verify(c, cp, err);
+		if (rc != KETEN_OK)
+			return rc;
 		c->cp_ok = *cp;
 		c->has_cp_ok = true;
 	}

@@ -32,29 +32,51 @@ utc_words(char *out, size_t n, int64_t us)
 		snprintf(out, n, "%lld us", (long long)us);
 }
 
-/* The checkpoint note buf[0..n) of path, signed by bk; KETEN_E_IO with
- * a sentence naming path if it is not one. */
+/* The checkpoint note buf[0..n) of path, signed by a key of bk (the one
+ * its signature line names); KETEN_E_IO with a sentence naming path if
+ * it is not one. */
 static int
 state_parse(struct keten_checkpoint *s, const char *buf, size_t n,
-            const char *path, const struct note_key *bk,
+            const char *path, const struct state_keys *bk,
             const struct config *cfg, struct keten_error *err)
 {
-	if (note_checkpoint_parse(s, buf, n, bk, err) != KETEN_OK) {
+	const struct note_key *k = NULL;
+	struct keten_error why;
+	int rc = KETEN_E_MALFORMED;
+
+	error_clear(&why);
+	/* The key whose signature it carries: a line by the broker's name
+	 * parses with any of them. */
+	for (size_t i = 0; i < bk->n && k == NULL; i++)
+		if ((rc = note_checkpoint_parse(s, buf, n, &bk->k[i], &why)) ==
+		        KETEN_OK &&
+		    note_checkpoint_verify(s, &bk->k[i]) == 0)
+			k = &bk->k[i];
+	if (k == NULL && rc != KETEN_OK) {
 		memset(s, 0, sizeof(*s));
 		return error_set(err, KETEN_E_IO,
 		                 "%s is not a checkpoint of region %s: %s; "
 		                 "move it aside only if you know where it "
 		                 "came from",
-		                 path, cfg->region, err->message);
+		                 path, cfg->region, why.message);
 	}
-	if (note_checkpoint_verify(s, bk) != 0) {
+	if (k == NULL) {
 		memset(s, 0, sizeof(*s));
 		return error_set(err, KETEN_E_IO,
 		                 "the checkpoint in %s is not signed by the "
-		                 "broker key in %s",
+		                 "broker key in %s or one the chain recorded",
 		                 path, cfg->path);
 	}
 	return KETEN_OK;
+}
+
+const struct note_key *
+state_key_of(const struct state_keys *bk, const struct keten_checkpoint *cp)
+{
+	for (size_t i = 0; i < bk->n; i++)
+		if (note_checkpoint_verify(cp, &bk->k[i]) == 0)
+			return &bk->k[i];
+	return NULL;
 }
 
 /* All of path (at most cap bytes) in buf: *n bytes, 0 if there is no
@@ -86,7 +108,7 @@ state_read(char *buf, size_t cap, size_t *n, const char *path,
 
 int
 state_load(struct keten_checkpoint *s, const char *path,
-           const struct note_key *bk, const struct config *cfg,
+           const struct state_keys *bk, const struct config *cfg,
            struct keten_error *err)
 {
 	char buf[NOTE_MAX + 1];
@@ -141,7 +163,7 @@ newer(const struct keten_checkpoint *a, const struct keten_checkpoint *b)
 }
 
 int
-state_store(const char *path, const struct note_key *bk,
+state_store(const char *path, const struct state_keys *bk,
             const struct config *cfg, const struct keten_checkpoint *cp,
             struct keten_error *err)
 {
@@ -172,13 +194,15 @@ out:
 }
 
 int
-state_save(const char *path, const struct note_key *bk,
+state_save(const char *path, const struct state_keys *bk,
            const struct keten_checkpoint *cp, struct keten_error *err)
 {
 	char note[NOTE_CHECKPOINT_MAX];
+	const struct note_key *k = state_key_of(bk, cp);
 	size_t len;
 
-	if ((len = note_checkpoint_format(note, sizeof(note), bk, cp)) == 0)
+	if (k == NULL ||
+	    (len = note_checkpoint_format(note, sizeof(note), k, cp)) == 0)
 		return error_set(err, KETEN_E_INTERNAL,
 		                 "cannot build the checkpoint note");
 	return savefile_write(path, note, len, 0600, err);
@@ -220,7 +244,7 @@ pending_has(const struct keten_checkpoint *v, size_t n,
 
 int
 state_pending_load(struct keten_checkpoint *out, size_t *n_out, size_t cap,
-                   const char *path, const struct note_key *bk,
+                   const char *path, const struct state_keys *bk,
                    const struct config *cfg, struct keten_error *err)
 {
 	char name[4096];
@@ -257,7 +281,7 @@ state_pending_load(struct keten_checkpoint *out, size_t *n_out, size_t cap,
 }
 
 int
-state_pending_merge(const char *path, const struct note_key *bk,
+state_pending_merge(const char *path, const struct state_keys *bk,
                     const struct config *cfg,
                     const struct keten_checkpoint *add, size_t n_add,
                     const struct keten_checkpoint *drop, size_t n_drop,
@@ -300,8 +324,10 @@ state_pending_merge(const char *path, const struct note_key *bk,
 		v[n++] = add[i];
 	}
 	for (size_t i = 0; i < n; i++) {
-		if ((len = note_checkpoint_format(
-		         buf + total, NOTE_CHECKPOINT_MAX, bk, &v[i])) == 0) {
+		const struct note_key *k = state_key_of(bk, &v[i]);
+		if (k == NULL ||
+		    (len = note_checkpoint_format(
+		         buf + total, NOTE_CHECKPOINT_MAX, k, &v[i])) == 0) {
 			rc = error_set(err, KETEN_E_INTERNAL,
 			               "cannot build the checkpoint note");
 			goto unlock;

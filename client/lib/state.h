@@ -14,6 +14,15 @@
 struct config;
 struct note_key;
 
+/* The broker keys a state note may be signed with: every broker signing
+ * key of the chain's history the client knows (PROTOCOL.md 22.4), and the
+ * configured one. A note is read with the key its signature line names
+ * and written with the key whose signature it carries. */
+struct state_keys {
+	const struct note_key *k;
+	size_t n;
+};
+
 #define STATE_SUFFIX ".checkpoint" /* beside the key file, by default */
 /* Beside the state file: the lock every writer holds, and the
  * checkpoints held for linking when their client stopped. */
@@ -29,14 +38,17 @@ struct state_known {
 	uint64_t gen; /* the state's generation when the request went out */
 };
 
-/* The checkpoint note in path, signed by bk (cfg names the region and
+/* The checkpoint note in path, signed by a key of bk (cfg names the region and
  * the config file in sentences); size 0 if there is no file. KETEN_E_IO
  * with a sentence naming path if it is not such a note. */
 int state_load(struct keten_checkpoint *s, const char *path,
-               const struct note_key *bk, const struct config *cfg,
+               const struct state_keys *bk, const struct config *cfg,
                struct keten_error *err) WUR;
+/* The key of bk whose signature cp carries, or NULL. */
+const struct note_key *state_key_of(const struct state_keys *bk,
+                                    const struct keten_checkpoint *cp);
 /* Writes cp's note to path atomically, mode 0600 (savefile_write). */
-int state_save(const char *path, const struct note_key *bk,
+int state_save(const char *path, const struct state_keys *bk,
                const struct keten_checkpoint *cp, struct keten_error *err) WUR;
 /* An exclusive flock on path".lock" (created mode 0600), waited for:
  * every process that writes the state file holds it around its read,
@@ -47,19 +59,19 @@ void state_unlock(int fd);
  * note (a larger size, or cp's size with a larger access log, or the
  * same and a later time), which stays. KETEN_E_FORKED if the file holds
  * cp's size with another root (another process saw another tree). */
-int state_store(const char *path, const struct note_key *bk,
+int state_store(const char *path, const struct state_keys *bk,
                 const struct config *cfg, const struct keten_checkpoint *cp,
                 struct keten_error *err) WUR;
 /* The checkpoint notes in path".pending" (at most cap, duplicates
  * dropped; none if there is no file), each signed by bk; KETEN_E_IO with
  * a sentence naming the file if it holds anything else. */
 int state_pending_load(struct keten_checkpoint *out, size_t *n, size_t cap,
-                       const char *path, const struct note_key *bk,
+                       const char *path, const struct state_keys *bk,
                        const struct config *cfg, struct keten_error *err) WUR;
 /* Under state_lock: rewrites path".pending" as what it holds, less the
  * checkpoints in drop (linked since they were loaded), plus those in add
  * (up to STATE_PENDING_MAX); removes it if that leaves none. */
-int state_pending_merge(const char *path, const struct note_key *bk,
+int state_pending_merge(const char *path, const struct state_keys *bk,
                         const struct config *cfg,
                         const struct keten_checkpoint *add, size_t n_add,
                         const struct keten_checkpoint *drop, size_t n_drop,

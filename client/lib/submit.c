@@ -56,6 +56,9 @@ client_finish_prepare(struct keten_prepared *p, struct keten_client *c,
 	size_t body_len;
 	int rc;
 
+	/* Signed only with the key the roster holds in force for us. */
+	if ((rc = client_me_check(c, err)) != KETEN_OK)
+		return rc;
 	memcpy(p->message_id, b->h.message_id, KETEN_MSG_ID_LEN);
 	memcpy(p->case_id, b->h.case_id, KETEN_CASE_ID_LEN);
 	b->has_content = plain != NULL;
@@ -99,10 +102,9 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 	if (r == NULL || r->recipient == NULL || r->content == NULL)
 		return error_set(err, KETEN_E_USAGE,
 		                 "a referral needs a recipient and content");
-	if ((to = config_find(c->cfg, r->recipient)) == NULL)
-		return error_set(err, KETEN_E_RECIPIENT,
-		                 "recipient '%s' is not an agency in region %s",
-		                 r->recipient, c->cfg->region);
+	/* Sealed to the recipient's box key in force (PROTOCOL.md 22.6). */
+	if ((to = client_roster_now(c, r->recipient, "recipient", err)) == NULL)
+		return err->code;
 	if (r->urgency < KETEN_URGENCY_ROUTINE ||
 	    r->urgency > KETEN_URGENCY_IMMEDIATE)
 		return error_set(

@@ -139,16 +139,22 @@ round_run(struct keten_witness_round *out, struct keten_client *c,
           const struct witness_keys *k, const char *state,
           struct keten_error *err)
 {
-	const struct note_key *bk = &c->cfg->broker_key;
+	const struct note_key *bk;
 	struct keten_checkpoint cp;
 	char note[NOTE_CHECKPOINT_MAX];
 	size_t len;
 	int rc;
 
+	/* The broker keys of the chain's history first: the state file
+	 * may hold a checkpoint signed by an earlier one (PROTOCOL.md
+	 * 22.4). */
+	if ((rc = client_roster_sync(c, err)) != KETEN_OK)
+		return rc;
 	/* The client holds the witness's state in memory: the file is
 	 * written here, durably, before anything is signed. */
 	c->state_gen++;
-	if ((rc = state_load(&c->state, state, bk, c->cfg, err)) != KETEN_OK)
+	if ((rc = state_load(&c->state, state, &c->bkset, c->cfg, err)) !=
+	    KETEN_OK)
 		return rc;
 	c->state_loaded = true;
 	out->previous = c->state.size;
@@ -163,12 +169,13 @@ round_run(struct keten_witness_round *out, struct keten_client *c,
 		                 "state");
 	out->size = cp.size;
 	out->signed_at_us = cp.signed_at_us;
-	if ((len = note_checkpoint_format(note, sizeof(note), bk, &cp)) == 0)
+	if ((bk = state_key_of(&c->bkset, &cp)) == NULL ||
+	    (len = note_checkpoint_format(note, sizeof(note), bk, &cp)) == 0)
 		return error_set(err, KETEN_E_INTERNAL,
 		                 "cannot build the note");
 	/* Durable before it is signed: a witness that crashes after
 	 * cosigning still holds what it vouched for. */
-	if ((rc = state_save(state, bk, &cp, err)) != KETEN_OK)
+	if ((rc = state_save(state, &c->bkset, &cp, err)) != KETEN_OK)
 		return rc;
 	return send_cosig(&out->stored, c, k, bk, &cp, note, len, err);
 }
