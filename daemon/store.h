@@ -136,9 +136,11 @@ struct store_roster_records {
 	bool more;
 	bool has_cp;
 	struct keten_checkpoint cp;
+	struct consistency consistency; /* of cp, from known_size */
 };
 int store_roster_records(struct store *s, struct store_roster_records *out,
-                         uint64_t after_seq, struct keten_error *err) WUR;
+                         uint64_t after_seq, uint64_t known_size,
+                         struct keten_error *err) WUR;
 void store_roster_records_free(struct store_roster_records *r);
 
 /* Whether agency may leave the region (PROTOCOL.md 22.7): KETEN_OK, or

@@ -534,7 +534,8 @@ fail:
 
 int
 store_roster_records(struct store *s, struct store_roster_records *out,
-                     uint64_t after_seq, struct keten_error *err)
+                     uint64_t after_seq, uint64_t known_size,
+                     struct keten_error *err)
 {
 	uint64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
@@ -558,6 +559,11 @@ store_roster_records(struct store *s, struct store_roster_records *out,
 		rc = store_tree_prove(s, txn, out->records, out->n, &out->cp);
 	else
 		rc = store_checkpoint_get(s, txn, &out->cp);
+	if (rc == 0)
+		rc = store_tree_consistency(s, txn, &out->consistency,
+		                            known_size, out->cp.size);
+	else if (rc == MDB_NOTFOUND)
+		out->has_cp = false;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
 	out->has_cp = rc == 0;

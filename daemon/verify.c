@@ -333,13 +333,14 @@ handle_roster(struct worker *w, struct job *j, struct keten_error *err)
 	int rc;
 
 	if ((rc = store_roster_records(w->b->store, &sr, j->req.after_seq,
-	                               err)) != KETEN_OK)
+	                               j->req.known_size, err)) != KETEN_OK)
 		return rc;
 	r.roster.records = sr.records;
 	r.roster.n = sr.n;
 	r.roster.more = sr.more;
 	r.roster.has_cp = sr.has_cp;
 	r.roster.cp = sr.cp;
+	r.consistency = sr.consistency;
 	job_reply(j, &r, &j->gen->cfg->broker_key);
 	store_roster_records_free(&sr);
 	return ANSWERED;
