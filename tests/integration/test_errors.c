@@ -378,24 +378,6 @@ genesis(uint8_t out[32])
 	config_destroy(&c);
 }
 
-/* Before anything is recorded: no records, and the head is genesis. */
-static void
-replay_empty(void)
-{
-	struct reply rep;
-	uint8_t g[32];
-
-	genesis(g);
-	for (uint64_t from = 0; from <= 2; from++) {
-		replay(&rep, from, 0);
-		CHECK_INT(rep.replay.n, 0);
-		CHECK(!rep.replay.more);
-		CHECK_INT(rep.replay.head_seq, 0);
-		CHECK(memcmp(rep.replay.head_hash, g, 32) == 0);
-		wire_reply_clear(&rep);
-	}
-}
-
 /* The record hash of seq in hashes, the whole log's hashes in order. */
 #define HASH(seq) (hashes + 32 * ((seq)-1))
 
@@ -426,6 +408,39 @@ check_records(const struct reply *rep, uint64_t first, const uint8_t *prev,
 		if (hashes != NULL && d->seq >= 1 && d->seq <= head)
 			CHECK(memcmp(d->record_hash, HASH(d->seq), 32) == 0);
 		prev = d->record_hash;
+	}
+}
+
+/* Before any agency message: the log holds only the roster record the
+ * start wrote, linked to genesis and signed by the broker; the head is
+ * that record, and a replay past it returns nothing. */
+static void
+replay_roster_only(void)
+{
+	struct reply rep;
+	uint8_t g[32], roster[32] = {0};
+
+	genesis(g);
+	for (uint64_t from = 0; from <= 2; from++) {
+		replay(&rep, from, 0);
+		CHECK_INT(rep.replay.n, from < 2 ? 1 : 0);
+		CHECK(!rep.replay.more);
+		CHECK_INT(rep.replay.head_seq, 1);
+		check_records(&rep, 1, g, NULL);
+		if (from == 0 && rep.replay.n == 1) {
+			const struct delivered *d = &rep.replay.records[0];
+			struct envelope e;
+			struct keten_error err;
+			memcpy(roster, d->record_hash, 32);
+			CHECK_INT(wire_envelope_decode(&e, d->envelope,
+			                               d->envelope_len, &err),
+			          0);
+			CHECK_INT(e.type, KETEN_MSG_ROSTER);
+			CHECK(strcmp(e.signer, "broker") == 0);
+			wire_envelope_clear(&e);
+		}
+		CHECK(memcmp(rep.replay.head_hash, roster, 32) == 0);
+		wire_reply_clear(&rep);
 	}
 }
 
@@ -583,8 +598,9 @@ main(void)
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&h);
 	head = harness_head(&h, "lt-almere");
-	CHECK_INT(head, 0);
-	replay_empty();
+	/* A fresh log: only the roster record of the first start. */
+	CHECK_INT(head, 1);
+	replay_roster_only();
 	{
 		struct craft c;
 		craft_init(&c, "lt-almere", "vt-flevoland");
