@@ -318,6 +318,30 @@ cases_shape(struct store_writer *w, MDB_txn *txn)
 	return head_case_shape(w, txn, head, &b);
 }
 
+/* The seq of the log's newest roster record in *seq (0: none): 0 or an
+ * LMDB code. A log from before schema 6 has none; a directory whose
+ * schema mark was lost may, and meta "roster" must name it, not 0. */
+static int
+newest_roster(const struct store *s, MDB_txn *txn, uint64_t *seq)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, is = 0;
+
+	*seq = 0;
+	if ((rc = mdb_cursor_open(txn, s->log, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	while (rc == 0 && (is = store_roster_is(&k, &v)) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	mdb_cursor_close(cur);
+	if (is == 1)
+		return layout_be64_parse(&k, seq) == 0 ? 0 : MDB_CORRUPTED;
+	if (is != 0)
+		return is;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Brings an older data directory up to this schema, and loads the tree's
  * frontier. */
 int
@@ -326,6 +350,7 @@ store_upgrade(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 	const struct store *s = w->s;
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
 	uint8_t ver = LAYOUT_SCHEMA_VERSION, was = 1; /* schema 1 did not say */
+	uint64_t roster;
 	int rc = mdb_get(txn, s->meta, &k, &v);
 
 	if (rc == 0 && v.mv_size == 1)
@@ -368,8 +393,9 @@ store_upgrade(struct store_writer *w, MDB_txn *txn, struct keten_error *why)
 		return rc;
 	/* Schema 6: the roster is in the log (PROTOCOL.md 22); a log from
 	 * before has no roster record yet, and the start appends the
-	 * first. */
-	if ((rc = store_roster_meta_put(s, txn, 0)) != 0)
+	 * first. meta "roster" is derived from the log like the rest. */
+	if ((rc = newest_roster(s, txn, &roster)) != 0 ||
+	    (rc = store_roster_meta_put(s, txn, roster)) != 0)
 		return rc;
 	if (w->head_seq > 0)
 		log_info("event=schema_upgraded from=%u to=%u", was, ver);

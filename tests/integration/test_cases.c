@@ -357,7 +357,8 @@ forbidden_transitions(void)
 	   "veilig_thuis may not send a "
 	   "handover to a raad");
 	NO(VT, FEEDBACK, id, GI, WRONG_PARTY, "gi-save never referred");
-	NO(VT, HANDOVER, id, "nobody-here", RECIPIENT, "not an agency");
+	NO(VT, HANDOVER, id, "nobody-here", RECIPIENT,
+	   "'nobody-here' has never been a member of region testregion");
 	/* A referral may not reuse a case id. */
 	{
 		struct raw r;
