@@ -471,17 +471,26 @@ upgrade(void)
 	struct keten_case *all;
 	struct keten_error err;
 	size_t n = 9;
+	uint64_t head;
+	char rebuilt[64];
 
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
 	refer(a, LT, VT);
 	OK(VT, ACCEPT, a, NULL);
 	refer(b, LT2, VT);
+	head = harness_head(&H, LT);
+	CHECK_INT(head, harness_first_seq(&H) + 2);
 	drop_clients();
 	CHECK_INT(harness_stop(&H), 0);
 	forget_cases(H.data);
 	harness_start(&H);
-	CHECK(harness_log_has(&H, "event=cases_rebuilt records=3"));
+	/* Rebuilt over the whole log, the roster record too; the roster
+	 * is found in the log, so the same config records nothing. */
+	snprintf(rebuilt, sizeof(rebuilt), "event=cases_rebuilt records=%llu",
+	         (unsigned long long)head);
+	CHECK(harness_log_has(&H, rebuilt));
+	CHECK_INT(harness_first_seq(&H), head + 1);
 	STATE(a, HELD, VT, NULL);
 	STATE(b, OFFERED, LT2, VT);
 	CHECK_INT(keten_cases(&all, &n, client(LT2), 0, &err), KETEN_OK);
@@ -517,6 +526,16 @@ log_count(const char *s)
 		n += strstr(line, s) != NULL;
 	fclose(f);
 	return n;
+}
+
+/* How many lines of the broker's log contain s followed by n. */
+static int
+log_count_n(const char *s, uint64_t n)
+{
+	char line[128];
+
+	snprintf(line, sizeof(line), "%s%llu", s, (unsigned long long)n);
+	return log_count(line);
 }
 
 /* A referral opening the case the test names (refer() gets a random id),
@@ -702,26 +721,29 @@ paging(void)
 	struct reply rep;
 	char unknown[512], hidden[512], msg[512];
 	size_t n = 0, m = 0;
+	uint64_t first;
 	int bad = 0;
 
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
+	first = harness_first_seq(&H); /* after the roster record */
 	randombytes_buf(rnd, 16);
-	harness_fill(&H, FILL, "paging"); /* lt-almere's, seq 1 .. FILL */
+	harness_fill(&H, FILL, "paging"); /* seq first .. first + FILL - 1 */
 	for (int i = 0; i < MORE; i++) {
 		refer(other, LT2, VT);
 		refer(mine, LT, VT);
 	}
-	CHECK_INT(harness_head(&H, AUDITOR), TOTAL);
+	CHECK_INT(harness_head(&H, AUDITOR), first - 1 + TOTAL);
 
-	/* Every record opened a case: the auditor's list is seq 1 .. TOTAL,
-	 * in that order (keten_cases reads it in pages of 256). */
+	/* Every message opened a case: the auditor's list is seq first ..
+	 * first + TOTAL - 1, in that order (keten_cases reads it in pages of
+	 * 256). */
 	CHECK_INT(keten_cases(&all, &n, client(AUDITOR), 0, &err), KETEN_OK);
 	CHECK_INT(n, TOTAL);
 	if (n > TOTAL)
 		n = TOTAL; /* already failed */
 	for (size_t i = 0; i < n; i++) {
-		bad += all[i].opened_seq != i + 1;
+		bad += all[i].opened_seq != first + i;
 		memcpy(sorted[i], all[i].case_id, 16);
 	}
 	qsort(sorted, n, 16, by_id);
@@ -1045,11 +1067,13 @@ static void
 upgrade_from_3(void)
 {
 	enum { A, B, C, D, E };
-	/* Seqs of each case's records, and of the record that opened it. */
+	/* Each case's messages, and the one that opened it, counted from
+	 * 1 = the first after the start's roster record(s) (at base + 1). */
 	static const uint64_t records[4][4] = {
 	    {1, 2, 4}, {3}, {5, 6, 7, 8}, {9, 10}};
 	static const char *const reader[4] = {GI, LT2, VT, LT};
-	const uint64_t opened[4] = {1, 3, 5, 9};
+	static const uint64_t nth_opened[4] = {1, 3, 5, 9};
+	uint64_t opened[4], base;
 	struct keten_case was[4], now;
 	struct keten_case_history *hist;
 	struct receipt first, again;
@@ -1064,8 +1088,11 @@ upgrade_from_3(void)
 	}
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
+	base = harness_first_seq(&H) - 1;
+	for (int i = 0; i < 4; i++)
+		opened[i] = base + nth_opened[i];
 	refer_keep(ids[A], LT, VT, &first_frame, &first_len, &first);
-	CHECK_INT(first.seq, 1);
+	CHECK_INT(first.seq, base + 1);
 	OK(VT, ACCEPT, ids[A], NULL);
 	refer_id(ids[B], LT2, VT);
 	OK(VT, HANDOVER, ids[A], GI);
@@ -1075,7 +1102,7 @@ upgrade_from_3(void)
 	OK(VT, CLOSE, ids[C], NULL);
 	refer_id(ids[D], LT, VT);
 	OK(VT, DECLINE, ids[D], NULL);
-	CHECK_INT(harness_head(&H, AUDITOR), 10);
+	CHECK_INT(harness_head(&H, AUDITOR), base + 10);
 	for (int i = 0; i < 4; i++) {
 		was[i] = state(ids[i]);
 		CHECK_INT(was[i].opened_seq, opened[i]);
@@ -1083,14 +1110,18 @@ upgrade_from_3(void)
 	LIST(AUDITOR, "abcd");
 	drop_clients();
 	CHECK_INT(harness_stop(&H), 0);
-	/* 9 parties in all (a: 3, the others 2), 10 records */
+	/* 9 parties in all (a: 3, the others 2), 10 messages */
 	to_schema3(H.data, opened, 4, 9, 10);
 
 	harness_start(&H);
-	CHECK_INT(log_count("event=cases_rebuilt records=10"), 1);
-	CHECK_INT(log_count("event=schema_upgraded from=3 to=5"), 1);
+	/* The rebuilds read the whole log, the roster record too. */
+	CHECK_INT(harness_first_seq(&H), base + 11);
+	CHECK_INT(log_count_n("event=cases_rebuilt records=", base + 10), 1);
+	CHECK_INT(log_count_n("event=schema_upgraded from=3 to=",
+	                      LAYOUT_SCHEMA_VERSION),
+	          1);
 	/* schema 3 had a tree, but hashed with BLAKE2b: schema 5 rebuilds */
-	CHECK_INT(log_count("event=tree_rebuilt records=10"), 1);
+	CHECK_INT(log_count_n("event=tree_rebuilt records=", base + 10), 1);
 	STATE(ids[A], OFFERED, VT, GI);
 	STATE(ids[B], OFFERED, LT2, VT);
 	STATE(ids[C], CLOSED, VT, NULL);
@@ -1118,7 +1149,7 @@ upgrade_from_3(void)
 			continue;
 		CHECK_INT(hist->n, was[i].messages);
 		for (size_t k = 0; k < hist->n && k < 4; k++)
-			CHECK_INT(hist->events[k].seq, records[i][k]);
+			CHECK_INT(hist->events[k].seq, base + records[i][k]);
 		CHECK_INT(hist->events[0].type, KETEN_MSG_REFERRAL);
 		keten_case_history_free(&hist);
 	}
@@ -1129,12 +1160,12 @@ upgrade_from_3(void)
 	 * same record, its fields read from the record, nothing added. */
 	if (first_frame != NULL) {
 		submit_frame(&again, LT, first_frame, first_len);
-		CHECK_INT(again.seq, 1);
+		CHECK_INT(again.seq, base + 1);
 		CHECK(memcmp(again.record_hash, first.record_hash, 32) == 0);
 		CHECK(memcmp(again.prev_hash, first.prev_hash, 32) == 0);
 		CHECK(again.received_at_us == first.received_at_us);
-		CHECK_INT(again.cp.size, 10);
-		CHECK_INT(harness_head(&H, AUDITOR), 10);
+		CHECK_INT(again.cp.size, base + 10);
+		CHECK_INT(harness_head(&H, AUDITOR), base + 10);
 		free(first_frame);
 	}
 
@@ -1145,7 +1176,7 @@ upgrade_from_3(void)
 	STATE(ids[A], HELD, GI, NULL);
 	STATE(ids[B], HELD, VT, NULL);
 	STATE(ids[E], OFFERED, LT, VT);
-	CHECK_INT(state(ids[E]).opened_seq, 11);
+	CHECK_INT(state(ids[E]).opened_seq, base + 11);
 	LIST(AUDITOR, "abcde");
 	LIST(LT, "ade");
 	LIST(GI, "a");
@@ -1193,9 +1224,13 @@ put_caselog(struct lmdb_edit *e, uint64_t no, uint64_t seq)
 	    mdb_put(e->txn, lmdb_edit_db(e, LAYOUT_DB_CASELOG), &k, &v, 0), 0);
 }
 
+/* The seq before three_records' first message: the roster record(s). */
+static uint64_t base3;
+
 /* Fresh ids[0..n), in falling id order, and a broker's directory with
- * three records: case a referred by LT, case b referred by LT2 and
- * accepted by VT. The broker is stopped. */
+ * three messages after its roster record, at base3 + 1 .. 3: case a
+ * referred by LT, case b referred by LT2 and accepted by VT. The broker
+ * is stopped. */
 static void
 three_records(int n, int step)
 {
@@ -1205,6 +1240,7 @@ three_records(int n, int step)
 	}
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
+	base3 = harness_first_seq(&H) - 1;
 	refer_id(ids[0], LT, VT);
 	refer_id(ids[1], LT2, VT);
 	OK(VT, ACCEPT, ids[1], NULL);
@@ -1227,10 +1263,11 @@ damaged_cases(void)
 	size_t len = 0;
 
 	three_records(2, 0x40);
-	/* Case 1 (opened at record 1) moved under its id, as in schema 3. */
+	/* Case a (opened at base3 + 1) moved under its id, as in schema
+	 * 3. */
 	lmdb_edit_begin(&e, H.data, 0, 0, 0);
 	cases = lmdb_edit_db(&e, LAYOUT_DB_CASES);
-	k = layout_seq_key(no, 1);
+	k = layout_seq_key(no, base3 + 1);
 	if (mdb_get(e.txn, cases, &k, &v) == 0 && v.mv_size <= sizeof(state)) {
 		len = v.mv_size;
 		memcpy(state, v.mv_data, len);
@@ -1244,7 +1281,7 @@ damaged_cases(void)
 
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
-	CHECK_INT(log_count("event=cases_rebuilt records=3"), 1);
+	CHECK_INT(log_count_n("event=cases_rebuilt records=", base3 + 3), 1);
 	STATE(ids[0], OFFERED, LT, VT);
 	STATE(ids[1], HELD, VT, NULL);
 	LIST(AUDITOR, "ab");
@@ -1286,10 +1323,10 @@ stale_cases(void)
 	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
-	CHECK_INT(log_count("event=cases_rebuilt records=3"), 1);
+	CHECK_INT(log_count_n("event=cases_rebuilt records=", base3 + 3), 1);
 	refer_id(ids[2], LT, VT);
 	STATE(ids[2], OFFERED, LT, VT);
-	CHECK_INT(state(ids[2]).opened_seq, 4);
+	CHECK_INT(state(ids[2]).opened_seq, base3 + 4);
 	LIST(AUDITOR, "abc");
 	drop_clients();
 	CHECK_INT(harness_stop(&H), 0);
@@ -1301,7 +1338,7 @@ stale_cases(void)
 	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 2);
-	CHECK_INT(log_count("event=cases_rebuilt records=4"), 1);
+	CHECK_INT(log_count_n("event=cases_rebuilt records=", base3 + 4), 1);
 	STATE(ids[0], OFFERED, LT, VT);
 	STATE(ids[1], HELD, VT, NULL);
 	STATE(ids[2], OFFERED, LT, VT);
@@ -1316,13 +1353,13 @@ stale_cases(void)
 	k = layout_caseno_key(ids[3]);
 	CHECK_INT(mdb_del(e.txn, lmdb_edit_db(&e, LAYOUT_DB_CASENO), &k, NULL),
 	          0);
-	k = layout_seq_key(no, 5);
+	k = layout_seq_key(no, base3 + 5);
 	CHECK_INT(mdb_del(e.txn, lmdb_edit_db(&e, LAYOUT_DB_CASES), &k, NULL),
 	          0);
 	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 3);
-	CHECK_INT(log_count("event=cases_rebuilt records=5"), 1);
+	CHECK_INT(log_count_n("event=cases_rebuilt records=", base3 + 5), 1);
 	STATE(ids[3], OFFERED, LT2, VT);
 	LIST(AUDITOR, "abcd");
 	LIST(LT2, "bd");
@@ -1334,21 +1371,22 @@ stale_cases(void)
 	drop_clients();
 	CHECK_INT(harness_stop(&H), 0);
 
-	/* Record 3's bytes under key 2, and the cases to rebuild: the
-	 * broker refuses, naming the damage, and leaves the log alone. */
+	/* The third message's record under the second's key, and the
+	 * cases to rebuild: the broker refuses, naming the damage, and
+	 * leaves the log alone. */
 	lmdb_edit_begin(&e, H.data, 0, 0, 0);
 	{
 		MDB_dbi log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
 		uint8_t key[LAYOUT_SEQ_KEY_LEN], rec[8192];
 		size_t len = 0;
-		k = layout_seq_key(key, 3);
+		k = layout_seq_key(key, base3 + 3);
 		if (mdb_get(e.txn, log, &k, &v) == 0 &&
 		    v.mv_size <= sizeof(rec)) {
 			len = v.mv_size;
 			memcpy(rec, v.mv_data, len);
 		}
 		CHECK(len > 0);
-		k = layout_seq_key(key, 2);
+		k = layout_seq_key(key, base3 + 2);
 		v = layout_val(rec, len);
 		CHECK_INT(mdb_put(e.txn, log, &k, &v, 0), 0);
 	}
@@ -1356,7 +1394,13 @@ stale_cases(void)
 	lmdb_edit_commit(&e);
 	CHECK(harness_start_refused(&H) > 0);
 	CHECK_INT(log_count("cannot serve data directory"), 1);
-	CHECK_INT(log_count("record 2: stored under the wrong sequence"), 1);
+	{
+		char bad[64];
+		snprintf(bad, sizeof(bad),
+		         "record %llu: stored under the wrong sequence",
+		         (unsigned long long)(base3 + 2));
+		CHECK_INT(log_count(bad), 1);
+	}
 	CHECK_INT(log_count("event=cases_rebuilt"), 3);
 	{
 		size_t cases;
@@ -1376,26 +1420,28 @@ rebuild_grows_map(void)
 {
 	enum { N = 1500 };
 	struct lmdb_edit e;
+	uint64_t head;
 	int grown;
 
 	harness_region(&H, harness_flevoland, harness_flevoland_n,
 	               "  map_size_mb: 1\n");
 	harness_start(&H);
+	head = harness_first_seq(&H) - 1 + N; /* after the roster record */
 	harness_fill(&H, N, "vol");
 	drop_clients();
 	CHECK_INT(harness_stop(&H), 0);
 	grown = log_count("event=map_grown");
 
 	lmdb_edit_begin(&e, H.data, 0, 0, 16);
-	put_caselog(&e, N + 1, N + 1);
+	put_caselog(&e, head + 1, head + 1); /* above the head */
 	lmdb_edit_commit(&e);
 	harness_start(&H);
 	CHECK_INT(log_count("event=cases_damaged action=rebuild"), 1);
-	CHECK_INT(log_count("event=cases_rebuilt records=1500"), 1);
+	CHECK_INT(log_count_n("event=cases_rebuilt records=", head), 1);
 	CHECK(log_count("event=map_grown") > grown);
-	CHECK_INT(harness_head(&H, AUDITOR), N);
+	CHECK_INT(harness_head(&H, AUDITOR), head);
 	refer_id(ids[0], LT, VT);
-	CHECK_INT(state(ids[0]).opened_seq, N + 1);
+	CHECK_INT(state(ids[0]).opened_seq, head + 1);
 	drop_clients();
 	CHECK_INT(harness_stop(&H), 0);
 	harness_cleanup(&H);
