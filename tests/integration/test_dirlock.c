@@ -35,6 +35,7 @@ main(void)
 	struct keten_audit a;
 	struct keten_error err;
 	char want[600];
+	uint64_t head;
 	int named;
 
 	ct = harness_content("dirlock");
@@ -42,6 +43,7 @@ main(void)
 	harness_twin(&twin, &h);
 	CHECK(twin.port != h.port);
 	harness_start(&h);
+	head = harness_first_seq(&h) - 1; /* the roster record */
 	send_one(&h);
 
 	/* The second broker: refused at once, with the cause. */
@@ -56,15 +58,15 @@ main(void)
 		fprintf(stderr, "expected in %s: %s\n", twin.log, want);
 	/* It changed nothing: the first serves on, and its log is whole. */
 	send_one(&h);
-	CHECK_INT(harness_head(&h, "lt-almere"), 2);
+	CHECK_INT(harness_head(&h, "lt-almere"), head + 2);
 	/* Readers take no lock: the offline audit runs beside the broker. */
 	CHECK_INT(keten_audit_verify(&a, h.config, h.data, &err), KETEN_OK);
-	CHECK_INT(a.records, 2);
+	CHECK_INT(a.records, head + 2);
 
 	/* Once the first is gone, however it went, the second may start. */
 	harness_kill(&h);
 	harness_start(&twin);
-	CHECK_INT(harness_head(&twin, "lt-almere"), 2);
+	CHECK_INT(harness_head(&twin, "lt-almere"), head + 2);
 	send_one(&twin);
 	CHECK_INT(harness_stop(&twin), 0);
 	CHECK(harness_log_has(&twin, "event=stopped"));
