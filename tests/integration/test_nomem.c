@@ -6,7 +6,9 @@
  * (RLIMIT_AS) just above what it uses, and the referral's notes need more.
  * Under AddressSanitizer the child runs with allocator_may_return_null,
  * so that ASan's allocator, too, answers a failed allocation with NULL.
- * No broker is needed: preparing a message is local.
+ * A broker runs only to serve the roster: the content is sealed to the
+ * recipient's box key in force, which the client learns from the chain
+ * (docs/PROTOCOL.md 22.6) before the cap; preparing is then local.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +40,12 @@ vm_size(void)
 	return kb * 1024;
 }
 
-/* Exit status: 0 if both expectations held, else which one failed. */
+/* Exit status: 0 if both expectations held, else which one failed. Runs
+ * once the broker is up (a byte on fd). */
 static int
-child(struct harness *h)
+child(struct harness *h, int fd)
 {
-	struct keten_client *c = harness_client(h, "lt-almere");
+	struct keten_client *c;
 	struct keten_referral_content ct = harness_content("nomem");
 	struct keten_referral ref = {.recipient = "vt-flevoland",
 	                             .urgency = KETEN_URGENCY_ROUTINE,
@@ -52,8 +55,19 @@ child(struct harness *h)
 	struct rlimit was, cap;
 	char *notes = malloc(NOTES_BYTES + 1);
 	unsigned long long now;
+	uint64_t head;
+	char up;
 	int rc;
 
+	if (read(fd, &up, 1) != 1)
+		return 14;
+	close(fd);
+	c = harness_client(h, "lt-almere");
+	/* The roster, learnt with any reply's checkpoint. */
+	if (keten_ping(c, &head, &err) != KETEN_OK) {
+		fprintf(stderr, "ping: %s\n", err.message);
+		return 15;
+	}
 	if (notes == NULL)
 		return 10;
 	memset(notes, 'n', NOTES_BYTES);
@@ -92,7 +106,7 @@ main(int argc, char **argv)
 {
 	const char *asan = getenv("ASAN_OPTIONS");
 	struct harness h;
-	int status = -1;
+	int status = -1, up[2];
 	pid_t pid;
 
 	/* ASan reads its options once, at start: come back with them. */
@@ -107,15 +121,25 @@ main(int argc, char **argv)
 		return 1;
 	}
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
+	if (pipe(up) != 0)
+		return 1;
 	fflush(stdout);
 	/* exit, not _exit: LeakSanitizer checks the child at its exit, so
-	 * memory the refused call left behind fails the test. */
-	if ((pid = fork()) == 0)
-		exit(child(&h));
+	 * memory the refused call left behind fails the test. Forked before
+	 * the broker starts, so the child's exit leaves the broker alone. */
+	if ((pid = fork()) == 0) {
+		close(up[1]);
+		exit(child(&h, up[0]));
+	}
+	close(up[0]);
 	CHECK(pid > 0);
+	harness_start(&h);
+	CHECK(write(up[1], "u", 1) == 1);
+	close(up[1]);
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status));
 	CHECK_INT(WEXITSTATUS(status), 0);
+	CHECK_INT(harness_stop(&h), 0);
 	harness_cleanup(&h);
 	return check_done("test_nomem");
 }
