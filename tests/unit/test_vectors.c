@@ -159,6 +159,37 @@ lookup(const char *name)
 	return "";
 }
 
+/*
+ * Signs the checkpoint cp (size, head, root, time and roster set by the
+ * caller; access_size 0 and access_head 60 61 .. 7f, a stand-in, set
+ * here) with the broker key sk, whose note key is k, and adds its text,
+ * signature and note under names[0..2]. Leaves the note in note
+ * (NOTE_MAX bytes) and its text's length in *text_len; returns the
+ * note's length.
+ */
+static size_t
+add_checkpoint(const char *const names[3], struct keten_checkpoint *cp,
+               const struct note_key *k, const uint8_t sk[64], char *note,
+               size_t *text_len)
+{
+	size_t note_len;
+
+	cp->access_size = 0;
+	seq_bytes(cp->access_head, 32, 0x60);
+	note_checkpoint_sign(cp, k->name, sk);
+	*text_len = note_checkpoint_body(note, NOTE_MAX, k->name, cp);
+	add(names[0], (const uint8_t *)note, *text_len);
+	add(names[1], cp->signature, 64);
+	/* The vectors are only worth having if they verify. */
+	CHECK_INT(crypto_sign_verify_detached(
+	              cp->signature, (const uint8_t *)note, *text_len, k->pk),
+	          0);
+	CHECK_INT(note_checkpoint_verify(cp, k), 0);
+	note_len = note_checkpoint_format(note, NOTE_MAX, k, cp);
+	add(names[2], (const uint8_t *)note, note_len);
+	return note_len;
+}
+
 /* merkle_path's view of a tree of two leaves, (level 0, index i). */
 static int
 get_leaf(void *arg, unsigned level, uint64_t index, uint8_t out[32])
@@ -171,26 +202,31 @@ get_leaf(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 	return 0;
 }
 
-/* The complete subtrees of the seven-leaf tree, by (level, index). */
-static uint8_t tree7[3][7][32];
+/* The complete subtrees of a tree of at most seven leaves, by (level,
+ * index): arg of subtree_put and subtree_get. */
+typedef uint8_t subtrees[3][7][32];
+
+static subtrees tree7;
 
 static int
-tree7_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+subtree_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
 {
-	(void)arg;
+	uint8_t(*t)[7][32] = arg;
+
 	if (level > 2 || index >= (7u >> level))
 		return -1;
-	memcpy(tree7[level][index], hash, 32);
+	memcpy(t[level][index], hash, 32);
 	return 0;
 }
 
 static int
-tree7_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+subtree_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 {
-	(void)arg;
+	uint8_t(*t)[7][32] = arg;
+
 	if (level > 2 || index >= (7u >> level))
 		return -1;
-	memcpy(out, tree7[level][index], 32);
+	memcpy(out, t[level][index], 32);
 	return 0;
 }
 
@@ -212,7 +248,8 @@ compute_consistency(void)
 	for (uint8_t i = 1; i <= 7; i++) {
 		memset(t, i, 32);
 		merkle_leaf(leaf, t);
-		CHECK_INT(merkle_frontier_push(&f, leaf, tree7_put, NULL), 0);
+		CHECK_INT(merkle_frontier_push(&f, leaf, subtree_put, tree7),
+		          0);
 		if (i == 3 || i == 4 || i == 7) {
 			merkle_frontier_root(&f, roots[k]);
 			add(root_name[k], roots[k], 32);
@@ -221,9 +258,9 @@ compute_consistency(void)
 	}
 	for (int j = 0; j < 2; j++) {
 		uint64_t m = j == 0 ? 3 : 4;
-		CHECK_INT(
-		    merkle_consistency(proof, &n_proof, m, 7, tree7_get, NULL),
-		    0);
+		CHECK_INT(merkle_consistency(proof, &n_proof, m, 7, subtree_get,
+		                             tree7),
+		          0);
 		add(proof_name[j], &proof[0][0], 32 * n_proof);
 		CHECK_INT(merkle_consistency_verify(m, 7, roots[j], roots[2],
 		                                    (const uint8_t(*)[32])proof,
@@ -236,6 +273,8 @@ compute_consistency(void)
 static int
 compute(void)
 {
+	static const char *const checkpoint_names[3] = {
+	    "checkpoint_text", "checkpoint_sig", "checkpoint_note"};
 	static const char sealed_text[] =
 	    "keten test vector: sealed content v1.\n";
 	uint8_t seed[32], apk[32], ask[64], bpk[32], bsk[64];
@@ -374,20 +413,9 @@ compute(void)
 	cp.size = 2;
 	memcpy(cp.head_hash, h2, 32);
 	memcpy(cp.root, root2, 32);
-	cp.access_size = 0;
-	seq_bytes(cp.access_head, 32, 0x60);
 	cp.signed_at_us = 1700000000600000LL;
-	note_checkpoint_sign(&cp, bkey.name, bsk);
-	text_len = note_checkpoint_body(note, sizeof(note), bkey.name, &cp);
-	add("checkpoint_text", (const uint8_t *)note, text_len);
-	add("checkpoint_sig", cp.signature, 64);
-	/* The vectors are only worth having if they verify. */
-	CHECK_INT(crypto_sign_verify_detached(
-	              cp.signature, (const uint8_t *)note, text_len, bpk),
-	          0);
-	CHECK_INT(note_checkpoint_verify(&cp, &bkey), 0);
-	note_len = note_checkpoint_format(note, sizeof(note), &bkey, &cp);
-	add("checkpoint_note", (const uint8_t *)note, note_len);
+	note_len =
+	    add_checkpoint(checkpoint_names, &cp, &bkey, bsk, note, &text_len);
 	CHECK_INT(chain_inclusion_verify(1, h1, &cp, (const uint8_t(*)[32])path,
 	                                 n_path),
 	          0);
