@@ -314,4 +314,4 @@ prints "extends the checkpoint" "$keten" audit verify -c "$config" \
 	--checkpoint "$work/audit.note" "$work/data" ||
 	fail "the log does not extend the auditor's saved checkpoint"
 
-printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, cosigned by two witnesses, the proof of the referral checked offline with their cosignatures.\n' "$case"
+printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, cosigned by two witnesses, the proof of the referral checked offline with their cosignatures, lt-almere rotated its keys and what its old key signed still verified.\n' "$case"
