@@ -49,7 +49,9 @@ ask(struct raw *r, struct reply *rep, uint64_t from, uint64_t to)
 	return rep->kind == WIRE_REP_ERROR ? rep->error.code : 0;
 }
 
-/* The honest broker: proofs between pairs of sizes, and refusals. */
+/* The honest broker: proofs between pairs of sizes, and refusals. The
+ * sizes are counted from `base`, the roster records ketend wrote before
+ * the first message: at[i] is the checkpoint of base + i records. */
 static void
 honest(struct harness *h)
 {
@@ -57,55 +59,65 @@ honest(struct harness *h)
 	struct keten_checkpoint at[SIZES + 1];
 	static const uint64_t pairs[][2] = {{1, 2}, {1, 6}, {2, 5}, {3, 6},
 	                                    {4, 4}, {0, 3}, {5, 6}, {2, 3}};
+	uint64_t base = harness_first_seq(h) - 1, last = base + SIZES;
 	struct keten_receipt rc;
 	struct keten_error err;
 	struct reply rep;
 	struct raw r;
+	char want[128];
 
 	for (int i = 1; i <= SIZES; i++) {
 		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
 		          KETEN_OK);
-		CHECK_INT(rc.proof.checkpoint.size, (uint64_t)i);
+		CHECK_INT(rc.proof.checkpoint.size, base + (uint64_t)i);
 		at[i] = rc.proof.checkpoint;
 	}
 	keten_client_destroy(&c);
 	raw_connect(&r, h, "vt-flevoland");
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-		uint64_t m = pairs[i][0], n = pairs[i][1];
+		uint64_t pm = pairs[i][0], pn = pairs[i][1];
+		uint64_t m = pm ? base + pm : 0, n = base + pn;
 		CHECK_INT(ask(&r, &rep, m, n), 0);
 		CHECK_INT(rep.link.from_size, m);
 		CHECK_INT(rep.link.to_size, n);
-		CHECK(rep.link.has_cp && rep.link.cp.size == SIZES);
+		CHECK(rep.link.has_cp && rep.link.cp.size == last);
 		CHECK_INT(merkle_consistency_verify(
-		              m, n, m ? at[m].root : at[1].root, at[n].root,
+		              m, n, pm ? at[pm].root : at[1].root, at[pn].root,
 		              (const uint8_t(*)[32])rep.link.proof.hash,
 		              rep.link.proof.n),
 		          0);
 		/* The proof does not hold for another old tree. */
 		if (m > 0 && m < n)
 			CHECK(merkle_consistency_verify(
-			          m, n, at[n].root, at[n].root,
+			          m, n, at[pn].root, at[pn].root,
 			          (const uint8_t(*)[32])rep.link.proof.hash,
 			          rep.link.proof.n) != 0);
 		wire_reply_clear(&rep);
 	}
 	/* to_size 0: the checkpoint's size. */
-	CHECK_INT(ask(&r, &rep, 2, 0), 0);
-	CHECK_INT(rep.link.to_size, SIZES);
-	CHECK_INT(
-	    merkle_consistency_verify(2, SIZES, at[2].root, rep.link.cp.root,
-	                              (const uint8_t(*)[32])rep.link.proof.hash,
-	                              rep.link.proof.n),
-	    0);
+	CHECK_INT(ask(&r, &rep, base + 2, 0), 0);
+	CHECK_INT(rep.link.to_size, last);
+	CHECK_INT(merkle_consistency_verify(
+	              base + 2, last, at[2].root, rep.link.cp.root,
+	              (const uint8_t(*)[32])rep.link.proof.hash,
+	              rep.link.proof.n),
+	          0);
 	wire_reply_clear(&rep);
-	CHECK_INT(ask(&r, &rep, 2, 7), KETEN_E_FIELD);
-	CHECK_STR_HAS(rep.error.message, "log has 6 records");
+	CHECK_INT(ask(&r, &rep, base + 2, last + 1), KETEN_E_FIELD);
+	snprintf(want, sizeof(want), "log has %llu records",
+	         (unsigned long long)last);
+	CHECK_STR_HAS(rep.error.message, want);
 	wire_reply_clear(&rep);
-	CHECK_INT(ask(&r, &rep, 9, 0), KETEN_E_FIELD);
-	CHECK_STR_HAS(rep.error.message, "above to_size 6");
+	CHECK_INT(ask(&r, &rep, last + 3, 0), KETEN_E_FIELD);
+	snprintf(want, sizeof(want), "above to_size %llu",
+	         (unsigned long long)last);
+	CHECK_STR_HAS(rep.error.message, want);
 	wire_reply_clear(&rep);
-	CHECK_INT(ask(&r, &rep, 5, 3), KETEN_E_FIELD);
-	CHECK_STR_HAS(rep.error.message, "from_size is 5, above to_size 3");
+	CHECK_INT(ask(&r, &rep, base + 5, base + 3), KETEN_E_FIELD);
+	snprintf(want, sizeof(want), "from_size is %llu, above to_size %llu",
+	         (unsigned long long)(base + 5),
+	         (unsigned long long)(base + 3));
+	CHECK_STR_HAS(rep.error.message, want);
 	wire_reply_clear(&rep);
 	raw_close(&r);
 }
