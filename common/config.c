@@ -963,9 +963,10 @@ load_root(struct loader *l, yaml_node_t *root)
 	}
 	if (c->region[0] == '\0')
 		return bad(l, root, "'region' is missing");
-	if (c->listen[0] == '\0' && !(l->client && c->connect[0] != '\0'))
-		return bad(l, root, "'%s' is missing",
-		           l->client ? "connect" : "listen");
+	/* A client without an endpoint can still audit offline; libketen
+	 * refuses to connect without one (client.c). */
+	if (c->listen[0] == '\0' && !l->client)
+		return bad(l, root, "'listen' is missing");
 	if (c->data_dir[0] == '\0' && !l->client)
 		return bad(l, root, "'data_dir' is missing");
 	if (have_broker != 3)

@@ -136,9 +136,9 @@ extern const size_t config_n_default_routes;
 /* Loads and validates a region config; free with config_destroy. */
 int config_load(struct config **out, const char *path,
                 struct keten_error *err) WUR;
-/* As config_load, for a client (libketen, PROTOCOL.md 22.5): only region,
- * connect (or listen) and the broker's keys are needed; agencies,
- * listen and data_dir may be missing, agencies empty. */
+/* As config_load, for a client (libketen, PROTOCOL.md 22.5): only region
+ * and the broker's keys are needed; agencies, listen, connect and
+ * data_dir may be missing (connect is "" then), agencies empty. */
 int config_load_client(struct config **out, const char *path,
                        struct keten_error *err) WUR;
 void config_destroy(struct config **c);

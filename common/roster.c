@@ -391,6 +391,14 @@ static const char *const action_words[ROSTER_ACTION_MAX + 1] = {
     [ROSTER_LEAVE] = "leave",   [ROSTER_RENAME] = "rename",
     [ROSTER_BROKER] = "broker"};
 
+const char *
+roster_action_word(enum roster_action action)
+{
+	return action >= ROSTER_JOIN && action <= ROSTER_ACTION_MAX
+	           ? action_words[action]
+	           : "?";
+}
+
 /* Refuses the change being applied: the record, the change, its action
  * and agency, then the rule. */
 static int refuse(struct apply *a, int code, const char *fmt, ...)

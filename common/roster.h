@@ -112,6 +112,9 @@ const struct roster_member *roster_member_find(const struct roster *r,
 size_t roster_broker_keys(const struct roster *r,
                           struct roster_keyset *const **keysets);
 
+/* The word of an action ("join", "rotate", ... "broker"), or "?". */
+const char *roster_action_word(enum roster_action action);
+
 /* The seq of the newest roster record applied; 0: none yet. */
 uint64_t roster_last_seq(const struct roster *r);
 /* Every roster record's seq, ascending, in *seqs (owned by r, valid until

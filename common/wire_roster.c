@@ -215,13 +215,44 @@ change_from_pb(struct roster_change *c, const Keten__RosterChange *pb, size_t i,
 	return KETEN_OK;
 }
 
-/* protobuf-c cuts a string at a NUL and accepts any encoding: bytes that
- * do not pack again to themselves are refused, so what was signed is
- * what is read. */
-static int
-canonical(const ProtobufCMessage *m, size_t len)
+/* protobuf-c cuts a string at a NUL, keeps unknown fields and accepts
+ * fields in any order: bytes that do not pack again to exactly
+ * themselves are refused, so what was signed is what is read (PROTOCOL.md
+ * 22.2). Unknown fields pack back, so they are refused by name. */
+static bool
+canonical(const ProtobufCMessage *m, const uint8_t *buf, size_t len)
 {
-	return protobuf_c_message_get_packed_size(m) == len;
+	uint8_t *again;
+	bool same;
+
+	if (m->n_unknown_fields != 0 ||
+	    protobuf_c_message_get_packed_size(m) != len)
+		return false;
+	if (len == 0)
+		return true;
+	if ((again = malloc(len)) == NULL)
+		return false;
+	same = protobuf_c_message_pack(m, again) == len &&
+	       memcmp(again, buf, len) == 0;
+	free(again);
+	return same;
+}
+
+static bool
+keys_known(const Keten__RosterKeys *k)
+{
+	return k == NULL || k->base.n_unknown_fields == 0;
+}
+
+/* No unknown field anywhere in a roster record's body. */
+static bool
+roster_known(const Keten__Roster *m)
+{
+	for (size_t i = 0; i < m->n_changes; i++)
+		if (m->changes[i]->base.n_unknown_fields != 0 ||
+		    !keys_known(m->changes[i]->keys))
+			return false;
+	return true;
 }
 
 int
@@ -237,11 +268,12 @@ wire_roster_decode(struct wire_roster *r, const uint8_t *buf, size_t len,
 		                 "the roster record's body is not a valid "
 		                 "protobuf Roster");
 	r->pb = m;
-	if (!canonical(&m->base, len))
+	if (!canonical(&m->base, buf, len) || !roster_known(m))
 		rc = error_set(err, KETEN_E_MALFORMED,
 		               "the roster record's body is not in canonical "
-		               "form (a string with a NUL, or fields out of "
-		               "order)");
+		               "form (fields out of order or repeated, an "
+		               "unknown field, a default value written, or a "
+		               "string with a NUL)");
 	else if (wire_copy_id(r->region, m->region) != 0)
 		rc = error_set(err, KETEN_E_FIELD,
 		               "the roster's region is not a valid id");
@@ -285,10 +317,12 @@ wire_rotation_decode(struct wire_rotation *r, const uint8_t *buf, size_t len,
 		return error_set(err, KETEN_E_MALFORMED,
 		                 "the rotation statement's body is not a valid "
 		                 "protobuf Rotation");
-	if (!canonical(&m->base, len))
+	if (!canonical(&m->base, buf, len) || !keys_known(m->keys))
 		rc = error_set(err, KETEN_E_MALFORMED,
 		               "the rotation statement's body is not in "
-		               "canonical form");
+		               "canonical form (fields out of order or "
+		               "repeated, an unknown field, a default value "
+		               "written, or a string with a NUL)");
 	else if (wire_copy_id(r->region, m->region) != 0 ||
 	         wire_copy_id(r->agency, m->agency) != 0)
 		rc = error_set(err, KETEN_E_FIELD,

@@ -42,6 +42,11 @@ record(struct store_writer *w, const char *region, struct signer *sg,
 	log_info("event=roster_changed seq=%llu prev=%llu changes=%zu",
 	         (unsigned long long)it.receipt.seq, (unsigned long long)prev,
 	         n);
+	for (size_t i = 0; i < n; i++)
+		log_info("event=roster_change seq=%llu action=%s agency=%s",
+		         (unsigned long long)it.receipt.seq,
+		         roster_action_word(c[i].action),
+		         c[i].action == ROSTER_BROKER ? "broker" : c[i].agency);
 	return KETEN_OK;
 }
 

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "roster.h"
 #include "store_impl.h"
 
 /* How far ahead of the clock a stored checkpoint may be dated before the
@@ -64,13 +65,47 @@ store_checkpoint_get(const struct store *s, MDB_txn *txn,
 
 /* Signs a checkpoint of the log as it is, unless the stored one signs a
  * different log (then MDB_CORRUPTED: the broker must not start). */
+/* The stored checkpoint as signed by an earlier broker key of the
+ * roster's history (before a rotation this start is about to record):
+ * 0, or MDB_CORRUPTED if no key of the history signed it. */
+static int
+stored_by_earlier_key(const struct store_writer *w, MDB_txn *txn,
+                      struct keten_checkpoint *cp)
+{
+	struct roster_keyset *const *ks;
+	size_t n = w->s->roster ? roster_broker_keys(w->s->roster, &ks) : 0;
+	MDB_val k = LAYOUT_KEY(LAYOUT_META_CHECKPOINT), v;
+	struct note_key key;
+
+	if (mdb_get(txn, w->s->meta, &k, &v) != 0)
+		return MDB_CORRUPTED;
+	for (size_t i = n; i-- > 0;)
+		if (note_broker_key(&key, w->s->region, ks[i]->keys.sign) ==
+		        0 &&
+		    note_checkpoint_parse(cp, v.mv_data, v.mv_size, &key,
+		                          NULL) == KETEN_OK &&
+		    memcmp(roster_broker_key_for_size(w->s->roster, cp->size),
+		           ks[i]->keys.sign, 32) == 0)
+			return 0;
+	return MDB_CORRUPTED;
+}
+
 int
 store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 {
 	struct keten_checkpoint want;
 	int64_t now_us;
 	int rc = store_checkpoint_get(w->s, txn, &w->cp);
+	bool earlier = false;
 
+	/* Signed with the key in force at its size, which is not this
+	 * broker's yet when this start is to record a rotation: kept as it
+	 * is (PROTOCOL.md 22.4), never signed afresh with the new key at a
+	 * size the old one covers. */
+	if (rc == MDB_CORRUPTED && stored_by_earlier_key(w, txn, &w->cp) == 0) {
+		rc = 0;
+		earlier = true;
+	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	/* Not dated before the stored one, whatever the clock says: its
@@ -94,8 +129,11 @@ store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 	                memcmp(w->cp.access_head, want.access_head, 32) != 0 ||
 	                w->cp.roster_seq != want.roster_seq))
 		return MDB_CORRUPTED; /* signed, but not this log: altered */
-	/* Signed afresh even when it matches: the broker's key may have
-	 * changed since, and the checkpoint must verify with this one. */
+	if (earlier)
+		return 0; /* the rotation's record signs the next one */
+	/* Signed afresh even when it matches: a log from before the
+	 * roster (schema 5) may have changed broker key without a record
+	 * of it; the first roster record then names this key. */
 	w->cp = want;
 	return store_checkpoint_put(w->s, txn, &want);
 }

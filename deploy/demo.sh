@@ -239,6 +239,31 @@ grep -q "replayed holder = raad-midden-nederland" <<<"$out" ||
 	fail "the history does not replay to the Raad"
 [ "$(grep -c ' decline ' <<<"$out")" -eq 1 ] || fail "expected one decline"
 
+step "lt-almere rotates its keys: the old key endorses the new ones, the broker records it on SIGHUP"
+"$keten" keygen --rotate "$(key lt-almere)" --out "$(key lt-almere-2)" \
+	--config "$config" >"$work/lt-almere-2.yaml" || fail "keygen --rotate"
+sed 's/\(rotation: .\{32\}\).*/\1.../' "$work/lt-almere-2.yaml"
+# The operator puts the new entry in place of the old one.
+awk -v frag="$work/lt-almere-2.yaml" '
+	/^  - id: / { on = ($3 == "lt-almere")
+		if (on) while ((getline l < frag) > 0) print l }
+	/^[^ ]/ { on = 0 }
+	!on' "$config" >"$config.new" && mv "$config.new" "$config"
+kill -HUP "$broker_pid"
+for _ in $(seq 100); do
+	grep -q "event=reload result=" "$work/ketend.log" && break
+	sleep 0.1
+done
+grep "event=roster_changed\|event=reload result=" "$work/ketend.log" |
+	sed 's/^[^ ]* ketend level=[a-z]* //' || true
+grep -q "event=reload result=ok" "$work/ketend.log" ||
+	fail "ketend did not apply the rotation: $(tail -3 "$work/ketend.log")"
+as lt-almere-2 send referral --to vt-flevoland --urgency routine \
+	--child-name "Sem Bakker" --child-dob 2018-02-14 \
+	--concern "schoolverzuim" --request "gesprek met ouders" >/dev/null ||
+	fail "lt-almere's new key could not send"
+echo "   lt-almere sends with its new key; what its old key signed still verifies (below)"
+
 step "no offer is overdue"
 as vt-flevoland cases --overdue || fail "an offer is overdue"
 
@@ -252,6 +277,8 @@ for w in "$witness_almere" "$witness_auditor"; do
 done
 grep -q "^quorum: 2 of 2 witnesses cosigned the log up to" <<<"$out" ||
 	fail "the audit does not find the quorum of 2 witnesses"
+grep -q "^roster: record [0-9]*: rotate lt-almere " <<<"$out" ||
+	fail "the audit does not show lt-almere's rotation in the roster history"
 prints "$case  closed" "$keten" audit cases -c "$config" "$work/data" ||
 	fail "the audit replay does not find the case closed"
 
@@ -287,4 +314,4 @@ prints "extends the checkpoint" "$keten" audit verify -c "$config" \
 	--checkpoint "$work/audit.note" "$work/data" ||
 	fail "the log does not extend the auditor's saved checkpoint"
 
-printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, cosigned by two witnesses, the proof of the referral checked offline with their cosignatures.\n' "$case"
+printf '\nDEMO OK: case %s went from lt-almere through Veilig Thuis and SAVE to the Raad and was closed; every step checked, history and chain verified, cosigned by two witnesses, the proof of the referral checked offline with their cosignatures, lt-almere rotated its keys and what its old key signed still verified.\n' "$case"

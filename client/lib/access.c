@@ -102,7 +102,7 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	memset(out, 0, sizeof(*out));
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	w.cfg = c;
 	access_genesis(w.prev, c->region);

@@ -85,6 +85,15 @@ client_alloc(struct keten_client **out, const char *config_path,
 		free(c);
 		return rc;
 	}
+	if (c->cfg->connect[0] == '\0') {
+		rc = error_set(err, KETEN_E_CONFIG,
+		               "%s names no broker to connect to: add "
+		               "'connect: tcp://HOST:PORT'",
+		               c->cfg->path);
+		config_destroy(&c->cfg);
+		free(c);
+		return rc;
+	}
 	/* Until the chain's roster is known, only the configured broker
 	 * key signs a state note (roster.c widens the set). */
 	c->bkset.k = &c->cfg->broker_key;

@@ -167,7 +167,7 @@ keten_audit_verify_roster(struct keten_audit *out,
 		memset(roster, 0, sizeof(*roster));
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	if (checkpoint_path != NULL &&
 	    (rc = anchor_load(&anchor, c, checkpoint_path, err)) != KETEN_OK) {
@@ -214,7 +214,7 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
 		                 "save");
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	len = note_checkpoint_format(note, sizeof(note), &c->broker_key,
 	                             &a->checkpoint);
@@ -253,7 +253,7 @@ keten_audit_proof(char **bundle, size_t *len, enum keten_proof_source *source,
 		*source = KETEN_PROOF_STORED;
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	rc = audit_verify_dir(&res, c, data_dir, err);
 	if (rc == KETEN_OK) {
@@ -299,7 +299,7 @@ keten_proof_bundle_check(struct keten_proven *out, const char *config_path,
 		                 "and a bundle");
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	rc = bundle_check(&info, c, bundle, len, err);
 	config_destroy(&c);

@@ -166,7 +166,7 @@ keten_keygen_rotate(struct keten_key_info *out, char **rotation,
 		    "a rotation names its region: give a region id "
 		    "or a region config, not both");
 	if (config_path != NULL &&
-	    (rc = config_load(&c, config_path, err)) != KETEN_OK)
+	    (rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	if (region == NULL)
 		region = c->region;
@@ -214,7 +214,7 @@ keten_audit_cases(struct keten_case **out, size_t *n, const char *config_path,
 	error_clear(err);
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&c, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	if (at_us == 0)
 		at_us = clock_now_us();

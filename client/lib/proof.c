@@ -185,7 +185,7 @@ keten_proof_check(const char *config_path, uint64_t seq,
 		                 "record hash and a proof");
 	if (sodium_init() < 0)
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
-	if ((rc = config_load(&cfg, config_path, err)) != KETEN_OK)
+	if ((rc = config_load_client(&cfg, config_path, err)) != KETEN_OK)
 		return rc;
 	if (note_checkpoint_verify(cp, &cfg->broker_key) != 0)
 		rc = error_set(err, KETEN_E_RECEIPT,

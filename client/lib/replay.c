@@ -113,9 +113,16 @@ replay(struct keten_audit *out, struct keten_client *c, uint64_t from_seq,
 	memset(out, 0, sizeof(out[0]));
 	if (from_seq == 0)
 		from_seq = 1;
+	/* The chain's roster, as libketen follows it (PROTOCOL.md 22.6):
+	 * what the stream needs from N > 1, and before the first roster
+	 * record of an upgraded log. */
+	if ((rc = client_roster_fetch(c, err)) != KETEN_OK)
+		return rc;
 	if ((rc = audit_stream_new(&st, c->cfg, from_seq, prev_hash, err)) !=
 	    KETEN_OK)
 		return rc;
+	if (c->roster != NULL)
+		audit_stream_roster(st, c->roster);
 	req.from_seq = from_seq;
 	req.replay_max = REPLAY_PAGE;
 	while (rc == KETEN_OK && (more || follow_ms > 0)) {

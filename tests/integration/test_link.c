@@ -28,6 +28,14 @@
 #define FAKE  16 /* leaves a false tree holds at most */
 
 static struct keten_referral_content ct;
+/* The real broker's roster record (record 1), with which every false log
+ * below begins: a client learns the region's keys from it. */
+static struct {
+	int64_t at_us;
+	uint8_t prev[32], hash[32];
+	uint8_t *env;
+	size_t env_len;
+} roster;
 static struct keten_referral ref = {.recipient = "vt-flevoland",
                                     .urgency = KETEN_URGENCY_ROUTINE,
                                     .content = &ct};
@@ -49,7 +57,36 @@ ask(struct raw *r, struct reply *rep, uint64_t from, uint64_t to)
 	return rep->kind == WIRE_REP_ERROR ? rep->error.code : 0;
 }
 
-/* The honest broker: proofs between pairs of sizes, and refusals. */
+/* Keeps the broker's roster: the false broker plays a fresh log, so one
+ * roster record, record 1. */
+static void
+keep_roster(struct raw *r)
+{
+	struct request req = {.kind = WIRE_REQ_ROSTER, .request_id = 8};
+	struct reply rep;
+	uint8_t *buf;
+	size_t len;
+
+	CHECK_INT(wire_request_encode(&buf, &len, &req), KETEN_OK);
+	CHECK_INT(raw_call1(r, &rep, buf, len, 5000), 0);
+	free(buf);
+	CHECK(rep.kind == WIRE_REP_ROSTER && rep.roster.n == 1 &&
+	      rep.roster.records[0].seq == 1);
+	if (rep.kind == WIRE_REP_ROSTER && rep.roster.n == 1) {
+		const struct delivered *d = &rep.roster.records[0];
+		roster.at_us = d->received_at_us;
+		memcpy(roster.prev, d->prev_hash, 32);
+		memcpy(roster.hash, d->record_hash, 32);
+		roster.env = malloc(d->envelope_len);
+		memcpy(roster.env, d->envelope, d->envelope_len);
+		roster.env_len = d->envelope_len;
+	}
+	wire_reply_clear(&rep);
+}
+
+/* The honest broker: proofs between pairs of sizes, and refusals. The
+ * sizes are counted from `base`, the roster records ketend wrote before
+ * the first message: at[i] is the checkpoint of base + i records. */
 static void
 honest(struct harness *h)
 {
@@ -57,55 +94,66 @@ honest(struct harness *h)
 	struct keten_checkpoint at[SIZES + 1];
 	static const uint64_t pairs[][2] = {{1, 2}, {1, 6}, {2, 5}, {3, 6},
 	                                    {4, 4}, {0, 3}, {5, 6}, {2, 3}};
+	uint64_t base = harness_first_seq(h) - 1, last = base + SIZES;
 	struct keten_receipt rc;
 	struct keten_error err;
 	struct reply rep;
 	struct raw r;
+	char want[128];
 
 	for (int i = 1; i <= SIZES; i++) {
 		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
 		          KETEN_OK);
-		CHECK_INT(rc.proof.checkpoint.size, (uint64_t)i);
+		CHECK_INT(rc.proof.checkpoint.size, base + (uint64_t)i);
 		at[i] = rc.proof.checkpoint;
 	}
 	keten_client_destroy(&c);
 	raw_connect(&r, h, "vt-flevoland");
+	keep_roster(&r);
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-		uint64_t m = pairs[i][0], n = pairs[i][1];
+		uint64_t pm = pairs[i][0], pn = pairs[i][1];
+		uint64_t m = pm ? base + pm : 0, n = base + pn;
 		CHECK_INT(ask(&r, &rep, m, n), 0);
 		CHECK_INT(rep.link.from_size, m);
 		CHECK_INT(rep.link.to_size, n);
-		CHECK(rep.link.has_cp && rep.link.cp.size == SIZES);
+		CHECK(rep.link.has_cp && rep.link.cp.size == last);
 		CHECK_INT(merkle_consistency_verify(
-		              m, n, m ? at[m].root : at[1].root, at[n].root,
+		              m, n, pm ? at[pm].root : at[1].root, at[pn].root,
 		              (const uint8_t(*)[32])rep.link.proof.hash,
 		              rep.link.proof.n),
 		          0);
 		/* The proof does not hold for another old tree. */
 		if (m > 0 && m < n)
 			CHECK(merkle_consistency_verify(
-			          m, n, at[n].root, at[n].root,
+			          m, n, at[pn].root, at[pn].root,
 			          (const uint8_t(*)[32])rep.link.proof.hash,
 			          rep.link.proof.n) != 0);
 		wire_reply_clear(&rep);
 	}
 	/* to_size 0: the checkpoint's size. */
-	CHECK_INT(ask(&r, &rep, 2, 0), 0);
-	CHECK_INT(rep.link.to_size, SIZES);
-	CHECK_INT(
-	    merkle_consistency_verify(2, SIZES, at[2].root, rep.link.cp.root,
-	                              (const uint8_t(*)[32])rep.link.proof.hash,
-	                              rep.link.proof.n),
-	    0);
+	CHECK_INT(ask(&r, &rep, base + 2, 0), 0);
+	CHECK_INT(rep.link.to_size, last);
+	CHECK_INT(merkle_consistency_verify(
+	              base + 2, last, at[2].root, rep.link.cp.root,
+	              (const uint8_t(*)[32])rep.link.proof.hash,
+	              rep.link.proof.n),
+	          0);
 	wire_reply_clear(&rep);
-	CHECK_INT(ask(&r, &rep, 2, 7), KETEN_E_FIELD);
-	CHECK_STR_HAS(rep.error.message, "log has 6 records");
+	CHECK_INT(ask(&r, &rep, base + 2, last + 1), KETEN_E_FIELD);
+	snprintf(want, sizeof(want), "log has %llu records",
+	         (unsigned long long)last);
+	CHECK_STR_HAS(rep.error.message, want);
 	wire_reply_clear(&rep);
-	CHECK_INT(ask(&r, &rep, 9, 0), KETEN_E_FIELD);
-	CHECK_STR_HAS(rep.error.message, "above to_size 6");
+	CHECK_INT(ask(&r, &rep, last + 3, 0), KETEN_E_FIELD);
+	snprintf(want, sizeof(want), "above to_size %llu",
+	         (unsigned long long)last);
+	CHECK_STR_HAS(rep.error.message, want);
 	wire_reply_clear(&rep);
-	CHECK_INT(ask(&r, &rep, 5, 3), KETEN_E_FIELD);
-	CHECK_STR_HAS(rep.error.message, "from_size is 5, above to_size 3");
+	CHECK_INT(ask(&r, &rep, base + 5, base + 3), KETEN_E_FIELD);
+	snprintf(want, sizeof(want), "from_size is %llu, above to_size %llu",
+	         (unsigned long long)(base + 5),
+	         (unsigned long long)(base + 3));
+	CHECK_STR_HAS(rep.error.message, want);
 	wire_reply_clear(&rep);
 	raw_close(&r);
 }
@@ -142,13 +190,53 @@ struct fake {
 	const struct harness *h;
 	const struct keys *broker;
 	struct note_key key;
-	struct tree t[2]; /* the first and second submission's logs */
+	struct tree t[2];  /* the first and second submission's logs */
+	struct tree start; /* the roster record alone: the roster's log */
+	struct tree read;  /* a log of 10 that pings show */
 	int answered;
 	int third; /* the third submission: 0 refused (111), 1 unanswered */
 	int pings;
 };
 
-/* Builds t: fill leaves from `salt`, then record fill+1 holding env. */
+/* Starts t in f: the roster record, then fill - 1 leaves from salt; the
+ * last record's hash in prev. */
+static void
+tree_start(struct tree *t, struct merkle_frontier *f, uint8_t prev[32],
+           uint64_t fill, uint8_t salt)
+{
+	uint8_t leaf[32], h[32];
+
+	memset(t, 0, sizeof(*t));
+	merkle_frontier_init(f);
+	merkle_leaf(leaf, roster.hash);
+	CHECK_INT(merkle_frontier_push(f, leaf, tree_put, t), 0);
+	memcpy(prev, roster.hash, 32);
+	for (uint64_t i = 1; i < fill; i++) {
+		memset(h, salt + (int)i, sizeof(h));
+		merkle_leaf(leaf, h);
+		CHECK_INT(merkle_frontier_push(f, leaf, tree_put, t), 0);
+		memcpy(prev, h, 32);
+	}
+	t->n = fill;
+}
+
+/* t's checkpoint: n leaves in f, the last record's hash head, signed by
+ * the broker's key. */
+static void
+tree_sign(struct fake *fk, struct tree *t, const struct merkle_frontier *f,
+          const uint8_t head[32], int64_t at_us)
+{
+	t->cp.size = t->n;
+	memcpy(t->cp.head_hash, head, 32);
+	merkle_frontier_root(f, t->cp.root);
+	t->cp.signed_at_us = at_us;
+	t->cp.roster_seq = 1;
+	note_checkpoint_sign(&t->cp, NOTE_ORIGIN "testregion",
+	                     fk->broker->sign_sk);
+}
+
+/* Builds t: the roster record and fill - 1 leaves from `salt`, then
+ * record fill+1 holding env. */
 static void
 tree_build(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt,
            const struct request *req, struct receipt *out)
@@ -160,15 +248,7 @@ tree_build(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt,
 	struct keten_error err;
 	uint8_t leaf[32], h[32], prev[32];
 
-	memset(t, 0, sizeof(*t));
-	merkle_frontier_init(&f);
-	chain_genesis(prev, "testregion");
-	for (uint64_t i = 0; i < fill; i++) {
-		memset(h, salt + (int)i, sizeof(h));
-		merkle_leaf(leaf, h);
-		CHECK_INT(merkle_frontier_push(&f, leaf, tree_put, t), 0);
-		memcpy(prev, h, 32);
-	}
+	tree_start(t, &f, prev, fill, salt);
 	rec.seq = fill + 1;
 	memcpy(rec.prev_hash, prev, 32);
 	rec.received_at_us = 1700000000000000 + (int64_t)fill;
@@ -178,12 +258,7 @@ tree_build(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt,
 	merkle_leaf(leaf, h);
 	CHECK_INT(merkle_frontier_push(&f, leaf, tree_put, t), 0);
 	t->n = fill + 1;
-	t->cp.size = t->n;
-	memcpy(t->cp.head_hash, h, 32);
-	merkle_frontier_root(&f, t->cp.root);
-	t->cp.signed_at_us = rec.received_at_us;
-	note_checkpoint_sign(&t->cp, NOTE_ORIGIN "testregion",
-	                     fk->broker->sign_sk);
+	tree_sign(fk, t, &f, h, rec.received_at_us);
 	CHECK_INT(
 	    wire_envelope_decode(&e, req->envelope, req->envelope_len, &err),
 	    KETEN_OK);
@@ -202,9 +277,33 @@ tree_build(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt,
 	wire_envelope_clear(&e);
 }
 
-/* Submissions: the first into a log of 10, the second into another log
- * of 11; a consistency request is answered from the second log, as well
- * as it can be. */
+/* A tree of fill records with no submission in it (the roster record
+ * and fill - 1 from salt), signed. */
+static void
+tree_plain(struct fake *fk, struct tree *t, uint64_t fill, uint8_t salt)
+{
+	struct merkle_frontier f;
+	uint8_t prev[32];
+
+	tree_start(t, &f, prev, fill, salt);
+	tree_sign(fk, t, &f, prev, 1700000000000000);
+}
+
+/* The reply's proof from the request's known size to t's. */
+static void
+tree_link(struct reply *rep, const struct request *req, struct tree *t)
+{
+	if (req->known_size > 0 && req->known_size < t->n)
+		CHECK_INT(merkle_consistency(
+		              rep->consistency.hash, &rep->consistency.n,
+		              req->known_size, t->n, tree_get, t),
+		          0);
+}
+
+/* Every log begins with the roster record, served with the log of it
+ * alone. Submissions: the first into a log of 10, the second into another
+ * log of 11; a consistency request is answered from the second log, as
+ * well as it can be (before any submission: from the log pings show). */
 static void
 answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 {
@@ -219,15 +318,29 @@ answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 	                        zmq_msg_size(&parts[n - 1]), &err) != KETEN_OK)
 		return;
 	rep.request_id = req.request_id;
-	if (req.kind == WIRE_REQ_PING && fk->pings < 3) {
+	if (req.kind == WIRE_REQ_ROSTER) {
+		/* Every false log begins with the real roster record, which
+		 * the log of it alone proves. */
+		static struct delivered d;
+		memset(&d, 0, sizeof(d));
+		d.seq = 1;
+		d.received_at_us = roster.at_us;
+		memcpy(d.prev_hash, roster.prev, 32);
+		memcpy(d.record_hash, roster.hash, 32);
+		d.envelope = roster.env;
+		d.envelope_len = roster.env_len;
+		rep.kind = WIRE_REP_ROSTER;
+		rep.roster.records = req.after_seq == 0 ? &d : NULL;
+		rep.roster.n = req.after_seq == 0;
+		rep.roster.has_cp = true;
+		rep.roster.cp = fk->start.cp;
+		tree_link(&rep, &req, &fk->start);
+	} else if (req.kind == WIRE_REQ_PING && fk->pings < 3) {
 		/* One tree of 10, read three times: its access log grows
 		 * to 60, then shrinks to 55. */
 		static const uint64_t acc[3] = {50, 60, 55};
 		static const int64_t at[3] = {0, 2, 1};
-		struct keten_checkpoint cp = {0};
-		cp.size = 10;
-		memset(cp.root, 0x77, 32);
-		memset(cp.head_hash, 0x66, 32);
+		struct keten_checkpoint cp = fk->read.cp;
 		cp.access_size = acc[fk->pings];
 		memset(cp.access_head, 0x30 + (int)acc[fk->pings], 32);
 		cp.signed_at_us = 1700000000000000 + at[fk->pings] * 1000000;
@@ -239,6 +352,7 @@ answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 		rep.ping.head_seq = 10;
 		rep.ping.has_cp = true;
 		rep.ping.cp = cp;
+		tree_link(&rep, &req, &fk->read);
 	} else if (req.kind == WIRE_REQ_SUBMIT && fk->answered == 2) {
 		if (fk->third == 1) {
 			wire_request_clear(&req);
@@ -253,8 +367,10 @@ answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 		rep.kind = WIRE_REP_RECEIPT;
 		tree_build(fk, &fk->t[i], i ? 10 : 9, i ? 0x40 : 0x10, &req,
 		           &rep.receipt);
-	} else if (req.kind == WIRE_REQ_CONSISTENCY && fk->answered >= 2) {
-		struct tree *b = &fk->t[1];
+		tree_link(&rep, &req, &fk->t[i]);
+	} else if (req.kind == WIRE_REQ_CONSISTENCY &&
+	           (fk->answered >= 2 || fk->answered == 0)) {
+		struct tree *b = fk->answered ? &fk->t[1] : &fk->read;
 		rep.kind = WIRE_REP_CONSISTENCY;
 		rep.link.has_cp = true;
 		rep.link.cp = b->cp;
@@ -304,6 +420,8 @@ fake_start(struct harness *h, int third)
 	fk.third = third;
 	CHECK_INT(note_broker_key(&fk.key, "testregion", fk_broker->sign_pk),
 	          0);
+	tree_plain(&fk, &fk.start, 1, 0);
+	tree_plain(&fk, &fk.read, 10, 0x70);
 	raw_broker_start(&fk_rb, h, fk_broker->curve_sk, answer, &fk);
 }
 
@@ -450,6 +568,7 @@ main(void)
 	forked_then_failed(&h, state, 1);
 	printf("one tree read three times: its access log goes back\n");
 	access_goes_back(&h);
+	free(roster.env);
 	harness_cleanup(&h);
 	return check_done("test_link");
 }

@@ -27,8 +27,34 @@
 #define CUT     10
 
 static struct harness h;
-static struct keten_receipt receipts[RECORDS + 1]; /* by seq */
+/* The roster records ketend wrote before the first message: message i
+ * is record base + i. Counts below (FIRST, RECORDS, CUT) are messages. */
+static uint64_t base;
+static struct keten_receipt receipts[RECORDS + 1]; /* by message number */
 static char out[1 << 16];
+
+/* fmt formatted, with unsigned long long arguments, in one of four
+ * static buffers (so a few may be used in one expression). */
+static const char *
+say(const char *fmt, ...)
+{
+	static char buf[4][512];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof(buf[0]), fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+/* Record number of message i, for say's %llu. */
+static unsigned long long
+rec(uint64_t i)
+{
+	return (unsigned long long)(base + i);
+}
 
 /* Runs a shell command; its stdout and stderr in out, its exit status. */
 static int
@@ -79,7 +105,7 @@ send_n(int from, int to)
 	for (int i = from; i <= to; i++) {
 		CHECK_INT(keten_send_referral(&rc, NULL, c, &ref, &err),
 		          KETEN_OK);
-		CHECK_INT(rc.seq, (uint64_t)i);
+		CHECK_INT(rc.seq, base + (uint64_t)i);
 		receipts[i] = rc;
 	}
 	keten_client_destroy(&c);
@@ -110,9 +136,9 @@ head_no_checkpoint(struct lmdb_edit *e, uint64_t seq, const uint8_t hash[32])
 		exit(99);
 }
 
-/* The issue's attack: the last cut of n records gone from log and
- * content, the head set back to the record before them, the checkpoint
- * deleted. */
+/* The issue's attack: the records of the last cut of n messages gone
+ * from log and content, the head set back to the record before them, the
+ * checkpoint deleted. */
 static void
 cut_end(const char *dir, uint64_t n, uint64_t cut)
 {
@@ -122,15 +148,15 @@ cut_end(const char *dir, uint64_t n, uint64_t cut)
 	lmdb_edit_begin(&e, dir, 0, 0, 0);
 	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
 	content = lmdb_edit_db(&e, LAYOUT_DB_CONTENT);
-	for (uint64_t s = n - cut + 1; s <= n; s++) {
+	for (uint64_t s = base + n - cut + 1; s <= base + n; s++) {
 		del_seq(e.txn, log, s);
 		del_seq(e.txn, content, s);
 	}
-	head_no_checkpoint(&e, n - cut, receipts[n - cut].record_hash);
+	head_no_checkpoint(&e, base + n - cut, receipts[n - cut].record_hash);
 	lmdb_edit_commit(&e);
 }
 
-/* Record 6's received time changed, every later record relinked to the
+/* Message 6's received time changed, every later record relinked to the
  * new hashes, the head moved along and the checkpoint deleted: a log
  * that is whole in itself, but not the one the broker signed. */
 static void
@@ -142,13 +168,13 @@ change_relink(const char *dir)
 
 	lmdb_edit_begin(&e, dir, 0, 0, 0);
 	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
-	for (uint64_t s = 6; s <= RECORDS; s++) {
+	for (uint64_t s = base + 6; s <= base + RECORDS; s++) {
 		MDB_val key = layout_seq_key(k, s), val;
 		if (mdb_get(e.txn, log, &key, &val) != 0 ||
 		    val.mv_size > sizeof(buf))
 			exit(99);
 		memcpy(buf, val.mv_data, val.mv_size);
-		if (s == 6)
+		if (s == base + 6)
 			buf[47] ^= 0x01; /* the last byte of received_at_us */
 		else
 			memcpy(buf + 8, prev, 32);
@@ -157,7 +183,7 @@ change_relink(const char *dir)
 		if (mdb_put(e.txn, log, &key, &val, 0) != 0)
 			exit(99);
 	}
-	head_no_checkpoint(&e, RECORDS, prev);
+	head_no_checkpoint(&e, base + RECORDS, prev);
 	lmdb_edit_commit(&e);
 }
 
@@ -279,6 +305,7 @@ witness_region(char k1[512], char k2[512])
 	              h.config),
 	          0);
 	harness_start(&h);
+	base = harness_first_seq(&h) - 1;
 }
 
 /* Where keten audit proof writes: a symbolic link at --out is replaced
@@ -302,8 +329,8 @@ proof_output(const char *bundle, size_t len)
 	fclose(f);
 	unlink(link);
 	CHECK_INT(symlink(target, link), 0);
-	CHECK_INT(run("%s audit proof --config %s --seq 3 --out %s %s",
-	              harness_cli(), h.config, link, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(3), link, h.data),
 	          0);
 	CHECK(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
 	b = read_file(target, &n);
@@ -313,8 +340,8 @@ proof_output(const char *bundle, size_t len)
 	CHECK(n == len && memcmp(b, bundle, len) == 0);
 	free(b);
 
-	CHECK_INT(run("%s audit proof --config %s --seq 3 --out %s %s",
-	              harness_cli(), h.config, bad, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(3), bad, h.data),
 	          2);
 	CHECK_STR_HAS(out, bad);
 	CHECK_STR_HAS(out, "(input/output error, code ");
@@ -373,14 +400,18 @@ witnessed(void)
 	CHECK_INT(run("%s audit verify --config %s %s", harness_cli(), h.config,
 	              h.data),
 	          0);
-	CHECK_STR_HAS(out, "cosigned: checkpoint of 5 records (signed ");
+	CHECK_STR_HAS(
+	    out, say("cosigned: checkpoint of %llu records (signed ", rec(5)));
 	CHECK_STR_HAS(out, ") by " W1 " at ");
-	CHECK_STR_HAS(out, "cosigned: checkpoint of 8 records (signed ");
+	CHECK_STR_HAS(
+	    out, say("cosigned: checkpoint of %llu records (signed ", rec(8)));
 	CHECK_STR_HAS(out, ") by " W2 " at ");
-	CHECK_STR_HAS(out, "quorum: 2 of 2 witnesses cosigned the log up to "
-	                   "5 records or beyond");
-	CHECK_STR_HAS(out, "newest cosigned checkpoint held: 8 records, "
-	                   "signed ");
+	CHECK_STR_HAS(out, say("quorum: 2 of 2 witnesses cosigned the log up "
+	                       "to %llu records or beyond",
+	                       rec(5)));
+	CHECK_STR_HAS(out, say("newest cosigned checkpoint held: %llu records, "
+	                       "signed ",
+	                       rec(8)));
 	CHECK_STR_HAS(out, "cosigned by " W2 "\n");
 
 	CHECK_INT(keten_witness_cosign(&wr, h.config, k1, NULL, &err),
@@ -388,14 +419,16 @@ witnessed(void)
 	CHECK_INT(run("%s audit verify --json --config %s %s", harness_cli(),
 	              h.config, h.data),
 	          0);
-	CHECK_STR_HAS(out, "{\"witness\":\"" W1 "\",\"size\":8,");
-	CHECK_STR_HAS(out, "\"witnesses\":2,\"witness_quorum\":2,"
-	                   "\"quorum_size\":8");
+	CHECK_STR_HAS(out,
+	              say("{\"witness\":\"" W1 "\",\"size\":%llu,", rec(8)));
+	CHECK_STR_HAS(out, say("\"witnesses\":2,\"witness_quorum\":2,"
+	                       "\"quorum_size\":%llu",
+	                       rec(8)));
 
 	/* The proof bundle carries both cosignatures. */
 	snprintf(proof, sizeof(proof), "%s/r3.tlog-proof", h.dir);
-	CHECK_INT(run("%s audit proof --config %s --seq 3 --out %s %s",
-	              harness_cli(), h.config, proof, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(3), proof, h.data),
 	          0);
 	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
 	              h.config, proof),
@@ -421,21 +454,24 @@ witnessed(void)
 	CHECK_INT(
 	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
 	    1);
-	CHECK_STR_HAS(out, "FAILED: witness " W1 "'s cosignature of the "
-	                   "checkpoint of 8 records does not verify with its "
-	                   "cosign_key in the region config (the log holds 8 "
-	                   "records");
+	CHECK_STR_HAS(out, say("FAILED: witness " W1 "'s cosignature of the "
+	                       "checkpoint of %llu records does not verify "
+	                       "with its cosign_key in the region config (the "
+	                       "log holds %llu records",
+	                       rec(8), rec(8)));
 
-	/* Two records cut and the checkpoint deleted: the witnesses saw 8. */
+	/* Two messages cut and the checkpoint deleted: the witnesses saw
+	 * the log up to message 8. */
 	snprintf(dir, sizeof(dir), "%s/cut", h.dir);
 	copy_dir(dir);
 	cut_end(dir, 8, 2);
 	CHECK_INT(
 	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
 	    1);
-	CHECK_STR_HAS(out, "FAILED at record 7: witness " W2 " cosigned a "
-	                   "checkpoint of 8 records but this log holds only "
-	                   "6 (records removed at the end)");
+	CHECK_STR_HAS(out, say("FAILED at record %llu: witness " W2 " cosigned "
+	                       "a checkpoint of %llu records but this log "
+	                       "holds only %llu (records removed at the end)",
+	                       rec(7), rec(8), rec(6)));
 
 	/* The broker serves the forged directory: an entry that proves
 	 * nothing (a rotated key looks the same) is logged, not fatal... */
@@ -446,15 +482,17 @@ witnessed(void)
 	c = harness_client(&h, "lt-almere");
 	CHECK_INT(keten_client_set_state(c, NULL), KETEN_OK);
 	CHECK_INT(keten_ping(c, &head, &err), KETEN_OK);
-	CHECK_INT(head, 8);
+	CHECK_INT(head, base + 8);
 	keten_client_destroy(&c);
 	CHECK(harness_stop(&h) == 0);
 	/* ...but not one whose witnesses saw more than it holds. */
 	snprintf(cmd, sizeof(cmd), "cp '%s/data.mdb' '%s/'", dir, h.data);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(harness_start_refused(&h), 1);
-	CHECK(harness_log_has(&h, "witness " W2 " cosigned a checkpoint of 8 "
-	                          "records but this log holds only 6"));
+	CHECK(harness_log_has(&h, say("witness " W2 " cosigned a checkpoint "
+	                              "of %llu records but this log holds "
+	                              "only %llu",
+	                              rec(8), rec(6))));
 	harness_cleanup(&h);
 }
 
@@ -483,50 +521,57 @@ cosigned_proof(void)
 	keten_client_destroy(&c);
 	snprintf(proof, sizeof(proof), "%s/r2.tlog-proof", h.dir);
 
-	CHECK_INT(run("%s audit proof --config %s --seq 2 --out %s %s",
-	              harness_cli(), h.config, proof, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(2), proof, h.data),
 	          0);
 	CHECK_STR_HAS(out, ", against the newest checkpoint the witness "
 	                   "quorum cosigned\n");
-	CHECK_STR_HAS(out, "in the checkpoint of 4 records signed ");
+	CHECK_STR_HAS(out,
+	              say("in the checkpoint of %llu records signed ", rec(4)));
 	CHECK_STR_HAS(out, "cosigned by " W1 ", " W2 "\n");
 	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
 	              h.config, proof),
 	          0);
 	CHECK_STR_HAS(out, "ok: the proof holds");
-	CHECK_STR_HAS(out, "in the checkpoint of 4 records signed ");
+	CHECK_STR_HAS(out,
+	              say("in the checkpoint of %llu records signed ", rec(4)));
 	CHECK_STR_HAS(out, "cosigned by " W1 ", " W2 "\n");
 
-	CHECK_INT(run("%s audit proof --config %s --seq 2 --stored --out %s %s",
-	              harness_cli(), h.config, proof, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --stored --out "
+	              "%s %s",
+	              harness_cli(), h.config, rec(2), proof, h.data),
 	          0);
 	CHECK_STR_HAS(out, ", against the stored checkpoint, as asked\n");
-	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+	CHECK_STR_HAS(out,
+	              say("in the checkpoint of %llu records signed ", rec(6)));
 	CHECK_STR_HAS(out, "cosigned by no witness the region config names");
 	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
 	              h.config, proof),
 	          0);
-	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+	CHECK_STR_HAS(out,
+	              say("in the checkpoint of %llu records signed ", rec(6)));
 
-	/* Record 5 is under no cosigned checkpoint: the stored one. */
-	CHECK_INT(run("%s audit proof --config %s --seq 5 --out %s %s",
-	              harness_cli(), h.config, proof, h.data),
+	/* Message 5 is under no cosigned checkpoint: the stored one. */
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(5), proof, h.data),
 	          0);
 	CHECK_STR_HAS(out, ", against the stored checkpoint (no witness "
 	                   "cosigned one that holds the record)\n");
-	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+	CHECK_STR_HAS(out,
+	              say("in the checkpoint of %llu records signed ", rec(6)));
 
 	/* One witness moves on: its checkpoint holds record 5, short of
-	 * the quorum; record 2's proof takes it too, being newer. */
+	 * the quorum; message 2's proof takes it too, being newer. */
 	CHECK_INT(keten_witness_cosign(&wr, h.config, k2, NULL, &err),
 	          KETEN_OK);
-	CHECK_INT(run("%s audit proof --config %s --seq 5 --out %s %s",
-	              harness_cli(), h.config, proof, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(5), proof, h.data),
 	          0);
 	CHECK_STR_HAS(out, ", against the newest cosigned checkpoint (none "
 	                   "that holds the record reaches the witness "
 	                   "quorum)\n");
-	CHECK_STR_HAS(out, "in the checkpoint of 6 records signed ");
+	CHECK_STR_HAS(out,
+	              say("in the checkpoint of %llu records signed ", rec(6)));
 	CHECK_STR_HAS(out, "cosigned by " W2 "\n");
 	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
 	              h.config, proof),
@@ -550,6 +595,7 @@ main(void)
 		return 99;
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&h);
+	base = harness_first_seq(&h) - 1;
 	send_n(1, FIRST);
 	snprintf(saved, sizeof(saved), "%s/saved.note", h.dir);
 	snprintf(saved2, sizeof(saved2), "%s/saved2.note", h.dir);
@@ -563,9 +609,13 @@ main(void)
 	                   "offline");
 	CHECK_STR_HAS(out, "newest cosigned checkpoint held: none (no witness "
 	                   "has cosigned one)");
-	CHECK_STR_HAS(out, "saved the checkpoint of 16 records to ");
+	CHECK_STR_HAS(
+	    out, say("saved the checkpoint of %llu records to ", rec(FIRST)));
 	b = read_file(saved, &len);
-	CHECK(len > 20 && memcmp(b, "keten/testregion\n16\n", 20) == 0);
+	{
+		const char *top = say("keten/testregion\n%llu\n", rec(FIRST));
+		CHECK(len > strlen(top) && memcmp(b, top, strlen(top)) == 0);
+	}
 	free(b);
 
 	/* The log grows: it extends the saved checkpoint. */
@@ -574,15 +624,16 @@ main(void)
 	              "--save-checkpoint %s",
 	              harness_cli(), h.config, h.data, saved, saved2),
 	          0);
-	CHECK_STR_HAS(out, "extends the checkpoint of 16 records signed ");
+	CHECK_STR_HAS(out, say("extends the checkpoint of %llu records signed ",
+	                       rec(FIRST)));
 	CHECK(strstr(out, "cannot be ruled out") == NULL);
 	CHECK_INT(keten_audit_verify_from(&a, h.config, h.data, saved2, &err),
 	          KETEN_OK);
 	CHECK_INT(a.anchor_status, KETEN_ANCHOR_OK);
-	CHECK_INT(a.anchor.size, RECORDS);
+	CHECK_INT(a.anchor.size, base + RECORDS);
 	CHECK_INT(harness_stop(&h), 0);
 
-	/* The ten-record cut: the plain audit passes, the saved checkpoint
+	/* The ten-message cut: the plain audit passes, the saved checkpoint
 	 * catches it, naming both sizes. */
 	snprintf(dir, sizeof(dir), "%s/cut", h.dir);
 	copy_dir(dir);
@@ -590,15 +641,17 @@ main(void)
 	CHECK_INT(
 	    run("%s audit verify --config %s %s", harness_cli(), h.config, dir),
 	    0);
-	CHECK_STR_HAS(out, "ok: 10 records verified");
+	CHECK_STR_HAS(out,
+	              say("ok: %llu records verified", rec(RECORDS - CUT)));
 	CHECK_STR_HAS(out, "truncation of the end cannot be ruled out "
 	                   "offline");
 	CHECK_INT(run("%s audit verify --config %s %s --checkpoint %s",
 	              harness_cli(), h.config, dir, saved2),
 	          1);
 	CHECK_STR_HAS(out, "FAILED against ");
-	CHECK_STR_HAS(out, "not an extension of the outside checkpoint of 20 "
-	                   "records: it holds only 10 (shorter");
+	CHECK_STR_HAS(out, say("not an extension of the outside checkpoint of "
+	                       "%llu records: it holds only %llu (shorter",
+	                       rec(RECORDS), rec(RECORDS - CUT)));
 	CHECK_INT(run("%s audit verify --json --config %s %s --checkpoint %s",
 	              harness_cli(), h.config, dir, saved2),
 	          1);
@@ -606,7 +659,8 @@ main(void)
 	CHECK_INT(keten_audit_verify_from(&a, h.config, dir, saved, &err),
 	          KETEN_E_CHAIN);
 	CHECK_INT(a.anchor_status, KETEN_ANCHOR_SHORTER);
-	CHECK_STR_HAS(err.message, "of 16 records: it holds only 10");
+	CHECK_STR_HAS(err.message, say("of %llu records: it holds only %llu",
+	                               rec(FIRST), rec(RECORDS - CUT)));
 
 	/* A changed record, relinked: whole in itself, not what was
 	 * signed. */
@@ -618,8 +672,10 @@ main(void)
 	CHECK_INT(run("%s audit verify --config %s %s --checkpoint %s",
 	              harness_cli(), h.config, dir, saved),
 	          1);
-	CHECK_STR_HAS(out, "not an extension of the outside checkpoint of 16 "
-	                   "records: its tree root at 16 records differs");
+	CHECK_STR_HAS(out, say("not an extension of the outside checkpoint of "
+	                       "%llu records: its tree root at %llu records "
+	                       "differs",
+	                       rec(FIRST), rec(FIRST)));
 	CHECK_INT(keten_audit_verify_from(&a, h.config, dir, saved2, &err),
 	          KETEN_E_CHAIN);
 	CHECK_INT(a.anchor_status, KETEN_ANCHOR_DIFFERS);
@@ -641,51 +697,68 @@ main(void)
 	              harness_cli(), h.config, h.data, bad),
 	          1);
 
-	/* The proof of record 5, written and checked offline. */
+	/* The proof of message 5, written and checked offline. */
 	snprintf(proof, sizeof(proof), "%s/r5.tlog-proof", h.dir);
-	CHECK_INT(run("%s audit proof --config %s --seq 5 --out %s %s",
-	              harness_cli(), h.config, proof, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu --out %s %s",
+	              harness_cli(), h.config, rec(5), proof, h.data),
 	          0);
 	CHECK_INT(run("%s audit check-proof --config %s %s", harness_cli(),
 	              h.config, proof),
 	          0);
 	CHECK_STR_HAS(out, "ok: the proof holds");
-	CHECK_STR_HAS(out, "record 5: referral lt-almere -> vt-flevoland, "
-	                   "case ");
-	CHECK_STR_HAS(out, "in the checkpoint of 20 records signed ");
-	CHECK_INT(run("cd %s && %s audit proof --config %s --seq 20 %s && "
-	              "test -s record-20.tlog-proof",
-	              h.dir, harness_cli(), h.config, h.data),
+	CHECK_STR_HAS(out, say("record %llu: referral lt-almere -> "
+	                       "vt-flevoland, case ",
+	                       rec(5)));
+	CHECK_STR_HAS(out, say("in the checkpoint of %llu records signed ",
+	                       rec(RECORDS)));
+	CHECK_INT(run("cd %s && %s audit proof --config %s --seq %llu %s && "
+	              "test -s record-%llu.tlog-proof",
+	              h.dir, harness_cli(), h.config, rec(RECORDS), h.data,
+	              rec(RECORDS)),
 	          0);
-	CHECK_INT(run("%s audit proof --config %s --seq 21 %s", harness_cli(),
-	              h.config, h.data),
+	CHECK_INT(run("%s audit proof --config %s --seq %llu %s", harness_cli(),
+	              h.config, rec(RECORDS + 1), h.data),
 	          2);
-	CHECK_STR_HAS(out, "record 21 is not in the stored checkpoint of 20 "
-	                   "records");
+	CHECK_STR_HAS(out, say("record %llu is not in the stored checkpoint of "
+	                       "%llu records",
+	                       rec(RECORDS + 1), rec(RECORDS)));
 
 	b = read_file(proof, &len);
 	CHECK_INT(keten_proof_bundle_check(&p, h.config, b, len, &err),
 	          KETEN_OK);
-	CHECK_INT(p.record.seq, 5);
+	CHECK_INT(p.record.seq, base + 5);
 	CHECK(memcmp(p.record.record_hash, receipts[5].record_hash, 32) == 0);
 	CHECK(memcmp(p.record.message_id, receipts[5].message_id, 16) == 0);
-	CHECK_INT(p.checkpoint.size, RECORDS);
+	CHECK_INT(p.checkpoint.size, base + RECORDS);
 	CHECK(strcmp(p.record.sender, "lt-almere") == 0);
 
 	/* Each altered part refused, with its sentence. */
-	x = alter_line(b, len, "\nindex 4\n", 1);
+	x = alter_line(b, len, say("\nindex %llu\n", rec(4)), 1);
 	CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
-	CHECK_STR_HAS(err.message, "does not lead from record 5 to the root");
+	CHECK_STR_HAS(
+	    err.message,
+	    say("does not lead from record %llu to the root", rec(5)));
 	free(x);
 	x = alter_line(b, len, "\nextra ", 200);
 	CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
-	CHECK_STR_HAS(err.message, "does not lead from record 5 to the root");
+	CHECK_STR_HAS(
+	    err.message,
+	    say("does not lead from record %llu to the root", rec(5)));
 	free(x);
 	x = alter_line(b, len, "\nindex ", 0);
-	x[strstr(x, "\nindex ") - x + 7] = '6';
-	CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
-	CHECK_STR_HAS(err.message, "the record is number 5 but the bundle's "
-	                           "index 6 stands for record 7");
+	{
+		/* The index's first digit made another: the sentence names
+		 * the record and the record the altered index stands for. */
+		char *d = strstr(x, "\nindex ") + 7;
+		unsigned long long idx;
+		*d = say("%llu", rec(4))[0] == '6' ? '7' : '6';
+		idx = strtoull(d, NULL, 10);
+		CHECK_INT(check_bundle(x, len, &err), KETEN_E_RECEIPT);
+		CHECK_STR_HAS(err.message,
+		              say("the record is number %llu but the bundle's "
+		                  "index %llu stands for record %llu",
+		                  rec(5), idx, idx + 1));
+	}
 	free(x);
 	x = resign(b, len, &xlen, true);
 	CHECK_INT(check_bundle(x, xlen, &err), KETEN_E_RECEIPT);
@@ -694,8 +767,9 @@ main(void)
 	free(x);
 	x = resign(b, len, &xlen, false);
 	CHECK_INT(check_bundle(x, xlen, &err), KETEN_E_RECEIPT);
-	CHECK_STR_HAS(err.message, "the checkpoint of 20 records is not "
-	                           "signed by the broker key");
+	CHECK_STR_HAS(err.message, say("the checkpoint of %llu records is not "
+	                               "signed by the broker key",
+	                               rec(RECORDS)));
 	{
 		FILE *f = fopen(bad, "wb");
 		CHECK(f != NULL && fwrite(x, 1, xlen, f) == xlen);
@@ -706,8 +780,9 @@ main(void)
 	              h.config, bad),
 	          1);
 	CHECK_STR_HAS(out, "FAILED: ");
-	CHECK_STR_HAS(out, "does not prove a record: the checkpoint of 20 "
-	                   "records is not signed by the broker key");
+	CHECK_STR_HAS(out, say("does not prove a record: the checkpoint of "
+	                       "%llu records is not signed by the broker key",
+	                       rec(RECORDS)));
 	free(b);
 
 	harness_cleanup(&h);

@@ -41,7 +41,7 @@ contains(const char *hay, size_t n, const char *needle)
 }
 
 static void
-round_trip(struct harness *h)
+round_trip(struct harness *h, uint64_t first)
 {
 	struct keten_client *almere = harness_client(h, "lt-almere");
 	struct keten_client *vt = harness_client(h, "vt-flevoland");
@@ -59,9 +59,10 @@ round_trip(struct harness *h)
 	CHECK_INT(keten_prepare_referral(&p, almere, &ref, &err), KETEN_OK);
 	keten_prepared_ids(case_id, msg_id, p);
 	CHECK_INT(keten_submit(&rc, almere, p, &err), KETEN_OK);
-	CHECK_INT(rc.seq, 1);
-	CHECK_INT(rc.proof.checkpoint.size, 1);
-	CHECK_INT(rc.proof.n_path, 0); /* the only leaf is the root */
+	CHECK_INT(rc.seq, first);
+	CHECK_INT(rc.proof.checkpoint.size, first);
+	/* The newest leaf's path: one hash per full subtree to its left. */
+	CHECK_INT(rc.proof.n_path, __builtin_popcountll(first - 1));
 	CHECK(memcmp(rc.message_id, msg_id, 16) == 0);
 	CHECK(memcmp(rc.proof.checkpoint.head_hash, rc.record_hash, 32) == 0);
 	/* The receipt is evidence on its own: anyone with the region
@@ -91,8 +92,8 @@ round_trip(struct harness *h)
 	CHECK(memcmp(rc2.record_hash, rc.record_hash, 32) == 0);
 	CHECK(memcmp(rc2.prev_hash, rc.prev_hash, 32) == 0);
 	CHECK(rc2.received_at_us == rc.received_at_us);
-	CHECK_INT(rc2.proof.checkpoint.size, 1);
-	CHECK_INT(harness_head(h, "lt-almere"), 1);
+	CHECK_INT(rc2.proof.checkpoint.size, first);
+	CHECK_INT(harness_head(h, "lt-almere"), first);
 	keten_prepared_free(&p);
 
 	/* Veilig Thuis sees it, verified and opened. */
@@ -102,7 +103,7 @@ round_trip(struct harness *h)
 	if (in->n == 1) {
 		const struct keten_message *m = &in->messages[0];
 		CHECK_INT(m->status, KETEN_OK);
-		CHECK_INT(m->seq, 1);
+		CHECK_INT(m->seq, first);
 		CHECK(strcmp(m->sender, "lt-almere") == 0);
 		CHECK(strcmp(m->recipient, "vt-flevoland") == 0);
 		CHECK(memcmp(m->case_id, case_id, 16) == 0);
@@ -129,15 +130,15 @@ round_trip(struct harness *h)
 	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
 	CHECK_INT(in->n, 1);
 	keten_inbox_free(&in);
-	CHECK_INT(keten_ack(&cursor, vt, 1, &err), KETEN_OK);
-	CHECK_INT(cursor, 1);
+	CHECK_INT(keten_ack(&cursor, vt, first, &err), KETEN_OK);
+	CHECK_INT(cursor, first);
 	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
 	CHECK_INT(in->n, 0);
-	CHECK_INT(in->cursor, 1);
+	CHECK_INT(in->cursor, first);
 	keten_inbox_free(&in);
 	/* Acknowledging again is harmless. */
-	CHECK_INT(keten_ack(&cursor, vt, 1, &err), KETEN_OK);
-	CHECK_INT(cursor, 1);
+	CHECK_INT(keten_ack(&cursor, vt, first, &err), KETEN_OK);
+	CHECK_INT(cursor, first);
 
 	keten_client_destroy(&almere);
 	keten_client_destroy(&vt);
@@ -201,7 +202,8 @@ main(void)
 
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&h);
-	round_trip(&h);
+	uint64_t first = harness_first_seq(&h); /* after the roster record */
+	round_trip(&h, first);
 	isolation(&h);
 	CHECK_INT(harness_stop(&h), 0);
 
@@ -219,13 +221,13 @@ main(void)
 
 	/* A restarted broker keeps the chain and the cursor. */
 	harness_start(&h);
-	CHECK_INT(harness_head(&h, "lt-almere"), 19);
+	CHECK_INT(harness_head(&h, "lt-almere"), first + 18);
 	struct keten_client *vt = harness_client(&h, "vt-flevoland");
 	struct keten_inbox *in;
 	struct keten_error err;
 	CHECK_INT(keten_fetch(&in, vt, 0, &err), KETEN_OK);
 	CHECK_INT(in->n, 0);
-	CHECK_INT(in->cursor, 19);
+	CHECK_INT(in->cursor, first + 18);
 	keten_inbox_free(&in);
 	keten_client_destroy(&vt);
 	CHECK_INT(harness_stop(&h), 0);

@@ -2,9 +2,10 @@
  * A broker that alters what it delivers: libketen must refuse each
  * delivered message its sender did not sign with KETEN_E_SENDER_SIG, even
  * though the broker signs the altered log and proves delivery into it.
- * A real ketend records five referrals; the test then plays the broker
- * (its keys, its port) and delivers them with four forged, re-chained,
- * in a checkpoint signed with the broker's key. A real ketend would now
+ * A real ketend records its roster and five referrals; the test then
+ * plays the broker (its keys, its port), serves the roster as recorded and
+ * delivers the referrals with four forged, re-chained, in a checkpoint
+ * signed with the broker's key. A real ketend would now
  * refuse to serve such a log (it verifies the chain at start), so the
  * forgery is made on the wire. Reads LMDB only while ketend is stopped.
  */
@@ -80,16 +81,20 @@ forge(size_t *len, const uint8_t *env, size_t env_len, enum forgery f)
 	return out;
 }
 
-enum { N = 5, LEVELS = 4 };
+/* N referrals after at most ROSTERS roster records: at most ALL. */
+enum { N = 5, ROSTERS = 3, ALL = N + ROSTERS, LEVELS = 4 };
 
-/* The log the false broker shows: records, their content, the tree's
- * complete subtrees and the signed checkpoint. */
+/* The log the false broker shows, by seq: records, their content, the
+ * tree's complete subtrees and the signed checkpoint; which seqs hold
+ * roster records, which referrals. */
 static struct {
-	uint8_t *rec[N + 1], *sealed[N + 1], *env[N + 1];
-	size_t rec_len[N + 1], sealed_len[N + 1], env_len[N + 1];
-	int64_t at_us[N + 1];
-	uint8_t hash[N + 1][32], prev[N + 1][32];
-	uint8_t node[LEVELS][N][32];
+	uint64_t n, roster[ROSTERS], msg[N];
+	size_t n_roster, n_msg;
+	uint8_t *rec[ALL + 1], *sealed[ALL + 1], *env[ALL + 1];
+	size_t rec_len[ALL + 1], sealed_len[ALL + 1], env_len[ALL + 1];
+	int64_t at_us[ALL + 1];
+	uint8_t hash[ALL + 1][32], prev[ALL + 1][32];
+	uint8_t node[LEVELS][ALL][32];
 	struct keten_checkpoint cp;
 } L;
 /* The forged log's checkpoint key, for the false broker's replies. */
@@ -99,7 +104,7 @@ static int
 keep_node(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
 {
 	(void)arg;
-	if (level < LEVELS && index < N)
+	if (level < LEVELS && index < ALL)
 		memcpy(L.node[level][index], hash, 32);
 	return 0;
 }
@@ -108,17 +113,18 @@ static int
 get_node(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 {
 	(void)arg;
-	if (level >= LEVELS || index >= N)
+	if (level >= LEVELS || index >= ALL)
 		return -1;
 	memcpy(out, L.node[level][index], 32);
 	return 0;
 }
 
-/* Reads the five records and their content from the stopped broker's
- * directory, forges records 1..4 as forgeries[seq - 1], chains them anew
- * and signs a checkpoint of them with the broker's key. */
+/* Reads the n records and the referrals' content from the stopped
+ * broker's directory, keeps the roster records as they are, forges the
+ * first four referrals as forgeries[i], chains them anew and signs a
+ * checkpoint of them with the broker's key. */
 static void
-forge_log(const struct harness *h, const struct keys *broker)
+forge_log(const struct harness *h, const struct keys *broker, uint64_t n)
 {
 	static const enum forgery forgeries[] = {
 	    FORGE_URGENCY, FORGE_SENDER, FORGE_STRANGER, FORGE_RESIGNED};
@@ -132,25 +138,47 @@ forge_log(const struct harness *h, const struct keys *broker)
 	lmdb_edit_begin(&e, h->data, LMDB_EDIT_READ_ONLY, 0, 0);
 	log = lmdb_edit_db(&e, LAYOUT_DB_LOG);
 	content = lmdb_edit_db(&e, LAYOUT_DB_CONTENT);
-	for (uint64_t seq = 1; seq <= N; seq++) {
+	CHECK(n <= ALL);
+	L.n = n <= ALL ? n : ALL;
+	for (uint64_t seq = 1; seq <= L.n; seq++) {
 		uint8_t key[LAYOUT_SEQ_KEY_LEN], leaf[32];
 		struct record r;
+		struct envelope env;
+		struct keten_error err;
 		MDB_val k = layout_seq_key(key, seq), v;
+		bool roster;
 
 		CHECK_INT(mdb_get(e.txn, log, &k, &v), 0);
 		CHECK_INT(chain_record_decode(&r, v.mv_data, v.mv_size), 0);
-		if (seq < N) {
-			L.env[seq] = forge(&L.env_len[seq], r.envelope,
-			                   r.envelope_len, forgeries[seq - 1]);
+		CHECK_INT(wire_envelope_decode(&env, r.envelope, r.envelope_len,
+		                               &err),
+		          KETEN_OK);
+		roster = env.type == KETEN_MSG_ROSTER;
+		wire_envelope_clear(&env);
+		if (roster && L.n_roster < ROSTERS) {
+			L.roster[L.n_roster++] = seq;
+		} else if (!roster && L.n_msg < N) {
+			L.msg[L.n_msg++] = seq;
+		} else {
+			CHECK(!"more records of a kind than the test made");
+			break;
+		}
+		if (!roster && L.n_msg < N) {
+			L.env[seq] =
+			    forge(&L.env_len[seq], r.envelope, r.envelope_len,
+			          forgeries[L.n_msg - 1]);
 		} else {
 			L.env[seq] = malloc(r.envelope_len);
 			memcpy(L.env[seq], r.envelope, r.envelope_len);
 			L.env_len[seq] = r.envelope_len;
 		}
-		CHECK_INT(mdb_get(e.txn, content, &k, &v), 0);
-		L.sealed[seq] = malloc(v.mv_size);
-		memcpy(L.sealed[seq], v.mv_data, v.mv_size);
-		L.sealed_len[seq] = v.mv_size;
+		/* A roster record has no sealed content. */
+		if (!roster) {
+			CHECK_INT(mdb_get(e.txn, content, &k, &v), 0);
+			L.sealed[seq] = malloc(v.mv_size);
+			memcpy(L.sealed[seq], v.mv_data, v.mv_size);
+			L.sealed_len[seq] = v.mv_size;
+		}
 		L.at_us[seq] = r.received_at_us;
 		memcpy(r.prev_hash, prev, 32);
 		memcpy(L.prev[seq], prev, 32);
@@ -165,26 +193,49 @@ forge_log(const struct harness *h, const struct keys *broker)
 		CHECK_INT(merkle_frontier_push(&f, leaf, keep_node, NULL), 0);
 	}
 	lmdb_edit_abort(&e);
+	CHECK(L.n_roster >= 1 && L.roster[0] == 1);
+	CHECK_INT(L.n_msg, N);
 	memset(&L.cp, 0, sizeof(L.cp));
-	L.cp.size = N;
+	L.cp.size = L.n;
 	memcpy(L.cp.head_hash, prev, 32);
 	merkle_frontier_root(&f, L.cp.root);
-	L.cp.signed_at_us = L.at_us[N];
+	L.cp.signed_at_us = L.at_us[L.n];
+	L.cp.roster_seq = L.n_roster ? L.roster[L.n_roster - 1] : 0;
 	note_checkpoint_sign(&L.cp, NOTE_ORIGIN "testregion", broker->sign_sk);
 	CHECK_INT(note_broker_key(&L_key, "testregion", broker->sign_pk), 0);
 }
 
-/* The false broker's answers (raw_broker): pings, fetches and acks from
- * L. */
+/* d: record seq of L as delivered, with its path (room in path). */
+static void
+deliver(struct delivered *d, uint8_t path[MERKLE_PATH_MAX][32], uint64_t seq)
+{
+	size_t np = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->seq = seq;
+	d->received_at_us = L.at_us[seq];
+	memcpy(d->record_hash, L.hash[seq], 32);
+	memcpy(d->prev_hash, L.prev[seq], 32);
+	d->envelope = L.env[seq];
+	d->envelope_len = L.env_len[seq];
+	d->sealed = L.sealed[seq];
+	d->sealed_len = L.sealed_len[seq];
+	CHECK_INT(merkle_path(path, &np, seq - 1, L.n, get_node, NULL), 0);
+	d->path = &path[0][0];
+	d->n_path = np;
+}
+
+/* The false broker's answers (raw_broker): pings, the roster as
+ * recorded, fetches of the referrals and acks, from L. */
 static void
 answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 {
 	(void)arg;
 	struct request req;
 	struct reply rep = {0};
-	struct delivered items[N];
+	struct delivered items[ALL];
 	struct keten_error err;
-	uint8_t paths[N][MERKLE_PATH_MAX][32];
+	uint8_t paths[ALL][MERKLE_PATH_MAX][32];
 	uint8_t *out = NULL;
 	size_t len = 0;
 
@@ -195,27 +246,24 @@ answer(void *arg, void *sock, zmq_msg_t *parts, int n)
 	if (req.kind == WIRE_REQ_PING) {
 		rep.kind = WIRE_REP_PING;
 		rep.ping.agency = "vt-flevoland";
-		rep.ping.head_seq = N;
+		rep.ping.head_seq = L.n;
+	} else if (req.kind == WIRE_REQ_ROSTER) {
+		rep.kind = WIRE_REP_ROSTER;
+		for (size_t i = 0; i < L.n_roster; i++)
+			if (L.roster[i] > req.after_seq) {
+				size_t j = rep.roster.n++;
+				deliver(&items[j], paths[j], L.roster[i]);
+			}
+		rep.roster.records = items;
+		rep.roster.has_cp = true;
+		rep.roster.cp = L.cp;
 	} else if (req.kind == WIRE_REQ_FETCH) {
 		rep.kind = WIRE_REP_FETCH;
-		for (uint64_t seq = req.fetch_after + 1; seq <= N; seq++) {
-			struct delivered *d = &items[rep.fetch.n++];
-			size_t np = 0;
-			memset(d, 0, sizeof(*d));
-			d->seq = seq;
-			d->received_at_us = L.at_us[seq];
-			memcpy(d->record_hash, L.hash[seq], 32);
-			memcpy(d->prev_hash, L.prev[seq], 32);
-			d->envelope = L.env[seq];
-			d->envelope_len = L.env_len[seq];
-			d->sealed = L.sealed[seq];
-			d->sealed_len = L.sealed_len[seq];
-			CHECK_INT(merkle_path(paths[seq - 1], &np, seq - 1, N,
-			                      get_node, NULL),
-			          0);
-			d->path = &paths[seq - 1][0][0];
-			d->n_path = np;
-		}
+		for (size_t i = 0; i < L.n_msg; i++)
+			if (L.msg[i] > req.fetch_after) {
+				size_t j = rep.fetch.n++;
+				deliver(&items[j], paths[j], L.msg[i]);
+			}
 		rep.fetch.items = items;
 		rep.fetch.cursor = req.fetch_after;
 		rep.fetch.has_cp = true;
@@ -252,6 +300,7 @@ main(void)
 	struct keys *lelystad = NULL, *broker = NULL;
 	struct raw_broker fake;
 	char broker_key[400];
+	uint64_t first;
 
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	CHECK_INT(keys_load(&lelystad, harness_key(&h, "lt-lelystad"), &err),
@@ -261,6 +310,7 @@ main(void)
 	lelystad_sk = lelystad->sign_sk;
 	snprintf(broker_key, sizeof(broker_key), "%s/broker.key", h.dir);
 	harness_start(&h);
+	first = harness_first_seq(&h); /* after the roster record */
 	almere = harness_client(&h, "lt-almere");
 	/* Four to alter, and a fifth the broker leaves as it was. */
 	for (int i = 0; i < 5; i++)
@@ -270,7 +320,7 @@ main(void)
 	CHECK_INT(harness_stop(&h), 0);
 
 	CHECK_INT(keys_load(&broker, broker_key, &err), KETEN_OK);
-	forge_log(&h, broker);
+	forge_log(&h, broker, first + 4);
 	raw_broker_start(&fake, &h, broker->curve_sk, answer, NULL);
 	vt = harness_client(&h, "vt-flevoland");
 	/* The broker proves every record is in the log it signed... */
@@ -281,7 +331,7 @@ main(void)
 
 		/* ...but only the sender's signature says what was sent. */
 		for (int i = 0; i < 4; i++) {
-			CHECK_INT(m[i].seq, i + 1);
+			CHECK_INT(m[i].seq, L.msg[i]);
 			CHECK_INT(m[i].status, KETEN_E_SENDER_SIG);
 			CHECK(m[i].content == NULL);
 		}

@@ -412,6 +412,40 @@ test_door(void)
 	CHECK(roster_find(r, "gi-flevoland", 110, NULL) != NULL);
 }
 
+/* A body must be exactly what packing its values gives (PROTOCOL.md
+ * 22.2): fields in order, no unknown field anywhere. The canonical one
+ * may be refused for its content, never as malformed. */
+static void
+test_canonical(void)
+{
+	static const uint8_t ok[] = {0x0a, 0x01, 'r',  0x10, 0x05,
+	                             0x1a, 0x02, 0x08, 0x05};
+	static const uint8_t reordered[] = {0x10, 0x05, 0x0a, 0x01, 'r',
+	                                    0x1a, 0x02, 0x08, 0x05};
+	static const uint8_t unknown[] = {0x0a, 0x01, 'r',  0x10, 0x05, 0x1a,
+	                                  0x02, 0x08, 0x05, 0x48, 0x01};
+	static const uint8_t unknown_inner[] = {
+	    0x0a, 0x01, 'r', 0x10, 0x05, 0x1a, 0x04, 0x08, 0x05, 0x48, 0x01};
+	static const uint8_t default_written[] = {0x0a, 0x01, 'r',  0x10, 0x00,
+	                                          0x1a, 0x02, 0x08, 0x05};
+	struct wire_roster wr;
+	struct keten_error err;
+
+	CHECK(wire_roster_decode(&wr, ok, sizeof(ok), &err) !=
+	      KETEN_E_MALFORMED);
+	wire_roster_clear(&wr);
+	CHECK_INT(wire_roster_decode(&wr, reordered, sizeof(reordered), &err),
+	          KETEN_E_MALFORMED);
+	CHECK_INT(wire_roster_decode(&wr, unknown, sizeof(unknown), &err),
+	          KETEN_E_MALFORMED);
+	CHECK_INT(
+	    wire_roster_decode(&wr, unknown_inner, sizeof(unknown_inner), &err),
+	    KETEN_E_MALFORMED);
+	CHECK_INT(wire_roster_decode(&wr, default_written,
+	                             sizeof(default_written), &err),
+	          KETEN_E_MALFORMED);
+}
+
 int
 main(void)
 {
@@ -439,6 +473,7 @@ main(void)
 	test_broker();
 	test_all_or_nothing();
 	test_door();
+	test_canonical();
 	roster_destroy(&r);
 	CHECK(r == NULL);
 	roster_destroy(&r);

@@ -18,11 +18,13 @@
 #include "envelope.h"
 #include "merkle.h"
 #include "note.h"
+#include "record.h"
+#include "roster.h"
 #include "text.h"
 #include "wire.h"
 
 #define EXP_PATH    VECTORS_DIR "/keten-v2.exp"
-#define MAX_VECTORS 40
+#define MAX_VECTORS 64
 
 /* The header of the .exp file: every input, precisely. */
 static const char exp_header[] =
@@ -121,6 +123,106 @@ static const char exp_header_2[] =
     "#   || checkpoint_note || cosignature_line.\n"
     "#\n";
 
+/* ...continued: the roster (docs/PROTOCOL.md 22). */
+static const char exp_header_3[] =
+    "# The roster (PROTOCOL.md 22). More keys:\n"
+    "#   vt_sign_pk: the Ed25519 public key from seed bytes 80 81 .. 9f\n"
+    "#     (vt-flevoland's signing key; inside roster1_body).\n"
+    "#   rotated_sign_pk: the Ed25519 public key from seed bytes 60 61\n"
+    "#     .. 7f (lt-almere's signing key after its rotation; listed as\n"
+    "#     key_in_force_4).\n"
+    "#   fill(v) = the 32 bytes v v .. v (v in hex), standing in for the\n"
+    "#     X25519 box and CURVE transport keys (the roster only stores\n"
+    "#     them).\n"
+    "#\n"
+    "# roster1_body: the protobuf Roster of the first roster record,\n"
+    "#   fields in number order:\n"
+    "#   region     = \"flevoland\"\n"
+    "#   prev_seq   = 0: omitted (the proto3 default)\n"
+    "#   changes[0] = RosterChange { action = 7 (ROSTER_ACTION_BROKER),\n"
+    "#     keys = RosterKeys { sign = broker_sign_pk,\n"
+    "#     transport = fill(11) } }\n"
+    "#   changes[1] = RosterChange { action = 1 (ROSTER_ACTION_JOIN),\n"
+    "#     agency = \"lt-almere\", kind = 1 (AGENCY_KIND_LOCAL_TEAM),\n"
+    "#     name = \"Lokaal team Almere\", keys = RosterKeys {\n"
+    "#     sign = agency_sign_pk, box = fill(21), transport = fill(22) } }\n"
+    "#   changes[2] = RosterChange { action = 1 (ROSTER_ACTION_JOIN),\n"
+    "#     agency = \"vt-flevoland\", kind = 2\n"
+    "#     (AGENCY_KIND_VEILIG_THUIS), name = \"Veilig Thuis Flevoland\",\n"
+    "#     keys = RosterKeys { sign = vt_sign_pk, box = fill(31),\n"
+    "#     transport = fill(32) } }\n"
+    "#   (every field not named is omitted, as proto3 omits a default:\n"
+    "#   the BROKER change's agency, kind, name, keys.box and rotation,\n"
+    "#   and every change's compromised_at_us and reason.)\n"
+    "# roster1_pae = \"KETEN-ENVELOPE-V1\\0\" || be32 version (1)\n"
+    "#   || be32 type (11, MESSAGE_TYPE_ROSTER) || be64 len(roster1_body)\n"
+    "#   || roster1_body.\n"
+    "# roster1_sig = Ed25519 signature of roster1_pae by the broker key.\n"
+    "# roster1_envelope = the protobuf Envelope: version 1, type 11,\n"
+    "#   signer \"broker\", body roster1_body, signature roster1_sig;\n"
+    "#   fields in number order.\n"
+    "#\n"
+    "# rotation_body: the protobuf Rotation of lt-almere's rotation\n"
+    "#   statement, fields in number order: region = \"flevoland\",\n"
+    "#   agency = \"lt-almere\", keys = RosterKeys { sign =\n"
+    "#   rotated_sign_pk, box = fill(41), transport = fill(42) },\n"
+    "#   made_at_us = 1700000000650000; none omitted.\n"
+    "# rotation_sig = Ed25519 signature by the agency key (lt-almere's\n"
+    "#   OLD key) of \"KETEN-ENVELOPE-V1\\0\" || be32 1 || be32 type (12,\n"
+    "#   MESSAGE_TYPE_ROTATION) || be64 len(rotation_body)\n"
+    "#   || rotation_body.\n"
+    "# rotation = the protobuf Envelope: version 1, type 12, signer\n"
+    "#   \"lt-almere\", body rotation_body, signature rotation_sig.\n"
+    "#\n";
+/* ...continued. */
+static const char exp_header_4[] =
+    "# roster2_body: the protobuf Roster of the roster record at seq 3,\n"
+    "#   fields in number order: region = \"flevoland\", prev_seq = 1,\n"
+    "#   changes[0] = RosterChange { action = 2 (ROSTER_ACTION_ROTATE),\n"
+    "#   agency = \"lt-almere\", keys = the RosterKeys of rotation_body,\n"
+    "#   rotation = rotation } (kind, name, compromised_at_us and reason\n"
+    "#   omitted).\n"
+    "# roster2_sig = Ed25519 signature by the broker key of\n"
+    "#   \"KETEN-ENVELOPE-V1\\0\" || be32 1 || be32 11\n"
+    "#   || be64 len(roster2_body) || roster2_body.\n"
+    "# roster2_envelope = the protobuf Envelope: version 1, type 11,\n"
+    "#   signer \"broker\", body roster2_body, signature roster2_sig.\n"
+    "#\n"
+    "# key_in_force_2 = lt-almere's signing key in the roster state at\n"
+    "#   seq 2 (roster record 1 applied): agency_sign_pk, with which\n"
+    "#   envelope verifies as record 2 (and still at seq 3).\n"
+    "# key_in_force_4 = its signing key in the state at seq 4 (roster\n"
+    "#   records 1 and 3 applied): rotated_sign_pk.\n"
+    "#\n"
+    "# The log of region flevoland these make (\"rlog\"), stored as\n"
+    "#   record1 above, be64 seq || prev_hash || be64 received_at_us\n"
+    "#   || envelope bytes:\n"
+    "#   seq 1: prev_hash genesis, received_at_us 1700000000100000,\n"
+    "#     roster1_envelope;\n"
+    "#   seq 2: prev_hash rlog_hash_1, 1700000000500000, envelope\n"
+    "#     (lt-almere's referral above);\n"
+    "#   seq 3: prev_hash rlog_hash_2, 1700000000700000,\n"
+    "#     roster2_envelope.\n"
+    "# rlog_hash_1, rlog_hash_2, rlog_hash_3 = BLAKE2b-256(\n"
+    "#   \"KETEN-RECORD-V1\\0\" || record) of each.\n"
+    "# rlog_root_3 = the Merkle tree head over them (leaf i - 1 =\n"
+    "#   SHA-256(00 || rlog_hash_i)).\n"
+    "# rlog_proof_1_of_3, rlog_proof_3_of_3 = the inclusion proofs of\n"
+    "#   the roster records, seq 1 (leaf 0) and seq 3 (leaf 2), in that\n"
+    "#   tree of 3: hashes concatenated, leaf first.\n"
+    "# rlog_checkpoint_text = the checkpoint note's text for size 3,\n"
+    "#   root rlog_root_3, head rlog_hash_3, access_size 0, access_head\n"
+    "#   bytes 60 61 .. 7f (a stand-in), time 1700000000700000, roster 3:\n"
+    "#   seven lines, the last \"roster 3\".\n"
+    "# rlog_checkpoint_sig, rlog_checkpoint_note = as checkpoint_sig and\n"
+    "#   checkpoint_note, by the broker key (in force at size 3).\n"
+    "#\n";
+
+/* The header, in the pieces above. */
+static const char *const exp_headers[] = {exp_header, exp_header_2,
+                                          exp_header_3, exp_header_4};
+#define N_HEADERS (sizeof(exp_headers) / sizeof(exp_headers[0]))
+
 struct vector {
 	const char *name;
 	char *hex;
@@ -159,6 +261,37 @@ lookup(const char *name)
 	return "";
 }
 
+/*
+ * Signs the checkpoint cp (size, head, root, time and roster set by the
+ * caller; access_size 0 and access_head 60 61 .. 7f, a stand-in, set
+ * here) with the broker key sk, whose note key is k, and adds its text,
+ * signature and note under names[0..2]. Leaves the note in note
+ * (NOTE_MAX bytes) and its text's length in *text_len; returns the
+ * note's length.
+ */
+static size_t
+add_checkpoint(const char *const names[3], struct keten_checkpoint *cp,
+               const struct note_key *k, const uint8_t sk[64], char *note,
+               size_t *text_len)
+{
+	size_t note_len;
+
+	cp->access_size = 0;
+	seq_bytes(cp->access_head, 32, 0x60);
+	note_checkpoint_sign(cp, k->name, sk);
+	*text_len = note_checkpoint_body(note, NOTE_MAX, k->name, cp);
+	add(names[0], (const uint8_t *)note, *text_len);
+	add(names[1], cp->signature, 64);
+	/* The vectors are only worth having if they verify. */
+	CHECK_INT(crypto_sign_verify_detached(
+	              cp->signature, (const uint8_t *)note, *text_len, k->pk),
+	          0);
+	CHECK_INT(note_checkpoint_verify(cp, k), 0);
+	note_len = note_checkpoint_format(note, NOTE_MAX, k, cp);
+	add(names[2], (const uint8_t *)note, note_len);
+	return note_len;
+}
+
 /* merkle_path's view of a tree of two leaves, (level 0, index i). */
 static int
 get_leaf(void *arg, unsigned level, uint64_t index, uint8_t out[32])
@@ -171,26 +304,31 @@ get_leaf(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 	return 0;
 }
 
-/* The complete subtrees of the seven-leaf tree, by (level, index). */
-static uint8_t tree7[3][7][32];
+/* The complete subtrees of a tree of at most seven leaves, by (level,
+ * index): arg of subtree_put and subtree_get. */
+typedef uint8_t subtrees[3][7][32];
+
+static subtrees tree7;
 
 static int
-tree7_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
+subtree_put(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
 {
-	(void)arg;
+	uint8_t(*t)[7][32] = arg;
+
 	if (level > 2 || index >= (7u >> level))
 		return -1;
-	memcpy(tree7[level][index], hash, 32);
+	memcpy(t[level][index], hash, 32);
 	return 0;
 }
 
 static int
-tree7_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
+subtree_get(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 {
-	(void)arg;
+	uint8_t(*t)[7][32] = arg;
+
 	if (level > 2 || index >= (7u >> level))
 		return -1;
-	memcpy(out, tree7[level][index], 32);
+	memcpy(out, t[level][index], 32);
 	return 0;
 }
 
@@ -212,7 +350,8 @@ compute_consistency(void)
 	for (uint8_t i = 1; i <= 7; i++) {
 		memset(t, i, 32);
 		merkle_leaf(leaf, t);
-		CHECK_INT(merkle_frontier_push(&f, leaf, tree7_put, NULL), 0);
+		CHECK_INT(merkle_frontier_push(&f, leaf, subtree_put, tree7),
+		          0);
 		if (i == 3 || i == 4 || i == 7) {
 			merkle_frontier_root(&f, roots[k]);
 			add(root_name[k], roots[k], 32);
@@ -221,9 +360,9 @@ compute_consistency(void)
 	}
 	for (int j = 0; j < 2; j++) {
 		uint64_t m = j == 0 ? 3 : 4;
-		CHECK_INT(
-		    merkle_consistency(proof, &n_proof, m, 7, tree7_get, NULL),
-		    0);
+		CHECK_INT(merkle_consistency(proof, &n_proof, m, 7, subtree_get,
+		                             tree7),
+		          0);
 		add(proof_name[j], &proof[0][0], 32 * n_proof);
 		CHECK_INT(merkle_consistency_verify(m, 7, roots[j], roots[2],
 		                                    (const uint8_t(*)[32])proof,
@@ -232,10 +371,283 @@ compute_consistency(void)
 	}
 }
 
+/* What the roster's vectors take from the earlier ones. */
+struct earlier {
+	const uint8_t *apk, *ask, *bpk, *bsk; /* agency and broker keys */
+	const uint8_t *genesis;
+	const uint8_t *env; /* lt-almere's referral, `envelope` */
+	size_t env_len;
+};
+
+/* A key set: sign, box = 32 bytes of value v, transport = of v + 1. */
+static void
+keys_set(struct roster_keys *k, const uint8_t sign[32], uint8_t v)
+{
+	memcpy(k->sign, sign, 32);
+	memset(k->box, v, 32);
+	memset(k->transport, v + 1, 32);
+}
+
+static void
+join_set(struct roster_change *c, const char *id, enum keten_kind kind,
+         const char *name, const uint8_t sign[32], uint8_t v)
+{
+	memset(c, 0, sizeof(*c));
+	c->action = ROSTER_JOIN;
+	snprintf(c->agency, sizeof(c->agency), "%s", id);
+	c->kind = kind;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	keys_set(&c->keys, sign, v);
+}
+
+/* The roster_record_encode signer: Ed25519 by the secret key arg. */
+static int
+sign_sk(void *arg, uint8_t sig[64], const uint8_t *msg, size_t mlen)
+{
+	return crypto_sign_detached(sig, NULL, msg, mlen, arg) == 0
+	           ? KETEN_OK
+	           : KETEN_E_INTERNAL;
+}
+
+/* Adds the statement env's body, its PAE if pae_name, its signature and
+ * env itself under names[0..3] (names[1] NULL: no PAE), checking that
+ * the signature is pk's over the PAE. */
+static int
+add_statement(const char *const names[4], const uint8_t *env, size_t len,
+              const uint8_t pk[32])
+{
+	struct envelope e;
+	struct keten_error err;
+	uint8_t *pae;
+	size_t n;
+
+	if (wire_envelope_decode(&e, env, len, &err) != KETEN_OK)
+		return -1;
+	n = envelope_pae_len(e.body_len);
+	if ((pae = malloc(n)) == NULL)
+		abort();
+	envelope_pae(pae, e.version, e.type, e.body, e.body_len);
+	add(names[0], e.body, e.body_len);
+	if (names[1] != NULL)
+		add(names[1], pae, n);
+	add(names[2], e.signature, 64);
+	add(names[3], env, len);
+	CHECK_INT(crypto_sign_verify_detached(e.signature, pae, n, pk), 0);
+	free(pae);
+	wire_envelope_clear(&e);
+	return 0;
+}
+
+/* Applies a roster record, saying why if it is refused. */
+static void
+apply_ok(struct roster *r, uint64_t seq, int64_t at, const uint8_t *env,
+         size_t len)
+{
+	struct keten_error err;
+	int rc = roster_apply(r, seq, at, env, len, &err);
+
+	if (rc != KETEN_OK)
+		fprintf(stderr, "roster_apply %llu: %s\n",
+		        (unsigned long long)seq, err.message);
+	CHECK_INT(rc, KETEN_OK);
+}
+
+/* lt-almere's signing key in the roster state at seq, added as name. */
+static const uint8_t *
+add_key_in_force(const char *name, const struct roster *r, uint64_t seq)
+{
+	struct keten_error err;
+	const struct agency *a = roster_find(r, "lt-almere", seq, &err);
+
+	CHECK(a != NULL);
+	if (a == NULL)
+		return NULL;
+	add(name, a->sign_pk, 32);
+	return a->sign_pk;
+}
+
+/*
+ * The log the roster makes: roster1 (seq 1), lt-almere's referral
+ * (seq 2, its old key), roster2 (seq 3): its record hashes, tree head,
+ * the roster records' inclusion proofs and the checkpoint of size 3
+ * with its roster line, checked against the roster r.
+ */
+static void
+compute_roster_log(const struct earlier *in, const struct roster *r,
+                   const uint8_t *const env[3], const size_t len[3])
+{
+	static const char *const hash_names[3] = {"rlog_hash_1", "rlog_hash_2",
+	                                          "rlog_hash_3"};
+	static const char *const cp_names[3] = {"rlog_checkpoint_text",
+	                                        "rlog_checkpoint_sig",
+	                                        "rlog_checkpoint_note"};
+	static const int64_t at[3] = {1700000000100000LL, 1700000000500000LL,
+	                              1700000000700000LL};
+	static subtrees store;
+	uint8_t hash[3][32], leaf[32], root[32], path[2][MERKLE_PATH_MAX][32];
+	size_t n_path[2], note_len, text_len;
+	struct merkle_frontier f;
+	struct keten_checkpoint cp, back;
+	struct note_key bkey;
+	struct keten_error err;
+	char note[NOTE_MAX];
+
+	merkle_frontier_init(&f);
+	for (int i = 0; i < 3; i++) {
+		struct record rec = {.seq = (uint64_t)i + 1,
+		                     .received_at_us = at[i],
+		                     .envelope = env[i],
+		                     .envelope_len = len[i]};
+		memcpy(rec.prev_hash, i == 0 ? in->genesis : hash[i - 1], 32);
+		chain_record_hash_of(hash[i], &rec);
+		add(hash_names[i], hash[i], 32);
+		merkle_leaf(leaf, hash[i]);
+		CHECK_INT(merkle_frontier_push(&f, leaf, subtree_put, store),
+		          0);
+	}
+	merkle_frontier_root(&f, root);
+	add("rlog_root_3", root, 32);
+	CHECK_INT(merkle_path(path[0], &n_path[0], 0, 3, subtree_get, store),
+	          0);
+	add("rlog_proof_1_of_3", &path[0][0][0], 32 * n_path[0]);
+	CHECK_INT(merkle_path(path[1], &n_path[1], 2, 3, subtree_get, store),
+	          0);
+	add("rlog_proof_3_of_3", &path[1][0][0], 32 * n_path[1]);
+
+	/* Signed by the broker key in force at size 3, roster 3. */
+	CHECK_INT(note_broker_key(&bkey, "flevoland", in->bpk), 0);
+	CHECK(memcmp(roster_broker_key_for_size(r, 3), in->bpk, 32) == 0);
+	memset(&cp, 0, sizeof(cp));
+	cp.size = 3;
+	memcpy(cp.head_hash, hash[2], 32);
+	memcpy(cp.root, root, 32);
+	cp.signed_at_us = at[2];
+	cp.roster_seq = roster_last_seq(r);
+	CHECK_INT(cp.roster_seq, 3);
+	note_len =
+	    add_checkpoint(cp_names, &cp, &bkey, in->bsk, note, &text_len);
+	/* A reader gets the roster line back, and the roster records'
+	 * proofs hold in that checkpoint. */
+	CHECK_INT(note_checkpoint_parse(&back, note, note_len, &bkey, &err),
+	          KETEN_OK);
+	CHECK_INT(back.roster_seq, 3);
+	CHECK(note_checkpoint_same(&back, &cp));
+	CHECK_INT(chain_inclusion_verify(1, hash[0], &cp,
+	                                 (const uint8_t(*)[32])path[0],
+	                                 n_path[0]),
+	          0);
+	CHECK_INT(chain_inclusion_verify(3, hash[2], &cp,
+	                                 (const uint8_t(*)[32])path[1],
+	                                 n_path[1]),
+	          0);
+}
+
+/*
+ * The roster's vectors: the first roster record (the broker's key,
+ * lt-almere and vt-flevoland join), lt-almere's rotation statement, the
+ * roster record at seq 3 that rotates its keys, the key in force before
+ * and after it, and the log those make.
+ */
+static int
+compute_roster(const struct earlier *in)
+{
+	static const char *const r1_names[4] = {
+	    "roster1_body", "roster1_pae", "roster1_sig", "roster1_envelope"};
+	static const char *const rot_names[4] = {"rotation_body", NULL,
+	                                         "rotation_sig", "rotation"};
+	static const char *const r2_names[4] = {
+	    "roster2_body", NULL, "roster2_sig", "roster2_envelope"};
+	uint8_t seed[32], vpk[32], npk[32], sk[64];
+	struct roster_change c[3];
+	struct roster_keys nk;
+	struct roster *r = NULL;
+	struct record_roster rr;
+	struct keten_error err;
+	uint8_t *env1 = NULL, *rot = NULL, *env2 = NULL;
+	size_t len1 = 0, rot_len = 0, len2 = 0;
+	const uint8_t *k;
+	int rc = -1;
+
+	seq_bytes(seed, 32, 0x80);
+	if (crypto_sign_seed_keypair(vpk, sk, seed) != 0)
+		return -1;
+	seq_bytes(seed, 32, 0x60);
+	if (crypto_sign_seed_keypair(npk, sk, seed) != 0)
+		return -1;
+	sodium_memzero(sk, sizeof(sk));
+
+	memset(&c[0], 0, sizeof(c[0]));
+	c[0].action = ROSTER_BROKER;
+	memcpy(c[0].keys.sign, in->bpk, 32);
+	memset(c[0].keys.transport, 0x11, 32);
+	join_set(&c[1], "lt-almere", KETEN_KIND_LOCAL_TEAM,
+	         "Lokaal team Almere", in->apk, 0x21);
+	join_set(&c[2], "vt-flevoland", KETEN_KIND_VEILIG_THUIS,
+	         "Veilig Thuis Flevoland", vpk, 0x31);
+	if (roster_record_encode(&env1, &len1, "flevoland", 0, c, 3, sign_sk,
+	                         (void *)(uintptr_t)in->bsk,
+	                         &err) != KETEN_OK ||
+	    add_statement(r1_names, env1, len1, in->bpk) != 0 ||
+	    roster_new(&r, "flevoland", &err) != KETEN_OK)
+		goto done;
+	apply_ok(r, 1, 1700000000100000LL, env1, len1);
+
+	keys_set(&nk, npk, 0x41);
+	if (roster_rotation_sign(&rot, &rot_len, "flevoland", "lt-almere",
+	                         in->ask, &nk, 1700000000650000LL,
+	                         &err) != KETEN_OK ||
+	    add_statement(rot_names, rot, rot_len, in->apk) != 0)
+		goto done;
+
+	memset(&c[0], 0, sizeof(c[0]));
+	c[0].action = ROSTER_ROTATE;
+	strcpy(c[0].agency, "lt-almere");
+	c[0].keys = nk;
+	c[0].rotation = rot;
+	c[0].rotation_len = rot_len;
+	if (roster_record_encode(&env2, &len2, "flevoland", 1, c, 1, sign_sk,
+	                         (void *)(uintptr_t)in->bsk,
+	                         &err) != KETEN_OK ||
+	    add_statement(r2_names, env2, len2, in->bpk) != 0)
+		goto done;
+	apply_ok(r, 3, 1700000000700000LL, env2, len2);
+
+	/* The old key until the rotation record, counted from seq 4. */
+	k = add_key_in_force("key_in_force_2", r, 2);
+	CHECK(k != NULL && memcmp(k, in->apk, 32) == 0);
+	{
+		const struct agency *a = roster_find(r, "lt-almere", 3, &err);
+		CHECK(a != NULL && memcmp(a->sign_pk, in->apk, 32) == 0);
+	}
+	k = add_key_in_force("key_in_force_4", r, 4);
+	CHECK(k != NULL && memcmp(k, npk, 32) == 0);
+	/* lt-almere's referral verifies as record 2, not as record 4. */
+	rr = roster_record_roster(r);
+	CHECK_INT(record_verify(&rr, 2, in->env, in->env_len), RECORD_SIG_GOOD);
+	CHECK_INT(record_verify(&rr, 4, in->env, in->env_len), RECORD_SIG_BAD);
+
+	{
+		const uint8_t *env[3] = {env1, in->env, env2};
+		const size_t len[3] = {len1, in->env_len, len2};
+		compute_roster_log(in, r, env, len);
+	}
+	rc = 0;
+done:
+	if (rc != 0)
+		fprintf(stderr, "the roster vectors: %s\n", err.message);
+	roster_destroy(&r);
+	free(env1);
+	free(rot);
+	free(env2);
+	return rc;
+}
+
 /* Computes every vector from the fixed inputs the header describes. */
 static int
 compute(void)
 {
+	static const char *const checkpoint_names[3] = {
+	    "checkpoint_text", "checkpoint_sig", "checkpoint_note"};
 	static const char sealed_text[] =
 	    "keten test vector: sealed content v1.\n";
 	uint8_t seed[32], apk[32], ask[64], bpk[32], bsk[64];
@@ -374,20 +786,9 @@ compute(void)
 	cp.size = 2;
 	memcpy(cp.head_hash, h2, 32);
 	memcpy(cp.root, root2, 32);
-	cp.access_size = 0;
-	seq_bytes(cp.access_head, 32, 0x60);
 	cp.signed_at_us = 1700000000600000LL;
-	note_checkpoint_sign(&cp, bkey.name, bsk);
-	text_len = note_checkpoint_body(note, sizeof(note), bkey.name, &cp);
-	add("checkpoint_text", (const uint8_t *)note, text_len);
-	add("checkpoint_sig", cp.signature, 64);
-	/* The vectors are only worth having if they verify. */
-	CHECK_INT(crypto_sign_verify_detached(
-	              cp.signature, (const uint8_t *)note, text_len, bpk),
-	          0);
-	CHECK_INT(note_checkpoint_verify(&cp, &bkey), 0);
-	note_len = note_checkpoint_format(note, sizeof(note), &bkey, &cp);
-	add("checkpoint_note", (const uint8_t *)note, note_len);
+	note_len =
+	    add_checkpoint(checkpoint_names, &cp, &bkey, bsk, note, &text_len);
 	CHECK_INT(chain_inclusion_verify(1, h1, &cp, (const uint8_t(*)[32])path,
 	                                 n_path),
 	          0);
@@ -439,6 +840,18 @@ compute(void)
 	}
 	sodium_memzero(wsk, sizeof(wsk));
 
+	{
+		struct earlier in = {.apk = apk,
+		                     .ask = ask,
+		                     .bpk = bpk,
+		                     .bsk = bsk,
+		                     .genesis = genesis,
+		                     .env = env,
+		                     .env_len = env_len};
+		if (compute_roster(&in) != 0)
+			return -1;
+	}
+
 	sodium_memzero(ask, sizeof(ask));
 	sodium_memzero(bsk, sizeof(bsk));
 	free(body);
@@ -457,8 +870,8 @@ write_exp(void)
 		perror(EXP_PATH);
 		return -1;
 	}
-	fputs(exp_header, f);
-	fputs(exp_header_2, f);
+	for (size_t i = 0; i < N_HEADERS; i++)
+		fputs(exp_headers[i], f);
 	for (int i = 0; i < ncomputed; i++)
 		fprintf(f, "%s %s\n", computed[i].name, computed[i].hex);
 	return fclose(f) == 0 ? 0 : -1;
@@ -473,10 +886,13 @@ compare_exp(void)
 	size_t cap = 0;
 	ssize_t n;
 	int seen[MAX_VECTORS] = {0}, lineno = 0, header_ok = 1, found, same;
-	char header[sizeof(exp_header) + sizeof(exp_header_2)];
+	char header[sizeof(exp_header) + sizeof(exp_header_2) +
+	            sizeof(exp_header_3) + sizeof(exp_header_4)];
 	const char *h = header;
 
-	snprintf(header, sizeof(header), "%s%s", exp_header, exp_header_2);
+	header[0] = '\0';
+	for (size_t i = 0; i < N_HEADERS; i++)
+		strcat(header, exp_headers[i]);
 	CHECK(f != NULL);
 	if (f == NULL) {
 		fprintf(stderr,
