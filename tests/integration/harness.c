@@ -298,19 +298,12 @@ harness_start(struct harness *h)
 		int status;
 		if (keten_ping(c, &head, &err) == KETEN_OK) {
 			keten_client_destroy(&c);
-			h->first_seq = head + 1;
 			return;
 		}
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid)
 			die("ketend exited at start; see", h->log);
 	}
 	die("ketend did not answer; see", h->log);
-}
-
-uint64_t
-harness_first_seq(const struct harness *h)
-{
-	return h->first_seq;
 }
 
 int

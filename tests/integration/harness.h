@@ -25,7 +25,6 @@ struct harness {
 	char ids[H_MAX_AGENCIES][KETEN_ID_MAX + 1];
 	char keys[H_MAX_AGENCIES][400];
 	struct keten_client *clients[H_MAX_AGENCIES]; /* harness_agency's */
-	uint64_t first_seq; /* see harness_first_seq */
 };
 
 /* The Flevoland demo region: "id:kind" pairs. */
@@ -41,10 +40,6 @@ void harness_region(struct harness *h, const char *const *agencies, size_t n,
 void harness_twin(struct harness *twin, const struct harness *h);
 /* Starts ketend and waits until it answers; exits the test on failure. */
 void harness_start(struct harness *h);
-/* The seq the next record gets as harness_start left the log: the first
- * after the roster records ketend wrote at that start (on a fresh data
- * directory, the first agency message's). Read from the broker's head. */
-uint64_t harness_first_seq(const struct harness *h);
 /* Starts ketend expecting it to refuse to (its log says why): its exit
  * status, or -1 if it was still running after 10 s (then it is killed). */
 int harness_start_refused(struct harness *h);
