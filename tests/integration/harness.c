@@ -223,6 +223,27 @@ harness_audit_verify(const struct harness *h, char *out, size_t cap)
 	return WEXITSTATUS(st);
 }
 
+uint64_t
+harness_first_seq(const struct harness *h)
+{
+	struct keten_audit a;
+	struct keten_audit_roster r;
+	struct keten_error err;
+	uint64_t next = 1;
+
+	if (keten_audit_verify_roster(&a, &r, h->config, h->data, NULL, &err) !=
+	    KETEN_OK)
+		die("audit", err.message);
+	/* The changes come in seq order, several to a roster record. */
+	for (size_t i = 0; i < r.n_changes; i++)
+		if (r.changes[i].seq == next)
+			next++;
+	keten_audit_roster_free(&r);
+	if (next == 1)
+		die("audit", "the log does not open with a roster record");
+	return next;
+}
+
 void
 harness_copy_file(const char *src, const char *dst)
 {

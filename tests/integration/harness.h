@@ -59,6 +59,11 @@ const char *harness_cli(void);
 /* `keten audit verify` of h's data directory: its exit status (128 + n
  * for a signal, -1 if it could not run) and its output in out. */
 int harness_audit_verify(const struct harness *h, char *out, size_t cap);
+/* The seq after the roster records that open h's log (PROTOCOL.md 22: a
+ * fresh region's record 1 is its roster record), read from the log by an
+ * audit, the broker running or not: where the agencies' records begin.
+ * Exits the test if the log does not verify or open with a roster record. */
+uint64_t harness_first_seq(const struct harness *h);
 /* The whole file src copied to dst (made 0600). */
 void harness_copy_file(const char *src, const char *dst);
 /* A connected client for agency id; exits the test on failure. */

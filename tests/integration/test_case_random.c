@@ -1052,6 +1052,8 @@ main(void)
 	}
 	harness_region(&H, REGION, N_AG, NULL);
 	harness_start(&H);
+	/* The log opens with the roster record(s): the model's count too. */
+	head = harness_first_seq(&H) - 1;
 	for (size_t i = 0; i < N_AG; i++)
 		cl[i] = harness_client(&H, names[i]);
 

@@ -268,11 +268,15 @@ ack_refused(struct harness *h, const char *old, const char *vt)
 	urk = refer(h, "lt-urk", "MARKER-urk-2");
 	after = refer(h, "lt-almere", "MARKER-almere-2");
 	CHECK_INT(keten_fetch(&in, c, 0, &err), KETEN_OK);
+	/* Only the messages the inbox holds are read: a count that is
+	 * already wrong must not make the test read past them. */
 	CHECK_INT(in->n, 2);
-	CHECK_INT(in->messages[0].seq, urk);
-	CHECK_INT(in->messages[0].status, KETEN_E_SENDER_SIG);
-	CHECK(!in->messages[0].forged); /* unknown: perhaps new */
-	CHECK_INT(in->messages[1].status, KETEN_OK);
+	if (in->n == 2) {
+		CHECK_INT(in->messages[0].seq, urk);
+		CHECK_INT(in->messages[0].status, KETEN_E_SENDER_SIG);
+		CHECK(!in->messages[0].forged); /* unknown: perhaps new */
+		CHECK_INT(in->messages[1].status, KETEN_OK);
+	}
 	CHECK_INT(keten_inbox_ack_limit(in), 0);
 	CHECK_INT(keten_ack(&cursor, c, after, &err), KETEN_E_USAGE);
 	CHECK_STR_HAS(err.message, "could not verify");
@@ -300,7 +304,8 @@ ack_refused(struct harness *h, const char *old, const char *vt)
 	CHECK_INT(keten_client_refresh(c, &err), KETEN_OK);
 	CHECK_INT(keten_fetch(&in, c, 0, &err), KETEN_OK);
 	CHECK_INT(in->n, 2);
-	CHECK_INT(in->messages[0].status, KETEN_OK);
+	if (in->n == 2)
+		CHECK_INT(in->messages[0].status, KETEN_OK);
 	CHECK_INT(keten_inbox_ack_limit(in), after);
 	keten_inbox_free(&in);
 	CHECK_INT(keten_ack(&cursor, c, after, &err), KETEN_OK);

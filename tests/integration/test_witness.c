@@ -25,6 +25,11 @@
 #define W2 "audit-inspectie.example/witness"
 
 static char w1_key[400], w2_key[400], rogue_key[400];
+/* The log's size after the first five referrals (they follow the roster
+ * record), and the start of a checkpoint note of that size. */
+static uint64_t size1;
+static char note1[64];
+static size_t note1_len;
 
 static void
 make_witness(char *path, const struct harness *h, const char *file,
@@ -160,8 +165,8 @@ cli_witness(const struct harness *h, const char *key, char *out, size_t n)
 }
 
 /* W2's stored entry says it cosigned more records than it did (its size
- * line 5 made 9): the entry no longer verifies, so it must not hold the
- * witness back; a fresh cosignature of the 5 records replaces it. Stops
+ * line size1 made 9): the entry no longer verifies, so it must not hold the
+ * witness back; a fresh cosignature of the size1 records replaces it. Stops
  * the broker. */
 static void
 damaged_entry_replaced(struct harness *h)
@@ -177,10 +182,10 @@ damaged_entry_replaced(struct harness *h)
 	lmdb_edit_begin(&e, h->data, 0, 0, 0);
 	db = lmdb_edit_db(&e, LAYOUT_DB_WITNESS);
 	CHECK_INT(mdb_get(e.txn, db, &k, &v), 0);
-	CHECK(v.mv_size < sizeof(note) && v.mv_size > 19);
+	CHECK(v.mv_size < sizeof(note) && v.mv_size > note1_len);
 	memcpy(note, v.mv_data, v.mv_size);
-	CHECK(memcmp(note, "keten/testregion\n5\n", 19) == 0);
-	note[17] = '9';
+	CHECK(memcmp(note, note1, note1_len) == 0);
+	note[note1_len - 2] = '9'; /* size1 is one digit, below 9 */
 	v.mv_data = note;
 	CHECK_INT(mdb_put(e.txn, db, &k, &v, 0), 0);
 	lmdb_edit_commit(&e);
@@ -190,7 +195,7 @@ damaged_entry_replaced(struct harness *h)
 	snprintf(fresh, sizeof(fresh), "%s/w2-fresh.checkpoint", h->dir);
 	CHECK_INT(keten_witness_cosign(&wr, h->config, w2_key, fresh, &err),
 	          KETEN_OK);
-	CHECK(wr.size == 5 && wr.stored == 5);
+	CHECK(wr.size == size1 && wr.stored == size1);
 	CHECK(harness_stop(h) == 0);
 }
 
@@ -220,6 +225,11 @@ main(void)
 	make_witness(rogue_key, &h, "rogue.key", W1, NULL);
 	harness_start(&h);
 	harness_fill(&h, 5, "witness");
+	size1 = harness_first_seq(&h) - 1 + 5;
+	CHECK(size1 < 9);
+	note1_len =
+	    (size_t)snprintf(note1, sizeof(note1), "keten/testregion\n%llu\n",
+	                     (unsigned long long)size1);
 
 	/* A state path too long for the system is refused, not cut short
 	 * to another file's name. */
@@ -237,13 +247,13 @@ main(void)
 		free(lng);
 	}
 
-	/* Two witnesses cosign the checkpoint of 5 records. */
+	/* Two witnesses cosign the checkpoint of the 5 referrals. */
 	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
 	      KETEN_OK);
-	CHECK(wr.previous == 0 && wr.size == 5 && wr.stored == 5);
+	CHECK(wr.previous == 0 && wr.size == size1 && wr.stored == size1);
 	CHECK(keten_witness_cosign(&wr, h.config, w2_key, NULL, &err) ==
 	      KETEN_OK);
-	CHECK(wr.size == 5 && wr.stored == 5);
+	CHECK(wr.size == size1 && wr.stored == size1);
 	/* The state file: the checkpoint note, mode 0600. */
 	snprintf(state, sizeof(state), "%s.checkpoint", w1_key);
 	CHECK(stat(state, &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -255,7 +265,7 @@ main(void)
 	CHECK(strcmp(rep.ping.agency, "witness:" W1) == 0);
 	CHECK(rep.ping.n_cosigned == 2);
 	CHECK((note = cosigned_by(&rep, W1, &len)) != NULL);
-	CHECK(len > 10 && memcmp(note, "keten/testregion\n5\n", 19) == 0);
+	CHECK(len > note1_len && memcmp(note, note1, note1_len) == 0);
 	CHECK(memmem(note, len, "\xe2\x80\x94 keten/testregion ",
 	             sizeof("\xe2\x80\x94 keten/testregion ") - 1) != NULL);
 	CHECK(cosigned_by(&rep, W2, &len) != NULL);
@@ -295,7 +305,8 @@ main(void)
 	               "never signed by this broker");
 	raw_close(&rw);
 
-	/* Keep a copy of the broker at 5 records, then grow the log. */
+	/* Keep a copy of the broker after the 5 referrals, then grow the log.
+	 */
 	CHECK(harness_stop(&h) == 0);
 	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s.old'", h.data, h.data);
 	CHECK(system(cmd) == 0);
@@ -303,7 +314,8 @@ main(void)
 	harness_fill(&h, 5, "witness-more");
 	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
 	      KETEN_OK);
-	CHECK(wr.previous == 5 && wr.size == 10 && wr.stored == 10);
+	CHECK(wr.previous == size1 && wr.size == size1 + 5 &&
+	      wr.stored == size1 + 5);
 	CHECK(cli_witness(&h, w2_key, text, sizeof(text)) == 0);
 
 	/* Cut: the broker comes back on the older copy. */
@@ -316,12 +328,14 @@ main(void)
 	if (strstr(text, "not an extension of the one it showed") == NULL)
 		fprintf(stderr, "witness said: %s\n", text);
 	CHECK(strstr(text, "not an extension of the one it showed") != NULL);
-	CHECK(strstr(text, "(size 10)") != NULL);
+	snprintf(cmd, sizeof(cmd), "(size %llu)",
+	         (unsigned long long)(size1 + 5));
+	CHECK(strstr(text, cmd) != NULL);
 	CHECK(strstr(text, "report this to your auditor") != NULL);
 	/* The state file still holds the longer log: proof of the cut. */
 	CHECK(keten_witness_cosign(&wr, h.config, w1_key, NULL, &err) ==
 	      KETEN_E_FORKED);
-	CHECK(wr.previous == 10);
+	CHECK(wr.previous == size1 + 5);
 
 	damaged_entry_replaced(&h);
 	harness_cleanup(&h);
