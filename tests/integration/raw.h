@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,44 @@ struct raw_broker {
 void raw_broker_start(struct raw_broker *rb, const struct harness *h,
                       const uint8_t curve_sk[32], raw_answer_fn fn, void *arg);
 void raw_broker_stop(struct raw_broker *rb);
+
+/*
+ * A false broker's log: records 1..n of a stopped broker's directory (its
+ * roster records as recorded), the envelopes of some messages altered,
+ * chained anew, and a checkpoint of them signed with the broker's key.
+ * raw_log_answer (a raw_answer_fn, arg the raw_log) serves it as ketend
+ * would to agency: pings, the roster, fetches of its messages after the
+ * acknowledged cursor, and acks, which it records.
+ */
+enum { RAW_LOG_MAX = 16 };
+enum raw_forgery {
+	RAW_KEEP = 0,      /* delivered as recorded */
+	RAW_FORGE_URGENCY, /* a higher urgency than the sender signed */
+	RAW_FORGE_STRANGER /* attributed to an agency the roster lacks */
+};
+struct raw_log {
+	const char *agency; /* whom it serves */
+	uint64_t n;
+	uint8_t *env[RAW_LOG_MAX + 1], *sealed[RAW_LOG_MAX + 1];
+	size_t env_len[RAW_LOG_MAX + 1], sealed_len[RAW_LOG_MAX + 1];
+	int64_t at_us[RAW_LOG_MAX + 1];
+	uint8_t hash[RAW_LOG_MAX + 1][32], prev[RAW_LOG_MAX + 1][32];
+	uint8_t node[8][RAW_LOG_MAX][32];
+	bool roster[RAW_LOG_MAX + 1];
+	struct keten_checkpoint cp;
+	struct note_key key;
+	_Atomic uint64_t cursor; /* the highest seq acknowledged */
+	_Atomic uint64_t acks;   /* how many acks it answered */
+};
+/* Reads records 1..n (n <= RAW_LOG_MAX) of h's stopped broker, record
+ * seq altered as forge[seq] (forge has n + 1 entries; NULL: none), signs
+ * the checkpoint with the broker key file's key; cursor: the agency's
+ * acknowledged cursor to begin with. Exits the test on failure. */
+void raw_log_make(struct raw_log *L, const struct harness *h,
+                  const char *agency, uint64_t n, const enum raw_forgery *forge,
+                  uint64_t cursor);
+void raw_log_answer(void *arg, void *sock, zmq_msg_t *parts, int n);
+void raw_log_free(struct raw_log *L);
 
 struct craft {
 	const char *signer;     /* envelope.signer */

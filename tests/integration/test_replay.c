@@ -1,9 +1,9 @@
 /*
- * An auditor replays the log from a running broker: 100,000 records
- * (KETEN_TEST_RECORDS overrides), streamed with `keten audit replay`, must
- * give the same count and head as `keten audit verify` of the same data
- * directory, and its JSON Lines must parse with jq, one row per record in
- * sequence order. Only an auditor may replay.
+ * An auditor replays the log from a running broker: the roster record and
+ * 100,000 referrals (KETEN_TEST_RECORDS overrides), streamed with `keten
+ * audit replay`, must give the same count and head as `keten audit verify`
+ * of the same data directory, and its JSON Lines must parse with jq, one
+ * row per record in sequence order. Only an auditor may replay.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -66,8 +66,9 @@ head_line(const char *out)
 	return buf[k];
 }
 
+/* The JSON Lines at path: n records in all, referrals of them. */
 static void
-check_jsonl(const char *path, size_t n)
+check_jsonl(const char *path, size_t n, size_t referrals)
 {
 	char out[256];
 	FILE *f = fopen(path, "r");
@@ -97,7 +98,7 @@ check_jsonl(const char *path, size_t n)
 	              "'%s' | wc -l",
 	              path),
 	          0);
-	CHECK_INT(strtoull(out, NULL, 10), n);
+	CHECK_INT(strtoull(out, NULL, 10), referrals);
 }
 
 /* In a copy of the data directory, flips the last byte of record seq
@@ -151,15 +152,19 @@ int
 main(void)
 {
 	const char *env = getenv("KETEN_TEST_RECORDS");
-	size_t n = env ? strtoull(env, NULL, 10) : 100000;
+	size_t fill = env ? strtoull(env, NULL, 10) : 100000, n;
 	char replay[4096], verify[4096], from[4096], jsonl[400];
 	char auditor[400], key_lt[400];
 
-	if (sodium_init() < 0 || n == 0)
+	if (sodium_init() < 0 || fill == 0)
 		return 1;
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
-	harness_fill(&H, n, "replay");
+	/* n records: the roster record(s) the log opens with, then the
+	 * referrals. */
+	n = harness_first_seq(&H) - 1 + fill;
+	CHECK(n > fill);
+	harness_fill(&H, fill, "replay");
 	CHECK_INT(harness_head(&H, "audit-inspectie"), n);
 	snprintf(auditor, sizeof(auditor), "%s",
 	         harness_key(&H, "audit-inspectie"));
@@ -204,7 +209,7 @@ main(void)
 	              "'%s' audit replay -c '%s' -k '%s' --jsonl > '%s'",
 	              harness_cli(), H.config, auditor, jsonl),
 	          0);
-	check_jsonl(jsonl, n);
+	check_jsonl(jsonl, n, fill);
 
 	/* Chained to what was verified before: record n/2's hash, from the
 	 * JSON Lines, anchors a replay from n/2 + 1; a wrong one fails. */

@@ -1,9 +1,13 @@
 /*
- * A message that fails verification is never acknowledged: by keten watch
- * --ack (a watcher whose config lacks an agency that joined), by keten_ack
- * (refused past it), or by keten inbox --ack; only one proven forged is
- * skipped, with --skip-forged, and recorded. Never asserts a duration:
- * waits have bounds only to give up.
+ * A message that fails verification is never acknowledged, and a watcher
+ * follows the roster from the chain. A `keten watch --ack` of vt-flevoland
+ * runs while lt-urk joins (ketend's config gains it, SIGHUP): it receives
+ * lt-urk's referral verified and acknowledges it, with no restart, though
+ * its own config never names lt-urk. Then a false broker (the region's
+ * keys, its port, the roster as recorded) delivers altered referrals:
+ * keten_ack, keten inbox --ack and keten watch --ack refuse to pass them;
+ * only one proven forged is skipped, with --skip-forged, and recorded.
+ * Never asserts a duration: waits have bounds only to give up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +22,8 @@
 
 #include "../check.h"
 #include "harness.h"
+#include "keys.h"
+#include "raw.h"
 
 #define GIVE_UP_S 90 /* a wait that takes longer is a failure */
 
@@ -36,12 +42,10 @@ die(const char *what, const char *why)
 
 /*
  * Writes the region config src to dst (through a rename, as an editor
- * or a deployment would): without agency drop (NULL: none), and with
- * the sign_key of agency resign replaced by sign_key (NULL: none).
+ * or a deployment would): without agency drop (NULL: none).
  */
 static void
-config_variant(const char *dst, const char *src, const char *drop,
-               const char *resign, const char *sign_key)
+config_variant(const char *dst, const char *src, const char *drop)
 {
 	char tmp[600], line[1024], id[KETEN_ID_MAX + 1] = "";
 	FILE *in, *out;
@@ -61,11 +65,6 @@ config_variant(const char *dst, const char *src, const char *drop,
 		}
 		if (drop && strcmp(id, drop) == 0)
 			continue;
-		if (resign && strcmp(id, resign) == 0 &&
-		    strncmp(line, "    sign_key: ", 14) == 0) {
-			fprintf(out, "    sign_key: %s\n", sign_key);
-			continue;
-		}
 		fputs(line, out);
 	}
 	fclose(in);
@@ -194,22 +193,26 @@ refer(struct harness *h, const char *from, const char *marker)
 	return rc.seq;
 }
 
-/* Acceptance point 2: a watcher with --ack and a config without lt-urk
- * does not acknowledge lt-urk's referral; once its config file names
- * lt-urk it receives and acknowledges it, with no restart. */
-static void
-watcher_follows_roster(struct harness *h, const char *old, const char *vt)
+/*
+ * Acceptance point 2: ketend runs without lt-urk (h->config lacks it,
+ * full has it) and a watcher with --ack runs with a config that never
+ * names lt-urk. lt-urk joins (ketend's config gains it, SIGHUP); its
+ * referral reaches the watcher verified and is acknowledged, with no
+ * restart. Returns the seq of lt-urk's referral.
+ */
+static uint64_t
+watcher_follows_roster(struct harness *h, const char *watcher, const char *full,
+                       const char *vt)
 {
-	char out[400], errf[400], wait_ack[64];
+	char out[400], errf[400], wait_ack[64], audit[16384];
 	const char *args[] = {"watch", "--ack", "--json", "--wait", "1",
-	                      "-c",    old,     "-k",     vt,       NULL};
+	                      "-c",    watcher, "-k",     vt,       NULL};
 	uint64_t first, urk;
 	pid_t pid;
 	int pending, st;
 
 	snprintf(out, sizeof(out), "%s/watch.out", h->dir);
 	snprintf(errf, sizeof(errf), "%s/watch.err", h->dir);
-	config_variant(old, h->config, "lt-urk", NULL, NULL);
 	first = refer(h, "lt-almere", "MARKER-almere-1");
 	pid = cli_spawn(out, errf, args);
 	/* It acknowledges what verifies. */
@@ -222,20 +225,14 @@ watcher_follows_roster(struct harness *h, const char *old, const char *vt)
 		nap();
 	CHECK_INT(broker_cursor(h, first, &pending), first);
 
-	urk = refer(h, "lt-urk", "MARKER-urk-1");
-	CHECK_INT(wait_file_has(errf, "could not be verified"), 0);
-	CHECK_STR_HAS(slurp(errf), "It is NOT acknowledged");
-	CHECK_STR_HAS(slurp(errf), "'lt-urk' has joined");
-	CHECK_STR_HAS(slurp(errf), "not in the region roster");
-	/* Still waiting at the broker, the cursor below it, and nothing
-	 * of it shown as a message. */
-	CHECK_INT(broker_cursor(h, urk, &pending), first);
-	CHECK_INT(pending, 1);
-	CHECK(strstr(slurp(out), "lt-urk") == NULL);
-	CHECK_INT(kill(pid, 0), 0);
+	/* lt-urk joins: the operator's config gains it, and SIGHUP. */
+	config_variant(h->config, full, NULL);
+	CHECK_INT(harness_signal(h, SIGHUP), 0);
+	CHECK(harness_wait_log(h, "action=join agency=lt-urk", 1));
+	CHECK_INT(harness_log_count(h, "event=reload result=refused"), 0);
 
-	/* The operator's new config reaches the watcher's disk. */
-	config_variant(old, h->config, NULL, NULL, NULL);
+	urk = refer(h, "lt-urk", "MARKER-urk-1");
+	CHECK(urk > first + 1); /* the roster record lies between */
 	CHECK_INT(wait_file_has(out, "\"sender\":\"lt-urk\""), 0);
 	for (int i = 0;
 	     i < GIVE_UP_S * 10 && broker_cursor(h, urk, &pending) < urk; i++)
@@ -243,158 +240,203 @@ watcher_follows_roster(struct harness *h, const char *old, const char *vt)
 	CHECK_INT(broker_cursor(h, urk, &pending), urk);
 	CHECK_INT(pending, 0);
 	CHECK_STR_HAS(slurp(out), "\"verified\":true");
+	CHECK_STR_HAS(slurp(out), "MARKER-urk-1");
 	CHECK(strstr(slurp(out), "\"verified\":false") == NULL);
+	/* It learnt lt-urk from the chain before it judged the message:
+	 * nothing failed on the way. */
+	CHECK(strstr(slurp(errf), "could not be verified") == NULL);
+	CHECK(strstr(slurp(watcher), "lt-urk") == NULL);
 	CHECK_INT(kill(pid, 0), 0); /* the same process: no restart */
 	kill(pid, SIGTERM);
 	CHECK_INT(waitpid(pid, &st, 0), pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* The audit lists lt-urk's joining after the first roster. */
+	CHECK_INT(harness_audit_verify(h, audit, sizeof(audit)), 0);
+	CHECK_STR_HAS(audit, "join lt-urk");
+	return urk;
 }
 
-/* keten_ack refuses to pass a message the client saw fail; a refresh
- * that reads a config naming its signer lets it through. */
+/* keten_ack refuses to pass a message the client saw fail, one whose
+ * signer the chain's roster lacks (not proven forged, so not
+ * skippable), also after a refresh; the false broker L sees no ack. */
 static void
-ack_refused(struct harness *h, const char *old, const char *vt)
+ack_refused(struct raw_log *L, const char *watcher, const char *vt,
+            uint64_t stranger, uint64_t after)
 {
 	struct keten_client *c;
 	struct keten_inbox *in;
 	struct keten_error err;
-	uint64_t urk, after, cursor;
-	int pending;
+	uint64_t cursor, before = atomic_load(&L->cursor);
 
-	config_variant(old, h->config, "lt-urk", NULL, NULL);
-	if (keten_client_new(&c, old, vt, &err) != KETEN_OK)
+	if (keten_client_new(&c, watcher, vt, &err) != KETEN_OK)
 		die("client", err.message);
 	CHECK_INT(keten_client_set_state(c, NULL), KETEN_OK);
-	urk = refer(h, "lt-urk", "MARKER-urk-2");
-	after = refer(h, "lt-almere", "MARKER-almere-2");
 	CHECK_INT(keten_fetch(&in, c, 0, &err), KETEN_OK);
 	/* Only the messages the inbox holds are read: a count that is
 	 * already wrong must not make the test read past them. */
 	CHECK_INT(in->n, 2);
 	if (in->n == 2) {
-		CHECK_INT(in->messages[0].seq, urk);
+		CHECK_INT(in->messages[0].seq, stranger);
 		CHECK_INT(in->messages[0].status, KETEN_E_SENDER_SIG);
+		CHECK_STR_HAS(in->messages[0].status_message,
+		              "not in the region roster");
 		CHECK(!in->messages[0].forged); /* unknown: perhaps new */
+		CHECK_INT(in->messages[1].seq, after);
 		CHECK_INT(in->messages[1].status, KETEN_OK);
 	}
 	CHECK_INT(keten_inbox_ack_limit(in), 0);
 	CHECK_INT(keten_ack(&cursor, c, after, &err), KETEN_E_USAGE);
 	CHECK_STR_HAS(err.message, "could not verify");
-	CHECK_INT(keten_ack(&cursor, c, urk, &err), KETEN_E_USAGE);
+	CHECK_INT(keten_ack(&cursor, c, stranger, &err), KETEN_E_USAGE);
 	CHECK_INT(keten_inbox_skip_forged(in, 0, c, &err), KETEN_E_USAGE);
 	CHECK_STR_HAS(err.message, "not proven forged");
 	keten_inbox_free(&in);
-	CHECK_INT(broker_cursor(h, urk, &pending), urk - 1);
-	CHECK_INT(pending, 1);
 
-	/* A config that does not load leaves the roster as it was. */
-	{
-		FILE *f = fopen(old, "w");
-		if (f == NULL)
-			die("config", strerror(errno));
-		fputs("region: [not, a, region\n", f);
-		fclose(f);
-	}
-	CHECK_INT(keten_client_refresh(c, &err), KETEN_E_CONFIG);
-	CHECK_INT(keten_fetch(&in, c, 0, &err), KETEN_OK);
-	CHECK_INT(keten_inbox_ack_limit(in), 0);
-	keten_inbox_free(&in);
-
-	config_variant(old, h->config, NULL, NULL, NULL);
+	/* A refresh fetches the roster anew: the verdict stands. */
 	CHECK_INT(keten_client_refresh(c, &err), KETEN_OK);
 	CHECK_INT(keten_fetch(&in, c, 0, &err), KETEN_OK);
 	CHECK_INT(in->n, 2);
-	if (in->n == 2)
-		CHECK_INT(in->messages[0].status, KETEN_OK);
-	CHECK_INT(keten_inbox_ack_limit(in), after);
+	if (in->n == 2) {
+		CHECK_INT(in->messages[0].status, KETEN_E_SENDER_SIG);
+		CHECK(!in->messages[0].forged);
+	}
+	CHECK_INT(keten_inbox_ack_limit(in), 0);
+	CHECK_INT(keten_inbox_skip_forged(in, 0, c, &err), KETEN_E_USAGE);
 	keten_inbox_free(&in);
-	CHECK_INT(keten_ack(&cursor, c, after, &err), KETEN_OK);
-	CHECK_INT(cursor, after);
+	CHECK_INT(keten_ack(&cursor, c, after, &err), KETEN_E_USAGE);
 	keten_client_destroy(&c);
+	/* Nothing was acknowledged at the broker. */
+	CHECK_INT(atomic_load(&L->cursor), before);
+	CHECK_INT(atomic_load(&L->acks), 0);
 }
 
-/* A config whose lt-urk sign_key is wrong (for this client only) makes
- * lt-urk's honest message look forged: keten inbox --ack does not
- * acknowledge it; with --skip-forged it skips it and records the skip;
- * keten watch --skip-forged does the same. */
+/* Plays the broker with L (records 1..n of h's directory, forged as
+ * forge says, vt-flevoland's cursor at cursor); stop with
+ * raw_broker_stop. */
 static void
-skip_forged(struct harness *h, const char *bad, const char *vt)
+play(struct raw_broker *rb, struct raw_log *L, const struct harness *h,
+     uint64_t n, const enum raw_forgery *forge, uint64_t cursor)
 {
-	struct keten_public_keys pub;
+	struct keys *broker;
 	struct keten_error err;
-	struct stat st;
-	char path[600], out[400], errf[400], skipped[600], want[64];
-	const char *plain[] = {"inbox", "--ack", "-c", bad, "-k", vt, NULL};
-	const char *noack[] = {"inbox", "--skip-forged", "-c", bad, "-k", vt,
-	                       NULL};
-	const char *skip[] = {
-	    "inbox", "--ack", "--skip-forged", "-c", bad, "-k", vt, NULL};
-	const char *watch[] = {"watch",   "--ack", "--skip-forged",
-	                       "--count", "1",     "--wait",
-	                       "1",       "-c",    bad,
-	                       "-k",      vt,      NULL};
-	uint64_t urk;
-	int pending;
+	char path[400];
 
-	snprintf(path, sizeof(path), "%s/stranger.key", h->dir);
-	if (keten_keygen(&pub, path, "lt-stranger", &err) != KETEN_OK)
-		die("keygen", err.message);
-	config_variant(bad, h->config, NULL, "lt-urk", pub.sign_key);
-	snprintf(out, sizeof(out), "%s/inbox.out", h->dir);
-	snprintf(errf, sizeof(errf), "%s/inbox.err", h->dir);
-	snprintf(skipped, sizeof(skipped), "%s.skipped", vt);
-	urk = refer(h, "lt-urk", "MARKER-urk-3");
-
-	CHECK_INT(cli_run(out, errf, plain), 1);
-	CHECK_STR_HAS(slurp(errf), "could not be verified");
-	CHECK_STR_HAS(slurp(errf), "It is NOT acknowledged");
-	CHECK_STR_HAS(slurp(errf), "looks forged");
-	CHECK_INT(broker_cursor(h, urk, &pending), urk - 1);
-	CHECK_INT(pending, 1);
-	CHECK(stat(skipped, &st) != 0);
-	CHECK_INT(cli_run(out, errf, noack), 2);
-	CHECK_INT(broker_cursor(h, urk, &pending), urk - 1);
-
-	CHECK_INT(cli_run(out, errf, skip), 0);
-	snprintf(want, sizeof(want), "skipped message #%llu",
-	         (unsigned long long)urk);
-	CHECK_STR_HAS(slurp(errf), want);
-	snprintf(want, sizeof(want), "seq=%llu ", (unsigned long long)urk);
-	CHECK_STR_HAS(slurp(skipped), want);
-	CHECK_STR_HAS(slurp(skipped), "signer=lt-urk");
-	CHECK_STR_HAS(slurp(skipped), "does not verify");
-	CHECK(stat(skipped, &st) == 0 && (st.st_mode & 0777) == 0600);
-	CHECK_INT(broker_cursor(h, urk, &pending), urk);
-	CHECK_INT(pending, 0);
-
-	/* The same through a watch: the verdict after its refresh counts. */
-	urk = refer(h, "lt-urk", "MARKER-urk-4");
-	CHECK_INT(cli_run(out, errf, watch), 0);
-	snprintf(want, sizeof(want), "seq=%llu ", (unsigned long long)urk);
-	CHECK_STR_HAS(slurp(skipped), want);
-	CHECK_INT(broker_cursor(h, urk, &pending), urk);
-	CHECK_INT(pending, 0);
+	snprintf(path, sizeof(path), "%s/broker.key", h->dir);
+	if (keys_load(&broker, path, &err) != 0)
+		die("broker key", err.message);
+	raw_log_make(L, h, "vt-flevoland", n, forge, cursor);
+	raw_broker_start(rb, h, broker->curve_sk, raw_log_answer, L);
+	keys_destroy(&broker);
 }
 
 int
 main(void)
 {
 	struct harness h;
-	char old[400], bad[400];
+	struct raw_broker rb;
+	static struct raw_log L;
+	enum raw_forgery forge[RAW_LOG_MAX + 1] = {RAW_KEEP};
+	char watcher[400], full[400], skipped[600], want[64], state[400];
+	char out[400], errf[400];
 	const char *vt;
+	uint64_t urk, s1, s2, s3, s4;
+	struct stat st;
 
 	signal(SIGPIPE, SIG_IGN);
 	harness_region(&h, AGENCIES, sizeof(AGENCIES) / sizeof(AGENCIES[0]),
 	               NULL);
+	/* ketend starts without lt-urk; the watcher's config never has it. */
+	snprintf(full, sizeof(full), "%s/full.yaml", h.dir);
+	snprintf(watcher, sizeof(watcher), "%s/watcher.yaml", h.dir);
+	harness_copy_file(h.config, full);
+	config_variant(h.config, full, "lt-urk");
+	config_variant(watcher, full, "lt-urk");
 	harness_start(&h);
 	vt = harness_key(&h, "vt-flevoland");
-	snprintf(old, sizeof(old), "%s/watcher.yaml", h.dir);
-	snprintf(bad, sizeof(bad), "%s/bad-urk.yaml", h.dir);
-	watcher_follows_roster(&h, old, vt);
-	ack_refused(&h, old, vt);
-	skip_forged(&h, bad, vt);
+	snprintf(skipped, sizeof(skipped), "%s.skipped", vt);
+	snprintf(out, sizeof(out), "%s/inbox.out", h.dir);
+	snprintf(errf, sizeof(errf), "%s/inbox.err", h.dir);
+	urk = watcher_follows_roster(&h, watcher, full, vt);
+
+	/* The referrals a false broker will alter, recorded honestly. */
+	s1 = refer(&h, "lt-urk", "MARKER-urk-2");
+	s2 = refer(&h, "lt-almere", "MARKER-almere-2");
+	s3 = refer(&h, "lt-urk", "MARKER-urk-3");
+	s4 = refer(&h, "lt-urk", "MARKER-urk-4");
+	CHECK(s1 == urk + 1 && s4 == urk + 4 && s4 <= RAW_LOG_MAX);
 	harness_drop_clients(&h);
 	CHECK_INT(harness_stop(&h), 0);
+	if (s4 > RAW_LOG_MAX || s1 != urk + 1)
+		return check_done("test_watch_verify");
+
+	/* s1 attributed to an agency the roster lacks: never passed. */
+	forge[s1] = RAW_FORGE_STRANGER;
+	play(&rb, &L, &h, s2, forge, urk);
+	ack_refused(&L, watcher, vt, s1, s2);
+	raw_broker_stop(&rb);
+	raw_log_free(&L);
+
+	/* s3 with an urgency lt-urk did not sign: proven forged. keten
+	 * inbox --ack acknowledges what came before it, never it. */
+	forge[s1] = RAW_KEEP;
+	forge[s3] = RAW_FORGE_URGENCY;
+	play(&rb, &L, &h, s3, forge, urk);
+	snprintf(state, sizeof(state), "%s/inbox.checkpoint", h.dir);
+	{
+		const char *plain[] = {"inbox", "--ack", "--state", state, "-c",
+		                       watcher, "-k",    vt,        NULL};
+		const char *noack[] = {
+		    "inbox", "--skip-forged", "--state", state,
+		    "-c",    watcher,         "-k",      vt,
+		    NULL};
+		const char *skip[] = {"inbox",   "--ack", "--skip-forged",
+		                      "--state", state,   "-c",
+		                      watcher,   "-k",    vt,
+		                      NULL};
+
+		CHECK_INT(cli_run(out, errf, plain), 1);
+		CHECK_STR_HAS(slurp(errf), "could not be verified");
+		CHECK_STR_HAS(slurp(errf), "It is NOT acknowledged");
+		CHECK_STR_HAS(slurp(errf), "looks forged");
+		CHECK_INT(atomic_load(&L.cursor), s3 - 1);
+		CHECK(stat(skipped, &st) != 0);
+		CHECK_INT(cli_run(out, errf, noack), 2);
+		CHECK_INT(atomic_load(&L.cursor), s3 - 1);
+
+		CHECK_INT(cli_run(out, errf, skip), 0);
+		snprintf(want, sizeof(want), "skipped message #%llu",
+		         (unsigned long long)s3);
+		CHECK_STR_HAS(slurp(errf), want);
+		snprintf(want, sizeof(want), "seq=%llu ",
+		         (unsigned long long)s3);
+		CHECK_STR_HAS(slurp(skipped), want);
+		CHECK_STR_HAS(slurp(skipped), "signer=lt-urk");
+		CHECK_STR_HAS(slurp(skipped), "does not verify");
+		CHECK(stat(skipped, &st) == 0 && (st.st_mode & 0777) == 0600);
+		CHECK_INT(atomic_load(&L.cursor), s3);
+	}
+	raw_broker_stop(&rb);
+	raw_log_free(&L);
+
+	/* The same through a watch: the verdict after its refresh counts. */
+	forge[s4] = RAW_FORGE_URGENCY;
+	play(&rb, &L, &h, s4, forge, s3);
+	snprintf(state, sizeof(state), "%s/watch.checkpoint", h.dir);
+	{
+		const char *watch[] = {"watch",   "--ack",   "--skip-forged",
+		                       "--count", "1",       "--wait",
+		                       "1",       "--state", state,
+		                       "-c",      watcher,   "-k",
+		                       vt,        NULL};
+
+		CHECK_INT(cli_run(out, errf, watch), 0);
+		snprintf(want, sizeof(want), "seq=%llu ",
+		         (unsigned long long)s4);
+		CHECK_STR_HAS(slurp(skipped), want);
+		CHECK_INT(atomic_load(&L.cursor), s4);
+	}
+	raw_broker_stop(&rb);
+	raw_log_free(&L);
 	harness_cleanup(&h);
 	return check_done("test_watch_verify");
 }
