@@ -168,21 +168,6 @@ harness_head(const struct harness *h, const char *id)
 	return head;
 }
 
-uint64_t
-harness_first_seq(const struct harness *h)
-{
-	struct keten_client *c = harness_client(h, h->ids[0]);
-	struct keten_error err;
-	uint64_t head = 0;
-
-	if (keten_client_set_state(c, NULL) != KETEN_OK)
-		die("client", "out of memory");
-	if (keten_ping(c, &head, &err) != KETEN_OK)
-		die("ping", err.message);
-	keten_client_destroy(&c);
-	return head + 1;
-}
-
 /* Brokers still running; a test that exits early must not leave one
  * behind holding ctest's output pipe open. */
 static pid_t running[8];

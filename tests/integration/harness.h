@@ -74,11 +74,6 @@ struct keten_client *harness_agency(struct harness *h, const char *id);
 void harness_drop_clients(struct harness *h);
 /* The broker's log length, via a ping as id. */
 uint64_t harness_head(const struct harness *h, const char *id);
-/* The seq the next record will get, via a ping as h's first agency (no
- * state file kept). Called right after harness_start on a fresh data
- * directory it is the first agency message's seq: ketend records the
- * region's roster first (docs/PROTOCOL.md 22). */
-uint64_t harness_first_seq(const struct harness *h);
 /* Whether the ketend log contains s. */
 int harness_log_has(const struct harness *h, const char *s);
 /* How many lines of the ketend log contain s. */
