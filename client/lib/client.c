@@ -208,6 +208,9 @@ keten_client_destroy(struct keten_client **cp)
 		zmq_ctx_term(c->zctx);
 	keys_destroy(&c->keys);
 	roster_destroy(&c->roster);
+	for (size_t i = 0; i < c->n_retired; i++)
+		roster_destroy(&c->retired[i]);
+	free(c->retired);
 	free(c->bks);
 	free(c->keys_path);
 	config_destroy(&c->cfg);

@@ -36,6 +36,8 @@ struct keten_client {
 	 * the configured one: what a state note may be signed with), and
 	 * the newest roster seq a verified checkpoint named. */
 	struct roster *roster;
+	struct roster **retired; /* rosters a fetch replaced; freed last */
+	size_t n_retired;
 	struct note_key bk_now; /* the newest broker key: parses replies */
 	struct note_key *bks;
 	struct state_keys bkset;

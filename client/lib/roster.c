@@ -157,43 +157,44 @@ apply_one(struct roster *r, const struct delivered *d,
 	                    d->envelope_len, err);
 }
 
-/* What one fetch keeps of its pages: every page's checkpoint (checked
- * once the roster is whole), and the last reply's proof and what its
- * request was sent with (to hold its checkpoint to the state). */
+/* A fetch's pages must all carry one checkpoint, so that every record
+ * is proven in the one tree that is held to the client's state: a broker
+ * may not prove early pages in a tree of its own making (PROTOCOL.md
+ * 22.6). Pages that straddle a commit are fetched again. */
+#define FETCH_TRIES     4
+#define FETCH_PAGES_MAX 1024 /* 64 Ki roster records: decades of changes */
+
 struct fetch {
-	struct keten_checkpoint *cps;
-	size_t n, cap;
-	struct consistency proof;
-	struct state_known k;
+	struct keten_checkpoint cp; /* every page's */
+	struct consistency proof;   /* the last reply's, from its known size */
+	struct state_known k;       /* what that request was sent with */
+	bool straddled;             /* a page carried another checkpoint */
 };
 
-static int
-fetch_keep(struct fetch *f, const struct keten_checkpoint *cp,
-           struct keten_error *err)
+static bool
+same_cp(const struct keten_checkpoint *a, const struct keten_checkpoint *b)
 {
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 4;
-		struct keten_checkpoint *v = realloc(f->cps, cap * sizeof(*v));
-		if (v == NULL)
-			return error_set(err, KETEN_E_NOMEM, "out of memory");
-		f->cps = v;
-		f->cap = cap;
-	}
-	f->cps[f->n++] = *cp;
-	return KETEN_OK;
+	return a->size == b->size && a->roster_seq == b->roster_seq &&
+	       memcmp(a->root, b->root, 32) == 0;
 }
 
-/* Asks for the roster records after r's last until none are left. */
+/* Fetches every roster record from the first into the empty roster r. */
 static int
 fetch_pages(struct fetch *f, struct keten_client *c, struct roster *r,
             struct keten_error *err)
 {
-	for (;;) {
+	for (size_t page = 0;; page++) {
 		struct request req = {.kind = WIRE_REQ_ROSTER};
 		struct reply rep;
 		bool more;
 		int rc;
 
+		if (page == FETCH_PAGES_MAX)
+			return error_set(
+			    err, KETEN_E_MALFORMED,
+			    "the broker sent more than %d pages of "
+			    "roster records",
+			    FETCH_PAGES_MAX);
 		req.after_seq = roster_last_seq(r);
 		if ((rc = client_call(c, &rep, &req, err)) != KETEN_OK)
 			return rc;
@@ -209,16 +210,29 @@ fetch_pages(struct fetch *f, struct keten_client *c, struct roster *r,
 			rc = error_set(err, KETEN_E_MALFORMED,
 			               "the broker promised more roster "
 			               "records and sent none");
-		for (size_t i = 0; rc == KETEN_OK && i < rep.roster.n; i++)
-			rc = apply_one(r, &rep.roster.records[i],
-			               &rep.roster.cp, err);
-		if (rc == KETEN_OK)
-			rc = fetch_keep(f, &rep.roster.cp, err);
+		else if (page > 0 && !same_cp(&f->cp, &rep.roster.cp) &&
+		         rep.roster.cp.size <= f->cp.size)
+			/* Not a commit between the pages: a log that did
+			 * not grow cannot have another tree. */
+			rc =
+			    error_set(err, KETEN_E_RECEIPT,
+			              "the broker's roster pages carry two "
+			              "different checkpoints, of %llu and %llu "
+			              "records; report this to your auditor",
+			              (unsigned long long)f->cp.size,
+			              (unsigned long long)rep.roster.cp.size);
+		else if (page > 0 && !same_cp(&f->cp, &rep.roster.cp))
+			f->straddled = true;
+		if (page == 0 && rc == KETEN_OK)
+			f->cp = rep.roster.cp;
+		for (size_t i = 0;
+		     rc == KETEN_OK && !f->straddled && i < rep.roster.n; i++)
+			rc = apply_one(r, &rep.roster.records[i], &f->cp, err);
 		more = rep.roster.more;
 		f->proof = rep.consistency;
 		f->k = c->sent;
 		wire_reply_clear(&rep);
-		if (rc != KETEN_OK || !more)
+		if (rc != KETEN_OK || f->straddled || !more)
 			return rc;
 	}
 }
@@ -249,11 +263,55 @@ trust_check(const struct keten_client *c, const struct roster *r,
 	    c->cfg->path);
 }
 
+/* The whole roster, in a new struct roster: every roster record the
+ * checkpoint's roster line covers, each proven in it. */
+static int
+fetch_whole(struct roster **out, struct fetch *f, struct keten_client *c,
+            struct keten_error *err)
+{
+	int rc = KETEN_OK;
+
+	for (int tries = 0; tries < FETCH_TRIES; tries++) {
+		memset(f, 0, sizeof(*f));
+		if ((rc = roster_new(out, c->cfg->region, err)) != KETEN_OK)
+			return rc;
+		rc = fetch_pages(f, c, *out, err);
+		if (rc == KETEN_OK && !f->straddled)
+			break;
+		roster_destroy(out);
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (*out == NULL)
+		return error_set(
+		    err, KETEN_E_UNAVAILABLE,
+		    "the broker's log kept growing while its roster "
+		    "was read; try again");
+	/* Nothing left out: the records end where the signed checkpoint
+	 * says the roster does. */
+	if (roster_last_seq(*out) != f->cp.roster_seq)
+		rc =
+		    error_set(err, KETEN_E_RECEIPT,
+		              "the broker's roster records end at record %llu, "
+		              "but its signed checkpoint of %llu records names "
+		              "roster record %llu",
+		              (unsigned long long)roster_last_seq(*out),
+		              (unsigned long long)f->cp.size,
+		              (unsigned long long)f->cp.roster_seq);
+	if (rc == KETEN_OK)
+		rc = trust_check(c, *out, err);
+	if (rc == KETEN_OK)
+		rc = cp_check(c, *out, &f->cp, err);
+	if (rc != KETEN_OK)
+		roster_destroy(out);
+	return rc;
+}
+
 int
 client_roster_fetch(struct keten_client *c, struct keten_error *err)
 {
 	struct fetch f;
-	struct roster *r = c->roster;
+	struct roster *r = NULL, **retired;
 	struct state_known saved = c->sent;
 	int rc;
 
@@ -261,31 +319,34 @@ client_roster_fetch(struct keten_client *c, struct keten_error *err)
 		return error_set(err, KETEN_E_USAGE,
 		                 "the roster cannot be fetched while requests "
 		                 "are in flight");
-	memset(&f, 0, sizeof(f));
-	if (r == NULL && (rc = roster_new(&r, c->cfg->region, err)) != KETEN_OK)
-		return rc;
 	c->roster_fetching = true;
-	rc = fetch_pages(&f, c, r, err);
+	rc = fetch_whole(&r, &f, c, err);
 	c->roster_fetching = false;
-	/* A first roster is adopted only if it descends from the key we
-	 * trust; later records were each signed by the key in force. */
-	if (rc == KETEN_OK && c->roster == NULL)
-		rc = trust_check(c, r, err);
-	for (size_t i = 0; rc == KETEN_OK && i < f.n; i++)
-		rc = cp_check(c, r, &f.cps[i], err);
-	if (rc == KETEN_OK && c->roster == NULL)
+	/* The roster replaces the one before only whole and checked; the
+	 * one before stays readable until the client goes (an audit stream
+	 * or a caller may still hold it). */
+	if (rc == KETEN_OK && c->roster != NULL) {
+		retired = realloc(c->retired,
+		                  (c->n_retired + 1) * sizeof(*c->retired));
+		if (retired == NULL) {
+			roster_destroy(&r);
+			rc = error_set(err, KETEN_E_NOMEM, "out of memory");
+		} else {
+			c->retired = retired;
+			c->retired[c->n_retired++] = c->roster;
+		}
+	}
+	if (rc == KETEN_OK)
 		c->roster = r;
-	else if (c->roster == NULL)
-		roster_destroy(&r);
 	if (rc == KETEN_OK)
 		rc = keys_rebuild(c, err);
-	/* The state file is read with the chain's broker keys; the last
-	 * checkpoint is then held to it like any other. */
+	/* The state file is read with the chain's broker keys; the
+	 * checkpoint every page carried is then held to it like any
+	 * other. */
 	if (rc == KETEN_OK)
 		rc = client_state_ready(c, err);
-	if (rc == KETEN_OK && f.n > 0)
-		rc = client_checkpoint(c, &f.cps[f.n - 1], &f.k, &f.proof, err);
-	free(f.cps);
+	if (rc == KETEN_OK)
+		rc = client_checkpoint(c, &f.cp, &f.k, &f.proof, err);
 	c->sent = saved;
 	return rc;
 }
