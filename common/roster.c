@@ -863,6 +863,13 @@ roster_apply(struct roster *r, uint64_t seq, int64_t received_at_us,
 		free(r->members[i]->periods);
 	}
 	undo_end(&a.u, rc != KETEN_OK);
+	/* The undo gave back each member's view as it was, but a key set or
+	 * period array grown since lives elsewhere now (the old one freed):
+	 * the views point at the arrays as they are. */
+	for (size_t i = 0; rc != KETEN_OK && i < r->n_members; i++) {
+		r->members[i]->pub.keysets = r->members[i]->ks;
+		r->members[i]->pub.periods = r->members[i]->periods;
+	}
 	if (rc == KETEN_OK)
 		r->seqs[r->n_seqs++] = seq;
 	wire_roster_clear(&w);

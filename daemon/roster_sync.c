@@ -55,21 +55,26 @@ roster_sync(struct store *s, struct store_writer *w, const struct config *c,
             struct signer *sg, struct keten_error *err)
 {
 	struct roster_change *ch;
-	size_t n, k;
+	size_t n;
 	int rc;
 
 	if ((rc = roster_diff(&ch, &n, store_writer_roster(w), c, err)) !=
 	    KETEN_OK)
 		return rc;
+	/* One record, so the change is recorded whole or not at all. */
+	if (n > WIRE_ROSTER_CHANGES_MAX) {
+		roster_changes_free(ch, n);
+		return error_set(err, KETEN_E_CONFIG,
+		                 "%s changes the roster in %zu ways at once; "
+		                 "a roster record holds at most %d: make the "
+		                 "change in steps (reload after each)",
+		                 c->path, n, WIRE_ROSTER_CHANGES_MAX);
+	}
 	for (size_t i = 0; i < n && rc == KETEN_OK; i++)
 		if (ch[i].action == ROSTER_LEAVE)
 			rc = store_agency_settled(s, ch[i].agency, err);
-	for (size_t done = 0; done < n && rc == KETEN_OK; done += k) {
-		k = n - done < WIRE_ROSTER_CHANGES_MAX
-		        ? n - done
-		        : WIRE_ROSTER_CHANGES_MAX;
-		rc = record(w, c->region, sg, ch + done, k, err);
-	}
+	if (rc == KETEN_OK && n > 0)
+		rc = record(w, c->region, sg, ch, n, err);
 	roster_changes_free(ch, n);
 	return rc;
 }

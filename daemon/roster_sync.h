@@ -16,7 +16,8 @@
  * Records the changes that take the store's roster to what c says
  * (roster_diff): on a log without a roster record the first one (a
  * BROKER change and a JOIN for every agency), else the difference, if
- * any, in records of at most WIRE_ROSTER_CHANGES_MAX changes. Call it
+ * any, as one record (a difference of more than WIRE_ROSTER_CHANGES_MAX
+ * changes is refused: it is made in steps). Call it
  * from the thread that holds w (ketend's main before the threads start;
  * the writer thread on a reload). Nothing is recorded if the config is
  * refused: roster_diff's sentence, or KETEN_E_CONFIG when an agency to

@@ -1244,6 +1244,13 @@ verify_print(const struct cli_common *o, const struct keten_audit *ap,
 		printf("checkpoint %" PRIu64 " signed %s by the broker, "
 		       "root %s: matches\n",
 		       a.checkpoint.size, when, root);
+	} else if (a.records > 0) {
+		/* A live broker always stores one: its absence is damage, or
+		 * a history rewritten by someone who could not sign one. */
+		puts("warning: the directory holds records but no signed "
+		     "checkpoint; nothing the broker signed vouches for this "
+		     "log: hold it to a checkpoint kept elsewhere "
+		     "(--checkpoint FILE, a witness's)");
 	}
 	put_cosigned(&a);
 	if (a.has_anchor) {

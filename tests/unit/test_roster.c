@@ -446,6 +446,48 @@ test_canonical(void)
 	          KETEN_E_MALFORMED);
 }
 
+/* A refused record that grew a member's key set array (its fifth key
+ * set) leaves the member's view on the array as it is, not on the one
+ * the growth freed (a review found the view restored to the freed one;
+ * ASan reads it). */
+static void
+test_refused_growth(void)
+{
+	struct roster *g;
+	struct party b, a[5];
+	struct roster_change c[3];
+	const struct roster_member *m;
+	struct keten_error err;
+	uint64_t seq = 1;
+
+	party_new(&b);
+	for (int i = 0; i < 5; i++)
+		party_new(&a[i]);
+	CHECK_INT(roster_new(&g, REGION, &err), KETEN_OK);
+	c[0] = broker(&b);
+	c[1] = join("lt-almere", KETEN_KIND_LOCAL_TEAM, "A", &a[0]);
+	CHECK_INT(apply(g, seq, 0, c, 2, b.sk, &err), KETEN_OK);
+	for (int i = 1; i < 5; i++) {
+		c[0] = change(ROSTER_REVOKE, "lt-almere");
+		memcpy(c[0].keys.sign, a[i - 1].k.sign, 32);
+		c[0].compromised_at_us = 1;
+		strcpy(c[0].reason, "lost");
+		c[1] = change(ROSTER_REKEY, "lt-almere");
+		c[1].keys = a[i].k;
+		c[2] = change(ROSTER_LEAVE, "lt-nobody"); /* refused */
+		CHECK_INT(apply(g, seq + 1, seq, c, i == 4 ? 3 : 2, b.sk, &err),
+		          i == 4 ? KETEN_E_FIELD : KETEN_OK);
+		if (i < 4)
+			seq++;
+	}
+	m = roster_member_find(g, "lt-almere");
+	CHECK(m != NULL && m->n_keysets == 4);
+	for (size_t i = 0; m != NULL && i < m->n_keysets; i++)
+		CHECK(memcmp(m->keysets[i]->keys.sign, a[i].k.sign, 32) == 0);
+	CHECK(is_key(sign_of(g, "lt-almere", UINT64_MAX), &a[3]));
+	roster_destroy(&g);
+}
+
 int
 main(void)
 {
@@ -474,6 +516,7 @@ main(void)
 	test_all_or_nothing();
 	test_door();
 	test_canonical();
+	test_refused_growth();
 	roster_destroy(&r);
 	CHECK(r == NULL);
 	roster_destroy(&r);
