@@ -620,6 +620,12 @@ load_agency(struct loader *l, yaml_node_t *map, struct agency *a)
 			have |= 1;
 		} else if (strcmp(key, "name") == 0) {
 			rc = get_string(l, n, key, a->name, sizeof(a->name));
+			/* The roster's rule (PROTOCOL.md 22.1), checked where
+			 * the line is known. */
+			if (rc == KETEN_OK && !text_valid_name(a->name))
+				rc = bad(l, n,
+				         "'name' must be 1-127 bytes of UTF-8 "
+				         "text without control characters");
 			have |= 2;
 		} else if (strcmp(key, "kind") == 0) {
 			const char *s = scalar(n) ? scalar(n) : "";
@@ -669,6 +675,13 @@ load_agencies(struct loader *l, yaml_node_t *seq)
 		return bad(l, seq, "'agencies' must be a list");
 	n = (size_t)(seq->data.sequence.items.top -
 	             seq->data.sequence.items.start);
+	/* A broker serves at least one agency: a config that lost its list
+	 * must never reach a reload, which would record every agency as
+	 * gone (PROTOCOL.md 22.7). Only a client's config may have none. */
+	if (n == 0 && !l->client)
+		return bad(l, seq,
+		           "'agencies' is empty: a broker serves at "
+		           "least one agency");
 	if (n > 0 && (c->agencies = calloc(n, sizeof(*c->agencies))) == NULL)
 		return error_set(l->err, KETEN_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -971,6 +984,10 @@ load_root(struct loader *l, yaml_node_t *root)
 		return bad(l, root, "'data_dir' is missing");
 	if (have_broker != 3)
 		return bad(l, root, "'broker' is missing");
+	if (agencies == NULL && !l->client)
+		return bad(l, root,
+		           "'agencies' is missing: a broker serves at "
+		           "least one agency");
 	if (c->connect[0] == '\0')
 		strcpy(c->connect, c->listen);
 	if (note_broker_key(&c->broker_key, c->region, c->broker_sign_pk) != 0)

@@ -99,8 +99,8 @@ struct config {
 	size_t map_max;           /* the map grows up to this; 0 = no limit */
 	unsigned workers;         /* verify threads */
 	unsigned batch_max;       /* most records in one commit */
-	size_t n_agencies;        /* may be 0: a client's or auditor's config
-	                           * (ketend refuses to serve none) */
+	size_t n_agencies;        /* may be 0 only in a client's or auditor's
+	                           * config (config_load_client) */
 	struct agency *agencies;
 	struct revocation *revoked; /* malloc'd; freed by config_destroy */
 	size_t n_revoked;

@@ -147,14 +147,6 @@ serve(const char *path)
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		return 1;
 	}
-	if (c->n_agencies == 0) {
-		log_err("event=start_failed reason=\"%s names no agencies: a "
-		        "broker serves at least one (agencies: in the region "
-		        "config)\"",
-		        c->path);
-		config_destroy(&c);
-		return 1;
-	}
 	if (load_broker_keys(&k, c) != 0) {
 		config_destroy(&c);
 		return 1;

@@ -251,9 +251,7 @@ store_roster_batch_end(struct store_writer *w, bool committed)
 	s->roster = w->roster_next;
 	pthread_rwlock_unlock(&s->remap);
 	w->roster_next = NULL;
-	roster_destroy(&old);
-	log_info("event=roster_recorded seq=%llu",
-	         (unsigned long long)w->roster_seq);
+	roster_destroy(&old); /* roster_sync logs what was recorded */
 }
 
 int

@@ -939,17 +939,24 @@ test_roster_fields(void)
 	char path[PATH_MAX], line[LINE_MAX_LEN];
 	struct config *c = NULL;
 
-	/* No agencies at all (a client's or auditor's config), or []. */
+	/* No agencies at all, or []: a client's or auditor's config loads;
+	 * a broker's is refused, so that a reload can never record every
+	 * agency as gone. */
 	base();
 	delete_lines(10, 22);
-	CHECK_INT(load(&c, "no-agencies.yaml", path), KETEN_OK);
+	CHECK_INT(load(&c, "no-agencies.yaml", path), KETEN_E_CONFIG);
+	CHECK(strstr(err.message, "'agencies' is missing") != NULL);
+	CHECK_INT(config_load_client(&c, path, &err), KETEN_OK);
 	CHECK(c != NULL && c->n_agencies == 0 && c->agencies == NULL);
 	CHECK(c == NULL || config_find(c, "lt-almere") == NULL);
 	config_destroy(&c);
 	base();
 	delete_lines(11, 22);
 	set_line(10, "agencies: []");
-	CHECK_INT(load(&c, "empty-agencies.yaml", path), KETEN_OK);
+	CHECK_INT(load(&c, "empty-agencies.yaml", path), KETEN_E_CONFIG);
+	CHECK(strstr(err.message, ":10:") != NULL &&
+	      strstr(err.message, "'agencies' is empty") != NULL);
+	CHECK_INT(config_load_client(&c, path, &err), KETEN_OK);
 	CHECK(c != NULL && c->n_agencies == 0);
 	config_destroy(&c);
 
