@@ -140,10 +140,11 @@ verify() {
 		out=$("$keten" audit verify -c "$c" "$data" 2>&1) || rc=$?
 		check "$step: audit verify with $(basename "$c") exits 0" 0 "$rc"
 		[ "$rc" = 0 ] || echo "$out" >&2
-	done
-	for p in "$@"; do
-		checks=$((checks + 1))
-		grep -q -- "$p" <<<"$out" || fail "$step: audit output lacks '$p'"
+		for p in "$@"; do
+			checks=$((checks + 1))
+			grep -q -- "$p" <<<"$out" ||
+				fail "$step: audit output with $(basename "$c") lacks '$p'"
+		done
 	done
 	printf '%s\n' "$out" >"$tmp/audit.$step"
 }
@@ -164,7 +165,7 @@ as vt-flevoland accept "$case1" >/dev/null || die "accept"
 as vt-flevoland handover "$case1" --to gi-save --known "dossier" \
 	>/dev/null || die "handover"
 as gi-save accept "$case1" >/dev/null || die "accept by gi-save"
-verify 1 "roster" "join lt-almere"
+verify 1 "^roster: record 1: broker key " "^roster: record 1: join lt-almere (local_team) "
 
 echo "== 2. lt-almere rotates its keys"
 as lt-almere keygen --rotate "$(key lt-almere)" --out "$(key lt-almere-2)" \
@@ -189,7 +190,7 @@ grep "event=auth_refused" "$tmp/ketend.log" | grep -qF "$old_transport" ||
 out=$(as lt-almere-2 send referral --json --to vt-flevoland \
 	--child-name "Kind Twee" --child-dob 2015-01-01 --concern "zorg" --request "hulp") ||
 	die "referral with the new key"
-verify 2 "rotate lt-almere"
+verify 2 "^roster: record [0-9]*: rotate lt-almere "
 
 echo "== 3. lt-urk joins while vt-flevoland's watcher runs on the old config"
 cp "$config" "$tmp/vt-old.yaml"
@@ -211,11 +212,11 @@ checks=$((checks + 1))
 kill "$watch_pid"
 wait "$watch_pid" || true
 watch_pid=""
+# It learnt lt-urk from the chain: nothing failed on its way.
 checks=$((checks + 1))
-if grep -q "acknowledged" "$tmp/watch.err" && grep -q "FAILED" "$tmp/watch.err"; then
-	fail "3: the watcher acknowledged a message that failed: $(cat "$tmp/watch.err")"
-fi
-verify 3 "join lt-urk"
+! grep -q "could not be verified" "$tmp/watch.err" ||
+	fail "3: the watcher failed to verify: $(cat "$tmp/watch.err")"
+verify 3 "^roster: record [0-9]*: join lt-urk (local_team) "
 
 echo "== 4. gi-save leaves once its case is handed on"
 cp "$config" "$tmp/with-save.yaml"
@@ -232,7 +233,7 @@ rc=0
 as gi-save inbox >/dev/null 2>&1 || rc=$?
 checks=$((checks + 1))
 [ "$rc" != 0 ] || fail "4: gi-save is still served after it left"
-verify 4 "leave gi-save"
+verify 4 "^roster: record [0-9]*: leave gi-save$"
 rc=0
 "$keten" audit cases -c "$config" "$data" >/dev/null 2>&1 || rc=$?
 check "4: audit cases after gi-save left" 0 "$rc"
@@ -263,7 +264,7 @@ rc=0
 as vt-flevoland accept "$case3" >/dev/null 2>&1 || rc=$?
 checks=$((checks + 1))
 [ "$rc" != 0 ] || fail "5: the revoked key was accepted"
-verify 5 "revoke vt-flevoland" "review:"
+verify 5 "^roster: record [0-9]*: revoke vt-flevoland .* (laptop stolen)$" "^review: "
 checks=$((checks + 1))
 grep "review:" "$tmp/audit.5" | grep -q "record $late_seq " ||
 	fail "5: record $late_seq (signed after the compromise) is not listed"
@@ -274,7 +275,7 @@ grep "review:" "$tmp/audit.5" | grep -q "record $late_seq " ||
 replace "$config" vt-flevoland "$tmp/vt2.frag"
 hup ok
 as vt-flevoland-2 accept "$case3" >/dev/null || die "accept with the new key"
-verify 5b "rekey vt-flevoland"
+verify 5b "^roster: record [0-9]*: rekey vt-flevoland "
 
 echo "== 6. the broker's key rotates"
 "$keten" keygen --rotate "$keys/broker.key" --out "$keys/broker-2.key" \
@@ -286,7 +287,9 @@ out=$(as lt-almere-2 send referral --json --to vt-flevoland \
 	--child-name "Kind Vier" --child-dob 2013-01-01 --concern "zorg" --request "hulp") ||
 	die "referral after the broker's rotation"
 as vt-flevoland-2 inbox --ack >/dev/null || die "vt inbox after the rotation"
-verify 6 "broker"
+verify 6 "^roster: record [1-9][0-9]*: broker key "
+check "6: two broker keys in the history" 2 \
+	"$(grep -c "^roster: record [0-9]*: broker key " "$tmp/audit.6")"
 
 echo "test_region_changes: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
