@@ -290,11 +290,10 @@ cli_unverified(const char *verb, const struct keten_message *m,
 		fprintf(stderr, " %s\n", advice);
 		return;
 	}
-	fputs(" If this persists, ask your region's operator whether '",
-	      stderr);
+	fputs(" If this persists, ask your region's operator about '", stderr);
 	cli_put_text(stderr, m->sender[0] ? m->sender : "?");
-	fputs("' has joined the region and whether your region config is "
-	      "current.\n",
+	fputs("' and its keys (keten audit verify lists the region's "
+	      "roster).\n",
 	      stderr);
 }
 
@@ -409,8 +408,8 @@ cmd_inbox(int argc, char **argv)
 			    "it they are shown again.\nWith --json, one JSON "
 			    "object per message per line.\n\n"
 			    "A message that does not verify is never "
-			    "acknowledged: the roster is\nrefreshed (the "
-			    "region config read again) and the message "
+			    "acknowledged: the roster is\nrefreshed (from "
+			    "the broker's log) and the message "
 			    "verified\nonce more; if it still fails, --ack "
 			    "acknowledges only the messages\nbefore it, says "
 			    "why and what to do, and the exit status is 1.\n"

@@ -104,6 +104,16 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		                 d->envelope_len, RECORD_SIG_CHECK, &tmp);
 	}
 	strcpy(m->sender, o.signer); /* "" if the envelope does not decode */
+	if (rc != KETEN_OK && o.fault == RECORD_UNKNOWN_SIGNER) {
+		/* The roster's own reason: never a member, not yet, left or
+		 * revoked at record N. */
+		bad(m, KETEN_E_SENDER_SIG,
+		    "signer '%s' is not in the region roster at this record: "
+		    "%s",
+		    o.signer, tmp.message);
+		m->forged = false;
+		return;
+	}
 	if (rc != KETEN_OK) {
 		bad(m, KETEN_E_SENDER_SIG, "%s%s%s", refusal[o.fault].before,
 		    o.signer, refusal[o.fault].after);

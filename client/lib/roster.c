@@ -247,8 +247,10 @@ trust_check(const struct keten_client *c, const struct roster *r,
 	if (roster_last_seq(r) == 0)
 		return error_set(err, KETEN_E_MALFORMED,
 		                 "the broker at %s sent no roster record: it "
-		                 "runs a keten that does not record the roster "
-		                 "in its log (storage schema 6)",
+		                 "runs a keten from before the roster was "
+		                 "recorded in the log (storage schema 5 or "
+		                 "older); upgrade ketend, which records the "
+		                 "roster at its next start",
 		                 c->cfg->connect);
 	if (roster_broker_trusted(r, c->cfg->broker_sign_pk))
 		return KETEN_OK;
