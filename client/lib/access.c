@@ -13,6 +13,7 @@
 #include "client.h"
 #include "ledger.h"
 #include "note.h"
+#include "text.h"
 
 struct walk {
 	const struct config *cfg;
@@ -104,6 +105,7 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	struct config *c;
 	struct ledger *l = NULL;
 	struct roster *r = NULL;
+	struct note_key k;
 	struct walk w = {.fn = fn, .arg = arg, .err = err};
 	uint64_t head_seq;
 	uint8_t head_hash[KETEN_HASH_LEN];
@@ -167,6 +169,9 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	if (rc == KETEN_OK && w.has_cp) {
 		out->has_checkpoint = true;
 		out->checkpoint = w.cp;
+		if (roster_note_key_for_size(&k, w.roster, w.cp.size, NULL) ==
+		    0)
+			text_key_to_b64(out->checkpoint_key, k.pk);
 	}
 	if (rc != KETEN_OK && err != NULL && err->message[0] == '\0')
 		error_set(err, rc, "the entry handler stopped the audit");
