@@ -215,23 +215,6 @@ broken(struct walk *w, uint64_t seq, const char *what)
 	                 (unsigned long long)seq, what);
 }
 
-/* The broker's checkpoint key for a checkpoint of size: the one in force
- * at that size in r (docs/PROTOCOL.md 22.4), or the config's if r is
- * NULL or holds no roster record. 0, or -1 if none makes a key. */
-static int
-broker_key(struct note_key *k, const struct config *c, const struct roster *r,
-           uint64_t size)
-{
-	const uint8_t *pk =
-	    r != NULL ? roster_broker_key_for_size(r, size) : NULL;
-
-	if (pk == NULL) {
-		*k = c->broker_key;
-		return 0;
-	}
-	return note_broker_key(k, c->region, pk);
-}
-
 /* cp's broker signature with the key in force at its size in r (NULL:
  * the config's), and the config's key held to the chain's history. */
 static int
@@ -243,7 +226,7 @@ cp_signed(const struct config *c, const struct roster *r,
 
 	if (r != NULL && roster_last_seq(r) == 0)
 		r = NULL;
-	if (broker_key(&k, c, r, cp->size) != 0 ||
+	if (roster_note_key_for_size(&k, r, cp->size, &c->broker_key) != 0 ||
 	    note_checkpoint_verify(cp, &k) != 0)
 		return error_set(err, KETEN_E_CHAIN,
 		                 "%s of %llu records is not signed by the "
@@ -1013,42 +996,59 @@ prepass_record(void *arg, uint64_t key, const uint8_t *val, size_t len)
 	return rc == KETEN_OK || rc == KETEN_E_UNKNOWN_TYPE ? 0 : 1;
 }
 
-static void
-prepass(struct ledger *l, struct roster *r)
+int
+audit_prepass(struct roster **out, struct ledger *l, const char *region,
+              struct keten_error *err)
 {
 	struct keten_error why;
 	uint64_t seq;
 	uint8_t hash[32];
-	char region[KETEN_ID_MAX + 1];
+	char found[KETEN_ID_MAX + 1];
+	int rc;
 
-	if (ledger_walk(l, prepass_record, r, &seq, hash, region, &why) != 0)
-		return; /* the roster so far: the walk will say what is wrong */
+	if ((rc = roster_new(out, region, err)) != KETEN_OK)
+		return rc;
+	/* A fault stops it with the roster so far: the walk, which is
+	 * authoritative, will say what is wrong. */
+	rc = ledger_walk(l, prepass_record, *out, &seq, hash, found, &why);
+	return KETEN_OK;
 }
 
 /* The stored checkpoint, parsed with the broker key whose signature line
- * it carries: the config's, or any of the pre-pass's broker key history
- * (newest first); the signature is checked after, with the key in force
- * at its size. The config key's sentence if none parses it. */
+ * it carries: the config's, or any of r's broker key history (newest
+ * first; the config key's sentence if none parses it); then its signature
+ * with the key in force at its size, and (trust) the config's key held to
+ * r's history. */
 static int
-stored_checkpoint(struct ledger *l, struct walk *w, bool start,
-                  struct keten_error *err)
+stored_checkpoint(struct keten_checkpoint *cp, bool *has, struct ledger *l,
+                  const struct config *c, const struct roster *r, bool start,
+                  bool trust, struct keten_error *err)
 {
 	struct roster_keyset *const *ks;
-	size_t n = roster_broker_keys(w->given, &ks);
+	size_t n = r != NULL ? roster_broker_keys(r, &ks) : 0;
 	struct keten_error again;
 	struct note_key k;
 	int rc;
 
-	rc = ledger_checkpoint(l, &w->cp, &w->cp_pending, &w->c->broker_key,
-	                       start, err);
+	rc = ledger_checkpoint(l, cp, has, &c->broker_key, start, err);
 	while (rc == KETEN_E_CHAIN && n-- > 0)
-		if (note_broker_key(&k, w->c->region, ks[n]->keys.sign) == 0 &&
-		    ledger_checkpoint(l, &w->cp, &w->cp_pending, &k, start,
-		                      &again) == KETEN_OK) {
+		if (note_broker_key(&k, c->region, ks[n]->keys.sign) == 0 &&
+		    ledger_checkpoint(l, cp, has, &k, start, &again) ==
+		        KETEN_OK) {
 			error_clear(err);
 			rc = KETEN_OK;
 		}
+	if (rc == KETEN_OK && *has)
+		rc = cp_signed(c, r, cp, "the stored checkpoint", trust, err);
 	return rc;
+}
+
+int
+audit_checkpoint_load(struct keten_checkpoint *cp, bool *has, struct ledger *l,
+                      const struct config *c, const struct roster *r,
+                      struct keten_error *err)
+{
+	return stored_checkpoint(cp, has, l, c, r, false, true, err);
 }
 
 /* Once the walk verified: drops what the chain's roster does not revoke
@@ -1102,12 +1102,11 @@ verify_dir_in(struct audit_result *res, const struct config *c, const char *dir,
 	 * the verify threads, records before the first roster record, and
 	 * the checkpoints' keys before the walk reaches them. */
 	if ((rc = roster_new(&res->roster, c->region, err)) != KETEN_OK ||
-	    (rc = roster_new(prep, c->region, err)) != KETEN_OK) {
+	    (rc = audit_prepass(prep, l, c->region, err)) != KETEN_OK) {
 		ledger_close(&l);
 		return rc;
 	}
 	pre = *prep;
-	prepass(l, pre);
 	w.chain = res->roster;
 	w.given = pre;
 	w.review_on = any_revoked(pre);
@@ -1115,10 +1114,8 @@ verify_dir_in(struct audit_result *res, const struct config *c, const char *dir,
 	w.cases_on = true;
 	w.tree_on = true;
 	randombytes_buf(w.key, sizeof(w.key));
-	if ((rc = stored_checkpoint(l, &w, start, err)) != KETEN_OK ||
-	    (w.cp_pending &&
-	     (rc = cp_signed(c, pre, &w.cp, "the stored checkpoint", !start,
-	                     err)) != KETEN_OK)) {
+	if ((rc = stored_checkpoint(&w.cp, &w.cp_pending, l, c, pre, start,
+	                            !start, err)) != KETEN_OK) {
 		ledger_close(&l);
 		if (rc == KETEN_E_CHAIN && w.cp_pending)
 			res->bad_seq = w.cp.size ? w.cp.size : 1;

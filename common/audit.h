@@ -143,6 +143,24 @@ int audit_verify_dir_start(struct audit_result *res, const struct config *c,
 
 void audit_result_free(struct audit_result *res);
 
+/* For the audits beside the chain's (the access log's, a checkpoint kept
+ * outside the directory), which need the chain's keys without its walk. */
+struct ledger;
+/* The roster of every roster record in l, in *out (free with
+ * roster_destroy), as the audit's pre-pass builds it: records are decoded,
+ * not checked, and a fault stops it with the roster so far (the audit of
+ * the chain says what is wrong). Empty for a log without roster records.
+ * KETEN_OK or KETEN_E_NOMEM. */
+int audit_prepass(struct roster **out, struct ledger *l, const char *region,
+                  struct keten_error *err) WUR;
+/* l's stored checkpoint, as the audit checks it: signed by the broker key
+ * in force at its size in r (the config's if r holds no roster record),
+ * and the config's broker key one of r's history. *has false if none is
+ * stored. KETEN_E_CHAIN if it does not verify. */
+int audit_checkpoint_load(struct keten_checkpoint *cp, bool *has,
+                          struct ledger *l, const struct config *c,
+                          const struct roster *r, struct keten_error *err) WUR;
+
 /*
  * The same checks one record at a time, for a log streamed from the
  * broker. From record 1 the chain links from the region's genesis and the

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "envelope.h"
+#include "note.h"
 #include "roster.h"
 
 _Static_assert(WIRE_ROSTER_NAME_MAX + 1 == CONFIG_NAME_MAX,
@@ -346,6 +347,21 @@ const uint8_t *
 roster_broker_key_for_size(const struct roster *r, uint64_t size)
 {
 	return roster_broker_key_at(r, size);
+}
+
+int
+roster_note_key_for_size(struct note_key *out, const struct roster *r,
+                         uint64_t size, const struct note_key *before)
+{
+	const uint8_t *pk =
+	    r != NULL ? roster_broker_key_for_size(r, size) : NULL;
+
+	if (pk != NULL)
+		return note_broker_key(out, r->region, pk);
+	if (before == NULL)
+		return -1;
+	*out = *before;
+	return 0;
 }
 
 bool

@@ -130,6 +130,12 @@ const uint8_t *roster_broker_key_at(const struct roster *r, uint64_t seq);
  * every roster record <= size. */
 const uint8_t *roster_broker_key_for_size(const struct roster *r,
                                           uint64_t size);
+/* The same key as the note key (note.h) that signs a checkpoint of size,
+ * in *out: r's key in force at that size, or *before if r is NULL or holds
+ * no roster record (a log without roster records: the config's key;
+ * before NULL: none). 0, or -1 if none makes a key. */
+int roster_note_key_for_size(struct note_key *out, const struct roster *r,
+                             uint64_t size, const struct note_key *before) WUR;
 /* Whether pk is any key of the broker key history: a verifier trusts the
  * chain if its configured broker key is one of them. */
 bool roster_broker_trusted(const struct roster *r, const uint8_t pk[32]);

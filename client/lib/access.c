@@ -9,12 +9,17 @@
 #include <sodium.h>
 
 #include "access.h"
+#include "audit.h"
 #include "client.h"
 #include "ledger.h"
 #include "note.h"
+#include "text.h"
 
 struct walk {
 	const struct config *cfg;
+	/* The chain's roster (docs/PROTOCOL.md 22); NULL for a log without
+	 * roster records, whose readers are the config's agencies. */
+	const struct roster *roster;
 	keten_access_fn fn;
 	void *arg;
 	uint64_t n;
@@ -51,8 +56,15 @@ one(void *arg, uint64_t key, const uint8_t *val, size_t len)
 		return bad(w, key,
 		           "does not link to the entry before (altered, "
 		           "removed or inserted)");
-	if (config_find(w->cfg, e.agency) == NULL)
-		return bad(w, key, "names a reader that is not in the region");
+	/* A reader that was ever a member: one that left since still read. */
+	if (w->roster != NULL ? roster_member_find(w->roster, e.agency) == NULL
+	                      : config_find(w->cfg, e.agency) == NULL)
+		return bad(w, key,
+		           w->roster != NULL
+		               ? "names a reader that was never a "
+		                 "member of the region"
+		               : "names a reader that is not in "
+		                 "the region");
 	if (e.at_us < w->last_at)
 		return bad(w, key, "is dated before the entry before it");
 	if (e.first_seq > e.last_seq || (e.first_seq == 0) != (e.last_seq == 0))
@@ -92,6 +104,8 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 {
 	struct config *c;
 	struct ledger *l = NULL;
+	struct roster *r = NULL;
+	struct note_key k;
 	struct walk w = {.fn = fn, .arg = arg, .err = err};
 	uint64_t head_seq;
 	uint8_t head_hash[KETEN_HASH_LEN];
@@ -106,14 +120,12 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 		return rc;
 	w.cfg = c;
 	access_genesis(w.prev, c->region);
+	/* The chain's roster first: the readers and the checkpoint's key. */
 	if ((rc = ledger_open(&l, data_dir, err)) == KETEN_OK &&
-	    (rc = ledger_checkpoint(l, &w.cp, &w.has_cp, &c->broker_key, false,
-	                            err)) == KETEN_OK &&
-	    w.has_cp && note_checkpoint_verify(&w.cp, &c->broker_key) != 0)
-		rc = error_set(err, KETEN_E_CHAIN,
-		               "the stored checkpoint is not signed by the "
-		               "broker key in %s",
-		               config_path);
+	    (rc = audit_prepass(&r, l, c->region, err)) == KETEN_OK) {
+		w.roster = roster_last_seq(r) > 0 ? r : NULL;
+		rc = audit_checkpoint_load(&w.cp, &w.has_cp, l, c, r, err);
+	}
 	if (rc == KETEN_OK && w.has_cp && w.cp.access_size == 0 &&
 	    sodium_memcmp(w.cp.access_head, w.prev, KETEN_HASH_LEN) != 0)
 		rc =
@@ -157,6 +169,9 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	if (rc == KETEN_OK && w.has_cp) {
 		out->has_checkpoint = true;
 		out->checkpoint = w.cp;
+		if (roster_note_key_for_size(&k, w.roster, w.cp.size, NULL) ==
+		    0)
+			text_key_to_b64(out->checkpoint_key, k.pk);
 	}
 	if (rc != KETEN_OK && err != NULL && err->message[0] == '\0')
 		error_set(err, rc, "the entry handler stopped the audit");
@@ -165,6 +180,7 @@ keten_audit_access(struct keten_audit *out, const char *config_path,
 	memcpy(out->head_hash, w.prev, KETEN_HASH_LEN);
 	out->bad_seq = w.bad;
 	ledger_close(&l);
+	roster_destroy(&r);
 	config_destroy(&c);
 	return rc;
 }

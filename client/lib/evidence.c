@@ -14,9 +14,12 @@
 
 #include "audit.h"
 #include "bundle.h"
+#include "audit_witness.h"
 #include "client.h"
+#include "ledger.h"
 #include "note.h"
 #include "savefile.h"
+#include "structwalk.h"
 #include "text.h"
 
 _Static_assert(KETEN_COSIGNERS_MAX == AUDIT_COSIGNED_MAX,
@@ -52,14 +55,35 @@ cosigned_public(struct keten_audit *out, const struct audit_result *res,
 	out->quorum_size = res->quorum_size;
 }
 
+/* The chain's roster of dir, read before its audit, which holds the log
+ * to a checkpoint file checked against it: the pages checked in a child
+ * first, as the audit does, then the audit's pre-pass. */
+static int
+dir_roster(struct roster **r, const struct config *c, const char *dir,
+           struct keten_error *err)
+{
+	struct ledger *l = NULL;
+	int rc;
+
+	if ((rc = structwalk_check(dir, err)) != KETEN_OK ||
+	    (rc = ledger_open(&l, dir, err)) != KETEN_OK)
+		return rc;
+	rc = audit_prepass(r, l, c->region, err);
+	ledger_close(&l);
+	return rc;
+}
+
 /* Reads the signed checkpoint note in the file at path and checks that
- * the region's broker signed it. */
+ * the region's broker signed it with the key in force at its size in r,
+ * the chain's roster (the config's for a log without roster records):
+ * a checkpoint of any era is checked with a config of any era. */
 static int
 anchor_load(struct keten_checkpoint *cp, const struct config *c,
-            const char *path, struct keten_error *err)
+            const struct roster *r, const char *path, struct keten_error *err)
 {
 	char buf[NOTE_MAX + 1];
 	struct keten_error why;
+	struct note_key k;
 	size_t len;
 	FILE *f;
 
@@ -76,17 +100,21 @@ anchor_load(struct keten_checkpoint *cp, const struct config *c,
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "%s is not a checkpoint: more than %d bytes",
 		                 path, NOTE_MAX);
-	if (note_checkpoint_parse(cp, buf, len, &c->broker_key, &why) !=
-	    KETEN_OK)
+	audit_witness_broker_key(&k, c, r, buf, len);
+	if (note_checkpoint_parse(cp, buf, len, &k, &why) != KETEN_OK)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "%s is not a checkpoint of region %s's "
 		                 "broker: %s",
 		                 path, c->region, why.message);
-	if (note_checkpoint_verify(cp, &c->broker_key) != 0)
+	if (roster_note_key_for_size(&k, r, cp->size, &c->broker_key) != 0 ||
+	    note_checkpoint_verify(cp, &k) != 0)
 		return error_set(err, KETEN_E_RECEIPT,
 		                 "the checkpoint of %llu records in %s is not "
-		                 "signed by the broker key in %s",
-		                 (unsigned long long)cp->size, path, c->path);
+		                 "signed by the broker key %s",
+		                 (unsigned long long)cp->size, path,
+		                 roster_last_seq(r) > 0
+		                     ? "the log records in force at its size"
+		                     : "in the region config");
 	return KETEN_OK;
 }
 
@@ -159,6 +187,8 @@ keten_audit_verify_roster(struct keten_audit *out,
 	struct config *c;
 	struct audit_result res;
 	struct keten_checkpoint anchor;
+	struct roster *r = NULL;
+	struct note_key k;
 	int rc;
 
 	error_clear(err);
@@ -170,10 +200,14 @@ keten_audit_verify_roster(struct keten_audit *out,
 	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
 	if (checkpoint_path != NULL &&
-	    (rc = anchor_load(&anchor, c, checkpoint_path, err)) != KETEN_OK) {
+	    ((rc = dir_roster(&r, c, data_dir, err)) != KETEN_OK ||
+	     (rc = anchor_load(&anchor, c, r, checkpoint_path, err)) !=
+	         KETEN_OK)) {
+		roster_destroy(&r);
 		config_destroy(&c);
 		return rc;
 	}
+	roster_destroy(&r);
 	rc = audit_verify_dir_from(&res, c, data_dir,
 	                           checkpoint_path ? &anchor : NULL, err);
 	cosigned_public(out, &res, c);
@@ -184,8 +218,13 @@ keten_audit_verify_roster(struct keten_audit *out,
 	out->bad_seq = res.bad_seq;
 	out->cases = res.n_cases;
 	out->has_checkpoint = res.has_cp && rc == KETEN_OK;
-	if (out->has_checkpoint)
+	if (out->has_checkpoint) {
 		out->checkpoint = res.cp;
+		/* The key the audit verified it with (cp_signed's). */
+		if (roster_note_key_for_size(&k, res.roster, res.cp.size,
+		                             NULL) == 0)
+			text_key_to_b64(out->checkpoint_key, k.pk);
+	}
 	out->has_anchor = checkpoint_path != NULL;
 	if (out->has_anchor)
 		out->anchor = anchor;
@@ -204,6 +243,8 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
 {
 	struct config *c;
 	char note[NOTE_MAX];
+	struct note_key k;
+	uint8_t pk[32];
 	size_t len = 0;
 	int rc;
 
@@ -216,12 +257,31 @@ keten_audit_save_checkpoint(const struct keten_audit *a,
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load_client(&c, config_path, err)) != KETEN_OK)
 		return rc;
-	len = note_checkpoint_format(note, sizeof(note), &c->broker_key,
-	                             &a->checkpoint);
+	/* Its signature line names the key that signed it: the one in
+	 * force at its size, which the audit kept (the config's before any
+	 * roster record). */
+	k = c->broker_key;
+	if (a->checkpoint_key[0] != '\0' &&
+	    (text_key_from_b64(pk, a->checkpoint_key) != 0 ||
+	     note_broker_key(&k, c->region, pk) != 0))
+		rc = error_set(err, KETEN_E_USAGE,
+		               "the audit's checkpoint_key is not a key");
+	else if (note_checkpoint_verify(&a->checkpoint, &k) != 0)
+		rc = error_set(err, KETEN_E_USAGE,
+		               "the checkpoint of %llu records is not signed "
+		               "by the broker key %s",
+		               (unsigned long long)a->checkpoint.size,
+		               a->checkpoint_key[0] != '\0'
+		                   ? "the audit names (checkpoint_key)"
+		                   : "in the region config, and the audit "
+		                     "names no other (checkpoint_key)");
+	else if ((len = note_checkpoint_format(note, sizeof(note), &k,
+	                                       &a->checkpoint)) == 0)
+		rc = error_set(err, KETEN_E_INTERNAL,
+		               "cannot write the checkpoint's note");
 	config_destroy(&c);
-	if (len == 0)
-		return error_set(err, KETEN_E_INTERNAL,
-		                 "cannot write the checkpoint's note");
+	if (rc != KETEN_OK)
+		return rc;
 	return savefile_write(path, note, len, 0644, err);
 }
 

@@ -187,11 +187,17 @@ keten_proof_check(const char *config_path, uint64_t seq,
 		return error_set(err, KETEN_E_INTERNAL, "libsodium failed");
 	if ((rc = config_load_client(&cfg, config_path, err)) != KETEN_OK)
 		return rc;
+	/* Only the config's key: a bare proof carries no roster, and
+	 * nothing here reads the chain's broker key history (API.md). */
 	if (note_checkpoint_verify(cp, &cfg->broker_key) != 0)
-		rc = error_set(err, KETEN_E_RECEIPT,
-		               "the checkpoint of %llu records is not signed "
-		               "by the broker key in %s",
-		               (unsigned long long)cp->size, config_path);
+		rc =
+		    error_set(err, KETEN_E_RECEIPT,
+		              "the checkpoint of %llu records is not signed "
+		              "by the broker key in %s: it is signed by "
+		              "another broker key than the config's, or "
+		              "forged; check it with a config holding that "
+		              "key, or with a proof bundle (keten audit proof)",
+		              (unsigned long long)cp->size, config_path);
 	else if (p->n_path > KETEN_PATH_MAX ||
 	         chain_inclusion_verify(seq, record_hash, cp,
 	                                (const uint8_t(*)[32])p->path,

@@ -145,6 +145,12 @@ verify() {
 			grep -q -- "$p" <<<"$out" ||
 				fail "$step: audit output with $(basename "$c") lacks '$p'"
 		done
+		# The access log's readers and checkpoint, by the chain's roster.
+		rc=0
+		"$keten" audit access -c "$c" "$data" >/dev/null 2>"$tmp/access.err" ||
+			rc=$?
+		check "$step: audit access with $(basename "$c") exits 0" 0 "$rc"
+		[ "$rc" = 0 ] || cat "$tmp/access.err" >&2
 	done
 	printf '%s\n' "$out" >"$tmp/audit.$step"
 }
@@ -290,6 +296,26 @@ as vt-flevoland-2 inbox --ack >/dev/null || die "vt inbox after the rotation"
 verify 6 "^roster: record [1-9][0-9]*: broker key "
 check "6: two broker keys in the history" 2 \
 	"$(grep -c "^roster: record [0-9]*: broker key " "$tmp/audit.6")"
+# A checkpoint saved with either era's config is the one signed by the
+# key in force at its size, and either era's config checks it.
+for save in first current; do
+	[ "$save" = first ] && c=$tmp/first.yaml || c=$config
+	rc=0
+	"$keten" audit verify -c "$c" --save-checkpoint "$tmp/cp-$save.note" \
+		"$data" >/dev/null 2>"$tmp/cp.err" || rc=$?
+	check "6: --save-checkpoint with the $save config exits 0" 0 "$rc"
+	[ "$rc" = 0 ] || cat "$tmp/cp.err" >&2
+	for c in "$tmp/first.yaml" "$config"; do
+		rc=0
+		"$keten" audit verify -c "$c" --checkpoint "$tmp/cp-$save.note" \
+			"$data" >/dev/null 2>"$tmp/cp.err" || rc=$?
+		check "6: the $save config's checkpoint file with $(basename "$c")" 0 "$rc"
+		[ "$rc" = 0 ] || cat "$tmp/cp.err" >&2
+	done
+done
+checks=$((checks + 1))
+cmp -s "$tmp/cp-first.note" "$tmp/cp-current.note" ||
+	fail "6: the two eras' configs saved different checkpoint files"
 
 echo "test_region_changes: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
