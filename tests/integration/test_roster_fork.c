@@ -163,6 +163,7 @@ main(void)
 	          KETEN_OK);
 	CHECK_INT(wire_roster_decode(&w, env.body, env.body_len, &err),
 	          KETEN_OK);
+	wire_envelope_clear(&env); /* w holds its own copy */
 	rec1_at = r.received_at_us;
 	lmdb_edit_abort(&e);
 
