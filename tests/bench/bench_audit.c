@@ -59,6 +59,7 @@ main(int argc, char **argv)
 	harness_region(&H, harness_flevoland, harness_flevoland_n, NULL);
 	harness_start(&H);
 	harness_fill(&H, n, "audit bench");
+	n += harness_first_seq(&H) - 1; /* the roster record(s) first */
 	harness_drop_clients(&H);
 	if (harness_stop(&H) != 0)
 		fprintf(stderr, "bench: ketend did not stop cleanly\n");
