@@ -530,13 +530,10 @@ key_fresh(struct apply *a, const uint8_t sign_pk[32])
 	return KETEN_OK;
 }
 
-/*
- * A rotation statement (the change's rotation): an envelope of type
- * ROTATION, signer `who`, signed by old_pk, whose body names this region,
- * `who` and exactly the change's keys.
- */
-static int
-rotation_check(struct apply *a, const char *who, const uint8_t old_pk[32])
+int
+roster_rotation_verify(const struct roster *r, const char *who,
+                       const uint8_t old_pk[32], const struct roster_keys *keys,
+                       const uint8_t *st, size_t len, struct keten_error *err)
 {
 	struct envelope e;
 	struct wire_rotation rot;
@@ -544,20 +541,19 @@ rotation_check(struct apply *a, const char *who, const uint8_t old_pk[32])
 	char what[96];
 	int rc;
 
-	if (a->c->rotation_len == 0)
-		return refuse(a, KETEN_E_FIELD,
-		              "the change needs a rotation statement signed by "
-		              "the key in force");
-	if (wire_envelope_decode(&e, a->c->rotation, a->c->rotation_len,
-	                         &why) != KETEN_OK)
-		return refuse(a, why.code, "the rotation statement: %s",
-		              why.message);
+	if (len == 0)
+		return error_set(err, KETEN_E_FIELD,
+		                 "the change needs a rotation statement signed "
+		                 "by the key in force");
+	if (wire_envelope_decode(&e, st, len, &why) != KETEN_OK)
+		return error_set(err, why.code, "the rotation statement: %s",
+		                 why.message);
 	if (e.type != KETEN_MSG_ROTATION || strcmp(e.signer, who) != 0) {
 		wire_envelope_clear(&e);
-		return refuse(a, KETEN_E_FIELD,
-		              "the rotation statement is not a rotation signed "
-		              "as %s",
-		              who);
+		return error_set(err, KETEN_E_FIELD,
+		                 "the rotation statement is not a rotation "
+		                 "signed as %s",
+		                 who);
 	}
 	snprintf(what, sizeof(what), "%s's rotation statement", who);
 	rc =
@@ -566,19 +562,33 @@ rotation_check(struct apply *a, const char *who, const uint8_t old_pk[32])
 		rc = wire_rotation_decode(&rot, e.body, e.body_len, &why);
 	wire_envelope_clear(&e);
 	if (rc != KETEN_OK)
-		return refuse(a, rc, "%s", why.message);
-	if (strcmp(rot.region, a->r->region) != 0)
-		return refuse(a, KETEN_E_FIELD,
-		              "the rotation statement is for region %s",
-		              rot.region);
+		return error_set(err, rc, "%s", why.message);
+	if (strcmp(rot.region, r->region) != 0)
+		return error_set(err, KETEN_E_FIELD,
+		                 "the rotation statement is for region %s",
+		                 rot.region);
 	if (strcmp(rot.agency, who) != 0)
-		return refuse(a, KETEN_E_FIELD,
-		              "the rotation statement is for %s", rot.agency);
-	if (memcmp(&rot.keys, &a->c->keys, sizeof(rot.keys)) != 0)
-		return refuse(a, KETEN_E_FIELD,
-		              "the rotation statement vouches for other keys "
-		              "than the change's");
+		return error_set(err, KETEN_E_FIELD,
+		                 "the rotation statement is for %s",
+		                 rot.agency);
+	if (memcmp(&rot.keys, keys, sizeof(rot.keys)) != 0)
+		return error_set(
+		    err, KETEN_E_FIELD,
+		    "the rotation statement vouches for other keys "
+		    "than these");
 	return KETEN_OK;
+}
+
+/* The change's rotation statement, by roster_rotation_verify. */
+static int
+rotation_check(struct apply *a, const char *who, const uint8_t old_pk[32])
+{
+	struct keten_error why;
+	int rc =
+	    roster_rotation_verify(a->r, who, old_pk, &a->c->keys,
+	                           a->c->rotation, a->c->rotation_len, &why);
+
+	return rc == KETEN_OK ? KETEN_OK : refuse(a, rc, "%s", why.message);
 }
 
 /* A new key set at this record, appended to *ks (growing it if needed);

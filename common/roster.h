@@ -155,6 +155,18 @@ int roster_rotation_sign(uint8_t **out, size_t *len, const char *region,
                          const struct roster_keys *new_keys, int64_t made_at_us,
                          struct keten_error *err) WUR;
 
+/*
+ * Whether st (len bytes) is a rotation statement of agency `who` (or
+ * "broker") in r's region, signed by old_pk, endorsing exactly keys
+ * (PROTOCOL.md 22.3): KETEN_OK, or a code and err's sentence. The rule a
+ * ROTATE or BROKER change is held to; roster_diff asks it first, so
+ * that a refusal names the config's line.
+ */
+int roster_rotation_verify(const struct roster *r, const char *who,
+                           const uint8_t old_pk[32],
+                           const struct roster_keys *keys, const uint8_t *st,
+                           size_t len, struct keten_error *err) WUR;
+
 /* Signs msg (mlen bytes) into sig with the broker's signing key: 0 or a
  * keten_err. The secret key stays with the caller (daemon/signer.c). */
 typedef int (*roster_sign_fn)(void *arg, uint8_t sig[64], const uint8_t *msg,

@@ -204,6 +204,24 @@ diff_broker_change(struct diff *d)
 }
 
 /* BROKER: new broker keys need the old signing key's statement. */
+/* The change's statement, checked here so that a refusal names the
+ * config's line (the roster applies the same rule again). */
+static int
+diff_statement(struct diff *d, const char *who, int line,
+               const uint8_t old_pk[32], const struct roster_change *ch)
+{
+	struct keten_error why;
+
+	if (roster_rotation_verify(d->r, who, old_pk, &ch->keys, ch->rotation,
+	                           ch->rotation_len, &why) == KETEN_OK)
+		return KETEN_OK;
+	return error_set(d->err, KETEN_E_CONFIG,
+	                 "%s:%d: %s's rotation: %s; make it with 'keten "
+	                 "keygen --rotate' on the key file that holds the key "
+	                 "in force, and put in the keys it printed with it",
+	                 d->c->path, line, who, why.message);
+}
+
 static int
 diff_broker(struct diff *d)
 {
@@ -233,7 +251,8 @@ diff_broker(struct diff *d)
 	ch = diff_broker_change(d);
 	ch->rotation = c->broker_rotation;
 	ch->rotation_len = c->broker_rotation_len;
-	return KETEN_OK;
+	return diff_statement(d, WIRE_BROKER_ID, c->broker_rotation_line,
+	                      now->sign, ch);
 }
 
 static int
@@ -344,6 +363,9 @@ diff_rekeys(struct diff *d, enum roster_action pass)
 		diff_keys_of(&ch->keys, a);
 		ch->rotation = a->rotation;
 		ch->rotation_len = a->rotation_len;
+		if ((rc = diff_statement(d, a->id, a->rotation_line,
+		                         m->now.sign_pk, ch)) != KETEN_OK)
+			return rc;
 	}
 	return KETEN_OK;
 }
