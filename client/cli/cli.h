@@ -21,7 +21,9 @@ struct cli_common {
 	const char *key;
 	int timeout_ms;
 	int json;
-	const char *state; /* --state: NULL for the key file's default */
+	const char *state;       /* --state: NULL for the key file's default */
+	const char *old_keys[8]; /* --old-key FILE, repeatable */
+	size_t n_old_keys;
 };
 
 /* Handles a common option; returns 1 if ch was one, 0 if not. */
@@ -36,12 +38,14 @@ int cli_fail(const char *verb, const struct keten_error *err);
 int cli_exit_code(int code);
 
 /* Common long options, to splice into each verb's table. */
-#define CLI_OPT_STATE 0x100 /* --state has no short form */
+#define CLI_OPT_STATE   0x100 /* --state has no short form */
+#define CLI_OPT_OLD_KEY 0x101 /* nor --old-key */
 #define CLI_COMMON_OPTIONS                                                     \
 	{"config", required_argument, NULL, 'c'},                              \
 	    {"key", required_argument, NULL, 'k'},                             \
 	    {"timeout", required_argument, NULL, 'T'},                         \
 	    {"state", required_argument, NULL, CLI_OPT_STATE},                 \
+	    {"old-key", required_argument, NULL, CLI_OPT_OLD_KEY},             \
 	{                                                                      \
 		"json", no_argument, NULL, 'j'                                 \
 	}
@@ -52,6 +56,8 @@ int cli_exit_code(int code);
 	"      --timeout SEC   how long to wait for the broker (default 10)\n" \
 	"      --state FILE    the newest checkpoint seen (default: the key\n" \
 	"                      file's path + '.checkpoint')\n"                 \
+	"      --old-key FILE  an earlier key file of this agency, to open\n"  \
+	"                      what was sealed to it (repeatable)\n"           \
 	"      --json          machine-readable output\n"                      \
 	"  -h, --help          this text\n"
 

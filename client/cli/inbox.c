@@ -262,7 +262,9 @@ unverified_advice(const struct keten_message *m)
 		       "key file's .skipped file.";
 	if (m->status == KETEN_E_DECRYPT)
 		return "It is addressed to this agency and correctly signed, "
-		       "but this agency's box key does not open it: check that "
+		       "but this agency's box key does not open it: if it was "
+		       "sealed before this agency's keys changed, give the "
+		       "earlier key file with --old-key FILE; else check that "
 		       "the key file is this agency's current one, and tell "
 		       "the sender and the broker's operator.";
 	if (m->status == KETEN_E_CONTENT_HASH)

@@ -75,6 +75,14 @@ cli_common_option(struct cli_common *o, int ch, const char *arg)
 	case CLI_OPT_STATE:
 		o->state = arg;
 		return 1;
+	case CLI_OPT_OLD_KEY:
+		if (o->n_old_keys ==
+		    sizeof(o->old_keys) / sizeof(o->old_keys[0])) {
+			fprintf(stderr, "keten: at most 8 --old-key files\n");
+			exit(EXIT_USAGE);
+		}
+		o->old_keys[o->n_old_keys++] = arg;
+		return 1;
 	case 'T':
 		errno = 0;
 		v = strtol(arg, &end, 10);
@@ -130,6 +138,10 @@ cli_connect(const struct cli_common *o)
 	if (keten_client_new(&c, o->config, o->key, &err) != KETEN_OK)
 		exit(cli_fail("connect", &err));
 	keten_client_set_timeout(c, o->timeout_ms);
+	for (size_t i = 0; i < o->n_old_keys; i++)
+		if (keten_client_add_old_key(c, o->old_keys[i], &err) !=
+		    KETEN_OK)
+			exit(cli_fail("connect", &err));
 	if (o->state != NULL &&
 	    keten_client_set_state(c, o->state) != KETEN_OK) {
 		fprintf(stderr, "keten: out of memory\n");

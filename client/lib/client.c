@@ -207,6 +207,8 @@ keten_client_destroy(struct keten_client **cp)
 	if (c->zctx)
 		zmq_ctx_term(c->zctx);
 	keys_destroy(&c->keys);
+	for (size_t i = 0; i < c->n_old_keys; i++)
+		keys_destroy(&c->old_keys[i]);
 	roster_destroy(&c->roster);
 	for (size_t i = 0; i < c->n_retired; i++)
 		roster_destroy(&c->retired[i]);
@@ -612,4 +614,35 @@ keten_ping(struct keten_client *c, uint64_t *head_seq, struct keten_error *err)
 		*head_seq = r.ping.head_seq;
 	wire_reply_clear(&r);
 	return rc;
+}
+
+int
+keten_client_add_old_key(struct keten_client *c, const char *key_path,
+                         struct keten_error *err)
+{
+	struct keys *k = NULL;
+	int rc;
+
+	error_clear(err);
+	if (c == NULL || key_path == NULL)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "keten_client_add_old_key needs a client and a "
+		    "key file");
+	if (c->n_old_keys == CLIENT_OLD_KEYS_MAX)
+		return error_set(err, KETEN_E_USAGE,
+		                 "at most %d earlier key files",
+		                 CLIENT_OLD_KEYS_MAX);
+	if ((rc = keys_load(&k, key_path, err)) != KETEN_OK)
+		return rc;
+	if (strcmp(k->id, c->keys->id) != 0) {
+		rc = error_set(err, KETEN_E_KEYFILE,
+		               "%s holds keys of '%s', not of '%s': an earlier "
+		               "key file must be this agency's",
+		               key_path, k->id, c->keys->id);
+		keys_destroy(&k);
+		return rc;
+	}
+	c->old_keys[c->n_old_keys++] = k;
+	return KETEN_OK;
 }

@@ -16,6 +16,8 @@
 
 struct roster;
 
+#define CLIENT_OLD_KEYS_MAX 8 /* earlier key files a client may hold */
+
 struct inflight {
 	uint64_t ticket;
 	const struct keten_prepared *p;
@@ -25,6 +27,10 @@ struct inflight {
 struct keten_client {
 	struct config *cfg;
 	struct keys *keys;
+	/* keten_client_add_old_key: earlier key files of this agency, only
+	 * to open content sealed to their box keys (guarded memory). */
+	struct keys *old_keys[CLIENT_OLD_KEYS_MAX];
+	size_t n_old_keys;
 	/* Who this client is: self, the key file's id and public keys
 	 * (the roster says whether they are in force: client_me_check).
 	 * NULL for a witness. */

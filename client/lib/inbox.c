@@ -161,12 +161,21 @@ open_one(struct keten_message *m, struct content *ct, struct keten_client *c,
 		    "the content does not match what %s signed", o.signer);
 		return;
 	}
-	if (envelope_open(&plain, &plain_len, d->sealed, d->sealed_len,
-	                  c->keys->box_pk, c->keys->box_sk) != KETEN_OK) {
+	/* Sealed to the box key in force when it was sent: the current
+	 * one, or an earlier key file the caller gave. */
+	rc = envelope_open(&plain, &plain_len, d->sealed, d->sealed_len,
+	                   c->keys->box_pk, c->keys->box_sk);
+	for (size_t k = 0; rc != KETEN_OK && k < c->n_old_keys; k++)
+		rc = envelope_open(&plain, &plain_len, d->sealed, d->sealed_len,
+		                   c->old_keys[k]->box_pk,
+		                   c->old_keys[k]->box_sk);
+	if (rc != KETEN_OK) {
 		bad(m, KETEN_E_DECRYPT,
 		    "the content cannot be opened with %s's "
-		    "box key",
-		    c->me->id);
+		    "box key%s",
+		    c->me->id,
+		    c->n_old_keys > 0 ? " nor with the earlier key files given"
+		                      : "");
 		return;
 	}
 	if (wire_content_decode(ct, b->type, plain, plain_len, &tmp) !=

@@ -255,8 +255,6 @@ case3=$(sed -n 's/.*"case":"\([0-9a-f]\{32\}\)".*/\1/p' <<<"$out")
 as vt-flevoland acknowledge "$case3" >/dev/null || die "vt acknowledge"
 late_seq=$(as vt-flevoland case show "$case3" --json |
 	sed -n 's/.*"last_seq":\([0-9]*\).*/\1/p')
-# What was sealed to the old box key is read before it is replaced.
-as vt-flevoland inbox --ack >/dev/null || die "vt inbox before the revocation"
 vt_sign=$(block "$config" vt-flevoland | sed -n 's/^ *sign_key: //p')
 cat >>"$config" <<EOF
 revoked:
@@ -280,6 +278,24 @@ grep "review:" "$tmp/audit.5" | grep -q "record $late_seq " ||
 	die "keygen vt-flevoland-2"
 replace "$config" vt-flevoland "$tmp/vt2.frag"
 hup ok
+# The referral of step 5 was sealed to the old box key: the new key file
+# cannot open it, so it is not acknowledged; with the old key file given
+# for opening, it is read and acknowledged.
+rc=0
+as vt-flevoland-2 inbox --ack >"$tmp/inbox.out" 2>"$tmp/inbox.err" || rc=$?
+check "5: a message sealed to the replaced box key is not acknowledged" 1 "$rc"
+checks=$((checks + 1))
+grep -q -- "--old-key" "$tmp/inbox.err" ||
+	fail "5: the refusal does not point to --old-key: $(cat "$tmp/inbox.err")"
+rc=0
+as vt-flevoland-2 inbox --ack --old-key "$(key vt-flevoland)" \
+	>"$tmp/inbox.out" 2>"$tmp/inbox.err" || rc=$?
+check "5: with the old key file it opens" 0 "$rc"
+checks=$((checks + 1))
+grep -q "Kind Drie" "$tmp/inbox.out" ||
+	fail "5: the old key file did not open the referral: $(cat "$tmp/inbox.err")"
+checks=$((checks + 1))
+inbox_empty vt-flevoland-2 || fail "5: the referral was not acknowledged"
 as vt-flevoland-2 accept "$case3" >/dev/null || die "accept with the new key"
 verify 5b "^roster: record [0-9]*: rekey vt-flevoland "
 
