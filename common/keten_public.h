@@ -178,9 +178,14 @@ struct keten_checkpoint {
 
 struct keten_person {
 	const char *name;
-	const char *date_of_birth; /* YYYY-MM-DD */
-	const char *bsn;
+	const char *date_of_birth; /* YYYY-MM-DD, or "" if not known */
+	const char *bsn;           /* nine digits, or "" if not known */
 };
+
+/* The bounds of the content checks (keten_referral_check): the earliest
+ * date of birth, and how many days ahead a decision deadline may lie. */
+#define KETEN_DATE_MIN            "1900-01-01"
+#define KETEN_RESPOND_BY_MAX_DAYS 366
 
 /* The sealed part of a referral: only the recipient can read it. */
 struct keten_referral_content {

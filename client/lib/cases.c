@@ -15,6 +15,7 @@
 #include "client.h"
 #include "roster.h"
 #include "clock.h"
+#include "content_check.h"
 #include "envelope.h"
 #include "record.h"
 #include "text.h"
@@ -172,6 +173,20 @@ check_step(const struct keten_step *s, struct keten_error *err)
 }
 
 int
+keten_step_check(const struct keten_step *s, struct keten_error *err)
+{
+	int rc;
+
+	error_clear(err);
+	if ((rc = check_step(s, err)) != KETEN_OK)
+		return rc;
+	if (s->type == KETEN_MSG_HANDOVER)
+		return content_check_respond_by(s->respond_by_us,
+		                                clock_now_us(), err);
+	return KETEN_OK;
+}
+
+int
 keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
                    const struct keten_step *step, struct keten_error *err)
 {
@@ -185,8 +200,7 @@ keten_prepare_step(struct keten_prepared **out, struct keten_client *c,
 	size_t plain_len = 0;
 	int rc;
 
-	error_clear(err);
-	if ((rc = check_step(&s, err)) != KETEN_OK ||
+	if ((rc = keten_step_check(&s, err)) != KETEN_OK ||
 	    (rc = resolve(&s, offer_id, recipient, c, err)) != KETEN_OK)
 		return rc;
 	/* Sealed to the recipient's box key in force (PROTOCOL.md 22.6). */

@@ -10,6 +10,7 @@
 #include "chain.h"
 #include "client.h"
 #include "clock.h"
+#include "content_check.h"
 #include "envelope.h"
 
 #define MAX_INFLIGHT 4096
@@ -88,6 +89,26 @@ client_finish_prepare(struct keten_prepared *p, struct keten_client *c,
 }
 
 int
+keten_referral_check(const struct keten_referral *r, struct keten_error *err)
+{
+	int64_t now_us = clock_now_us();
+	int rc;
+
+	error_clear(err);
+	if (r == NULL || r->recipient == NULL || r->content == NULL)
+		return error_set(err, KETEN_E_USAGE,
+		                 "a referral needs a recipient and content");
+	if (r->urgency < KETEN_URGENCY_ROUTINE ||
+	    r->urgency > KETEN_URGENCY_IMMEDIATE)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "urgency must be routine, urgent or immediate");
+	if ((rc = content_check_referral(r->content, now_us, err)) != KETEN_OK)
+		return rc;
+	return content_check_respond_by(r->respond_by_us, now_us, err);
+}
+
+int
 keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
                        const struct keten_referral *r, struct keten_error *err)
 {
@@ -98,18 +119,12 @@ keten_prepare_referral(struct keten_prepared **out, struct keten_client *c,
 	size_t plain_len = 0;
 	int rc;
 
-	error_clear(err);
-	if (r == NULL || r->recipient == NULL || r->content == NULL)
-		return error_set(err, KETEN_E_USAGE,
-		                 "a referral needs a recipient and content");
+	/* Nothing is sealed that breaks a content rule (docs/API.md). */
+	if ((rc = keten_referral_check(r, err)) != KETEN_OK)
+		return rc;
 	/* Sealed to the recipient's box key in force (PROTOCOL.md 22.6). */
 	if ((to = client_roster_now(c, r->recipient, "recipient", err)) == NULL)
 		return err->code;
-	if (r->urgency < KETEN_URGENCY_ROUTINE ||
-	    r->urgency > KETEN_URGENCY_IMMEDIATE)
-		return error_set(
-		    err, KETEN_E_USAGE,
-		    "urgency must be routine, urgent or immediate");
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	memset(&b, 0, sizeof(b));
