@@ -189,6 +189,15 @@ void cli_words_refused(const char *verb, const char *opt, enum cli_words list,
  * UTF-8 text, prints "keten VERB: --OPT @FILE: why" and returns -1. */
 int cli_atfile_resolve(const char **text, char **loaded, const char *verb,
                        const char *opt);
+/* cli_atfile_resolve for every TEXT option of every verb, the one way: a
+ * NULL *text (not given) is left alone; a required one that is empty once
+ * read prints "keten VERB: --OPT is empty". 0, or -1 when it printed. */
+int cli_atfile_text(const char **text, char **loaded, const char *verb,
+                    const char *opt, int required);
+/* The --help words for TEXT options, the same in every verb. */
+#define CLI_TEXT_HELP                                                          \
+	"TEXT may be @FILE to read it from a file (UTF-8); write @@ for a\n"   \
+	"literal leading @.\n\n"
 
 /* ---- the case views (cases.c) ---- */
 

@@ -87,3 +87,18 @@ cli_atfile_resolve(const char **text, char **loaded, const char *verb,
 	}
 	return 0;
 }
+
+int
+cli_atfile_text(const char **text, char **loaded, const char *verb,
+                const char *opt, int required)
+{
+	if (*text == NULL)
+		return 0;
+	if (cli_atfile_resolve(text, loaded, verb, opt) != 0)
+		return -1;
+	if (required && (*text)[0] == '\0') {
+		fprintf(stderr, "keten %s: --%s is empty\n", verb, opt);
+		return -1;
+	}
+	return 0;
+}

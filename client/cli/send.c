@@ -26,10 +26,14 @@ help(FILE *f)
 	    "  --respond-by-days N    decision deadline, N days from now\n"
 	    "                         (default: the region's, counted from\n"
 	    "                         acknowledgement)\n"
-	    "  --child-name NAME      the child's name (required)\n"
-	    "  --child-dob DATE       date of birth, YYYY-MM-DD\n"
-	    "  --child-bsn BSN        citizen service number\n"
-	    "  --household 'NAME;DOB;BSN'  a household member (repeatable)\n"
+	    "  --child-name NAME      the child's name (required, not blank)\n"
+	    "  --child-dob DATE       date of birth, YYYY-MM-DD: a real date,\n"
+	    "                         from 1900-01-01, not in the future\n"
+	    "  --child-bsn BSN        citizen service number: nine digits\n"
+	    "                         passing the eleven-test (elfproef)\n"
+	    "  --household 'NAME;DOB;BSN'  a household member (repeatable);\n"
+	    "                         NAME required, DOB and BSN may be empty\n"
+	    "                         and are checked like the child's\n"
 	    "  --gezag TEXT           who holds parental authority\n"
 	    "  --concern TEXT         a concern category (repeatable; at "
 	    "least one)\n"
@@ -39,7 +43,9 @@ help(FILE *f)
 	    "  --legal-basis TEXT     legal basis for sharing\n"
 	    "  --family-informed      the family was informed\n"
 	    "  --family-consented     the family consented\n"
-	    "  --notes TEXT           anything else\n" CLI_COMMON_HELP,
+	    "  --notes TEXT           anything else\n\n" CLI_TEXT_HELP
+	    "Nothing is sent if a field breaks a rule: exit status 2, with\n"
+	    "a sentence naming the field and the rule.\n\n" CLI_COMMON_HELP,
 	    f);
 }
 
@@ -60,6 +66,40 @@ split_person(struct keten_person *p, char *s)
 		return;
 	*semi = '\0';
 	p->bsn = semi + 1;
+}
+
+/* The TEXT options: N_SINGLE given once, then the concerns. */
+#define N_SINGLE 5
+#define N_TEXTS  (N_SINGLE + MAX_LIST)
+
+/* Resolves every TEXT option's @FILE, as every verb does, into loaded[]
+ * (the caller frees them). EXIT_OK, or EXIT_USAGE when it printed why. */
+static int
+send_texts(struct keten_referral_content *ct, const char **concerns,
+           char *loaded[N_TEXTS])
+{
+	static const char verb[] = "send referral";
+	const struct {
+		const char **text;
+		const char *opt;
+		int required;
+	} texts[N_SINGLE] = {
+	    {&ct->parental_authority, "gezag", 0},
+	    {&ct->safety_assessment, "safety", 0},
+	    {&ct->request, "request", 1},
+	    {&ct->legal_basis, "legal-basis", 0},
+	    {&ct->notes, "notes", 0},
+	};
+
+	for (size_t i = 0; i < N_SINGLE; i++)
+		if (cli_atfile_text(texts[i].text, &loaded[i], verb,
+		                    texts[i].opt, texts[i].required) != 0)
+			return EXIT_USAGE;
+	for (size_t i = 0; i < ct->n_concerns; i++)
+		if (cli_atfile_text(&concerns[i], &loaded[N_SINGLE + i], verb,
+		                    "concern", 1) != 0)
+			return EXIT_USAGE;
+	return EXIT_OK;
 }
 
 static int
@@ -96,9 +136,10 @@ send_referral(int argc, char **argv)
 	uint8_t case_id[KETEN_CASE_ID_LEN];
 	char case_hex[2 * KETEN_CASE_ID_LEN + 1], hash_hex[65], root_hex[65];
 	char when[32];
+	char *loaded[N_TEXTS] = {NULL};
 	long days = 0; /* 0: the region's default */
 	char *end;
-	int ch;
+	int ch, code;
 
 	cli_common_defaults(&o);
 	memset(&ct, 0, sizeof(ct));
@@ -211,10 +252,19 @@ send_referral(int argc, char **argv)
 	if (days > 0)
 		ref.respond_by_us =
 		    ((int64_t)time(NULL) + days * 86400) * 1000000;
+	if ((code = send_texts(&ct, concerns, loaded)) != EXIT_OK)
+		goto out;
+	/* Decided here, before connecting: a usage error, not a refusal. */
+	if (keten_referral_check(&ref, &err) != KETEN_OK) {
+		(void)cli_fail("send", &err);
+		code = EXIT_USAGE;
+		goto out;
+	}
 	c = cli_connect(&o);
 	if (keten_send_referral(&rc, case_id, c, &ref, &err) != KETEN_OK) {
 		keten_client_destroy(&c);
-		return cli_fail("send", &err);
+		code = cli_fail("send", &err);
+		goto out;
 	}
 	keten_hex(case_hex, case_id, sizeof(case_id));
 	keten_hex(hash_hex, rc.record_hash, 32);
@@ -234,7 +284,11 @@ send_referral(int argc, char **argv)
 		       rc.proof.checkpoint.size,
 		       rc.proof.checkpoint.size == 1 ? "" : "s");
 	keten_client_destroy(&c);
-	return EXIT_OK;
+	code = EXIT_OK;
+out:
+	for (size_t i = 0; i < N_TEXTS; i++)
+		free(loaded[i]);
+	return code;
 }
 
 int

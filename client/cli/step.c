@@ -50,10 +50,6 @@ static const struct step_option {
 };
 #define N_STEP_OPTIONS (sizeof(step_options) / sizeof(step_options[0]))
 
-#define TEXT_HELP                                                              \
-	"TEXT may be @FILE to read it from a file (UTF-8); write @@ for a\n"   \
-	"literal leading @.\n\n"
-
 static const struct step_verb {
 	const char *name;
 	enum keten_message_type type;
@@ -73,7 +69,8 @@ static const struct step_verb {
       "ontvangstbevestiging). The decision deadline starts counting now\n"
       "when the sender left it to the region's default. Not to be confused\n"
       "with 'keten ack', which moves the inbox cursor.\n\n"
-      "  --note TEXT          a note to the holder (sealed)\n\n" TEXT_HELP}},
+      "  --note TEXT          a note to the holder "
+      "(sealed)\n\n" CLI_TEXT_HELP}},
     {"accept",
      KETEN_MSG_ACCEPT,
      O_NOTE,
@@ -83,7 +80,7 @@ static const struct step_verb {
       "Takes the case offered to this agency: from now on this agency\n"
       "holds it.\n\n"
       "  --note TEXT          a note to the previous holder "
-      "(sealed)\n\n" TEXT_HELP}},
+      "(sealed)\n\n" CLI_TEXT_HELP}},
     {"decline",
      KETEN_MSG_DECLINE,
      O_REASON | O_NOTE,
@@ -94,7 +91,7 @@ static const struct step_verb {
       "that offered it.\n\n"
       "  --reason REASON      why (required), one of:\n",
       "  --note TEXT          an explanation to the holder "
-      "(sealed)\n\n" TEXT_HELP}},
+      "(sealed)\n\n" CLI_TEXT_HELP}},
     {"handover",
      KETEN_MSG_HANDOVER,
      O_TO | O_URGENCY | O_RESPOND_BY | O_KNOWN | O_SAFETY | O_MONITORING |
@@ -109,14 +106,15 @@ static const struct step_verb {
       "  --urgency LEVEL      routine (default), urgent, immediate\n"
       "  --respond-by WHEN    decision deadline: 2026-11-30T17:00:00Z, a\n"
       "                       date (2026-11-30: the end of that day, UTC)\n"
-      "                       or +DURATION (+5d, +36h, +5wd); default:\n"
-      "                       the region's, counted from acknowledgement\n"
+      "                       or +DURATION (+5d, +36h, +5wd), at most\n"
+      "                       366 days ahead; default: the region's,\n"
+      "                       counted from acknowledgement\n"
       "  --known TEXT         what is known about child and family "
       "(required)\n"
       "  --safety TEXT        safety conditions (veiligheidsvoorwaarden)\n"
       "  --monitoring TEXT    monitoring plan\n"
       "  --family-informed    the family knows of the handover\n"
-      "  --notes TEXT         anything else\n\n" TEXT_HELP}},
+      "  --notes TEXT         anything else\n\n" CLI_TEXT_HELP}},
     {"withdraw",
      KETEN_MSG_WITHDRAW,
      O_NOTE,
@@ -125,7 +123,7 @@ static const struct step_verb {
      {"usage: keten withdraw CASE [--note TEXT] [OPTIONS]\n\n"
       "Takes back this agency's open offer of a case it holds.\n\n"
       "  --note TEXT          a note to the agency offered it "
-      "(sealed)\n\n" TEXT_HELP}},
+      "(sealed)\n\n" CLI_TEXT_HELP}},
     {"ask",
      KETEN_MSG_INFO_REQUEST,
      O_TEXT,
@@ -134,7 +132,8 @@ static const struct step_verb {
      {"usage: keten ask CASE --text QUESTIONS [OPTIONS]\n\n"
       "Asks the holder questions about the case offered to this agency\n"
       "before deciding on it.\n\n"
-      "  --text QUESTIONS     the questions (required, sealed)\n\n" TEXT_HELP}},
+      "  --text QUESTIONS     the questions (required, "
+      "sealed)\n\n" CLI_TEXT_HELP}},
     {"answer",
      KETEN_MSG_INFO_REPLY,
      O_TEXT,
@@ -142,7 +141,8 @@ static const struct step_verb {
      CLI_WORDS_NONE,
      {"usage: keten answer CASE --text ANSWERS [OPTIONS]\n\n"
       "Answers the questions asked about this agency's open offer.\n\n"
-      "  --text ANSWERS       the answers (required, sealed)\n\n" TEXT_HELP}},
+      "  --text ANSWERS       the answers (required, "
+      "sealed)\n\n" CLI_TEXT_HELP}},
     {"feedback",
      KETEN_MSG_FEEDBACK,
      O_TO | O_TEXT,
@@ -152,7 +152,8 @@ static const struct step_verb {
       "Informs an agency that referred the case earlier how it goes\n"
       "(terugkoppeling aan melder). Only the holder sends feedback.\n\n"
       "  --to AGENCY          an agency that referred the case (required)\n"
-      "  --text TEXT          the update (required, sealed)\n\n" TEXT_HELP}},
+      "  --text TEXT          the update (required, "
+      "sealed)\n\n" CLI_TEXT_HELP}},
     {"close",
      KETEN_MSG_CLOSE,
      O_OUTCOME,
@@ -400,16 +401,11 @@ cmd_step(int argc, char **argv)
 		int t = step_options[i].text;
 		const char *name = step_options[i].opt.name;
 
-		if (t < 0 || text[t] == NULL)
-			continue;
-		if (cli_atfile_resolve(&text[t], &loaded[t], v->name, name) !=
-		    0)
+		if (t >= 0 &&
+		    cli_atfile_text(&text[t], &loaded[t], v->name, name,
+		                    (v->required & step_options[i].bit) != 0) !=
+		        0)
 			goto out;
-		if ((v->required & step_options[i].bit) && text[t][0] == '\0') {
-			fprintf(stderr, "keten %s: --%s is empty\n", v->name,
-			        name);
-			goto out;
-		}
 	}
 	s.note = text[T_NOTE] ? text[T_NOTE] : text[T_TEXT];
 	if (v->type == KETEN_MSG_HANDOVER) {
@@ -421,6 +417,11 @@ cmd_step(int argc, char **argv)
 		s.dossier = &d;
 	}
 
+	/* Decided here, before connecting: a usage error, not a refusal. */
+	if (keten_step_check(&s, &err) != KETEN_OK) {
+		(void)cli_fail(v->name, &err);
+		goto out;
+	}
 	c = cli_connect(&o);
 	if (keten_send_step(&rc, c, &s, &err) != KETEN_OK) {
 		code = cli_fail(v->name, &err);
