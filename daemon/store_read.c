@@ -562,8 +562,6 @@ store_roster_records(struct store *s, struct store_roster_records *out,
 	if (rc == 0)
 		rc = store_tree_consistency(s, txn, &out->consistency,
 		                            known_size, out->cp.size);
-	else if (rc == MDB_NOTFOUND)
-		out->has_cp = false;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail_txn;
 	out->has_cp = rc == 0;
