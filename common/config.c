@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <yaml.h>
 
 #include "config.h"
+#include "fileck.h"
 #include "text.h"
 #include "wire.h"
 
@@ -1024,14 +1026,160 @@ load_root(struct loader *l, yaml_node_t *root)
 	return KETEN_OK;
 }
 
+/*
+ * The config file's bytes (*buf, malloc'd, NUL-terminated) after the
+ * checks of fileck.h: a regular file, refused at once otherwise; not
+ * writable by group or others, nor owned by another user, nor in a
+ * directory they may write; at most CONFIG_FILE_MAX bytes; not a key
+ * file given by mistake.
+ */
+static int
+config_slurp(char **buf, size_t *n, const char *path, struct keten_error *err)
+{
+	struct stat st;
+	ssize_t got;
+	int fd, rc;
+
+	*buf = NULL;
+	*n = 0;
+	if ((rc = fileck_open(&fd, &st, path, "config file", KETEN_E_CONFIG,
+	                      err)) != KETEN_OK)
+		return rc;
+	if ((rc = fileck_strict(&st, path, "config file", KETEN_E_CONFIG,
+	                        err)) != KETEN_OK ||
+	    (rc = fileck_parent(path, "config file", KETEN_E_CONFIG, err)) !=
+	        KETEN_OK) {
+		close(fd);
+		return rc;
+	}
+	if (st.st_size > CONFIG_FILE_MAX) {
+		close(fd);
+		return error_set(err, KETEN_E_CONFIG,
+		                 "%s: is %lld bytes; a region config may be at "
+		                 "most %d bytes (1 MiB)",
+		                 path, (long long)st.st_size, CONFIG_FILE_MAX);
+	}
+	if ((*buf = malloc(CONFIG_FILE_MAX + 2)) == NULL) {
+		close(fd);
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	}
+	/* One byte more than allowed: a file that grew since fstat. */
+	while (*n < CONFIG_FILE_MAX + 1) {
+		got = read(fd, *buf + *n, CONFIG_FILE_MAX + 1 - *n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = error_set(err, KETEN_E_CONFIG,
+			               "%s: cannot read: %s", path,
+			               strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		*n += (size_t)got;
+	}
+	close(fd);
+	if (rc == KETEN_OK && *n > CONFIG_FILE_MAX)
+		rc = error_set(err, KETEN_E_CONFIG,
+		               "%s: is more than %d bytes; a region config may "
+		               "be at most 1 MiB",
+		               path, CONFIG_FILE_MAX);
+	if (rc == KETEN_OK && *n >= 8 &&
+	    (memcmp(*buf, "KETENKEY", 8) == 0 ||
+	     memcmp(*buf, "KETENWIT", 8) == 0))
+		rc = error_set(err, KETEN_E_CONFIG,
+		               "%s: is a keten key file, not a region config "
+		               "(did you mean -k?)",
+		               path);
+	if (rc != KETEN_OK) {
+		free(*buf);
+		*buf = NULL;
+		return rc;
+	}
+	(*buf)[*n] = '\0';
+	return KETEN_OK;
+}
+
+/*
+ * Refuses a document nested deeper than CONFIG_DEPTH_MAX, or a mapping
+ * of more than CONFIG_KEYS_MAX keys, from libyaml's events, before the
+ * document is built: both stop as soon as the limit is passed, so a
+ * hostile file costs time in proportion to the limit, not to its size
+ * (the loader's duplicate-key check is quadratic in a mapping's keys).
+ */
+static int
+config_shape_check(const char *buf, size_t n, const char *path,
+                   struct keten_error *err)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	size_t items[CONFIG_DEPTH_MAX + 1];
+	bool mapping[CONFIG_DEPTH_MAX + 1];
+	unsigned depth = 0;
+	int rc = KETEN_OK, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, n);
+	items[0] = 0;
+	mapping[0] = false;
+	while (!done && rc == KETEN_OK) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break; /* yaml_parser_load reports it, with its line */
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_SCALAR_EVENT:
+		case YAML_ALIAS_EVENT:
+			if (mapping[depth] &&
+			    ++items[depth] > 2 * CONFIG_KEYS_MAX) {
+				rc = error_set(
+				    err, KETEN_E_CONFIG,
+				    "%s:%lu: a mapping has more than %d keys",
+				    path, (unsigned long)ev.start_mark.line + 1,
+				    CONFIG_KEYS_MAX);
+				break;
+			}
+			if (ev.type != YAML_MAPPING_START_EVENT &&
+			    ev.type != YAML_SEQUENCE_START_EVENT)
+				break;
+			if (++depth > CONFIG_DEPTH_MAX) {
+				rc = error_set(
+				    err, KETEN_E_CONFIG,
+				    "%s:%lu: nested more than %d "
+				    "levels deep",
+				    path, (unsigned long)ev.start_mark.line + 1,
+				    CONFIG_DEPTH_MAX);
+				break;
+			}
+			items[depth] = 0;
+			mapping[depth] = ev.type == YAML_MAPPING_START_EVENT;
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 static int
 config_read(struct config **out, const char *path, bool client,
             struct keten_error *err)
 {
 	struct loader l = {.err = err, .client = client};
 	yaml_parser_t parser;
-	FILE *f;
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], *buf = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (strlen(path) >= sizeof(tmp))
@@ -1050,32 +1198,32 @@ config_read(struct config **out, const char *path, bool client,
 	l.c->deadline_referral.working_days = CONFIG_DEFAULT_REFERRAL_WD;
 	l.c->deadline_handover.working_days = CONFIG_DEFAULT_HANDOVER_WD;
 
-	if ((f = fopen(path, "rb")) == NULL) {
-		rc = error_set(err, KETEN_E_CONFIG, "%s: cannot open: %s", path,
-		               strerror(errno));
+	if ((rc = config_slurp(&buf, &len, path, err)) != KETEN_OK ||
+	    (rc = config_shape_check(buf, len, path, err)) != KETEN_OK) {
+		free(buf);
 		config_destroy(&l.c);
 		return rc;
 	}
 	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
+		free(buf);
 		config_destroy(&l.c);
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	}
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &l.doc)) {
 		rc = error_set(err, KETEN_E_CONFIG, "%s:%lu: %s", path,
 		               (unsigned long)parser.problem_mark.line + 1,
 		               parser.problem ? parser.problem
 		                              : "not valid YAML");
 		yaml_parser_delete(&parser);
-		fclose(f);
+		free(buf);
 		config_destroy(&l.c);
 		return rc;
 	}
 	rc = load_root(&l, yaml_document_get_root_node(&l.doc));
 	yaml_document_delete(&l.doc);
 	yaml_parser_delete(&parser);
-	fclose(f);
+	free(buf);
 	if (rc != KETEN_OK) {
 		config_destroy(&l.c);
 		return rc;

@@ -133,7 +133,23 @@ struct config {
 extern const struct route config_default_routes[];
 extern const size_t config_n_default_routes;
 
-/* Loads and validates a region config; free with config_destroy. */
+/*
+ * Bounds on the file itself, checked before and while it is parsed, so
+ * that a hostile file is refused in time proportional to the bounds:
+ * its size, how deep mappings and lists nest (a region config needs 4),
+ * and how many keys one mapping may have.
+ */
+#define CONFIG_FILE_MAX  (1024 * 1024)
+#define CONFIG_DEPTH_MAX 32
+#define CONFIG_KEYS_MAX  256
+
+/*
+ * Loads and validates a region config; free with config_destroy. The
+ * file must be a regular file (anything else is refused at once, without
+ * blocking), writable by no one but its owner, owned by euid or root, in
+ * a directory that group and others cannot write (unless sticky), and
+ * within the bounds above (fileck.h). KETEN_E_CONFIG with FILE:LINE.
+ */
 int config_load(struct config **out, const char *path,
                 struct keten_error *err) WUR;
 /* As config_load, for a client (libketen, PROTOCOL.md 22.5): only region

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "fileck.h"
 #include "keys.h"
 #include "text.h"
 
@@ -145,6 +146,12 @@ key_file_write(const char *path, const uint8_t *buf, size_t n,
 	int fd, rc = KETEN_OK;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return error_set(
+		    err, KETEN_E_USAGE,
+		    "%s: already exists; keygen never overwrites a "
+		    "key (remove it first or choose another --out)",
+		    path);
 	if (fd < 0)
 		return error_set(err, KETEN_E_IO,
 		                 "cannot create key file %s: %s", path,
@@ -201,25 +208,91 @@ keys_save(const struct keys *k, const char *path, struct keten_error *err)
 	return rc;
 }
 
+/* Whether the first bytes of a file that is not a key file look like a
+ * region config: text with one of its top-level keys at a line start. */
+static int
+key_file_looks_yaml(const uint8_t *p, size_t n)
+{
+	static const char *const words[] = {
+	    "region:", "broker:", "agencies:", "listen:", "data_dir:"};
+
+	if (memchr(p, 0, n) != NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && p[i - 1] != '\n')
+			continue;
+		for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+			if (n - i >= strlen(words[w]) &&
+			    memcmp(p + i, words[w], strlen(words[w])) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * What the open file fd is, before how it is kept: a config given where
+ * a key belongs must be called a config, not told to chmod 600. Reads
+ * the magic only; more only from a file that has no key magic, so no
+ * secret is read outside guarded memory. KETEN_OK if it has either key
+ * magic.
+ */
+static int
+key_file_classify(int fd, const char *path, struct keten_error *err)
+{
+	uint8_t head[512];
+	ssize_t got;
+	size_t n = 0;
+	int yaml;
+
+	while (n < 8) {
+		got = pread(fd, head + n, 8 - n, (off_t)n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	if (n == 8 && (memcmp(head, KEYS_MAGIC, 8) == 0 ||
+	               memcmp(head, KEYS_WITNESS_MAGIC, 8) == 0))
+		return KETEN_OK;
+	while (n < sizeof(head)) {
+		got = pread(fd, head + n, sizeof(head) - n, (off_t)n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	yaml = key_file_looks_yaml(head, n);
+	sodium_memzero(head, sizeof(head)); /* it may be another secret */
+	if (yaml)
+		return error_set(err, KETEN_E_KEYFILE,
+		                 "%s: is not a keten key file (it looks like a "
+		                 "YAML region config; did you mean -c?)",
+		                 path);
+	return error_set(err, KETEN_E_KEYFILE,
+	                 "%s is not a keten key file (wrong size or header)",
+	                 path);
+}
+
 /* Reads a key file of mode 0600 into guarded memory (*buf, KEYS_READ_MAX
- * + 1 bytes, sodium_free it); *n gets its length. */
+ * + 1 bytes, sodium_free it); *n gets its length. Refuses at once what
+ * is not a regular file (fileck_open), then what is not a key file, then
+ * a mode or owner that lets others read or change it. */
 static int
 key_file_read(uint8_t **buf, size_t *n, const char *path,
               struct keten_error *err)
 {
 	struct stat st;
 	ssize_t got;
-	int fd;
+	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return error_set(err, KETEN_E_KEYFILE,
-		                 "cannot open key file %s: %s", path,
-		                 strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if ((rc = fileck_open(&fd, &st, path, "key file", KETEN_E_KEYFILE,
+	                      err)) != KETEN_OK)
+		return rc;
+	if ((rc = key_file_classify(fd, path, err)) != KETEN_OK) {
 		close(fd);
-		return error_set(err, KETEN_E_KEYFILE,
-		                 "key file %s is not a regular file", path);
+		return rc;
 	}
 	if ((st.st_mode & 077) != 0) {
 		close(fd);
@@ -228,6 +301,13 @@ key_file_read(uint8_t **buf, size_t *n, const char *path,
 		    "key file %s has mode %03o; it must not be readable by "
 		    "group or others (chmod 600 %s)",
 		    path, (unsigned)(st.st_mode & 0777), path);
+	}
+	if ((rc = fileck_strict(&st, path, "key file", KETEN_E_KEYFILE, err)) !=
+	        KETEN_OK ||
+	    (rc = fileck_parent(path, "key file", KETEN_E_KEYFILE, err)) !=
+	        KETEN_OK) {
+		close(fd);
+		return rc;
 	}
 	if ((*buf = sodium_malloc(KEYS_READ_MAX + 1)) == NULL) {
 		close(fd);

@@ -42,11 +42,15 @@ int keys_set_identity(struct keys *k, enum keten_kind kind, const char *name,
 int keys_successor(struct keys **out, const struct keys *old,
                    struct keten_error *err) WUR;
 /* Writes keys to a new file of mode 0600 (format version 2); refuses to
- * overwrite. */
+ * overwrite: KETEN_E_USAGE if path exists (whatever it is). */
 int keys_save(const struct keys *k, const char *path,
               struct keten_error *err) WUR;
-/* Loads a key file of version 1 or 2; refuses one that group or others
- * may read, or that is damaged (KETEN_E_KEYFILE). */
+/* Loads a key file of version 1 or 2 (KETEN_E_KEYFILE otherwise): what
+ * is not a regular file is refused at once, without blocking; what is
+ * not a key file (a region config given as one) is called so before its
+ * mode is judged; then one that group or others may read, that another
+ * user than euid and root owns, whose directory others may write
+ * (fileck.h), or that is damaged. */
 int keys_load(struct keys **out, const char *path, struct keten_error *err) WUR;
 /* Wipes and frees the keys and sets *k to NULL; NULL is a no-op. */
 void keys_destroy(struct keys **k);

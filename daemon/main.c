@@ -3,19 +3,24 @@
  * keys, hands the signing key to signer.c and the transport key to the
  * ROUTER, then wipes its own copies.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
 
 #include "broker.h"
 #include "clock.h"
+#include "fileck.h"
 #include "keys.h"
 #include "log.h"
 #include "roster_sync.h"
@@ -47,22 +52,90 @@ usage(FILE *f)
 	      f);
 }
 
+/*
+ * The broker's key file, loaded and matched against broker.sign_key and
+ * transport_key of c; the sentence in err if not. Shared by the start
+ * and --check-config, so that both say the same.
+ */
+static int
+start_broker_keys(struct keys **k, const struct config *c,
+                  struct keten_error *err)
+{
+	int rc;
+
+	if (c->broker_key_file[0] == '\0')
+		return error_set(err, KETEN_E_CONFIG,
+		                 "%s has no broker.key_file", c->path);
+	if ((rc = keys_load(k, c->broker_key_file, err)) != KETEN_OK)
+		return rc;
+	if (sodium_memcmp((*k)->sign_pk, c->broker_sign_pk, 32) != 0 ||
+	    sodium_memcmp((*k)->curve_pk, c->broker_curve_pk, 32) != 0) {
+		keys_destroy(k);
+		return error_set(err, KETEN_E_KEYFILE,
+		                 "the keys in %s do not match "
+		                 "broker.sign_key/transport_key in %s",
+		                 c->broker_key_file, c->path);
+	}
+	return KETEN_OK;
+}
+
+/*
+ * The data directory as --check-config sees it, without creating it:
+ * a directory no one but its owner may write, or missing with a parent
+ * ketend can create it in (store_open creates it, mode 0700, and checks
+ * it the same way). *missing says which.
+ */
+static int
+start_data_dir(int *missing, const struct config *c, struct keten_error *err)
+{
+	char parent[PATH_MAX], *p;
+	int rc;
+
+	if ((rc = fileck_dir(missing, c->data_dir, "data directory", KETEN_E_IO,
+	                     err)) != KETEN_OK ||
+	    !*missing)
+		return rc;
+	snprintf(parent, sizeof(parent), "%s", c->data_dir);
+	p = dirname(parent);
+	if (access(p, W_OK | X_OK) != 0)
+		return error_set(err, KETEN_E_IO,
+		                 "%s: data directory does not exist and "
+		                 "cannot be created in %s: %s",
+		                 c->data_dir, p, strerror(errno));
+	return KETEN_OK;
+}
+
 static int
 check_config(const char *path)
 {
 	struct config *c;
+	struct keys *k = NULL;
 	struct keten_error err;
 	char ack[CLOCK_DURATION_STR_MAX], ref[CLOCK_DURATION_STR_MAX],
 	    hand[CLOCK_DURATION_STR_MAX];
+	int missing = 0;
 
 	if (config_load(&c, path, &err) != KETEN_OK) {
 		fprintf(stderr, "ketend: %s\n", err.message);
 		return 1;
 	}
-	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s\n"
+	/* Everything the start checks before it opens the store. */
+	if (start_broker_keys(&k, c, &err) != KETEN_OK ||
+	    start_data_dir(&missing, c, &err) != KETEN_OK) {
+		fprintf(stderr, "ketend: %s\n", err.message);
+		keys_destroy(&k);
+		config_destroy(&c);
+		return 1;
+	}
+	keys_destroy(&k);
+	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s%s\n"
+	       "broker key_file %s (matches broker.sign_key and "
+	       "transport_key)\n"
 	       "max_message_bytes %zu\nworkers %u\nagencies %zu\n",
-	       path, c->region, c->listen, c->data_dir, c->max_message_bytes,
-	       c->workers, c->n_agencies);
+	       path, c->region, c->listen, c->data_dir,
+	       missing ? " (missing: ketend creates it, mode 0700)" : "",
+	       c->broker_key_file, c->max_message_bytes, c->workers,
+	       c->n_agencies);
 	for (size_t i = 0; i < c->n_agencies; i++)
 		printf("  %-24s %-13s %s\n", c->agencies[i].id,
 		       config_kind_name(c->agencies[i].kind),
@@ -95,33 +168,6 @@ check_config(const char *path)
 }
 
 static int
-load_broker_keys(struct keys **k, const struct config *c)
-{
-	struct keten_error err;
-
-	if (c->broker_key_file[0] == '\0') {
-		log_err(
-		    "event=start_failed reason=\"%s has no broker.key_file\"",
-		    c->path);
-		return -1;
-	}
-	if (keys_load(k, c->broker_key_file, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
-		return -1;
-	}
-	if (sodium_memcmp((*k)->sign_pk, c->broker_sign_pk, 32) != 0 ||
-	    sodium_memcmp((*k)->curve_pk, c->broker_curve_pk, 32) != 0) {
-		log_err(
-		    "event=start_failed reason=\"the keys in %s do not match "
-		    "broker.sign_key/transport_key in %s\"",
-		    c->broker_key_file, c->path);
-		keys_destroy(k);
-		return -1;
-	}
-	return 0;
-}
-
-static int
 serve(const char *path)
 {
 	struct broker b;
@@ -147,7 +193,8 @@ serve(const char *path)
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		return 1;
 	}
-	if (load_broker_keys(&k, c) != 0) {
+	if (start_broker_keys(&k, c, &err) != KETEN_OK) {
+		log_err("event=start_failed reason=\"%s\"", err.message);
 		config_destroy(&c);
 		return 1;
 	}

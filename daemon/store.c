@@ -14,6 +14,7 @@
 
 #include "chain.h"
 #include "dirlock.h"
+#include "fileck.h"
 #include "log.h"
 #include "roster.h"
 #include "store_impl.h"
@@ -222,6 +223,10 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		return error_set(err, KETEN_E_IO,
 		                 "cannot create data directory %s: %s", dir,
 		                 strerror(errno));
+	/* Whoever may write the directory may replace the log in it. */
+	if ((rc = fileck_dir(NULL, dir, "data directory", KETEN_E_IO, err)) !=
+	    KETEN_OK)
+		return rc;
 	s = calloc(1, sizeof(*s));
 	w = calloc(1, sizeof(*w));
 	if (s == NULL || w == NULL || store_tree_cache_new(w) != 0) {

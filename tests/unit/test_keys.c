@@ -135,9 +135,11 @@ test_roundtrip(void)
 
 		CHECK_INT(keys_generate(&other, "lt-almere", &err), KETEN_OK);
 		memset(&err, 0, sizeof(err));
-		CHECK_INT(keys_save(other, path, &err), KETEN_E_IO);
-		CHECK_INT(err.code, KETEN_E_IO);
+		CHECK_INT(keys_save(other, path, &err), KETEN_E_USAGE);
+		CHECK_INT(err.code, KETEN_E_USAGE);
 		CHECK_STR_HAS(err.message, path);
+		CHECK_STR_HAS(err.message, "already exists; keygen never "
+		                           "overwrites a key");
 		CHECK_INT(slurp(path, after, sizeof(after)), n);
 		CHECK(memcmp(after, file, (size_t)n) == 0);
 		keys_destroy(&other);
@@ -289,8 +291,43 @@ test_refusals(void)
 	path_of(path, "adir.key");
 	CHECK_INT(mkdir(path, 0700), 0);
 	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
-	CHECK_STR_HAS(err.message, "not a regular file");
+	CHECK_STR_HAS(err.message, "is a directory, not a key file");
 	CHECK(k == NULL);
+	rmdir(path);
+	/* A FIFO: refused at once, not waited on for a writer. */
+	path_of(path, "fifo.key");
+	CHECK_INT(mkfifo(path, 0600), 0);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "is a FIFO, not a regular file");
+	CHECK(k == NULL);
+	unlink(path);
+	/* A region config given as a key: named so, not told to chmod. */
+	path_of(path, "region.yaml");
+	spit(path, (const uint8_t *)"# x\nregion: r\nlisten: tcp://x:1\n", 32,
+	     0644);
+	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
+	CHECK_STR_HAS(err.message, "looks like a YAML region config");
+	CHECK(strstr(err.message, "chmod") == NULL);
+	unlink(path);
+	/* A directory others may write: they could replace the key. */
+	path_of(path, "open");
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(chmod(path, 0777), 0);
+	{
+		char in[PATH_MAX + 16];
+		struct keys *g = NULL;
+
+		snprintf(in, sizeof(in), "%s/k.key", path);
+		CHECK_INT(keys_generate(&g, "lt-almere", &err), KETEN_OK);
+		CHECK_INT(keys_save(g, in, &err), KETEN_OK);
+		keys_destroy(&g);
+		CHECK_INT(load(&k, in), KETEN_E_KEYFILE);
+		CHECK_STR_HAS(err.message, "chmod go-w");
+		CHECK_INT(chmod(path, 01777), 0); /* sticky, as /tmp */
+		CHECK_INT(load(&k, in), KETEN_OK);
+		keys_destroy(&k);
+		unlink(in);
+	}
 	rmdir(path);
 	path_of(path, "absent.key");
 	CHECK_INT(load(&k, path), KETEN_E_KEYFILE);
