@@ -93,9 +93,11 @@ fileck_strict(const struct stat *st, const char *path, const char *what,
 	if ((st->st_mode & 022) != 0)
 		return error_set(err, code,
 		                 "%s: mode %04o lets group or others write "
-		                 "this %s, so they could change what keten "
-		                 "trusts (chmod go-w %s)",
+		                 "this %s, so they could %s (chmod go-w %s)",
 		                 path, (unsigned)(st->st_mode & 07777), what,
+		                 S_ISDIR(st->st_mode)
+		                     ? "replace the files in it"
+		                     : "change what keten trusts",
 		                 path);
 	if (st->st_uid != me && st->st_uid != 0)
 		return error_set(err, code,
