@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1198,6 +1199,130 @@ test_roster_fields(void)
 	               "this sign_key is revoked twice (first on line 24)");
 }
 
+/* dir/name holding text (malloc'd by the caller), loaded. */
+static int
+load_text(struct config **c, const char *name, const char *text, char *path)
+{
+	snprintf(path, PATH_MAX, "%s/%s", dir, name);
+	write_text(path, text);
+	*c = NULL;
+	memset(&err, 0, sizeof(err));
+	return config_load(c, path, &err);
+}
+
+/* "x: " and depth - 1 nested lists (the root mapping is level 1). */
+static char *
+nested(unsigned depth)
+{
+	char *t = malloc(2 * depth + 8);
+	size_t n = 0;
+
+	if (t == NULL)
+		exit(2);
+	n += (size_t)sprintf(t, "x: ");
+	for (unsigned i = 1; i < depth; i++)
+		t[n++] = '[';
+	for (unsigned i = 1; i < depth; i++)
+		t[n++] = ']';
+	t[n++] = '\n';
+	t[n] = '\0';
+	return t;
+}
+
+/*
+ * The file before its YAML: type, mode, size, depth and keys per mapping,
+ * each at its bound and one past it.
+ */
+static void
+test_file_bounds(void)
+{
+	char path[PATH_MAX], *t;
+	struct config *c = NULL;
+	size_t len;
+
+	/* 32 levels parse (and fail on the unknown key); 33 do not. */
+	t = nested(CONFIG_DEPTH_MAX);
+	CHECK_INT(load_text(&c, "deep32.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "unknown setting 'x'");
+	free(t);
+	t = nested(CONFIG_DEPTH_MAX + 1);
+	CHECK_INT(load_text(&c, "deep33.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":1: nested more than 32 levels deep");
+	CHECK_STR_HAS(err.message, path);
+	free(t);
+	t = nested(100000);
+	CHECK_INT(load_text(&c, "deep.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "nested more than 32 levels deep");
+	free(t);
+
+	/* 256 keys in one mapping are read; 257 are refused on line 257. */
+	if ((t = malloc(16 * (CONFIG_KEYS_MAX + 1) + 1)) == NULL)
+		exit(2);
+	len = 0;
+	for (int i = 0; i < CONFIG_KEYS_MAX; i++)
+		len += (size_t)sprintf(t + len, "k%d: 1\n", i);
+	CHECK_INT(load_text(&c, "keys256.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":1: unknown setting 'k0'");
+	sprintf(t + len, "k%d: 1\n", CONFIG_KEYS_MAX);
+	CHECK_INT(load_text(&c, "keys257.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":257: a mapping has more than 256 keys");
+	free(t);
+
+	/* The valid base padded to exactly 1 MiB loads; one byte more not. */
+	base();
+	write_lines(path);
+	{
+		FILE *f = fopen(path, "r");
+		char *all = malloc(CONFIG_FILE_MAX + 2);
+
+		if (f == NULL || all == NULL)
+			exit(2);
+		len = fread(all, 1, CONFIG_FILE_MAX, f);
+		fclose(f);
+		all[len++] = '#';
+		memset(all + len, 'x', CONFIG_FILE_MAX - len - 1);
+		all[CONFIG_FILE_MAX - 1] = '\n';
+		all[CONFIG_FILE_MAX] = '\0';
+		CHECK_INT(load_text(&c, "mib.yaml", all, path), KETEN_OK);
+		config_destroy(&c);
+		all[CONFIG_FILE_MAX - 1] = 'x';
+		all[CONFIG_FILE_MAX] = '\n';
+		all[CONFIG_FILE_MAX + 1] = '\0';
+		CHECK_INT(load_text(&c, "mib1.yaml", all, path),
+		          KETEN_E_CONFIG);
+		CHECK_STR_HAS(err.message,
+		              "is 1048577 bytes; a region config may be at "
+		              "most 1048576 bytes (1 MiB)");
+		free(all);
+	}
+
+	/* Not a regular file; writable by others; a key file. */
+	snprintf(path, sizeof(path), "%s/sub.yaml", dir);
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "sub.yaml: is a directory, not a config "
+	                           "file");
+	CHECK_INT(rmdir(path), 0);
+	CHECK_INT(mkfifo(path, 0600), 0);
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "sub.yaml: is a FIFO, not a regular file");
+	CHECK_INT(unlink(path), 0);
+	base();
+	CHECK_INT(load(&c, "open.yaml", path), KETEN_OK);
+	config_destroy(&c);
+	CHECK_INT(chmod(path, 0620), 0);
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "mode 0620 lets group or others write");
+	CHECK_STR_HAS(err.message, "(chmod go-w ");
+	CHECK_INT(chmod(path, 0444), 0); /* readable by all is fine */
+	CHECK_INT(config_load(&c, path, &err), KETEN_OK);
+	config_destroy(&c);
+	CHECK_INT(load_text(&c, "key.yaml", "KETENKEY\x02\x05", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "is a keten key file, not a region config");
+	CHECK(c == NULL);
+}
+
 static void
 cleanup(void)
 {
@@ -1241,6 +1366,7 @@ main(void)
 	test_deadlines_refused();
 	test_witnesses();
 	test_roster_fields();
+	test_file_bounds();
 	cleanup();
 	return check_done("test_config");
 }
