@@ -316,6 +316,10 @@ load_limits(struct loader *l, yaml_node_t *map)
 		} else if (strcmp(key, "batch_max") == 0) {
 			rc = get_size(l, n, key, 1, 65536, &v);
 			c->batch_max = (unsigned)v;
+		} else if (strcmp(key, "clock_behind_tolerance_s") == 0) {
+			rc = get_size(l, n, key, 0, CONFIG_CLOCK_BEHIND_MAX_S,
+			              &v);
+			c->clock_behind_tolerance_s = (unsigned)v;
 		} else {
 			rc = bad(l, k, "unknown limit '%s'", key);
 		}
@@ -1194,6 +1198,7 @@ config_read(struct config **out, const char *path, bool client,
 	l.c->map_size = (size_t)CONFIG_DEFAULT_MAP_MB << 20;
 	l.c->workers = CONFIG_DEFAULT_WORKERS;
 	l.c->batch_max = CONFIG_DEFAULT_BATCH_MAX;
+	l.c->clock_behind_tolerance_s = CONFIG_DEFAULT_CLOCK_BEHIND_S;
 	l.c->deadline_acknowledge.working_days = CONFIG_DEFAULT_ACKNOWLEDGE_WD;
 	l.c->deadline_referral.working_days = CONFIG_DEFAULT_REFERRAL_WD;
 	l.c->deadline_handover.working_days = CONFIG_DEFAULT_HANDOVER_WD;

@@ -117,12 +117,19 @@ struct config {
 	struct witness *witnesses; /* malloc'd; freed by config_destroy */
 	size_t n_witnesses;
 	unsigned witness_quorum;
+	/* limits.clock_behind_tolerance_s: how far the clock may be behind
+	 * the log's time at start (docs/ketend.md, "The clock"). */
+	unsigned clock_behind_tolerance_s;
 };
 
 #define CONFIG_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define CONFIG_DEFAULT_MAP_MB      4096
 #define CONFIG_DEFAULT_WORKERS     2
 #define CONFIG_DEFAULT_BATCH_MAX   256
+
+#define CONFIG_DEFAULT_CLOCK_BEHIND_S 300     /* 5 minutes */
+#define CONFIG_CLOCK_BEHIND_MAX_S     2678400 /* 31 days */
+
 /* Default deadlines, in working days; referral: Veilig Thuis's safety
  * assessment. Without `routes:` the table is config_default_routes. */
 #define CONFIG_DEFAULT_ACKNOWLEDGE_WD 1

@@ -278,9 +278,7 @@ decode_header(struct body *b, const Keten__Header *h, struct keten_error *err)
 	/* Case ids are random; all zeros is what "no case" looks like in
 	 * fixed layouts (the access log), so no case may have it. */
 	if (sodium_is_zero(b->h.case_id, KETEN_CASE_ID_LEN))
-		return error_set(err, KETEN_E_FIELD,
-		                 "header.case_id is all zeros; a case id is "
-		                 "16 random bytes");
+		return error_set(err, KETEN_E_FIELD, WIRE_CASE_ID_UNUSABLE);
 	if (wire_copy_id(b->h.sender, h->sender))
 		return error_set(err, KETEN_E_FIELD,
 		                 "header.sender is not a valid agency id");

@@ -20,6 +20,19 @@
 /* Message types, decline reasons, outcomes and case status are the public
  * enums of keten_public.h; common/wire.c asserts they equal the proto's. */
 
+/*
+ * The refusal (KETEN_E_FIELD) for an id an agency may not use, in words
+ * that tell it nothing more (PROTOCOL.md 14.1): given for a reserved id
+ * (all zeros), which was never used, and alike for an id taken by a case
+ * the agency is not a party to or by a message another agency sent.
+ */
+#define WIRE_CASE_ID_UNUSABLE                                                  \
+	"header.case_id cannot be used; a case id is 16 random bytes, new "    \
+	"for every referral"
+#define WIRE_MSG_ID_UNUSABLE                                                   \
+	"header.message_id cannot be used; a message id is 16 random "         \
+	"bytes, new for every message"
+
 /* A decoded envelope; body points into decoder-owned memory. */
 struct envelope {
 	uint32_t version;

@@ -31,6 +31,7 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: ketend -c CONFIG [--log-level LEVEL]\n"
+	      "                 [--allow-clock-behind]\n"
 	      "       ketend --check-config CONFIG\n"
 	      "\n"
 	      "The keten referral broker: records signed messages between\n"
@@ -42,6 +43,8 @@ usage(FILE *f)
 	      "                           does; print its agencies, routes\n"
 	      "                           and deadlines, exit\n"
 	      "      --log-level LEVEL    error, warn, info (default), debug\n"
+	      "      --allow-clock-behind start though the clock is behind\n"
+	      "                           the log's time (ketend(8))\n"
 	      "  -h, --help               this text\n"
 	      "\n"
 	      "Signals: HUP reloads CONFIG, USR1 logs a status line,\n"
@@ -169,8 +172,56 @@ check_config(const char *path)
 	return 0;
 }
 
+/* A clock before 1970 is wrong whatever the log says: nothing is opened
+ * under it. 0, or -1 (logged). */
 static int
-serve(const char *path)
+clock_before_epoch(void)
+{
+	int64_t now_us = clock_now_us();
+
+	if (now_us >= 0)
+		return 0;
+	log_err("event=start_failed reason=\"the clock reads before 1970 "
+	        "(%lld s before the epoch), so it is wrong; set it right "
+	        "(NTP, chrony) and start again\"",
+	        (long long)(-now_us / 1000000));
+	return -1;
+}
+
+/* The clock against the log's time, before anything is recorded: behind
+ * it by more than the tolerance refuses the start unless the operator
+ * allows it (docs/ketend.md, "The clock"). 0, or -1 (logged). */
+static int
+clock_behind_log(const struct store_writer *sw, const struct config *c,
+                 bool allow)
+{
+	int64_t behind_us = store_writer_time(sw) - clock_now_us();
+	long long behind_s = (long long)(behind_us / 1000000);
+
+	if (behind_us <= (int64_t)c->clock_behind_tolerance_s * 1000000)
+		return 0;
+	if (!allow) {
+		log_err("event=start_failed behind_s=%lld reason=\"the clock "
+		        "is %lld s behind the log's time (its newest "
+		        "checkpoint), more than "
+		        "limits.clock_behind_tolerance_s (%u s): set the "
+		        "clock right (NTP, chrony) and start again, or start "
+		        "with --allow-clock-behind to let the log's time stand "
+		        "still until the clock catches up (PROTOCOL.md 9.1)\"",
+		        behind_s, behind_s, c->clock_behind_tolerance_s);
+		return -1;
+	}
+	log_warn("event=clock_behind ahead_s=%lld override=allow-clock-behind "
+	         "reason=\"the stored checkpoint is dated after this clock's "
+	         "time (the clock was set ahead once, or is wrong now); the "
+	         "log's time stands still at the checkpoint's until the clock "
+	         "catches up (PROTOCOL.md 9.1)\"",
+	         behind_s);
+	return 0;
+}
+
+static int
+serve(const char *path, bool allow_clock_behind)
 {
 	struct broker b;
 	struct store_writer *sw = NULL;
@@ -210,12 +261,16 @@ serve(const char *path)
 	memcpy(curve_sk, k->curve_sk, 32);
 	if (signer_new(&sg, &k, c->broker_key.name, &err) != KETEN_OK)
 		goto out;
+	if (clock_before_epoch() != 0)
+		goto out;
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
 	               c->region, &c->broker_key, signer_checkpoint, sg,
 	               store_verify_chain, c, &err) != KETEN_OK) {
 		log_err("event=start_failed reason=\"%s\"", err.message);
 		goto out;
 	}
+	if (clock_behind_log(sw, c, allow_clock_behind) != 0)
+		goto out;
 	/* The roster the config asks for, recorded before anything is
 	 * served (docs/PROTOCOL.md 22.7). */
 	if (roster_sync(b.store, sw, c, sg, &err) != KETEN_OK) {
@@ -264,11 +319,13 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", required_argument, NULL, 'n'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"allow-clock-behind", no_argument, NULL, 'B'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *check = NULL;
 	enum log_level level = LOG_INFO;
+	bool allow_clock_behind = false;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
@@ -295,6 +352,9 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'B':
+			allow_clock_behind = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -314,5 +374,5 @@ main(int argc, char **argv)
 	log_init("ketend", level);
 	if (check != NULL)
 		return check_config(check);
-	return serve(config);
+	return serve(config, allow_clock_behind);
 }

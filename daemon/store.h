@@ -125,6 +125,10 @@ uint64_t store_roster_last(struct store *s);
 /* The writer thread's direct view (it alone replaces the roster): valid
  * until its next store_apply. */
 const struct roster *store_writer_roster(const struct store_writer *w);
+/* The log's time: the newest checkpoint's signed_at_us, which no record,
+ * access entry or checkpoint is dated before (PROTOCOL.md 9.1). The
+ * writer thread's, or main's before that thread starts. */
+int64_t store_writer_time(const struct store_writer *w);
 
 /* The roster records with seq > after_seq, at most
  * WIRE_ROSTER_REPLY_MAX, in seq order (sealed content empty), each with

@@ -9,13 +9,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "log.h"
 #include "roster.h"
 #include "store_impl.h"
-
-/* How far ahead of the clock a stored checkpoint may be dated before the
- * start says so: more than a clock's ordinary correction. */
-#define CLOCK_BEHIND_WARN_US (5 * 60 * 1000000LL)
 
 /* The checkpoint of the writer's view, signed. */
 void
@@ -90,6 +85,12 @@ stored_by_earlier_key(const struct store_writer *w, MDB_txn *txn,
 	return MDB_CORRUPTED;
 }
 
+int64_t
+store_writer_time(const struct store_writer *w)
+{
+	return w->cp.signed_at_us;
+}
+
 int
 store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 {
@@ -109,16 +110,9 @@ store_checkpoint_ensure(struct store_writer *w, MDB_txn *txn)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	/* Not dated before the stored one, whatever the clock says: its
-	 * time never descends (PROTOCOL.md 9.1). */
+	 * time never descends (PROTOCOL.md 9.1). Whether a clock that far
+	 * behind may serve at all is main's to decide (ketend.md). */
 	now_us = clock_now_us();
-	if (rc == 0 && w->cp.signed_at_us - now_us > CLOCK_BEHIND_WARN_US)
-		log_warn(
-		    "event=clock_behind ahead_s=%lld reason=\"the stored "
-		    "checkpoint is dated after this clock's time (the clock "
-		    "was set ahead once, or is wrong now); the log's time "
-		    "stands still at the checkpoint's until the clock "
-		    "catches up (PROTOCOL.md 9.1)\"",
-		    (long long)((w->cp.signed_at_us - now_us) / 1000000));
 	if (rc == 0 && now_us < w->cp.signed_at_us)
 		now_us = w->cp.signed_at_us;
 	store_checkpoint_make(w, &want, now_us);

@@ -8,12 +8,32 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "chain.h"
 #include "log.h"
 #include "store_impl.h"
 #include "roster.h"
 
-/* A resubmitted message id: same envelope means the same record. */
+/* Whether record r (its stored bytes decoded) was signed by agency:
+ * the signer is the sender (check 20). */
+static bool
+signed_by(const struct record *r, const char *agency)
+{
+	struct envelope e;
+	struct keten_error why;
+	bool same;
+
+	if (wire_envelope_decode(&e, r->envelope, r->envelope_len, &why) !=
+	    KETEN_OK)
+		return false;
+	same = strcmp(e.signer, agency) == 0;
+	wire_envelope_clear(&e);
+	return same;
+}
+
+/* A resubmitted message id: same envelope means the same record; a
+ * different one is refused, in detail only to the id's own sender. */
 static int
 apply_duplicate(const struct store *s, MDB_txn *txn, struct store_item *it,
                 const MDB_val *found)
@@ -41,6 +61,10 @@ apply_duplicate(const struct store *s, MDB_txn *txn, struct store_item *it,
 	    memcmp(r.envelope, it->envelope, it->envelope_len) == 0) {
 		it->duplicate = true;
 		it->status = KETEN_OK;
+	} else if (!signed_by(&r, it->msg.sender)) {
+		memset(&it->receipt, 0, sizeof(it->receipt));
+		it->status =
+		    error_set(&it->err, KETEN_E_FIELD, WIRE_MSG_ID_UNUSABLE);
 	} else {
 		it->status = error_set(
 		    &it->err, KETEN_E_ID_REUSED,
@@ -120,6 +144,13 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	size_t n_to, parties;
 	int rc;
 
+	/* All zeros is reserved, like a case id's (check 11), so that a
+	 * taken id's refusal is also an unused id's. */
+	if (sodium_is_zero(it->message_id, KETEN_MSG_ID_LEN)) {
+		it->status =
+		    error_set(&it->err, KETEN_E_FIELD, WIRE_MSG_ID_UNUSABLE);
+		return 0;
+	}
 	k = layout_msgid_key(it->message_id);
 	rc = mdb_get(txn, s->msgid, &k, &v);
 	if (rc == 0)
@@ -140,8 +171,14 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	parties = st.n_parties;
 	it->msg.seq = w->head_seq + 1;
 	it->msg.at_us = now_us;
-	if ((it->status = case_step(&st, &it->msg, &it->err)) != KETEN_OK)
+	if ((it->status = case_step(&st, &it->msg, &it->err)) != KETEN_OK) {
+		/* Where the case opened, only its parties may learn. */
+		if (it->status == KETEN_E_CASE_EXISTS &&
+		    !case_involves(&st, it->msg.sender))
+			it->status = error_set(&it->err, KETEN_E_FIELD,
+			                       WIRE_CASE_ID_UNUSABLE);
 		return 0;
+	}
 
 	it->receipt.seq = w->head_seq + 1;
 	memcpy(it->receipt.prev_hash, w->head_hash, 32);

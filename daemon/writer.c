@@ -90,7 +90,26 @@ struct writer {
 	 * it was before a batch (a batch that fails accounted nothing, so
 	 * its reads must not make the retry a repeat). */
 	struct last_access *last, *before;
+	bool clock_held; /* the clock is behind the log's time */
 };
+
+/* store_apply dates a batch no earlier than the log's time (PROTOCOL.md
+ * 9.1), so a clock stepped back makes the log's time stand still: one
+ * line when that starts, with the step, and one when it ends. */
+static void
+writer_clock(struct writer *w, int64_t now_us)
+{
+	int64_t log_us = store_writer_time(w->sw);
+
+	if (now_us < log_us && !w->clock_held)
+		log_warn("event=clock_behind step_us=%lld reason=\"the clock "
+		         "went back behind the log's time; records are dated "
+		         "at the log's time until the clock catches up\"",
+		         (long long)(log_us - now_us));
+	else if (now_us >= log_us && w->clock_held)
+		log_info("event=clock_caught_up");
+	w->clock_held = now_us < log_us;
+}
 
 /* Where the agency of job j (made under any generation) keeps its last
  * read in the writer's generation; NULL if it is no longer there. */
@@ -238,7 +257,7 @@ writer_main(void *arg)
 		fatalx("event=writer_start_failed");
 	while (done < workers) {
 		size_t n = 0;
-		int64_t t0;
+		int64_t t0, now_us;
 
 		/* Block for the first job, then take whatever else waits. A
 		 * reload ends the batch: it follows the commit. */
@@ -262,8 +281,11 @@ writer_main(void *arg)
 		memcpy(w.before, w.last,
 		       w.gen->cfg->n_agencies * sizeof(*w.last));
 		skip_repeats(&w, n, t0);
-		if (n > 0 && store_apply(w.sw, w.items, n, clock_now_us(),
-		                         &err) != KETEN_OK) {
+		now_us = clock_now_us();
+		if (n > 0)
+			writer_clock(&w, now_us);
+		if (n > 0 &&
+		    store_apply(w.sw, w.items, n, now_us, &err) != KETEN_OK) {
 			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
 			        err.message);
 			memcpy(w.last, w.before,

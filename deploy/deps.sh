@@ -6,6 +6,7 @@ KETEN_PACKAGES=(
 	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 	liblmdb-dev lmdb-utils libsodium-dev libyaml-dev
 	jq
+	faketime # tests/integration/test_clock_back.c: libfaketime
 )
 
 keten_install_deps() {

@@ -140,7 +140,9 @@ craft_submit(size_t *len, const struct harness *h, const struct craft *c)
 	                  to ? to->box_pk : box_pk) != 0)
 		die("seal");
 	memset(&b, 0, sizeof(b));
-	if (c->same_id_as_last)
+	if (c->message_id)
+		memcpy(b.h.message_id, c->message_id, sizeof(last_id));
+	else if (c->same_id_as_last)
 		memcpy(b.h.message_id, last_id, sizeof(last_id));
 	else
 		randombytes_buf(b.h.message_id, sizeof(b.h.message_id));

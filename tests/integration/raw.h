@@ -107,6 +107,7 @@ struct craft {
 	int same_id_as_last;    /* reuse the previous crafted message id */
 	const char *marker;     /* content child name */
 	const uint8_t *case_id; /* NULL: a new random case id */
+	const uint8_t *message_id; /* NULL: random, or same_id_as_last */
 };
 
 void craft_init(struct craft *c, const char *from, const char *to);

@@ -255,8 +255,11 @@ predict(const struct op *o, struct resolved *r)
 	/* PROTOCOL.md 17.3 rule 0: nothing is addressed to its sender. */
 	if (t != KETEN_MSG_CLOSE && to == s)
 		return KETEN_E_WRONG_PARTY;
+	/* A taken case id: a reserved id's refusal to a non-party (14.1). */
 	if (t == KETEN_MSG_REFERRAL)
-		return c == NULL ? KETEN_OK : KETEN_E_CASE_EXISTS;
+		return c == NULL            ? KETEN_OK
+		       : party_of(c, s) < 0 ? KETEN_E_FIELD
+		                            : KETEN_E_CASE_EXISTS;
 	/* A case the sender is not part of is as unknown as no case. */
 	if (c == NULL || party_of(c, s) < 0)
 		return KETEN_E_CASE_UNKNOWN;

@@ -187,7 +187,7 @@ envelope_errors(void)
 		craft_init(&c, "lt-almere", "vt-flevoland");
 		c.case_id = zero;
 		craft_and_expect(&c, "lt-almere", KETEN_E_FIELD,
-		                 "case_id is all zeros");
+		                 "case_id cannot be used");
 	}
 
 	/* A local team may not refer straight to a GI. */
