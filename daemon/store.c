@@ -96,6 +96,7 @@ discard(struct store *s, struct store_writer *w)
 	dirlock_release(&s->dir_fd);
 	pthread_rwlock_destroy(&s->remap);
 	store_tree_cache_free(w);
+	free(w->dir);
 	free(w);
 	free(s);
 }
@@ -250,6 +251,10 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		return error_set(err, KETEN_E_NOMEM, "cannot create a lock");
 	}
 	w->map_max = map_max;
+	if ((w->dir = strdup(dir)) == NULL) {
+		discard(s, w);
+		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	}
 	/* Before LMDB sees the directory: a second broker must not even
 	 * open it (its start transaction would write). */
 	if ((rc = dirlock_take(&s->dir_fd, dir, err)) != KETEN_OK ||
@@ -289,8 +294,8 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		discard(s, w);
 		return error_set(
 		    err, KETEN_E_STORAGE,
-		    "cannot %s LMDB store in %s: the map is full at "
-		    "limits.map_max_mb; free disk space or raise it",
+		    "storage full (the map is at limits.map_max_mb): cannot "
+		    "%s LMDB store in %s; raise limits.map_max_mb",
 		    step, dir);
 	}
 	if (rc != 0)
@@ -301,11 +306,11 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 fail:
 	discard(s, w);
 	if (rc == ENOSPC)
-		return error_set(
-		    err, KETEN_E_STORAGE,
-		    "cannot %s LMDB store in %s: the disk is full; "
-		    "free disk space",
-		    step, dir);
+		return error_set(err, KETEN_E_STORAGE,
+		                 "storage full (no space left on device): "
+		                 "cannot %s LMDB store in %s; free space on "
+		                 "its filesystem",
+		                 step, dir);
 	return error_set(err, KETEN_E_IO, "cannot %s LMDB store in %s: %s",
 	                 step, dir, mdb_strerror(rc));
 }
@@ -315,6 +320,7 @@ store_close(struct store **s, struct store_writer **w)
 {
 	if (w != NULL && *w != NULL) {
 		store_tree_cache_free(*w);
+		free((*w)->dir);
 		free(*w);
 		*w = NULL;
 	}

@@ -55,6 +55,7 @@ struct node_slot; /* store_tree.c's node cache */
 struct store_writer {
 	struct store *s;
 	size_t map_size, map_max;
+	char *dir; /* the data directory: named in the log's sentences */
 	bool told_damaged; /* the start's warning, given */
 	/* The writer's view of the heads. */
 	uint64_t head_seq;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include <sodium.h>
 
@@ -306,6 +307,26 @@ finish_batch(struct store_writer *w, MDB_txn *txn, int64_t now_us)
 }
 
 /*
+ * Whether a write that failed with EIO met a full disk: LMDB reports a
+ * short write (the filesystem took part of a page run, then had no room)
+ * as EIO, not ENOSPC. Below STORE_FULL_FREE bytes free, the EIO is the
+ * full disk's; a failing disk with that much room is its own trouble.
+ */
+#define STORE_FULL_FREE (16u << 20)
+
+static bool
+store_write_disk_full(const struct store_writer *w, int rc)
+{
+	struct statvfs st;
+
+	if (rc == ENOSPC)
+		return true;
+	if (rc != EIO || fstatvfs(w->s->dir_fd, &st) != 0)
+		return false;
+	return (uint64_t)st.f_bavail * st.f_frsize < STORE_FULL_FREE;
+}
+
+/*
  * What a client is told when a batch could not be written, by cause:
  * the disk full, the map at its limit, another process writing to the log
  * (an append whose key exists: the directory's lock was bypassed), or
@@ -315,17 +336,17 @@ static int
 store_write_refusal(struct keten_error *err, const struct store_writer *w,
                     int rc)
 {
-	if (rc == ENOSPC)
-		return error_set(
-		    err, KETEN_E_STORAGE,
-		    "the broker's storage is full: its disk has no "
-		    "space left; nothing was recorded, retry later");
+	if (store_write_disk_full(w, rc))
+		return error_set(err, KETEN_E_STORAGE,
+		                 "storage full (no space left on device): the "
+		                 "broker's storage is full and recorded "
+		                 "nothing; retry later");
 	if (rc == MDB_MAP_FULL)
 		return error_set(
 		    err, KETEN_E_STORAGE,
-		    "the broker's storage is full: its store is at "
-		    "its size limit (%zu MiB, limits.map_max_mb); "
-		    "nothing was recorded, retry later",
+		    "storage full (the store is at its size limit, %zu MiB, "
+		    "limits.map_max_mb): the broker's storage is full and "
+		    "recorded nothing; retry later",
 		    w->map_size >> 20);
 	if (rc == MDB_KEYEXIST)
 		return error_set(
@@ -337,6 +358,32 @@ store_write_refusal(struct keten_error *err, const struct store_writer *w,
 	                 "the broker could not write to its storage (%s); "
 	                 "nothing was recorded",
 	                 mdb_strerror(rc));
+}
+
+/*
+ * What the operator is told (store_apply's err, for the log): the same
+ * cause, and what to do about it.
+ */
+static int
+store_write_failure(struct keten_error *err, const struct store_writer *w,
+                    int rc, const struct keten_error *refusal)
+{
+	if (store_write_disk_full(w, rc))
+		return error_set(err, KETEN_E_STORAGE,
+		                 "storage full (no space left on device) in "
+		                 "data directory %s: free space on its "
+		                 "filesystem; nothing was recorded",
+		                 w->dir);
+	if (rc == MDB_MAP_FULL)
+		return error_set(
+		    err, KETEN_E_STORAGE,
+		    "storage full (the map of data directory %s is "
+		    "at limits.map_max_mb, %zu MiB): raise "
+		    "limits.map_max_mb and restart; nothing was "
+		    "recorded",
+		    w->dir, w->map_size >> 20);
+	return error_set(err, refusal->code, "commit failed: %s",
+	                 refusal->message);
 }
 
 /* One attempt at a batch: 0, or the LMDB error (nothing written). */
@@ -448,6 +495,5 @@ fail:
 		items[i].status = store_write_refusal(&items[i].err, w, rc);
 	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
 	        items[0].err.message);
-	return error_set(err, items[0].status, "commit failed: %s",
-	                 items[0].err.message);
+	return store_write_failure(err, w, rc, &items[0].err);
 }

@@ -83,7 +83,7 @@ show_line(const char *label, const char *value)
 static void
 show_summary(const struct keten_case *k, int64_t now_us)
 {
-	char hex[33], line[512], t[32], t2[32], when[40], d[32];
+	char hex[33], line[512], t[32], t2[32], when[40];
 	size_t len = 0;
 
 	keten_hex(hex, k->case_id, sizeof(k->case_id));
@@ -101,9 +101,9 @@ show_summary(const struct keten_case *k, int64_t now_us)
 		    k->parties[i].referred ? " (referred)" : "");
 	show_line("parties", line);
 	cli_time(t, k->opened_at_us);
-	cli_time_span(d, now_us - k->opened_at_us);
-	snprintf(line, sizeof(line), "%s (record %" PRIu64 "), %s ago", t,
-	         k->opened_seq, d);
+	cli_time_since(when, k->opened_at_us, now_us);
+	snprintf(line, sizeof(line), "%s (record %" PRIu64 "), %s", t,
+	         k->opened_seq, when);
 	show_line("opened", line);
 	cli_time(t, k->updated_at_us);
 	snprintf(line, sizeof(line),
@@ -118,12 +118,13 @@ show_summary(const struct keten_case *k, int64_t now_us)
 		         k->offer.to, k->offer.seq);
 		show_line("offer", line);
 		cli_time(t, k->offer.offered_at_us);
-		cli_time_ago(when, k->offer.offered_at_us, now_us);
+		cli_time_since(when, k->offer.offered_at_us, now_us);
 		snprintf(line, sizeof(line), "%s, %s", t, when);
 		show_line("  offered", line);
 		if (k->offer.acknowledged_at_us) {
 			cli_time(t, k->offer.acknowledged_at_us);
-			cli_time_ago(when, k->offer.acknowledged_at_us, now_us);
+			cli_time_since(when, k->offer.acknowledged_at_us,
+			               now_us);
 			snprintf(line, sizeof(line), "%s, %s", t, when);
 			show_line("  acked", line);
 		} else if (k->offer.acknowledge_due_us) {

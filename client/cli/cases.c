@@ -37,12 +37,12 @@ offer_text(char out[256], const struct keten_case *k, int64_t at_us)
 		         k->offer.questions,
 		         k->offer.questions == 1 ? "" : "s");
 	if (k->offer.acknowledged_at_us) {
-		cli_time_ago(when, k->offer.acknowledged_at_us, at_us);
+		cli_time_since(when, k->offer.acknowledged_at_us, at_us);
 		snprintf(out, 256, "%s %s -> %s, acked %s%s",
 		         keten_message_type_name(k->offer.type), k->offer.from,
 		         k->offer.to, when, q);
 	} else {
-		cli_time_ago(when, k->offer.offered_at_us, at_us);
+		cli_time_since(when, k->offer.offered_at_us, at_us);
 		snprintf(out, 256, "%s %s -> %s, sent %s, not acked%s",
 		         keten_message_type_name(k->offer.type), k->offer.from,
 		         k->offer.to, when, q);
@@ -158,7 +158,7 @@ cli_cases_print(const struct keten_case *cs, size_t n, int64_t at_us, int json,
 		keten_hex(hex, cs[i].case_id, sizeof(cs[i].case_id));
 		cli_cases_status(status, &cs[i]);
 		offer_text(offer, &cs[i], at_us);
-		cli_time_span(age, at_us - cs[i].opened_at_us);
+		cli_time_age(age, cs[i].opened_at_us, at_us);
 		overdue_text(flag, &cs[i], at_us);
 		printf("%s  %-*s  %-*s  %-*s  ", hex, w_status, status,
 		       w_holder, cs[i].holder, w_offer, offer);

@@ -154,8 +154,14 @@ void cli_time_refused(const char *verb, const char *opt, const char *forms,
 int cli_time_parse_at(int64_t *at_us, const char *verb, const char *arg);
 /* A span as a person reads it: "3d4h", "2h13m", "15m", "40s". */
 void cli_time_span(char out[32], int64_t us);
-/* "2h ago", or "in 2h" when then_us lies after at_us. */
+/* "2h ago", or "in 2h" when then_us lies after at_us: for due times. */
 void cli_time_ago(char out[40], int64_t then_us, int64_t at_us);
+/* The age of a record time, never negative: "3d4h", or "0s" when then_us
+ * lies after at_us (a clock behind). */
+void cli_time_age(char out[32], int64_t then_us, int64_t at_us);
+/* How long ago a record time was: "2h ago", or "in the future (clock
+ * behind?)" when then_us lies after at_us. */
+void cli_time_since(char out[40], int64_t then_us, int64_t at_us);
 /* JSON output: ,"key":"2026-11-30T17:00:00Z", or ,"key":null for 0. */
 void cli_time_json(const char *key, int64_t us);
 

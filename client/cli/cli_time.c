@@ -101,6 +101,27 @@ cli_time_ago(char out[40], int64_t then_us, int64_t at_us)
 	snprintf(out, 40, then_us > at_us ? "in %s" : "%s ago", d);
 }
 
+/* Ages are never negative: a record time after this machine's clock (one
+ * of the two clocks is behind) is no age at all. */
+void
+cli_time_age(char out[32], int64_t then_us, int64_t at_us)
+{
+	cli_time_span(out, then_us > at_us ? 0 : at_us - then_us);
+}
+
+void
+cli_time_since(char out[40], int64_t then_us, int64_t at_us)
+{
+	char d[32];
+
+	if (then_us > at_us) {
+		snprintf(out, 40, "in the future (clock behind?)");
+		return;
+	}
+	cli_time_span(d, at_us - then_us);
+	snprintf(out, 40, "%s ago", d);
+}
+
 void
 cli_time_json(const char *key, int64_t us)
 {

@@ -4,6 +4,7 @@
  * a broker that is not there. Never logs; errors go to the caller.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,10 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define SKIP_SUFFIX        ".skipped" /* after the key file's path */
+/* The smallest hard frame limit a broker can have (2 * 4096 + 65536,
+ * PROTOCOL.md 4.5): a closed connection after a request no bigger than
+ * this is not the broker refusing its size. */
+#define HARD_MAX_LEAST (2 * 4096 + 65536)
 
 static int
 open_socket(struct keten_client *c, const uint8_t curve_pk[32],
@@ -49,6 +54,7 @@ open_socket(struct keten_client *c, const uint8_t curve_pk[32],
 	snprintf(mon, sizeof(mon), "inproc://keten-monitor-%p", (void *)c);
 	if (zmq_socket_monitor(c->sock, mon,
 	                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	                           ZMQ_EVENT_DISCONNECTED |
 	                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
 	                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 	                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
@@ -360,13 +366,91 @@ client_read_monitor(struct keten_client *c)
 			if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				c->connected = 1;
 				c->handshakes++;
-			} else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+			} else if (event == ZMQ_EVENT_DISCONNECTED)
+				c->disconnects++;
+			else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 				c->auth_failed = 1;
 			else
 				c->proto_failed = 1;
 		}
 		zmq_msg_close(&m);
 	}
+}
+
+/*
+ * The host of a tcp:// endpoint ("tcp://HOST:PORT", "tcp://SRC;HOST:PORT",
+ * "[V6]" in brackets) resolves, or a sentence says why not: libzmq retries
+ * a name that does not resolve in silence until the timeout. Anything else
+ * is left to libzmq.
+ */
+static int
+client_resolve(struct keten_client *c, struct keten_error *err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	const char *host = c->cfg->connect + 6, *semi, *colon;
+	char name[256];
+	size_t n;
+	int rc;
+
+	if (strncmp(c->cfg->connect, "tcp://", 6) != 0)
+		goto ok;
+	if ((semi = strchr(host, ';')) != NULL)
+		host = semi + 1;
+	if ((colon = strrchr(host, ':')) == NULL)
+		goto ok;
+	n = (size_t)(colon - host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(name))
+		goto ok;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if ((rc = getaddrinfo(name, NULL, &hints, &ai)) == 0) {
+		freeaddrinfo(ai);
+		goto ok;
+	}
+	/* A name service that did not answer may answer later: that is
+	 * not reaching the broker (exit 3); a name that does not exist is
+	 * the config's (exit 2). */
+	if (rc == EAI_AGAIN)
+		return error_set(err, KETEN_E_CONNECT,
+		                 "cannot resolve host %s (%s); the name "
+		                 "service did not answer: retry, or check "
+		                 "`connect:` in %s",
+		                 name, gai_strerror(rc), c->cfg->path);
+	return error_set(err, KETEN_E_CONFIG,
+	                 "cannot resolve host %s (%s); check `connect:` in %s",
+	                 name,
+	                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc),
+	                 c->cfg->path);
+ok:
+	c->resolved = true;
+	return KETEN_OK;
+}
+
+/* The connection was closed after a request too big to be anything but
+ * the reason (PROTOCOL.md 4.5: above its hard limit, the broker's libzmq
+ * drops the connection and sends nothing). */
+static bool
+client_dropped(const struct keten_client *c)
+{
+	return c->disconnects != c->sent_disconnects &&
+	       c->sent_len > HARD_MAX_LEAST;
+}
+
+static int
+client_dropped_error(struct keten_client *c, struct keten_error *err)
+{
+	c->sent_disconnects = c->disconnects; /* told once */
+	return error_set(err, KETEN_E_CONNECT,
+	                 "the broker at %s closed the connection (the "
+	                 "request of %zu bytes is probably above its limit; "
+	                 "%s allows %zu: check limits.max_message_bytes "
+	                 "with the region's operator)",
+	                 c->cfg->connect, c->sent_len, c->cfg->path,
+	                 c->cfg->max_message_bytes);
 }
 
 static int
@@ -389,6 +473,8 @@ no_answer(struct keten_client *c, struct keten_error *err)
 		    "no connection to the broker at %s within %d ms; is ketend "
 		    "running?",
 		    c->cfg->connect, c->timeout_ms);
+	if (client_dropped(c))
+		return client_dropped_error(c, err);
 	return error_set(err, KETEN_E_TIMEOUT,
 	                 "the broker at %s did not answer within %d ms",
 	                 c->cfg->connect, c->timeout_ms);
@@ -402,6 +488,8 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 	size_t len;
 	int rc;
 
+	if (!c->resolved && (rc = client_resolve(c, err)) != KETEN_OK)
+		return rc;
 	if ((rc = client_state_ready(c, err)) != KETEN_OK)
 		return rc;
 	/* Checkpoints left unlinked (a drain that failed) are linked
@@ -419,6 +507,21 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 		r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
+	/* The region config's limit is the broker's: a bigger frame is
+	 * refused (or, above twice that, the connection dropped) after
+	 * the upload; say so now, having sent nothing. */
+	if (len > c->cfg->max_message_bytes) {
+		free(buf);
+		return error_set(
+		    err, KETEN_E_TOO_BIG,
+		    "the request is %zu bytes; the broker accepts "
+		    "at most %zu (limits.max_message_bytes in %s); "
+		    "nothing was sent",
+		    len, c->cfg->max_message_bytes, c->cfg->path);
+	}
+	client_read_monitor(c);
+	c->sent_len = len;
+	c->sent_disconnects = c->disconnects;
 	/* A DEALER whose handshake was refused has no pipe and would block
 	 * forever: bound the send by the timeout too. */
 	zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &c->timeout_ms,
@@ -456,6 +559,8 @@ client_wait(struct keten_client *c, struct reply *r, uint64_t want,
 
 		if (left <= 0 || c->auth_failed)
 			return no_answer(c, err);
+		if (client_dropped(c))
+			return client_dropped_error(c, err);
 		if (zmq_poll(pi, 2, (long)left) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;

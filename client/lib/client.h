@@ -59,7 +59,14 @@ struct keten_client {
 	struct inflight *inflight;
 	size_t n_inflight;
 	unsigned handshakes; /* CURVE handshakes so far: a reconnect adds one */
-	uint64_t sub_after;  /* the subscription delivered up to here */
+	unsigned disconnects; /* connections the broker (or network) closed */
+	bool resolved;        /* connect's host name resolved (client_send) */
+	/* The last request sent: its size, and the disconnects by then. A
+	 * connection closed after a frame above the broker's hard limit
+	 * (PROTOCOL.md 4.5) is its only answer. */
+	size_t sent_len;
+	unsigned sent_disconnects;
+	uint64_t sub_after; /* the subscription delivered up to here */
 	/* The last checkpoint whose signature verified, fields and
 	 * signature: a batch's receipts all carry the same one, checked
 	 * once. */

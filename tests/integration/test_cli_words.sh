@@ -1,0 +1,115 @@
+#!/bin/bash
+# Errors that name the cause (issue 17, points 6 and 8), against a real
+# ketend: a host that does not resolve, a request above the region's limit
+# (refused before sending), a connection the broker drops for a frame above
+# its hard limit, and ages under a clock behind the broker's (never negative).
+# usage: test_cli_words.sh SOURCE_DIR KETEN KETEND
+set -euo pipefail
+src=$1 keten=$2 ketend=$3
+tmp=$(mktemp -d /tmp/keten-cli-words.XXXXXX)
+pid=""
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+has() { # has DESCRIPTION FILE STRING
+	checks=$((checks + 1))
+	grep -qF -- "$3" "$2" || fail "$1: '$3' not in: $(cat "$2")"
+}
+lacks() { # lacks DESCRIPTION FILE STRING
+	checks=$((checks + 1))
+	! grep -qF -- "$3" "$2" || fail "$1: '$3' in: $(cat "$2")"
+}
+# run DESCRIPTION STATUS -- KETEN ARGS: the exit status, stderr in err.txt
+run() {
+	local what=$1 want=$2 rc=0
+	shift 3
+	"$@" >"$tmp/out.txt" 2>"$tmp/err.txt" || rc=$?
+	check "$what: exit status" "$want" "$rc"
+}
+
+port=$(free_port)
+config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
+export KETEN_CONFIG=$config KETEN_KEY=$tmp/region/keys/lt-almere.key
+head_seq() { "$keten" ping --json | jq -r .head_seq; }
+
+"$ketend" -c "$config" 2>"$tmp/ketend.log" &
+pid=$!
+for _ in $(seq 50); do
+	"$keten" ping --timeout 1 >/dev/null 2>&1 && break
+	kill -0 "$pid" 2>/dev/null || break
+done
+"$keten" ping >/dev/null || {
+	echo "ketend did not come up; its log:" >&2
+	cat "$tmp/ketend.log" >&2
+	exit 1
+}
+
+# A host that does not resolve (.invalid never does, RFC 6761): the config's
+# mistake, exit 2, at once rather than after the timeout.
+sed "s|^listen: .*|&\nconnect: tcp://nosuch.invalid:$port|" "$config" \
+	>"$tmp/region/nohost.yaml"
+run "unresolvable host" 2 -- "$keten" ping -c "$tmp/region/nohost.yaml"
+has "unresolvable host" "$tmp/err.txt" "cannot resolve host nosuch.invalid ("
+has "unresolvable host" "$tmp/err.txt" \
+	"check \`connect:\` in $tmp/region/nohost.yaml"
+lacks "unresolvable host" "$tmp/err.txt" "is ketend running?"
+
+# A request above limits.max_message_bytes (1 MiB): refused by libketen
+# with both sizes, nothing sent, code 101 and exit 1 as the broker's own.
+head -c 3000000 /dev/zero | tr '\0' x >"$tmp/big.txt"
+before=$(head_seq)
+refer() { # refer [-c CONFIG]: a referral with a 3 MB note
+	"$keten" send referral "$@" --to vt-flevoland --child-name Anna \
+		--concern c --request r --notes @"$tmp/big.txt"
+}
+run "too big" 1 -- refer
+has "too big" "$tmp/err.txt" "the request is 3000"
+has "too big" "$tmp/err.txt" "bytes; the broker accepts at most 1048576"
+has "too big" "$tmp/err.txt" "nothing was sent (request too big, code 101)"
+check "too big: nothing recorded" "$before" "$(head_seq)"
+
+# A config that allows more than the broker (8 MiB against 1 MiB): the
+# frame is above the broker's hard limit (2 * 1 MiB + 64 KiB), it drops the
+# connection, and keten says so instead of timing out.
+sed 's/max_message_bytes: 1048576/max_message_bytes: 8388608/' "$config" \
+	>"$tmp/region/stale.yaml"
+run "dropped" 3 -- refer -c "$tmp/region/stale.yaml"
+has "dropped" "$tmp/err.txt" "closed the connection (the request of 3000"
+has "dropped" "$tmp/err.txt" "bytes is probably above its limit"
+lacks "dropped" "$tmp/err.txt" "did not answer"
+check "dropped: nothing recorded" "$before" "$(head_seq)"
+
+# Ages with this machine's clock two days behind the broker's: never
+# negative. `keten cases` prints 0s and "in the future (clock behind?)",
+# `keten case show` the same; a due time still counts forward.
+if command -v faketime >/dev/null; then
+	"$keten" send referral --to vt-flevoland --child-name Anna \
+		--concern c --request r >/dev/null
+	behind() { faketime -f -2d "$@"; }
+	run "cases, clock behind" 0 -- behind "$keten" cases
+	case=$(awk 'NR == 2 { print $1 }' "$tmp/out.txt")
+	check "cases, clock behind: AGE" 0s "$(awk 'NR == 2 { print $NF }' \
+		"$tmp/out.txt")"
+	has "cases, clock behind" "$tmp/out.txt" \
+		"sent in the future (clock behind?)"
+	lacks "cases, clock behind" "$tmp/out.txt" "-1d"
+	run "case show, clock behind" 0 -- behind "$keten" case show "$case"
+	has "case show, clock behind" "$tmp/out.txt" \
+		"(record $((before + 1))), in the future (clock behind?)"
+	has "case show, clock behind" "$tmp/out.txt" ", in 3d"
+	lacks "case show, clock behind" "$tmp/out.txt" ", -"
+	# With the clocks agreeing, an age as before.
+	run "cases" 0 -- "$keten" cases
+	check "cases: AGE, seconds" yes "$(awk 'NR == 2 && $NF ~ /^(<1s|[0-9]+s)$/ {
+		print "yes" }' "$tmp/out.txt")"
+else
+	echo "faketime is not installed: the ages are not checked" >&2
+	fail "faketime missing (apt-get install faketime)"
+fi
+
+echo "test_cli_words: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]
