@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "config.h"
+#include "fileck.h"
 #include "merkle.h"
 #include "note.h"
 #include "savefile.h"
@@ -85,13 +87,19 @@ static int
 state_read(char *buf, size_t cap, size_t *n, const char *path,
            struct keten_error *err)
 {
+	struct stat st;
 	FILE *f;
-	int rc;
+	int fd, rc;
 
 	*n = 0;
-	if ((f = fopen(path, "rb")) == NULL) {
-		if (errno == ENOENT)
-			return KETEN_OK;
+	if (stat(path, &st) != 0 && errno == ENOENT)
+		return KETEN_OK;
+	/* Not fopen: a FIFO in its place is refused, not waited on. */
+	if ((rc = fileck_open(&fd, &st, path, "state file", KETEN_E_IO, err)) !=
+	    KETEN_OK)
+		return rc;
+	if ((f = fdopen(fd, "rb")) == NULL) {
+		close(fd);
 		return error_set(err, KETEN_E_IO, "cannot read %s: %s", path,
 		                 strerror(errno));
 	}
