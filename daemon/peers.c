@@ -381,41 +381,58 @@ drop(struct peers *p, struct conn *c, int fd, const char *reason)
 	         (unsigned long long)p->total_in);
 }
 
+/* Counts a reply of n bytes to c as dropped; one line per peer per few
+ * seconds says so. */
+static void
+reply_dropped(struct peers *p, struct conn *c, size_t n, const char *bound)
+{
+	int64_t now = clock_mono_us();
+
+	c->replies_dropped++;
+	p->replies_dropped++;
+	if (now < c->next_log_us)
+		return;
+	c->next_log_us = now + LOG_EVERY_US;
+	log_warn("event=reply_dropped agency=%s address=%s queued=%llu "
+	         "total_queued=%llu bytes=%zu bound=%s dropped=%llu",
+	         c->who, c->where, (unsigned long long)c->queued,
+	         (unsigned long long)p->total_out, n, bound,
+	         (unsigned long long)c->replies_dropped);
+}
+
 bool
 peers_may_send(struct peers *p, uint64_t id, size_t n)
 {
 	struct conn *c = lookup(p, id);
 	uint64_t w = PEERS_FRAME_WIRE(n);
-	int64_t now;
-	const char *bound;
 
-	if (c == NULL)
-		return true;
-	if (refresh(p, c, (int)(uint32_t)id) != 0)
-		return true; /* going: libzmq drops it */
+	if (c == NULL || refresh(p, c, (int)(uint32_t)id) != 0)
+		return true; /* unknown, or going: libzmq drops it */
 	/* One reply always fits an empty queue, however large it is. */
-	if (c->queued > 0 && c->queued + w > p->peer_out)
-		bound = "peer_outbound_mb";
-	else if (p->total_out > 0 && p->total_out + w > p->budget_out)
-		bound = "outbound_budget_mb";
-	else {
-		c->sent += w;
-		c->queued += w;
-		p->total_out += w;
-		return true;
+	if (c->queued > 0 && c->queued + w > p->peer_out) {
+		reply_dropped(p, c, n, "peer_outbound_mb");
+		return false;
 	}
-	c->replies_dropped++;
-	p->replies_dropped++;
-	now = clock_mono_us();
-	if (now >= c->next_log_us) {
-		c->next_log_us = now + LOG_EVERY_US;
-		log_warn("event=reply_dropped agency=%s address=%s queued=%llu "
-		         "total_queued=%llu bytes=%zu bound=%s dropped=%llu",
-		         c->who, c->where, (unsigned long long)c->queued,
-		         (unsigned long long)p->total_out, n, bound,
-		         (unsigned long long)c->replies_dropped);
+	if (p->total_out > 0 && p->total_out + w > p->budget_out) {
+		reply_dropped(p, c, n, "outbound_budget_mb");
+		return false;
 	}
-	return false;
+	c->sent += w;
+	c->queued += w;
+	p->total_out += w;
+	return true;
+}
+
+bool
+peers_congested(struct peers *p, uint64_t id)
+{
+	struct conn *c = lookup(p, id);
+
+	if (c == NULL || refresh(p, c, (int)(uint32_t)id) != 0 ||
+	    c->queued < p->peer_out)
+		return false;
+	reply_dropped(p, c, 0, "peer_outbound_mb");
+	return true;
 }
 
 /* The connection with the most unread bytes not yet being dropped. */

@@ -69,6 +69,12 @@ void peers_read(struct peers *p, uint64_t id, size_t n);
  */
 bool peers_may_send(struct peers *p, uint64_t id, size_t n);
 /*
+ * Whether connection id's queue is already at its bound, so that any
+ * reply to its next request would be dropped: that request need not be
+ * worked on (counted as a dropped reply).
+ */
+bool peers_congested(struct peers *p, uint64_t id);
+/*
  * Reads the kernel's counters of the connections that are due, shuts down
  * those past a bound or too many while the open-file limit is near, and
  * returns releasable memory to the system after a large peer went. Returns

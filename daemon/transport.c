@@ -528,6 +528,12 @@ read_request(struct io *io)
 	}
 	if (admit(io, j, user) != 0)
 		return 0;
+	if (peers_congested(io->peers, j->conn)) {
+		/* Its reply could not be queued: no work for the workers
+		 * (the client retries, as for any dropped reply). */
+		job_free(j);
+		return 0;
+	}
 	if (size > j->gen->cfg->max_message_bytes) {
 		char msg[160];
 		snprintf(
@@ -612,7 +618,7 @@ setup(struct io *io, const uint8_t curve_sk[32])
 {
 	const struct config *c = io->gen->cfg;
 	struct keten_error err;
-	int one = 1, linger = 2000, hwm = ROUTER_SNDHWM;
+	int one = 1, linger = 2000, hwm = ROUTER_SNDHWM, queue = VERIFY_QUEUE;
 	int handshake = (int)c->handshake_ms;
 
 	if (agency_arrays(io, c) != 0)
@@ -622,6 +628,7 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	io->replies = zmq_socket(io->b->zctx, ZMQ_PULL);
 	io->writer = zmq_socket(io->b->zctx, ZMQ_PUSH);
 	if (!io->router || !io->verify || !io->replies || !io->writer ||
+	    zmq_setsockopt(io->verify, ZMQ_SNDHWM, &queue, sizeof(queue)) ||
 	    zmq_bind(io->verify, EP_VERIFY) ||
 	    zmq_bind(io->replies, EP_REPLIES) ||
 	    zmq_connect(io->writer, EP_WRITER))
