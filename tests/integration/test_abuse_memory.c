@@ -8,23 +8,18 @@
  * that never send a greeting, reconnecting when dropped, with ketend under
  * an open-file limit of 512. Figures are printed; no duration is asserted.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
-#include "raw.h"
+#include "abuse.h"
 
 #define MIB       (1024 * 1024)
 #define PEER_IN   4
@@ -35,56 +30,13 @@
  * "Worst case"): replies in transit between the broker's threads and one
  * tick of a loopback link, with the allocator's slack. */
 #define SLACK_MIB 48
-#define PARTS     400
-#define STALLED   3
 #define FETCHES   2000
-#define IDLE      1100
 #define FD_LIMIT  512
 
 static const char *LIMITS = "  peer_inbound_mb: 4\n"
                             "  peer_outbound_mb: 8\n"
                             "  inbound_budget_mb: 32\n"
                             "  outbound_budget_mb: 32\n";
-
-/* ---- the broker's memory ---- */
-
-static long
-status_kib(pid_t pid, const char *field)
-{
-	char path[64], line[256];
-	size_t n = strlen(field);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, n) == 0 && line[n] == ':')
-			v = strtol(line + n + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-/* Starts a new peak (VmHWM) from the resident set now. */
-static void
-reset_peak(pid_t pid)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
-	if ((f = fopen(path, "w")) != NULL) {
-		fputs("5", f);
-		fclose(f);
-	}
-}
-
-static void
-sleep_ms(long ms)
-{
-	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
 
 /* ---- the well-behaved agency: referrals throughout, one at a time ---- */
 
@@ -115,7 +67,7 @@ steady_main(void *arg)
 			fprintf(stderr, "steady agency: %s\n", err.message);
 			atomic_fetch_add(&a->failed, 1);
 		}
-		sleep_ms(20);
+		abuse_sleep_ms(20);
 	}
 	keten_client_destroy(&c);
 	return NULL;
@@ -138,7 +90,7 @@ steady_stop(struct steady *a, const char *phase)
 	unsigned long before = atomic_load(&a->ok);
 
 	for (int i = 0; i < 500 && atomic_load(&a->ok) == before; i++)
-		sleep_ms(20);
+		abuse_sleep_ms(20);
 	atomic_store(&a->stop, true);
 	pthread_join(a->th, NULL);
 	printf("%s: the steady agency got %lu receipts, %lu failures\n", phase,
@@ -151,40 +103,26 @@ steady_stop(struct steady *a, const char *phase)
 static void
 multipart(struct harness *h, long bound_kib)
 {
-	static uint8_t part[MIB];
 	struct steady a;
-	struct raw r;
+	struct abuse m;
 	long base, peak;
-	int timeout = 20000;
 
 	steady_start(&a, h, "lt-lelystad");
-	sleep_ms(300);
-	base = status_kib(h->pid, "VmRSS");
-	reset_peak(h->pid);
-	raw_connect(&r, h, "lt-almere");
-	zmq_setsockopt(r.sock, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
-	memset(part, 'x', sizeof(part));
-	for (int i = 0; i < PARTS; i++) {
-		zmq_msg_t m;
-		/* The parts share one buffer: the test holds 1 MiB, not 400. */
-		zmq_msg_init_data(&m, part, sizeof(part), NULL, NULL);
-		if (zmq_msg_send(&m, r.sock, i + 1 < PARTS ? ZMQ_SNDMORE : 0) <
-		    0) {
-			zmq_msg_close(&m);
-			break;
-		}
-	}
+	abuse_sleep_ms(300);
+	base = abuse_status_kib(h->pid, "VmRSS");
+	abuse_reset_peak(h->pid);
+	abuse_multipart_start(&m, h, "lt-almere", false);
 	CHECK(harness_wait_log(h, "event=peer_dropped", 1));
-	sleep_ms(500);
-	peak = status_kib(h->pid, "VmHWM");
+	abuse_join(&m);
+	peak = abuse_status_kib(h->pid, "VmHWM");
 	printf("(a) %d x 1 MiB in one request: broker RSS %.1f MiB before, "
 	       "peak %.1f MiB (+%.1f MiB; bound +%.1f MiB)\n",
-	       PARTS, base / 1024.0, peak / 1024.0, (peak - base) / 1024.0,
-	       bound_kib / 1024.0);
+	       ABUSE_PARTS, base / 1024.0, peak / 1024.0,
+	       (peak - base) / 1024.0, bound_kib / 1024.0);
 	CHECK(base > 0 && peak > 0);
 	CHECK(peak - base <= bound_kib);
 	CHECK(harness_log_has(h, "reason=peer_inbound_mb"));
-	raw_close(&r);
+	abuse_stop(&m);
 	CHECK_INT(steady_stop(&a, "(a)"), 0);
 }
 
@@ -194,57 +132,50 @@ static void
 never_read(struct harness *h, long bound_kib)
 {
 	struct steady a;
-	struct raw r[STALLED];
+	struct abuse st;
+	struct raw r;
 	size_t len;
 	uint8_t *fetch = craft_request(&len, WIRE_REQ_FETCH, 1024);
 	long base, peak = 0, anon_peak = 0, after = 0;
-	int timeout = 2000;
 	struct reply rep;
 
 	/* The file pages of the log, read once, belong to the baseline. */
-	raw_connect(&r[0], h, "vt-flevoland");
-	CHECK_INT(raw_call1(&r[0], &rep, fetch, len, 10000), 0);
+	raw_connect(&r, h, "vt-flevoland");
+	CHECK_INT(raw_call1(&r, &rep, fetch, len, 10000), 0);
 	wire_reply_clear(&rep);
-	raw_close(&r[0]);
+	raw_close(&r);
 	steady_start(&a, h, "lt-dronten");
-	sleep_ms(300);
-	base = status_kib(h->pid, "VmRSS");
-	reset_peak(h->pid);
-	for (int i = 0; i < STALLED; i++) {
-		raw_connect_stalled(&r[i], h, "vt-flevoland");
-		zmq_setsockopt(r[i].sock, ZMQ_SNDTIMEO, &timeout,
-		               sizeof(timeout));
-	}
-	for (int n = 0; n < FETCHES; n++)
-		for (int i = 0; i < STALLED; i++)
-			zmq_send(r[i].sock, fetch, len, 0);
+	abuse_sleep_ms(300);
+	base = abuse_status_kib(h->pid, "VmRSS");
+	abuse_reset_peak(h->pid);
+	abuse_stalled_start(&st, h, "vt-flevoland", FETCHES);
+	abuse_join(&st);
 	/* Until the broker has answered (or dropped) what it read. */
 	for (int i = 0; i < 250; i++) {
-		long anon = status_kib(h->pid, "RssAnon");
+		long anon = abuse_status_kib(h->pid, "RssAnon");
 		if (anon > anon_peak)
 			anon_peak = anon;
-		sleep_ms(20);
+		abuse_sleep_ms(20);
 	}
-	peak = status_kib(h->pid, "VmHWM");
+	peak = abuse_status_kib(h->pid, "VmHWM");
 	printf("(b) %d connections x %d fetches of 1024, never read: broker "
 	       "RSS %.1f MiB before, peak %.1f MiB (+%.1f MiB; bound +%.1f "
 	       "MiB), anonymous peak sampled %.1f MiB; replies dropped "
 	       "logged %d times\n",
-	       STALLED, FETCHES, base / 1024.0, peak / 1024.0,
+	       ABUSE_STALLED, FETCHES, base / 1024.0, peak / 1024.0,
 	       (peak - base) / 1024.0, bound_kib / 1024.0, anon_peak / 1024.0,
 	       harness_log_count(h, "event=reply_dropped"));
 	CHECK(peak - base <= bound_kib);
 	CHECK(harness_log_has(h, "event=reply_dropped agency=vt-flevoland"));
 	CHECK_INT(steady_stop(&a, "(b)"), 0);
-	for (int i = 0; i < STALLED; i++)
-		raw_close(&r[i]);
+	abuse_stop(&st);
 	/* A wait, not a timing assertion: up to 20 s for the memory to
 	 * return near the baseline. */
 	for (int i = 0; i < 200; i++) {
-		after = status_kib(h->pid, "VmRSS");
+		after = abuse_status_kib(h->pid, "VmRSS");
 		if (after <= base + 16 * 1024)
 			break;
-		sleep_ms(100);
+		abuse_sleep_ms(100);
 	}
 	printf("(b) after they disconnected: broker RSS %.1f MiB (baseline "
 	       "%.1f MiB)\n",
@@ -255,71 +186,11 @@ never_read(struct harness *h, long bound_kib)
 
 /* ---- (c) idle TCP connections under a low open-file limit ---- */
 
-struct idle {
-	int port;
-	int fd[IDLE];
-	atomic_bool stop;
-	atomic_ulong reconnects;
-	pthread_t th;
-};
-
-static int
-idle_connect(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((uint16_t)port),
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
-	    errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Keeps IDLE connections open that say nothing; one the broker ends is
- * opened again at once, as a hostile peer would. */
-static void *
-idle_main(void *arg)
-{
-	struct idle *d = arg;
-	struct pollfd *p = calloc(IDLE, sizeof(*p));
-	char buf[256];
-
-	if (p == NULL)
-		abort();
-	for (int i = 0; i < IDLE; i++)
-		d->fd[i] = idle_connect(d->port);
-	while (!atomic_load(&d->stop)) {
-		for (int i = 0; i < IDLE; i++)
-			p[i] =
-			    (struct pollfd){.fd = d->fd[i], .events = POLLIN};
-		if (poll(p, IDLE, 50) <= 0)
-			continue;
-		for (int i = 0; i < IDLE; i++) {
-			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			if (read(d->fd[i], buf, sizeof(buf)) > 0)
-				continue; /* a greeting: keep listening */
-			close(d->fd[i]);
-			d->fd[i] = idle_connect(d->port);
-			atomic_fetch_add(&d->reconnects, 1);
-		}
-	}
-	for (int i = 0; i < IDLE; i++)
-		if (d->fd[i] >= 0)
-			close(d->fd[i]);
-	free(p);
-	return NULL;
-}
-
 static void
 idle_connections(const char *argv0)
 {
 	struct harness h;
-	struct idle d;
+	struct abuse d;
 	struct rlimit rl;
 	char script[400];
 	FILE *f;
@@ -338,7 +209,8 @@ idle_connections(const char *argv0)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > IDLE + 64);
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	      rl.rlim_cur > ABUSE_IDLE + 64);
 	harness_region(&h, harness_flevoland, harness_flevoland_n, NULL);
 	/* ketend under a hard limit of 512, as a unit's LimitNOFILE=512. */
 	snprintf(script, sizeof(script), "%s/ketend-512.sh", h.dir);
@@ -353,10 +225,7 @@ idle_connections(const char *argv0)
 	unsetenv("KETEND");
 	CHECK(harness_log_has(&h, "event=open_files soft=512 hard=512"));
 
-	memset(&d, 0, sizeof(d));
-	d.port = h.port;
-	if (pthread_create(&d.th, NULL, idle_main, &d) != 0)
-		abort();
+	abuse_idle_start(&d, &h);
 	CHECK(harness_wait_log(&h, "event=connections_near_limit", 1));
 	/* A new agency connects through them and gets receipts. */
 	c = harness_client(&h, "lt-urk");
@@ -366,11 +235,10 @@ idle_connections(const char *argv0)
 	printf("(c) %d idle connections (reconnected %lu times) under an "
 	       "open-file limit of %d: a new agency got %d of 20 receipts; "
 	       "connections_near_limit logged %d times\n",
-	       IDLE, atomic_load(&d.reconnects), FD_LIMIT, ok,
+	       ABUSE_IDLE, atomic_load(&d.count), FD_LIMIT, ok,
 	       harness_log_count(&h, "event=connections_near_limit"));
 	CHECK_INT(ok, 20);
-	atomic_store(&d.stop, true);
-	pthread_join(d.th, NULL);
+	abuse_stop(&d);
 	CHECK_INT(harness_stop(&h), 0);
 	harness_cleanup(&h);
 }
