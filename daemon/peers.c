@@ -58,6 +58,7 @@ struct conn {
 	uint64_t unread;   /* received but not read by the broker */
 	uint64_t queued;   /* queued but not yet written to the kernel */
 	uint64_t replies_dropped;
+	uint64_t full_at; /* queued when a reply was last dropped; 0 */
 };
 
 struct peers {
@@ -72,6 +73,10 @@ struct peers {
 	size_t fd_limit, base_fds;
 	int64_t next_tick_us, trim_at_us, next_near_log_us;
 	bool suspect; /* a peer is past a quarter of its inbound bound */
+	/* Handshakes that succeeded (the monitor does not say on which
+	 * descriptor) whose connection the ticks have not found yet, and
+	 * how many more ticks look for them. */
+	unsigned auth_pending, auth_scans;
 	uint64_t dropped_in, dropped_fd, replies_dropped;
 };
 
@@ -103,9 +108,10 @@ peers_new(struct peers **out, void *zctx, void *router, const struct config *c,
 	if (p == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	p->router = router;
-	if (zmq_socket_monitor(router, EP_MONITOR,
-	                       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
-	                           ZMQ_EVENT_CLOSED) != 0 ||
+	if (zmq_socket_monitor(
+	        router, EP_MONITOR,
+	        ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED) != 0 ||
 	    (p->mon = zmq_socket(zctx, ZMQ_PAIR)) == NULL ||
 	    zmq_setsockopt(p->mon, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
 	    zmq_connect(p->mon, EP_MONITOR) != 0) {
@@ -263,10 +269,14 @@ peers_events(struct peers *p)
 		if (zmq_msg_size(&ev) >= 6) {
 			memcpy(&event, zmq_msg_data(&ev), 2);
 			memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
-			if (event == ZMQ_EVENT_ACCEPTED)
+			if (event == ZMQ_EVENT_ACCEPTED) {
 				accepted(p, (int)value);
-			else
+			} else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+				p->auth_pending++;
+				p->auth_scans = 50; /* a second of ticks */
+			} else {
 				gone(p, (int)value);
+			}
 		}
 		zmq_msg_close(&addr);
 		zmq_msg_close(&ev);
@@ -410,6 +420,7 @@ peers_may_send(struct peers *p, uint64_t id, size_t n)
 		return true; /* unknown, or going: libzmq drops it */
 	/* One reply always fits an empty queue, however large it is. */
 	if (c->queued > 0 && c->queued + w > p->peer_out) {
+		c->full_at = c->queued;
 		reply_dropped(p, c, n, "peer_outbound_mb");
 		return false;
 	}
@@ -428,9 +439,13 @@ peers_congested(struct peers *p, uint64_t id)
 {
 	struct conn *c = lookup(p, id);
 
-	if (c == NULL || refresh(p, c, (int)(uint32_t)id) != 0 ||
-	    c->queued < p->peer_out)
+	/* Full since a reply was dropped, until the peer takes some. */
+	if (c == NULL || c->full_at == 0 ||
+	    refresh(p, c, (int)(uint32_t)id) != 0 || c->queued < c->full_at) {
+		if (c != NULL)
+			c->full_at = 0;
 		return false;
+	}
 	reply_dropped(p, c, 0, "peer_outbound_mb");
 	return true;
 }
@@ -516,8 +531,16 @@ peers_tick(struct peers *p)
 	p->suspect = false;
 	for (size_t i = 0; i < p->n_live; i++) {
 		struct conn *c = &p->by_fd[p->live[i]];
+		/* Before its handshake libzmq reads nothing but the
+		 * handshake: a connection is looked at once it may have
+		 * authenticated, so that idle ones cost no system calls. */
+		if (!c->authed && p->auth_scans == 0)
+			continue;
+		bool was = c->authed;
 		if (refresh(p, c, p->live[i]) != 0 || c->dropping)
 			continue;
+		if (!was && c->authed && p->auth_pending > 0)
+			p->auth_pending--;
 		if (c->unread > p->peer_in)
 			drop(p, c, p->live[i], "peer_inbound_mb");
 		else if (c->unread > p->peer_in / 4)
@@ -526,6 +549,8 @@ peers_tick(struct peers *p)
 	for (size_t i = 0; i < p->n_live; i++)
 		if (!p->by_fd[p->live[i]].dropping)
 			held += p->by_fd[p->live[i]].unread;
+	if (p->auth_scans > 0 && (p->auth_pending == 0 || --p->auth_scans == 0))
+		p->auth_scans = p->auth_pending = 0;
 	while (held > p->budget_in && (fd = largest_unread(p)) >= 0 &&
 	       p->by_fd[fd].unread > 0) {
 		held -= p->by_fd[fd].unread;
