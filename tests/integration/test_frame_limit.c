@@ -2,7 +2,8 @@
  * The frame size at which KETEN_E_TOO_BIG gives way to a dropped
  * connection (docs/ketend.md, "Durability and limits"): every frame up to
  * twice max_message_bytes plus 64 KiB is answered with 101, one byte more
- * ends the connection before the broker reads it. Against a real ketend.
+ * ends the connection before the broker reads it; and peer bounds that
+ * could not hold such a frame are refused at start. Against a real ketend.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,26 @@ send_frame(struct harness *h, size_t n, int *code)
 	return rc;
 }
 
+/* limits: that cannot hold the largest frame read is refused at start,
+ * naming the key and the file's line. */
+static void
+bounds_refused(void)
+{
+	struct harness h;
+
+	harness_region(&h, harness_flevoland, harness_flevoland_n,
+	               "  peer_inbound_mb: 2\n");
+	CHECK_INT(harness_start_refused(&h), 1);
+	CHECK(harness_log_has(&h, "limits.peer_inbound_mb (2 MiB) must hold "
+	                          "the largest frame"));
+	harness_cleanup(&h);
+	harness_region(&h, harness_flevoland, harness_flevoland_n,
+	               "  peer_outbound_mb: 64\n  outbound_budget_mb: 32\n");
+	CHECK_INT(harness_start_refused(&h), 1);
+	CHECK(harness_log_has(&h, "limits.outbound_budget_mb is smaller"));
+	harness_cleanup(&h);
+}
+
 int
 main(void)
 {
@@ -61,7 +82,9 @@ main(void)
 	       MAX_MESSAGE + 1, HARD_MAX, HARD_MAX + 1);
 	/* The broker goes on serving. */
 	CHECK(harness_head(&h, "lt-almere") > 0);
+	CHECK(harness_log_has(&h, "event=open_files soft="));
 	CHECK_INT(harness_stop(&h), 0);
 	harness_cleanup(&h);
+	bounds_refused();
 	return check_done("test_frame_limit");
 }
