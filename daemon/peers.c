@@ -42,7 +42,12 @@
 #define TRIM_BYTES    MIB
 #define TRIM_DELAY_US 200000 /* libzmq frees its pipes a moment after */
 #define LOG_EVERY_US  5000000
-#define EP_MONITOR    "inproc://keten-peers"
+/* How long a new connection is left to authenticate before it may make
+ * room near the open-file limit: dropping the newest would let a peer
+ * that reconnects at once churn out an agency's connection before its
+ * handshake is through. */
+#define GRACE_US   1000000
+#define EP_MONITOR "inproc://keten-peers"
 
 struct conn {
 	bool used, authed, dropping;
@@ -465,15 +470,17 @@ largest_unread(struct peers *p)
 	return best;
 }
 
-/* The oldest connection not yet authenticated nor being dropped. */
+/* The oldest connection past its grace not yet authenticated nor being
+ * dropped. */
 static int
-oldest_unauthenticated(struct peers *p)
+oldest_unauthenticated(struct peers *p, int64_t now)
 {
 	int best = -1;
 
 	for (size_t i = 0; i < p->n_live; i++) {
 		const struct conn *c = &p->by_fd[p->live[i]];
 		if (!c->dropping && !c->authed &&
+		    now - c->accepted_us >= GRACE_US &&
 		    (best < 0 || c->accepted_us < p->by_fd[best].accepted_us))
 			best = p->live[i];
 	}
@@ -496,7 +503,7 @@ headroom(struct peers *p, int64_t now)
 	for (size_t i = 0; i < p->n_live; i++)
 		unauth += !p->by_fd[p->live[i]].authed;
 	while (open - p->n_dropping > ceiling &&
-	       (fd = oldest_unauthenticated(p)) >= 0) {
+	       (fd = oldest_unauthenticated(p, now)) >= 0) {
 		drop(p, &p->by_fd[fd], fd, "connections_near_limit");
 		dropped++;
 	}
