@@ -33,6 +33,15 @@
 #define FETCHES   2000
 #define FD_LIMIT  512
 
+/* Under AddressSanitizer freed memory waits in its quarantine and the
+ * heap is not glibc's: the figures are printed, the bounds not asserted
+ * (the rest is). */
+#ifdef __SANITIZE_ADDRESS__
+#define MEMORY_ASSERTED 0
+#else
+#define MEMORY_ASSERTED 1
+#endif
+
 static const char *LIMITS = "  peer_inbound_mb: 4\n"
                             "  peer_outbound_mb: 8\n"
                             "  inbound_budget_mb: 32\n"
@@ -120,7 +129,7 @@ multipart(struct harness *h, long bound_kib)
 	       ABUSE_PARTS, base / 1024.0, peak / 1024.0,
 	       (peak - base) / 1024.0, bound_kib / 1024.0);
 	CHECK(base > 0 && peak > 0);
-	CHECK(peak - base <= bound_kib);
+	CHECK(!MEMORY_ASSERTED || peak - base <= bound_kib);
 	CHECK(harness_log_has(h, "reason=peer_inbound_mb"));
 	abuse_stop(&m);
 	CHECK_INT(steady_stop(&a, "(a)"), 0);
@@ -165,7 +174,7 @@ never_read(struct harness *h, long bound_kib)
 	       ABUSE_STALLED, FETCHES, base / 1024.0, peak / 1024.0,
 	       (peak - base) / 1024.0, bound_kib / 1024.0, anon_peak / 1024.0,
 	       harness_log_count(h, "event=reply_dropped"));
-	CHECK(peak - base <= bound_kib);
+	CHECK(!MEMORY_ASSERTED || peak - base <= bound_kib);
 	CHECK(harness_log_has(h, "event=reply_dropped agency=vt-flevoland"));
 	CHECK_INT(steady_stop(&a, "(b)"), 0);
 	abuse_stop(&st);
@@ -180,7 +189,7 @@ never_read(struct harness *h, long bound_kib)
 	printf("(b) after they disconnected: broker RSS %.1f MiB (baseline "
 	       "%.1f MiB)\n",
 	       after / 1024.0, base / 1024.0);
-	CHECK(after <= base + 16 * 1024);
+	CHECK(!MEMORY_ASSERTED || after <= base + 16 * 1024);
 	free(fetch);
 }
 
