@@ -99,8 +99,17 @@ struct config {
 	size_t map_max;           /* the map grows up to this; 0 = no limit */
 	unsigned workers;         /* verify threads */
 	unsigned batch_max;       /* most records in one commit */
-	size_t n_agencies;        /* may be 0 only in a client's or auditor's
-	                           * config (config_load_client) */
+	/* What peers may make the broker hold (docs/ketend.md, "Durability
+	 * and limits"): bytes a connection sent that the broker has not read
+	 * and replies queued for it that it has not taken, each per
+	 * connection and for all; and how long a handshake may take. */
+	size_t peer_inbound_bytes;
+	size_t peer_outbound_bytes;
+	size_t inbound_budget_bytes;
+	size_t outbound_budget_bytes;
+	unsigned handshake_ms;
+	size_t n_agencies; /* may be 0 only in a client's or auditor's
+	                    * config (config_load_client) */
 	struct agency *agencies;
 	struct revocation *revoked; /* malloc'd; freed by config_destroy */
 	size_t n_revoked;
@@ -122,10 +131,15 @@ struct config {
 	unsigned clock_behind_tolerance_s;
 };
 
-#define CONFIG_DEFAULT_MAX_MESSAGE (1024 * 1024)
-#define CONFIG_DEFAULT_MAP_MB      4096
-#define CONFIG_DEFAULT_WORKERS     2
-#define CONFIG_DEFAULT_BATCH_MAX   256
+#define CONFIG_DEFAULT_MAX_MESSAGE   (1024 * 1024)
+#define CONFIG_DEFAULT_MAP_MB        4096
+#define CONFIG_DEFAULT_WORKERS       2
+#define CONFIG_DEFAULT_BATCH_MAX     256
+#define CONFIG_DEFAULT_PEER_IN_MB    32
+#define CONFIG_DEFAULT_PEER_OUT_MB   32
+#define CONFIG_DEFAULT_IN_BUDGET_MB  256
+#define CONFIG_DEFAULT_OUT_BUDGET_MB 256
+#define CONFIG_DEFAULT_HANDSHAKE_MS  5000
 
 #define CONFIG_DEFAULT_CLOCK_BEHIND_S 300     /* 5 minutes */
 #define CONFIG_CLOCK_BEHIND_MAX_S     2678400 /* 31 days */

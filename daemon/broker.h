@@ -30,6 +30,11 @@
 #define PARKED_MAX         65536 /* waiting reads held at once, in all */
 #define PARKED_PER_AGENCY  256   /* ... and per agency */
 #define WAIT_REQUEST_MAX   256   /* bytes: a waiting read's whole request */
+/* Requests queued for the verify workers, on each side of the inproc pipe
+ * (the I/O thread's SNDHWM, each worker's RCVHWM): short, so that the
+ * rest wait in the ROUTER, which takes them from connections in turn and
+ * one busy connection cannot queue thousands ahead of the others. */
+#define VERIFY_QUEUE 16
 
 struct broker {
 	struct liveconf *live; /* swapped by the I/O thread on SIGHUP */

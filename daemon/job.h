@@ -30,6 +30,7 @@ struct job {
 	const struct agency *agency;
 	const struct witness *witness;
 	zmq_msg_t frame; /* the request as received */
+	uint64_t conn;   /* its connection (peers_conn), for the reply */
 	struct request req;
 	struct signed_record rec; /* a submit's; item.msg points into it */
 	struct store_item item;

@@ -219,7 +219,11 @@ liveconf_describe(char *buf, size_t cap, const struct config *cur,
 	    same_duration(&cur->deadline_referral, &next->deadline_referral) &&
 	    same_duration(&cur->deadline_handover, &next->deadline_handover);
 	limits = cur->max_message_bytes == next->max_message_bytes &&
-	         cur->batch_max == next->batch_max;
+	         cur->batch_max == next->batch_max &&
+	         cur->peer_inbound_bytes == next->peer_inbound_bytes &&
+	         cur->peer_outbound_bytes == next->peer_outbound_bytes &&
+	         cur->inbound_budget_bytes == next->inbound_budget_bytes &&
+	         cur->outbound_budget_bytes == next->outbound_budget_bytes;
 	witnesses = cur->n_witnesses == next->n_witnesses &&
 	            cur->witness_quorum == next->witness_quorum;
 	for (size_t i = 0; witnesses && i < cur->n_witnesses; i++) {

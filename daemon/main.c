@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +221,26 @@ clock_behind_log(const struct store_writer *sw, const struct config *c,
 	return 0;
 }
 
+/* Every connection is a descriptor: the soft limit goes up to the hard
+ * one (the unit's LimitNOFILE=), and the log says what it is. */
+static void
+raise_open_files(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = soft;
+	}
+	log_info("event=open_files soft=%llu hard=%llu",
+	         (unsigned long long)rl.rlim_cur,
+	         (unsigned long long)rl.rlim_max);
+}
+
 static int
 serve(const char *path, bool allow_clock_behind)
 {
@@ -237,6 +258,7 @@ serve(const char *path, bool allow_clock_behind)
 	int rc = 1;
 
 	memset(&b, 0, sizeof(b));
+	raise_open_files();
 	/* Before any thread exists (libzmq's too): signals are only ever
 	 * taken through transport.c's signalfd. */
 	transport_signals(&block);

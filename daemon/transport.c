@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "job.h"
 #include "log.h"
+#include "peers.h"
 #include "text.h"
 
 /* ---- ZAP (RFC 27) ---- */
@@ -141,6 +142,7 @@ struct parked {
 struct io {
 	struct broker *b;
 	struct liveconf_gen *gen; /* in force: every new job holds it too */
+	struct peers *peers;      /* each connection's account */
 	void *router, *verify, *replies;
 	void *writer;           /* reloads go to the writer's hook */
 	struct job *reload_out; /* a reload not yet taken by the writer */
@@ -163,7 +165,9 @@ struct io {
 static void
 send_reply(struct io *io, struct job *j)
 {
-	if (j->out != NULL) {
+	/* Beyond its bound or the budget the reply is dropped, as the
+	 * ROUTER drops one for a gone peer: its client retries. */
+	if (j->out != NULL && peers_may_send(io->peers, j->conn, j->out_len)) {
 		/* Without ROUTER_MANDATORY a gone or full peer drops silently.
 		 */
 		if (zmq_send(io->router, j->rid, j->rid_len,
@@ -492,17 +496,23 @@ read_request(struct io *io)
 		return 0;
 	}
 	more = zmq_msg_more(&j->frame);
+	user = zmq_msg_gets(&j->frame, "User-Id");
+	j->conn =
+	    peers_conn(io->peers, zmq_msg_get(&j->frame, ZMQ_SRCFD), user);
+	peers_read(io->peers, j->conn, zmq_msg_size(&j->frame));
 	j->peek_id = wire_request_peek_id(zmq_msg_data(&j->frame),
 	                                  zmq_msg_size(&j->frame));
-	user = zmq_msg_gets(&j->frame, "User-Id");
 	j->gen = liveconf_hold(io->gen);
 	size = zmq_msg_size(&j->frame);
 	if (more) {
+		/* libzmq has the whole message by now (it delivers none of
+		 * it before its last frame): what bounds it is peers.c. */
 		zmq_msg_t extra;
 		do {
 			zmq_msg_init(&extra);
 			zmq_msg_recv(&extra, io->router, 0);
 			more = zmq_msg_more(&extra);
+			peers_read(io->peers, j->conn, zmq_msg_size(&extra));
 			zmq_msg_close(&extra);
 		} while (more);
 		job_reply_error(
@@ -518,6 +528,12 @@ read_request(struct io *io)
 	}
 	if (admit(io, j, user) != 0)
 		return 0;
+	if (peers_congested(io->peers, j->conn)) {
+		/* Its reply could not be queued: no work for the workers
+		 * (the client retries, as for any dropped reply). */
+		job_free(j);
+		return 0;
+	}
 	if (size > j->gen->cfg->max_message_bytes) {
 		char msg[160];
 		snprintf(
@@ -577,8 +593,10 @@ agency_arrays(struct io *io, const struct config *next)
 }
 
 /* Frames up to twice the limit plus 64 KiB get a TOO_BIG reply; beyond,
- * libzmq drops the connection before allocating more. The listener copies
- * the option when it binds: a reload cannot raise it. */
+ * libzmq drops the connection before allocating more. libzmq checks the
+ * option against the CURVE MESSAGE body, the payload and its overhead
+ * (peers.h), so that is added. The listener copies the option when it
+ * binds: a reload cannot raise it. */
 static int
 set_hard_max(struct io *io, const struct config *c)
 {
@@ -586,16 +604,22 @@ set_hard_max(struct io *io, const struct config *c)
 
 	io->start_max = c->max_message_bytes;
 	io->hard_max = 2 * c->max_message_bytes + 65536;
-	maxmsg = (int64_t)io->hard_max;
+	maxmsg = (int64_t)io->hard_max + PEERS_CURVE_BODY_OVERHEAD;
 	return zmq_setsockopt(io->router, ZMQ_MAXMSGSIZE, &maxmsg,
 	                      sizeof(maxmsg));
 }
+
+/* Replies queued per peer, whatever their size: a backstop behind
+ * limits.peer_outbound_mb (peers.c), libzmq's default made explicit. */
+#define ROUTER_SNDHWM 1000
 
 static int
 setup(struct io *io, const uint8_t curve_sk[32])
 {
 	const struct config *c = io->gen->cfg;
-	int one = 1, linger = 2000;
+	struct keten_error err;
+	int one = 1, linger = 2000, hwm = ROUTER_SNDHWM, queue = VERIFY_QUEUE;
+	int handshake = (int)c->handshake_ms;
 
 	if (agency_arrays(io, c) != 0)
 		return -1;
@@ -604,6 +628,7 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	io->replies = zmq_socket(io->b->zctx, ZMQ_PULL);
 	io->writer = zmq_socket(io->b->zctx, ZMQ_PUSH);
 	if (!io->router || !io->verify || !io->replies || !io->writer ||
+	    zmq_setsockopt(io->verify, ZMQ_SNDHWM, &queue, sizeof(queue)) ||
 	    zmq_bind(io->verify, EP_VERIFY) ||
 	    zmq_bind(io->replies, EP_REPLIES) ||
 	    zmq_connect(io->writer, EP_WRITER))
@@ -614,8 +639,17 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	    zmq_setsockopt(io->router, ZMQ_ZAP_DOMAIN, c->region,
 	                   strlen(c->region)) ||
 	    set_hard_max(io, c) ||
+	    zmq_setsockopt(io->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(io->router, ZMQ_HANDSHAKE_IVL, &handshake,
+	                   sizeof(handshake)) ||
 	    zmq_setsockopt(io->router, ZMQ_LINGER, &linger, sizeof(linger)))
 		return -1;
+	/* Before the bind, so that no connection goes unaccounted. */
+	if (peers_new(&io->peers, io->b->zctx, io->router, c, &err) !=
+	    KETEN_OK) {
+		log_err("event=bind_failed reason=\"%s\"", err.message);
+		return -1;
+	}
 	if (zmq_bind(io->router, c->listen) != 0) {
 		log_err("event=bind_failed endpoint=%s reason=\"%s\"",
 		        c->listen, zmq_strerror(zmq_errno()));
@@ -658,6 +692,12 @@ reload_begin(struct io *io)
 		         len ? "," : "", "max_message_bytes");
 		next->max_message_bytes = io->start_max;
 	}
+	if (next->handshake_ms != cur->handshake_ms) {
+		size_t len = strlen(restart);
+		snprintf(restart + len, sizeof(restart) - len, "%s%s",
+		         len ? "," : "", "handshake_ms");
+		next->handshake_ms = cur->handshake_ms;
+	}
 	if (restart[0] != '\0')
 		log_warn("event=reload_restart_needed fields=%s note=\"these "
 		         "fields take effect at the next start; their old "
@@ -698,6 +738,7 @@ reload_apply(struct io *io, struct liveconf_gen *g)
 		fatalx("event=out_of_memory");
 	liveconf_install(io->b->live, liveconf_hold(g));
 	io->gen = liveconf_hold(g);
+	peers_set_limits(io->peers, g->cfg);
 	for (size_t i = 0; i < io->n_parked;) {
 		struct job *j = io->parked[i].j;
 		if (rebase(io, j, msg, sizeof(msg)) == 0) {
@@ -750,16 +791,18 @@ status(struct io *io)
 {
 	uint8_t hash[32];
 	uint64_t head = 0;
+	char conns[256];
 
+	peers_describe(io->peers, conns, sizeof(conns));
 	if (store_head(io->b->store, &head, hash) != KETEN_OK)
 		head = io->head;
 	log_info("event=status generation=%u config=%s head=%llu "
 	         "requests=%llu waiting_reads=%zu waiting_ready=%zu "
-	         "agencies=%zu reload_pending=%d",
+	         "agencies=%zu reload_pending=%d %s",
 	         io->gen->generation, io->gen->cfg->path,
 	         (unsigned long long)head, (unsigned long long)io->arrivals,
 	         io->n_parked, io->n_ready, io->gen->cfg->n_agencies,
-	         io->reload_pending || io->reload_out != NULL);
+	         io->reload_pending || io->reload_out != NULL, conns);
 }
 
 static const char *
@@ -822,7 +865,7 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 	         io.gen->cfg->n_agencies);
 
 	while (!stop_signal) {
-		long timeout = expire(&io);
+		long timeout = expire(&io), tick = peers_tick(io.peers);
 		int writable;
 
 		dispatch_ready(&io);
@@ -832,13 +875,16 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			timeout = 0;
 		if (io.reload_out != NULL && (timeout < 0 || timeout > 10))
 			timeout = 10; /* the writer takes it soon */
-		zmq_pollitem_t pi[4] = {
+		if (tick >= 0 && (timeout < 0 || timeout > tick))
+			timeout = tick;
+		zmq_pollitem_t pi[5] = {
 		    {.socket = io.replies, .events = ZMQ_POLLIN},
 		    {.socket = io.router, .events = writable ? ZMQ_POLLIN : 0},
 		    {.socket = io.verify, .events = writable ? 0 : ZMQ_POLLOUT},
 		    {.socket = NULL, .fd = sfd, .events = ZMQ_POLLIN},
+		    {.socket = peers_socket(io.peers), .events = ZMQ_POLLIN},
 		};
-		if (zmq_poll(pi, 4, timeout) < 0) {
+		if (zmq_poll(pi, 5, timeout) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			log_err("event=poll_failed reason=\"%s\"",
@@ -858,6 +904,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			else
 				stop_signal = sig;
 		}
+		if (pi[4].revents & ZMQ_POLLIN)
+			peers_events(io.peers);
 		if (pi[0].revents & ZMQ_POLLIN)
 			drain_replies(&io);
 		/* A bounded number per turn keeps replies flowing. */
@@ -884,6 +932,7 @@ stop:
 			drain_replies(&io);
 	}
 	drain_replies(&io);
+	peers_destroy(&io.peers);
 	zmq_close(io.router); /* lingers up to 2 s to flush replies */
 	zmq_close(io.verify);
 	zmq_close(io.replies);

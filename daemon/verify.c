@@ -617,6 +617,8 @@ verify_main(void *arg)
 	w.writer = zmq_socket(w.b->zctx, ZMQ_PUSH);
 	w.replies = zmq_socket(w.b->zctx, ZMQ_PUSH);
 	if (!w.in || !w.writer || !w.replies ||
+	    zmq_setsockopt(w.in, ZMQ_RCVHWM, &(int){VERIFY_QUEUE},
+	                   sizeof(int)) != 0 ||
 	    zmq_connect(w.in, EP_VERIFY) != 0 ||
 	    zmq_connect(w.writer, EP_WRITER) != 0 ||
 	    zmq_connect(w.replies, EP_REPLIES) != 0)

@@ -26,20 +26,26 @@ die(const char *what)
 	exit(99);
 }
 
-void
-raw_connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
-                 const uint8_t sk[32])
+/* stalled: a peer that takes at most one reply and then stops reading
+ * (libzmq's receive queue of one, a small kernel buffer). */
+static void
+connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
+             const uint8_t sk[32], bool stalled)
 {
 	struct config *c;
 	struct keten_error err;
 	char ep[64];
-	int linger = 0;
+	int linger = 0, one = 1, small = 4096;
 
 	if (config_load(&c, h->config, &err) != 0)
 		die(err.message);
 	r->ctx = zmq_ctx_new();
 	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
 	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", h->port);
+	if (stalled &&
+	    (zmq_setsockopt(r->sock, ZMQ_RCVHWM, &one, sizeof(one)) ||
+	     zmq_setsockopt(r->sock, ZMQ_RCVBUF, &small, sizeof(small))))
+		die("stalled socket options");
 	if (zmq_setsockopt(r->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
 	    zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, c->broker_curve_pk,
 	                   32) ||
@@ -52,15 +58,35 @@ raw_connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
 }
 
 void
-raw_connect(struct raw *r, const struct harness *h, const char *id)
+raw_connect_keys(struct raw *r, const struct harness *h, const uint8_t pk[32],
+                 const uint8_t sk[32])
+{
+	connect_keys(r, h, pk, sk, false);
+}
+
+static void
+connect_agency(struct raw *r, const struct harness *h, const char *id,
+               bool stalled)
 {
 	struct keys *k;
 	struct keten_error err;
 
 	if (keys_load(&k, harness_key(h, id), &err) != 0)
 		die(err.message);
-	raw_connect_keys(r, h, k->curve_pk, k->curve_sk);
+	connect_keys(r, h, k->curve_pk, k->curve_sk, stalled);
 	keys_destroy(&k);
+}
+
+void
+raw_connect(struct raw *r, const struct harness *h, const char *id)
+{
+	connect_agency(r, h, id, false);
+}
+
+void
+raw_connect_stalled(struct raw *r, const struct harness *h, const char *id)
+{
+	connect_agency(r, h, id, true);
 }
 
 int

@@ -25,6 +25,10 @@ struct raw {
 
 /* Connects as agency id (its key file). */
 void raw_connect(struct raw *r, const struct harness *h, const char *id);
+/* Connects as agency id, a peer that never reads: libzmq takes at most
+ * one reply off the wire for it and the kernel buffers little more. */
+void raw_connect_stalled(struct raw *r, const struct harness *h,
+                         const char *id);
 /* Connects with the given CURVE keypair (e.g. one not in the region). */
 void raw_connect_keys(struct raw *r, const struct harness *h,
                       const uint8_t pk[32], const uint8_t sk[32]);

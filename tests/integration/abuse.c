@@ -1,0 +1,224 @@
+/* Abusive peers, each in a thread of its own; they measure nothing. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "abuse.h"
+
+#define MIB (1024 * 1024)
+
+void
+abuse_sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+long
+abuse_status_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+void
+abuse_reset_peak(pid_t pid)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
+static void
+start(struct abuse *a, struct harness *h, const char *id, bool repeat,
+      void *(*fn)(void *))
+{
+	memset(a, 0, sizeof(*a));
+	a->h = h;
+	a->id = id;
+	a->repeat = repeat;
+	if (pthread_create(&a->th, NULL, fn, a) != 0)
+		abort();
+}
+
+/* ---- many parts ---- */
+
+static void *
+multipart_main(void *arg)
+{
+	static uint8_t part[MIB];
+	struct abuse *a = arg;
+	int timeout = 20000;
+
+	memset(part, 'x', sizeof(part));
+	do {
+		struct raw r;
+		raw_connect(&r, a->h, a->id);
+		zmq_setsockopt(r.sock, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
+		for (int i = 0; i < ABUSE_PARTS && !atomic_load(&a->stop);
+		     i++) {
+			zmq_msg_t m;
+			/* One buffer for every part: 1 MiB here, not 400. */
+			zmq_msg_init_data(&m, part, sizeof(part), NULL, NULL);
+			if (zmq_msg_send(&m, r.sock,
+			                 i + 1 < ABUSE_PARTS ? ZMQ_SNDMORE
+			                                     : 0) < 0) {
+				zmq_msg_close(&m);
+				break;
+			}
+		}
+		atomic_fetch_add(&a->count, 1);
+		/* Until the broker has the parts, or has dropped us. */
+		for (int i = 0; i < 50 && !atomic_load(&a->stop); i++)
+			abuse_sleep_ms(20);
+		raw_close(&r);
+	} while (a->repeat && !atomic_load(&a->stop));
+	return NULL;
+}
+
+void
+abuse_multipart_start(struct abuse *a, struct harness *h, const char *id,
+                      bool repeat)
+{
+	start(a, h, id, repeat, multipart_main);
+}
+
+/* ---- never reading ---- */
+
+static void *
+stalled_main(void *arg)
+{
+	struct abuse *a = arg;
+	size_t len;
+	uint8_t *fetch = craft_request(&len, WIRE_REQ_FETCH, 1024);
+
+	for (unsigned long n = 0; !atomic_load(&a->stop) &&
+	                          (a->repeat || n < atomic_load(&a->count));
+	     n++)
+		for (int i = 0; i < ABUSE_STALLED; i++)
+			zmq_send(a->raw[i].sock, fetch, len, 0);
+	free(fetch);
+	return NULL;
+}
+
+void
+abuse_stalled_start(struct abuse *a, struct harness *h, const char *id,
+                    unsigned fetches)
+{
+	int timeout = 2000;
+
+	memset(a, 0, sizeof(*a));
+	a->h = h;
+	a->id = id;
+	a->repeat = fetches == 0;
+	atomic_store(&a->count, fetches);
+	if ((a->raw = calloc(ABUSE_STALLED, sizeof(*a->raw))) == NULL)
+		abort();
+	for (int i = 0; i < ABUSE_STALLED; i++) {
+		raw_connect_stalled(&a->raw[i], h, id);
+		zmq_setsockopt(a->raw[i].sock, ZMQ_SNDTIMEO, &timeout,
+		               sizeof(timeout));
+	}
+	if (pthread_create(&a->th, NULL, stalled_main, a) != 0)
+		abort();
+}
+
+/* ---- saying nothing ---- */
+
+static int
+idle_connect(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void *
+idle_main(void *arg)
+{
+	struct abuse *a = arg;
+	struct pollfd *p = calloc(ABUSE_IDLE, sizeof(*p));
+	char buf[256];
+
+	if (p == NULL || (a->fd = calloc(ABUSE_IDLE, sizeof(int))) == NULL)
+		abort();
+	for (int i = 0; i < ABUSE_IDLE; i++)
+		a->fd[i] = idle_connect(a->h->port);
+	while (!atomic_load(&a->stop)) {
+		for (int i = 0; i < ABUSE_IDLE; i++)
+			p[i] =
+			    (struct pollfd){.fd = a->fd[i], .events = POLLIN};
+		if (poll(p, ABUSE_IDLE, 50) <= 0)
+			continue;
+		for (int i = 0; i < ABUSE_IDLE; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (read(a->fd[i], buf, sizeof(buf)) > 0)
+				continue; /* the broker's greeting */
+			close(a->fd[i]);
+			a->fd[i] = idle_connect(a->h->port);
+			atomic_fetch_add(&a->count, 1);
+		}
+	}
+	for (int i = 0; i < ABUSE_IDLE; i++)
+		if (a->fd[i] >= 0)
+			close(a->fd[i]);
+	free(a->fd);
+	a->fd = NULL;
+	free(p);
+	return NULL;
+}
+
+void
+abuse_idle_start(struct abuse *a, struct harness *h)
+{
+	start(a, h, NULL, true, idle_main);
+}
+
+void
+abuse_join(struct abuse *a)
+{
+	pthread_join(a->th, NULL);
+	a->th = 0;
+}
+
+void
+abuse_stop(struct abuse *a)
+{
+	atomic_store(&a->stop, true);
+	if (a->th != 0)
+		pthread_join(a->th, NULL);
+	for (int i = 0; a->raw != NULL && i < ABUSE_STALLED; i++)
+		raw_close(&a->raw[i]);
+	free(a->raw);
+	a->raw = NULL;
+}

@@ -1,0 +1,55 @@
+/*
+ * Abusive peers for test_abuse_memory (what must hold) and bench_abuse
+ * (what it costs the others), each in a thread of its own: a request of
+ * many 1 MiB parts, connections that pipeline fetches and never read, and
+ * TCP connections that never send a greeting. They assert nothing.
+ */
+#ifndef KETEN_ABUSE_H
+#define KETEN_ABUSE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "raw.h"
+
+#define ABUSE_PARTS   400  /* 1 MiB parts in one request */
+#define ABUSE_STALLED 3    /* connections that never read */
+#define ABUSE_IDLE    1100 /* TCP connections that say nothing */
+
+struct abuse {
+	struct harness *h;
+	const char *id; /* the agency it connects as (not for idle) */
+	bool repeat;    /* multipart: again on a new connection, until stopped;
+	                 * stalled: fetches until stopped, not a fixed number */
+	atomic_bool stop;
+	atomic_ulong count; /* requests sent, or reconnections (idle) */
+	int *fd;            /* idle: its connections */
+	struct raw *raw;    /* stalled: its connections */
+	pthread_t th;
+};
+
+/* Requests of ABUSE_PARTS parts of 1 MiB as id: one, or until stopped. */
+void abuse_multipart_start(struct abuse *a, struct harness *h, const char *id,
+                           bool repeat);
+/* ABUSE_STALLED connections as id that send fetches of 1,024 (fetches of
+ * each, or until stopped if 0) and never read a reply. */
+void abuse_stalled_start(struct abuse *a, struct harness *h, const char *id,
+                         unsigned fetches);
+/* ABUSE_IDLE TCP connections to h's port that never send; one the broker
+ * ends is opened again at once. */
+void abuse_idle_start(struct abuse *a, struct harness *h);
+/* Stops the thread and closes its connections. */
+void abuse_stop(struct abuse *a);
+/* Waits until the thread has done what it was asked (not repeat). */
+void abuse_join(struct abuse *a);
+
+/* A field of /proc/PID/status in KiB ("VmRSS", "VmHWM", "RssAnon"), -1 if
+ * unreadable. */
+long abuse_status_kib(pid_t pid, const char *field);
+/* Starts a new peak (VmHWM) of pid from its resident set now. */
+void abuse_reset_peak(pid_t pid);
+void abuse_sleep_ms(long ms);
+
+#endif
