@@ -5,9 +5,11 @@
 # write are refused with the chmod that fixes them, --check-config checks
 # the broker key and data directory as the start does, a config given as
 # a key is called a config, keygen never overwrites, and a hostile YAML
-# (100,000 deep, or over 1 MiB) is refused quickly (the time is printed,
-# not asserted). Every command runs under timeout: a regression fails
-# instead of hanging.
+# (100,000 deep, over 1 MiB, 95,000 anchors, a 500,000-item list) is
+# refused with its words (the time is printed, not asserted: no test
+# asserts a duration; the 10 s timeout catches a regression to the 46 s
+# an anchor file once cost). Every command runs under timeout: a
+# regression fails instead of hanging.
 # usage: test_files.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 export LC_ALL=C
@@ -179,6 +181,30 @@ try "deep YAML: keten" 2 "deep.yaml:1: nested more than 32 levels deep" \
 try "oversized YAML: check-config" 1 \
 	"a region config may be at most 1048576 bytes (1 MiB)" \
 	"$ketend" --check-config big.yaml
+
+# 0.95 MB of anchors (libyaml registers each by a search of all before it:
+# quadratic) and a 1 MB flat list (500,000 values): both refused at the
+# first anchor or the 65,537th value, before the document is built.
+{
+	printf 'region: flevoland\nx: ['
+	awk 'BEGIN { for (i = 1; i <= 95000; i++) printf "&a%d 1,", i }'
+	echo '1]'
+} >anchors.yaml
+[ "$(stat -c %s anchors.yaml)" -le 1048576 ] ||
+	fail "anchors.yaml is over 1 MiB: it would test the size bound"
+try "anchor YAML: check-config" 1 \
+	"anchors.yaml:2: &a1: anchors and aliases (&x, *x) are not allowed in a region config" \
+	"$ketend" --check-config anchors.yaml
+try "anchor YAML: keten" 2 "anchors.yaml:2: &a1: anchors and aliases" \
+	"$keten" ping -c anchors.yaml -k "$key"
+{
+	printf 'region: flevoland\nx: ['
+	head -c 500000 /dev/zero | sed 's/\x0/1,/g'
+	echo '1]'
+} >flat.yaml
+try "flat YAML: check-config" 1 \
+	"flat.yaml:2: more than 65536 values in all; a region config may have at most 65536" \
+	"$ketend" --check-config flat.yaml
 
 # After all that, the real ketend starts on the region, makes its data
 # directory 0700, and serves an agency.

@@ -1268,6 +1268,38 @@ test_file_bounds(void)
 	CHECK_STR_HAS(err.message, ":257: a mapping has more than 256 keys");
 	free(t);
 
+	/* 65536 values in all are read (the root mapping, "x", the list
+	 * and 65533 items); one more is refused where it stands. */
+	if ((t = malloc(2 * CONFIG_NODES_MAX + 16)) == NULL)
+		exit(2);
+	len = (size_t)sprintf(t, "x: [");
+	for (int i = 0; i < CONFIG_NODES_MAX - 3; i++)
+		len += (size_t)sprintf(t + len, "1,");
+	strcpy(t + len - 1, "]\n");
+	CHECK_INT(load_text(&c, "nodes.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":1: unknown setting 'x'");
+	strcpy(t + len - 1, ",1]\n");
+	CHECK_INT(load_text(&c, "nodes1.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":1: more than 65536 values in all; a "
+	                           "region config may have at most 65536");
+	free(t);
+
+	/* Anchors and aliases, wherever they stand. */
+	CHECK_INT(load_text(&c, "anchor.yaml", "region: &r flevoland\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "anchor.yaml:1: &r: anchors and aliases "
+	                           "(&x, *x) are not allowed in a region "
+	                           "config");
+	CHECK_INT(load_text(&c, "anchor2.yaml", "a: 1\nb: &l [1]\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":2: &l: anchors and aliases");
+	CHECK_INT(load_text(&c, "anchor3.yaml", "a: 1\n\nb: &m {c: 1}\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":3: &m: anchors and aliases");
+	CHECK_INT(load_text(&c, "alias.yaml", "a: 1\nb: *a\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":2: *a: anchors and aliases");
+
 	/* The valid base padded to exactly 1 MiB loads; one byte more not. */
 	base();
 	write_lines(path);
