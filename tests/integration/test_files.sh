@@ -2,7 +2,8 @@
 # Files keten trusts (issue 17, points 3, 4 and 6): what is not a regular
 # file is refused at once (a FIFO as config or key must not block ketend
 # or keten), configs, key files and the data directory that others may
-# write are refused with the chmod that fixes them, --check-config checks
+# write are refused with the chmod that fixes them, also through a
+# symbolic link or in a parent others may write, --check-config checks
 # the broker key and data directory as the start does, a config given as
 # a key is called a config, keygen never overwrites, and a hostile YAML
 # (100,000 deep, over 1 MiB, 95,000 anchors, a 500,000-item list) is
@@ -124,6 +125,33 @@ sed -i 's|key_file: .*|key_file: ../keys/broker.key|; s|data_dir: .*|data_dir: .
 	open/region.yaml
 try "config in a 0777 directory" 1 "its directory open has mode 0777" \
 	"$ketend" --check-config open/region.yaml
+# A symbolic link to it from a safe directory: the link's target sits in
+# the open directory, where anyone could swap it, so it is refused too.
+ln -s open/region.yaml link.yaml
+try "link to a config in a 0777 directory" 1 \
+	"link.yaml: its directory ./open has mode 0777" \
+	"$ketend" --check-config link.yaml
+try "keten: link to a config in a 0777 directory" 2 \
+	"link.yaml: its directory ./open has mode 0777" \
+	"$keten" ping -c link.yaml -k "$key"
+ln -s "$tmp/region/open" openlink
+ln -s "openlink/region.yaml" link2.yaml
+try "link through a linked 0777 directory" 1 \
+	"link2.yaml: its directory ./openlink has mode 0777" \
+	"$ketend" --check-config link2.yaml
+rm link.yaml link2.yaml openlink
+# A 0700 data directory inside the open one: whoever may write its parent
+# may put another log (an older copy) in its place.
+mkdir -m 700 open/data
+cp "$config" dd.yaml
+sed -i 's|data_dir: .*|data_dir: open/data|' dd.yaml
+try "data dir in a 0777 directory: check-config" 1 \
+	"$tmp/region/open/data: its directory $tmp/region/open has mode 0777" \
+	"$ketend" --check-config dd.yaml
+try "data dir in a 0777 directory: ketend" 1 \
+	"$tmp/region/open/data: its directory $tmp/region/open has mode 0777" \
+	"$ketend" -c dd.yaml
+rmdir open/data
 chmod 1777 open # sticky, as /tmp: others cannot rename it
 try "config in a 1777 directory" 0 "open/region.yaml: valid" \
 	"$ketend" --check-config open/region.yaml
@@ -145,6 +173,20 @@ try "missing broker key: ketend" 1 \
 	"$tmp/region/keys/broker.key: cannot open key file: No such file or directory" \
 	"$ketend" -c "$config"
 mv keys/broker.away keys/broker.key
+
+# The owner rule run as root: a broker key the service user (here nobody)
+# owns is refused with the advice to check as that user, never to chown
+# it to root's uid (which would lock the real ketend out of a 0600 key).
+if [ "$(id -u)" -eq 0 ]; then
+	chown 65534 keys/broker.key
+	nobody=$(getent passwd 65534 | cut -d: -f1)
+	try "root, key owned by nobody: check-config" 1 \
+		"$tmp/region/keys/broker.key: this key file belongs to $nobody (uid 65534), and root runs this: if ketend runs as $nobody, run this as $nobody (sudo -u $nobody ...), else chown it to root" \
+		"$ketend" --check-config "$config"
+	chown 0 keys/broker.key
+else
+	echo "test_files: owner rule under root NOT checked: this runs as uid $(id -u)"
+fi
 
 # A world-writable data directory, and one that is a FIFO.
 mkdir data

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1355,6 +1356,58 @@ test_file_bounds(void)
 	CHECK(c == NULL);
 }
 
+/*
+ * The owner rule run as root: a config or directory that another user
+ * (nobody) owns is refused, with the advice to check as that user or to
+ * chown to root, never to chown to root's own uid as if root ran
+ * ketend. Needs root to chown; otherwise said and not counted.
+ */
+static void
+test_owner_rule(void)
+{
+	char path[PATH_MAX], sub[PATH_MAX], want[3 * PATH_MAX];
+	struct config *c = NULL;
+	struct passwd *pw;
+	const char *name;
+
+	if (geteuid() != 0) {
+		printf("test_config: owner rule under root NOT checked: this "
+		       "runs as uid %lu, and only root can chown a file to "
+		       "nobody\n",
+		       (unsigned long)geteuid());
+		return;
+	}
+	pw = getpwuid(65534);
+	name = pw != NULL ? pw->pw_name : "65534";
+	base();
+	CHECK_INT(load(&c, "owned.yaml", path), KETEN_OK);
+	config_destroy(&c);
+	CHECK_INT(chown(path, 65534, (gid_t)-1), 0);
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	snprintf(want, sizeof(want),
+	         "%s: this config file belongs to %s (uid 65534), and root "
+	         "runs this: if ketend runs as %s, run this as %s (sudo -u %s "
+	         "...), else chown it to root",
+	         path, name, name, name, name);
+	CHECK_STR_HAS(err.message, want);
+	CHECK(strstr(err.message, "chown 0") == NULL);
+	CHECK_INT(unlink(path), 0);
+
+	/* Its directory, owned by nobody: nobody could swap the file. */
+	snprintf(sub, sizeof(sub), "%s/byother", dir);
+	CHECK_INT(mkdir(sub, 0755), 0);
+	CHECK_INT(chown(sub, 65534, (gid_t)-1), 0);
+	base();
+	CHECK_INT(load(&c, "byother/x.yaml", path), KETEN_E_CONFIG);
+	snprintf(want, sizeof(want),
+	         "%s: its directory %s belongs to %s (uid 65534)", path, sub,
+	         name);
+	CHECK_STR_HAS(err.message, want);
+	CHECK_STR_HAS(err.message, "else chown it to root");
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(rmdir(sub), 0);
+}
+
 static void
 cleanup(void)
 {
@@ -1399,6 +1452,7 @@ main(void)
 	test_witnesses();
 	test_roster_fields();
 	test_file_bounds();
+	test_owner_rule();
 	cleanup();
 	return check_done("test_config");
 }
