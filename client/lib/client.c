@@ -430,9 +430,11 @@ ok:
 	return KETEN_OK;
 }
 
-/* The connection was closed after a request too big to be anything but
- * the reason (PROTOCOL.md 4.5: above its hard limit, the broker's libzmq
- * drops the connection and sends nothing). */
+/* The connection was closed while a request above the least hard frame
+ * limit was on its way. That is what a broker with a smaller
+ * max_message_bytes than this config's does (PROTOCOL.md 4.5: above its
+ * hard limit its libzmq drops the connection and sends nothing), but
+ * also what a restart or a cut looks like: the sentence says both. */
 static bool
 client_dropped(const struct keten_client *c)
 {
@@ -445,10 +447,10 @@ client_dropped_error(struct keten_client *c, struct keten_error *err)
 {
 	c->sent_disconnects = c->disconnects; /* told once */
 	return error_set(err, KETEN_E_CONNECT,
-	                 "the broker at %s closed the connection (the "
-	                 "request of %zu bytes is probably above its limit; "
-	                 "%s allows %zu: check limits.max_message_bytes "
-	                 "with the region's operator)",
+	                 "the broker at %s closed the connection during a "
+	                 "request of %zu bytes; a broker whose "
+	                 "limits.max_message_bytes is below %s's %zu drops "
+	                 "such requests: give both the same value",
 	                 c->cfg->connect, c->sent_len, c->cfg->path,
 	                 c->cfg->max_message_bytes);
 }
@@ -507,16 +509,18 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 		r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	/* The region config's limit is the broker's: a bigger frame is
-	 * refused (or, above twice that, the connection dropped) after
-	 * the upload; say so now, having sent nothing. */
+	/* The client config's limit should be the broker's: a bigger frame
+	 * is refused (or, above twice that, the connection dropped) after
+	 * the upload; say so now, having sent nothing. The number is this
+	 * config's, which may not be the broker's (a client config that
+	 * leaves it out has the default): say whose it is. */
 	if (len > c->cfg->max_message_bytes) {
 		free(buf);
 		return error_set(
 		    err, KETEN_E_TOO_BIG,
-		    "the request is %zu bytes; the broker accepts "
-		    "at most %zu (limits.max_message_bytes in %s); "
-		    "nothing was sent",
+		    "the request is %zu bytes; this client's config allows "
+		    "at most %zu (limits.max_message_bytes in %s; give it "
+		    "the broker's value); nothing was sent",
 		    len, c->cfg->max_message_bytes, c->cfg->path);
 	}
 	client_read_monitor(c);

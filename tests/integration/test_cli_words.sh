@@ -68,7 +68,8 @@ refer() { # refer [-c CONFIG]: a referral with a 3 MB note
 }
 run "too big" 1 -- refer
 has "too big" "$tmp/err.txt" "the request is 3000"
-has "too big" "$tmp/err.txt" "bytes; the broker accepts at most 1048576"
+has "too big" "$tmp/err.txt" \
+	"bytes; this client's config allows at most 1048576 (limits.max_message_bytes in $config; give it the broker's value)"
 has "too big" "$tmp/err.txt" "nothing was sent (request too big, code 101)"
 check "too big: nothing recorded" "$before" "$(head_seq)"
 
@@ -78,8 +79,11 @@ check "too big: nothing recorded" "$before" "$(head_seq)"
 sed 's/max_message_bytes: 1048576/max_message_bytes: 8388608/' "$config" \
 	>"$tmp/region/stale.yaml"
 run "dropped" 3 -- refer -c "$tmp/region/stale.yaml"
-has "dropped" "$tmp/err.txt" "closed the connection (the request of 3000"
-has "dropped" "$tmp/err.txt" "bytes is probably above its limit"
+has "dropped" "$tmp/err.txt" \
+	"closed the connection during a request of 3000"
+has "dropped" "$tmp/err.txt" \
+	"bytes; a broker whose limits.max_message_bytes is below $tmp/region/stale.yaml's 8388608 drops such requests: give both the same value"
+lacks "dropped" "$tmp/err.txt" "probably"
 lacks "dropped" "$tmp/err.txt" "did not answer"
 check "dropped: nothing recorded" "$before" "$(head_seq)"
 
