@@ -58,6 +58,33 @@ has "unresolvable host" "$tmp/err.txt" \
 	"check \`connect:\` in $tmp/region/nohost.yaml"
 lacks "unresolvable host" "$tmp/err.txt" "is ketend running?"
 
+# A name server that never answers (a UDP socket that reads nothing, in a
+# network and mount namespace of our own, so no packet leaves this test):
+# the lookup ends with --timeout and names the host, exit 3, and the
+# client's end does not wait for libzmq's own lookup (glibc's would take
+# 5 s per attempt). timeout 8 catches a regression; no time is asserted.
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null &&
+	command -v python3 >/dev/null && command -v ip >/dev/null; then
+	echo "nameserver 127.0.0.1" >"$tmp/resolv.conf"
+	rc=0
+	timeout 8 unshare -m -n sh -c '
+		ip link set lo up &&
+		mount --bind "$1/resolv.conf" /etc/resolv.conf || exit 99
+		python3 -c "import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((\"127.0.0.1\", 53)); time.sleep(30)" &
+		sleep 0.3
+		"$2" ping -c "$3" --timeout 1; rc=$?
+		kill $!
+		exit $rc' sh "$tmp" "$keten" "$tmp/region/nohost.yaml" \
+		>"$tmp/out.txt" 2>"$tmp/err.txt" || rc=$?
+	check "silent name server: exit status" 3 "$rc"
+	has "silent name server" "$tmp/err.txt" \
+		"cannot resolve host nosuch.invalid: the name service did not answer within 1000 ms (--timeout); retry, or check \`connect:\` in $tmp/region/nohost.yaml"
+else
+	echo "test_cli_words: silent name server NOT checked: needs root, unshare, ip and python3"
+fi
+
 # A request above limits.max_message_bytes (1 MiB): refused by libketen
 # with both sizes, nothing sent, code 101 and exit 1 as the broker's own.
 head -c 3000000 /dev/zero | tr '\0' x >"$tmp/big.txt"
