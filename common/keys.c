@@ -149,8 +149,8 @@ key_file_write(const char *path, const uint8_t *buf, size_t n,
 	if (fd < 0 && errno == EEXIST)
 		return error_set(
 		    err, KETEN_E_USAGE,
-		    "%s: already exists; keygen never overwrites a "
-		    "key (remove it first or choose another --out)",
+		    "%s: already exists; a key file is never overwritten "
+		    "(remove it first or choose another path)",
 		    path);
 	if (fd < 0)
 		return error_set(err, KETEN_E_IO,

@@ -100,7 +100,7 @@ try "keten -c key" 2 "is a keten key file, not a region config" \
 # keygen over an existing file: exit 2, the file untouched.
 sum=$(sha256sum "$key")
 try "keygen over a key" 2 \
-	"keys/lt-almere.key: already exists; keygen never overwrites a key (remove it first or choose another --out)" \
+	"keys/lt-almere.key: already exists; a key file is never overwritten (remove it first or choose another path)" \
 	"$keten" keygen --id lt-almere --name X --kind local_team --out "$key"
 check "keygen over a key: file unchanged" "$sum" "$(sha256sum "$key")"
 try "keygen over a config" 2 "flevoland.yaml: already exists" \
