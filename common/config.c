@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "fileck.h"
+#include "keys.h"
 #include "text.h"
 #include "wire.h"
 
@@ -1088,9 +1089,7 @@ config_slurp(char **buf, size_t *n, const char *path, struct keten_error *err)
 		               "%s: is more than %d bytes; a region config may "
 		               "be at most 1 MiB",
 		               path, CONFIG_FILE_MAX);
-	if (rc == KETEN_OK && *n >= 8 &&
-	    (memcmp(*buf, "KETENKEY", 8) == 0 ||
-	     memcmp(*buf, "KETENWIT", 8) == 0))
+	if (rc == KETEN_OK && keys_is_key_file(*buf, *n))
 		rc = error_set(err, KETEN_E_CONFIG,
 		               "%s: is a keten key file, not a region config "
 		               "(did you mean -k?)",
@@ -1131,12 +1130,12 @@ config_shape_anchor(const yaml_event_t *ev, const char *path,
 	}
 	if (anchor == NULL)
 		return KETEN_OK;
-	return error_set(err, KETEN_E_CONFIG,
-	                 "%s:%lu: %s%.32s: anchors and aliases (&x, *x) are not "
-	                 "allowed in a region config",
-	                 path, (unsigned long)ev->start_mark.line + 1,
-	                 ev->type == YAML_ALIAS_EVENT ? "*" : "&",
-	                 (const char *)anchor);
+	return error_set(
+	    err, KETEN_E_CONFIG,
+	    "%s:%lu: %s%.32s: anchors and aliases (&x, *x) are not "
+	    "allowed in a region config",
+	    path, (unsigned long)ev->start_mark.line + 1,
+	    ev->type == YAML_ALIAS_EVENT ? "*" : "&", (const char *)anchor);
 }
 
 /*
