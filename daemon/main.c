@@ -211,7 +211,7 @@ clock_behind_log(const struct store_writer *sw, const struct config *c,
 		        behind_s, behind_s, c->clock_behind_tolerance_s);
 		return -1;
 	}
-	log_warn("event=clock_behind ahead_s=%lld override=allow-clock-behind "
+	log_warn("event=clock_behind behind_s=%lld override=allow-clock-behind "
 	         "reason=\"the stored checkpoint is dated after this clock's "
 	         "time (the clock was set ahead once, or is wrong now); the "
 	         "log's time stands still at the checkpoint's until the clock "
