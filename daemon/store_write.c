@@ -146,19 +146,21 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	size_t n_to, parties;
 	int rc;
 
-	/* All zeros is reserved, like a case id's (check 11), so that a
-	 * taken id's refusal is also an unused id's. */
-	if (sodium_is_zero(it->message_id, KETEN_MSG_ID_LEN)) {
-		it->status =
-		    error_set(&it->err, KETEN_E_FIELD, WIRE_MSG_ID_UNUSABLE);
-		return 0;
-	}
 	k = layout_msgid_key(it->message_id);
 	rc = mdb_get(txn, s->msgid, &k, &v);
 	if (rc == 0)
 		return apply_duplicate(s, txn, it, &v);
 	if (rc != MDB_NOTFOUND)
 		return rc;
+	/* All zeros is reserved, like a case id's (check 11), so that a
+	 * taken id's refusal is also an unused id's. After the lookup: a
+	 * log from before the reservation may hold the id, and its
+	 * sender's byte-identical retry still gets its receipt (10.4). */
+	if (sodium_is_zero(it->message_id, KETEN_MSG_ID_LEN)) {
+		it->status =
+		    error_set(&it->err, KETEN_E_FIELD, WIRE_MSG_ID_UNUSABLE);
+		return 0;
+	}
 
 	/* Checked by a worker against the config of its time: a roster
 	 * record committed since may have rotated, revoked or removed its
