@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "fileck.h"
+#include "keys.h"
 #include "text.h"
 #include "wire.h"
 
@@ -1154,9 +1155,7 @@ config_slurp(char **buf, size_t *n, const char *path, struct keten_error *err)
 		               "%s: is more than %d bytes; a region config may "
 		               "be at most 1 MiB",
 		               path, CONFIG_FILE_MAX);
-	if (rc == KETEN_OK && *n >= 8 &&
-	    (memcmp(*buf, "KETENKEY", 8) == 0 ||
-	     memcmp(*buf, "KETENWIT", 8) == 0))
+	if (rc == KETEN_OK && keys_is_key_file(*buf, *n))
 		rc = error_set(err, KETEN_E_CONFIG,
 		               "%s: is a keten key file, not a region config "
 		               "(did you mean -k?)",
@@ -1170,12 +1169,49 @@ config_slurp(char **buf, size_t *n, const char *path, struct keten_error *err)
 	return KETEN_OK;
 }
 
+/* An alias, or a node that carries an anchor (&x), is refused: a region
+ * config has no use for them, and libyaml's loader pays for each anchor
+ * a search of all those before it. */
+static int
+config_shape_anchor(const yaml_event_t *ev, const char *path,
+                    struct keten_error *err)
+{
+	const yaml_char_t *anchor = NULL;
+
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		anchor = ev->data.alias.anchor;
+		break;
+	case YAML_SCALAR_EVENT:
+		anchor = ev->data.scalar.anchor;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		break;
+	default:
+		break;
+	}
+	if (anchor == NULL)
+		return KETEN_OK;
+	return error_set(
+	    err, KETEN_E_CONFIG,
+	    "%s:%lu: %s%.32s: anchors and aliases (&x, *x) are not "
+	    "allowed in a region config",
+	    path, (unsigned long)ev->start_mark.line + 1,
+	    ev->type == YAML_ALIAS_EVENT ? "*" : "&", (const char *)anchor);
+}
+
 /*
- * Refuses a document nested deeper than CONFIG_DEPTH_MAX, or a mapping
- * of more than CONFIG_KEYS_MAX keys, from libyaml's events, before the
- * document is built: both stop as soon as the limit is passed, so a
- * hostile file costs time in proportion to the limit, not to its size
- * (the loader's duplicate-key check is quadratic in a mapping's keys).
+ * Refuses, from libyaml's events and before the document is built, a
+ * document nested deeper than CONFIG_DEPTH_MAX, a mapping of more than
+ * CONFIG_KEYS_MAX keys, more than CONFIG_NODES_MAX nodes in all, and any
+ * anchor or alias: each stops as soon as it is met, so a hostile file
+ * costs time in proportion to the bounds, not to its size (the loader's
+ * duplicate-key check is quadratic in a mapping's keys, and it registers
+ * anchors by a linear search, quadratic in their number).
  */
 static int
 config_shape_check(const char *buf, size_t n, const char *path,
@@ -1186,6 +1222,7 @@ config_shape_check(const char *buf, size_t n, const char *path,
 	size_t items[CONFIG_DEPTH_MAX + 1];
 	bool mapping[CONFIG_DEPTH_MAX + 1];
 	unsigned depth = 0;
+	size_t nodes = 0;
 	int rc = KETEN_OK, done = 0;
 
 	if (!yaml_parser_initialize(&parser))
@@ -1200,10 +1237,24 @@ config_shape_check(const char *buf, size_t n, const char *path,
 		case YAML_STREAM_END_EVENT:
 			done = 1;
 			break;
+		case YAML_ALIAS_EVENT:
+			rc = config_shape_anchor(&ev, path, err);
+			break;
 		case YAML_MAPPING_START_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_SCALAR_EVENT:
-		case YAML_ALIAS_EVENT:
+			if ((rc = config_shape_anchor(&ev, path, err)) !=
+			    KETEN_OK)
+				break;
+			if (++nodes > CONFIG_NODES_MAX) {
+				rc = error_set(
+				    err, KETEN_E_CONFIG,
+				    "%s:%lu: more than %d values in all; a "
+				    "region config may have at most %d",
+				    path, (unsigned long)ev.start_mark.line + 1,
+				    CONFIG_NODES_MAX, CONFIG_NODES_MAX);
+				break;
+			}
 			if (mapping[depth] &&
 			    ++items[depth] > 2 * CONFIG_KEYS_MAX) {
 				rc = error_set(

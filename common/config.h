@@ -158,11 +158,15 @@ extern const size_t config_n_default_routes;
  * Bounds on the file itself, checked before and while it is parsed, so
  * that a hostile file is refused in time proportional to the bounds:
  * its size, how deep mappings and lists nest (a region config needs 4),
- * and how many keys one mapping may have.
+ * how many keys one mapping may have, and how many values (scalars,
+ * lists and mappings) the whole file may have: an agency takes 13, so
+ * 65536 leaves room for 5000 agencies, and loading that many takes
+ * milliseconds. Anchors and aliases are refused.
  */
 #define CONFIG_FILE_MAX  (1024 * 1024)
 #define CONFIG_DEPTH_MAX 32
 #define CONFIG_KEYS_MAX  256
+#define CONFIG_NODES_MAX 65536
 
 /*
  * Loads and validates a region config; free with config_destroy. The

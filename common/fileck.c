@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,8 +28,6 @@ fileck_type_name(mode_t mode)
 		return "a character device";
 	if (S_ISBLK(mode))
 		return "a block device";
-	if (S_ISLNK(mode))
-		return "a symbolic link";
 	if (S_ISREG(mode))
 		return "a regular file";
 	return "not a file";
@@ -84,11 +84,63 @@ fileck_open(int *fd, struct stat *st, const char *path, const char *what,
 	return KETEN_OK;
 }
 
+/* The name of uid into buf ("keten"), or its number if it has none. */
+static const char *
+fileck_user(char *buf, size_t size, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+		snprintf(buf, size, "%s", pw.pw_name);
+	else
+		snprintf(buf, size, "%lu", (unsigned long)uid);
+	return buf;
+}
+
+/*
+ * The owner rule, for path (a file or directory, shown as "this config
+ * file" or "its directory D", fixed by chown on fix) owned by owner: euid
+ * or root may own it. Anyone else could rewrite it at will. Run by a
+ * user, the fix is to own it. Run by root, nothing tells whose files
+ * these are meant to be: a config owned by the service user is right
+ * when ketend runs as that user, and root must not be told to chown it
+ * to itself (that makes a 0600 key unreadable to the real ketend). So
+ * root is told to check as that user, or to chown to root if that user
+ * should not own it; root itself never trusts a file another user can
+ * rewrite, as sshd does not for root's own files.
+ */
+static int
+fileck_owner(uid_t owner, const char *path, const char *shown, const char *fix,
+             int code, struct keten_error *err)
+{
+	uid_t me = geteuid();
+	char name[64];
+
+	if (owner == me || owner == 0)
+		return KETEN_OK;
+	fileck_user(name, sizeof(name), owner);
+	/* Short: KETEN_ERROR_MAX is 256 bytes, and paths come twice. */
+	if (me == 0)
+		return error_set(
+		    err, code,
+		    "%s: %s belongs to %s (uid %lu), and root runs "
+		    "this: if ketend runs as %s, run this as %s "
+		    "(sudo -u %s ...), else chown it to root",
+		    path, shown, name, (unsigned long)owner, name, name, name);
+	return error_set(err, code,
+	                 "%s: %s belongs to %s (uid %lu), who could change "
+	                 "it at will; it must belong to uid %lu (which runs "
+	                 "this) or root (chown %lu %s)",
+	                 path, shown, name, (unsigned long)owner,
+	                 (unsigned long)me, (unsigned long)me, fix);
+}
+
 int
 fileck_strict(const struct stat *st, const char *path, const char *what,
               int code, struct keten_error *err)
 {
-	uid_t me = geteuid();
+	char shown[96];
 
 	if ((st->st_mode & 022) != 0)
 		return error_set(err, code,
@@ -99,28 +151,18 @@ fileck_strict(const struct stat *st, const char *path, const char *what,
 		                     ? "replace the files in it"
 		                     : "change what keten trusts",
 		                 path);
-	if (st->st_uid != me && st->st_uid != 0)
-		return error_set(err, code,
-		                 "%s: this %s belongs to uid %lu, who could "
-		                 "change it at will; it must belong to uid %lu "
-		                 "(which runs this) or root (chown %lu %s)",
-		                 path, what, (unsigned long)st->st_uid,
-		                 (unsigned long)me, (unsigned long)me, path);
-	return KETEN_OK;
+	snprintf(shown, sizeof(shown), "this %s", what);
+	return fileck_owner(st->st_uid, path, shown, path, code, err);
 }
 
-int
-fileck_parent(const char *path, const char *what, int code,
+/* One directory dir, holding path (or a link on the way to it). */
+static int
+fileck_dir_of(const char *path, const char *dir, const char *what, int code,
               struct keten_error *err)
 {
-	char copy[PATH_MAX], *dir;
 	struct stat st;
-	uid_t me = geteuid();
+	char shown[PATH_MAX + 32];
 
-	if (strlen(path) >= sizeof(copy))
-		return error_set(err, code, "%s: the path is too long", path);
-	strcpy(copy, path);
-	dir = dirname(copy);
 	if (stat(dir, &st) != 0)
 		return error_set(err, code,
 		                 "%s: cannot examine its directory "
@@ -134,14 +176,65 @@ fileck_parent(const char *path, const char *what, int code,
 		                 "%s)",
 		                 path, dir, (unsigned)(st.st_mode & 07777),
 		                 what, dir);
-	if (st.st_uid != me && st.st_uid != 0)
-		return error_set(err, code,
-		                 "%s: its directory %s belongs to uid %lu, who "
-		                 "could replace the %s; it must belong to uid "
-		                 "%lu or root",
-		                 path, dir, (unsigned long)st.st_uid, what,
-		                 (unsigned long)me);
+	snprintf(shown, sizeof(shown), "its directory %s", dir);
+	return fileck_owner(st.st_uid, path, shown, dir, code, err);
+}
+
+/* The directory of p, into buf. */
+static int
+fileck_dirname(char *buf, size_t size, const char *p, const char *path,
+               int code, struct keten_error *err)
+{
+	char copy[PATH_MAX];
+
+	if (strlen(p) >= sizeof(copy))
+		return error_set(err, code, "%s: the path is too long", path);
+	strcpy(copy, p);
+	snprintf(buf, size, "%s", dirname(copy));
 	return KETEN_OK;
+}
+
+int
+fileck_parent(const char *path, const char *what, int code,
+              struct keten_error *err)
+{
+	char cur[PATH_MAX], dir[PATH_MAX], next[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	ssize_t len;
+	int rc, hops;
+
+	if (strlen(path) >= sizeof(cur))
+		return error_set(err, code, "%s: the path is too long", path);
+	strcpy(cur, path);
+	/* The directory of path, and of every symbolic link on the way to
+	 * the file: whoever may write one of them may point the link
+	 * elsewhere. 40 hops, as the kernel allows (ELOOP beyond). */
+	for (hops = 0; hops <= 40; hops++) {
+		if ((rc = fileck_dirname(dir, sizeof(dir), cur, path, code,
+		                         err)) != KETEN_OK ||
+		    (rc = fileck_dir_of(path, dir, what, code, err)) !=
+		        KETEN_OK)
+			return rc;
+		if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+			break;
+		if ((len = readlink(cur, target, sizeof(target) - 1)) < 0)
+			break;
+		target[len] = '\0';
+		if (target[0] == '/' ||
+		    snprintf(next, sizeof(next), "%s/%s", dir, target) >=
+		        (int)sizeof(next))
+			snprintf(next, sizeof(next), "%s", target);
+		strcpy(cur, next);
+	}
+	/* And the directory the file really is in, once every link in
+	 * the directories above it is resolved. A path that does not
+	 * resolve (a data directory not made yet) has none. */
+	if (realpath(path, cur) == NULL)
+		return KETEN_OK;
+	if ((rc = fileck_dirname(dir, sizeof(dir), cur, path, code, err)) !=
+	    KETEN_OK)
+		return rc;
+	return fileck_dir_of(path, dir, what, code, err);
 }
 
 int

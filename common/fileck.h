@@ -25,7 +25,10 @@ int fileck_open(int *fd, struct stat *st, const char *path, const char *what,
  * StrictModes for a file or directory that keten trusts: refused with
  * code if group or others may write it (the sentence gives path, mode
  * and "chmod go-w PATH"), or if it belongs to a user other than the one
- * running (euid) and root, who could rewrite it at will ("chown").
+ * running (euid) and root, who could rewrite it at will. The advice is
+ * "chown EUID PATH" for a user; for root, which cannot know the user
+ * ketend is meant to run as, it is to run as the owner (sudo -u) or to
+ * chown to root, never to chown to its own uid.
  */
 int fileck_strict(const struct stat *st, const char *path, const char *what,
                   int code, struct keten_error *err) WUR;
@@ -33,7 +36,11 @@ int fileck_strict(const struct stat *st, const char *path, const char *what,
 /*
  * The directory holding path: refused with code if group or others may
  * write it without the sticky bit (they could replace the file), or if
- * it belongs to another user than euid and root.
+ * it belongs to another user than euid and root. If path is a symbolic
+ * link, also the directory of every link it leads through and of the
+ * file it resolves to (realpath): whoever may write one of them may
+ * point the link elsewhere. A path that does not exist yet is checked
+ * in its own directory only.
  */
 int fileck_parent(const char *path, const char *what, int code,
                   struct keten_error *err) WUR;

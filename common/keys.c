@@ -138,6 +138,13 @@ write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+bool
+keys_is_key_file(const void *head, size_t n)
+{
+	return n >= 8 && (memcmp(head, KEYS_MAGIC, 8) == 0 ||
+	                  memcmp(head, KEYS_WITNESS_MAGIC, 8) == 0);
+}
+
 /* Writes n bytes to a new file of mode 0600; never overwrites one. */
 static int
 key_file_write(const char *path, const uint8_t *buf, size_t n,
@@ -149,8 +156,8 @@ key_file_write(const char *path, const uint8_t *buf, size_t n,
 	if (fd < 0 && errno == EEXIST)
 		return error_set(
 		    err, KETEN_E_USAGE,
-		    "%s: already exists; keygen never overwrites a "
-		    "key (remove it first or choose another --out)",
+		    "%s: already exists; a key file is never overwritten "
+		    "(remove it first or choose another path)",
 		    path);
 	if (fd < 0)
 		return error_set(err, KETEN_E_IO,
@@ -252,8 +259,7 @@ key_file_classify(int fd, const char *path, struct keten_error *err)
 			break;
 		n += (size_t)got;
 	}
-	if (n == 8 && (memcmp(head, KEYS_MAGIC, 8) == 0 ||
-	               memcmp(head, KEYS_WITNESS_MAGIC, 8) == 0))
+	if (keys_is_key_file(head, n))
 		return KETEN_OK;
 	while (n < sizeof(head)) {
 		got = pread(fd, head + n, sizeof(head) - n, (off_t)n);

@@ -6,6 +6,8 @@
 #ifndef KETEN_KEYS_H
 #define KETEN_KEYS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -75,5 +77,10 @@ int keys_witness_save(const struct witness_keys *k, const char *path,
 int keys_witness_load(struct witness_keys **out, const char *path,
                       struct keten_error *err) WUR;
 void keys_witness_destroy(struct witness_keys **k);
+
+/* Whether the n bytes at head begin as a keten key file (an agency's,
+ * the broker's or a witness's: the magic of either format), so that a
+ * key file given as something else is named for what it is. */
+bool keys_is_key_file(const void *head, size_t n);
 
 #endif

@@ -98,17 +98,17 @@ start_data_dir(int *missing, const struct config *c, struct keten_error *err)
 	int rc;
 
 	if ((rc = fileck_dir(missing, c->data_dir, "data directory", KETEN_E_IO,
-	                     err)) != KETEN_OK ||
-	    !*missing)
+	                     err)) != KETEN_OK)
 		return rc;
 	snprintf(parent, sizeof(parent), "%s", c->data_dir);
 	p = dirname(parent);
-	if (access(p, W_OK | X_OK) != 0)
+	if (*missing && access(p, W_OK | X_OK) != 0)
 		return error_set(err, KETEN_E_IO,
 		                 "%s: data directory does not exist and "
 		                 "cannot be created in %s: %s",
 		                 c->data_dir, p, strerror(errno));
-	return KETEN_OK;
+	/* Whoever may write its parent may put another log in its place. */
+	return fileck_parent(c->data_dir, "data directory", KETEN_E_IO, err);
 }
 
 static int
@@ -212,7 +212,7 @@ clock_behind_log(const struct store_writer *sw, const struct config *c,
 		        behind_s, behind_s, c->clock_behind_tolerance_s);
 		return -1;
 	}
-	log_warn("event=clock_behind ahead_s=%lld override=allow-clock-behind "
+	log_warn("event=clock_behind behind_s=%lld override=allow-clock-behind "
 	         "reason=\"the stored checkpoint is dated after this clock's "
 	         "time (the clock was set ahead once, or is wrong now); the "
 	         "log's time stands still at the checkpoint's until the clock "

@@ -224,9 +224,12 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		return error_set(err, KETEN_E_IO,
 		                 "cannot create data directory %s: %s", dir,
 		                 strerror(errno));
-	/* Whoever may write the directory may replace the log in it. */
+	/* Whoever may write the directory, or its parent, may replace the
+	 * log. */
 	if ((rc = fileck_dir(NULL, dir, "data directory", KETEN_E_IO, err)) !=
-	    KETEN_OK)
+	        KETEN_OK ||
+	    (rc = fileck_parent(dir, "data directory", KETEN_E_IO, err)) !=
+	        KETEN_OK)
 		return rc;
 	s = calloc(1, sizeof(*s));
 	w = calloc(1, sizeof(*w));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -145,19 +146,21 @@ apply_submit(struct store_writer *w, MDB_txn *txn, struct store_item *it,
 	size_t n_to, parties;
 	int rc;
 
-	/* All zeros is reserved, like a case id's (check 11), so that a
-	 * taken id's refusal is also an unused id's. */
-	if (sodium_is_zero(it->message_id, KETEN_MSG_ID_LEN)) {
-		it->status =
-		    error_set(&it->err, KETEN_E_FIELD, WIRE_MSG_ID_UNUSABLE);
-		return 0;
-	}
 	k = layout_msgid_key(it->message_id);
 	rc = mdb_get(txn, s->msgid, &k, &v);
 	if (rc == 0)
 		return apply_duplicate(s, txn, it, &v);
 	if (rc != MDB_NOTFOUND)
 		return rc;
+	/* All zeros is reserved, like a case id's (check 11), so that a
+	 * taken id's refusal is also an unused id's. After the lookup: a
+	 * log from before the reservation may hold the id, and its
+	 * sender's byte-identical retry still gets its receipt (10.4). */
+	if (sodium_is_zero(it->message_id, KETEN_MSG_ID_LEN)) {
+		it->status =
+		    error_set(&it->err, KETEN_E_FIELD, WIRE_MSG_ID_UNUSABLE);
+		return 0;
+	}
 
 	/* Checked by a worker against the config of its time: a roster
 	 * record committed since may have rotated, revoked or removed its
@@ -307,23 +310,40 @@ finish_batch(struct store_writer *w, MDB_txn *txn, int64_t now_us)
 }
 
 /*
- * Whether a write that failed with EIO met a full disk: LMDB reports a
- * short write (the filesystem took part of a page run, then had no room)
- * as EIO, not ENOSPC. Below STORE_FULL_FREE bytes free, the EIO is the
- * full disk's; a failing disk with that much room is its own trouble.
+ * Why a batch could not be written, decided once for the client's
+ * sentence and the operator's. LMDB reports a short write (the
+ * filesystem took part of a page run, then had no room) as EIO, not
+ * ENOSPC: below STORE_FULL_FREE bytes free, the EIO is the full disk's;
+ * a failing disk with that much room is its own trouble. Free means
+ * free to this process: f_bavail for a user, f_bfree for root, which
+ * may also write the blocks the filesystem reserves for root.
  */
 #define STORE_FULL_FREE (16u << 20)
 
-static bool
-store_write_disk_full(const struct store_writer *w, int rc)
+enum store_cause {
+	STORE_CAUSE_DISK,     /* no space left on the device */
+	STORE_CAUSE_MAP,      /* the map at limits.map_max_mb */
+	STORE_CAUSE_KEYEXIST, /* a record after the head it did not write */
+	STORE_CAUSE_OTHER,
+};
+
+static enum store_cause
+store_write_cause(const struct store_writer *w, int rc)
 {
 	struct statvfs st;
+	uint64_t avail;
 
 	if (rc == ENOSPC)
-		return true;
+		return STORE_CAUSE_DISK;
+	if (rc == MDB_MAP_FULL)
+		return STORE_CAUSE_MAP;
+	if (rc == MDB_KEYEXIST)
+		return STORE_CAUSE_KEYEXIST;
 	if (rc != EIO || fstatvfs(w->s->dir_fd, &st) != 0)
-		return false;
-	return (uint64_t)st.f_bavail * st.f_frsize < STORE_FULL_FREE;
+		return STORE_CAUSE_OTHER;
+	avail = geteuid() == 0 ? (uint64_t)st.f_bfree : (uint64_t)st.f_bavail;
+	return avail * st.f_frsize < STORE_FULL_FREE ? STORE_CAUSE_DISK
+	                                             : STORE_CAUSE_OTHER;
 }
 
 /*
@@ -334,26 +354,30 @@ store_write_disk_full(const struct store_writer *w, int rc)
  */
 static int
 store_write_refusal(struct keten_error *err, const struct store_writer *w,
-                    int rc)
+                    enum store_cause cause, int rc)
 {
-	if (store_write_disk_full(w, rc))
+	switch (cause) {
+	case STORE_CAUSE_DISK:
 		return error_set(err, KETEN_E_STORAGE,
 		                 "storage full (no space left on device): the "
 		                 "broker's storage is full and recorded "
 		                 "nothing; retry later");
-	if (rc == MDB_MAP_FULL)
+	case STORE_CAUSE_MAP:
 		return error_set(
 		    err, KETEN_E_STORAGE,
 		    "storage full (the store is at its size limit, %zu MiB, "
 		    "limits.map_max_mb): the broker's storage is full and "
 		    "recorded nothing; retry later",
 		    w->map_size >> 20);
-	if (rc == MDB_KEYEXIST)
+	case STORE_CAUSE_KEYEXIST:
 		return error_set(
 		    err, KETEN_E_UNAVAILABLE,
 		    "the broker found a record after its head that "
 		    "it did not write (another process is writing "
 		    "to its data directory); nothing was recorded");
+	case STORE_CAUSE_OTHER:
+		break;
+	}
 	return error_set(err, KETEN_E_STORAGE,
 	                 "the broker could not write to its storage (%s); "
 	                 "nothing was recorded",
@@ -366,15 +390,15 @@ store_write_refusal(struct keten_error *err, const struct store_writer *w,
  */
 static int
 store_write_failure(struct keten_error *err, const struct store_writer *w,
-                    int rc, const struct keten_error *refusal)
+                    enum store_cause cause, const struct keten_error *refusal)
 {
-	if (store_write_disk_full(w, rc))
+	if (cause == STORE_CAUSE_DISK)
 		return error_set(err, KETEN_E_STORAGE,
 		                 "storage full (no space left on device) in "
 		                 "data directory %s: free space on its "
 		                 "filesystem; nothing was recorded",
 		                 w->dir);
-	if (rc == MDB_MAP_FULL)
+	if (cause == STORE_CAUSE_MAP)
 		return error_set(
 		    err, KETEN_E_STORAGE,
 		    "storage full (the map of data directory %s is "
@@ -438,6 +462,7 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 	uint8_t old_hash[32], old_ahash[32];
 	struct merkle_frontier old_tree = w->tree_f; /* 2 KiB */
 	struct keten_checkpoint old_cp = w->cp;
+	enum store_cause cause;
 	int rc;
 
 	memcpy(old_hash, w->head_hash, 32);
@@ -491,9 +516,11 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 	}
 	return KETEN_OK;
 fail:
+	cause = store_write_cause(w, rc);
 	for (size_t i = 0; i < n; i++)
-		items[i].status = store_write_refusal(&items[i].err, w, rc);
+		items[i].status =
+		    store_write_refusal(&items[i].err, w, cause, rc);
 	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
 	        items[0].err.message);
-	return store_write_failure(err, w, rc, &items[0].err);
+	return store_write_failure(err, w, cause, &items[0].err);
 }

@@ -102,7 +102,7 @@ writer_clock(struct writer *w, int64_t now_us)
 	int64_t log_us = store_writer_time(w->sw);
 
 	if (now_us < log_us && !w->clock_held)
-		log_warn("event=clock_behind step_us=%lld reason=\"the clock "
+		log_warn("event=clock_behind behind_us=%lld reason=\"the clock "
 		         "went back behind the log's time; records are dated "
 		         "at the log's time until the clock catches up\"",
 		         (long long)(log_us - now_us));

@@ -3,6 +3,8 @@
  * request ids to match replies, a socket monitor to tell a refused key from
  * a broker that is not there. Never logs; errors go to the caller.
  */
+#define _GNU_SOURCE /* getaddrinfo_a, in glibc's libc since 2.34 */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -64,10 +66,9 @@ open_socket(struct keten_client *c, const uint8_t curve_pk[32],
 		return error_set(err, KETEN_E_INTERNAL,
 		                 "cannot monitor the connection: %s",
 		                 zmq_strerror(zmq_errno()));
-	if (zmq_connect(c->sock, c->cfg->connect) != 0)
-		return error_set(err, KETEN_E_CONNECT,
-		                 "cannot connect to '%s': %s", c->cfg->connect,
-		                 zmq_strerror(zmq_errno()));
+	/* Connected by client_resolve, to the address it found: libzmq
+	 * would resolve the name in its I/O thread without a time limit,
+	 * and zmq_ctx_term would wait for it. */
 	return KETEN_OK;
 }
 
@@ -378,17 +379,77 @@ client_read_monitor(struct keten_client *c)
 }
 
 /*
- * The host of a tcp:// endpoint ("tcp://HOST:PORT", "tcp://SRC;HOST:PORT",
- * "[V6]" in brackets) resolves, or a sentence says why not: libzmq retries
- * a name that does not resolve in silence until the timeout. Anything else
- * is left to libzmq.
+ * getaddrinfo for name, bounded by timeout_ms: a name server that drops
+ * packets makes glibc wait 5 s per attempt and server, far past the
+ * client's timeout. 0 with the first address, numeric, in num; a
+ * getaddrinfo error; or EAI_CANCELED when the time ran out. A lookup that
+ * cannot be cancelled (its thread is in the middle of it) keeps its block,
+ * which that thread still writes: it is left to it, a few hundred bytes per
+ * timed-out lookup.
+ */
+static int
+client_lookup(char *num, size_t num_size, const char *name, int timeout_ms)
+{
+	struct lookup {
+		struct gaicb cb;
+		struct addrinfo hints;
+		char name[256];
+	} * l;
+	struct gaicb *list[1];
+	int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
+	int64_t left;
+	struct timespec ts;
+	int rc;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return EAI_MEMORY;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->hints.ai_socktype = SOCK_STREAM;
+	l->cb.ar_name = l->name;
+	l->cb.ar_request = &l->hints;
+	list[0] = &l->cb;
+	if ((rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
+		free(l);
+		return rc;
+	}
+	while ((rc = gai_error(&l->cb)) == EAI_INPROGRESS) {
+		if ((left = deadline - clock_mono_us()) <= 0) {
+			if (gai_cancel(&l->cb) == EAI_NOTCANCELED)
+				return EAI_CANCELED; /* l is the thread's */
+			rc = gai_error(&l->cb);
+			if (rc == EAI_CANCELED || rc == EAI_INPROGRESS) {
+				free(l);
+				return EAI_CANCELED;
+			}
+			break;
+		}
+		ts.tv_sec = (time_t)(left / 1000000);
+		ts.tv_nsec = (long)(left % 1000000) * 1000;
+		(void)gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	}
+	if (rc == 0) {
+		rc = getnameinfo(l->cb.ar_result->ai_addr,
+		                 l->cb.ar_result->ai_addrlen, num,
+		                 (socklen_t)num_size, NULL, 0, NI_NUMERICHOST);
+		freeaddrinfo(l->cb.ar_result);
+	}
+	free(l);
+	return rc;
+}
+
+/*
+ * Resolves the host of a tcp:// endpoint ("tcp://HOST:PORT",
+ * "tcp://SRC;HOST:PORT", "[V6]" in brackets) within the timeout and
+ * connects to the address found, or a sentence says why not: libzmq
+ * would retry a name that does not resolve in silence until the timeout,
+ * and resolve it without a bound. Anything else goes to libzmq as it is.
  */
 static int
 client_resolve(struct keten_client *c, struct keten_error *err)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	const char *host = c->cfg->connect + 6, *semi, *colon;
-	char name[256];
+	const char *ep = c->cfg->connect;
+	char name[256], num[INET6_ADDRSTRLEN + 8], buf[sizeof(name) + 320];
 	size_t n;
 	int rc;
 
@@ -407,10 +468,23 @@ client_resolve(struct keten_client *c, struct keten_error *err)
 		goto ok;
 	memcpy(name, host, n);
 	name[n] = '\0';
-	if ((rc = getaddrinfo(name, NULL, &hints, &ai)) == 0) {
-		freeaddrinfo(ai);
+	if ((rc = client_lookup(num, sizeof(num), name, c->timeout_ms)) == 0) {
+		/* The same endpoint, with the address for the name. */
+		if (snprintf(buf, sizeof(buf), "%.*s%s%s%s%s",
+		             (int)(host - c->cfg->connect) -
+		                 (host[-1] == '[' ? 1 : 0),
+		             c->cfg->connect, strchr(num, ':') ? "[" : "", num,
+		             strchr(num, ':') ? "]" : "",
+		             colon) < (int)sizeof(buf))
+			ep = buf;
 		goto ok;
 	}
+	if (rc == EAI_CANCELED)
+		return error_set(err, KETEN_E_CONNECT,
+		                 "cannot resolve host %s: the name service "
+		                 "did not answer within %d ms (--timeout); "
+		                 "retry, or check `connect:` in %s",
+		                 name, c->timeout_ms, c->cfg->path);
 	/* A name service that did not answer may answer later: that is
 	 * not reaching the broker (exit 3); a name that does not exist is
 	 * the config's (exit 2). */
@@ -426,13 +500,19 @@ client_resolve(struct keten_client *c, struct keten_error *err)
 	                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc),
 	                 c->cfg->path);
 ok:
+	if (zmq_connect(c->sock, ep) != 0)
+		return error_set(err, KETEN_E_CONNECT,
+		                 "cannot connect to '%s': %s", c->cfg->connect,
+		                 zmq_strerror(zmq_errno()));
 	c->resolved = true;
 	return KETEN_OK;
 }
 
-/* The connection was closed after a request too big to be anything but
- * the reason (PROTOCOL.md 4.5: above its hard limit, the broker's libzmq
- * drops the connection and sends nothing). */
+/* The connection was closed while a request above the least hard frame
+ * limit was on its way. That is what a broker with a smaller
+ * max_message_bytes than this config's does (PROTOCOL.md 4.5: above its
+ * hard limit its libzmq drops the connection and sends nothing), but
+ * also what a restart or a cut looks like: the sentence says both. */
 static bool
 client_dropped(const struct keten_client *c)
 {
@@ -445,10 +525,10 @@ client_dropped_error(struct keten_client *c, struct keten_error *err)
 {
 	c->sent_disconnects = c->disconnects; /* told once */
 	return error_set(err, KETEN_E_CONNECT,
-	                 "the broker at %s closed the connection (the "
-	                 "request of %zu bytes is probably above its limit; "
-	                 "%s allows %zu: check limits.max_message_bytes "
-	                 "with the region's operator)",
+	                 "the broker at %s closed the connection during a "
+	                 "request of %zu bytes; a broker whose "
+	                 "limits.max_message_bytes is below %s's %zu drops "
+	                 "such requests: give both the same value",
 	                 c->cfg->connect, c->sent_len, c->cfg->path,
 	                 c->cfg->max_message_bytes);
 }
@@ -507,16 +587,18 @@ client_send(struct keten_client *c, uint64_t *id, struct request *r,
 		r->request_id = c->next_id++;
 	if (wire_request_encode(&buf, &len, r) != KETEN_OK)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
-	/* The region config's limit is the broker's: a bigger frame is
-	 * refused (or, above twice that, the connection dropped) after
-	 * the upload; say so now, having sent nothing. */
+	/* The client config's limit should be the broker's: a bigger frame
+	 * is refused (or, above twice that, the connection dropped) after
+	 * the upload; say so now, having sent nothing. The number is this
+	 * config's, which may not be the broker's (a client config that
+	 * leaves it out has the default): say whose it is. */
 	if (len > c->cfg->max_message_bytes) {
 		free(buf);
 		return error_set(
 		    err, KETEN_E_TOO_BIG,
-		    "the request is %zu bytes; the broker accepts "
-		    "at most %zu (limits.max_message_bytes in %s); "
-		    "nothing was sent",
+		    "the request is %zu bytes; this client's config allows "
+		    "at most %zu (limits.max_message_bytes in %s; give it "
+		    "the broker's value); nothing was sent",
 		    len, c->cfg->max_message_bytes, c->cfg->path);
 	}
 	client_read_monitor(c);

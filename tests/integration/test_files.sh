@@ -2,12 +2,15 @@
 # Files keten trusts (issue 17, points 3, 4 and 6): what is not a regular
 # file is refused at once (a FIFO as config or key must not block ketend
 # or keten), configs, key files and the data directory that others may
-# write are refused with the chmod that fixes them, --check-config checks
+# write are refused with the chmod that fixes them, also through a
+# symbolic link or in a parent others may write, --check-config checks
 # the broker key and data directory as the start does, a config given as
 # a key is called a config, keygen never overwrites, and a hostile YAML
-# (100,000 deep, or over 1 MiB) is refused quickly (the time is printed,
-# not asserted). Every command runs under timeout: a regression fails
-# instead of hanging.
+# (100,000 deep, over 1 MiB, 95,000 anchors, a 500,000-item list) is
+# refused with its words (the time is printed, not asserted: no test
+# asserts a duration; the 10 s timeout catches a regression to the 46 s
+# an anchor file once cost). Every command runs under timeout: a
+# regression fails instead of hanging.
 # usage: test_files.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 export LC_ALL=C
@@ -97,7 +100,7 @@ try "keten -c key" 2 "is a keten key file, not a region config" \
 # keygen over an existing file: exit 2, the file untouched.
 sum=$(sha256sum "$key")
 try "keygen over a key" 2 \
-	"keys/lt-almere.key: already exists; keygen never overwrites a key (remove it first or choose another --out)" \
+	"keys/lt-almere.key: already exists; a key file is never overwritten (remove it first or choose another path)" \
 	"$keten" keygen --id lt-almere --name X --kind local_team --out "$key"
 check "keygen over a key: file unchanged" "$sum" "$(sha256sum "$key")"
 try "keygen over a config" 2 "flevoland.yaml: already exists" \
@@ -122,6 +125,33 @@ sed -i 's|key_file: .*|key_file: ../keys/broker.key|; s|data_dir: .*|data_dir: .
 	open/region.yaml
 try "config in a 0777 directory" 1 "its directory open has mode 0777" \
 	"$ketend" --check-config open/region.yaml
+# A symbolic link to it from a safe directory: the link's target sits in
+# the open directory, where anyone could swap it, so it is refused too.
+ln -s open/region.yaml link.yaml
+try "link to a config in a 0777 directory" 1 \
+	"link.yaml: its directory ./open has mode 0777" \
+	"$ketend" --check-config link.yaml
+try "keten: link to a config in a 0777 directory" 2 \
+	"link.yaml: its directory ./open has mode 0777" \
+	"$keten" ping -c link.yaml -k "$key"
+ln -s "$tmp/region/open" openlink
+ln -s "openlink/region.yaml" link2.yaml
+try "link through a linked 0777 directory" 1 \
+	"link2.yaml: its directory ./openlink has mode 0777" \
+	"$ketend" --check-config link2.yaml
+rm link.yaml link2.yaml openlink
+# A 0700 data directory inside the open one: whoever may write its parent
+# may put another log (an older copy) in its place.
+mkdir -m 700 open/data
+cp "$config" dd.yaml
+sed -i 's|data_dir: .*|data_dir: open/data|' dd.yaml
+try "data dir in a 0777 directory: check-config" 1 \
+	"$tmp/region/open/data: its directory $tmp/region/open has mode 0777" \
+	"$ketend" --check-config dd.yaml
+try "data dir in a 0777 directory: ketend" 1 \
+	"$tmp/region/open/data: its directory $tmp/region/open has mode 0777" \
+	"$ketend" -c dd.yaml
+rmdir open/data
 chmod 1777 open # sticky, as /tmp: others cannot rename it
 try "config in a 1777 directory" 0 "open/region.yaml: valid" \
 	"$ketend" --check-config open/region.yaml
@@ -143,6 +173,20 @@ try "missing broker key: ketend" 1 \
 	"$tmp/region/keys/broker.key: cannot open key file: No such file or directory" \
 	"$ketend" -c "$config"
 mv keys/broker.away keys/broker.key
+
+# The owner rule run as root: a broker key the service user (here nobody)
+# owns is refused with the advice to check as that user, never to chown
+# it to root's uid (which would lock the real ketend out of a 0600 key).
+if [ "$(id -u)" -eq 0 ]; then
+	chown 65534 keys/broker.key
+	nobody=$(getent passwd 65534 | cut -d: -f1)
+	try "root, key owned by nobody: check-config" 1 \
+		"$tmp/region/keys/broker.key: this key file belongs to $nobody (uid 65534), and root runs this: if ketend runs as $nobody, run this as $nobody (sudo -u $nobody ...), else chown it to root" \
+		"$ketend" --check-config "$config"
+	chown 0 keys/broker.key
+else
+	echo "test_files: owner rule under root NOT checked: this runs as uid $(id -u)"
+fi
 
 # A world-writable data directory, and one that is a FIFO.
 mkdir data
@@ -179,6 +223,30 @@ try "deep YAML: keten" 2 "deep.yaml:1: nested more than 32 levels deep" \
 try "oversized YAML: check-config" 1 \
 	"a region config may be at most 1048576 bytes (1 MiB)" \
 	"$ketend" --check-config big.yaml
+
+# 0.95 MB of anchors (libyaml registers each by a search of all before it:
+# quadratic) and a 1 MB flat list (500,000 values): both refused at the
+# first anchor or the 65,537th value, before the document is built.
+{
+	printf 'region: flevoland\nx: ['
+	awk 'BEGIN { for (i = 1; i <= 95000; i++) printf "&a%d 1,", i }'
+	echo '1]'
+} >anchors.yaml
+[ "$(stat -c %s anchors.yaml)" -le 1048576 ] ||
+	fail "anchors.yaml is over 1 MiB: it would test the size bound"
+try "anchor YAML: check-config" 1 \
+	"anchors.yaml:2: &a1: anchors and aliases (&x, *x) are not allowed in a region config" \
+	"$ketend" --check-config anchors.yaml
+try "anchor YAML: keten" 2 "anchors.yaml:2: &a1: anchors and aliases" \
+	"$keten" ping -c anchors.yaml -k "$key"
+{
+	printf 'region: flevoland\nx: ['
+	head -c 500000 /dev/zero | sed 's/\x0/1,/g'
+	echo '1]'
+} >flat.yaml
+try "flat YAML: check-config" 1 \
+	"flat.yaml:2: more than 65536 values in all; a region config may have at most 65536" \
+	"$ketend" --check-config flat.yaml
 
 # After all that, the real ketend starts on the region, makes its data
 # directory 0700, and serves an agency.

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1268,6 +1269,38 @@ test_file_bounds(void)
 	CHECK_STR_HAS(err.message, ":257: a mapping has more than 256 keys");
 	free(t);
 
+	/* 65536 values in all are read (the root mapping, "x", the list
+	 * and 65533 items); one more is refused where it stands. */
+	if ((t = malloc(2 * CONFIG_NODES_MAX + 16)) == NULL)
+		exit(2);
+	len = (size_t)sprintf(t, "x: [");
+	for (int i = 0; i < CONFIG_NODES_MAX - 3; i++)
+		len += (size_t)sprintf(t + len, "1,");
+	strcpy(t + len - 1, "]\n");
+	CHECK_INT(load_text(&c, "nodes.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":1: unknown setting 'x'");
+	strcpy(t + len - 1, ",1]\n");
+	CHECK_INT(load_text(&c, "nodes1.yaml", t, path), KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":1: more than 65536 values in all; a "
+	                           "region config may have at most 65536");
+	free(t);
+
+	/* Anchors and aliases, wherever they stand. */
+	CHECK_INT(load_text(&c, "anchor.yaml", "region: &r flevoland\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, "anchor.yaml:1: &r: anchors and aliases "
+	                           "(&x, *x) are not allowed in a region "
+	                           "config");
+	CHECK_INT(load_text(&c, "anchor2.yaml", "a: 1\nb: &l [1]\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":2: &l: anchors and aliases");
+	CHECK_INT(load_text(&c, "anchor3.yaml", "a: 1\n\nb: &m {c: 1}\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":3: &m: anchors and aliases");
+	CHECK_INT(load_text(&c, "alias.yaml", "a: 1\nb: *a\n", path),
+	          KETEN_E_CONFIG);
+	CHECK_STR_HAS(err.message, ":2: *a: anchors and aliases");
+
 	/* The valid base padded to exactly 1 MiB loads; one byte more not. */
 	base();
 	write_lines(path);
@@ -1323,6 +1356,58 @@ test_file_bounds(void)
 	CHECK(c == NULL);
 }
 
+/*
+ * The owner rule run as root: a config or directory that another user
+ * (nobody) owns is refused, with the advice to check as that user or to
+ * chown to root, never to chown to root's own uid as if root ran
+ * ketend. Needs root to chown; otherwise said and not counted.
+ */
+static void
+test_owner_rule(void)
+{
+	char path[PATH_MAX], sub[PATH_MAX], want[3 * PATH_MAX];
+	struct config *c = NULL;
+	struct passwd *pw;
+	const char *name;
+
+	if (geteuid() != 0) {
+		printf("test_config: owner rule under root NOT checked: this "
+		       "runs as uid %lu, and only root can chown a file to "
+		       "nobody\n",
+		       (unsigned long)geteuid());
+		return;
+	}
+	pw = getpwuid(65534);
+	name = pw != NULL ? pw->pw_name : "65534";
+	base();
+	CHECK_INT(load(&c, "owned.yaml", path), KETEN_OK);
+	config_destroy(&c);
+	CHECK_INT(chown(path, 65534, (gid_t)-1), 0);
+	CHECK_INT(config_load(&c, path, &err), KETEN_E_CONFIG);
+	snprintf(want, sizeof(want),
+	         "%s: this config file belongs to %s (uid 65534), and root "
+	         "runs this: if ketend runs as %s, run this as %s (sudo -u %s "
+	         "...), else chown it to root",
+	         path, name, name, name, name);
+	CHECK_STR_HAS(err.message, want);
+	CHECK(strstr(err.message, "chown 0") == NULL);
+	CHECK_INT(unlink(path), 0);
+
+	/* Its directory, owned by nobody: nobody could swap the file. */
+	snprintf(sub, sizeof(sub), "%s/byother", dir);
+	CHECK_INT(mkdir(sub, 0755), 0);
+	CHECK_INT(chown(sub, 65534, (gid_t)-1), 0);
+	base();
+	CHECK_INT(load(&c, "byother/x.yaml", path), KETEN_E_CONFIG);
+	snprintf(want, sizeof(want),
+	         "%s: its directory %s belongs to %s (uid 65534)", path, sub,
+	         name);
+	CHECK_STR_HAS(err.message, want);
+	CHECK_STR_HAS(err.message, "else chown it to root");
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(rmdir(sub), 0);
+}
+
 static void
 cleanup(void)
 {
@@ -1367,6 +1452,7 @@ main(void)
 	test_witnesses();
 	test_roster_fields();
 	test_file_bounds();
+	test_owner_rule();
 	cleanup();
 	return check_done("test_config");
 }

@@ -138,8 +138,8 @@ test_roundtrip(void)
 		CHECK_INT(keys_save(other, path, &err), KETEN_E_USAGE);
 		CHECK_INT(err.code, KETEN_E_USAGE);
 		CHECK_STR_HAS(err.message, path);
-		CHECK_STR_HAS(err.message, "already exists; keygen never "
-		                           "overwrites a key");
+		CHECK_STR_HAS(err.message, "already exists; a key file is "
+		                           "never overwritten");
 		CHECK_INT(slurp(path, after, sizeof(after)), n);
 		CHECK(memcmp(after, file, (size_t)n) == 0);
 		keys_destroy(&other);
