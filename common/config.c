@@ -323,16 +323,19 @@ load_limits(struct loader *l, yaml_node_t *map)
 			c->clock_behind_tolerance_s = (unsigned)v;
 		} else if (strcmp(key, "peer_inbound_mb") == 0) {
 			rc = get_size(l, n, key, 1, 1ULL << 16, &v);
-			c->peer_inbound_bytes = (size_t)v << 20;
+			c->peer_inbound_bytes = v << 20;
 		} else if (strcmp(key, "peer_outbound_mb") == 0) {
 			rc = get_size(l, n, key, 1, 1ULL << 16, &v);
-			c->peer_outbound_bytes = (size_t)v << 20;
+			c->peer_outbound_bytes = v << 20;
 		} else if (strcmp(key, "inbound_budget_mb") == 0) {
 			rc = get_size(l, n, key, 1, 1ULL << 20, &v);
-			c->inbound_budget_bytes = (size_t)v << 20;
+			c->inbound_budget_bytes = v << 20;
 		} else if (strcmp(key, "outbound_budget_mb") == 0) {
 			rc = get_size(l, n, key, 1, 1ULL << 20, &v);
-			c->outbound_budget_bytes = (size_t)v << 20;
+			c->outbound_budget_bytes = v << 20;
+		} else if (strcmp(key, "max_connections") == 0) {
+			rc = get_size(l, n, key, 16, 1ULL << 20, &v);
+			c->max_connections = (unsigned)v;
 		} else if (strcmp(key, "handshake_ms") == 0) {
 			rc = get_size(l, n, key, 100, 60000, &v);
 			c->handshake_ms = (unsigned)v;
@@ -345,44 +348,52 @@ load_limits(struct loader *l, yaml_node_t *map)
 	return KETEN_OK;
 }
 
+size_t
+config_hard_max(const struct config *c)
+{
+	return 2 * c->max_message_bytes + 65536;
+}
+
 /* The peer bounds must hold what an honest peer sends or is sent: the
- * largest frame the broker reads (twice max_message_bytes plus 64 KiB,
- * answered with KETEN_E_TOO_BIG), and a budget at least one peer's. */
+ * largest frame the broker reads (config_hard_max, answered with
+ * KETEN_E_TOO_BIG), and a budget at least one peer's. */
 static int
 check_peer_limits(struct loader *l, yaml_node_t *at)
 {
 	struct config *c = l->c;
-	size_t frame = 2 * c->max_message_bytes + 65536;
-	size_t mib = (size_t)1 << 20;
+	uint64_t frame = config_hard_max(c);
+	uint64_t mib = (uint64_t)1 << 20;
 
 	/* Not given: the defaults, raised to what max_message_bytes needs. */
 	if (c->peer_inbound_bytes == 0) {
-		c->peer_inbound_bytes = (size_t)CONFIG_DEFAULT_PEER_IN_MB << 20;
+		c->peer_inbound_bytes = (uint64_t)CONFIG_DEFAULT_PEER_IN_MB
+		                        << 20;
 		if (c->peer_inbound_bytes < frame)
 			c->peer_inbound_bytes = (frame + mib - 1) / mib * mib;
 	}
 	if (c->peer_outbound_bytes == 0)
-		c->peer_outbound_bytes = (size_t)CONFIG_DEFAULT_PEER_OUT_MB
+		c->peer_outbound_bytes = (uint64_t)CONFIG_DEFAULT_PEER_OUT_MB
 		                         << 20;
 	if (c->inbound_budget_bytes == 0) {
-		c->inbound_budget_bytes = (size_t)CONFIG_DEFAULT_IN_BUDGET_MB
+		c->inbound_budget_bytes = (uint64_t)CONFIG_DEFAULT_IN_BUDGET_MB
 		                          << 20;
 		if (c->inbound_budget_bytes < c->peer_inbound_bytes)
 			c->inbound_budget_bytes = c->peer_inbound_bytes;
 	}
 	if (c->outbound_budget_bytes == 0) {
-		c->outbound_budget_bytes = (size_t)CONFIG_DEFAULT_OUT_BUDGET_MB
-		                           << 20;
+		c->outbound_budget_bytes =
+		    (uint64_t)CONFIG_DEFAULT_OUT_BUDGET_MB << 20;
 		if (c->outbound_budget_bytes < c->peer_outbound_bytes)
 			c->outbound_budget_bytes = c->peer_outbound_bytes;
 	}
 
 	if (c->peer_inbound_bytes < frame)
 		return bad(l, at,
-		           "limits.peer_inbound_mb (%zu MiB) must hold the "
+		           "limits.peer_inbound_mb (%llu MiB) must hold the "
 		           "largest frame the broker reads, twice "
-		           "max_message_bytes plus 64 KiB (%zu bytes)",
-		           c->peer_inbound_bytes >> 20, frame);
+		           "max_message_bytes plus 64 KiB (%llu bytes)",
+		           (unsigned long long)(c->peer_inbound_bytes >> 20),
+		           (unsigned long long)frame);
 	if (c->inbound_budget_bytes < c->peer_inbound_bytes)
 		return bad(l, at,
 		           "limits.inbound_budget_mb is smaller than "
@@ -1317,6 +1328,7 @@ config_read(struct config **out, const char *path, bool client,
 	l.c->batch_max = CONFIG_DEFAULT_BATCH_MAX;
 	l.c->clock_behind_tolerance_s = CONFIG_DEFAULT_CLOCK_BEHIND_S;
 	l.c->handshake_ms = CONFIG_DEFAULT_HANDSHAKE_MS;
+	l.c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
 	l.c->deadline_acknowledge.working_days = CONFIG_DEFAULT_ACKNOWLEDGE_WD;
 	l.c->deadline_referral.working_days = CONFIG_DEFAULT_REFERRAL_WD;
 	l.c->deadline_handover.working_days = CONFIG_DEFAULT_HANDOVER_WD;

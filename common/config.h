@@ -102,11 +102,14 @@ struct config {
 	/* What peers may make the broker hold (docs/ketend.md, "Durability
 	 * and limits"): bytes a connection sent that the broker has not read
 	 * and replies queued for it that it has not taken, each per
-	 * connection and for all; and how long a handshake may take. */
-	size_t peer_inbound_bytes;
-	size_t peer_outbound_bytes;
-	size_t inbound_budget_bytes;
-	size_t outbound_budget_bytes;
+	 * connection and for all (64-bit: 32-bit size_t cannot hold the
+	 * largest); how many connections it keeps; and how long a handshake
+	 * may take. */
+	uint64_t peer_inbound_bytes;
+	uint64_t peer_outbound_bytes;
+	uint64_t inbound_budget_bytes;
+	uint64_t outbound_budget_bytes;
+	unsigned max_connections;
 	unsigned handshake_ms;
 	size_t n_agencies; /* may be 0 only in a client's or auditor's
 	                    * config (config_load_client) */
@@ -131,15 +134,16 @@ struct config {
 	unsigned clock_behind_tolerance_s;
 };
 
-#define CONFIG_DEFAULT_MAX_MESSAGE   (1024 * 1024)
-#define CONFIG_DEFAULT_MAP_MB        4096
-#define CONFIG_DEFAULT_WORKERS       2
-#define CONFIG_DEFAULT_BATCH_MAX     256
-#define CONFIG_DEFAULT_PEER_IN_MB    32
-#define CONFIG_DEFAULT_PEER_OUT_MB   32
-#define CONFIG_DEFAULT_IN_BUDGET_MB  256
-#define CONFIG_DEFAULT_OUT_BUDGET_MB 256
-#define CONFIG_DEFAULT_HANDSHAKE_MS  5000
+#define CONFIG_DEFAULT_MAX_MESSAGE     (1024 * 1024)
+#define CONFIG_DEFAULT_MAP_MB          4096
+#define CONFIG_DEFAULT_WORKERS         2
+#define CONFIG_DEFAULT_BATCH_MAX       256
+#define CONFIG_DEFAULT_PEER_IN_MB      32
+#define CONFIG_DEFAULT_PEER_OUT_MB     32
+#define CONFIG_DEFAULT_IN_BUDGET_MB    256
+#define CONFIG_DEFAULT_OUT_BUDGET_MB   256
+#define CONFIG_DEFAULT_HANDSHAKE_MS    5000
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 4096
 
 #define CONFIG_DEFAULT_CLOCK_BEHIND_S 300     /* 5 minutes */
 #define CONFIG_CLOCK_BEHIND_MAX_S     2678400 /* 31 days */
@@ -194,6 +198,10 @@ const struct witness *config_find_witness(const struct config *c,
 /* The witness whose CURVE transport key is pk, or NULL. */
 const struct witness *config_find_witness_transport(const struct config *c,
                                                     const uint8_t pk[32]);
+/* The largest request frame the broker reads, answering those above
+ * max_message_bytes with KETEN_E_TOO_BIG: twice it plus 64 KiB. Beyond,
+ * libzmq ends the connection (ZMQ_MAXMSGSIZE). */
+size_t config_hard_max(const struct config *c);
 /* The config word for a kind ("local_team", ...), or "?". */
 const char *config_kind_name(enum keten_kind kind);
 /* As config_kind_name, but "any" for KETEN_KIND_NONE: a route's from/to. */

@@ -223,7 +223,8 @@ liveconf_describe(char *buf, size_t cap, const struct config *cur,
 	         cur->peer_inbound_bytes == next->peer_inbound_bytes &&
 	         cur->peer_outbound_bytes == next->peer_outbound_bytes &&
 	         cur->inbound_budget_bytes == next->inbound_budget_bytes &&
-	         cur->outbound_budget_bytes == next->outbound_budget_bytes;
+	         cur->outbound_budget_bytes == next->outbound_budget_bytes &&
+	         cur->max_connections == next->max_connections;
 	witnesses = cur->n_witnesses == next->n_witnesses &&
 	            cur->witness_quorum == next->witness_quorum;
 	for (size_t i = 0; witnesses && i < cur->n_witnesses; i++) {
