@@ -30,7 +30,9 @@
 #define MIB ((uint64_t)1 << 20)
 /* What a client sends before its first message: greeting (64), HELLO
  * (2 + 200) and INITIATE (9 + 257 + its boxed metadata, under 512 even
- * with a 255-byte routing id). Never counted as unread. */
+ * with a 255-byte routing id). Never counted as unread; a connection that
+ * sends more before its handshake is through is shut down (libzmq would
+ * fill a handshake frame up to ZMQ_MAXMSGSIZE for it). */
 #define HANDSHAKE_IN 1024
 /* What the broker writes in a handshake that ZAP refuses: greeting (64),
  * WELCOME (2 + 168) and ERROR with a 3-digit status (2 + 10). Once it has
@@ -48,11 +50,24 @@
  * handshake is through. */
 #define GRACE_US   1000000
 #define EP_MONITOR "inproc://keten-peers"
+/* Connections whose kernel counters one tick reads, round-robin, besides
+ * the suspect ones: a tick's system calls stay bounded however many
+ * connections there are. */
+#define SLICE         256
+#define TRIM_EVERY_US 5000000 /* malloc_trim at most this often */
 
 struct conn {
-	bool used, authed, dropping;
+	bool used, dropping;
+	/* A guess from byte counts, not a fact: the broker wrote more than
+	 * a refused handshake (so it wrote READY), or a message came. */
+	bool past_handshake;
+	bool suspect;    /* past a quarter of its inbound bound: every tick */
+	uint8_t rid_len; /* its ROUTER routing id, from its first message */
+	uint8_t rid[255];
 	uint32_t serial;
-	size_t pos; /* in live[] */
+	uint64_t checked;     /* the tick that last read its counters */
+	uint64_t drop_failed; /* the tick a shutdown of it failed */
+	size_t pos;           /* in live[] */
 	int64_t accepted_us, next_log_us;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
@@ -75,14 +90,17 @@ struct peers {
 	uint32_t serial;
 	uint64_t peer_in, peer_out, budget_in, budget_out;
 	uint64_t total_in, total_out;
-	size_t fd_limit, base_fds;
-	int64_t next_tick_us, trim_at_us, next_near_log_us;
+	/* Unread bytes of connections that are gone: libzmq still holds
+	 * their complete messages in the ROUTER and hands them over later
+	 * (each is discarded, and subtracted, as it is read). */
+	uint64_t leftover;
+	size_t fd_limit, base_fds, max_conns;
+	size_t rr; /* where the next slice starts in live[] */
+	uint64_t ticks;
+	int64_t next_tick_us, next_slice_us, trim_at_us, trimmed_us;
+	int64_t next_near_log_us, next_gone_log_us;
 	bool suspect; /* a peer is past a quarter of its inbound bound */
-	/* Handshakes that succeeded (the monitor does not say on which
-	 * descriptor) whose connection the ticks have not found yet, and
-	 * how many more ticks look for them. */
-	unsigned auth_pending, auth_scans;
-	uint64_t dropped_in, dropped_fd, replies_dropped;
+	uint64_t dropped_in, dropped_fd, replies_dropped, discarded;
 };
 
 static size_t
@@ -107,18 +125,22 @@ peers_new(struct peers **out, void *zctx, void *router, const struct config *c,
 {
 	struct peers *p = calloc(1, sizeof(*p));
 	struct rlimit rl;
-	int linger = 0;
+	int linger = 0, unlimited = 0;
 
 	*out = NULL;
 	if (p == NULL)
 		return error_set(err, KETEN_E_NOMEM, "out of memory");
 	p->router = router;
-	if (zmq_socket_monitor(
-	        router, EP_MONITOR,
-	        ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-	            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED) != 0 ||
+	if (zmq_socket_monitor(router, EP_MONITOR,
+	                       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+	                           ZMQ_EVENT_CLOSED) != 0 ||
 	    (p->mon = zmq_socket(zctx, ZMQ_PAIR)) == NULL ||
 	    zmq_setsockopt(p->mon, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+	    /* libzmq's I/O thread blocks sending an event the pipe has no
+	     * room for (zmq_socket_monitor in 4.3 sends without DONTWAIT),
+	     * stalling every connection: the pipe has no bound. */
+	    zmq_setsockopt(p->mon, ZMQ_RCVHWM, &unlimited, sizeof(unlimited)) !=
+	        0 ||
 	    zmq_connect(p->mon, EP_MONITOR) != 0) {
 		int rc = error_set(err, KETEN_E_INTERNAL,
 		                   "cannot monitor the broker's socket: %s",
@@ -143,6 +165,10 @@ peers_destroy(struct peers **pp)
 
 	if (p == NULL)
 		return;
+	/* Unregistering takes the lock libzmq holds while it sends an
+	 * event: what waits is taken first. */
+	if (p->mon != NULL)
+		peers_events(p);
 	if (p->router != NULL)
 		zmq_socket_monitor(p->router, NULL, 0);
 	if (p->mon != NULL)
@@ -160,6 +186,7 @@ peers_set_limits(struct peers *p, const struct config *c)
 	p->peer_out = c->peer_outbound_bytes;
 	p->budget_in = c->inbound_budget_bytes;
 	p->budget_out = c->outbound_budget_bytes;
+	p->max_conns = c->max_connections;
 }
 
 void *
@@ -214,7 +241,9 @@ accepted(struct peers *p, int fd)
 		p->live = n;
 		p->cap_live = ncap;
 	}
-	if (p->by_fd[fd].used) /* its DISCONNECTED went missing */
+	/* Events come in order and none is lost (the pipe has no bound):
+	 * this is only for a descriptor accounted twice. */
+	if (p->by_fd[fd].used)
 		gone(p, fd);
 	c = &p->by_fd[fd];
 	memset(c, 0, sizeof(*c));
@@ -245,6 +274,9 @@ gone(struct peers *p, int fd)
 		p->trim_at_us = clock_mono_us() + TRIM_DELAY_US;
 	p->total_in -= c->unread;
 	p->total_out -= c->queued;
+	/* Its complete messages may still wait in the ROUTER. */
+	if (c->past_handshake)
+		p->leftover += c->unread;
 	if (c->dropping)
 		p->n_dropping--;
 	last = p->live[--p->n_live];
@@ -274,14 +306,10 @@ peers_events(struct peers *p)
 		if (zmq_msg_size(&ev) >= 6) {
 			memcpy(&event, zmq_msg_data(&ev), 2);
 			memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
-			if (event == ZMQ_EVENT_ACCEPTED) {
+			if (event == ZMQ_EVENT_ACCEPTED)
 				accepted(p, (int)value);
-			} else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-				p->auth_pending++;
-				p->auth_scans = 50; /* a second of ticks */
-			} else {
+			else
 				gone(p, (int)value);
-			}
 		}
 		zmq_msg_close(&addr);
 		zmq_msg_close(&ev);
@@ -299,19 +327,64 @@ lookup(struct peers *p, uint64_t id)
 	return &p->by_fd[fd];
 }
 
+/* libzmq's own routing ids (5 bytes: 0, then a 32-bit counter) grow with
+ * each connection it admits: a higher one is a later connection. */
+static bool
+rid_later(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	uint32_t x, y;
+
+	if (alen != 5 || blen != 5 || a[0] != 0 || b[0] != 0)
+		return false;
+	x = (uint32_t)a[1] << 24 | (uint32_t)a[2] << 16 | (uint32_t)a[3] << 8 |
+	    a[4];
+	y = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 |
+	    b[4];
+	return (int32_t)(x - y) > 0;
+}
+
+/* Counts a request of a gone connection as discarded; one line per few
+ * seconds says how many were. */
+static uint64_t
+discard(struct peers *p, int fd)
+{
+	int64_t now = clock_mono_us();
+
+	p->discarded++;
+	if (now >= p->next_gone_log_us) {
+		p->next_gone_log_us = now + LOG_EVERY_US;
+		log_warn("event=request_discarded reason=connection_gone "
+		         "fd=%d leftover=%llu discarded=%llu",
+		         fd, (unsigned long long)p->leftover,
+		         (unsigned long long)p->discarded);
+	}
+	return PEERS_GONE;
+}
+
 uint64_t
-peers_conn(struct peers *p, int fd, const char *who)
+peers_conn(struct peers *p, int fd, const uint8_t *rid, size_t rid_len,
+           const char *who)
 {
 	struct conn *c;
 
-	/* The monitor told of this connection before its first message
-	 * could arrive, and of a previous one on fd before fd was reused:
-	 * what it has waiting settles whose fd it is. */
-	peers_events(p);
-	if (fd < 0 || (size_t)fd >= p->cap || !p->by_fd[fd].used)
-		return 0;
+	/* The events taken so far settle whose fd it is; taking more here
+	 * could pass a gone connection's DISCONNECTED and the ACCEPTED of
+	 * the one that reused its fd, and charge the new one with the old
+	 * one's messages. The routing id tells them apart: libzmq gives
+	 * each connection a new one (libketen sets no ZMQ_ROUTING_ID). */
+	if (fd < 0 || (size_t)fd >= p->cap || !p->by_fd[fd].used ||
+	    rid_len == 0 || rid_len > sizeof(c->rid))
+		return discard(p, fd);
 	c = &p->by_fd[fd];
-	c->authed = true;
+	if (c->rid_len == 0 || rid_later(rid, rid_len, c->rid, c->rid_len)) {
+		/* Its first message; or the first one bound it to a gone
+		 * connection's leftover, which this later one corrects. */
+		memcpy(c->rid, rid, rid_len);
+		c->rid_len = (uint8_t)rid_len;
+	} else if (c->rid_len != rid_len || memcmp(c->rid, rid, rid_len)) {
+		return discard(p, fd); /* an earlier connection's */
+	}
+	c->past_handshake = true;
 	if (who != NULL && c->who[0] == '-')
 		snprintf(c->who, sizeof(c->who), "%.*s", (int)strcspn(who, " "),
 		         who);
@@ -319,12 +392,17 @@ peers_conn(struct peers *p, int fd, const char *who)
 }
 
 void
-peers_read(struct peers *p, uint64_t id, size_t n)
+peers_consumed(struct peers *p, uint64_t id, size_t n)
 {
-	struct conn *c = lookup(p, id);
+	struct conn *c;
+	uint64_t w = PEERS_FRAME_WIRE(n);
 
-	if (c != NULL)
-		c->consumed += PEERS_FRAME_WIRE(n);
+	if (id == PEERS_GONE) {
+		p->leftover = p->leftover > w ? p->leftover - w : 0;
+		return;
+	}
+	if ((c = lookup(p, id)) != NULL)
+		c->consumed += w;
 }
 
 /* Reads the kernel's counters of c (on fd): what the peer sent that
@@ -353,8 +431,9 @@ refresh(struct peers *p, struct conn *c, int fd)
 	c->queued = c->sent > written ? c->sent - written : 0;
 	p->total_in += c->unread;
 	p->total_out += c->queued;
-	if (!c->authed && written > AUTH_OUT)
-		c->authed = true;
+	if (written > AUTH_OUT)
+		c->past_handshake = true;
+	c->checked = p->ticks;
 	return 0;
 }
 
@@ -376,24 +455,29 @@ drop(struct peers *p, struct conn *c, int fd, const char *reason)
 {
 	if (c->dropping)
 		return;
-	/* Marked either way, so that no loop picks it again. */
-	c->dropping = true;
-	p->n_dropping++;
 	if (!same_peer(c, fd) || shutdown(fd, SHUT_RDWR) != 0) {
+		/* Not marked dropping: its bytes stay in the accounts
+		 * (its DISCONNECTED, on its way if the fd was reused, ends
+		 * it); not picked again this tick. */
+		c->drop_failed = p->ticks;
 		log_warn("event=peer_drop_failed agency=%s address=%s "
 		         "reason=\"%s\"",
-		         c->who, c->where, strerror(errno));
+		         c->who, c->where,
+		         same_peer(c, fd) ? strerror(errno) : "fd_reused");
 		return;
 	}
+	c->dropping = true;
+	p->n_dropping++;
 	if (strcmp(reason, "connections_near_limit") == 0) {
 		p->dropped_fd++;
 		return; /* one line for all: connections_near_limit */
 	}
 	p->dropped_in++;
 	log_warn("event=peer_dropped agency=%s address=%s reason=%s "
-	         "bytes=%llu total_unread=%llu",
+	         "bytes=%llu queued=%llu total_unread=%llu total_queued=%llu",
 	         c->who, c->where, reason, (unsigned long long)c->unread,
-	         (unsigned long long)p->total_in);
+	         (unsigned long long)c->queued, (unsigned long long)p->total_in,
+	         (unsigned long long)p->total_out);
 }
 
 /* Counts a reply of n bytes to c as dropped; one line per peer per few
@@ -420,23 +504,41 @@ peers_may_send(struct peers *p, uint64_t id, size_t n)
 {
 	struct conn *c = lookup(p, id);
 	uint64_t w = PEERS_FRAME_WIRE(n);
+	const char *bound = NULL;
 
 	if (c == NULL || refresh(p, c, (int)(uint32_t)id) != 0)
 		return true; /* unknown, or going: libzmq drops it */
-	/* One reply always fits an empty queue, however large it is. */
-	if (c->queued > 0 && c->queued + w > p->peer_out) {
+	/* One reply always fits an empty queue, however large it is: an
+	 * idle peer is never refused for what others hold (the tick drops
+	 * the largest queue when they pass the budget). */
+	if (c->queued > 0 && c->queued + w > p->peer_out)
+		bound = "peer_outbound_mb";
+	else if (c->queued > 0 && p->total_out + w > p->budget_out)
+		bound = "outbound_budget_mb";
+	if (bound != NULL) {
 		c->full_at = c->queued;
-		reply_dropped(p, c, n, "peer_outbound_mb");
-		return false;
-	}
-	if (p->total_out > 0 && p->total_out + w > p->budget_out) {
-		reply_dropped(p, c, n, "outbound_budget_mb");
+		reply_dropped(p, c, n, bound);
 		return false;
 	}
 	c->sent += w;
 	c->queued += w;
 	p->total_out += w;
 	return true;
+}
+
+void
+peers_unsent(struct peers *p, uint64_t id, size_t n, const char *why)
+{
+	struct conn *c = lookup(p, id);
+	uint64_t w = PEERS_FRAME_WIRE(n);
+
+	if (c == NULL)
+		return;
+	c->sent -= w;
+	w = w < c->queued ? w : c->queued;
+	c->queued -= w;
+	p->total_out -= w;
+	reply_dropped(p, c, n, why);
 }
 
 bool
@@ -455,41 +557,51 @@ peers_congested(struct peers *p, uint64_t id)
 	return true;
 }
 
-/* The connection with the most unread bytes not yet being dropped. */
+/* The connection not yet being dropped with the most unread bytes (out
+ * false) or queued ones (out true). */
 static int
-largest_unread(struct peers *p)
+largest(struct peers *p, bool out)
 {
 	int best = -1;
+	uint64_t most = 0;
 
 	for (size_t i = 0; i < p->n_live; i++) {
 		const struct conn *c = &p->by_fd[p->live[i]];
-		if (!c->dropping &&
-		    (best < 0 || c->unread > p->by_fd[best].unread))
+		uint64_t v = out ? c->queued : c->unread;
+		if (!c->dropping && c->drop_failed != p->ticks && v > most) {
 			best = p->live[i];
+			most = v;
+		}
 	}
 	return best;
 }
 
 /* The oldest connection past its grace not yet authenticated nor being
- * dropped. */
+ * dropped (newest false), or the newest authenticated one (newest true). */
 static int
-oldest_unauthenticated(struct peers *p, int64_t now)
+pick(struct peers *p, int64_t now, bool newest)
 {
 	int best = -1;
 
 	for (size_t i = 0; i < p->n_live; i++) {
 		const struct conn *c = &p->by_fd[p->live[i]];
-		if (!c->dropping && !c->authed &&
-		    now - c->accepted_us >= GRACE_US &&
-		    (best < 0 || c->accepted_us < p->by_fd[best].accepted_us))
+		if (c->dropping || c->drop_failed == p->ticks ||
+		    c->past_handshake != newest ||
+		    (!newest && now - c->accepted_us < GRACE_US))
+			continue;
+		if (best < 0 ||
+		    (newest ? c->accepted_us > p->by_fd[best].accepted_us
+		            : c->accepted_us < p->by_fd[best].accepted_us))
 			best = p->live[i];
 	}
 	return best;
 }
 
-/* While the open descriptors come within the reserve of the limit, the
- * oldest connections that have not authenticated make room, so that an
- * agency can still connect. */
+/* While the open descriptors come within the reserve of the limit, or
+ * the connections pass limits.max_connections, the oldest connections
+ * that have not authenticated make room, so that an agency can still
+ * connect; past max_connections with none left, the newest authenticated
+ * ones go (an established one keeps its place). */
 static void
 headroom(struct peers *p, int64_t now)
 {
@@ -498,87 +610,138 @@ headroom(struct peers *p, int64_t now)
 	size_t open = p->base_fds + p->n_live, unauth = 0, dropped = 0;
 	int fd;
 
-	if (open <= ceiling)
+	if (open <= ceiling && p->n_live <= p->max_conns)
 		return;
 	for (size_t i = 0; i < p->n_live; i++)
-		unauth += !p->by_fd[p->live[i]].authed;
-	while (open - p->n_dropping > ceiling &&
-	       (fd = oldest_unauthenticated(p, now)) >= 0) {
+		unauth += !p->by_fd[p->live[i]].past_handshake;
+	while ((open - p->n_dropping > ceiling ||
+	        p->n_live - p->n_dropping > p->max_conns) &&
+	       (fd = pick(p, now, false)) >= 0) {
 		drop(p, &p->by_fd[fd], fd, "connections_near_limit");
 		dropped++;
 	}
+	while (p->n_live - p->n_dropping > p->max_conns &&
+	       (fd = pick(p, now, true)) >= 0)
+		drop(p, &p->by_fd[fd], fd, "max_connections");
 	if (now >= p->next_near_log_us) {
 		p->next_near_log_us = now + LOG_EVERY_US;
 		log_warn("event=connections_near_limit connections=%zu "
 		         "unauthenticated=%zu open_files=%zu limit=%zu "
-		         "reserve=%zu dropped=%zu dropped_total=%llu",
-		         p->n_live, unauth, open, p->fd_limit, reserve, dropped,
+		         "reserve=%zu max_connections=%zu dropped=%zu "
+		         "dropped_total=%llu",
+		         p->n_live, unauth, open, p->fd_limit, reserve,
+		         p->max_conns, dropped,
 		         (unsigned long long)p->dropped_fd);
 	}
+}
+
+/* Reads fd's counters (once a tick) and shuts it down past its bound:
+ * before its handshake is through, any byte past the handshake's. */
+static void
+check(struct peers *p, int fd)
+{
+	struct conn *c = &p->by_fd[fd];
+
+	if (c->dropping || c->checked == p->ticks || refresh(p, c, fd) != 0)
+		return;
+	c->suspect = false;
+	if (!c->past_handshake && c->unread > 0)
+		drop(p, c, fd, "handshake_bytes");
+	else if (c->unread > p->peer_in)
+		drop(p, c, fd, "peer_inbound_mb");
+	else if (c->unread > p->peer_in / 4)
+		c->suspect = p->suspect = true;
+}
+
+/* Returns releasable memory to the system once a large peer went, at
+ * most every few seconds: malloc_trim takes each arena's lock while the
+ * workers allocate. */
+static void
+trim(struct peers *p, int64_t now)
+{
+	if (p->trim_at_us == 0 || now < p->trim_at_us)
+		return;
+	if (p->trimmed_us != 0 && now - p->trimmed_us < TRIM_EVERY_US) {
+		p->trim_at_us = p->trimmed_us + TRIM_EVERY_US;
+		return;
+	}
+	/* glibc keeps freed chunks in its arenas; a peer's megabytes go
+	 * back to the system only when asked. */
+	p->trim_at_us = 0;
+	p->trimmed_us = now;
+	malloc_trim(0);
 }
 
 long
 peers_tick(struct peers *p)
 {
 	int64_t now = clock_mono_us();
-	uint64_t held = 0; /* unread by peers not being dropped */
-	int fd;
+	uint64_t held = 0, out = 0; /* of peers not being dropped */
+	int ev = 0, fd;
+	size_t len = sizeof(ev);
 
-	if (p->trim_at_us != 0 && now >= p->trim_at_us) {
-		/* glibc keeps freed chunks in its arenas; a peer's megabytes
-		 * go back to the system only when asked. */
-		p->trim_at_us = 0;
-		malloc_trim(0);
-	}
+	trim(p, now);
+	/* Nothing to read in the ROUTER: no gone connection left any. */
+	if (p->leftover > 0 &&
+	    zmq_getsockopt(p->router, ZMQ_EVENTS, &ev, &len) == 0 &&
+	    !(ev & ZMQ_POLLIN))
+		p->leftover = 0;
 	if (p->n_live == 0)
 		return p->trim_at_us ? (p->trim_at_us - now) / 1000 + 1 : -1;
 	if (now < p->next_tick_us)
 		return (long)((p->next_tick_us - now + 999) / 1000);
-	peers_events(p);
+	p->ticks++;
 	p->suspect = false;
-	for (size_t i = 0; i < p->n_live; i++) {
-		struct conn *c = &p->by_fd[p->live[i]];
-		/* Before its handshake libzmq reads nothing but the
-		 * handshake: a connection is looked at once it may have
-		 * authenticated, so that idle ones cost no system calls. */
-		if (!c->authed && p->auth_scans == 0)
-			continue;
-		bool was = c->authed;
-		if (refresh(p, c, p->live[i]) != 0 || c->dropping)
-			continue;
-		if (!was && c->authed && p->auth_pending > 0)
-			p->auth_pending--;
-		if (c->unread > p->peer_in)
-			drop(p, c, p->live[i], "peer_inbound_mb");
-		else if (c->unread > p->peer_in / 4)
-			p->suspect = true;
+	/* A slice of them every PEERS_TICK_MS, round-robin; the suspect
+	 * ones every tick. */
+	if (now >= p->next_slice_us) {
+		p->next_slice_us = now + PEERS_TICK_MS * 1000;
+		for (size_t i = 0; i < SLICE && i < p->n_live; i++) {
+			if (p->rr >= p->n_live)
+				p->rr = 0;
+			check(p, p->live[p->rr++]);
+		}
 	}
 	for (size_t i = 0; i < p->n_live; i++)
-		if (!p->by_fd[p->live[i]].dropping)
-			held += p->by_fd[p->live[i]].unread;
-	if (p->auth_scans > 0 && (p->auth_pending == 0 || --p->auth_scans == 0))
-		p->auth_scans = p->auth_pending = 0;
-	while (held > p->budget_in && (fd = largest_unread(p)) >= 0 &&
-	       p->by_fd[fd].unread > 0) {
+		if (p->by_fd[p->live[i]].suspect)
+			check(p, p->live[i]);
+	for (size_t i = 0; i < p->n_live; i++) {
+		const struct conn *c = &p->by_fd[p->live[i]];
+		if (!c->dropping) {
+			held += c->unread;
+			out += c->queued;
+		}
+	}
+	/* What gone connections left counts, but only the living can be
+	 * dropped for it. */
+	held += p->leftover;
+	while (held > p->budget_in && (fd = largest(p, false)) >= 0) {
 		held -= p->by_fd[fd].unread;
 		drop(p, &p->by_fd[fd], fd, "inbound_budget_mb");
 	}
+	while (out > p->budget_out && (fd = largest(p, true)) >= 0) {
+		out -= p->by_fd[fd].queued;
+		drop(p, &p->by_fd[fd], fd, "outbound_budget_mb");
+	}
 	headroom(p, now);
-	p->next_tick_us =
-	    now + (p->suspect ? PEERS_SUSPECT_MS : PEERS_TICK_MS) * 1000;
-	return p->suspect ? PEERS_SUSPECT_MS : PEERS_TICK_MS;
+	p->next_tick_us = p->next_slice_us;
+	if (p->suspect && now + PEERS_SUSPECT_MS * 1000 < p->next_tick_us)
+		p->next_tick_us = now + PEERS_SUSPECT_MS * 1000;
+	return (long)((p->next_tick_us - now + 999) / 1000);
 }
 
 void
 peers_describe(const struct peers *p, char *buf, size_t cap)
 {
-	snprintf(buf, cap,
-	         "connections=%zu unread_bytes=%llu queued_bytes=%llu "
-	         "peers_dropped=%llu replies_dropped=%llu "
-	         "dropped_near_fd_limit=%llu",
-	         p->n_live, (unsigned long long)p->total_in,
-	         (unsigned long long)p->total_out,
-	         (unsigned long long)p->dropped_in,
-	         (unsigned long long)p->replies_dropped,
-	         (unsigned long long)p->dropped_fd);
+	snprintf(
+	    buf, cap,
+	    "connections=%zu unread_bytes=%llu queued_bytes=%llu "
+	    "peers_dropped=%llu replies_dropped=%llu "
+	    "dropped_near_fd_limit=%llu leftover_bytes=%llu "
+	    "requests_discarded=%llu",
+	    p->n_live, (unsigned long long)p->total_in,
+	    (unsigned long long)p->total_out, (unsigned long long)p->dropped_in,
+	    (unsigned long long)p->replies_dropped,
+	    (unsigned long long)p->dropped_fd, (unsigned long long)p->leftover,
+	    (unsigned long long)p->discarded);
 }

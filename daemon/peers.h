@@ -28,8 +28,9 @@
 	((uint64_t)(n) + PEERS_CURVE_BODY_OVERHEAD +                           \
 	 ((n) + PEERS_CURVE_BODY_OVERHEAD > 255 ? 9 : 2))
 
-/* How often the accounts are read while connections exist (ms), and while
- * one is past a quarter of its inbound bound. */
+/* How often a slice of the connections' accounts is read while any
+ * exist (ms), and how often those past a quarter of their inbound bound
+ * are. */
 #define PEERS_TICK_MS    20
 #define PEERS_SUSPECT_MS 2
 
@@ -51,16 +52,26 @@ void *peers_socket(struct peers *p);
 /* Takes every waiting monitor event (connections accepted and gone). */
 void peers_events(struct peers *p);
 
+/* What peers_conn returns for a message of a connection that is gone. */
+#define PEERS_GONE UINT64_MAX
+
 /*
- * The connection a message came from, by its first frame's ZMQ_SRCFD: an
- * id (0 if unknown) that stays with the request, so that a reply is
- * counted against the connection that asked even if its descriptor was
- * reused since. who: the ZAP User-Id ("<agency> <key>" or "witness:<name>
- * <key>"; NULL if none), whose first word names the peer in logs.
+ * The connection a message came from, by its first frame's ZMQ_SRCFD and
+ * its ROUTER routing id rid (bound to the connection at its first
+ * message): an id (0 if unknown) that stays with the request, so that a
+ * reply is counted against the connection that asked even if its
+ * descriptor was reused since. PEERS_GONE if the message was left in the
+ * ROUTER by a connection that is gone (its fd unknown or bound to another
+ * routing id): the caller reads its frames (peers_consumed) and discards
+ * it without work, since its reply could not be routed. who: the ZAP
+ * User-Id ("<agency> <key>" or "witness:<name> <key>"; NULL if none),
+ * whose first word names the peer in logs. Takes no monitor events.
  */
-uint64_t peers_conn(struct peers *p, int fd, const char *who);
-/* Counts a frame of n payload bytes read from connection id. */
-void peers_read(struct peers *p, uint64_t id, size_t n);
+uint64_t peers_conn(struct peers *p, int fd, const uint8_t *rid, size_t rid_len,
+                    const char *who);
+/* Counts a frame of n payload bytes that the broker read from connection
+ * id (or, for PEERS_GONE, took off what gone connections left). */
+void peers_consumed(struct peers *p, uint64_t id, size_t n);
 /*
  * Whether a reply of n bytes may be queued for connection id: false, with
  * the drop counted and logged (at most one line per peer per few seconds),
@@ -68,6 +79,10 @@ void peers_read(struct peers *p, uint64_t id, size_t n);
  * True for an unknown id. Counts it as sent when true.
  */
 bool peers_may_send(struct peers *p, uint64_t id, size_t n);
+/* Undoes peers_may_send's count for a reply libzmq refused to queue
+ * (ZMQ_ROUTER_MANDATORY: at its high-water mark, or gone), and counts it
+ * as dropped under bound why. */
+void peers_unsent(struct peers *p, uint64_t id, size_t n, const char *why);
 /*
  * Whether connection id's queue is already at its bound, so that any
  * reply to its next request would be dropped: that request need not be
@@ -75,9 +90,12 @@ bool peers_may_send(struct peers *p, uint64_t id, size_t n);
  */
 bool peers_congested(struct peers *p, uint64_t id);
 /*
- * Reads the kernel's counters of the connections that are due, shuts down
- * those past a bound or too many while the open-file limit is near, and
- * returns releasable memory to the system after a large peer went. Returns
+ * Reads the kernel's counters of the connections that are due (a bounded
+ * slice, round-robin, and the suspect ones), shuts down those past a bound
+ * (the handshake's before authentication), the largest while the budgets
+ * are passed, and the oldest unauthenticated while the open-file limit is
+ * near, and returns releasable memory to the system after a large peer
+ * went. Returns
  * the ms until it should run again, or -1 if no connection exists.
  */
 long peers_tick(struct peers *p);

@@ -8,6 +8,7 @@
  * its wait ends, so a waiting subscriber costs one small job and no thread.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,10 +169,15 @@ send_reply(struct io *io, struct job *j)
 	/* Beyond its bound or the budget the reply is dropped, as the
 	 * ROUTER drops one for a gone peer: its client retries. */
 	if (j->out != NULL && peers_may_send(io->peers, j->conn, j->out_len)) {
-		/* Without ROUTER_MANDATORY a gone or full peer drops silently.
-		 */
+		/* ROUTER_MANDATORY: a gone peer (EHOSTUNREACH) or one at its
+		 * high-water mark (EAGAIN) refuses the first frame; once it
+		 * is taken, the last is too. */
 		if (zmq_send(io->router, j->rid, j->rid_len,
-		             ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)j->rid_len)
+		             ZMQ_SNDMORE | ZMQ_DONTWAIT) != (int)j->rid_len)
+			peers_unsent(io->peers, j->conn, j->out_len,
+			             zmq_errno() == EAGAIN ? "router_sndhwm"
+			                                   : "peer_gone");
+		else
 			zmq_send(io->router, j->out, j->out_len, ZMQ_DONTWAIT);
 	}
 	job_free(j);
@@ -497,9 +503,9 @@ read_request(struct io *io)
 	}
 	more = zmq_msg_more(&j->frame);
 	user = zmq_msg_gets(&j->frame, "User-Id");
-	j->conn =
-	    peers_conn(io->peers, zmq_msg_get(&j->frame, ZMQ_SRCFD), user);
-	peers_read(io->peers, j->conn, zmq_msg_size(&j->frame));
+	j->conn = peers_conn(io->peers, zmq_msg_get(&j->frame, ZMQ_SRCFD),
+	                     j->rid, j->rid_len, user);
+	peers_consumed(io->peers, j->conn, zmq_msg_size(&j->frame));
 	j->peek_id = wire_request_peek_id(zmq_msg_data(&j->frame),
 	                                  zmq_msg_size(&j->frame));
 	j->gen = liveconf_hold(io->gen);
@@ -508,13 +514,24 @@ read_request(struct io *io)
 		/* libzmq has the whole message by now (it delivers none of
 		 * it before its last frame): what bounds it is peers.c. */
 		zmq_msg_t extra;
+		int again;
 		do {
 			zmq_msg_init(&extra);
 			zmq_msg_recv(&extra, io->router, 0);
-			more = zmq_msg_more(&extra);
-			peers_read(io->peers, j->conn, zmq_msg_size(&extra));
+			again = zmq_msg_more(&extra);
+			peers_consumed(io->peers, j->conn,
+			               zmq_msg_size(&extra));
 			zmq_msg_close(&extra);
-		} while (more);
+		} while (again);
+	}
+	if (j->conn == PEERS_GONE) {
+		/* Left in the ROUTER by a connection that is gone: its reply
+		 * could not be routed, and its client, which got no receipt,
+		 * retries (PROTOCOL.md 4.6). No work for the workers. */
+		job_free(j);
+		return 0;
+	}
+	if (more) {
 		job_reply_error(
 		    j, KETEN_E_MALFORMED,
 		    "a request is exactly one frame; this one had more");
@@ -603,7 +620,7 @@ set_hard_max(struct io *io, const struct config *c)
 	int64_t maxmsg;
 
 	io->start_max = c->max_message_bytes;
-	io->hard_max = 2 * c->max_message_bytes + 65536;
+	io->hard_max = config_hard_max(c);
 	maxmsg = (int64_t)io->hard_max + PEERS_CURVE_BODY_OVERHEAD;
 	return zmq_setsockopt(io->router, ZMQ_MAXMSGSIZE, &maxmsg,
 	                      sizeof(maxmsg));
@@ -613,13 +630,29 @@ set_hard_max(struct io *io, const struct config *c)
  * limits.peer_outbound_mb (peers.c), libzmq's default made explicit. */
 #define ROUTER_SNDHWM 1000
 
+/* Complete requests libzmq holds per connection before it stops reading
+ * its socket: as many of the largest frame as limits.peer_inbound_mb
+ * holds (at least 1), so that a pipelining client waits in TCP instead
+ * of passing its bound; unread bytes past the bound then mean a partial
+ * message, which no honest client leaves (PROTOCOL.md 4.6). Copied by the
+ * listener at its bind: a reload cannot change it. */
+static int
+router_rcvhwm(const struct config *c)
+{
+	/* libzmq 4.3 stalls a ROUTER pipe whose mark is 1 (its first
+	 * message never arrives): 2 at least. */
+	uint64_t n = c->peer_inbound_bytes / config_hard_max(c);
+
+	return n < 2 ? 2 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
 static int
 setup(struct io *io, const uint8_t curve_sk[32])
 {
 	const struct config *c = io->gen->cfg;
 	struct keten_error err;
 	int one = 1, linger = 2000, hwm = ROUTER_SNDHWM, queue = VERIFY_QUEUE;
-	int handshake = (int)c->handshake_ms;
+	int handshake = (int)c->handshake_ms, rcvhwm = router_rcvhwm(c);
 
 	if (agency_arrays(io, c) != 0)
 		return -1;
@@ -640,6 +673,10 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	                   strlen(c->region)) ||
 	    set_hard_max(io, c) ||
 	    zmq_setsockopt(io->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(io->router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) ||
+	    /* A reply libzmq cannot queue is refused, not lost unseen. */
+	    zmq_setsockopt(io->router, ZMQ_ROUTER_MANDATORY, &one,
+	                   sizeof(one)) ||
 	    zmq_setsockopt(io->router, ZMQ_HANDSHAKE_IVL, &handshake,
 	                   sizeof(handshake)) ||
 	    zmq_setsockopt(io->router, ZMQ_LINGER, &linger, sizeof(linger)))
