@@ -99,7 +99,8 @@ struct peers {
 	uint64_t ticks;
 	int64_t next_tick_us, next_slice_us, trim_at_us, trimmed_us;
 	int64_t next_near_log_us, next_gone_log_us;
-	bool suspect; /* a peer is past a quarter of its inbound bound */
+	bool suspect;     /* a peer is past a quarter of its inbound bound */
+	bool out_pressed; /* a reply was refused for the outbound budget */
 	uint64_t dropped_in, dropped_fd, replies_dropped, discarded;
 };
 
@@ -516,6 +517,7 @@ peers_may_send(struct peers *p, uint64_t id, size_t n)
 	else if (c->queued > 0 && p->total_out + w > p->budget_out)
 		bound = "outbound_budget_mb";
 	if (bound != NULL) {
+		p->out_pressed |= bound[0] == 'o';
 		c->full_at = c->queued;
 		reply_dropped(p, c, n, bound);
 		return false;
@@ -678,6 +680,7 @@ peers_tick(struct peers *p)
 	int64_t now = clock_mono_us();
 	uint64_t held = 0, out = 0; /* of peers not being dropped */
 	int ev = 0, fd;
+	bool pressed;
 	size_t len = sizeof(ev);
 
 	trim(p, now);
@@ -719,7 +722,14 @@ peers_tick(struct peers *p)
 		held -= p->by_fd[fd].unread;
 		drop(p, &p->by_fd[fd], fd, "inbound_budget_mb");
 	}
-	while (out > p->budget_out && (fd = largest(p, true)) >= 0) {
+	/* The refusals keep the queues within the budget: one since the
+	 * last tick makes the largest queue go, so that peers that never
+	 * read cannot hold the budget against every other. */
+	pressed = p->out_pressed;
+	p->out_pressed = false;
+	while ((out > p->budget_out || pressed) &&
+	       (fd = largest(p, true)) >= 0) {
+		pressed = false;
 		out -= p->by_fd[fd].queued;
 		drop(p, &p->by_fd[fd], fd, "outbound_budget_mb");
 	}
