@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -202,6 +203,66 @@ void
 abuse_idle_start(struct abuse *a, struct harness *h)
 {
 	start(a, h, NULL, true, idle_main);
+}
+
+/* ---- a huge handshake frame ---- */
+
+static void *
+handshake_main(void *arg)
+{
+	struct abuse *a = arg;
+	/* ZMTP 3.0 greeting (RFC 23): signature, version 3.0, mechanism
+	 * "CURVE", as-server 0, filler; then a long command frame header. */
+	uint8_t head[64 + 9] = {0xff, [9] = 0x7f, 3,   0,  'C',
+	                        'U',  'R',        'V', 'E'};
+	uint8_t *body = calloc(1, a->size);
+
+	if (body == NULL || (a->fd = calloc(a->n, sizeof(int))) == NULL)
+		abort();
+	for (unsigned i = 0; i < a->n; i++)
+		a->fd[i] = -1;
+	head[64] = 0x06; /* command, long */
+	for (int i = 0; i < 8; i++)
+		head[65 + i] = (uint8_t)((uint64_t)a->size >> (56 - 8 * i));
+	for (unsigned i = 0; i < a->n && !atomic_load(&a->stop); i++) {
+		struct sockaddr_in sa = {
+		    .sin_family = AF_INET,
+		    .sin_port = htons((uint16_t)a->h->port),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		struct timeval tv = {.tv_sec = 5};
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		a->fd[i] = fd;
+		if (fd < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+			continue;
+		/* Dropped part way: the rest is not sent. */
+		if (send(fd, head, sizeof(head), MSG_NOSIGNAL) ==
+		    (ssize_t)sizeof(head))
+			(void)!send(fd, body, a->size - 1, MSG_NOSIGNAL);
+		atomic_fetch_add(&a->count, 1);
+	}
+	free(body);
+	while (!atomic_load(&a->stop))
+		abuse_sleep_ms(20);
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->fd[i] >= 0)
+			close(a->fd[i]);
+	free(a->fd);
+	a->fd = NULL;
+	return NULL;
+}
+
+void
+abuse_handshake_start(struct abuse *a, struct harness *h, unsigned n,
+                      size_t size)
+{
+	memset(a, 0, sizeof(*a));
+	a->h = h;
+	a->n = n;
+	a->size = size;
+	if (pthread_create(&a->th, NULL, handshake_main, a) != 0)
+		abort();
 }
 
 void

@@ -1,8 +1,9 @@
 /*
  * Abusive peers for test_abuse_memory (what must hold) and bench_abuse
  * (what it costs the others), each in a thread of its own: a request of
- * many 1 MiB parts, connections that pipeline fetches and never read, and
- * TCP connections that never send a greeting. They assert nothing.
+ * many 1 MiB parts, connections that pipeline fetches and never read, TCP
+ * connections that never send a greeting, and ones that send a greeting
+ * and a huge handshake frame. They assert nothing.
  */
 #ifndef KETEN_ABUSE_H
 #define KETEN_ABUSE_H
@@ -25,7 +26,9 @@ struct abuse {
 	                 * stalled: fetches until stopped, not a fixed number */
 	atomic_bool stop;
 	atomic_ulong count; /* requests sent, or reconnections (idle) */
-	int *fd;            /* idle: its connections */
+	int *fd;            /* idle, handshake: its connections */
+	unsigned n;         /* handshake: connections */
+	size_t size;        /* handshake: the declared frame size */
 	struct raw *raw;    /* stalled: its connections */
 	pthread_t th;
 };
@@ -40,6 +43,11 @@ void abuse_stalled_start(struct abuse *a, struct harness *h, const char *id,
 /* ABUSE_IDLE TCP connections to h's port that never send; one the broker
  * ends is opened again at once. */
 void abuse_idle_start(struct abuse *a, struct harness *h);
+/* n TCP connections that each send a ZMTP greeting (CURVE) and a
+ * handshake command frame declaring size bytes, all of it but the last
+ * byte; no key needed. count: connections opened. */
+void abuse_handshake_start(struct abuse *a, struct harness *h, unsigned n,
+                           size_t size);
 /* Stops the thread and closes its connections. */
 void abuse_stop(struct abuse *a);
 /* Waits until the thread has done what it was asked (not repeat). */

@@ -3,10 +3,14 @@
  * (docs/ketend.md, "Durability and limits"), and a well-behaved agency
  * keeps getting receipts meanwhile. Against a real ketend with small
  * limits: (a) one request of 400 parts of 1 MiB; (b) three connections
- * that pipeline thousands of 1,024-message fetches and never read, then
- * go (memory returns near its baseline); (c) 1,100 idle TCP connections
- * that never send a greeting, reconnecting when dropped, with ketend under
- * an open-file limit of 512. Figures are printed; no duration is asserted.
+ * that pipeline thousands of 1,024-message fetches and never read, past
+ * the outbound budget, then go (memory returns near its baseline), while
+ * another agency's fetch is answered; (c) 1,100 idle TCP connections that
+ * never send a greeting, reconnecting when dropped, with ketend under an
+ * open-file limit of 512; (d) 300 connections that send a handshake frame
+ * of 2 MiB without a key; (e) three many-part requests at once, past the
+ * inbound budget; (f) a connection that pipelines fetches and goes, 20
+ * times. Figures are printed; no duration is asserted.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,10 +26,10 @@
 #include "abuse.h"
 
 #define MIB       (1024 * 1024)
-#define PEER_IN   4
+#define PEER_IN   8
 #define PEER_OUT  8
-#define BUDGET_IN 32
-#define BUDGET_OU 32
+#define BUDGET_IN 8
+#define BUDGET_OU 16
 /* What the bound adds to the budgets for this config (docs/ketend.md,
  * "Worst case"): replies in transit between the broker's threads and one
  * tick of a loopback link, with the allocator's slack. */
@@ -42,10 +46,16 @@
 #define MEMORY_ASSERTED 1
 #endif
 
-static const char *LIMITS = "  peer_inbound_mb: 4\n"
+/* Budgets that ABUSE_STALLED never-reading connections (outbound) and
+ * three many-part requests (inbound) pass before any passes its own
+ * bound. */
+static const char *LIMITS = "  peer_inbound_mb: 8\n"
                             "  peer_outbound_mb: 8\n"
-                            "  inbound_budget_mb: 32\n"
-                            "  outbound_budget_mb: 32\n";
+                            "  inbound_budget_mb: 8\n"
+                            "  outbound_budget_mb: 16\n";
+#define HANDSHAKES 300
+#define HARD_MAX   (2 * 1024 * 1024 + 65536) /* max_message_bytes 1 MiB */
+#define RECONNECTS 20
 
 /* ---- the well-behaved agency: referrals throughout, one at a time ---- */
 
@@ -176,6 +186,13 @@ never_read(struct harness *h, long bound_kib)
 	       harness_log_count(h, "event=reply_dropped"));
 	CHECK(!MEMORY_ASSERTED || peak - base <= bound_kib);
 	CHECK(harness_log_has(h, "event=reply_dropped agency=vt-flevoland"));
+	/* Three queues of up to 8 MiB pass the budget of 16: the largest
+	 * went, and another agency's large fetch still has room. */
+	CHECK(harness_log_has(h, "reason=outbound_budget_mb"));
+	raw_connect(&r, h, "lt-lelystad");
+	CHECK_INT(raw_call1(&r, &rep, fetch, len, 10000), 0);
+	wire_reply_clear(&rep);
+	raw_close(&r);
 	CHECK_INT(steady_stop(&a, "(b)"), 0);
 	abuse_stop(&st);
 	/* A wait, not a timing assertion: up to 20 s for the memory to
@@ -190,6 +207,99 @@ never_read(struct harness *h, long bound_kib)
 	       "%.1f MiB)\n",
 	       after / 1024.0, base / 1024.0);
 	CHECK(!MEMORY_ASSERTED || after <= base + 16 * 1024);
+	free(fetch);
+}
+
+/* ---- (d) a huge handshake frame, without a key ---- */
+
+static void
+handshakes(struct harness *h, long bound_kib)
+{
+	struct steady a;
+	struct abuse hs;
+	long base, peak;
+
+	steady_start(&a, h, "lt-lelystad");
+	abuse_sleep_ms(300);
+	base = abuse_status_kib(h->pid, "VmRSS");
+	abuse_reset_peak(h->pid);
+	abuse_handshake_start(&hs, h, HANDSHAKES, HARD_MAX);
+	while (atomic_load(&hs.count) < HANDSHAKES)
+		abuse_sleep_ms(20);
+	abuse_sleep_ms(500);
+	peak = abuse_status_kib(h->pid, "VmHWM");
+	printf("(d) %d connections with a handshake frame of %d bytes: "
+	       "broker RSS %.1f MiB before, peak %.1f MiB (+%.1f MiB; bound "
+	       "+%.1f MiB); dropped: %d\n",
+	       HANDSHAKES, HARD_MAX, base / 1024.0, peak / 1024.0,
+	       (peak - base) / 1024.0, bound_kib / 1024.0,
+	       harness_log_count(h, "reason=handshake_bytes"));
+	CHECK(!MEMORY_ASSERTED || peak - base <= bound_kib);
+	CHECK(harness_log_has(h, "reason=handshake_bytes"));
+	abuse_stop(&hs);
+	CHECK_INT(steady_stop(&a, "(d)"), 0);
+}
+
+/* ---- (e) three many-part requests at once ---- */
+
+static void
+inbound_budget(struct harness *h, long bound_kib)
+{
+	static const char *ids[] = {"lt-almere", "lt-zeewolde", "lt-urk"};
+	struct steady a;
+	struct abuse m[3];
+	long base, peak;
+
+	steady_start(&a, h, "lt-lelystad");
+	abuse_sleep_ms(300);
+	base = abuse_status_kib(h->pid, "VmRSS");
+	abuse_reset_peak(h->pid);
+	for (int i = 0; i < 3; i++)
+		abuse_multipart_start(&m[i], h, ids[i], true);
+	CHECK(harness_wait_log(h, "reason=inbound_budget_mb", 1));
+	for (int i = 0; i < 3; i++)
+		abuse_stop(&m[i]);
+	peak = abuse_status_kib(h->pid, "VmHWM");
+	printf("(e) 3 requests of %d parts of 1 MiB at once: broker RSS "
+	       "%.1f MiB before, peak %.1f MiB (+%.1f MiB; bound +%.1f MiB)\n",
+	       ABUSE_PARTS, base / 1024.0, peak / 1024.0,
+	       (peak - base) / 1024.0, bound_kib / 1024.0);
+	CHECK(!MEMORY_ASSERTED || peak - base <= bound_kib);
+	CHECK_INT(steady_stop(&a, "(e)"), 0);
+}
+
+/* ---- (f) pipelining, then gone, again and again ---- */
+
+static void
+reconnects(struct harness *h, long bound_kib)
+{
+	struct steady a;
+	size_t len;
+	uint8_t *fetch = craft_request(&len, WIRE_REQ_FETCH, 1024);
+	long base, peak;
+
+	steady_start(&a, h, "lt-lelystad");
+	abuse_sleep_ms(300);
+	base = abuse_status_kib(h->pid, "VmRSS");
+	abuse_reset_peak(h->pid);
+	for (int n = 0; n < RECONNECTS; n++) {
+		struct raw r;
+		raw_connect_stalled(&r, h, "vt-flevoland");
+		for (int i = 0; i < 200; i++)
+			zmq_send(r.sock, fetch, len, ZMQ_DONTWAIT);
+		abuse_sleep_ms(50);
+		raw_close(&r);
+	}
+	abuse_sleep_ms(1000);
+	peak = abuse_status_kib(h->pid, "VmHWM");
+	printf("(f) %d times 200 fetches of 1024, then gone: broker RSS "
+	       "%.1f MiB before, peak %.1f MiB (+%.1f MiB; bound +%.1f MiB); "
+	       "discarded logged %d times\n",
+	       RECONNECTS, base / 1024.0, peak / 1024.0, (peak - base) / 1024.0,
+	       bound_kib / 1024.0,
+	       harness_log_count(h, "event=request_discarded"));
+	CHECK(!MEMORY_ASSERTED || peak - base <= bound_kib);
+	CHECK_INT(steady_stop(&a, "(f)"), 0);
 	free(fetch);
 }
 
@@ -263,8 +373,11 @@ main(int argc, char **argv)
 	harness_region(&h, harness_flevoland, harness_flevoland_n, LIMITS);
 	harness_start(&h);
 	multipart(&h, bound_kib);
+	handshakes(&h, bound_kib);
+	inbound_budget(&h, bound_kib);
 	harness_fill(&h, 3072, "inbox");
 	never_read(&h, bound_kib);
+	reconnects(&h, bound_kib);
 	CHECK_INT(harness_stop(&h), 0);
 	harness_cleanup(&h);
 	idle_connections(argv[0]);
