@@ -86,7 +86,8 @@ void peers_unsent(struct peers *p, uint64_t id, size_t n, const char *why);
 /*
  * Whether connection id's queue is already at its bound, so that any
  * reply to its next request would be dropped: that request need not be
- * worked on (counted as a dropped reply).
+ * worked on (counted as a dropped reply). Once it is, the kernel's
+ * counters are read again at most every millisecond.
  */
 bool peers_congested(struct peers *p, uint64_t id);
 /*
