@@ -375,11 +375,16 @@ peers_conn(struct peers *p, int fd, const uint8_t *rid, size_t rid_len,
 {
 	struct conn *c;
 
-	/* The events taken so far settle whose fd it is; taking more here
-	 * could pass a gone connection's DISCONNECTED and the ACCEPTED of
-	 * the one that reused its fd, and charge the new one with the old
-	 * one's messages. The routing id tells them apart: libzmq gives
-	 * each connection a new one (libketen sets no ZMQ_ROUTING_ID). */
+	/* A connection's ACCEPTED is sent to the monitor before its
+	 * handshake starts, so an fd not in the table is either an event
+	 * not yet taken (a new connection: take them, and never discard an
+	 * honest first request) or a gone connection's. Taking them may
+	 * pass a gone connection's DISCONNECTED and the ACCEPTED of the one
+	 * that reused its fd: the routing id tells them apart below (libzmq
+	 * gives each connection a new, larger one; libketen sets no
+	 * ZMQ_ROUTING_ID). */
+	if (fd >= 0 && ((size_t)fd >= p->cap || !p->by_fd[fd].used))
+		peers_events(p);
 	if (fd < 0 || (size_t)fd >= p->cap || !p->by_fd[fd].used ||
 	    rid_len == 0 || rid_len > sizeof(c->rid))
 		return discard(p, fd);
@@ -429,7 +434,14 @@ refresh(struct peers *p, struct conn *c, int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
 	    ioctl(fd, SIOCINQ, &inq) != 0 || ioctl(fd, SIOCOUTQ, &outq) != 0)
 		return -1;
-	in = ti.tcpi_bytes_received - (uint64_t)inq;
+	/* Read one after the other, the two may disagree: bytes that
+	 * arrive between them are in inq but not in tcpi_bytes_received,
+	 * and a new connection's inq can exceed what TCP_INFO counted. What
+	 * libzmq took is then at least 0, never a wrapped-around 2^64 (which
+	 * dropped an honest connection as past its handshake's bytes). */
+	in = ti.tcpi_bytes_received > (uint64_t)inq
+	         ? ti.tcpi_bytes_received - (uint64_t)inq
+	         : 0;
 	written = ti.tcpi_bytes_acked + (uint64_t)outq;
 	p->total_in -= c->unread;
 	p->total_out -= c->queued;

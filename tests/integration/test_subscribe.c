@@ -583,6 +583,11 @@ main(int argc, char **argv)
 	many(n);
 	harness_drop_clients(&H);
 	CHECK_INT(harness_stop(&H), 0);
+	/* Honest clients only, reconnecting hundreds of times: the bounds
+	 * on what peers may hold (peers.c) never cut one of them off. */
+	CHECK(harness_log_has(&H, "event=stop")); /* the log was read */
+	CHECK(!harness_log_has(&H, "event=peer_dropped"));
+	CHECK(!harness_log_has(&H, "event=peer_drop_failed"));
 	harness_cleanup(&H);
 	return check_done("test_subscribe");
 }
