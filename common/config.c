@@ -354,22 +354,25 @@ config_hard_max(const struct config *c)
 	return 2 * c->max_message_bytes + 65536;
 }
 
-/* The peer bounds must hold what an honest peer sends or is sent: the
- * largest frame the broker reads (config_hard_max, answered with
- * KETEN_E_TOO_BIG), and a budget at least one peer's. */
+/* The peer bounds must hold what an honest peer sends or is sent: four
+ * of the largest frame the broker reads (config_hard_max, answered with
+ * KETEN_E_TOO_BIG), since libzmq 4.3 holds the ROUTER's receive mark plus
+ * two complete requests per connection and the mark is at least 2
+ * (transport.c), and a budget at least one peer's. */
 static int
 check_peer_limits(struct loader *l, yaml_node_t *at)
 {
 	struct config *c = l->c;
 	uint64_t frame = config_hard_max(c);
+	uint64_t held = 4 * frame; /* the mark of 2, plus 2 */
 	uint64_t mib = (uint64_t)1 << 20;
 
 	/* Not given: the defaults, raised to what max_message_bytes needs. */
 	if (c->peer_inbound_bytes == 0) {
 		c->peer_inbound_bytes = (uint64_t)CONFIG_DEFAULT_PEER_IN_MB
 		                        << 20;
-		if (c->peer_inbound_bytes < frame)
-			c->peer_inbound_bytes = (frame + mib - 1) / mib * mib;
+		if (c->peer_inbound_bytes < held)
+			c->peer_inbound_bytes = (held + mib - 1) / mib * mib;
 	}
 	if (c->peer_outbound_bytes == 0)
 		c->peer_outbound_bytes = (uint64_t)CONFIG_DEFAULT_PEER_OUT_MB
@@ -387,13 +390,16 @@ check_peer_limits(struct loader *l, yaml_node_t *at)
 			c->outbound_budget_bytes = c->peer_outbound_bytes;
 	}
 
-	if (c->peer_inbound_bytes < frame)
+	if (c->peer_inbound_bytes < held)
 		return bad(l, at,
-		           "limits.peer_inbound_mb (%llu MiB) must hold the "
-		           "largest frame the broker reads, twice "
-		           "max_message_bytes plus 64 KiB (%llu bytes)",
+		           "limits.peer_inbound_mb (%llu MiB) must hold four "
+		           "of the largest frame the broker reads, 4 x (2 x "
+		           "max_message_bytes (%llu) + 64 KiB) = %llu bytes: "
+		           "libzmq holds up to that many requests of a "
+		           "connection",
 		           (unsigned long long)(c->peer_inbound_bytes >> 20),
-		           (unsigned long long)frame);
+		           (unsigned long long)c->max_message_bytes,
+		           (unsigned long long)held);
 	if (c->inbound_budget_bytes < c->peer_inbound_bytes)
 		return bad(l, at,
 		           "limits.inbound_budget_mb is smaller than "

@@ -678,12 +678,16 @@ set_hard_max(struct io *io, const struct config *c)
  * limits.peer_outbound_mb (peers.c), libzmq's default made explicit. */
 #define ROUTER_SNDHWM 1000
 
-/* Complete requests libzmq holds per connection before it stops reading
- * its socket: as many of the largest frame as limits.peer_inbound_mb
- * holds (at least 1), so that a pipelining client waits in TCP instead
- * of passing its bound; unread bytes past the bound then mean a partial
- * message, which no honest client leaves (PROTOCOL.md 4.6). Copied by the
- * listener at its bind: a reload cannot change it. */
+/* The ROUTER's receive mark: libzmq 4.3.4 holds that many complete
+ * requests of a connection in its pipe, plus one its engine decoded and
+ * could not push and one the ROUTER prefetched (every zmq_poll asks for
+ * ZMQ_EVENTS, even with events 0), before it stops reading the socket.
+ * So the mark is as many of the largest frame as limits.peer_inbound_mb
+ * holds, less those 2 (at least 2; the config asks for 4 frames), and a
+ * pipelining client waits in TCP instead of passing its bound; unread
+ * bytes past the bound then mean a partial message, which no honest
+ * client leaves (PROTOCOL.md 4.6). Copied by the listener at its bind: a
+ * reload cannot change it. */
 static int
 router_rcvhwm(const struct config *c)
 {
@@ -691,7 +695,8 @@ router_rcvhwm(const struct config *c)
 	 * message never arrives): 2 at least. */
 	uint64_t n = c->peer_inbound_bytes / config_hard_max(c);
 
-	return n < 2 ? 2 : n > INT_MAX ? INT_MAX : (int)n;
+	n = n > 4 ? n - 2 : 2;
+	return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 static int

@@ -26,9 +26,9 @@
 #include "abuse.h"
 
 #define MIB       (1024 * 1024)
-#define PEER_IN   8
+#define PEER_IN   9
 #define PEER_OUT  8
-#define BUDGET_IN 8
+#define BUDGET_IN 9
 #define BUDGET_OU 16
 /* What the bound adds to the budgets for this config (docs/ketend.md,
  * "Worst case"): replies in transit between the broker's threads and one
@@ -49,9 +49,9 @@
 /* Budgets that ABUSE_STALLED never-reading connections (outbound) and
  * three many-part requests (inbound) pass before any passes its own
  * bound. */
-static const char *LIMITS = "  peer_inbound_mb: 8\n"
+static const char *LIMITS = "  peer_inbound_mb: 9\n"
                             "  peer_outbound_mb: 8\n"
-                            "  inbound_budget_mb: 8\n"
+                            "  inbound_budget_mb: 9\n"
                             "  outbound_budget_mb: 16\n";
 #define HANDSHAKES 300
 #define HARD_MAX   (2 * 1024 * 1024 + 65536) /* max_message_bytes 1 MiB */

@@ -49,7 +49,7 @@ bounds_refused(void)
 	               "  peer_inbound_mb: 2\n");
 	CHECK_INT(harness_start_refused(&h), 1);
 	CHECK(harness_log_has(&h, "limits.peer_inbound_mb (2 MiB) must hold "
-	                          "the largest frame"));
+	                          "four of the largest frame"));
 	harness_cleanup(&h);
 	harness_region(&h, harness_flevoland, harness_flevoland_n,
 	               "  peer_outbound_mb: 64\n  outbound_budget_mb: 32\n");

@@ -434,6 +434,14 @@ test_invalid(void)
 	base();
 	set_line(9, "  max_message_bytes: 67108865");
 	expect_refused("max-msg2.yaml", 9, "between 4096 and 67108864");
+	/* libzmq holds 4 of the largest frame per connection: a smaller
+	 * inbound bound given beside large messages is refused. */
+	base();
+	insert_line(10, "  max_message_bytes: 16777216");
+	insert_line(11, "  peer_inbound_mb: 64");
+	expect_refused("peer-in-small.yaml", 9,
+	               "limits.peer_inbound_mb (64 MiB) must hold four");
+	CHECK_STR_HAS(err.message, "max_message_bytes (16777216)");
 	base();
 	set_line(9, "  batch_max: 99999999999999999999999");
 	expect_refused("batch-overflow.yaml", 9, "'batch_max' must be");
