@@ -79,6 +79,9 @@ struct conn {
 	socklen_t addr_len;
 	char who[CONFIG_WITNESS_NAME_MAX + 1];
 	char where[64];
+	/* The kernel's raw counters at the last read: a connection's never
+	 * go backwards, so lower ones mean a new socket on this fd. */
+	uint64_t last_received, last_acked;
 	uint64_t consumed; /* wire bytes of the frames the broker read */
 	uint64_t sent;     /* wire bytes of the replies it queued */
 	uint64_t unread;   /* received but not read by the broker */
@@ -376,15 +379,14 @@ peers_conn(struct peers *p, int fd, const uint8_t *rid, size_t rid_len,
 	struct conn *c;
 
 	/* A connection's ACCEPTED is sent to the monitor before its
-	 * handshake starts, so an fd not in the table is either an event
-	 * not yet taken (a new connection: take them, and never discard an
-	 * honest first request) or a gone connection's. Taking them may
-	 * pass a gone connection's DISCONNECTED and the ACCEPTED of the one
-	 * that reused its fd: the routing id tells them apart below (libzmq
-	 * gives each connection a new, larger one; libketen sets no
-	 * ZMQ_ROUTING_ID). */
-	if (fd >= 0 && ((size_t)fd >= p->cap || !p->by_fd[fd].used))
-		peers_events(p);
+	 * handshake starts, and libzmq sends a DISCONNECTED before it
+	 * closes the fd: with the waiting events taken (one non-blocking
+	 * read when none waits), an fd not in the table is a gone
+	 * connection's, and an entry in it is not one whose fd was reused
+	 * since (its DISCONNECTED would have ended it). Only a request a
+	 * gone connection left can still name the fd: the routing id tells
+	 * them apart below. */
+	peers_events(p);
 	if (fd < 0 || (size_t)fd >= p->cap || !p->by_fd[fd].used ||
 	    rid_len == 0 || rid_len > sizeof(c->rid))
 		return discard(p, fd);
@@ -418,6 +420,18 @@ peers_consumed(struct peers *p, uint64_t id, size_t n)
 		c->consumed += w;
 }
 
+/* Resets c's counts for a new socket found on its fd, as accepted()
+ * would: the counts of the connection that had it are not this one's. */
+static void
+renew(struct peers *p, struct conn *c)
+{
+	p->total_in -= c->unread;
+	p->total_out -= c->queued;
+	c->consumed = c->sent = c->unread = c->queued = 0;
+	c->last_received = c->last_acked = 0;
+	c->full_at = 0;
+}
+
 /* Reads the kernel's counters of c (on fd): what the peer sent that
  * libzmq read from the socket and the broker did not, and what the broker
  * queued that libzmq has not yet written to it. Kernel buffers are the
@@ -443,6 +457,15 @@ refresh(struct peers *p, struct conn *c, int fd)
 	         ? ti.tcpi_bytes_received - (uint64_t)inq
 	         : 0;
 	written = ti.tcpi_bytes_acked + (uint64_t)outq;
+	/* A connection's counters never go backwards: lower ones are a new
+	 * socket on this fd whose ACCEPTED is not yet taken (microseconds
+	 * after the previous one's DISCONNECTED). Computed from the old
+	 * connection's consumed and sent, it would look full. */
+	if (ti.tcpi_bytes_received < c->last_received ||
+	    ti.tcpi_bytes_acked < c->last_acked)
+		renew(p, c);
+	c->last_received = ti.tcpi_bytes_received;
+	c->last_acked = ti.tcpi_bytes_acked;
 	p->total_in -= c->unread;
 	p->total_out -= c->queued;
 	c->unread = in > c->consumed + HANDSHAKE_IN
@@ -522,18 +545,23 @@ reply_dropped(struct peers *p, struct conn *c, size_t n, const char *bound)
 bool
 peers_may_send(struct peers *p, uint64_t id, size_t n)
 {
-	struct conn *c = lookup(p, id);
+	struct conn *c;
 	uint64_t w = PEERS_FRAME_WIRE(n);
 	const char *bound = NULL;
+	bool fresh;
 
-	if (c == NULL || refresh(p, c, (int)(uint32_t)id) != 0)
-		return true; /* unknown, or going: libzmq drops it */
+	peers_events(p);
+	if ((c = lookup(p, id)) == NULL)
+		return true; /* unknown, or gone: libzmq drops it */
+	/* Going if its counters cannot be read: then sent, and counted, so
+	 * that peers_unsent undoes only what was counted. */
+	fresh = refresh(p, c, (int)(uint32_t)id) == 0;
 	/* One reply always fits an empty queue, however large it is: an
 	 * idle peer is never refused for what others hold (the tick drops
 	 * the largest queue when they pass the budget). */
-	if (c->queued > 0 && c->queued + w > p->peer_out)
+	if (fresh && c->queued > 0 && c->queued + w > p->peer_out)
 		bound = "peer_outbound_mb";
-	else if (c->queued > 0 && p->total_out + w > p->budget_out)
+	else if (fresh && c->queued > 0 && p->total_out + w > p->budget_out)
 		bound = "outbound_budget_mb";
 	if (bound != NULL) {
 		p->out_pressed |= bound[0] == 'o';
@@ -555,7 +583,9 @@ peers_unsent(struct peers *p, uint64_t id, size_t n, const char *why)
 
 	if (c == NULL)
 		return;
-	c->sent -= w;
+	/* peers_may_send counted it for every connection lookup found (and
+	 * none was renewed in between without a refresh): never more. */
+	c->sent -= w < c->sent ? w : c->sent;
 	w = w < c->queued ? w : c->queued;
 	c->queued -= w;
 	p->total_out -= w;
@@ -565,9 +595,11 @@ peers_unsent(struct peers *p, uint64_t id, size_t n, const char *why)
 bool
 peers_congested(struct peers *p, uint64_t id)
 {
-	struct conn *c = lookup(p, id);
+	struct conn *c;
 	int64_t now = clock_mono_us();
 
+	peers_events(p);
+	c = lookup(p, id);
 	/* Full since a reply was dropped, until the peer takes some. */
 	if (c == NULL || c->full_at == 0)
 		return false;
@@ -707,6 +739,8 @@ peers_tick(struct peers *p)
 	bool pressed;
 	size_t len = sizeof(ev);
 
+	/* No entry may stand for a reused fd in the slice below. */
+	peers_events(p);
 	trim(p, now);
 	/* Nothing to read in the ROUTER: no gone connection left any. */
 	if (p->leftover > 0 &&

@@ -65,7 +65,9 @@ void peers_events(struct peers *p);
  * routing id): the caller reads its frames (peers_consumed) and discards
  * it without work, since its reply could not be routed. who: the ZAP
  * User-Id ("<agency> <key>" or "witness:<name> <key>"; NULL if none),
- * whose first word names the peer in logs. Takes no monitor events.
+ * whose first word names the peer in logs. Takes the waiting monitor
+ * events first (as peers_may_send, peers_congested and peers_tick do), so
+ * that no entry stands for an fd reused since.
  */
 uint64_t peers_conn(struct peers *p, int fd, const uint8_t *rid, size_t rid_len,
                     const char *who);
