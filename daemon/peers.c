@@ -55,6 +55,10 @@
  * cost three system calls per request (measured: a third of the I/O
  * thread's time). */
 #define RECHECK_US 1000
+/* How long a queue must have made no progress (nothing of it acked by
+ * the peer) before the outbound budget may evict it: a client that is
+ * reading is never the one shut down. */
+#define STALL_US   1000000
 #define EP_MONITOR "inproc://keten-peers"
 /* Connections whose kernel counters one tick reads, round-robin, besides
  * the suspect ones: a tick's system calls stay bounded however many
@@ -87,7 +91,10 @@ struct conn {
 	uint64_t unread;   /* received but not read by the broker */
 	uint64_t queued;   /* queued but not yet written to the kernel */
 	uint64_t replies_dropped;
-	uint64_t full_at;   /* queued when a reply was last dropped; 0 */
+	uint64_t full_at; /* queued when a reply was last dropped; 0 */
+	/* When its queue was last empty or the peer last acked more: the
+	 * outbound budget evicts only queues stalled STALL_US since. */
+	int64_t progress_us;
 	int64_t recheck_us; /* while full: when to read its counters again */
 };
 
@@ -262,7 +269,7 @@ accepted(struct peers *p, int fd)
 	if (++p->serial == 0)
 		p->serial = 1;
 	c->serial = p->serial;
-	c->accepted_us = clock_mono_us();
+	c->accepted_us = c->progress_us = clock_mono_us();
 	c->addr_len = sizeof(c->addr);
 	if (getpeername(fd, (struct sockaddr *)&c->addr, &c->addr_len) != 0)
 		c->addr_len = 0;
@@ -443,6 +450,7 @@ refresh(struct peers *p, struct conn *c, int fd)
 	socklen_t len = sizeof(ti);
 	int inq = 0, outq = 0;
 	uint64_t in, written;
+	bool progressed;
 
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
@@ -457,6 +465,7 @@ refresh(struct peers *p, struct conn *c, int fd)
 	         ? ti.tcpi_bytes_received - (uint64_t)inq
 	         : 0;
 	written = ti.tcpi_bytes_acked + (uint64_t)outq;
+	progressed = ti.tcpi_bytes_acked > c->last_acked;
 	/* A connection's counters never go backwards: lower ones are a new
 	 * socket on this fd whose ACCEPTED is not yet taken (microseconds
 	 * after the previous one's DISCONNECTED). Computed from the old
@@ -472,6 +481,8 @@ refresh(struct peers *p, struct conn *c, int fd)
 	                ? in - c->consumed - HANDSHAKE_IN
 	                : 0;
 	c->queued = c->sent > written ? c->sent - written : 0;
+	if (progressed || c->queued == 0)
+		c->progress_us = clock_mono_us();
 	p->total_in += c->unread;
 	p->total_out += c->queued;
 	if (written > AUTH_OUT)
@@ -564,8 +575,12 @@ peers_may_send(struct peers *p, uint64_t id, size_t n)
 	else if (fresh && c->queued > 0 && p->total_out + w > p->budget_out)
 		bound = "outbound_budget_mb";
 	if (bound != NULL) {
-		p->out_pressed |= bound[0] == 'o';
-		c->full_at = c->queued;
+		/* Only its own bound marks it full: a budget refusal says
+		 * nothing of this peer, whose next requests are worked. */
+		if (bound[0] == 'o')
+			p->out_pressed = true;
+		else
+			c->full_at = c->queued;
 		reply_dropped(p, c, n, bound);
 		return false;
 	}
@@ -616,9 +631,10 @@ peers_congested(struct peers *p, uint64_t id)
 }
 
 /* The connection not yet being dropped with the most unread bytes (out
- * false) or queued ones (out true). */
+ * false) or queued ones (out true: only among queues stalled STALL_US
+ * before now). */
 static int
-largest(struct peers *p, bool out)
+largest(struct peers *p, bool out, int64_t now)
 {
 	int best = -1;
 	uint64_t most = 0;
@@ -626,6 +642,8 @@ largest(struct peers *p, bool out)
 	for (size_t i = 0; i < p->n_live; i++) {
 		const struct conn *c = &p->by_fd[p->live[i]];
 		uint64_t v = out ? c->queued : c->unread;
+		if (out && now - c->progress_us < STALL_US)
+			continue;
 		if (!c->dropping && c->drop_failed != p->ticks && v > most) {
 			best = p->live[i];
 			most = v;
@@ -776,17 +794,29 @@ peers_tick(struct peers *p)
 	/* What gone connections left counts, but only the living can be
 	 * dropped for it. */
 	held += p->leftover;
-	while (held > p->budget_in && (fd = largest(p, false)) >= 0) {
+	while (held > p->budget_in && (fd = largest(p, false, now)) >= 0) {
 		held -= p->by_fd[fd].unread;
 		drop(p, &p->by_fd[fd], fd, "inbound_budget_mb");
 	}
 	/* The refusals keep the queues within the budget: one since the
-	 * last tick makes the largest queue go, so that peers that never
-	 * read cannot hold the budget against every other. */
+	 * last tick, or a total past it, makes the largest stalled queue go,
+	 * so that peers that never read cannot hold the budget against
+	 * every other. The totals are from each slice's last read: under
+	 * pressure every connection is read again first (at most
+	 * max_connections of them, and only then), and a queue the peer is
+	 * taking is never the one evicted. */
 	pressed = p->out_pressed;
 	p->out_pressed = false;
+	if (pressed || out > p->budget_out) {
+		out = 0;
+		for (size_t i = 0; i < p->n_live; i++)
+			check(p, p->live[i]);
+		for (size_t i = 0; i < p->n_live; i++)
+			if (!p->by_fd[p->live[i]].dropping)
+				out += p->by_fd[p->live[i]].queued;
+	}
 	while ((out > p->budget_out || pressed) &&
-	       (fd = largest(p, true)) >= 0) {
+	       (fd = largest(p, true, now)) >= 0) {
 		pressed = false;
 		out -= p->by_fd[fd].queued;
 		drop(p, &p->by_fd[fd], fd, "outbound_budget_mb");
