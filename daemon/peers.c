@@ -652,10 +652,11 @@ largest(struct peers *p, bool out, int64_t now)
 	return best;
 }
 
-/* The oldest connection past its grace not yet authenticated nor being
- * dropped (newest false), or the newest authenticated one (newest true). */
+/* The oldest connection not yet authenticated nor being dropped (newest
+ * false; past its grace if grace), or the newest authenticated one
+ * (newest true). */
 static int
-pick(struct peers *p, int64_t now, bool newest)
+pick(struct peers *p, int64_t now, bool newest, bool grace)
 {
 	int best = -1;
 
@@ -663,7 +664,7 @@ pick(struct peers *p, int64_t now, bool newest)
 		const struct conn *c = &p->by_fd[p->live[i]];
 		if (c->dropping || c->drop_failed == p->ticks ||
 		    c->past_handshake != newest ||
-		    (!newest && now - c->accepted_us < GRACE_US))
+		    (!newest && grace && now - c->accepted_us < GRACE_US))
 			continue;
 		if (best < 0 ||
 		    (newest ? c->accepted_us > p->by_fd[best].accepted_us
@@ -673,32 +674,44 @@ pick(struct peers *p, int64_t now, bool newest)
 	return best;
 }
 
-/* While the open descriptors come within the reserve of the limit, or
- * the connections pass limits.max_connections, the oldest connections
- * that have not authenticated make room, so that an agency can still
- * connect; past max_connections with none left, the newest authenticated
- * ones go (an established one keeps its place). */
+/* While the open descriptors come within the reserve of the limit, the
+ * oldest connections past their grace that have not authenticated make
+ * room, so that an agency can still connect. Past
+ * limits.max_connections, the oldest unauthenticated ones go, in their
+ * grace or not (the bound holds, and a churning peer's older connections
+ * go before an agency's handshake in progress); authenticated ones go,
+ * the newest first, only while they alone pass it: an established one
+ * keeps its place, never lost to keyless connections. */
 static void
 headroom(struct peers *p, int64_t now)
 {
 	size_t reserve = p->fd_limit / 8 > 64 ? p->fd_limit / 8 : 64;
 	size_t ceiling = p->fd_limit > reserve ? p->fd_limit - reserve : 0;
 	size_t open = p->base_fds + p->n_live, unauth = 0, dropped = 0;
+	size_t auth = 0; /* authenticated and not being dropped */
 	int fd;
 
 	if (open <= ceiling && p->n_live <= p->max_conns)
 		return;
-	for (size_t i = 0; i < p->n_live; i++)
-		unauth += !p->by_fd[p->live[i]].past_handshake;
-	while ((open - p->n_dropping > ceiling ||
-	        p->n_live - p->n_dropping > p->max_conns) &&
-	       (fd = pick(p, now, false)) >= 0) {
+	for (size_t i = 0; i < p->n_live; i++) {
+		const struct conn *c = &p->by_fd[p->live[i]];
+		unauth += !c->past_handshake;
+		auth += c->past_handshake && !c->dropping;
+	}
+	while (open - p->n_dropping > ceiling &&
+	       (fd = pick(p, now, false, true)) >= 0) {
 		drop(p, &p->by_fd[fd], fd, "connections_near_limit");
-		dropped++;
+		dropped += p->by_fd[fd].dropping;
 	}
 	while (p->n_live - p->n_dropping > p->max_conns &&
-	       (fd = pick(p, now, true)) >= 0)
+	       (fd = pick(p, now, false, false)) >= 0) {
+		drop(p, &p->by_fd[fd], fd, "connections_near_limit");
+		dropped += p->by_fd[fd].dropping;
+	}
+	while (auth > p->max_conns && (fd = pick(p, now, true, false)) >= 0) {
 		drop(p, &p->by_fd[fd], fd, "max_connections");
+		auth--;
+	}
 	if (now >= p->next_near_log_us) {
 		p->next_near_log_us = now + LOG_EVERY_US;
 		log_warn("event=connections_near_limit connections=%zu "
