@@ -398,13 +398,19 @@ peers_conn(struct peers *p, int fd, const uint8_t *rid, size_t rid_len,
 	    rid_len == 0 || rid_len > sizeof(c->rid))
 		return discard(p, fd);
 	c = &p->by_fd[fd];
-	if (c->rid_len == 0 || rid_later(rid, rid_len, c->rid, c->rid_len)) {
-		/* Its first message; or the first one bound it to a gone
-		 * connection's leftover, which this later one corrects. */
+	if (c->rid_len != rid_len || memcmp(c->rid, rid, rid_len) != 0) {
+		/* Discarding a live request costs its client a timeout;
+		 * working a gone one's only wastes a reply that cannot be
+		 * routed. So it is discarded only when the fd is bound to a
+		 * provably later connection (both ids libzmq's own); else it
+		 * is this fd's first message, or the first one bound it to a
+		 * gone connection's leftover (whatever its id), and the fd is
+		 * bound to this one. */
+		if (c->rid_len != 0 &&
+		    rid_later(c->rid, c->rid_len, rid, rid_len))
+			return discard(p, fd); /* an earlier connection's */
 		memcpy(c->rid, rid, rid_len);
 		c->rid_len = (uint8_t)rid_len;
-	} else if (c->rid_len != rid_len || memcmp(c->rid, rid, rid_len)) {
-		return discard(p, fd); /* an earlier connection's */
 	}
 	c->past_handshake = true;
 	if (who != NULL && c->who[0] == '-')
