@@ -429,8 +429,14 @@ peers_consumed(struct peers *p, uint64_t id, size_t n)
 		p->leftover = p->leftover > w ? p->leftover - w : 0;
 		return;
 	}
-	if ((c = lookup(p, id)) != NULL)
-		c->consumed += w;
+	if ((c = lookup(p, id)) == NULL)
+		return;
+	c->consumed += w;
+	/* What it read is no longer unread, now rather than at the next
+	 * refresh: the budgets never count a submitter just read. */
+	w = w < c->unread ? w : c->unread;
+	c->unread -= w;
+	p->total_in -= w;
 }
 
 /* Resets c's counts for a new socket found on its fd, as accepted()
@@ -459,14 +465,21 @@ refresh(struct peers *p, struct conn *c, int fd)
 	bool progressed;
 
 	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-	    ioctl(fd, SIOCINQ, &inq) != 0 || ioctl(fd, SIOCOUTQ, &outq) != 0)
+	/* Three reads, one after the other, in the order in which each
+	 * error favours the peer. SIOCOUTQ before TCP_INFO: bytes acked
+	 * between them are in both outq and tcpi_bytes_acked, so what was
+	 * written is over-stated and the queue under-stated (the other way,
+	 * they were in neither, and a queue looked up to a send buffer
+	 * larger than it was). SIOCINQ after TCP_INFO: bytes that arrive
+	 * between them are in inq but not in tcpi_bytes_received, so what
+	 * libzmq took is under-stated; and since a new connection's inq can
+	 * exceed what TCP_INFO counted, it is at least 0, never a
+	 * wrapped-around 2^64 (which dropped an honest connection as past
+	 * its handshake's bytes). */
+	if (ioctl(fd, SIOCOUTQ, &outq) != 0 ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    ioctl(fd, SIOCINQ, &inq) != 0)
 		return -1;
-	/* Read one after the other, the two may disagree: bytes that
-	 * arrive between them are in inq but not in tcpi_bytes_received,
-	 * and a new connection's inq can exceed what TCP_INFO counted. What
-	 * libzmq took is then at least 0, never a wrapped-around 2^64 (which
-	 * dropped an honest connection as past its handshake's bytes). */
 	in = ti.tcpi_bytes_received > (uint64_t)inq
 	         ? ti.tcpi_bytes_received - (uint64_t)inq
 	         : 0;
