@@ -704,7 +704,8 @@ setup(struct io *io, const uint8_t curve_sk[32])
 {
 	const struct config *c = io->gen->cfg;
 	struct keten_error err;
-	int one = 1, linger = 2000, hwm = ROUTER_SNDHWM, queue = VERIFY_QUEUE;
+	int one = 1, linger = 2000, backlog = 4096, hwm = ROUTER_SNDHWM,
+	    queue = VERIFY_QUEUE;
 	int handshake = (int)c->handshake_ms, rcvhwm = router_rcvhwm(c);
 
 	if (agency_arrays(io, c) != 0)
@@ -732,6 +733,11 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	                   sizeof(one)) ||
 	    zmq_setsockopt(io->router, ZMQ_HANDSHAKE_IVL, &handshake,
 	                   sizeof(handshake)) ||
+	    /* A listen queue deep enough that an agency's connection waits
+	     * in it, not dropped, while a flood fills the open-file limit
+	     * (libzmq's default is 100; the kernel caps it at somaxconn). */
+	    zmq_setsockopt(io->router, ZMQ_BACKLOG, &backlog,
+	                   sizeof(backlog)) ||
 	    zmq_setsockopt(io->router, ZMQ_LINGER, &linger, sizeof(linger)))
 		return -1;
 	/* Before the bind, so that no connection goes unaccounted. */
