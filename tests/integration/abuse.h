@@ -1,7 +1,7 @@
 /*
  * Abusive peers for test_abuse_memory (what must hold) and bench_abuse
- * (what it costs the others), each in a thread of its own: a request of
- * many 1 MiB parts, connections that pipeline fetches and never read, TCP
+ * (what it costs the others), each in a thread of its own (the first in a
+ * process of its own, abuse_multipart.c): a request of many 1 MiB parts, connections that pipeline fetches and never read, TCP
  * connections that never send a greeting, and ones that send a greeting
  * and a huge handshake frame. They assert nothing.
  */
@@ -25,11 +25,13 @@ struct abuse {
 	bool repeat;    /* multipart: again on a new connection, until stopped;
 	                 * stalled: fetches until stopped, not a fixed number */
 	atomic_bool stop;
-	atomic_ulong count; /* requests sent, or reconnections (idle) */
+	atomic_ulong count; /* fetches (stalled), connections (idle,
+	                     * handshake); not for multipart */
 	int *fd;            /* idle, handshake: its connections */
 	unsigned n;         /* handshake: connections */
 	size_t size;        /* handshake: the declared frame size */
 	struct raw *raw;    /* stalled: its connections */
+	pid_t child;        /* multipart: the abuse_multipart process */
 	pthread_t th;
 };
 
