@@ -7,19 +7,9 @@
 # usage: test_cli_content.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 src=$1 keten=$2 ketend=$3
-tmp=$(mktemp -d /tmp/keten-cli-content.XXXXXX)
-pid=""
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-has() { # has DESCRIPTION FILE STRING
-	checks=$((checks + 1))
-	grep -qF -- "$3" "$2" || fail "$1: '$3' not in: $(cat "$2")"
-}
+lib_tmp keten-cli-content
 
 port=$(free_port)
 config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
@@ -31,17 +21,7 @@ as() { # as AGENCY VERB ...: keten as that agency
 }
 head_seq() { as lt-almere ping --json | jq -r .head_seq; }
 
-"$ketend" -c "$config" 2>"$tmp/ketend.log" &
-pid=$!
-for _ in $(seq 50); do
-	as lt-almere ping --timeout 1 >/dev/null 2>&1 && break
-	kill -0 "$pid" 2>/dev/null || break
-done
-as lt-almere ping >/dev/null || {
-	echo "ketend did not come up; its log:" >&2
-	cat "$tmp/ketend.log" >&2
-	exit 1
-}
+ketend_up as lt-almere ping
 
 # refused DESCRIPTION WORDS... -- KETEN ARGS: exit 2, stderr holds every
 # one of WORDS, and the log's head did not move.

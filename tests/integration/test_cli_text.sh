@@ -10,16 +10,10 @@
 set -euo pipefail
 export LC_ALL=C # strings are bytes here; UTF-8 is checked with iconv
 src=$1 keten=$2 ketend=$3
-tmp=$(mktemp -d /tmp/keten-cli-text.XXXXXX)
-pid=""
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-has() { # has DESCRIPTION FILE STRING: FILE holds STRING, byte for byte
+lib_tmp keten-cli-text
+has() { # as lib.sh's, but names FILE, which may hold raw control bytes
 	checks=$((checks + 1))
 	grep -qF -- "$3" "$2" || fail "$1: '$3' not in $(basename "$2")"
 }
@@ -47,17 +41,7 @@ as() { # as AGENCY VERB ...: keten as that agency
 	KETEN_KEY=$tmp/region/keys/$who.key "$keten" "$@"
 }
 
-"$ketend" -c "$config" 2>"$tmp/ketend.log" &
-pid=$!
-for _ in $(seq 50); do
-	as lt-almere ping --timeout 1 >/dev/null 2>&1 && break
-	kill -0 "$pid" 2>/dev/null || break
-done
-as lt-almere ping >/dev/null || {
-	echo "ketend did not come up; its log:" >&2
-	cat "$tmp/ketend.log" >&2
-	exit 1
-}
+ketend_up as lt-almere ping
 
 name=$'Noé ĳs\e[31mRED\e[0m'
 concern=$'zorgen\a over Zoë'

@@ -6,19 +6,9 @@
 # usage: test_cli_words.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 src=$1 keten=$2 ketend=$3
-tmp=$(mktemp -d /tmp/keten-cli-words.XXXXXX)
-pid=""
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-has() { # has DESCRIPTION FILE STRING
-	checks=$((checks + 1))
-	grep -qF -- "$3" "$2" || fail "$1: '$3' not in: $(cat "$2")"
-}
+lib_tmp keten-cli-words
 lacks() { # lacks DESCRIPTION FILE STRING
 	checks=$((checks + 1))
 	! grep -qF -- "$3" "$2" || fail "$1: '$3' in: $(cat "$2")"
@@ -36,17 +26,7 @@ config=$("$src/deploy/region.sh" "$keten" "$tmp/region" "$port")
 export KETEN_CONFIG=$config KETEN_KEY=$tmp/region/keys/lt-almere.key
 head_seq() { "$keten" ping --json | jq -r .head_seq; }
 
-"$ketend" -c "$config" 2>"$tmp/ketend.log" &
-pid=$!
-for _ in $(seq 50); do
-	"$keten" ping --timeout 1 >/dev/null 2>&1 && break
-	kill -0 "$pid" 2>/dev/null || break
-done
-"$keten" ping >/dev/null || {
-	echo "ketend did not come up; its log:" >&2
-	cat "$tmp/ketend.log" >&2
-	exit 1
-}
+ketend_up "$keten" ping
 
 # A host that does not resolve (.invalid never does, RFC 6761): the config's
 # mistake, exit 2, at once rather than after the timeout.

@@ -15,15 +15,9 @@
 set -euo pipefail
 export LC_ALL=C
 src=$1 keten=$2 ketend=$3
-tmp=$(mktemp -d /tmp/keten-files.XXXXXX)
-pid=""
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+lib_tmp keten-files
 
 out=$tmp/out
 # try DESCRIPTION EXPECTED_STATUS WORDS COMMAND...: runs COMMAND under
@@ -250,14 +244,7 @@ try "flat YAML: check-config" 1 \
 
 # After all that, the real ketend starts on the region, makes its data
 # directory 0700, and serves an agency.
-"$ketend" -c "$config" 2>"$tmp/ketend.log" &
-pid=$!
-for _ in $(seq 50); do
-	timeout 5 "$keten" ping -c "$config" -k "$key" --timeout 1 \
-		>/dev/null 2>&1 && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
+ketend_up "$keten" ping -c "$config" -k "$key"
 try "ketend serves" 0 "" "$keten" ping -c "$config" -k "$key"
 check "data dir made 0700" 700 "$(stat -c %a data)"
 # keten, with a FIFO, against a live broker: still refused at once.

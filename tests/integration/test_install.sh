@@ -10,15 +10,9 @@ src=$1 build=$2
 # A sanitized libketen needs its runtime in the program that links it.
 san=()
 [ "${3:-OFF}" = "ON" ] && san=(-fsanitize=address,undefined)
-tmp=$(mktemp -d /tmp/keten-install.XXXXXX)
-pid=""
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+lib_tmp keten-install
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 libdir=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -1)
@@ -61,11 +55,7 @@ done
 check "keygen without --kind is a usage error" 2 $?
 set -e
 
-"$ketend" -c "$config" 2>"$tmp/ketend.log" &
-pid=$!
-for _ in $(seq 50); do
-	"$keten" ping -c "$config" -k "$(key lt-almere)" --timeout 1 >/dev/null 2>&1 && break
-done
+ketend_up "$keten" ping -c "$config" -k "$(key lt-almere)"
 # A fresh region's log opens with its roster record (PROTOCOL.md 22):
 # the agencies' records follow it, so their seqs count from after it.
 json=$("$keten" audit verify -c "$config" --json "$tmp/region/data")

@@ -12,16 +12,13 @@
 # usage: test_region_changes.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 src=$1 keten=$2 ketend=$3
-tmp=$(mktemp -d /tmp/keten-changes.XXXXXX)
-pid="" watch_pid=""
+watch_pid=""
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
-	[ -n "$watch_pid" ] && kill -KILL "$watch_pid" 2>/dev/null
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
+lib_tmp keten-changes
+before_cleanup() {
+	[ -z "$watch_pid" ] || kill -KILL "$watch_pid" 2>/dev/null
 }
-trap cleanup EXIT
 die() {
 	echo "FATAL: $*" >&2
 	echo "--- ketend log (tail)" >&2

@@ -11,19 +11,15 @@
 # usage: test_watch.sh SOURCE_DIR KETEN KETEND
 set -euo pipefail
 src=$1 keten=$2 ketend=$3
-tmp=$(mktemp -d /tmp/keten-watch.XXXXXX)
-pid="" # ketend
-bg=()  # watches and follows still running
+bg=() # watches and follows still running
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-cleanup() {
+lib_tmp keten-watch
+before_cleanup() {
 	for p in "${bg[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
 forget() { # forget PID: it has been waited for
 	local keep=() p
 	for p in "${bg[@]}"; do
@@ -75,19 +71,7 @@ as() { # as AGENCY VERB ...: keten as that agency
 # In the background keten must be the process $! names (not a subshell
 # running 'as'), for the signals sent to it: KETEN_KEY=$(key AGENCY).
 key() { printf '%s' "$tmp/region/keys/$1.key"; }
-start_broker() {
-	"$ketend" -c "$config" 2>>"$tmp/ketend.log" &
-	pid=$!
-	for _ in $(seq 50); do
-		as lt-almere ping --timeout 1 >/dev/null 2>&1 && break
-		kill -0 "$pid" 2>/dev/null || break
-	done
-	as lt-almere ping >/dev/null || {
-		echo "ketend did not come up; its log:" >&2
-		cat "$tmp/ketend.log" >&2
-		exit 1
-	}
-}
+start_broker() { ketend_up as lt-almere ping; }
 # refer MARKER: a referral from lt-almere to vt-flevoland whose concern
 # is MARKER; prints its record's seq.
 refer() {
