@@ -73,9 +73,13 @@ abuse_multipart_start(struct abuse *a, struct harness *h, const char *id,
                       bool repeat)
 {
 	char port[16];
-	char *argv[] = {ABUSE_MULTIPART_PATH, h->config, port, (char *)id,
+	char *argv[] = {ABUSE_MULTIPART_PATH,
+	                h->config,
+	                port,
+	                (char *)id,
 	                (char *)harness_key(h, id),
-	                repeat ? "repeat" : "once", NULL};
+	                repeat ? "repeat" : "once",
+	                NULL};
 	int rc;
 
 	memset(a, 0, sizeof(*a));
@@ -84,8 +88,8 @@ abuse_multipart_start(struct abuse *a, struct harness *h, const char *id,
 	a->repeat = repeat;
 	snprintf(port, sizeof(port), "%d", h->port);
 	fflush(stdout);
-	if ((rc = posix_spawn(&a->child, argv[0], NULL, NULL, argv,
-	                      environ)) != 0) {
+	if ((rc = posix_spawn(&a->child, argv[0], NULL, NULL, argv, environ)) !=
+	    0) {
 		fprintf(stderr, "abuse: cannot start %s: %s\n", argv[0],
 		        strerror(rc));
 		exit(99);
@@ -113,8 +117,7 @@ multipart_reap(struct abuse *a, bool term)
 			kill(a->child, SIGKILL);
 		got = waitpid(a->child, &status, 0);
 	}
-	if (got == a->child && !(WIFEXITED(status) &&
-	                         WEXITSTATUS(status) == 0))
+	if (got == a->child && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		printf("abuse: the many-part sender as %s ended with %s %d "
 		       "(libzmq's sender may assert when the broker shuts it; "
 		       "not the broker's concern)\n",

@@ -1,9 +1,10 @@
 /*
  * Abusive peers for test_abuse_memory (what must hold) and bench_abuse
  * (what it costs the others), each in a thread of its own (the first in a
- * process of its own, abuse_multipart.c): a request of many 1 MiB parts, connections that pipeline fetches and never read, TCP
- * connections that never send a greeting, and ones that send a greeting
- * and a huge handshake frame. They assert nothing.
+ * process of its own, abuse_multipart.c): a request of many 1 MiB parts,
+ * connections that pipeline fetches and never read, TCP connections that never
+ * send a greeting, and ones that send a greeting and a huge handshake frame.
+ * They assert nothing.
  */
 #ifndef KETEN_ABUSE_H
 #define KETEN_ABUSE_H

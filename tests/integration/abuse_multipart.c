@@ -40,9 +40,10 @@ main(int argc, char **argv)
 	int timeout = 20000;
 	bool repeat;
 
-	if (argc != 6 || (strcmp(argv[5], "once") != 0 &&
-	                  strcmp(argv[5], "repeat") != 0)) {
-		fprintf(stderr, "usage: %s CONFIG PORT ID KEYFILE once|repeat\n",
+	if (argc != 6 ||
+	    (strcmp(argv[5], "once") != 0 && strcmp(argv[5], "repeat") != 0)) {
+		fprintf(stderr,
+		        "usage: %s CONFIG PORT ID KEYFILE once|repeat\n",
 		        argv[0]);
 		return 2;
 	}
