@@ -83,7 +83,10 @@ struct config {
 	char region[KETEN_ID_MAX + 1];
 	char listen[CONFIG_ENDPOINT_MAX];
 	char connect[CONFIG_ENDPOINT_MAX]; /* defaults to listen */
-	char data_dir[PATH_MAX];           /* absolute after loading */
+	/* absolute after loading: a relative one is taken under the config
+	 * file's directory, or for ketend under $STATE_DIRECTORY's first
+	 * path when that is set (systemd's StateDirectory=) */
+	char data_dir[PATH_MAX];
 	char broker_key_file[PATH_MAX]; /* absolute after loading; may be "" */
 	uint8_t broker_sign_pk[32];
 	struct note_key broker_key; /* its checkpoint key: "keten/<region>" */
