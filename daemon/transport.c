@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "job.h"
 #include "log.h"
+#include "notify.h"
 #include "peers.h"
 #include "text.h"
 
@@ -754,6 +755,21 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	return 0;
 }
 
+/* READY=1 to systemd, with what is served and how (why: "" at start). */
+static void
+notify_serving(const struct io *io, const char *why)
+{
+	const struct config *c = io->gen->cfg;
+	char status[400];
+
+	snprintf(status, sizeof(status),
+	         "serving region %s on %s, %zu agencies, config generation "
+	         "%u%s%s",
+	         c->region, c->listen, c->n_agencies, io->gen->generation,
+	         why[0] ? "; " : "", why);
+	notify_ready(status);
+}
+
 /* ---- reload (SIGHUP) ---- */
 
 /* Reads the config file again; if it loads and may replace the one in
@@ -772,6 +788,7 @@ reload_begin(struct io *io)
 		return;
 	}
 	io->reload_again = false;
+	notify_reloading();
 	error_clear(&err);
 	if (config_load(&next, cur->path, &err) != KETEN_OK ||
 	    liveconf_compatible(next, cur, restart, sizeof(restart), &err) !=
@@ -780,6 +797,7 @@ reload_begin(struct io *io)
 		        "reason=\"%s\" note=\"the config in force stays\"",
 		        io->gen->generation, err.message);
 		config_destroy(&next);
+		notify_serving(io, "the last reload was refused");
 		return;
 	}
 	if (next->max_message_bytes > io->start_max) {
@@ -803,6 +821,7 @@ reload_begin(struct io *io)
 	    (io->reload_out = job_new()) == NULL) {
 		log_err("event=reload result=refused reason=\"out of memory\"");
 		liveconf_release(&g);
+		notify_serving(io, "the last reload was refused");
 		return;
 	}
 	io->reload_out->reload = g;
@@ -867,6 +886,7 @@ reload_end(struct io *io, struct job *j)
 		log_err("event=reload result=refused generation=%u "
 		        "reason=\"%s\" note=\"the config in force stays\"",
 		        io->gen->generation, j->item.err.message);
+		notify_serving(io, "the last reload was refused");
 	} else {
 		liveconf_describe(changed, sizeof(changed), io->gen->cfg,
 		                  j->reload->cfg);
@@ -875,6 +895,7 @@ reload_end(struct io *io, struct job *j)
 		         "waiting_reads_refused=%zu",
 		         io->gen->generation, io->gen->cfg->path, changed,
 		         refused);
+		notify_serving(io, "reloaded");
 	}
 	job_free(j);
 	if (io->reload_again)
@@ -966,9 +987,13 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 	log_info("event=ready region=%s endpoint=%s agencies=%zu",
 	         io.gen->cfg->region, io.gen->cfg->listen,
 	         io.gen->cfg->n_agencies);
+	notify_serving(&io, "");
 
 	while (!stop_signal) {
 		long timeout = expire(&io), tick = peers_tick(io.peers);
+		/* Every turn, busy or idle: a wedged loop misses these, and
+		 * that is what systemd's watchdog is to catch. */
+		long keepalive = notify_watchdog();
 		int writable;
 
 		dispatch_ready(&io);
@@ -980,6 +1005,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			timeout = 10; /* the writer takes it soon */
 		if (tick >= 0 && (timeout < 0 || timeout > tick))
 			timeout = tick;
+		if (keepalive >= 0 && (timeout < 0 || timeout > keepalive))
+			timeout = keepalive;
 		zmq_pollitem_t pi[6] = {
 		    {.socket = io.replies, .events = ZMQ_POLLIN},
 		    {.socket = io.router,
@@ -1018,8 +1045,10 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 		if (pi[1].revents & ZMQ_POLLIN)
 			read_requests(&io);
 	}
-	if (stop_signal)
+	if (stop_signal) {
 		log_info("event=stop signal=%s", signal_name(stop_signal));
+		notify_stopping();
+	}
 stop:
 	/* Stop dispatching; workers drain, the writer commits what it has and
 	 * says so with a NULL job; then the last replies go out. */
@@ -1033,6 +1062,8 @@ stop:
 	while (!io.writer_done) {
 		zmq_pollitem_t pi = {.socket = io.replies,
 		                     .events = ZMQ_POLLIN};
+		/* The writer's last commit may take a while. */
+		(void)notify_watchdog();
 		if (zmq_poll(&pi, 1, 50) > 0)
 			drain_replies(&io);
 	}
