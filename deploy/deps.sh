@@ -7,6 +7,8 @@ KETEN_PACKAGES=(
 	liblmdb-dev lmdb-utils libsodium-dev libyaml-dev
 	jq
 	faketime # tests/integration/test_clock_back.c: libfaketime
+	libsystemd-dev # ketend: sd_notify (readiness, reload, watchdog)
+	systemd        # tests/integration/test_unit.sh: systemd-analyze
 )
 
 keten_install_deps() {
