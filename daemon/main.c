@@ -273,11 +273,11 @@ serve(const char *path, bool allow_clock_behind)
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(&c, path, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		return 1;
 	}
 	if (start_broker_keys(&k, c, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		config_destroy(&c);
 		return 1;
 	}
@@ -296,7 +296,7 @@ serve(const char *path, bool allow_clock_behind)
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
 	               c->region, &c->broker_key, signer_checkpoint, sg,
 	               store_verify_chain, c, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		goto out;
 	}
 	if (clock_behind_log(sw, c, allow_clock_behind) != 0)
@@ -304,7 +304,7 @@ serve(const char *path, bool allow_clock_behind)
 	/* The roster the config asks for, recorded before anything is
 	 * served (docs/PROTOCOL.md 22.7). */
 	if (roster_sync(b.store, sw, c, sg, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		goto out;
 	}
 	b.signer = sg;
