@@ -283,6 +283,12 @@ main(void)
 	keten_client_destroy(&c);
 
 	CHECK_INT(harness_stop(&h), 0);
+
+	printf("a backup with no broker running\n");
+	FMT(copy, "%s/backup2", h.dir);
+	CHECK_INT(backup(copy, out, sizeof(out)), 0);
+	FMT(p, "\nhead %llu ", (unsigned long long)seq + 2);
+	CHECK_STR_HAS(out, p);
 	harness_cleanup(&h);
 	return check_done("test_backup");
 }
