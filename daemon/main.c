@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "backup.h"
 #include "broker.h"
 #include "clock.h"
 #include "fileck.h"
@@ -34,6 +35,7 @@ usage(FILE *f)
 	fputs("usage: ketend -c CONFIG [--log-level LEVEL]\n"
 	      "                 [--allow-clock-behind]\n"
 	      "       ketend --check-config CONFIG\n"
+	      "       ketend --backup DIR [-c CONFIG]\n"
 	      "\n"
 	      "The keten referral broker: records signed messages between\n"
 	      "youth-protection agencies in a hash chain and delivers them.\n"
@@ -43,6 +45,11 @@ usage(FILE *f)
 	      "                           and the data directory as the start\n"
 	      "                           does; print its agencies, routes\n"
 	      "                           and deadlines, exit\n"
+	      "      --backup DIR         copy CONFIG's data directory,\n"
+	      "                           live or not, into the new or\n"
+	      "                           empty DIR (0700, files 0600),\n"
+	      "                           verify it as keten audit verify\n"
+	      "                           does, print its head, exit\n"
 	      "      --log-level LEVEL    error, warn, info (default), debug\n"
 	      "      --allow-clock-behind start though the clock is behind\n"
 	      "                           the log's time (ketend(8))\n"
@@ -53,7 +60,8 @@ usage(FILE *f)
 	      "\n"
 	      "Exit status: 0 clean stop (SIGTERM/SIGINT/SIGQUIT) or valid\n"
 	      "config; "
-	      "1 invalid config or start-up failure; 2 usage error.\n"
+	      "1 invalid config or start-up failure, or no verified\n"
+	      "backup; 2 usage error.\n"
 	      "See ketend(8) in docs/ketend.md.\n",
 	      f);
 }
@@ -265,11 +273,11 @@ serve(const char *path, bool allow_clock_behind)
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(&c, path, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		return 1;
 	}
 	if (start_broker_keys(&k, c, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		config_destroy(&c);
 		return 1;
 	}
@@ -288,7 +296,7 @@ serve(const char *path, bool allow_clock_behind)
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
 	               c->region, &c->broker_key, signer_checkpoint, sg,
 	               store_verify_chain, c, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		goto out;
 	}
 	if (clock_behind_log(sw, c, allow_clock_behind) != 0)
@@ -296,7 +304,7 @@ serve(const char *path, bool allow_clock_behind)
 	/* The roster the config asks for, recorded before anything is
 	 * served (docs/PROTOCOL.md 22.7). */
 	if (roster_sync(b.store, sw, c, sg, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		goto out;
 	}
 	b.signer = sg;
@@ -342,10 +350,11 @@ main(int argc, char **argv)
 	    {"check-config", required_argument, NULL, 'n'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"allow-clock-behind", no_argument, NULL, 'B'},
+	    {"backup", required_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config = NULL, *check = NULL;
+	const char *config = NULL, *check = NULL, *backup = NULL;
 	enum log_level level = LOG_INFO;
 	bool allow_clock_behind = false;
 	int ch;
@@ -377,6 +386,9 @@ main(int argc, char **argv)
 		case 'B':
 			allow_clock_behind = true;
 			break;
+		case 'K':
+			backup = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -385,7 +397,15 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || (config == NULL) == (check == NULL)) {
+	if (backup != NULL && optind == argc && check == NULL) {
+		if (sodium_init() < 0)
+			return 1;
+		/* Without -c, the config a packaged ketend serves. */
+		return backup_run(
+		    backup, config != NULL ? config : "/etc/keten/ketend.yaml");
+	}
+	if (optind != argc || backup != NULL ||
+	    (config == NULL) == (check == NULL)) {
 		usage(stderr);
 		return 2;
 	}
