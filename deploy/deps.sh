@@ -7,6 +7,8 @@ KETEN_PACKAGES=(
 	liblmdb-dev lmdb-utils libsodium-dev libyaml-dev
 	jq
 	faketime # tests/integration/test_clock_back.c: libfaketime
+	lowdown # docs/CMakeLists.txt: the man pages from the docs
+	man-db groff-base # tests/integration/test_man.sh: man -l, lexgrog, groff
 )
 
 keten_install_deps() {

@@ -28,8 +28,7 @@ static const struct verb {
     {"feedback", cmd_step, "tell an earlier referrer how the case goes"},
     {"close", cmd_step, "close a case we hold, with an outcome"},
     {"witness", cmd_witness, "cosign the broker's checkpoints (--every DUR)"},
-    {"audit", cmd_audit,
-     "verify the log, replay its cases (audit verify|cases|replay)"},
+    {"audit", cmd_audit, "the auditor's verbs:"},
 };
 
 static void
@@ -39,8 +38,11 @@ usage(FILE *f)
 	      "keten sends and receives signed referrals through a keten "
 	      "broker,\nand lets auditors verify its log.\n\nVerbs:\n",
 	      f);
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+		if (verbs[i].fn == cmd_audit)
+			cli_audit_verbs(f, "    ");
+	}
 	fputs("\n'keten VERB --help' describes each verb. Exit status: 0 ok, "
 	      "1 refused\nby the broker or verification failed, 2 usage or "
 	      "bad file, 3 cannot\nreach the broker.\n",
