@@ -650,19 +650,13 @@ static int
 broker_keys_from_file(struct loader *l, const yaml_node_t *n)
 {
 	struct config *c = l->c;
-	struct keten_error kerr;
 	struct keys *k = NULL;
 	int rc;
 
-	error_clear(&kerr);
-	if (keys_load(&k, c->broker_key_file, &kerr) != KETEN_OK)
-		return error_set(
-		    l->err, KETEN_E_CONFIG,
-		    "%s:%lu: broker.key_file: %s (ketend reads the "
-		    "broker's sign_key and transport_key from it, "
-		    "as they are not in the config)",
-		    c->path, (unsigned long)n->start_mark.line + 1,
-		    kerr.message);
+	/* keys_load's refusal names the file and the fix (chmod, sudo -u):
+	 * passed up unchanged, as ketend's start would give it. */
+	if ((rc = keys_load(&k, c->broker_key_file, l->err)) != KETEN_OK)
+		return rc;
 	if (strcmp(k->id, CONFIG_BROKER_ID) != 0) {
 		rc = error_set(l->err, KETEN_E_CONFIG,
 		               "%s:%lu: broker.key_file %s holds the keys of "

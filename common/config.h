@@ -180,7 +180,8 @@ extern const size_t config_n_default_routes;
  * Loads and validates a region config, as ketend reads it; free with
  * config_destroy. broker.sign_key and transport_key may be left out if
  * broker.key_file is given: they are read from that file (which must
- * then be the broker's, and readable as keys_load demands). The
+ * then be the broker's; keys_load's refusals, such as its mode or owner,
+ * come unchanged, with their own codes). The
  * file must be a regular file (anything else is refused at once, without
  * blocking), writable by no one but its owner, owned by euid or root, in
  * a directory that group and others cannot write (unless sticky), and

@@ -1504,8 +1504,16 @@ test_broker_keys_from_file(void)
 	base();
 	delete_lines(6, 7);
 	set_line(5, "  key_file: missing.key");
-	expect_refused("missing-key-file.yaml", 5, "broker.key_file: ");
-	CHECK_STR_HAS(err.message, "missing.key");
+	CHECK(load(&c, "missing-key-file.yaml", path) != KETEN_OK);
+	CHECK(c == NULL);
+	CHECK_STR_HAS(err.message, "/missing.key");
+	/* keys_load's own refusal, unchanged: a key others may read. */
+	CHECK_INT(chmod(kpath, 0644), 0);
+	set_line(5, "  key_file: broker.key");
+	CHECK_INT(load(&c, "open-key-file.yaml", path), KETEN_E_KEYFILE);
+	CHECK(c == NULL);
+	CHECK_STR_HAS(err.message, "chmod 600");
+	CHECK_INT(chmod(kpath, 0600), 0);
 	base();
 	delete_lines(6, 7);
 	set_line(5, "  key_file: agency.key");
