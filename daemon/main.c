@@ -142,14 +142,20 @@ check_config(const char *path)
 		return 1;
 	}
 	keys_destroy(&k);
-	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s%s\n"
-	       "broker key_file %s (matches broker.sign_key and "
-	       "transport_key)\n"
-	       "max_message_bytes %zu\nworkers %u\nagencies %zu\n",
-	       path, c->region, c->listen, c->data_dir,
-	       missing ? " (missing: ketend creates it, mode 0700)" : "",
-	       c->broker_key_file, c->max_message_bytes, c->workers,
-	       c->n_agencies);
+	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s%s\n", path,
+	       c->region, c->listen, c->data_dir,
+	       missing ? " (missing: ketend creates it, mode 0700)" : "");
+	if (c->broker_keys_from_file)
+		printf("broker key_file %s (broker.sign_key and transport_key "
+		       "read from it; keten and libketen need them in the "
+		       "config: keten keygen --show %s prints them)\n",
+		       c->broker_key_file, c->broker_key_file);
+	else
+		printf("broker key_file %s (matches broker.sign_key and "
+		       "transport_key)\n",
+		       c->broker_key_file);
+	printf("max_message_bytes %zu\nworkers %u\nagencies %zu\n",
+	       c->max_message_bytes, c->workers, c->n_agencies);
 	for (size_t i = 0; i < c->n_agencies; i++)
 		printf("  %-24s %-13s %s\n", c->agencies[i].id,
 		       config_kind_name(c->agencies[i].kind),

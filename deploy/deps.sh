@@ -9,6 +9,7 @@ KETEN_PACKAGES=(
 	faketime # tests/integration/test_clock_back.c: libfaketime
 	lowdown # docs/CMakeLists.txt: the man pages from the docs
 	man-db groff-base # tests/integration/test_man.sh: man -l, lexgrog, groff
+	dpkg-dev file # cpack's DEB generator: dpkg-shlibdeps finds the Depends
 )
 
 keten_install_deps() {
