@@ -672,9 +672,46 @@ load_routes(struct loader *l, yaml_node_t *seq)
 	return KETEN_OK;
 }
 
+/*
+ * ketend's config may leave out the broker's public keys when it names
+ * the key file: they are read from it (and its secrets wiped at once),
+ * so a config written before the key existed (the package's example,
+ * whose key postinst makes) needs no editing. Everyone else must have
+ * them in the config: they cannot read the broker's key file, and must
+ * not need to. n: the key_file node, for messages.
+ */
+static int
+broker_keys_from_file(struct loader *l, const yaml_node_t *n)
+{
+	struct config *c = l->c;
+	struct keys *k = NULL;
+	int rc;
+
+	/* keys_load's refusal names the file and the fix (chmod, sudo -u):
+	 * passed up unchanged, as ketend's start would give it. */
+	if ((rc = keys_load(&k, c->broker_key_file, l->err)) != KETEN_OK)
+		return rc;
+	if (strcmp(k->id, CONFIG_BROKER_ID) != 0) {
+		rc = error_set(l->err, KETEN_E_CONFIG,
+		               "%s:%lu: broker.key_file %s holds the keys of "
+		               "agency '%s', not the broker's (keten keygen "
+		               "--broker makes those)",
+		               c->path, (unsigned long)n->start_mark.line + 1,
+		               c->broker_key_file, k->id);
+		keys_destroy(&k);
+		return rc;
+	}
+	memcpy(c->broker_sign_pk, k->sign_pk, 32);
+	memcpy(c->broker_curve_pk, k->curve_pk, 32);
+	c->broker_keys_from_file = true;
+	keys_destroy(&k);
+	return KETEN_OK;
+}
+
 static int
 load_broker(struct loader *l, yaml_node_t *map, int *have)
 {
+	yaml_node_t *key_file = NULL;
 	int rc = KETEN_OK;
 
 	if (map->type != YAML_MAPPING_NODE)
@@ -688,6 +725,7 @@ load_broker(struct loader *l, yaml_node_t *map, int *have)
 
 		if (strcmp(key, "key_file") == 0) {
 			rc = get_path(l, n, key, l->c->broker_key_file);
+			key_file = n;
 		} else if (strcmp(key, "sign_key") == 0) {
 			rc = get_key(l, n, key, l->c->broker_sign_pk);
 			*have |= 1;
@@ -705,8 +743,29 @@ load_broker(struct loader *l, yaml_node_t *map, int *have)
 		if (rc != KETEN_OK)
 			return rc;
 	}
-	if (*have != 3)
-		return bad(l, map, "'broker' needs sign_key and transport_key");
+	if (*have == 1 || *have == 2)
+		return bad(l, map,
+		           "'broker' has %s but no %s: give both (keten keygen "
+		           "--show BROKER_KEY_FILE prints them)",
+		           *have == 1 ? "sign_key" : "transport_key",
+		           *have == 1 ? "transport_key" : "sign_key");
+	if (*have == 3)
+		return KETEN_OK;
+	if (l->client)
+		return error_set(
+		    l->err, KETEN_E_CONFIG,
+		    "%s:%lu: 'broker' needs sign_key and transport_key here "
+		    "(only ketend reads the key file); 'keten keygen --show "
+		    "%s' prints the lines to add",
+		    l->c->path, (unsigned long)map->start_mark.line + 1,
+		    key_file ? l->c->broker_key_file : "/etc/keten/broker.key");
+	if (key_file == NULL)
+		return bad(l, map,
+		           "'broker' needs key_file (ketend reads sign_key and "
+		           "transport_key from it if they are not given)");
+	if ((rc = broker_keys_from_file(l, key_file)) != KETEN_OK)
+		return rc;
+	*have = 3;
 	return KETEN_OK;
 }
 

@@ -8,6 +8,7 @@
 #define KETEN_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,9 @@ struct config {
 	 * path when that is set (systemd's StateDirectory=) */
 	char data_dir[PATH_MAX];
 	char broker_key_file[PATH_MAX]; /* absolute after loading; may be "" */
+	/* broker_sign_pk and broker_curve_pk were not in the file: ketend's
+	 * config_load read them from broker_key_file. */
+	bool broker_keys_from_file;
 	uint8_t broker_sign_pk[32];
 	struct note_key broker_key; /* its checkpoint key: "keten/<region>" */
 	uint8_t broker_curve_pk[32];
@@ -176,7 +180,11 @@ extern const size_t config_n_default_routes;
 #define CONFIG_NODES_MAX 65536
 
 /*
- * Loads and validates a region config; free with config_destroy. The
+ * Loads and validates a region config, as ketend reads it; free with
+ * config_destroy. broker.sign_key and transport_key may be left out if
+ * broker.key_file is given: they are read from that file (which must
+ * then be the broker's; keys_load's refusals, such as its mode or owner,
+ * come unchanged, with their own codes). The
  * file must be a regular file (anything else is refused at once, without
  * blocking), writable by no one but its owner, owned by euid or root, in
  * a directory that group and others cannot write (unless sticky), and
@@ -186,7 +194,9 @@ int config_load(struct config **out, const char *path,
                 struct keten_error *err) WUR;
 /* As config_load, for a client (libketen, PROTOCOL.md 22.5): only region
  * and the broker's keys are needed; agencies, listen, connect and
- * data_dir may be missing (connect is "" then), agencies empty. */
+ * data_dir may be missing (connect is "" then), agencies empty. The
+ * broker's sign_key and transport_key must be in the file: a client
+ * never reads the broker's key file (the refusal says how to get them). */
 int config_load_client(struct config **out, const char *path,
                        struct keten_error *err) WUR;
 void config_destroy(struct config **c);

@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "backup.h"
 #include "broker.h"
 #include "clock.h"
 #include "fileck.h"
@@ -43,6 +44,7 @@ usage(FILE *f)
 	fputs("usage: ketend [-c CONFIG] [--log-level LEVEL]\n"
 	      "              [--allow-clock-behind]\n"
 	      "       ketend --check-config [CONFIG]\n"
+	      "       ketend --backup DIR [-c CONFIG]\n"
 	      "       ketend --version\n"
 	      "\n"
 	      "The keten referral broker: records signed messages between\n"
@@ -56,6 +58,11 @@ usage(FILE *f)
 	      "                           the data directory as the start\n"
 	      "                           does; print its agencies, routes\n"
 	      "                           and deadlines, exit\n"
+	      "      --backup DIR         copy CONFIG's data directory,\n"
+	      "                           live or not, into the new or\n"
+	      "                           empty DIR (0700, files 0600),\n"
+	      "                           verify it as keten audit verify\n"
+	      "                           does, print its head, exit\n"
 	      "      --log-level LEVEL    error, warn, info (default), debug\n"
 	      "      --allow-clock-behind start though the clock is behind\n"
 	      "                           the log's time (ketend(8))\n"
@@ -73,7 +80,8 @@ usage(FILE *f)
 	      "\n"
 	      "Exit status: 0 clean stop (SIGTERM/SIGINT/SIGQUIT) or valid\n"
 	      "config; "
-	      "1 invalid config or start-up failure; 2 usage error.\n"
+	      "1 invalid config or start-up failure, or no verified\n"
+	      "backup; 2 usage error.\n"
 	      "See ketend(8) in docs/ketend.md.\n",
 	      f);
 }
@@ -154,14 +162,20 @@ check_config(const char *path)
 		return 1;
 	}
 	keys_destroy(&k);
-	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s%s\n"
-	       "broker key_file %s (matches broker.sign_key and "
-	       "transport_key)\n"
-	       "max_message_bytes %zu\nworkers %u\nagencies %zu\n",
-	       path, c->region, c->listen, c->data_dir,
-	       missing ? " (missing: ketend creates it, mode 0700)" : "",
-	       c->broker_key_file, c->max_message_bytes, c->workers,
-	       c->n_agencies);
+	printf("%s: valid\nregion %s\nlisten %s\ndata_dir %s%s\n", path,
+	       c->region, c->listen, c->data_dir,
+	       missing ? " (missing: ketend creates it, mode 0700)" : "");
+	if (c->broker_keys_from_file)
+		printf("broker key_file %s (broker.sign_key and transport_key "
+		       "read from it; keten and libketen need them in the "
+		       "config: keten keygen --show %s prints them)\n",
+		       c->broker_key_file, c->broker_key_file);
+	else
+		printf("broker key_file %s (matches broker.sign_key and "
+		       "transport_key)\n",
+		       c->broker_key_file);
+	printf("max_message_bytes %zu\nworkers %u\nagencies %zu\n",
+	       c->max_message_bytes, c->workers, c->n_agencies);
 	for (size_t i = 0; i < c->n_agencies; i++)
 		printf("  %-24s %-13s %s\n", c->agencies[i].id,
 		       config_kind_name(c->agencies[i].kind),
@@ -285,11 +299,11 @@ serve(const char *path, bool allow_clock_behind)
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(&c, path, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		return 1;
 	}
 	if (start_broker_keys(&k, c, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		config_destroy(&c);
 		return 1;
 	}
@@ -308,7 +322,7 @@ serve(const char *path, bool allow_clock_behind)
 	if (store_open(&b.store, &sw, c->data_dir, c->map_size, c->map_max,
 	               c->region, &c->broker_key, signer_checkpoint, sg,
 	               store_verify_chain, c, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		goto out;
 	}
 	if (clock_behind_log(sw, c, allow_clock_behind) != 0)
@@ -316,7 +330,7 @@ serve(const char *path, bool allow_clock_behind)
 	/* The roster the config asks for, recorded before anything is
 	 * served (docs/PROTOCOL.md 22.7). */
 	if (roster_sync(b.store, sw, c, sg, &err) != KETEN_OK) {
-		log_err("event=start_failed reason=\"%s\"", err.message);
+		log_err("event=start_failed reason=%s", log_q(err.message));
 		goto out;
 	}
 	b.signer = sg;
@@ -362,11 +376,12 @@ main(int argc, char **argv)
 	    {"check-config", optional_argument, NULL, 'n'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"allow-clock-behind", no_argument, NULL, 'B'},
+	    {"backup", required_argument, NULL, 'K'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config = NULL, *check = NULL;
+	const char *config = NULL, *check = NULL, *backup = NULL;
 	enum log_level level = LOG_INFO;
 	bool allow_clock_behind = false, checking = false;
 	int ch;
@@ -401,6 +416,9 @@ main(int argc, char **argv)
 		case 'B':
 			allow_clock_behind = true;
 			break;
+		case 'K':
+			backup = optarg;
+			break;
 		case 'V':
 			puts("ketend " KETEN_VERSION_TEXT);
 			return 0;
@@ -414,7 +432,8 @@ main(int argc, char **argv)
 	}
 	if (checking && check == NULL && optind + 1 == argc)
 		check = argv[optind++];
-	if (optind != argc || (check != NULL && config != NULL)) {
+	if (optind != argc || (check != NULL && config != NULL) ||
+	    (checking && backup != NULL)) {
 		usage(stderr);
 		return 2;
 	}
@@ -426,6 +445,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "ketend: libsodium failed to initialise\n");
 		return 1;
 	}
+	if (backup != NULL)
+		return backup_run(backup, config);
 	log_init("ketend", level);
 	if (checking)
 		return check_config(config);

@@ -533,10 +533,11 @@ drop(struct peers *p, struct conn *c, int fd, const char *reason)
 		 * (its DISCONNECTED, on its way if the fd was reused, ends
 		 * it); not picked again this tick. */
 		c->drop_failed = p->ticks;
-		log_warn("event=peer_drop_failed agency=%s address=%s "
-		         "reason=\"%s\"",
-		         c->who, c->where,
-		         same_peer(c, fd) ? strerror(errno) : "fd_reused");
+		log_warn(
+		    "event=peer_drop_failed agency=%s address=%s "
+		    "reason=%s",
+		    log_q(c->who), log_q(c->where),
+		    log_q(same_peer(c, fd) ? strerror(errno) : "fd_reused"));
 		return;
 	}
 	c->dropping = true;
@@ -548,8 +549,9 @@ drop(struct peers *p, struct conn *c, int fd, const char *reason)
 	p->dropped_in++;
 	log_warn("event=peer_dropped agency=%s address=%s reason=%s "
 	         "bytes=%llu queued=%llu total_unread=%llu total_queued=%llu",
-	         c->who, c->where, reason, (unsigned long long)c->unread,
-	         (unsigned long long)c->queued, (unsigned long long)p->total_in,
+	         log_q(c->who), log_q(c->where), reason,
+	         (unsigned long long)c->unread, (unsigned long long)c->queued,
+	         (unsigned long long)p->total_in,
 	         (unsigned long long)p->total_out);
 }
 
@@ -567,7 +569,7 @@ reply_dropped(struct peers *p, struct conn *c, size_t n, const char *bound)
 	c->next_log_us = now + LOG_EVERY_US;
 	log_warn("event=reply_dropped agency=%s address=%s queued=%llu "
 	         "total_queued=%llu bytes=%zu bound=%s dropped=%llu",
-	         c->who, c->where, (unsigned long long)c->queued,
+	         log_q(c->who), log_q(c->where), (unsigned long long)c->queued,
 	         (unsigned long long)p->total_out, n, bound,
 	         (unsigned long long)c->replies_dropped);
 }

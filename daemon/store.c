@@ -76,8 +76,8 @@ store_grow_map(struct store_writer *w)
 	rc = mdb_env_set_mapsize(s->env, next);
 	pthread_rwlock_unlock(&s->remap);
 	if (rc != 0) {
-		log_err("event=map_grow_failed to_mb=%zu reason=\"%s\"",
-		        next >> 20, mdb_strerror(rc));
+		log_err("event=map_grow_failed to_mb=%zu reason=%s", next >> 20,
+		        log_q(mdb_strerror(rc)));
 		return -1;
 	}
 	log_info("event=map_grown from_mb=%zu to_mb=%zu", w->map_size >> 20,

@@ -263,4 +263,17 @@ int store_consistency(struct store *s, struct store_consistency *out,
 int store_root_at(struct store *s, uint8_t root[KETEN_HASH_LEN], uint64_t *head,
                   uint64_t size, struct keten_error *err) WUR;
 
+/*
+ * ketend --backup: a compacted copy of data_dir's LMDB environment into
+ * dest/data.mdb (LMDB's copy, one read snapshot), opened read-only beside
+ * a running broker or without one, taking neither its directory lock nor
+ * a write transaction. dest is created mode 0700 (or, if it exists, must
+ * be an empty directory: it is set to 0700); the file is made with
+ * O_EXCL, mode 0600, and synced with its directory. KETEN_E_IO with a
+ * sentence (dest not empty, unreadable source); nothing is left in dest
+ * on failure.
+ */
+int store_backup(const char *data_dir, const char *dest,
+                 struct keten_error *err) WUR;
+
 #endif

@@ -382,6 +382,7 @@ store_verify_derived(struct store_writer *w, MDB_txn *txn,
 	struct derived d = {.w = w, .txn = txn};
 	MDB_val k = LAYOUT_KEY(LAYOUT_META_SCHEMA), v;
 	bool cases = false;
+	char reason[200];
 	int rc = mdb_get(txn, w->s->meta, &k, &v);
 
 	/* An older schema's databases are the upgrade's to rebuild. */
@@ -409,16 +410,17 @@ store_verify_derived(struct store_writer *w, MDB_txn *txn,
 			cases = cases || i >= DB_CASENO;
 			continue;
 		}
+		snprintf(reason, sizeof(reason), "%s: %s", db_name[i],
+		         d.why[i]);
 		if (i < DB_CASENO) {
 			log_warn("event=derived_damaged db=%s action=rebuild "
-			         "reason=\"%s: %s\"",
-			         db_name[i], db_name[i], d.why[i]);
+			         "reason=%s",
+			         db_name[i], log_q(reason));
 			continue;
 		}
 		cases = true;
-		log_warn("event=cases_damaged action=rebuild db=%s "
-		         "reason=\"%s: %s\"",
-		         db_name[i], db_name[i], d.why[i]);
+		log_warn("event=cases_damaged action=rebuild db=%s reason=%s",
+		         db_name[i], log_q(reason));
 	}
 	for (int i = 0; i < DB_N; i++)
 		w->told_damaged = w->told_damaged || d.bad[i];

@@ -520,7 +520,7 @@ fail:
 	for (size_t i = 0; i < n; i++)
 		items[i].status =
 		    store_write_refusal(&items[i].err, w, cause, rc);
-	log_err("event=commit_failed items=%zu reason=\"%s\"", n,
-	        items[0].err.message);
+	log_err("event=commit_failed items=%zu reason=%s", n,
+	        log_q(items[0].err.message));
 	return store_write_failure(err, w, cause, &items[0].err);
 }

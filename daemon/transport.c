@@ -95,17 +95,18 @@ zap_handle(struct broker *b, void *sock)
 		/* A witness may only ping and cosign (verify.c). */
 		snprintf(user, sizeof(user), JOB_WITNESS_PREFIX "%s %s",
 		         w->name, key);
-		log_info("event=auth witness=%s address=%s", w->name, addr);
+		log_info("event=auth witness=%s address=%s", log_q(w->name),
+		         log_q(addr));
 		zap_reply(sock, &f[1], "200", "OK", user);
 	} else if (a == NULL) {
 		log_warn("event=auth_refused address=%s transport_key=%s "
 		         "generation=%u",
-		         addr, key, g->generation);
+		         log_q(addr), log_q(key), g->generation);
 		zap_reply(sock, &f[1], "400", "transport key not in region",
 		          "");
 	} else {
 		snprintf(user, sizeof(user), "%s %s", a->id, key);
-		log_info("event=auth agency=%s address=%s", a->id, addr);
+		log_info("event=auth agency=%s address=%s", a->id, log_q(addr));
 		zap_reply(sock, &f[1], "200", "OK", user);
 	}
 out:
@@ -123,7 +124,7 @@ zap_main(void *arg)
 
 	if (sock == NULL || zmq_bind(sock, EP_ZAP) != 0)
 		fatalx("event=zap_start_failed err=%s",
-		       zmq_strerror(zmq_errno()));
+		       log_q(zmq_strerror(zmq_errno())));
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
 	atomic_store(&b->zap_ready, true);
 	while (!atomic_load(&b->stopping)) {
@@ -265,8 +266,8 @@ gone(char *msg, size_t cap, const struct config *c, const char *who,
 static void
 refuse_gone(struct io *io, struct job *j, const char *msg)
 {
-	log_info("event=refused agency=%s code=%d reason=\"%s\"", job_peer(j),
-	         KETEN_E_FORBIDDEN, msg);
+	log_info("event=refused agency=%s code=%d reason=%s",
+	         log_q(job_peer(j)), KETEN_E_FORBIDDEN, log_q(msg));
 	job_reply_error(j, KETEN_E_FORBIDDEN, msg);
 	send_reply(io, j);
 }
@@ -576,7 +577,7 @@ read_request(struct io *io)
 		    "(limits.max_message_bytes)",
 		    size, j->gen->cfg->max_message_bytes);
 		log_info("event=refused agency=%s code=%d bytes=%zu",
-		         job_peer(j), KETEN_E_TOO_BIG, size);
+		         log_q(job_peer(j)), KETEN_E_TOO_BIG, size);
 		job_reply_error(j, KETEN_E_TOO_BIG, msg);
 		send_reply(io, j);
 		return 0;
@@ -720,8 +721,8 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	    zmq_bind(io->verify, EP_VERIFY) ||
 	    zmq_bind(io->replies, EP_REPLIES) ||
 	    zmq_connect(io->writer, EP_WRITER))
-		fatalx("event=inproc_setup_failed reason=\"%s\"",
-		       zmq_strerror(zmq_errno()));
+		fatalx("event=inproc_setup_failed reason=%s",
+		       log_q(zmq_strerror(zmq_errno())));
 	if (zmq_setsockopt(io->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
 	    zmq_setsockopt(io->router, ZMQ_CURVE_SECRETKEY, curve_sk, 32) ||
 	    zmq_setsockopt(io->router, ZMQ_ZAP_DOMAIN, c->region,
@@ -744,12 +745,12 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	/* Before the bind, so that no connection goes unaccounted. */
 	if (peers_new(&io->peers, io->b->zctx, io->router, c, &err) !=
 	    KETEN_OK) {
-		log_err("event=bind_failed reason=\"%s\"", err.message);
+		log_err("event=bind_failed reason=%s", log_q(err.message));
 		return -1;
 	}
 	if (zmq_bind(io->router, c->listen) != 0) {
-		log_err("event=bind_failed endpoint=%s reason=\"%s\"",
-		        c->listen, zmq_strerror(zmq_errno()));
+		log_err("event=bind_failed endpoint=%s reason=%s",
+		        log_q(c->listen), log_q(zmq_strerror(zmq_errno())));
 		return -1;
 	}
 	return 0;
@@ -794,8 +795,8 @@ reload_begin(struct io *io)
 	    liveconf_compatible(next, cur, restart, sizeof(restart), &err) !=
 	        KETEN_OK) {
 		log_err("event=reload result=refused generation=%u "
-		        "reason=\"%s\" note=\"the config in force stays\"",
-		        io->gen->generation, err.message);
+		        "reason=%s note=\"the config in force stays\"",
+		        io->gen->generation, log_q(err.message));
 		config_destroy(&next);
 		notify_serving(io, "the last reload was refused");
 		return;
@@ -884,8 +885,8 @@ reload_end(struct io *io, struct job *j)
 	}
 	if (j->item.status != KETEN_OK) {
 		log_err("event=reload result=refused generation=%u "
-		        "reason=\"%s\" note=\"the config in force stays\"",
-		        io->gen->generation, j->item.err.message);
+		        "reason=%s note=\"the config in force stays\"",
+		        io->gen->generation, log_q(j->item.err.message));
 		notify_serving(io, "the last reload was refused");
 	} else {
 		liveconf_describe(changed, sizeof(changed), io->gen->cfg,
@@ -893,8 +894,8 @@ reload_end(struct io *io, struct job *j)
 		refused = reload_apply(io, j->reload);
 		log_info("event=reload result=ok generation=%u config=%s %s "
 		         "waiting_reads_refused=%zu",
-		         io->gen->generation, io->gen->cfg->path, changed,
-		         refused);
+		         io->gen->generation, log_q(io->gen->cfg->path),
+		         changed, refused);
 		notify_serving(io, "reloaded");
 	}
 	job_free(j);
@@ -916,7 +917,7 @@ status(struct io *io)
 	log_info("event=status generation=%u config=%s head=%llu "
 	         "requests=%llu waiting_reads=%zu waiting_ready=%zu "
 	         "agencies=%zu reload_pending=%d %s",
-	         io->gen->generation, io->gen->cfg->path,
+	         io->gen->generation, log_q(io->gen->cfg->path),
 	         (unsigned long long)head, (unsigned long long)io->arrivals,
 	         io->n_parked, io->n_ready, io->gen->cfg->n_agencies,
 	         io->reload_pending || io->reload_out != NULL, conns);
@@ -963,8 +964,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 
 	io.gen = liveconf_acquire(b->live);
 	if (setup(&io, curve_sk) != 0) {
-		log_err("event=transport_setup_failed reason=\"%s\"",
-		        zmq_strerror(zmq_errno()));
+		log_err("event=transport_setup_failed reason=%s",
+		        log_q(zmq_strerror(zmq_errno())));
 		rc = -1;
 		goto stop;
 	}
@@ -973,19 +974,21 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 	 * loop's check and zmq_poll cannot be lost. */
 	transport_signals(&sigs);
 	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-		log_err("event=signalfd_failed reason=\"%s\"", strerror(errno));
+		log_err("event=signalfd_failed reason=%s",
+		        log_q(strerror(errno)));
 		rc = -1;
 		goto stop;
 	}
 	io.rest_fd =
 	    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (io.rest_fd < 0) {
-		log_err("event=timerfd_failed reason=\"%s\"", strerror(errno));
+		log_err("event=timerfd_failed reason=%s",
+		        log_q(strerror(errno)));
 		rc = -1;
 		goto stop;
 	}
 	log_info("event=ready region=%s endpoint=%s agencies=%zu",
-	         io.gen->cfg->region, io.gen->cfg->listen,
+	         io.gen->cfg->region, log_q(io.gen->cfg->listen),
 	         io.gen->cfg->n_agencies);
 	notify_serving(&io, "");
 
@@ -1019,8 +1022,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 		if (zmq_poll(pi, 6, timeout) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
-			log_err("event=poll_failed reason=\"%s\"",
-			        zmq_strerror(zmq_errno()));
+			log_err("event=poll_failed reason=%s",
+			        log_q(zmq_strerror(zmq_errno())));
 			rc = -1;
 			break;
 		}

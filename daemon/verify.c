@@ -581,7 +581,7 @@ process(struct worker *w, struct job *j)
 	if (rc == KETEN_OK) {
 		if (job_send(w->writer, j, 0) != 0)
 			fatalx("event=writer_send_failed err=%s",
-			       zmq_strerror(zmq_errno()));
+			       log_q(zmq_strerror(zmq_errno())));
 		return;
 	}
 	j->parked = rc == PARKED;
@@ -590,21 +590,21 @@ process(struct worker *w, struct job *j)
 	if (rc > 0 && rc < 100) {
 		/* Local failures (I/O, memory) are not the peer's fault and
 		 * their codes are not wire codes: say the broker is unwell. */
-		log_err("event=request_failed agency=%s code=%d reason=\"%s\"",
-		        job_peer(j), rc, err.message);
+		log_err("event=request_failed agency=%s code=%d reason=%s",
+		        log_q(job_peer(j)), rc, log_q(err.message));
 		rc = error_set(
 		    &err, KETEN_E_UNAVAILABLE,
 		    "the broker could not serve this request (%s); retry later",
 		    keten_strerror(rc));
 	}
 	if (rc > 0) {
-		log_info("event=refused agency=%s code=%d reason=\"%s\"",
-		         job_peer(j), rc, err.message);
+		log_info("event=refused agency=%s code=%d reason=%s",
+		         log_q(job_peer(j)), rc, log_q(err.message));
 		job_reply_error(j, rc, err.message);
 	}
 	if (job_send(w->replies, j, 0) != 0)
 		fatalx("event=reply_send_failed err=%s",
-		       zmq_strerror(zmq_errno()));
+		       log_q(zmq_strerror(zmq_errno())));
 }
 
 void *
@@ -623,7 +623,7 @@ verify_main(void *arg)
 	    zmq_connect(w.writer, EP_WRITER) != 0 ||
 	    zmq_connect(w.replies, EP_REPLIES) != 0)
 		fatalx("event=worker_start_failed err=%s",
-		       zmq_strerror(zmq_errno()));
+		       log_q(zmq_strerror(zmq_errno())));
 	for (;;) {
 		zmq_pollitem_t pi = {.socket = w.in, .events = ZMQ_POLLIN};
 		int stopping = atomic_load(&w.b->stopping);

@@ -26,11 +26,11 @@ answer(struct job *j, const struct note_key *broker)
 		 * one instead (docs/PROTOCOL.md 21.2). */
 		const struct access_entry *a = &j->item.access;
 		log_warn("event=access_not_stored agency=%s kind=%s first=%llu "
-		         "last=%llu n=%u reason=\"%s\"",
+		         "last=%llu n=%u reason=%s",
 		         a->agency, access_kind_name(a->kind),
 		         (unsigned long long)a->first_seq,
 		         (unsigned long long)a->last_seq, a->n,
-		         j->item.err.message);
+		         log_q(j->item.err.message));
 		return;
 	}
 	if (j->item.status != KETEN_OK) {
@@ -286,8 +286,8 @@ writer_main(void *arg)
 			writer_clock(&w, now_us);
 		if (n > 0 &&
 		    store_apply(w.sw, w.items, n, now_us, &err) != KETEN_OK) {
-			log_err("event=batch_failed n=%zu reason=\"%s\"", n,
-			        err.message);
+			log_err("event=batch_failed n=%zu reason=%s", n,
+			        log_q(err.message));
 			memcpy(w.last, w.before,
 			       w.gen->cfg->n_agencies * sizeof(*w.last));
 		}

@@ -255,7 +255,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 grep "event=roster_changed\|event=reload result=" "$work/ketend.log" |
-	sed 's/^[^ ]* ketend level=[a-z]* //' || true
+	sed 's/^ts=[^ ]* level=[a-z]* prog=ketend //' || true
 grep -q "event=reload result=ok" "$work/ketend.log" ||
 	fail "ketend did not apply the rotation: $(tail -3 "$work/ketend.log")"
 as lt-almere-2 send referral --to vt-flevoland --urgency routine \

@@ -7,6 +7,9 @@ KETEN_PACKAGES=(
 	liblmdb-dev lmdb-utils libsodium-dev libyaml-dev
 	jq
 	faketime # tests/integration/test_clock_back.c: libfaketime
+	lowdown # docs/CMakeLists.txt: the man pages from the docs
+	man-db groff-base # tests/integration/test_man.sh: man -l, lexgrog, groff
+	dpkg-dev file # cpack's DEB generator: dpkg-shlibdeps finds the Depends
 	libsystemd-dev # ketend: sd_notify (readiness, reload, watchdog)
 	systemd        # tests/integration/test_unit.sh: systemd-analyze
 )

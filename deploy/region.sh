@@ -3,6 +3,24 @@
 # usage: deploy/region.sh KETEN_BINARY DIR PORT
 # Writes DIR/keys/*.key (mode 0600, throw-away) and DIR/flevoland.yaml.
 set -euo pipefail
+
+usage() {
+	echo "usage: deploy/region.sh KETEN_BINARY DIR PORT"
+	echo
+	echo "Generates throw-away keys and a region config for the Flevoland demo"
+	echo "region: DIR/keys/*.key (mode 0600) and DIR/flevoland.yaml, whose"
+	echo "broker listens on tcp://127.0.0.1:PORT with its data in DIR/data."
+	echo "KETEN_BINARY is the keten command (a path, or 'keten' on PATH)."
+	echo "Prints the config's path."
+}
+if [ $# -eq 1 ] && { [ "$1" = --help ] || [ "$1" = -h ]; }; then
+	usage
+	exit 0
+fi
+if [ $# -ne 3 ]; then
+	usage >&2
+	exit 2
+fi
 keten=$1 dir=$2 port=$3
 
 agencies=(

@@ -10,6 +10,9 @@
 #                                         (unit, integration, slow, fuzz)
 #   KETEN_TEST_SKIP=slow tests/run.sh     all but the tests with that label
 #                                         (the 100,000-record ones)
+#   KETEN_TEST_SKIP=package tests/run.sh  all but the Debian package stage,
+#                                         which installs keten on this
+#                                         machine (root or sudo)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/deploy/deps.sh"
@@ -66,6 +69,23 @@ fi
 
 # Optimised, so that -O2-only warnings (maybe-uninitialized) count too.
 build_and_test "$root/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# The Debian package of that build, installed on this machine and run as
+# the keten user, then removed and purged (tests/package/test_package.sh).
+# Not a ctest test: it installs a system package. KETEN_TEST_LABEL=package
+# runs only this stage after the build.
+if [ -z "${KETEN_TEST_LABEL:-}" ] || [ "$KETEN_TEST_LABEL" = package ]; then
+	if [[ "|${KETEN_TEST_SKIP:-}|" == *"|package|"* ]]; then
+		echo "== package (skipped: KETEN_TEST_SKIP)"
+	else
+		echo "== package"
+		"$root/tests/package/test_package.sh" "$root" "$root/build-test"
+	fi
+	if [ "${KETEN_TEST_LABEL:-}" = package ]; then
+		echo "== all passed"
+		exit 0
+	fi
+fi
 
 # The same suite under ASan + UBSan; ketend started by the tests is the
 # sanitized build, and a leak at its exit fails the test that stopped it.

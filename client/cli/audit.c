@@ -41,11 +41,7 @@ help(FILE *f)
 	    "                      to --checkpoint in a later audit\n"
 	    "      --json          machine-readable output\n"
 	    "  -h, --help          this text\n\n"
-	    "See 'keten audit cases --help' for the case replay, 'keten audit\n"
-	    "access --help' for the access log, 'keten audit replay --help'\n"
-	    "for replaying the log from the broker, and 'keten audit proof\n"
-	    "--help' and 'keten audit check-proof --help' for the offline\n"
-	    "proof of one record.\n",
+	    "'keten audit --help' lists the other audit verbs.\n",
 	    f);
 }
 
@@ -1324,30 +1320,55 @@ audit_verify(int argc, char **argv)
 	return rc;
 }
 
+/* The audit verbs: the dispatch and both help texts read this table. */
+static const struct {
+	const char *verb;
+	int (*fn)(int, char **);
+	const char *summary;
+} audit_verbs[] = {
+    {"verify", audit_verify,
+     "verify a data directory offline, record by record"},
+    {"cases", audit_cases, "replay a data directory's cases by the case rules"},
+    {"access", audit_access, "verify and list the access log (NEN 7513)"},
+    {"replay", audit_replay, "replay the log from the broker (--follow)"},
+    {"proof", audit_proof, "write one record's offline proof bundle"},
+    {"check-proof", audit_check_proof, "check a proof bundle offline"},
+};
+#define N_AUDIT_VERBS (sizeof(audit_verbs) / sizeof(audit_verbs[0]))
+
+void
+cli_audit_verbs(FILE *f, const char *indent)
+{
+	for (size_t i = 0; i < N_AUDIT_VERBS; i++)
+		fprintf(f, "%saudit %-12s %s\n", indent, audit_verbs[i].verb,
+		        audit_verbs[i].summary);
+}
+
+static void
+audit_usage(FILE *f)
+{
+	fputs("usage: keten audit VERB [OPTIONS] ...\n\n"
+	      "The auditor's verbs: offline on a copy of the broker's data\n"
+	      "directory (or beside the running broker), or replaying the\n"
+	      "log from the broker.\n\nVerbs:\n",
+	      f);
+	cli_audit_verbs(f, "  ");
+	fputs("\n'keten audit VERB --help' describes each verb.\n", f);
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
-	static const struct {
-		const char *verb;
-		int (*fn)(int, char **);
-	} verbs[] = {
-	    {"verify", audit_verify}, {"cases", audit_cases},
-	    {"replay", audit_replay}, {"access", audit_access},
-	    {"proof", audit_proof},   {"check-proof", audit_check_proof},
-	};
-
-	for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]);
-	     i++)
-		if (strcmp(argv[1], verbs[i].verb) == 0)
-			return verbs[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; argc >= 2 && i < N_AUDIT_VERBS; i++)
+		if (strcmp(argv[1], audit_verbs[i].verb) == 0)
+			return audit_verbs[i].fn(argc - 1, argv + 1);
 	if (argc >= 2 &&
 	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		help(stdout);
+		audit_usage(stdout);
 		return EXIT_OK;
 	}
-	fprintf(stderr, "keten audit: say 'keten audit verify DATADIR', "
-	                "'keten audit cases DATADIR', 'keten audit access "
-	                "DATADIR', 'keten audit replay', 'keten audit proof "
-	                "DATADIR' or 'keten audit check-proof FILE'\n");
+	if (argc >= 2)
+		fprintf(stderr, "keten audit: unknown verb '%s'\n", argv[1]);
+	audit_usage(stderr);
 	return EXIT_USAGE;
 }

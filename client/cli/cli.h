@@ -90,6 +90,8 @@ int cmd_inbox(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* Lists the audit verbs, one a line after indent: "audit VERB summary". */
+void cli_audit_verbs(FILE *f, const char *indent);
 /* acknowledge, accept, decline, handover, withdraw, ask, answer, feedback,
  * close: one function, argv[0] says which step (step.c). */
 int cmd_step(int argc, char **argv);

@@ -18,7 +18,8 @@ help(FILE *f)
 	      "       keten keygen --witness NAME --out FILE\n"
 	      "       keten keygen --show FILE\n"
 	      "       keten keygen --rotate OLD --out NEW (--config FILE | "
-	      "--region ID)\n\n"
+	      "--region ID)\n"
+	      "       (each with --json for one JSON object)\n\n"
 	      "Creates an agency's keys (Ed25519 signing, X25519 for sealed\n"
 	      "content, CURVE transport) in FILE with mode 0600, recording\n"
 	      "its id, kind and display name, and prints the public halves\n"
@@ -42,16 +43,62 @@ help(FILE *f)
 	      "  -c, --config FILE  the region config, for the region id\n"
 	      "                (default $KETEN_CONFIG)\n"
 	      "  --region ID   the region id, instead of --config\n"
+	      "  --json        print the public halves as one JSON object\n"
+	      "                instead: id, name, kind, sign_key, box_key,\n"
+	      "                transport_key, key_file (and rotation); a\n"
+	      "                witness's: witness, cosign_key, transport_key\n"
 	      "  -h, --help    this text\n",
 	      f);
 }
+
+/* --json: one object instead of the config's lines. */
+static int as_json;
 
 /* The region config's lines for a witness (under witnesses:). */
 static void
 print_witness(const struct keten_public_keys *pub, const char *name)
 {
+	if (as_json) {
+		fputs("{\"witness\":", stdout);
+		json_str(stdout, name);
+		printf(",\"cosign_key\":\"%s\",\"transport_key\":\"%s\"}\n",
+		       pub->sign_key, pub->transport_key);
+		return;
+	}
 	printf("  - name: %s\n    cosign_key: %s\n    transport_key: %s\n",
 	       name, pub->sign_key, pub->transport_key);
+}
+
+/* print_fragment's --json form: kind and name are null when the file
+ * records none; the broker has no box key. */
+static void
+print_json(const struct keten_key_info *k, const char *path,
+           const char *rotation)
+{
+	int broker = strcmp(k->agency, "broker") == 0;
+
+	fputs("{\"id\":", stdout);
+	json_str(stdout, k->agency);
+	if (!broker) {
+		fputs(",\"name\":", stdout);
+		if (k->kind == KETEN_KIND_NONE)
+			fputs("null", stdout);
+		else
+			json_str(stdout, k->name);
+		fputs(",\"kind\":", stdout);
+		if (k->kind == KETEN_KIND_NONE || (size_t)k->kind > N_KINDS)
+			fputs("null", stdout);
+		else
+			printf("\"%s\"", kinds[k->kind - 1]);
+	}
+	printf(",\"sign_key\":\"%s\"", k->pub.sign_key);
+	if (!broker)
+		printf(",\"box_key\":\"%s\"", k->pub.box_key);
+	printf(",\"transport_key\":\"%s\",\"key_file\":", k->pub.transport_key);
+	json_str(stdout, path);
+	if (rotation != NULL)
+		printf(",\"rotation\":\"%s\"", rotation);
+	fputs("}\n", stdout);
 }
 
 /* s in YAML double quotes: a name is UTF-8 with no control character,
@@ -79,6 +126,10 @@ print_fragment(const struct keten_key_info *k, const char *path,
 {
 	const char *in = "    ";
 
+	if (as_json) {
+		print_json(k, path, rotation);
+		return;
+	}
 	if (strcmp(k->agency, "broker") == 0) {
 		printf("broker:\n  key_file: %s\n  sign_key: %s\n"
 		       "  transport_key: %s\n",
@@ -188,6 +239,7 @@ cmd_keygen(int argc, char **argv)
 	    {"rotate", required_argument, NULL, 'r'},
 	    {"config", required_argument, NULL, 'c'},
 	    {"region", required_argument, NULL, 'R'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -229,6 +281,9 @@ cmd_keygen(int argc, char **argv)
 			break;
 		case 'R':
 			region = optarg;
+			break;
+		case 'j':
+			as_json = 1;
 			break;
 		case 'h':
 			help(stdout);

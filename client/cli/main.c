@@ -29,8 +29,7 @@ static const struct verb {
     {"feedback", cmd_step, "tell an earlier referrer how the case goes"},
     {"close", cmd_step, "close a case we hold, with an outcome"},
     {"witness", cmd_witness, "cosign the broker's checkpoints (--every DUR)"},
-    {"audit", cmd_audit,
-     "verify the log, replay its cases (audit verify|cases|replay)"},
+    {"audit", cmd_audit, "the auditor's verbs:"},
 };
 
 static void
@@ -40,8 +39,11 @@ usage(FILE *f)
 	      "keten sends and receives signed referrals through a keten "
 	      "broker,\nand lets auditors verify its log.\n\nVerbs:\n",
 	      f);
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+		if (verbs[i].fn == cmd_audit)
+			cli_audit_verbs(f, "    ");
+	}
 	fputs("\n'keten VERB --help' describes each verb; 'keten --version' "
 	      "prints\nthe release, the protocol and the storage schema.\n\n"
 	      "Exit status: 0 ok, 1 refused by the broker or verification "

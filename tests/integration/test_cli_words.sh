@@ -52,8 +52,13 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null &&
 		mount --bind "$1/resolv.conf" /etc/resolv.conf || exit 99
 		python3 -c "import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((\"127.0.0.1\", 53)); time.sleep(30)" &
-		sleep 0.3
+s.bind((\"127.0.0.1\", 53)); open(\"$1/ns-up\", \"w\").close()
+time.sleep(30)" &
+		# Until it is bound: before, a query meets a closed port.
+		for _ in $(seq 50); do
+			[ -e "$1/ns-up" ] && break
+			sleep 0.1
+		done
 		"$2" ping -c "$3" --timeout 1; rc=$?
 		kill $!
 		exit $rc' sh "$tmp" "$keten" "$tmp/region/nohost.yaml" \

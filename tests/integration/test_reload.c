@@ -217,7 +217,8 @@ main(void)
 	if (asprintf(&bad, "%s%sbogus: a: b\n", no_gi, routes) < 0)
 		exit(99);
 	CHECK(reload(&h, bad, NULL, 4));
-	CHECK(harness_log_has(&h, "level=error event=reload result=refused"));
+	CHECK(harness_log_has(
+	    &h, "level=error prog=ketend event=reload result=refused"));
 	snprintf(want, sizeof(want), "region.yaml:%d", lines(bad));
 	CHECK(harness_log_has(&h, want));
 	if (!harness_log_has(&h, want))

@@ -17,6 +17,7 @@
 
 #include "../check.h"
 #include "config.h"
+#include "keys.h"
 #include "text.h"
 #include "wire.h"
 
@@ -393,7 +394,12 @@ test_invalid(void)
 	base();
 	delete_lines(7, 7);
 	expect_refused("broker-no-transport.yaml", 5,
-	               "'broker' needs sign_key and transport_key");
+	               "'broker' has sign_key but no transport_key: give "
+	               "both (keten keygen --show BROKER_KEY_FILE");
+	base();
+	delete_lines(6, 6);
+	expect_refused("broker-no-sign.yaml", 5,
+	               "'broker' has transport_key but no sign_key");
 	base();
 	set_line(10, "agencies: lt-almere");
 	delete_lines(11, 22);
@@ -1480,6 +1486,108 @@ test_state_directory(void)
 	config_destroy(&c);
 }
 
+/*
+ * Issue 18: ketend's config may leave out the broker's public keys when
+ * it names the broker's key file (the package's example cannot know the
+ * keys postinst makes). ketend's loader reads them from the file, and
+ * the checks against them still run; a client's loader refuses and says
+ * how to get them.
+ */
+static void
+test_broker_keys_from_file(void)
+{
+	char path[PATH_MAX], kpath[PATH_MAX + 16], apath[PATH_MAX + 16];
+	char want[2 * PATH_MAX + 64], curve[TEXT_KEY_B64_LEN];
+	struct config *c = NULL;
+	struct keys *k = NULL, *a = NULL;
+
+	snprintf(kpath, sizeof(kpath), "%s/broker.key", realdir);
+	snprintf(apath, sizeof(apath), "%s/agency.key", realdir);
+	CHECK_INT(keys_generate(&k, CONFIG_BROKER_ID, &err), KETEN_OK);
+	CHECK_INT(keys_save(k, kpath, &err), KETEN_OK);
+	CHECK_INT(keys_generate(&a, "lt-almere", &err), KETEN_OK);
+	CHECK_INT(keys_save(a, apath, &err), KETEN_OK);
+	if (k == NULL || a == NULL) {
+		keys_destroy(&k);
+		keys_destroy(&a);
+		return;
+	}
+
+	/* key_file alone: the halves come from the file. */
+	base();
+	delete_lines(6, 7);
+	CHECK_INT(load(&c, "keys-from-file.yaml", path), KETEN_OK);
+	CHECK(c != NULL && c->broker_keys_from_file);
+	CHECK(c != NULL && memcmp(c->broker_sign_pk, k->sign_pk, 32) == 0);
+	CHECK(c != NULL && memcmp(c->broker_curve_pk, k->curve_pk, 32) == 0);
+	/* The checkpoint key name is made from the sign key read. */
+	CHECK(c != NULL && memcmp(c->broker_key.pk, k->sign_pk, 32) == 0);
+	CHECK(c != NULL && strcmp(c->broker_key_file, kpath) == 0);
+	config_destroy(&c);
+
+	/* A client cannot read the broker's key file: refused, with the
+	 * command that prints the lines to add. */
+	CHECK_INT(config_load_client(&c, path, &err), KETEN_E_CONFIG);
+	CHECK(c == NULL);
+	snprintf(want, sizeof(want),
+	         "%s:5: 'broker' needs sign_key and "
+	         "transport_key",
+	         path);
+	CHECK_STR_HAS(err.message, want);
+	snprintf(want, sizeof(want),
+	         "'keten keygen --show %s' prints the "
+	         "lines to add",
+	         kpath);
+	CHECK_STR_HAS(err.message, want);
+
+	/* Given, they are what is used (ketend's start compares them with
+	 * the file, daemon/main.c). */
+	base();
+	CHECK_INT(load(&c, "keys-given.yaml", path), KETEN_OK);
+	CHECK(c != NULL && !c->broker_keys_from_file);
+	CHECK(c != NULL && memcmp(c->broker_sign_pk, k->sign_pk, 32) != 0);
+	config_destroy(&c);
+
+	/* The check against the broker's transport key still runs, with
+	 * the key read from the file. */
+	base();
+	delete_lines(6, 7);
+	text_key_to_b64(curve, k->curve_pk);
+	set_line(14, "    transport_key: %s", curve);
+	expect_refused("agency-broker-key.yaml", 9,
+	               "agency 'lt-almere' uses the broker's "
+	               "transport_key");
+
+	/* Neither the keys nor the file: nothing to read them from. */
+	base();
+	delete_lines(5, 7);
+	insert_line(5, "  rotation: " STMT_B64);
+	expect_refused("no-key-file.yaml", 5, "'broker' needs key_file");
+
+	/* The file is missing, or is an agency's. */
+	base();
+	delete_lines(6, 7);
+	set_line(5, "  key_file: missing.key");
+	CHECK(load(&c, "missing-key-file.yaml", path) != KETEN_OK);
+	CHECK(c == NULL);
+	CHECK_STR_HAS(err.message, "/missing.key");
+	/* keys_load's own refusal, unchanged: a key others may read. */
+	CHECK_INT(chmod(kpath, 0644), 0);
+	set_line(5, "  key_file: broker.key");
+	CHECK_INT(load(&c, "open-key-file.yaml", path), KETEN_E_KEYFILE);
+	CHECK(c == NULL);
+	CHECK_STR_HAS(err.message, "chmod 600");
+	CHECK_INT(chmod(kpath, 0600), 0);
+	base();
+	delete_lines(6, 7);
+	set_line(5, "  key_file: agency.key");
+	expect_refused("agency-key-file.yaml", 5,
+	               "holds the keys of agency 'lt-almere', not the "
+	               "broker's (keten keygen --broker makes those)");
+	keys_destroy(&k);
+	keys_destroy(&a);
+}
+
 static void
 cleanup(void)
 {
@@ -1528,6 +1636,7 @@ main(void)
 	test_file_bounds();
 	test_owner_rule();
 	test_state_directory();
+	test_broker_keys_from_file();
 	cleanup();
 	return check_done("test_config");
 }
