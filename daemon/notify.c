@@ -1,7 +1,7 @@
 /*
  * systemd's service notifications, from the I/O thread (and main before
- * it starts). Never blocks on systemd, never fails the broker: a message
- * that cannot be sent is logged at debug and forgotten.
+ * it starts): one datagram each to the socket systemd reads. Never fails
+ * the broker: a message that cannot be sent is logged at debug and lost.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,7 +15,7 @@
 #include "notify.h"
 
 static bool notify_on;        /* $NOTIFY_SOCKET is set */
-static int64_t notify_every;  /* µs between keep-alives; 0: no watchdog */
+static int64_t notify_every;  /* us between keep-alives; 0: no watchdog */
 static int64_t notify_due_us; /* monotonic: the next keep-alive */
 
 void

@@ -1,7 +1,7 @@
 /*
  * systemd's service notifications (sd_notify(3)): readiness, reload, stop
  * and the watchdog's keep-alives. Without $NOTIFY_SOCKET every call does
- * nothing; a notification never fails or blocks the broker.
+ * nothing; a notification that cannot be sent never fails the broker.
  */
 #ifndef KETEN_NOTIFY_H
 #define KETEN_NOTIFY_H
