@@ -997,9 +997,9 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			timeout = 10; /* the writer takes it soon */
 		if (tick >= 0 && (timeout < 0 || timeout > tick))
 			timeout = tick;
+		/* /healthz: the loop turns at least once a second. */
 		if (timeout < 0 || timeout > 1000)
-			timeout =
-			    1000; /* /healthz: the loop turns every second */
+			timeout = 1000;
 		metrics_set(METRIC_LOOP_US, clock_mono_us());
 		metrics_set(METRIC_WAITING_READS, (int64_t)io.n_parked);
 		zmq_pollitem_t pi[6] = {
