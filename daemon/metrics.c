@@ -157,12 +157,36 @@ family(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void
-one(FILE *f, const char *name, const char *type, const char *help, long long v)
-{
-	family(f, name, type, help);
-	fprintf(f, "%s %lld\n", name, v);
-}
+/* The metrics that are one value each, as the threads keep them. */
+static const struct {
+	const char *name, *type, *help;
+	enum metric m;
+} plain[] = {
+    {"keten_records_total", "counter",
+     "Records appended to the log since the broker started.", METRIC_RECORDS},
+    {"keten_commits_total", "counter",
+     "Write transactions committed to disk since the broker started.",
+     METRIC_COMMITS},
+    {"keten_verify_queue_depth", "gauge",
+     "Requests handed to the verify workers and not yet taken.",
+     METRIC_VERIFY_QUEUE},
+    {"keten_connections", "gauge", "Open client connections.",
+     METRIC_CONNECTIONS},
+    {"keten_waiting_reads", "gauge",
+     "Subscriptions' reads waiting for a record.", METRIC_WAITING_READS},
+    {"keten_deliveries_total", "counter",
+     "Records sent to recipients in fetch replies.", METRIC_DELIVERIES},
+    {"keten_access_entries_total", "counter",
+     "Entries committed to the access log since the broker started.",
+     METRIC_ACCESS_ENTRIES},
+    {"keten_map_used_bytes", "gauge", "Bytes of the LMDB map in use.",
+     METRIC_MAP_USED},
+    {"keten_map_size_bytes", "gauge",
+     "Bytes of the LMDB map (it grows up to limits.map_max_mb).",
+     METRIC_MAP_SIZE},
+    {"keten_checkpoint_size", "gauge",
+     "Records in the latest signed checkpoint.", METRIC_CHECKPOINT_SIZE},
+};
 
 /* A float in the exposition's words: NaN, +Inf, or a number. */
 static void
@@ -220,21 +244,12 @@ render(struct metrics *m, FILE *f)
 		witness_age = (double)(now / 1000000 - cosigned);
 	liveconf_release(&g);
 	count_overdue(m);
-	one(f, "keten_records_total", "counter",
-	    "Records appended to the log since the broker started.",
-	    get(METRIC_RECORDS));
-	one(f, "keten_commits_total", "counter",
-	    "Write transactions committed to disk since the broker started.",
-	    get(METRIC_COMMITS));
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		family(f, plain[i].name, plain[i].type, plain[i].help);
+		fprintf(f, "%s %lld\n", plain[i].name,
+		        (long long)get(plain[i].m));
+	}
 	render_commits(f);
-	one(f, "keten_verify_queue_depth", "gauge",
-	    "Requests handed to the verify workers and not yet taken.",
-	    get(METRIC_VERIFY_QUEUE));
-	one(f, "keten_connections", "gauge", "Open client connections.",
-	    get(METRIC_CONNECTIONS));
-	one(f, "keten_waiting_reads", "gauge",
-	    "Subscriptions' reads waiting for a record.",
-	    get(METRIC_WAITING_READS));
 	family(f, "keten_refusals_total", "counter",
 	       "Requests refused, by wire error code (PROTOCOL.md 14).");
 	for (int c = REFUSAL_FIRST; c < REFUSAL_SLOTS; c++) {
@@ -244,20 +259,6 @@ render(struct metrics *m, FILE *f)
 			fprintf(f, "keten_refusals_total{code=\"%d\"} %llu\n",
 			        c, v);
 	}
-	one(f, "keten_deliveries_total", "counter",
-	    "Records sent to recipients in fetch replies.",
-	    get(METRIC_DELIVERIES));
-	one(f, "keten_access_entries_total", "counter",
-	    "Entries committed to the access log since the broker started.",
-	    get(METRIC_ACCESS_ENTRIES));
-	one(f, "keten_map_used_bytes", "gauge", "Bytes of the LMDB map in use.",
-	    get(METRIC_MAP_USED));
-	one(f, "keten_map_size_bytes", "gauge",
-	    "Bytes of the LMDB map (it grows up to limits.map_max_mb).",
-	    get(METRIC_MAP_SIZE));
-	one(f, "keten_checkpoint_size", "gauge",
-	    "Records in the latest signed checkpoint.",
-	    get(METRIC_CHECKPOINT_SIZE));
 	one_float(f, "keten_checkpoint_age_seconds",
 	          "Seconds since the latest checkpoint was signed.",
 	          (double)(now - get(METRIC_CHECKPOINT_AT_US)) / 1e6);
