@@ -2,7 +2,9 @@
  * Region config loader on libyaml's document API. Validates everything it
  * reads; never accepts a file it only half understood (unknown keys fail).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -493,6 +495,93 @@ load_deadlines(struct loader *l, yaml_node_t *map)
 		if (rc != KETEN_OK)
 			return rc;
 	}
+	return KETEN_OK;
+}
+
+/*
+ * metrics.listen: ADDRESS:PORT with a numeric IPv4 address, or
+ * [ADDRESS]:PORT with an IPv6 one; port 1-65535. No name is looked up:
+ * the listener binds where the file says, whatever DNS says today.
+ */
+static int
+get_metrics_listen(struct loader *l, const yaml_node_t *n)
+{
+	struct config *c = l->c;
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *s, *colon;
+	unsigned long port = 0;
+	char *end;
+	size_t hlen;
+	bool v6;
+	int rc;
+
+	if ((rc = get_string(l, n, "metrics.listen", c->metrics_listen,
+	                     sizeof(c->metrics_listen))) != KETEN_OK)
+		return rc;
+	s = c->metrics_listen;
+	v6 = s[0] == '[';
+	colon = v6 ? strstr(s, "]:") : strrchr(s, ':');
+	hlen = colon ? (size_t)(colon - s) - v6 : 0;
+	if (colon != NULL && hlen > 0 && hlen < sizeof(host)) {
+		memcpy(host, s + v6, hlen);
+		host[hlen] = '\0';
+		errno = 0;
+		port = strtoul(colon + 1 + v6, &end, 10);
+		if (errno != 0 || *end != '\0' || colon[1 + v6] < '0' ||
+		    colon[1 + v6] > '9')
+			port = 0;
+	}
+	memset(&c->metrics_addr, 0, sizeof(c->metrics_addr));
+	if (port >= 1 && port <= 65535 && v6) {
+		struct sockaddr_in6 *a =
+		    (struct sockaddr_in6 *)&c->metrics_addr;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) == 1) {
+			c->metrics_addr_len = sizeof(*a);
+			return KETEN_OK;
+		}
+	} else if (port >= 1 && port <= 65535) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&c->metrics_addr;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &a->sin_addr) == 1) {
+			c->metrics_addr_len = sizeof(*a);
+			return KETEN_OK;
+		}
+	}
+	return bad(l, n,
+	           "metrics.listen '%s' is not an address and port: write "
+	           "127.0.0.1:9474, or [::1]:9474 for IPv6 (a numeric "
+	           "address, no name; port 1-65535)",
+	           s);
+}
+
+static int
+load_metrics(struct loader *l, yaml_node_t *map)
+{
+	int rc = KETEN_OK;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return bad(l, map, "'metrics' must be a mapping (listen: ...)");
+	if (unique_keys(l, map) != KETEN_OK)
+		return KETEN_E_CONFIG;
+	FOR_PAIRS(map, p)
+	{
+		yaml_node_t *k, *n;
+		const char *key = pair(l, p, &k, &n);
+
+		if (strcmp(key, "listen") == 0)
+			rc = get_metrics_listen(l, n);
+		else
+			rc = bad(l, k,
+			         "unknown metrics setting '%s': use listen",
+			         key);
+		if (rc != KETEN_OK)
+			return rc;
+	}
+	if (l->c->metrics_listen[0] == '\0')
+		return bad(l, map, "'metrics' needs listen (127.0.0.1:9474)");
 	return KETEN_OK;
 }
 
@@ -1145,6 +1234,8 @@ load_root(struct loader *l, yaml_node_t *root)
 			witnesses = n;
 		} else if (strcmp(key, "revoked") == 0) {
 			revoked = n;
+		} else if (strcmp(key, "metrics") == 0) {
+			rc = load_metrics(l, n);
 		} else if (strcmp(key, "witness_quorum") == 0) {
 			quorum = n;
 			rc = get_size(l, n, key, 1, 1024, &v);

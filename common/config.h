@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "error.h"
@@ -139,6 +140,13 @@ struct config {
 	/* limits.clock_behind_tolerance_s: how far the clock may be behind
 	 * the log's time at start (docs/ketend.md, "The clock"). */
 	unsigned clock_behind_tolerance_s;
+	/* metrics.listen (docs/ketend.md, "Metrics and health"): where the
+	 * metrics and health listener binds, as written ("" without the
+	 * section: no listener), and parsed: a numeric IPv4 address or a
+	 * bracketed IPv6 one, and a port. */
+	char metrics_listen[CONFIG_ENDPOINT_MAX];
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addr_len;
 };
 
 #define CONFIG_DEFAULT_MAX_MESSAGE     (1024 * 1024)

@@ -4,6 +4,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 
 const char *
 job_peer(const struct job *j)
@@ -56,6 +57,7 @@ job_reply_error(struct job *j, int code, const char *message)
 
 	r.error.code = code;
 	r.error.message = message;
+	metrics_refusal(code);
 	job_reply(j, &r, NULL); /* no checkpoint */
 }
 

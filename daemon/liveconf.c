@@ -168,11 +168,15 @@ liveconf_compatible(struct config *next, const struct config *cur,
 	KEEP(workers, next->workers != cur->workers);
 	KEEP(map_size, next->map_size != cur->map_size);
 	KEEP(map_max, next->map_max != cur->map_max);
+	KEEP(metrics.listen,
+	     strcmp(next->metrics_listen, cur->metrics_listen) != 0);
 #undef KEEP
 	memcpy(next->listen, cur->listen, sizeof(next->listen));
 	next->workers = cur->workers;
 	next->map_size = cur->map_size;
 	next->map_max = cur->map_max;
+	memcpy(next->metrics_listen, cur->metrics_listen,
+	       sizeof(next->metrics_listen));
 	return KETEN_OK;
 }
 

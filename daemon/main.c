@@ -27,6 +27,7 @@
 #include "keys.h"
 #include "ledger_layout.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "roster_sync.h"
 #include "text.h"
@@ -176,6 +177,8 @@ check_config(const char *path)
 		       c->broker_key_file);
 	printf("max_message_bytes %zu\nworkers %u\nagencies %zu\n",
 	       c->max_message_bytes, c->workers, c->n_agencies);
+	if (c->metrics_listen[0] != '\0')
+		printf("metrics listen %s\n", c->metrics_listen);
 	for (size_t i = 0; i < c->n_agencies; i++)
 		printf("  %-24s %-13s %s\n", c->agencies[i].id,
 		       config_kind_name(c->agencies[i].kind),
@@ -285,6 +288,7 @@ serve(const char *path, bool allow_clock_behind)
 	struct liveconf_gen *start = NULL; /* generation 1, for the store */
 	struct keys *k = NULL;
 	struct signer *sg = NULL;
+	struct metrics *mx = NULL;
 	struct keten_error err;
 	uint8_t curve_sk[32];
 	pthread_t zap, writer, *workers = NULL;
@@ -334,6 +338,10 @@ serve(const char *path, bool allow_clock_behind)
 		goto out;
 	}
 	b.signer = sg;
+	if (metrics_start(&mx, &b, &err) != KETEN_OK) {
+		log_err("event=start_failed reason=%s", log_q(err.message));
+		goto out;
+	}
 	if ((b.zctx = zmq_ctx_new()) == NULL ||
 	    (workers = calloc(c->workers, sizeof(*workers))) == NULL)
 		goto out;
@@ -356,6 +364,7 @@ serve(const char *path, bool allow_clock_behind)
 	pthread_join(zap, NULL);
 	log_info("event=stopped");
 out:
+	metrics_stop(&mx); /* it reads the store */
 	sodium_memzero(curve_sk, sizeof(curve_sk));
 	if (b.zctx)
 		zmq_ctx_term(b.zctx);

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "peers.h"
 
 #define MIB ((uint64_t)1 << 20)
@@ -314,6 +315,7 @@ peers_events(struct peers *p)
 		zmq_msg_init(&ev);
 		if (zmq_msg_recv(&ev, p->mon, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&ev);
+			metrics_set(METRIC_CONNECTIONS, (int64_t)p->n_live);
 			return;
 		}
 		/* Two frames: event (2 bytes) and value (4), then the

@@ -16,6 +16,7 @@
 #include "dirlock.h"
 #include "fileck.h"
 #include "log.h"
+#include "metrics.h"
 #include "roster.h"
 #include "store_impl.h"
 
@@ -59,6 +60,22 @@ read_head(struct store_writer *w, MDB_txn *txn)
 	return layout_head_parse(&v, &w->access_seq, w->access_hash) == 0
 	           ? 0
 	           : MDB_CORRUPTED;
+}
+
+void
+store_metrics(const struct store_writer *w)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(w->s->env, &info) == 0 &&
+	    mdb_env_stat(w->s->env, &st) == 0) {
+		metrics_set(METRIC_MAP_SIZE, (int64_t)info.me_mapsize);
+		metrics_set(METRIC_MAP_USED,
+		            (int64_t)((info.me_last_pgno + 1) * st.ms_psize));
+	}
+	metrics_set(METRIC_CHECKPOINT_SIZE, (int64_t)w->cp.size);
+	metrics_set(METRIC_CHECKPOINT_AT_US, w->cp.signed_at_us);
 }
 
 int
@@ -305,6 +322,7 @@ store_open(struct store **out, struct store_writer **writer, const char *dir,
 		goto fail;
 	*out = s;
 	*writer = w;
+	store_metrics(w);
 	return KETEN_OK;
 fail:
 	discard(s, w);

@@ -153,6 +153,12 @@ void store_roster_records_free(struct store_roster_records *r);
 int store_agency_settled(struct store *s, const char *agency,
                          struct keten_error *err) WUR;
 
+/* The newest time (seconds) at which a witness of c cosigned a stored
+ * checkpoint, 0 if none did; only entries that verify count. KETEN_OK or
+ * KETEN_E_IO. */
+int store_witness_newest(struct store *s, const struct config *c,
+                         uint64_t *at) WUR;
+
 /* The chain head (0 and the genesis hash for an empty log). */
 int store_head(struct store *s, uint64_t *seq, uint8_t hash[32]) WUR;
 

@@ -83,6 +83,8 @@ struct store_writer {
  * first commit. */
 int store_head_get(const struct store *s, MDB_txn *txn, uint64_t *seq,
                    uint8_t hash[32]);
+/* The map's size and use and the latest checkpoint, to the metrics. */
+void store_metrics(const struct store_writer *w);
 /* Doubles the map (up to map_max): 0 if it grew. */
 int store_grow_map(struct store_writer *w);
 

@@ -76,6 +76,33 @@ store_witness_apply(const struct store *s, MDB_txn *txn, struct store_item *it)
 	return 0;
 }
 
+int
+store_witness_newest(struct store *s, const struct config *c, uint64_t *at)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	struct audit_cosigned e;
+	int rc;
+
+	*at = 0;
+	pthread_rwlock_rdlock(&s->remap);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		for (size_t i = 0; rc == 0 && i < c->n_witnesses; i++) {
+			const struct witness *w = &c->witnesses[i];
+			k = layout_val(w->name, strlen(w->name));
+			rc = mdb_get(txn, s->witness, &k, &v);
+			if (rc == 0 && stored_entry(&e, s, w, &v) &&
+			    e.cosigned_at > *at)
+				*at = e.cosigned_at;
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&s->remap);
+	return rc == 0 ? KETEN_OK : KETEN_E_IO;
+}
+
 /* Copies every witness's note out of txn's snapshot. */
 static int
 read_cosigned(const struct store *s, MDB_txn *txn, struct store_ping *out)

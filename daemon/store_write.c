@@ -13,7 +13,9 @@
 #include <sodium.h>
 
 #include "chain.h"
+#include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "store_impl.h"
 #include "roster.h"
 
@@ -463,6 +465,7 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 	struct merkle_frontier old_tree = w->tree_f; /* 2 KiB */
 	struct keten_checkpoint old_cp = w->cp;
 	enum store_cause cause;
+	int64_t t0 = clock_mono_us();
 	int rc;
 
 	memcpy(old_hash, w->head_hash, 32);
@@ -487,6 +490,9 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 			goto fail;
 	}
 	store_roster_batch_end(w, true);
+	metrics_commit(w->head_seq - old_seq, w->access_seq - old_aseq,
+	               clock_mono_us() - t0);
+	store_metrics(w);
 	/* Durable: now each receipt gets the checkpoint and its proofs.
 	 * The receipts of a batch mostly share a known_size: one
 	 * consistency proof serves them all. */

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "peers.h"
 #include "text.h"
@@ -293,13 +294,15 @@ rebase(struct io *io, struct job *j, char *msg, size_t cap)
 	return 0;
 }
 
+static int verify_push(struct io *io, struct job *j);
+
 /* A waiting read that may not wait: back to the workers to be answered
  * with what there is, or, if they take nothing now, told to retry. */
 static void
 answer_now(struct io *io, struct job *j)
 {
 	j->no_wait = true;
-	if (job_send(io->verify, j, ZMQ_DONTWAIT) == 0)
+	if (verify_push(io, j) == 0)
 		return;
 	job_reply_error(j, KETEN_E_UNAVAILABLE,
 	                "the broker is busy; retry shortly");
@@ -417,6 +420,18 @@ expire(struct io *io)
 
 static int verify_writable(struct io *io);
 
+/* Hands j to the verify workers without waiting: 0, or -1 if their queue
+ * is full (j is still the caller's). */
+static int
+verify_push(struct io *io, struct job *j)
+{
+	metrics_add(METRIC_VERIFY_QUEUE, 1); /* before: a worker may take it */
+	if (job_send(io->verify, j, ZMQ_DONTWAIT) == 0)
+		return 0;
+	metrics_add(METRIC_VERIFY_QUEUE, -1);
+	return -1;
+}
+
 /* Ready reads go back to the workers while they take them. */
 static void
 dispatch_ready(struct io *io)
@@ -427,8 +442,7 @@ dispatch_ready(struct io *io)
 			i++;
 			continue;
 		}
-		if (!verify_writable(io) ||
-		    job_send(io->verify, j, ZMQ_DONTWAIT) != 0)
+		if (!verify_writable(io) || verify_push(io, j) != 0)
 			return;
 		unpark(io, i); /* the last one moved to i */
 	}
@@ -582,7 +596,7 @@ read_request(struct io *io)
 		send_reply(io, j);
 		return 0;
 	}
-	if (job_send(io->verify, j, ZMQ_DONTWAIT) != 0) {
+	if (verify_push(io, j) != 0) {
 		job_reply_error(j, KETEN_E_UNAVAILABLE,
 		                "the broker is busy; retry shortly");
 		send_reply(io, j);
@@ -1008,6 +1022,11 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			timeout = 10; /* the writer takes it soon */
 		if (tick >= 0 && (timeout < 0 || timeout > tick))
 			timeout = tick;
+		/* /healthz: the loop turns at least once a second. */
+		if (timeout < 0 || timeout > 1000)
+			timeout = 1000;
+		metrics_set(METRIC_LOOP_US, clock_mono_us());
+		metrics_set(METRIC_WAITING_READS, (int64_t)io.n_parked);
 		if (keepalive >= 0 && (timeout < 0 || timeout > keepalive))
 			timeout = keepalive;
 		zmq_pollitem_t pi[6] = {

@@ -13,6 +13,7 @@
 #include "job.h"
 #include "chain.h"
 #include "log.h"
+#include "metrics.h"
 #include "note.h"
 #include "policy.h"
 #include "record.h"
@@ -256,6 +257,7 @@ handle_fetch(struct worker *w, struct job *j, struct keten_error *err)
 	r.fetch.cp = f.cp;
 	r.consistency = f.consistency;
 	job_reply(j, &r, &j->gen->cfg->broker_key);
+	metrics_add(METRIC_DELIVERIES, (int64_t)f.n);
 	log_debug("event=fetch agency=%s n=%zu cursor=%llu", j->agency->id, f.n,
 	          (unsigned long long)f.cursor);
 	rc = f.n > 0 ? account(j, ACCESS_FETCH, f.items, f.n, (uint32_t)f.n)
@@ -632,8 +634,10 @@ verify_main(void *arg)
 		    zmq_errno() != EINTR)
 			fatalx("event=worker_poll_failed");
 		if (pi.revents & ZMQ_POLLIN) {
-			if (job_recv(w.in, &j, ZMQ_DONTWAIT) == 0)
+			if (job_recv(w.in, &j, ZMQ_DONTWAIT) == 0) {
+				metrics_add(METRIC_VERIFY_QUEUE, -1);
 				process(&w, j);
+			}
 			continue;
 		}
 		if (stopping)

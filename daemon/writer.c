@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "roster_sync.h"
 
 static void
@@ -298,6 +299,10 @@ writer_main(void *arg)
 			struct job *bj = w.batch[i];
 			bj->item = w.items[i];
 			answer(bj, &bj->gen->cfg->broker_key);
+			if (w.items[i].status == KETEN_OK &&
+			    w.items[i].op == STORE_COSIGN)
+				metrics_max(METRIC_COSIGNED_AT_S,
+				            (int64_t)w.items[i].cosign_time);
 			if (w.items[i].status == KETEN_OK &&
 			    w.items[i].op == STORE_SUBMIT)
 				log_info(

@@ -10,6 +10,9 @@ KETEN_PACKAGES=(
 	lowdown # docs/CMakeLists.txt: the man pages from the docs
 	man-db groff-base # tests/integration/test_man.sh: man -l, lexgrog, groff
 	dpkg-dev file # cpack's DEB generator: dpkg-shlibdeps finds the Depends
+	libmicrohttpd-dev # ketend's metrics and health listener (daemon/metrics.c)
+	curl python3-prometheus-client # tests/integration/test_metrics.sh
+	python3-yaml # test_metrics.sh: the alert rules' YAML
 	libsystemd-dev # ketend: sd_notify (readiness, reload, watchdog)
 	systemd        # tests/integration/test_unit.sh: systemd-analyze
 )

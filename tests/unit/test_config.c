@@ -3,6 +3,7 @@
  * refused with KETEN_E_CONFIG and a sentence naming the file, the line and
  * the reason. Files are written to a fresh mkdtemp directory.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1588,6 +1590,61 @@ test_broker_keys_from_file(void)
 	keys_destroy(&a);
 }
 
+/* metrics.listen: off without the section; an IPv4 or bracketed IPv6
+ * address and port parsed; anything else refused naming the address. */
+static void
+test_metrics(void)
+{
+	static const char *bad[] = {"127.0.0.1",      "127.0.0.1:",
+	                            "127.0.0.1:0",    "127.0.0.1:65536",
+	                            ":9474",          "localhost:9474",
+	                            "::1:9474",       "[::1]9474",
+	                            "[::1]:x",        "tcp://127.0.0.1:9474",
+	                            "127.0.0.1:94x74"};
+	char path[PATH_MAX], l[LINE_MAX_LEN];
+	struct config *c = NULL;
+	const struct sockaddr_in *a4;
+	const struct sockaddr_in6 *a6;
+
+	base();
+	CHECK_INT(load(&c, "nometrics.yaml", path), KETEN_OK);
+	CHECK(c->metrics_listen[0] == '\0');
+	config_destroy(&c);
+
+	append_line("metrics:");
+	append_line("  listen: 127.0.0.1:9474");
+	CHECK_INT(load(&c, "metrics.yaml", path), KETEN_OK);
+	CHECK(strcmp(c->metrics_listen, "127.0.0.1:9474") == 0);
+	a4 = (const struct sockaddr_in *)&c->metrics_addr;
+	CHECK_INT(a4->sin_family, AF_INET);
+	CHECK_INT(ntohs(a4->sin_port), 9474);
+	CHECK_INT(ntohl(a4->sin_addr.s_addr), 0x7f000001);
+	CHECK_INT(c->metrics_addr_len, sizeof(*a4));
+	config_destroy(&c);
+
+	set_line(24, "  listen: \"[::1]:65535\"");
+	CHECK_INT(load(&c, "metrics6.yaml", path), KETEN_OK);
+	a6 = (const struct sockaddr_in6 *)&c->metrics_addr;
+	CHECK_INT(a6->sin6_family, AF_INET6);
+	CHECK_INT(ntohs(a6->sin6_port), 65535);
+	CHECK(IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr));
+	config_destroy(&c);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[LINE_MAX_LEN];
+		snprintf(l, sizeof(l), "  listen: \"%s\"", bad[i]);
+		set_line(24, "%s", l);
+		snprintf(want, sizeof(want),
+		         "metrics.listen '%s' is not an address and port",
+		         bad[i]);
+		expect_refused("badmetrics.yaml", 24, want);
+	}
+	set_line(24, "  port: 9474");
+	expect_refused("metricskey.yaml", 24, "unknown metrics setting 'port'");
+	delete_lines(24, 24);
+	expect_refused("metricsempty.yaml", 23, "'metrics' must be a mapping");
+}
+
 static void
 cleanup(void)
 {
@@ -1637,6 +1694,7 @@ main(void)
 	test_owner_rule();
 	test_state_directory();
 	test_broker_keys_from_file();
+	test_metrics();
 	cleanup();
 	return check_done("test_config");
 }
