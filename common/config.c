@@ -233,8 +233,10 @@ refuse:
 	           key, s ? s : "(not a single value)");
 }
 
+/* A path; a relative one is taken under base (its first base_len bytes). */
 static int
-get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
+get_path_under(struct loader *l, const yaml_node_t *n, const char *key,
+               const char *base, size_t base_len, char *out)
 {
 	char tmp[PATH_MAX];
 	int rc;
@@ -245,9 +247,41 @@ get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
 		strcpy(out, tmp);
 		return KETEN_OK;
 	}
-	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", l->dir, tmp) >= PATH_MAX)
+	if (base_len >= PATH_MAX ||
+	    (size_t)snprintf(out, PATH_MAX, "%.*s/%s", (int)base_len, base,
+	                     tmp) >= PATH_MAX)
 		return bad(l, n, "'%s' is too long", key);
 	return KETEN_OK;
+}
+
+/* A path; a relative one is taken under the config file's directory. */
+static int
+get_path(struct loader *l, const yaml_node_t *n, const char *key, char *out)
+{
+	return get_path_under(l, n, key, l->dir, strlen(l->dir), out);
+}
+
+/*
+ * ketend's data_dir: under systemd, a relative one is taken under the
+ * unit's StateDirectory=, the first of $STATE_DIRECTORY's colon-separated
+ * paths; otherwise, and for a client, as any path (docs/ketend.md).
+ */
+static int
+get_data_dir(struct loader *l, const yaml_node_t *n, const char *key, char *out)
+{
+	const char *state = l->client ? NULL : getenv("STATE_DIRECTORY");
+	const char *s = scalar(n);
+	size_t len;
+
+	if (state == NULL || state[0] == '\0' || (s != NULL && s[0] == '/'))
+		return get_path(l, n, key, out);
+	len = strcspn(state, ":");
+	if (state[0] != '/')
+		return bad(l, n,
+		           "$STATE_DIRECTORY's first path '%.*s' is not "
+		           "absolute, so a relative '%s' has no place",
+		           (int)(len < 100 ? len : 100), state, key);
+	return get_path_under(l, n, key, state, len, out);
 }
 
 #define FOR_PAIRS(map, p)                                                      \
@@ -1183,7 +1217,7 @@ load_root(struct loader *l, yaml_node_t *root)
 			rc = get_string(l, n, key, c->connect,
 			                sizeof(c->connect));
 		} else if (strcmp(key, "data_dir") == 0) {
-			rc = get_path(l, n, key, c->data_dir);
+			rc = get_data_dir(l, n, key, c->data_dir);
 		} else if (strcmp(key, "limits") == 0) {
 			limits = n;
 			rc = load_limits(l, n);

@@ -85,7 +85,10 @@ struct config {
 	char region[KETEN_ID_MAX + 1];
 	char listen[CONFIG_ENDPOINT_MAX];
 	char connect[CONFIG_ENDPOINT_MAX]; /* defaults to listen */
-	char data_dir[PATH_MAX];           /* absolute after loading */
+	/* absolute after loading: a relative one is taken under the config
+	 * file's directory, or for ketend under $STATE_DIRECTORY's first
+	 * path when that is set (systemd's StateDirectory=) */
+	char data_dir[PATH_MAX];
 	char broker_key_file[PATH_MAX]; /* absolute after loading; may be "" */
 	/* broker_sign_pk and broker_curve_pk were not in the file: ketend's
 	 * config_load read them from broker_key_file. */

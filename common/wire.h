@@ -15,7 +15,10 @@
 #include "error.h"
 
 #define WIRE_VERSION 1
-#define WIRE_SIG_LEN 64
+/* The protocol's version (docs/PROTOCOL.md's title): version 2 changed
+ * only what proves the log, and an envelope's WIRE_VERSION stayed 1. */
+#define WIRE_PROTOCOL_VERSION 2
+#define WIRE_SIG_LEN          64
 
 /* Message types, decline reasons, outcomes and case status are the public
  * enums of keten_public.h; common/wire.c asserts they equal the proto's. */

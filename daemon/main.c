@@ -23,27 +23,40 @@
 #include "broker.h"
 #include "clock.h"
 #include "fileck.h"
+#include "keten_version.h"
 #include "keys.h"
+#include "ledger_layout.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "roster_sync.h"
 #include "text.h"
 #include "wire.h"
 
+/* The generated header reads these constants; a mismatch is a build bug. */
+_Static_assert(KETEN_PROTOCOL_VERSION == WIRE_PROTOCOL_VERSION,
+               "keten_version.h is older than common/wire.h");
+_Static_assert(KETEN_SCHEMA_VERSION == LAYOUT_SCHEMA_VERSION,
+               "keten_version.h is older than common/ledger_layout.h");
+
 static void
 usage(FILE *f)
 {
-	fputs("usage: ketend -c CONFIG [--log-level LEVEL]\n"
-	      "                 [--allow-clock-behind]\n"
-	      "       ketend --check-config CONFIG\n"
+	fputs("usage: ketend [-c CONFIG] [--log-level LEVEL]\n"
+	      "              [--allow-clock-behind]\n"
+	      "       ketend --check-config [CONFIG]\n"
 	      "       ketend --backup DIR [-c CONFIG]\n"
+	      "       ketend --version\n"
 	      "\n"
 	      "The keten referral broker: records signed messages between\n"
 	      "youth-protection agencies in a hash chain and delivers them.\n"
 	      "\n"
-	      "  -c, --config FILE        region config (YAML) to serve\n"
-	      "  -n, --check-config FILE  validate FILE, the broker key file\n"
-	      "                           and the data directory as the start\n"
+	      "  -c, --config FILE        region config (YAML) to serve;\n"
+	      "                           default " KETEND_DEFAULT_CONFIG "\n"
+	      "  -n, --check-config [FILE]\n"
+	      "                           validate FILE (or -c's, or the\n"
+	      "                           default), the broker key file and\n"
+	      "                           the data directory as the start\n"
 	      "                           does; print its agencies, routes\n"
 	      "                           and deadlines, exit\n"
 	      "      --backup DIR         copy CONFIG's data directory,\n"
@@ -54,7 +67,14 @@ usage(FILE *f)
 	      "      --log-level LEVEL    error, warn, info (default), debug\n"
 	      "      --allow-clock-behind start though the clock is behind\n"
 	      "                           the log's time (ketend(8))\n"
+	      "  -V, --version            print the release, the protocol\n"
+	      "                           and the storage schema, exit\n"
 	      "  -h, --help               this text\n"
+	      "\n"
+	      "A relative data_dir is taken under $STATE_DIRECTORY when\n"
+	      "systemd sets it (StateDirectory=), else under CONFIG's\n"
+	      "directory. Under systemd (Type=notify) ketend reports\n"
+	      "readiness, reloads and stops, and feeds WatchdogSec=.\n"
 	      "\n"
 	      "Signals: HUP reloads CONFIG, USR1 logs a status line,\n"
 	      "TERM, INT and QUIT stop cleanly.\n"
@@ -362,24 +382,28 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", required_argument, NULL, 'n'},
+	    {"check-config", optional_argument, NULL, 'n'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"allow-clock-behind", no_argument, NULL, 'B'},
 	    {"backup", required_argument, NULL, 'K'},
+	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *check = NULL, *backup = NULL;
 	enum log_level level = LOG_INFO;
-	bool allow_clock_behind = false;
+	bool allow_clock_behind = false, checking = false;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
+	/* --check-config's FILE is optional: "--check-config FILE" leaves it
+	 * as the one operand, "--check-config=FILE" and "-nFILE" as optarg. */
+	while ((ch = getopt_long(argc, argv, "c:n::Vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'n':
+			checking = true;
 			check = optarg;
 			break;
 		case 'L':
@@ -404,6 +428,9 @@ main(int argc, char **argv)
 		case 'K':
 			backup = optarg;
 			break;
+		case 'V':
+			puts("ketend " KETEN_VERSION_TEXT);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -412,24 +439,26 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (backup != NULL && optind == argc && check == NULL) {
-		if (sodium_init() < 0)
-			return 1;
-		/* Without -c, the config a packaged ketend serves. */
-		return backup_run(
-		    backup, config != NULL ? config : "/etc/keten/ketend.yaml");
-	}
-	if (optind != argc || backup != NULL ||
-	    (config == NULL) == (check == NULL)) {
+	if (checking && check == NULL && optind + 1 == argc)
+		check = argv[optind++];
+	if (optind != argc || (check != NULL && config != NULL) ||
+	    (checking && backup != NULL)) {
 		usage(stderr);
 		return 2;
 	}
+	if (check != NULL)
+		config = check;
+	if (config == NULL)
+		config = KETEND_DEFAULT_CONFIG;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "ketend: libsodium failed to initialise\n");
 		return 1;
 	}
+	if (backup != NULL)
+		return backup_run(backup, config);
 	log_init("ketend", level);
-	if (check != NULL)
-		return check_config(check);
+	if (checking)
+		return check_config(config);
+	notify_init();
 	return serve(config, allow_clock_behind);
 }

@@ -21,6 +21,7 @@
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "peers.h"
 #include "text.h"
 
@@ -769,6 +770,21 @@ setup(struct io *io, const uint8_t curve_sk[32])
 	return 0;
 }
 
+/* READY=1 to systemd, with what is served and how (why: "" at start). */
+static void
+notify_serving(const struct io *io, const char *why)
+{
+	const struct config *c = io->gen->cfg;
+	char status[400];
+
+	snprintf(status, sizeof(status),
+	         "serving region %s on %s, %zu agencies, config generation "
+	         "%u%s%s",
+	         c->region, c->listen, c->n_agencies, io->gen->generation,
+	         why[0] ? "; " : "", why);
+	notify_ready(status);
+}
+
 /* ---- reload (SIGHUP) ---- */
 
 /* Reads the config file again; if it loads and may replace the one in
@@ -787,6 +803,7 @@ reload_begin(struct io *io)
 		return;
 	}
 	io->reload_again = false;
+	notify_reloading();
 	error_clear(&err);
 	if (config_load(&next, cur->path, &err) != KETEN_OK ||
 	    liveconf_compatible(next, cur, restart, sizeof(restart), &err) !=
@@ -795,6 +812,7 @@ reload_begin(struct io *io)
 		        "reason=%s note=\"the config in force stays\"",
 		        io->gen->generation, log_q(err.message));
 		config_destroy(&next);
+		notify_serving(io, "the last reload was refused");
 		return;
 	}
 	if (next->max_message_bytes > io->start_max) {
@@ -818,6 +836,7 @@ reload_begin(struct io *io)
 	    (io->reload_out = job_new()) == NULL) {
 		log_err("event=reload result=refused reason=\"out of memory\"");
 		liveconf_release(&g);
+		notify_serving(io, "the last reload was refused");
 		return;
 	}
 	io->reload_out->reload = g;
@@ -882,6 +901,7 @@ reload_end(struct io *io, struct job *j)
 		log_err("event=reload result=refused generation=%u "
 		        "reason=%s note=\"the config in force stays\"",
 		        io->gen->generation, log_q(j->item.err.message));
+		notify_serving(io, "the last reload was refused");
 	} else {
 		liveconf_describe(changed, sizeof(changed), io->gen->cfg,
 		                  j->reload->cfg);
@@ -890,6 +910,7 @@ reload_end(struct io *io, struct job *j)
 		         "waiting_reads_refused=%zu",
 		         io->gen->generation, log_q(io->gen->cfg->path),
 		         changed, refused);
+		notify_serving(io, "reloaded");
 	}
 	job_free(j);
 	if (io->reload_again)
@@ -983,9 +1004,13 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 	log_info("event=ready region=%s endpoint=%s agencies=%zu",
 	         io.gen->cfg->region, log_q(io.gen->cfg->listen),
 	         io.gen->cfg->n_agencies);
+	notify_serving(&io, "");
 
 	while (!stop_signal) {
 		long timeout = expire(&io), tick = peers_tick(io.peers);
+		/* Every turn, busy or idle: a wedged loop misses these, and
+		 * that is what systemd's watchdog is to catch. */
+		long keepalive = notify_watchdog();
 		int writable;
 
 		dispatch_ready(&io);
@@ -1002,6 +1027,8 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 			timeout = 1000;
 		metrics_set(METRIC_LOOP_US, clock_mono_us());
 		metrics_set(METRIC_WAITING_READS, (int64_t)io.n_parked);
+		if (keepalive >= 0 && (timeout < 0 || timeout > keepalive))
+			timeout = keepalive;
 		zmq_pollitem_t pi[6] = {
 		    {.socket = io.replies, .events = ZMQ_POLLIN},
 		    {.socket = io.router,
@@ -1040,8 +1067,10 @@ transport_run(struct broker *b, const uint8_t curve_sk[32])
 		if (pi[1].revents & ZMQ_POLLIN)
 			read_requests(&io);
 	}
-	if (stop_signal)
+	if (stop_signal) {
 		log_info("event=stop signal=%s", signal_name(stop_signal));
+		notify_stopping();
+	}
 stop:
 	/* Stop dispatching; workers drain, the writer commits what it has and
 	 * says so with a NULL job; then the last replies go out. */
@@ -1055,6 +1084,8 @@ stop:
 	while (!io.writer_done) {
 		zmq_pollitem_t pi = {.socket = io.replies,
 		                     .events = ZMQ_POLLIN};
+		/* The writer's last commit may take a while. */
+		(void)notify_watchdog();
 		if (zmq_poll(&pi, 1, 50) > 0)
 			drain_replies(&io);
 	}

@@ -13,6 +13,8 @@ KETEN_PACKAGES=(
 	libmicrohttpd-dev # ketend's metrics and health listener (daemon/metrics.c)
 	curl python3-prometheus-client # tests/integration/test_metrics.sh
 	python3-yaml # test_metrics.sh: the alert rules' YAML
+	libsystemd-dev # ketend: sd_notify (readiness, reload, watchdog)
+	systemd        # tests/integration/test_unit.sh: systemd-analyze
 )
 
 keten_install_deps() {

@@ -68,7 +68,10 @@ if [ "${KETEN_TEST_LABEL:-}" = fuzz ]; then
 fi
 
 # Optimised, so that -O2-only warnings (maybe-uninitialized) count too.
-build_and_test "$root/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# SYSCONFDIR /etc: the package below is made from this build, and ketend
+# has its default config path (/etc/keten/ketend.yaml) compiled in.
+build_and_test "$root/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DCMAKE_INSTALL_SYSCONFDIR=/etc
 
 # The Debian package of that build, installed on this machine and run as
 # the keten user, then removed and purged (tests/package/test_package.sh).

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "keten_version.h"
 
 static const struct verb {
 	const char *name;
@@ -43,9 +44,10 @@ usage(FILE *f)
 		if (verbs[i].fn == cmd_audit)
 			cli_audit_verbs(f, "    ");
 	}
-	fputs("\n'keten VERB --help' describes each verb. Exit status: 0 ok, "
-	      "1 refused\nby the broker or verification failed, 2 usage or "
-	      "bad file, 3 cannot\nreach the broker.\n",
+	fputs("\n'keten VERB --help' describes each verb; 'keten --version' "
+	      "prints\nthe release, the protocol and the storage schema.\n\n"
+	      "Exit status: 0 ok, 1 refused by the broker or verification "
+	      "failed,\n2 usage or bad file, 3 cannot reach the broker.\n",
 	      f);
 }
 
@@ -165,7 +167,7 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		puts("keten " KETEN_VERSION);
+		puts("keten " KETEN_VERSION_TEXT);
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -1425,6 +1425,70 @@ test_owner_rule(void)
 }
 
 /*
+ * Under systemd (StateDirectory=), a relative data_dir is taken under the
+ * first of $STATE_DIRECTORY's paths; an absolute one, a client's config
+ * and a start without the variable are as before.
+ */
+static void
+test_state_directory(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 32];
+	struct config *c = NULL;
+
+	base();
+	CHECK_INT(setenv("STATE_DIRECTORY", "/var/lib/keten:/var/lib/other", 1),
+	          0);
+	CHECK_INT(load(&c, "state.yaml", path), KETEN_OK);
+	if (c != NULL)
+		CHECK(strcmp(c->data_dir, "/var/lib/keten/data") == 0);
+	config_destroy(&c);
+
+	/* One path, and a data_dir below it. */
+	CHECK_INT(setenv("STATE_DIRECTORY", "/var/lib/keten", 1), 0);
+	set_line(3, "data_dir: region/flevoland");
+	CHECK_INT(load(&c, "state.yaml", path), KETEN_OK);
+	if (c != NULL)
+		CHECK(strcmp(c->data_dir, "/var/lib/keten/region/flevoland") ==
+		      0);
+	config_destroy(&c);
+
+	/* An absolute data_dir stays where it says. */
+	set_line(3, "data_dir: /srv/keten");
+	CHECK_INT(load(&c, "state.yaml", path), KETEN_OK);
+	if (c != NULL)
+		CHECK(strcmp(c->data_dir, "/srv/keten") == 0);
+	config_destroy(&c);
+
+	/* A client's config is not ketend's: beside the config file. */
+	set_line(3, "data_dir: data");
+	write_lines(path);
+	memset(&err, 0, sizeof(err));
+	CHECK_INT(config_load_client(&c, path, &err), KETEN_OK);
+	snprintf(want, sizeof(want), "%s/data", realdir);
+	if (c != NULL)
+		CHECK(strcmp(c->data_dir, want) == 0);
+	config_destroy(&c);
+
+	/* systemd sets absolute paths; anything else is refused. */
+	CHECK_INT(setenv("STATE_DIRECTORY", "var/lib/keten", 1), 0);
+	expect_refused("state-relative.yaml", 3,
+	               "$STATE_DIRECTORY's first path 'var/lib/keten' is "
+	               "not absolute");
+
+	/* Empty or unset: beside the config file, as without systemd. */
+	CHECK_INT(setenv("STATE_DIRECTORY", "", 1), 0);
+	CHECK_INT(load(&c, "state.yaml", path), KETEN_OK);
+	if (c != NULL)
+		CHECK(strcmp(c->data_dir, want) == 0);
+	config_destroy(&c);
+	CHECK_INT(unsetenv("STATE_DIRECTORY"), 0);
+	CHECK_INT(load(&c, "state.yaml", path), KETEN_OK);
+	if (c != NULL)
+		CHECK(strcmp(c->data_dir, want) == 0);
+	config_destroy(&c);
+}
+
+/*
  * Issue 18: ketend's config may leave out the broker's public keys when
  * it names the broker's key file (the package's example cannot know the
  * keys postinst makes). ketend's loader reads them from the file, and
@@ -1616,6 +1680,8 @@ main(void)
 		perror(dir);
 		return 1;
 	}
+	/* Run under a unit with StateDirectory=, data_dir would move. */
+	unsetenv("STATE_DIRECTORY");
 	make_keys();
 	test_valid();
 	test_invalid();
@@ -1626,6 +1692,7 @@ main(void)
 	test_roster_fields();
 	test_file_bounds();
 	test_owner_rule();
+	test_state_directory();
 	test_broker_keys_from_file();
 	test_metrics();
 	cleanup();
