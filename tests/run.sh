@@ -68,10 +68,12 @@ if [ "${KETEN_TEST_LABEL:-}" = fuzz ]; then
 fi
 
 # Optimised, so that -O2-only warnings (maybe-uninitialized) count too.
-# SYSCONFDIR /etc: the package below is made from this build, and ketend
-# has its default config path (/etc/keten/ketend.yaml) compiled in.
+# Prefix /usr, as Debian's: the package below is made from this build, so
+# ketend has /etc/keten/ketend.yaml compiled in as its default config and
+# libketen goes to the multiarch directory. (test_install installs it
+# elsewhere with cmake --install --prefix; keten.pc is relocatable.)
 build_and_test "$root/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DCMAKE_INSTALL_SYSCONFDIR=/etc
+	-DCMAKE_INSTALL_PREFIX=/usr
 
 # The Debian package of that build, installed on this machine and run as
 # the keten user, then removed and purged (tests/package/test_package.sh).
