@@ -184,6 +184,9 @@ static const struct {
     {"keten_map_size_bytes", "gauge",
      "Bytes of the LMDB map (it grows up to limits.map_max_mb).",
      METRIC_MAP_SIZE},
+    {"keten_map_max_bytes", "gauge",
+     "limits.map_max_mb in bytes: the map's ceiling (0: none, the disk is).",
+     METRIC_MAP_MAX},
     {"keten_checkpoint_size", "gauge",
      "Records in the latest signed checkpoint.", METRIC_CHECKPOINT_SIZE},
 };

@@ -23,6 +23,7 @@ enum metric {
 	METRIC_WAITING_READS,    /* gauge: subscriptions' parked reads */
 	METRIC_MAP_USED,         /* gauge: bytes of the map in use */
 	METRIC_MAP_SIZE,         /* gauge: bytes of the map */
+	METRIC_MAP_MAX,          /* gauge: limits.map_max_mb in bytes, 0 none */
 	METRIC_CHECKPOINT_SIZE,  /* gauge: records in the last checkpoint */
 	METRIC_CHECKPOINT_AT_US, /* its signed_at_us (wall clock) */
 	METRIC_COSIGNED_AT_S,    /* the newest cosignature's time (seconds) */

@@ -71,11 +71,35 @@ store_metrics(const struct store_writer *w)
 	if (mdb_env_info(w->s->env, &info) == 0 &&
 	    mdb_env_stat(w->s->env, &st) == 0) {
 		metrics_set(METRIC_MAP_SIZE, (int64_t)info.me_mapsize);
+		metrics_set(METRIC_MAP_MAX, (int64_t)w->map_max);
 		metrics_set(METRIC_MAP_USED,
 		            (int64_t)((info.me_last_pgno + 1) * st.ms_psize));
 	}
 	metrics_set(METRIC_CHECKPOINT_SIZE, (int64_t)w->cp.size);
 	metrics_set(METRIC_CHECKPOINT_AT_US, w->cp.signed_at_us);
+}
+
+/*
+ * Frees the reader slots of processes that died holding a read
+ * transaction (a `ketend --backup` or `keten audit` killed mid-copy):
+ * until then the writer cannot reuse a page freed after their snapshot,
+ * and the map, then the disk, grows with every commit. At most once a
+ * minute unless forced (before the map grows). Returns the slots freed.
+ */
+int
+store_readers_check(struct store_writer *w, bool force)
+{
+	int64_t now = clock_mono_us();
+	int dead = 0;
+
+	if (!force && now - w->readers_checked_us < 60 * 1000000LL)
+		return 0;
+	w->readers_checked_us = now;
+	if (mdb_reader_check(w->s->env, &dead) != 0)
+		return 0;
+	if (dead > 0)
+		log_warn("event=stale_readers_cleared n=%d", dead);
+	return dead;
 }
 
 int

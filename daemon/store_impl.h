@@ -55,6 +55,7 @@ struct node_slot; /* store_tree.c's node cache */
 struct store_writer {
 	struct store *s;
 	size_t map_size, map_max;
+	int64_t readers_checked_us; /* store_readers_check's last, monotonic */
 	char *dir; /* the data directory: named in the log's sentences */
 	bool told_damaged; /* the start's warning, given */
 	/* The writer's view of the heads. */
@@ -87,6 +88,7 @@ int store_head_get(const struct store *s, MDB_txn *txn, uint64_t *seq,
 void store_metrics(const struct store_writer *w);
 /* Doubles the map (up to map_max): 0 if it grew. */
 int store_grow_map(struct store_writer *w);
+int store_readers_check(struct store_writer *w, bool force);
 
 /* store_write.c: appends the record of envelope env (len bytes) at the
  * writer's head + 1, received at now_us, to the log and the tree, and

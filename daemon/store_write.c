@@ -486,10 +486,15 @@ store_apply(struct store_writer *w, struct store_item *items, size_t n,
 		w->roster_seq = old_roster;
 		store_roster_batch_end(w, false);
 		store_tree_cache_drop(w);
-		if (rc != MDB_MAP_FULL || store_grow_map(w) != 0)
+		if (rc != MDB_MAP_FULL)
+			goto fail;
+		/* A dead reader's pages may be what fills it: freed, they
+		 * serve the next try before the map grows. */
+		if (store_readers_check(w, true) == 0 && store_grow_map(w) != 0)
 			goto fail;
 	}
 	store_roster_batch_end(w, true);
+	store_readers_check(w, false);
 	metrics_commit(w->head_seq - old_seq, w->access_seq - old_aseq,
 	               clock_mono_us() - t0);
 	store_metrics(w);

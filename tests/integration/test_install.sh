@@ -15,7 +15,8 @@ san=()
 lib_tmp keten-install
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-libdir=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -1)
+# lib/ or, configured for /usr, the multiarch lib/x86_64-linux-gnu/.
+libdir=$(find "$tmp/prefix" -type d -name pkgconfig -path "*/lib*" | head -1)
 export PKG_CONFIG_PATH=$libdir
 export LD_LIBRARY_PATH=$(dirname "$libdir")
 check "keten.h installed" yes "$([ -f "$tmp/prefix/include/keten.h" ] && echo yes)"

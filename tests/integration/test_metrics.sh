@@ -135,7 +135,8 @@ has "Content-Type" "$tmp/before.headers" \
 for want in records:counter commits:counter commit_seconds:histogram \
 	verify_queue_depth:gauge connections:gauge waiting_reads:gauge \
 	refusals:counter deliveries:counter access_entries:counter \
-	map_used_bytes:gauge map_size_bytes:gauge checkpoint_size:gauge \
+	map_used_bytes:gauge map_size_bytes:gauge map_max_bytes:gauge \
+	checkpoint_size:gauge \
 	checkpoint_age_seconds:gauge witness_cosignature_age_seconds:gauge \
 	offers_overdue:gauge; do
 	name=keten_${want%%:*} type=${want#*:}

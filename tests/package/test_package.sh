@@ -38,6 +38,7 @@ export DEBIAN_FRONTEND=noninteractive
 keten=/usr/bin/keten
 ketend=/usr/sbin/ketend
 example=/usr/share/doc/keten/examples/ketend.yaml
+alerts=/usr/share/doc/keten/examples/keten-alerts.yml
 key=/etc/keten/broker.key
 
 # What the keten user runs: setpriv execs, so $pid is ketend's own.
@@ -55,9 +56,18 @@ status() { # the package's dpkg status, or "not-installed"
 mode() { stat -c '%a %U %G' "$1" 2>/dev/null || echo missing; }
 sum() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 
+# A machine that runs a region of its own (its config is in place) is not
+# this test's to reinstall: refused, not touched. A package left by an
+# earlier run of this test (it never writes that config) is purged.
 if [ "$(status)" != not-installed ]; then
-	echo "a keten package is already installed ($(status)):" \
-		"purging it first (its key and log stay)"
+	if [ -e /etc/keten/ketend.yaml ]; then
+		echo "test_package: keten is installed and configured here" \
+			"(/etc/keten/ketend.yaml): this stage would replace its" \
+			"package; run elsewhere, or KETEN_TEST_SKIP=package" >&2
+		exit 1
+	fi
+	echo "a keten package is already installed ($(status)), with no" \
+		"region config: purging it first (its key and log stay)"
 	dpkg --purge keten >/dev/null
 fi
 
@@ -99,6 +109,8 @@ has "keten --version" "$tmp/version" "$version"
 man -w ketend keten keten.yaml libketen >"$tmp/man" 2>&1
 check "man -w ketend keten keten.yaml libketen exits 0" 0 $?
 check "man -w finds four pages" 4 "$(grep -c '^/usr/share/man/' "$tmp/man")"
+check "the example alert rules are installed" yes \
+	"$([ -s "$alerts" ] && grep -q 'alert: KetenBrokerDown' "$alerts" && echo yes)"
 set -e
 
 echo "checking the example config: ketend --check-config $example"
