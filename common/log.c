@@ -81,6 +81,30 @@ log_q(const char *s)
 static void log_vline(const char *lvl, int prio, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/*
+ * A line vsnprintf cut at the end of buf (cap bytes): cut again where a
+ * value is whole, never inside a quoted value or its escape, and marked
+ * " cut=true", so that what is logged still parses as logfmt.
+ */
+static void
+log_cut(char *buf, size_t cap)
+{
+	size_t end = cap - sizeof(" cut=true"), last_whole = 0;
+	bool quoted = false;
+
+	/* The last space outside quotes before end: the fields before it
+	 * are whole; the one after it is dropped. */
+	for (size_t i = 0; i < end && buf[i] != '\0'; i++) {
+		if (quoted && buf[i] == '\\')
+			i++; /* an escaped byte */
+		else if (buf[i] == '"')
+			quoted = !quoted;
+		else if (buf[i] == ' ' && !quoted)
+			last_whole = i;
+	}
+	snprintf(buf + last_whole, cap - last_whole, " cut=true");
+}
+
 static void
 log_vline(const char *lvl, int prio, const char *fmt, va_list ap)
 {
@@ -102,7 +126,9 @@ log_vline(const char *lvl, int prio, const char *fmt, va_list ap)
 	             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, lvl, log_prog);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	if (vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap) >=
+	    (int)(sizeof(line) - (size_t)n))
+		log_cut(line, sizeof(line));
 	/* A raw control byte would end or forge a line: never written. */
 	len = strlen(line);
 	for (size_t i = 0; i < len; i++)

@@ -262,9 +262,13 @@ render(struct metrics *m, FILE *f)
 			fprintf(f, "keten_refusals_total{code=\"%d\"} %llu\n",
 			        c, v);
 	}
+	/* A log with no checkpoint yet (none signed): no age, NaN. */
 	one_float(f, "keten_checkpoint_age_seconds",
-	          "Seconds since the latest checkpoint was signed.",
-	          (double)(now - get(METRIC_CHECKPOINT_AT_US)) / 1e6);
+	          "Seconds since the latest checkpoint was signed; NaN "
+	          "before the first.",
+	          get(METRIC_CHECKPOINT_AT_US) == 0
+	              ? NAN
+	              : (double)(now - get(METRIC_CHECKPOINT_AT_US)) / 1e6);
 	one_float(f, "keten_witness_cosignature_age_seconds",
 	          "Seconds since the newest stored witness cosignature; "
 	          "NaN without witnesses, +Inf if none cosigned.",

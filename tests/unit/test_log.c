@@ -4,6 +4,7 @@
  * when stderr is $JOURNAL_STREAM.
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,21 @@ one_line(const char *journal, enum log_level level, const char *body)
 	last = strrchr(buf, '\n');
 	CHECK(truncate(path, 0) == 0);
 	return last ? last + 1 : buf;
+}
+
+/* Whether s ends outside a quoted value (escapes skipped). */
+static bool
+quotes_closed(const char *s)
+{
+	bool quoted = false;
+
+	for (; *s != '\0'; s++) {
+		if (quoted && *s == '\\' && s[1] != '\0')
+			s++;
+		else if (*s == '"')
+			quoted = !quoted;
+	}
+	return !quoted;
 }
 
 static void
@@ -111,6 +127,28 @@ main(void)
 	/* A raw control byte never reaches the file. */
 	line = one_line(NULL, LOG_WARN, "event=x note=a\nb\x01");
 	CHECK_STR_HAS(line, " level=warn prog=test_log event=x note=a?b?");
+
+	/* A line longer than the log's buffer (2,048 bytes): cut where a
+	 * value is whole, never inside a quote, and marked. */
+	{
+		static char body[4000], value[401];
+		size_t len = 0;
+
+		memset(value, 'y', 400);
+		value[0] = '"';
+		value[100] = ' ';
+		len += (size_t)snprintf(body, sizeof(body), "event=long");
+		for (int i = 0; i < 6; i++)
+			len += (size_t)snprintf(body + len, sizeof(body) - len,
+			                        " f%d=%s", i, log_q(value));
+		CHECK(len > 2048);
+		line = one_line(NULL, LOG_INFO, body);
+		CHECK(strlen(line) < 2048);
+		CHECK(quotes_closed(line));
+		CHECK(strlen(line) > 9 &&
+		      strcmp(line + strlen(line) - 9, " cut=true") == 0);
+		CHECK_STR_HAS(line, " event=long f0=\"\\\"yyy");
+	}
 
 	printf("journald priorities\n");
 	snprintf(match, sizeof(match), "%llu:%llu",
