@@ -79,6 +79,15 @@ metrics_max(enum metric m, int64_t v)
 }
 
 void
+metrics_cosigned(uint64_t at_s)
+{
+	int64_t now_s = clock_now_us() / 1000000;
+
+	metrics_max(METRIC_COSIGNED_AT_S,
+	            at_s > (uint64_t)now_s ? now_s : (int64_t)at_s);
+}
+
+void
 metrics_refusal(int code)
 {
 	if (code >= REFUSAL_FIRST && code < REFUSAL_SLOTS)
@@ -407,7 +416,7 @@ metrics_start(struct metrics **out, struct broker *b, struct keten_error *err)
 	}
 	m->b = b;
 	if (store_witness_newest(b->store, c, &at) == KETEN_OK)
-		metrics_max(METRIC_COSIGNED_AT_S, (int64_t)at);
+		metrics_cosigned(at);
 	if (c->metrics_addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	errno = 0;

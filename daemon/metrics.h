@@ -37,6 +37,10 @@ void metrics_add(enum metric m, int64_t n);
 void metrics_set(enum metric m, int64_t v);
 /* Raises a gauge to v if it is below. */
 void metrics_max(enum metric m, int64_t v);
+/* A witness cosignature stored, at the time the witness signed (seconds):
+ * no later than now, so that a witness's clock ahead (or a hostile one)
+ * cannot hold the cosignature's age at zero for good. */
+void metrics_cosigned(uint64_t at_s);
 /* A refusal sent on the wire with code (PROTOCOL.md 14). */
 void metrics_refusal(int code);
 /* A commit that appended records to the log and entries to the access

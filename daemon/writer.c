@@ -301,8 +301,7 @@ writer_main(void *arg)
 			answer(bj, &bj->gen->cfg->broker_key);
 			if (w.items[i].status == KETEN_OK &&
 			    w.items[i].op == STORE_COSIGN)
-				metrics_max(METRIC_COSIGNED_AT_S,
-				            (int64_t)w.items[i].cosign_time);
+				metrics_cosigned(w.items[i].cosign_time);
 			if (w.items[i].status == KETEN_OK &&
 			    w.items[i].op == STORE_SUBMIT)
 				log_info(
