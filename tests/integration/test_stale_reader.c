@@ -8,6 +8,7 @@
  * with SIGKILL; the referrals after it must all be recorded and the log
  * must say the slot was freed.
  */
+#define _GNU_SOURCE /* F_GETPIPE_SZ */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -61,7 +62,7 @@ stuck_reader(int *rd)
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[] = {"mdb_dump", "-a", h.data, NULL};
-	int p[2], queued = 0;
+	int p[2], queued = 0, size;
 	pid_t pid;
 
 	if (pipe(p) != 0)
@@ -76,13 +77,15 @@ stuck_reader(int *rd)
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
-	/* Until the pipe holds 64 KiB (its size): mdb_dump is blocked. */
-	for (int i = 0; i < 1000 && queued < 65536; i++) {
+	/* Until the pipe is full: mdb_dump is blocked. */
+	if ((size = fcntl(p[0], F_GETPIPE_SZ)) <= 0)
+		size = 4096;
+	for (int i = 0; i < 1000 && queued < size; i++) {
 		usleep(10000);
 		if (ioctl(p[0], FIONREAD, &queued) != 0)
 			queued = 0;
 	}
-	CHECK(queued >= 65536);
+	CHECK(queued >= size);
 	*rd = p[0];
 	return pid;
 }

@@ -56,16 +56,18 @@ status() { # the package's dpkg status, or "not-installed"
 mode() { stat -c '%a %U %G' "$1" 2>/dev/null || echo missing; }
 sum() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 
-# A machine that runs a region of its own (its config is in place) is not
-# this test's to reinstall: refused, not touched. A package left by an
+# A machine that runs a region of its own (its config is in place, or a
+# ketend.service is active, from the package or a source install) is not
+# this test's to install over: refused, not touched. A package left by an
 # earlier run of this test (it never writes that config) is purged.
+if [ -e /etc/keten/ketend.yaml ] ||
+	systemctl is-active --quiet ketend 2>/dev/null; then
+	echo "test_package: this machine runs keten (/etc/keten/ketend.yaml" \
+		"or an active ketend.service): this stage would install over" \
+		"it; run elsewhere, or KETEN_TEST_SKIP=package" >&2
+	exit 1
+fi
 if [ "$(status)" != not-installed ]; then
-	if [ -e /etc/keten/ketend.yaml ]; then
-		echo "test_package: keten is installed and configured here" \
-			"(/etc/keten/ketend.yaml): this stage would replace its" \
-			"package; run elsewhere, or KETEN_TEST_SKIP=package" >&2
-		exit 1
-	fi
 	echo "a keten package is already installed ($(status)), with no" \
 		"region config: purging it first (its key and log stay)"
 	dpkg --purge keten >/dev/null
