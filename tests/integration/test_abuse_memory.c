@@ -117,6 +117,20 @@ steady_stop(struct steady *a, const char *phase)
 	return atomic_load(&a->failed);
 }
 
+/* A phase begins: the steady agency id at work, then the broker's RSS
+ * as the phase's baseline and a new peak (VmHWM) from it. */
+static long
+phase_start(struct steady *a, struct harness *h, const char *id)
+{
+	long base;
+
+	steady_start(a, h, id);
+	abuse_sleep_ms(300);
+	base = abuse_status_kib(h->pid, "VmRSS");
+	abuse_reset_peak(h->pid);
+	return base;
+}
+
 /* ---- (a) one request of 400 parts of 1 MiB ---- */
 
 static void
@@ -126,10 +140,7 @@ multipart(struct harness *h, long bound_kib)
 	struct abuse m;
 	long base, peak;
 
-	steady_start(&a, h, "lt-lelystad");
-	abuse_sleep_ms(300);
-	base = abuse_status_kib(h->pid, "VmRSS");
-	abuse_reset_peak(h->pid);
+	base = phase_start(&a, h, "lt-lelystad");
 	abuse_multipart_start(&m, h, "lt-almere", false);
 	CHECK(harness_wait_log(h, "event=peer_dropped", 1));
 	abuse_join(&m);
@@ -163,10 +174,7 @@ never_read(struct harness *h, long bound_kib)
 	CHECK_INT(raw_call1(&r, &rep, fetch, len, 10000), 0);
 	wire_reply_clear(&rep);
 	raw_close(&r);
-	steady_start(&a, h, "lt-dronten");
-	abuse_sleep_ms(300);
-	base = abuse_status_kib(h->pid, "VmRSS");
-	abuse_reset_peak(h->pid);
+	base = phase_start(&a, h, "lt-dronten");
 	abuse_stalled_start(&st, h, "vt-flevoland", FETCHES);
 	abuse_join(&st);
 	/* Until the broker has answered (or dropped) what it read. */
@@ -219,10 +227,7 @@ handshakes(struct harness *h, long bound_kib)
 	struct abuse hs;
 	long base, peak;
 
-	steady_start(&a, h, "lt-lelystad");
-	abuse_sleep_ms(300);
-	base = abuse_status_kib(h->pid, "VmRSS");
-	abuse_reset_peak(h->pid);
+	base = phase_start(&a, h, "lt-lelystad");
 	abuse_handshake_start(&hs, h, HANDSHAKES, HARD_MAX);
 	while (atomic_load(&hs.count) < HANDSHAKES)
 		abuse_sleep_ms(20);
@@ -250,10 +255,7 @@ inbound_budget(struct harness *h, long bound_kib)
 	struct abuse m[3];
 	long base, peak;
 
-	steady_start(&a, h, "lt-lelystad");
-	abuse_sleep_ms(300);
-	base = abuse_status_kib(h->pid, "VmRSS");
-	abuse_reset_peak(h->pid);
+	base = phase_start(&a, h, "lt-lelystad");
 	for (int i = 0; i < 3; i++)
 		abuse_multipart_start(&m[i], h, ids[i], true);
 	CHECK(harness_wait_log(h, "reason=inbound_budget_mb", 1));
@@ -278,10 +280,7 @@ reconnects(struct harness *h, long bound_kib)
 	uint8_t *fetch = craft_request(&len, WIRE_REQ_FETCH, 1024);
 	long base, peak;
 
-	steady_start(&a, h, "lt-lelystad");
-	abuse_sleep_ms(300);
-	base = abuse_status_kib(h->pid, "VmRSS");
-	abuse_reset_peak(h->pid);
+	base = phase_start(&a, h, "lt-lelystad");
 	for (int n = 0; n < RECONNECTS; n++) {
 		struct raw r;
 		raw_connect_stalled(&r, h, "vt-flevoland");
